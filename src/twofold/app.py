@@ -1,0 +1,149 @@
+"""The ASGI transport: one app serving every HTTP protocol of a method table.
+
+Requests are routed by exact path first (RPC paths, JSON-RPC, OpenAPI, docs),
+where a method's RPC protocols are tried in order and the first that can
+handle the request's content type wins; every other path goes to the REST
+router. That makes the common cases one dict lookup.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Protocol
+
+from twofold import docs, openapi
+from twofold.asgi import ASGIApp, Receive, Scope, Send
+from twofold.definition import Service
+from twofold.http import respond
+from twofold.interceptors import Interceptor, chain
+from twofold.method import Method
+from twofold.options import Options
+from twofold.protocols.connect import ConnectProtocol
+from twofold.protocols.jsonrpc import JsonRpcProtocol
+from twofold.protocols.rest import RestProtocol
+from twofold.table import MethodTable
+
+logger = logging.getLogger("twofold")
+
+Lifespan = Callable[["App"], AbstractAsyncContextManager[None]]
+
+
+class RpcProtocol(Protocol):
+    """A protocol served at every method's RPC path (Connect, gRPC-Web, ...)."""
+
+    name: str
+
+    def can_handle(self, scope: Scope) -> bool: ...
+
+    async def serve(self, method: Method, scope: Scope, receive: Receive, send: Send) -> None: ...
+
+
+class App:
+    """Serve services over REST, JSON-RPC and Connect from one ASGI app.
+
+    ``interceptors`` wrap every call of every protocol, first one outermost.
+    ``lifespan`` is an async context manager factory run around the server's
+    life (open a database pool on enter, close it on exit).
+    """
+
+    def __init__(
+        self,
+        services: Service | Sequence[Service],
+        *,
+        interceptors: Sequence[Interceptor] = (),
+        options: Options | None = None,
+        lifespan: Lifespan | None = None,
+        title: str | None = None,
+        version: str = "0.1.0",
+    ) -> None:
+        services = [services] if isinstance(services, Service) else list(services)
+        self.services = services
+        self.options = options or Options()
+        self.interceptors = tuple(interceptors)
+        self.lifespan = lifespan
+        self.title = title or ", ".join(s.full_name for s in services)
+        self.version = version
+        self.table = MethodTable(services)
+        # Each App composes its own chain, so one service can sit in two apps
+        # with different interceptors.
+        for i, method in enumerate(self.table.methods):
+            bound = dataclasses.replace(method)
+            bound.call = chain(self.interceptors, method.handler)
+            self.table.methods[i] = bound
+            self.table.by_path[bound.path] = bound
+        self.rest = RestProtocol(self.table, self.options)
+        self.jsonrpc = JsonRpcProtocol(self.table, self.options)
+        self.rpc_protocols: list[RpcProtocol] = [ConnectProtocol(self.table, self.options)]
+        self._openapi: bytes | None = None
+        self._exact: dict[str, ASGIApp] = {}
+        for method in self.table:
+            self._exact[method.path] = self._rpc_endpoint(method)
+        self._exact[self.options.jsonrpc_path] = self.jsonrpc
+        self._exact[self.options.openapi_path] = self._serve_openapi
+        if self.options.docs_path:
+            for path, endpoint in docs.endpoints(
+                self.options.docs_path, self.options.openapi_path, self.title
+            ).items():
+                self._exact[path] = endpoint
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            endpoint = self._exact.get(scope["path"])
+            if endpoint is None:
+                await self.rest(scope, receive, send)
+            else:
+                await endpoint(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+        elif scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008})
+
+    def _rpc_endpoint(self, method: Method) -> ASGIApp:
+        protocols = self.rpc_protocols
+
+        async def endpoint(scope: Scope, receive: Receive, send: Send) -> None:
+            for protocol in protocols:
+                if protocol.can_handle(scope):
+                    await protocol.serve(method, scope, receive, send)
+                    return
+            # No RPC protocol takes this verb or content type: say what would work.
+            if scope["method"] not in ("POST", "GET"):
+                await respond(send, 405, headers=[(b"allow", b"POST")])
+            else:
+                await respond(send, 415, headers=[(b"accept-post", b"application/json")])
+
+        return endpoint
+
+    @property
+    def openapi(self) -> dict[str, Any]:
+        """The OpenAPI 3.1 document of this app, derived from its method table."""
+        return openapi.document(self.table, title=self.title, version=self.version)
+
+    async def _serve_openapi(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] not in ("GET", "HEAD"):
+            await respond(send, 405, headers=[(b"allow", b"GET, HEAD")])
+            return
+        if self._openapi is None:
+            self._openapi = openapi.encode(self.openapi)
+        body = self._openapi if scope["method"] == "GET" else b""
+        await respond(send, 200, body, content_type=b"application/json")
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        message = await receive()
+        assert message["type"] == "lifespan.startup"
+        async with contextlib.AsyncExitStack() as stack:
+            try:
+                if self.lifespan is not None:
+                    await stack.enter_async_context(self.lifespan(self))
+            except Exception as exc:
+                logger.exception("startup failed")
+                await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                return
+            await send({"type": "lifespan.startup.complete"})
+            message = await receive()
+            assert message["type"] == "lifespan.shutdown"
+        await send({"type": "lifespan.shutdown.complete"})

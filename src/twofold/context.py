@@ -1,0 +1,57 @@
+"""The call context: what a handler and an interceptor know about one call."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from twofold.headers import Headers
+
+if TYPE_CHECKING:
+    from twofold.method import Method
+
+
+class Context:
+    """One call, whatever protocol carried it.
+
+    ``deadline`` is on the event loop's clock (``loop.time()``), or None for
+    no deadline. ``state`` is a free dict for interceptors to hand values to
+    handlers (an authenticated identity, a request id). ``response_headers``
+    are added to the response by HTTP protocols and sent as metadata by gRPC.
+    """
+
+    __slots__ = ("_response_headers", "deadline", "headers", "method", "peer", "protocol", "state")
+
+    def __init__(
+        self,
+        protocol: str,
+        method: Method,
+        headers: Headers,
+        peer: str | None = None,
+        deadline: float | None = None,
+    ) -> None:
+        self.protocol = protocol
+        self.method = method
+        self.headers = headers
+        self.peer = peer
+        self.deadline = deadline
+        self.state: dict[str, Any] = {}
+        self._response_headers: dict[str, str] | None = None
+
+    @property
+    def response_headers(self) -> dict[str, str]:
+        if self._response_headers is None:
+            self._response_headers = {}
+        return self._response_headers
+
+    def has_response_headers(self) -> bool:
+        return bool(self._response_headers)
+
+    def time_remaining(self) -> float | None:
+        """Seconds left before the deadline (never negative), or None."""
+        if self.deadline is None:
+            return None
+        return max(0.0, self.deadline - asyncio.get_running_loop().time())
+
+    def __repr__(self) -> str:
+        return f"Context(protocol={self.protocol!r}, method={self.method.full_name!r})"

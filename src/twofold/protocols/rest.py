@@ -1,0 +1,341 @@
+"""REST: resources on URLs, HTTP verbs, JSON bodies, RFC 9457 problem documents.
+
+Routes come from each method's :class:`~twofold.method.HttpBinding`, in the
+manner of google.api.http: path variables and query parameters fill request
+fields, and the body is either the whole rest of the message (``"*"``) or one
+field of it (``"product"``). Query and path values are text, so they are
+converted leniently ("42" -> 42); a JSON body is decoded strictly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import parse_qsl
+
+import msgspec
+
+from twofold import messages
+from twofold.asgi import Receive, Scope, Send
+from twofold.code import HTTP_STATUS, Code
+from twofold.context import Context
+from twofold.details import BadRequest
+from twofold.errors import Error, validation_error
+from twofold.headers import Headers
+from twofold.http import (
+    BodyTooLarge,
+    ClientDisconnected,
+    encode_headers,
+    header,
+    media_type,
+    peer,
+    read_body,
+    respond,
+)
+from twofold.invoke import invoke
+from twofold.method import Method
+from twofold.options import Options
+from twofold.routing import Router, Template
+from twofold.table import MethodTable
+
+PROTOCOL = "rest"
+JSON = b"application/json"
+PROBLEM_JSON = b"application/problem+json"
+_encode = msgspec.json.Encoder().encode
+_decode_any = msgspec.json.Decoder().decode
+
+# Builds the request message from (path and query values, raw body).
+Decode = Callable[[dict[str, Any], bytes], Any]
+
+
+def _is_json(content_type: bytes | None) -> bool:
+    mt = media_type(content_type)
+    return mt == JSON or (mt.startswith(b"application/") and mt.endswith(b"+json"))
+
+
+@dataclass(slots=True)
+class Operation:
+    """One verb on one route: the method it calls and how to build its request."""
+
+    method: Method
+    template: Template
+    status: int
+    query_fields: dict[str, bool]  # name -> repeated
+    body: str | None
+    decode: Decode
+    location: Template | None
+
+    @classmethod
+    def build(cls, method: Method) -> Operation:
+        binding = method.http
+        assert binding is not None
+        template = Template.parse(binding.path)
+        all_fields = {f.name: f for f in messages.fields(method.input_type)}
+        path_fields = set(template.variables)
+        body = binding.body
+        if body == "*":
+            query = set()
+        else:
+            query = set(all_fields) - path_fields - ({body} if body else set())
+        return cls(
+            method=method,
+            template=template,
+            status=204 if method.returns_empty else binding.status,
+            query_fields={n: messages.is_repeated(all_fields[n].type) for n in sorted(query)},
+            body=body,
+            decode=_decoder(method, path_fields, query, body),
+            location=Template.parse(binding.location) if binding.location else None,
+        )
+
+
+def _decoder(method: Method, path: set[str], query: set[str], body: str | None) -> Decode:
+    """Pick the cheapest way to build this operation's request message."""
+    tp = method.input_type
+    module = tp.__module__
+    if body is None:
+        # Everything is text from the URL: one lenient conversion.
+        def from_params(params: dict[str, Any], _: bytes) -> Any:
+            return msgspec.convert(params, tp, strict=False)
+
+        return from_params
+
+    params_tp = messages.subset(f"{method.name}Params", tp, path | query, module)
+    param_names = tuple(f.name for f in messages.fields(params_tp))
+
+    if body == "*":
+        if not path:
+            body_decoder = msgspec.json.Decoder(tp)
+
+            def whole_body(params: dict[str, Any], raw: bytes) -> Any:
+                return body_decoder.decode(raw or b"{}")
+
+            return whole_body
+        body_tp = messages.subset(
+            f"{method.name}Body", tp, {f.name for f in messages.fields(tp)} - path, module
+        )
+        decoder = msgspec.json.Decoder(body_tp)
+        body_names = tuple(f.name for f in messages.fields(body_tp))
+
+        def merged(params: dict[str, Any], raw: bytes) -> Any:
+            p = msgspec.convert(params, params_tp, strict=False)
+            b = decoder.decode(raw or b"{}")
+            kwargs = {n: getattr(p, n) for n in param_names}
+            kwargs.update({n: getattr(b, n) for n in body_names})
+            return tp(**kwargs)
+
+        return merged
+
+    field = next(f for f in messages.fields(tp) if f.name == body)
+    field_decoder = msgspec.json.Decoder(field.type)
+
+    def one_field(params: dict[str, Any], raw: bytes) -> Any:
+        p = msgspec.convert(params, params_tp, strict=False)
+        if not raw:
+            if field.required:
+                raise Error.invalid(body, "a request body is required")
+            value = field.default if field.default_factory is msgspec.NODEFAULT else (
+                field.default_factory()
+            )
+        else:
+            try:
+                value = field_decoder.decode(raw)
+            except msgspec.ValidationError as exc:
+                raise validation_error(exc, prefix=body) from None
+        kwargs = {n: getattr(p, n) for n in param_names}
+        kwargs[body] = value
+        return tp(**kwargs)
+
+    return one_field
+
+
+@dataclass(slots=True)
+class Route:
+    template: Template
+    operations: dict[str, Operation]
+    allow: bytes = b""
+
+    def finish(self) -> None:
+        verbs = set(self.operations)
+        if "GET" in verbs:
+            verbs.add("HEAD")
+        verbs.add("OPTIONS")
+        order = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+        self.allow = ", ".join(v for v in order if v in verbs).encode()
+
+
+class RestProtocol:
+    """The ASGI endpoint for every REST route of a method table."""
+
+    name = PROTOCOL
+
+    def __init__(self, table: MethodTable, options: Options) -> None:
+        self.options = options
+        self.router: Router[Route] = Router()
+        routes: dict[str, Route] = {}
+        for method in table:
+            if method.http is None:
+                continue
+            op = Operation.build(method)
+            key = _shape(op.template)
+            route = routes.get(key)
+            if route is None:
+                route = routes[key] = Route(op.template, {})
+                self.router.add(op.template, route)
+            if method.http.verb in route.operations:
+                other = route.operations[method.http.verb].method.full_name
+                raise ValueError(
+                    f"{method.http.verb} {method.http.path} is bound to both {other} and "
+                    f"{method.full_name}"
+                )
+            route.operations[method.http.verb] = op
+        for route in routes.values():
+            route.finish()
+        self.routes = list(routes.values())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope["path"]
+        route, params = self.router.match(path)
+        if route is None:
+            await send_problem(send, Error(Code.NOT_FOUND, f"no route for {path}"), path, 404)
+            return
+        verb: str = scope["method"]
+        op = route.operations.get("GET" if verb == "HEAD" else verb)
+        if op is None:
+            if verb == "OPTIONS":
+                await respond(send, 204, headers=[(b"allow", route.allow)])
+                return
+            error = Error(Code.UNIMPLEMENTED, f"{verb} is not allowed on {path}")
+            await send_problem(send, error, path, 405, [(b"allow", route.allow)])
+            return
+        try:
+            await self._serve(op, params, scope, receive, send, verb == "HEAD")
+        except ClientDisconnected:
+            return
+        except BodyTooLarge as exc:
+            await send_problem(send, exc, path, 413)
+        except Error as exc:
+            await send_problem(send, exc, path)
+
+    async def _serve(
+        self,
+        op: Operation,
+        params: dict[str, Any],
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        head: bool,
+    ) -> None:
+        qs: bytes = scope["query_string"]
+        if qs and op.query_fields:
+            _add_query(params, qs, op.query_fields)
+        raw = b""
+        if op.body is not None:
+            raw = await read_body(scope, receive, self.options.max_body_size)
+            if raw and not _is_json(header(scope, b"content-type")):
+                accept = b"accept-patch" if op.method.http and op.method.http.verb == "PATCH" else (
+                    b"accept-post"
+                )
+                raise UnsupportedMediaType(accept)
+        try:
+            request = op.decode(params, raw)
+        except msgspec.ValidationError as exc:
+            raise validation_error(exc) from None
+        except msgspec.DecodeError as exc:
+            raise Error(Code.INVALID_ARGUMENT, f"malformed JSON body: {exc}") from None
+        ctx = Context(PROTOCOL, op.method, Headers(scope["headers"]), peer(scope))
+        output = await invoke(op.method, ctx, request)
+        headers: list[tuple[bytes, bytes]] = []
+        if op.location is not None:
+            headers.append((b"location", _location(op, params, output)))
+        if ctx.has_response_headers():
+            headers.extend(encode_headers(ctx.response_headers))
+        if op.status == 204:
+            await respond(send, 204, headers=headers)
+            return
+        body = _encode(output)
+        if head:
+            headers.append((b"content-type", JSON))
+            headers.append((b"content-length", str(len(body)).encode()))
+            await send({"type": "http.response.start", "status": op.status, "headers": headers})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await respond(send, op.status, body, headers, JSON)
+
+
+class UnsupportedMediaType(Error):
+    def __init__(self, accept_header: bytes) -> None:
+        super().__init__(
+            Code.INVALID_ARGUMENT, "unsupported media type: send Content-Type: application/json"
+        )
+        self.accept_header = accept_header
+
+
+def _shape(template: Template) -> str:
+    segs = ["{}" if s.startswith("{") else s for s in template.segments]
+    return "/" + "/".join(segs) + (f":{template.verb}" if template.verb else "")
+
+
+def _add_query(params: dict[str, Any], qs: bytes, known: dict[str, bool]) -> None:
+    """Known query parameters into ``params``; unknown ones are ignored, as caches
+    and browsers add their own (cache-busters, tracking)."""
+    try:
+        pairs = parse_qsl(qs.decode("latin-1"), keep_blank_values=True, max_num_fields=1000)
+    except ValueError:
+        raise Error(Code.INVALID_ARGUMENT, "too many query parameters") from None
+    for name, value in pairs:
+        repeated = known.get(name)
+        if repeated is None:
+            continue
+        if repeated:
+            params.setdefault(name, []).append(value)
+        elif name in params:
+            raise Error.invalid(name, "given more than once")
+        else:
+            params[name] = value
+
+
+def _location(op: Operation, params: dict[str, Any], output: Any) -> bytes:
+    assert op.location is not None and op.method.http is not None
+    values = {k: str(v) for k, v in params.items() if isinstance(v, str)}
+    last = op.location.variables[-1]
+    values[last] = str(getattr(output, op.method.http.location_field))
+    return op.location.expand(values).encode()
+
+
+def problem(error: Error, instance: str, status: int) -> dict[str, Any]:
+    """The RFC 9457 document for an error: standard members plus ``code`` and
+    ``violations``. ``type`` is about:blank, so ``title`` is the status phrase
+    as the RFC asks; ``code`` tells apart errors sharing a status."""
+    doc: dict[str, Any] = {
+        "type": "about:blank",
+        "title": HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else (
+            "Client Closed Request"
+        ),
+        "status": status,
+        "detail": error.message or error.code.wire_name,
+        "instance": instance,
+        "code": error.code.wire_name,
+    }
+    violations = error.violations
+    if violations:
+        doc["violations"] = [{"field": v.field, "description": v.description} for v in violations]
+    others = [d for d in error.details if not isinstance(d, BadRequest)]
+    if others:
+        doc["details"] = [{"type": d.TYPE_NAME, **d.to_json()} for d in others]
+    return doc
+
+
+async def send_problem(
+    send: Send,
+    error: Error,
+    instance: str,
+    status: int | None = None,
+    headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    if isinstance(error, UnsupportedMediaType):
+        status = 415
+        headers = [*(headers or []), (error.accept_header, JSON)]
+    status = status or HTTP_STATUS[error.code]
+    await respond(send, status, _encode(problem(error, instance, status)), headers or [], PROBLEM_JSON)

@@ -1,0 +1,152 @@
+"""Path templates (``/users/{user_id}/orders/{order_id}:cancel``) and a router for them.
+
+The router is a trie over path segments: a request path is split once and
+walked segment by segment, so matching costs the same whatever the number of
+routes. A trailing ``:verb`` is AIP-136's custom method suffix; it is only
+looked for on the last segment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class TemplateError(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    """A parsed path template: its segments, variables and custom verb."""
+
+    text: str
+    segments: tuple[str, ...]  # literal text, or "{name}" for a variable
+    verb: str | None
+
+    @classmethod
+    def parse(cls, text: str) -> Template:
+        if not text.startswith("/"):
+            raise TemplateError(f"path template must start with '/': {text!r}")
+        body, verb = text, None
+        last = text.rsplit("/", 1)[-1]
+        if ":" in last:
+            head, _, verb = last.rpartition(":")
+            if not verb or not head or "}" in verb:
+                raise TemplateError(f"bad custom verb in {text!r}")
+            body = text[: len(text) - len(verb) - 1]
+        segments = tuple(body[1:].split("/")) if body != "/" else ()
+        seen = set()
+        for seg in segments:
+            if not seg:
+                raise TemplateError(f"empty segment in {text!r}")
+            if "{" in seg or "}" in seg:
+                name = seg[1:-1]
+                if not (seg.startswith("{") and seg.endswith("}")) or not name.isidentifier():
+                    raise TemplateError(f"a variable must be a whole segment: {text!r}")
+                if name in seen:
+                    raise TemplateError(f"variable {name!r} appears twice in {text!r}")
+                seen.add(name)
+        return cls(text, segments, verb)
+
+    @property
+    def variables(self) -> tuple[str, ...]:
+        return tuple(s[1:-1] for s in self.segments if s.startswith("{"))
+
+    def expand(self, values: dict[str, str]) -> str:
+        from urllib.parse import quote
+
+        parts = [
+            quote(values[s[1:-1]], safe="") if s.startswith("{") else s for s in self.segments
+        ]
+        path = "/" + "/".join(parts)
+        return f"{path}:{self.verb}" if self.verb else path
+
+
+@dataclass(slots=True)
+class _Node(Generic[T]):
+    static: dict[str, _Node[T]] = field(default_factory=dict)
+    variable: _Node[T] | None = None
+    # Endpoints ending here, keyed by custom verb ("" for none), with the names
+    # of their variables in order: two routes may name the same position
+    # differently (/products/{id} and /products/{product_id}/reviews).
+    endpoints: dict[str, tuple[T, tuple[str, ...]]] = field(default_factory=dict)
+
+
+class Router(Generic[T]):
+    """Maps path templates to values; ``match`` returns the value and the variables."""
+
+    def __init__(self) -> None:
+        self._root: _Node[T] = _Node()
+        self._templates: dict[tuple[tuple[str, ...], str], Template] = {}
+
+    def add(self, template: Template, value: T) -> None:
+        shape = tuple("{}" if s.startswith("{") else s for s in template.segments)
+        key = (shape, template.verb or "")
+        if key in self._templates:
+            raise TemplateError(
+                f"{template.text!r} overlaps {self._templates[key].text!r}"
+            )
+        self._templates[key] = template
+        node = self._root
+        for seg in template.segments:
+            if seg.startswith("{"):
+                if node.variable is None:
+                    node.variable = _Node()
+                node = node.variable
+            else:
+                node = node.static.setdefault(seg, _Node())
+        node.endpoints[template.verb or ""] = (value, template.variables)
+
+    def match(self, path: str) -> tuple[T | None, dict[str, str]]:
+        """The value for ``path`` and its variables, or (None, {})."""
+        if path == "/":
+            found = self._root.endpoints.get("")
+            return (found[0], {}) if found else (None, {})
+        segments = path[1:].split("/") if path.startswith("/") else path.split("/")
+        values: list[str] = []
+        node = self._root
+        last = len(segments) - 1
+        for i, seg in enumerate(segments):
+            if not seg:
+                return None, {}
+            if i == last:
+                found = self._match_last(node, seg, values)
+                if found is None:
+                    return None, {}
+                value, names = found
+                return value, dict(zip(names, values, strict=True))
+            child = node.static.get(seg)
+            if child is None:
+                child = node.variable
+                if child is None:
+                    return None, {}
+                values.append(seg)
+            node = child
+        return None, {}  # unreachable: the loop returns on the last segment
+
+    @staticmethod
+    def _match_last(
+        node: _Node[T], seg: str, values: list[str]
+    ) -> tuple[T, tuple[str, ...]] | None:
+        child = node.static.get(seg)
+        if child is not None and "" in child.endpoints:
+            return child.endpoints[""]
+        if ":" in seg:
+            base, _, verb = seg.rpartition(":")
+            child = node.static.get(base)
+            if child is not None and verb in child.endpoints:
+                return child.endpoints[verb]
+            if node.variable is not None and base and verb in node.variable.endpoints:
+                values.append(base)
+                return node.variable.endpoints[verb]
+        if node.variable is not None and "" in node.variable.endpoints:
+            values.append(seg)
+            return node.variable.endpoints[""]
+        return None
+
+    def __iter__(self) -> Iterator[Template]:
+        return iter(self._templates.values())

@@ -1,0 +1,29 @@
+"""The method table: every method of every service, looked up by name or path."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from twofold.definition import DefinitionError, Service
+from twofold.method import Method
+
+
+class MethodTable:
+    def __init__(self, services: Iterable[Service]) -> None:
+        self.services = list(services)
+        self.methods: list[Method] = []
+        self.by_path: dict[str, Method] = {}
+        names = set()
+        for service in self.services:
+            if service.full_name in names:
+                raise DefinitionError(f"service {service.full_name} is added twice")
+            names.add(service.full_name)
+            for method in service.methods.values():
+                self.methods.append(method)
+                self.by_path[method.path] = method
+
+    def __iter__(self) -> Iterator[Method]:
+        return iter(self.methods)
+
+    def __len__(self) -> int:
+        return len(self.methods)
