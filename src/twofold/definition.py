@@ -166,6 +166,7 @@ class Service:
         idempotency: Idempotency = Idempotency.UNKNOWN,
         http: HttpBinding | None = None,
         tags: tuple[str, ...] = (),
+        resource: str = "",
     ) -> Method:
         """Turn ``fn`` into a method; the building block every decorator uses."""
         if name in self.methods:
@@ -191,6 +192,7 @@ class Service:
             summary=summary,
             description=description,
             tags=tags,
+            resource=resource,
         )
         self.methods[name] = method
         return method
@@ -330,7 +332,12 @@ class Resource:
             verb, path, body=body, status=status, location=location, location_field=self.id_field
         )
         self.service.add(
-            fn, name=name, idempotency=idempotency, http=binding, tags=(self.plural,)
+            fn,
+            name=name,
+            idempotency=idempotency,
+            http=binding,
+            tags=(self.plural,),
+            resource=self.collection_path,
         )
 
     def get(self, fn: F) -> F:

@@ -72,3 +72,22 @@ def is_repeated(tp: Any) -> bool:
             for t in info.types
         )
     return isinstance(info, mi.ListType | mi.SetType | mi.FrozenSetType | mi.VarTupleType)
+
+
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+
+
+def is_int32(tp: Any) -> bool:
+    """True when an int's Meta bounds fit int32; a bare ``int`` is int64.
+
+    This is DESIGN.md's int rule, shared by protobuf, proto3 JSON (int64 goes
+    over JSON as a string) and the OpenAPI document, so all three agree.
+    """
+    info = mi.type_info(tp)
+    if isinstance(info, mi.Metadata):
+        info = info.type
+    if not isinstance(info, mi.IntType):
+        return False
+    low = info.ge if info.ge is not None else (info.gt + 1 if info.gt is not None else None)
+    high = info.le if info.le is not None else (info.lt - 1 if info.lt is not None else None)
+    return low is not None and high is not None and low >= INT32_MIN and high <= INT32_MAX

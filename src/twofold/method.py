@@ -90,6 +90,9 @@ class Method:
     summary: str = ""
     description: str = ""
     tags: tuple[str, ...] = ()
+    # The collection path of the resource that declared it ("/products"), or ""
+    # for a procedure.
+    resource: str = ""
     # Set by the App when it composes interceptors around ``handler``.
     call: Handler = field(init=False)
 
