@@ -143,9 +143,14 @@ class Router(Generic[T]):
             if node.variable is not None and base and verb in node.variable.endpoints:
                 values.append(base)
                 return node.variable.endpoints[verb]
-        if node.variable is not None and "" in node.variable.endpoints:
+        var = node.variable
+        if var is not None and "" in var.endpoints:
+            # "2:refund" where only ":cancel" exists is an unknown custom method,
+            # not an id with a colon in it.
+            if ":" in seg and len(var.endpoints) > 1:
+                return None
             values.append(seg)
-            return node.variable.endpoints[""]
+            return var.endpoints[""]
         return None
 
     def __iter__(self) -> Iterator[Template]:

@@ -1,0 +1,119 @@
+"""The ``twofold`` command: serve an app, print its OpenAPI document, list its routes."""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import os
+import socket
+import sys
+from collections.abc import Sequence
+
+import msgspec
+
+from twofold.loader import ENV_TARGET, LoadError, load
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args))
+    except LoadError as exc:
+        print(f"twofold: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="twofold", description=__doc__)
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="serve an app over HTTP (REST, JSON-RPC, Connect)")
+    serve.add_argument("target", metavar="MODULE:ATTR")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1, help="processes (default 1)")
+    serve.add_argument("--reload", action="store_true", help="restart when code changes")
+    serve.add_argument("--log-level", default="info")
+    serve.add_argument("--no-access-log", action="store_true")
+    serve.set_defaults(run=_serve)
+
+    spec = sub.add_parser("openapi", help="print the OpenAPI 3.1 document")
+    spec.add_argument("target", metavar="MODULE:ATTR")
+    spec.add_argument("-o", "--output", help="write to this file instead of stdout")
+    spec.set_defaults(run=_openapi)
+
+    routes = sub.add_parser("routes", help="list every method with its REST, JSON-RPC and Connect names")
+    routes.add_argument("target", metavar="MODULE:ATTR")
+    routes.set_defaults(run=_routes)
+    return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    load(args.target)  # fail here, in one line, rather than in every worker
+    if args.workers < 1:
+        print("twofold: error: --workers must be at least 1", file=sys.stderr)
+        return 2
+    if args.reload and args.workers > 1:
+        print("twofold: error: --reload and --workers cannot be combined", file=sys.stderr)
+        return 2
+    problem = _port_problem(args.host, args.port)
+    if problem:
+        print(f"twofold: error: {problem}", file=sys.stderr)
+        return 1
+    import uvicorn
+
+    os.environ[ENV_TARGET] = args.target
+    uvicorn.run(
+        "twofold.loader:app_from_env",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        reload=args.reload,
+        log_level=args.log_level,
+        access_log=not args.no_access_log,
+        # httptools and uvloop when installed (the [standard] extra), as uvicorn picks.
+    )
+    return 0
+
+
+def _port_problem(host: str, port: int) -> str | None:
+    """A clear sentence when the address cannot be bound, checked before uvicorn
+    starts so the user sees one line instead of a traceback from each worker."""
+    if port == 0:
+        return None
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return f"port {port} on {host} is already in use"
+            return f"cannot listen on {host}:{port}: {exc.strerror}"
+    return None
+
+
+def _openapi(args: argparse.Namespace) -> int:
+    app = load(args.target)
+    text = msgspec.json.format(msgspec.json.encode(app.openapi), indent=2).decode() + "\n"
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as f:
+            f.write(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _routes(args: argparse.Namespace) -> int:
+    app = load(args.target)
+    rows = [("RPC", "REST", "JSON-RPC", "CONNECT")]
+    for method in app.table:
+        rest = f"{method.http.verb} {method.http.path}" if method.http else "-"
+        rows.append((method.name, rest, method.full_name, f"POST {method.path}"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        line = "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True))
+        sys.stdout.write(line.rstrip() + "\n")
+    return 0

@@ -1,0 +1,77 @@
+"""Start a real ``twofold serve`` process on 127.0.0.1 and stop it by its PID."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Server:
+    url: str
+    port: int
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def start(target: str, tmp: Path, env: dict[str, str] | None = None, *args: str) -> Server:
+    """Run ``python -m twofold serve TARGET`` and wait until it answers."""
+    for _attempt in range(3):
+        port = free_port()
+        log = tmp / f"server-{port}.log"
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "twofold", "serve", target, "--port", str(port), *args],
+                cwd=ROOT,
+                env={**os.environ, **(env or {})},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        server = Server(f"http://127.0.0.1:{port}", port, process, log)
+        if _wait_ready(server):
+            return server
+        server.stop()
+        if "already in use" not in server.output():
+            raise RuntimeError(f"server did not start:\n{server.output()}")
+    raise RuntimeError("no free port after 3 attempts")
+
+
+def _wait_ready(server: Server, timeout: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            return False
+        try:
+            httpx.get(f"{server.url}/openapi.json", timeout=1.0)
+            return True
+        except httpx.TransportError:
+            time.sleep(0.05)
+    return False
