@@ -43,7 +43,9 @@ def _parser() -> argparse.ArgumentParser:
     spec.add_argument("-o", "--output", help="write to this file instead of stdout")
     spec.set_defaults(run=_openapi)
 
-    routes = sub.add_parser("routes", help="list every method with its REST, JSON-RPC and Connect names")
+    routes = sub.add_parser(
+        "routes", help="list every method with its REST, JSON-RPC and Connect names"
+    )
     routes.add_argument("target", metavar="MODULE:ATTR")
     routes.set_defaults(run=_routes)
     return parser
