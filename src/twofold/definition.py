@@ -24,7 +24,8 @@ import msgspec
 
 from twofold.context import Context
 from twofold.method import Empty, HttpBinding, Idempotency, Method
-from twofold.naming import pascal, singular as make_singular
+from twofold.naming import pascal
+from twofold.naming import singular as make_singular
 
 F = TypeVar("F", bound=Callable[..., Any])
 _EMPTY = Empty()
@@ -35,9 +36,7 @@ class DefinitionError(TypeError):
 
 
 def is_message_type(tp: Any) -> bool:
-    return isinstance(tp, type) and (
-        issubclass(tp, msgspec.Struct) or dataclasses.is_dataclass(tp)
-    )
+    return isinstance(tp, type) and (issubclass(tp, msgspec.Struct) or dataclasses.is_dataclass(tp))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -119,16 +118,13 @@ def _adapt(fn: Callable[..., Any], sig: _Signature) -> Callable[[Any, Context], 
         async def target(*args: Any, **kwargs: Any) -> Any:
             return await asyncio.to_thread(functools.partial(fn, *args, **kwargs))
 
-    if sig.whole_message:
-        args = ["req"]
-    else:
-        args = [f"{n}=req.{n}" for n in sig.field_names]
+    args = ["req"] if sig.whole_message else [f"{n}=req.{n}" for n in sig.field_names]
     if sig.context_param:
         args.append(f"{sig.context_param}=ctx")
     call = f"await target({', '.join(args)})"
     body = f"    {call}\n    return EMPTY\n" if sig.output_type is Empty else f"    return {call}\n"
     namespace: dict[str, Any] = {"target": target, "EMPTY": _EMPTY}
-    exec(f"async def call(req, ctx):\n{body}", namespace)  # noqa: S102 - names are identifiers
+    exec(f"async def call(req, ctx):\n{body}", namespace)
     adapter: Callable[[Any, Context], Any] = namespace["call"]
     adapter.__qualname__ = f"adapter<{fn.__qualname__}>"
     return adapter
@@ -174,7 +170,10 @@ class Service:
         sig = _inspect(fn, name)
         if http is not None:
             fields = _field_names(sig.request_type)
-            for param in (*http.path_params, *([http.body] if http.body not in (None, "*") else [])):
+            for param in (
+                *http.path_params,
+                *([http.body] if http.body not in (None, "*") else []),
+            ):
                 if param not in fields:
                     raise DefinitionError(
                         f"{fn.__qualname__}: {http.verb} {http.path} needs a parameter {param!r}"
@@ -212,7 +211,6 @@ class Service:
     def procedure(
         self,
         fn: F | None = None,
-        /,
         *,
         name: str | None = None,
         idempotency: Idempotency = Idempotency.UNKNOWN,
@@ -231,9 +229,7 @@ class Service:
                 verb, path = binding
                 body = None if verb.upper() in ("GET", "DELETE") else "*"
                 binding = HttpBinding(verb.upper(), path, body=body)
-            self.add(
-                f, name=name or pascal(f.__name__), idempotency=idempotency, http=binding
-            )
+            self.add(f, name=name or pascal(f.__name__), idempotency=idempotency, http=binding)
             return f
 
         return register(fn) if fn is not None else register
@@ -291,7 +287,11 @@ class Resource:
         return f"{self.collection_path}/{{{var}}}"
 
     def resource(
-        self, plural: str, *, singular: str | None = None, key: str | None = None,
+        self,
+        plural: str,
+        *,
+        singular: str | None = None,
+        key: str | None = None,
         id_field: str = "id",
     ) -> Resource:
         """A nested collection: ``users.resource("orders")`` is ``/users/{user_id}/orders``."""
@@ -342,44 +342,71 @@ class Resource:
 
     def get(self, fn: F) -> F:
         self._register(
-            fn, f"Get{self._name}", "GET", self.item_path,
-            idempotency=Idempotency.NO_SIDE_EFFECTS, body=None,
+            fn,
+            f"Get{self._name}",
+            "GET",
+            self.item_path,
+            idempotency=Idempotency.NO_SIDE_EFFECTS,
+            body=None,
         )
         return fn
 
     def list(self, fn: F) -> F:
         self._register(
-            fn, f"List{pascal(self.plural)}", "GET", self.collection_path,
-            idempotency=Idempotency.NO_SIDE_EFFECTS, body=None,
+            fn,
+            f"List{pascal(self.plural)}",
+            "GET",
+            self.collection_path,
+            idempotency=Idempotency.NO_SIDE_EFFECTS,
+            body=None,
         )
         return fn
 
     def create(self, fn: F) -> F:
         self._register(
-            fn, f"Create{self._name}", "POST", self.collection_path,
-            idempotency=Idempotency.UNKNOWN, body="item", status=201, location=self.item_path,
+            fn,
+            f"Create{self._name}",
+            "POST",
+            self.collection_path,
+            idempotency=Idempotency.UNKNOWN,
+            body="item",
+            status=201,
+            location=self.item_path,
         )
         return fn
 
     def update(self, fn: F) -> F:
         """A partial update (PATCH): fields left out of the body keep their value."""
         self._register(
-            fn, f"Update{self._name}", "PATCH", self.item_path,
-            idempotency=Idempotency.UNKNOWN, body="item",
+            fn,
+            f"Update{self._name}",
+            "PATCH",
+            self.item_path,
+            idempotency=Idempotency.UNKNOWN,
+            body="item",
         )
         return fn
 
     def replace(self, fn: F) -> F:
         self._register(
-            fn, f"Replace{self._name}", "PUT", self.item_path,
-            idempotency=Idempotency.IDEMPOTENT, body="item",
+            fn,
+            f"Replace{self._name}",
+            "PUT",
+            self.item_path,
+            idempotency=Idempotency.IDEMPOTENT,
+            body="item",
         )
         return fn
 
     def delete(self, fn: F) -> F:
         self._register(
-            fn, f"Delete{self._name}", "DELETE", self.item_path,
-            idempotency=Idempotency.IDEMPOTENT, body=None, status=204,
+            fn,
+            f"Delete{self._name}",
+            "DELETE",
+            self.item_path,
+            idempotency=Idempotency.IDEMPOTENT,
+            body=None,
+            status=204,
         )
         return fn
 
@@ -401,9 +428,7 @@ class Resource:
                 name, path = f"{pascal(verb)}{pascal(self.plural)}", self.collection_path
             else:
                 name, path = f"{pascal(verb)}{self._name}", self.item_path
-            self._register(
-                fn, name, "POST", f"{path}:{verb}", idempotency=idempotency, body="*"
-            )
+            self._register(fn, name, "POST", f"{path}:{verb}", idempotency=idempotency, body="*")
             return fn
 
         return register

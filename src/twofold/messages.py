@@ -36,8 +36,7 @@ def fields(tp: type[Any]) -> list[Field]:
     """The fields of a Struct or dataclass message, with their annotated types."""
     if issubclass(tp, msgspec.Struct):
         return [
-            Field(f.name, f.type, f.default, f.default_factory)
-            for f in msgspec.structs.fields(tp)
+            Field(f.name, f.type, f.default, f.default_factory) for f in msgspec.structs.fields(tp)
         ]
     hints = _hints(tp)
     out = []

@@ -59,9 +59,7 @@ class Template:
     def expand(self, values: dict[str, str]) -> str:
         from urllib.parse import quote
 
-        parts = [
-            quote(values[s[1:-1]], safe="") if s.startswith("{") else s for s in self.segments
-        ]
+        parts = [quote(values[s[1:-1]], safe="") if s.startswith("{") else s for s in self.segments]
         path = "/" + "/".join(parts)
         return f"{path}:{self.verb}" if self.verb else path
 
@@ -87,9 +85,7 @@ class Router(Generic[T]):
         shape = tuple("{}" if s.startswith("{") else s for s in template.segments)
         key = (shape, template.verb or "")
         if key in self._templates:
-            raise TemplateError(
-                f"{template.text!r} overlaps {self._templates[key].text!r}"
-            )
+            raise TemplateError(f"{template.text!r} overlaps {self._templates[key].text!r}")
         self._templates[key] = template
         node = self._root
         for seg in template.segments:

@@ -39,8 +39,10 @@ def test_quickstart_serves_rest_jsonrpc_and_connect() -> None:
         assert r.status_code == 201, r.text
         book = r.json()
         assert r.headers["location"] == f"/books/{book['id']}"
-        r = await c.post("/jsonrpc", json={"jsonrpc": "2.0", "id": 1, "method": "GetBook",
-                                           "params": {"id": book["id"]}})
+        r = await c.post(
+            "/jsonrpc",
+            json={"jsonrpc": "2.0", "id": 1, "method": "GetBook", "params": {"id": book["id"]}},
+        )
         assert r.json()["result"] == book
         r = await c.post("/shelf.v1.ShelfService/ShelfStats", json={})
         assert r.status_code == 200, r.text

@@ -113,6 +113,4 @@ class ConnectCaller(Caller):
         return Outcome(response.status_code, code=error["code"], violations=fields)
 
 
-CALLERS: dict[str, type[Caller]] = {
-    c.name: c for c in (RestCaller, JsonRpcCaller, ConnectCaller)
-}
+CALLERS: dict[str, type[Caller]] = {c.name: c for c in (RestCaller, JsonRpcCaller, ConnectCaller)}

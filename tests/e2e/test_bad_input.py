@@ -45,7 +45,9 @@ def problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
 @pytest.mark.usefixtures("unchanged")
 class TestRest:
     def test_malformed_json(self, http: httpx.Client) -> None:
-        r = http.post("/products", content=b'{"name": ', headers={"content-type": "application/json"})
+        r = http.post(
+            "/products", content=b'{"name": ', headers={"content-type": "application/json"}
+        )
         problem(r, 400, "invalid_argument")
 
     def test_wrong_types_and_missing_fields(self, http: httpx.Client) -> None:
@@ -73,10 +75,14 @@ class TestRest:
         problem(r, 415, "invalid_argument")
 
     def test_invalid_page_token_and_size(self, http: httpx.Client) -> None:
-        doc = problem(http.get("/products", params={"page_token": "garbage"}), 400, "invalid_argument")
+        doc = problem(
+            http.get("/products", params={"page_token": "garbage"}), 400, "invalid_argument"
+        )
         assert doc["violations"][0]["field"] == "page_token"
         for size in ("0", "-1", "100000", "ten"):
-            doc = problem(http.get("/products", params={"page_size": size}), 400, "invalid_argument")
+            doc = problem(
+                http.get("/products", params={"page_size": size}), 400, "invalid_argument"
+            )
             assert doc["violations"][0]["field"] == "page_size"
 
     def test_path_value_that_is_not_an_id(self, http: httpx.Client) -> None:
@@ -86,7 +92,9 @@ class TestRest:
 
 def rpc(http: httpx.Client, body: bytes | str, **headers: str) -> httpx.Response:
     raw = body.encode() if isinstance(body, str) else body
-    return http.post("/jsonrpc", content=raw, headers={"content-type": "application/json", **headers})
+    return http.post(
+        "/jsonrpc", content=raw, headers={"content-type": "application/json", **headers}
+    )
 
 
 @pytest.mark.usefixtures("unchanged")
@@ -111,8 +119,12 @@ class TestJsonRpc:
         self.error(rpc(http, '{"jsonrpc": "2.0", "method": "DropTables", "id": 1}'), -32601)
 
     def test_invalid_params(self, http: httpx.Client) -> None:
-        call = {"jsonrpc": "2.0", "method": "CreateProduct", "id": 1,
-                "params": {"product": {"name": "x", "price": "free", "category": "c"}}}
+        call = {
+            "jsonrpc": "2.0",
+            "method": "CreateProduct",
+            "id": 1,
+            "params": {"product": {"name": "x", "price": "free", "category": "c"}},
+        }
         body = self.error(rpc(http, json.dumps(call)), -32602)
         assert body["error"]["data"]["code"] == "invalid_argument"
         assert body["error"]["data"]["violations"][0]["field"] == "product.price"
@@ -178,6 +190,9 @@ class TestConnect:
         self.error(self.post(http, CREATE, body), 429, "resource_exhausted")
 
     def test_bad_timeout_header(self, http: httpx.Client) -> None:
-        r = http.post(GET, content=b'{"id": 1}',
-                      headers={"content-type": "application/json", "connect-timeout-ms": "soon"})
+        r = http.post(
+            GET,
+            content=b'{"id": 1}',
+            headers={"content-type": "application/json", "connect-timeout-ms": "soon"},
+        )
         self.error(r, 400, "invalid_argument")

@@ -18,7 +18,11 @@ from tests.e2e.server import ROOT, Server, start
 def twofold(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "twofold", *args],
-        cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
@@ -80,8 +84,9 @@ def test_serve_with_workers(tmp_path: Path) -> None:
     server = start("examples.catalog:app", tmp_path, env, "--workers", "2")
     try:
         created = [
-            httpx.post(f"{server.url}/products",
-                       json={"name": f"W{i}", "price": "1.00", "category": "w"}).status_code
+            httpx.post(
+                f"{server.url}/products", json={"name": f"W{i}", "price": "1.00", "category": "w"}
+            ).status_code
             for i in range(20)
         ]
         assert created == [201] * 20
@@ -89,8 +94,10 @@ def test_serve_with_workers(tmp_path: Path) -> None:
         token = page.json()["next_page_token"]
         # A token made by one worker is good on every worker.
         for _ in range(6):
-            r = httpx.get(f"{server.url}/products",
-                          params={"category": "w", "page_size": 5, "page_token": token})
+            r = httpx.get(
+                f"{server.url}/products",
+                params={"category": "w", "page_size": 5, "page_token": token},
+            )
             assert r.status_code == 200, r.text
     finally:
         server.stop()

@@ -53,9 +53,7 @@ def test_list_pages_through_a_category(protocol: Caller) -> None:
     token = ""
     pages = 0
     while True:
-        page = protocol(
-            "ListProducts", {"category": category, "page_size": 2, "page_token": token}
-        )
+        page = protocol("ListProducts", {"category": category, "page_size": 2, "page_token": token})
         assert page.ok, page
         seen += [p.id for p in page.data.products]
         pages += 1

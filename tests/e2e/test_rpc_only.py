@@ -28,14 +28,25 @@ def test_generate_report_over_jsonrpc_and_connect(http: httpx.Client) -> None:
     category = f"rep-{uuid.uuid4().hex[:8]}"
     make_products(http, category, ["0.10", "0.20", "10.00"])
 
-    r = http.post("/jsonrpc", json={"jsonrpc": "2.0", "id": 1, "method": "GenerateReport",
-                                    "params": {"category": category}})
+    r = http.post(
+        "/jsonrpc",
+        json={
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "GenerateReport",
+            "params": {"category": category},
+        },
+    )
     line = line_for(r.json()["result"], category)
     assert Decimal(line["total_value"]) == Decimal("10.30")
     assert int(line["product_count"]) == 3
 
-    qualified = {"jsonrpc": "2.0", "id": 2, "method": "catalog.v1.CatalogService/GenerateReport",
-                 "params": {"category": category}}
+    qualified = {
+        "jsonrpc": "2.0",
+        "id": 2,
+        "method": "catalog.v1.CatalogService/GenerateReport",
+        "params": {"category": category},
+    }
     assert http.post("/jsonrpc", json=qualified).json()["result"] == r.json()["result"]
 
     c = http.post(REPORT, json={"category": category}, headers={"connect-protocol-version": "1"})

@@ -55,7 +55,11 @@ def test_resource_methods_follow_aip_names_and_bindings() -> None:
     async def polish_part(item_id: int, part_id: int, shine: int = 1) -> Empty:
         return Empty()
 
-    got = {m.name: (m.http.verb, m.http.path, m.http.body, m.idempotency) for m in s.methods.values() if m.http}
+    got = {
+        m.name: (m.http.verb, m.http.path, m.http.body, m.idempotency)
+        for m in s.methods.values()
+        if m.http
+    }
     assert got == {
         "GetItem": ("GET", "/items/{id}", None, Idempotency.NO_SIDE_EFFECTS),
         "ListItems": ("GET", "/items", None, Idempotency.NO_SIDE_EFFECTS),
@@ -78,7 +82,9 @@ def test_procedure_names_docs_and_request_message() -> None:
 
     @s.procedure(idempotency=Idempotency.NO_SIDE_EFFECTS)
     async def generate_report(
-        ctx: Context, limit: Annotated[int, msgspec.Meta(ge=1)] = 5, tags: list[str] = []  # noqa: B006
+        ctx: Context,
+        limit: Annotated[int, msgspec.Meta(ge=1)] = 5,
+        tags: list[str] = [],  # noqa: B006
     ) -> Item:
         """Make a report.
 

@@ -105,7 +105,9 @@ def test_query_parameters() -> None:
     async def test(c: httpx.AsyncClient) -> None:
         r = await c.get("/machines/1/parts?tags=a&tags=b&limit=3&utm_source=x")
         assert r.json() == {"id": 0, "machine_id": 1, "name": "limit=3", "tags": ["a", "b"]}
-        doc = check_problem(await c.get("/machines/1/parts?limit=1&limit=2"), 400, "invalid_argument")
+        doc = check_problem(
+            await c.get("/machines/1/parts?limit=1&limit=2"), 400, "invalid_argument"
+        )
         assert doc["violations"] == [{"field": "limit", "description": "given more than once"}]
         doc = check_problem(await c.get("/machines/1/parts?limit=lots"), 400, "invalid_argument")
         assert doc["violations"][0]["field"] == "limit"
@@ -146,16 +148,28 @@ def test_body_limits_and_media_types() -> None:
     async def test(c: httpx.AsyncClient) -> None:
         r = await c.post("/machines/1/parts", json={"name": "x" * 2000})
         check_problem(r, 413, "resource_exhausted")
-        r = await c.post("/machines/1/parts", content=b"name=x",
-                         headers={"content-type": "application/x-www-form-urlencoded"})
+        r = await c.post(
+            "/machines/1/parts",
+            content=b"name=x",
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        )
         check_problem(r, 415, "invalid_argument")
         assert r.headers["accept-post"] == "application/json"
-        r = await c.post("/machines/1/parts", content=b'{"name": "x"}',
-                         headers={"content-type": "application/vnd.part+json; charset=utf-8"})
+        r = await c.post(
+            "/machines/1/parts",
+            content=b'{"name": "x"}',
+            headers={"content-type": "application/vnd.part+json; charset=utf-8"},
+        )
         assert r.status_code == 201
-        r = await c.post("/machines/1/parts", content=b"\xff\xfe", headers={"content-type": "application/json"})
+        r = await c.post(
+            "/machines/1/parts", content=b"\xff\xfe", headers={"content-type": "application/json"}
+        )
         check_problem(r, 400, "invalid_argument")
-        check_problem(await c.post("/machines/1/parts", json={"name": "x", "extra": 1}), 400, "invalid_argument")
+        check_problem(
+            await c.post("/machines/1/parts", json={"name": "x", "extra": 1}),
+            400,
+            "invalid_argument",
+        )
         check_problem(await c.post("/machines/1/parts"), 400, "invalid_argument")
 
     run(test)

@@ -30,7 +30,11 @@ def router() -> Router[str]:
         ("/products/42", "/products/{id}", {"id": "42"}),
         ("/products/7/reviews", "/products/{product_id}/reviews", {"product_id": "7"}),
         ("/products:import", "/products:import", {}),
-        ("/users/1/orders/2", "/users/{user_id}/orders/{order_id}", {"user_id": "1", "order_id": "2"}),
+        (
+            "/users/1/orders/2",
+            "/users/{user_id}/orders/{order_id}",
+            {"user_id": "1", "order_id": "2"},
+        ),
         (
             "/users/1/orders/2:cancel",
             "/users/{user_id}/orders/{order_id}:cancel",
@@ -44,15 +48,25 @@ def test_match(router: Router[str], path: str, template: str, params: dict[str, 
 
 
 @pytest.mark.parametrize(
-    "path", ["/", "/nope", "/products/", "//", "/users/1/orders", "/users/1/orders/2:refund",
-             "/reports", "/products/1/reviews/2"],
+    "path",
+    [
+        "/",
+        "/nope",
+        "/products/",
+        "//",
+        "/users/1/orders",
+        "/users/1/orders/2:refund",
+        "/reports",
+        "/products/1/reviews/2",
+    ],
 )
 def test_no_match(router: Router[str], path: str) -> None:
     assert router.match(path) == (None, {})
 
 
 @pytest.mark.parametrize(
-    "bad", ["products", "/a/{b", "/a/x{b}", "/a/{b}/{b}", "/a//b", "/a/{1x}", "/a:", "/a/{b}:"],
+    "bad",
+    ["products", "/a/{b", "/a/x{b}", "/a/{b}/{b}", "/a//b", "/a/{1x}", "/a:", "/a/{b}:"],
 )
 def test_bad_templates(bad: str) -> None:
     with pytest.raises(TemplateError):

@@ -135,8 +135,10 @@ def _decoder(method: Method, path: set[str], query: set[str], body: str | None) 
         if not raw:
             if field.required:
                 raise Error.invalid(body, "a request body is required")
-            value = field.default if field.default_factory is msgspec.NODEFAULT else (
-                field.default_factory()
+            value = (
+                field.default
+                if field.default_factory is msgspec.NODEFAULT
+                else (field.default_factory())
             )
         else:
             try:
@@ -234,8 +236,10 @@ class RestProtocol:
         if op.body is not None:
             raw = await read_body(scope, receive, self.options.max_body_size)
             if raw and not _is_json(header(scope, b"content-type")):
-                accept = b"accept-patch" if op.method.http and op.method.http.verb == "PATCH" else (
-                    b"accept-post"
+                accept = (
+                    b"accept-patch"
+                    if op.method.http and op.method.http.verb == "PATCH"
+                    else (b"accept-post")
                 )
                 raise UnsupportedMediaType(accept)
         try:
@@ -310,9 +314,9 @@ def problem(error: Error, instance: str, status: int) -> dict[str, Any]:
     as the RFC asks; ``code`` tells apart errors sharing a status."""
     doc: dict[str, Any] = {
         "type": "about:blank",
-        "title": HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else (
-            "Client Closed Request"
-        ),
+        "title": HTTPStatus(status).phrase
+        if status in HTTPStatus._value2member_map_
+        else ("Client Closed Request"),
         "status": status,
         "detail": error.message or error.code.wire_name,
         "instance": instance,
@@ -338,4 +342,6 @@ async def send_problem(
         status = 415
         headers = [*(headers or []), (error.accept_header, JSON)]
     status = status or HTTP_STATUS[error.code]
-    await respond(send, status, _encode(problem(error, instance, status)), headers or [], PROBLEM_JSON)
+    await respond(
+        send, status, _encode(problem(error, instance, status)), headers or [], PROBLEM_JSON
+    )
