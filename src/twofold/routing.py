@@ -8,9 +8,11 @@ looked for on the last segment.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
+from urllib.parse import quote
 
 T = TypeVar("T")
 
@@ -26,6 +28,7 @@ class Template:
     text: str
     segments: tuple[str, ...]  # literal text, or "{name}" for a variable
     verb: str | None
+    variables: tuple[str, ...]
 
     @classmethod
     def parse(cls, text: str) -> Template:
@@ -50,18 +53,21 @@ class Template:
                 if name in seen:
                     raise TemplateError(f"variable {name!r} appears twice in {text!r}")
                 seen.add(name)
-        return cls(text, segments, verb)
-
-    @property
-    def variables(self) -> tuple[str, ...]:
-        return tuple(s[1:-1] for s in self.segments if s.startswith("{"))
+        return cls(text, segments, verb, tuple(s[1:-1] for s in segments if s.startswith("{")))
 
     def expand(self, values: dict[str, str]) -> str:
-        from urllib.parse import quote
-
-        parts = [quote(values[s[1:-1]], safe="") if s.startswith("{") else s for s in self.segments]
+        """The path with each variable replaced by its percent-encoded value."""
+        parts = [_quote(values[s[1:-1]]) if s.startswith("{") else s for s in self.segments]
         path = "/" + "/".join(parts)
         return f"{path}:{self.verb}" if self.verb else path
+
+
+_unreserved = re.compile(r"[A-Za-z0-9_.~-]*").fullmatch
+
+
+def _quote(value: str) -> str:
+    # Ids are nearly always unreserved characters: skip urllib's general path.
+    return value if _unreserved(value) else quote(value, safe="")
 
 
 @dataclass(slots=True)

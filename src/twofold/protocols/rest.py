@@ -301,10 +301,10 @@ def _add_query(params: dict[str, Any], qs: bytes, known: dict[str, bool]) -> Non
 
 
 def _location(op: Operation, params: dict[str, Any], output: Any) -> bytes:
+    """The created item's path: the request's path variables plus the new id."""
     assert op.location is not None and op.method.http is not None
-    values = {k: str(v) for k, v in params.items() if isinstance(v, str)}
-    last = op.location.variables[-1]
-    values[last] = str(getattr(output, op.method.http.location_field))
+    values = dict(params)
+    values[op.location.variables[-1]] = str(getattr(output, op.method.http.location_field))
     return op.location.expand(values).encode()
 
 
