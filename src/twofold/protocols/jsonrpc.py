@@ -21,7 +21,7 @@ import asyncio
 import logging
 import re
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import msgspec
@@ -122,6 +122,9 @@ _decode_request = msgspec.json.Decoder(_Request).decode
 _decode_probe = msgspec.json.Decoder(_Probe).decode
 _decode_list = msgspec.json.Decoder(list[msgspec.Raw]).decode
 _encode = msgspec.json.Encoder().encode
+_INTERNAL_ERROR = _encode(
+    {"code": INTERNAL_ERROR, "message": "internal error", "data": {"code": "internal"}}
+)
 # A batch is a JSON array; looking at the first byte spares a copy of the body.
 _BATCH = re.compile(rb"[ \t\r\n]*\[")
 # msgspec reports bad UTF-8 in strings and nesting deeper than Python's
@@ -157,30 +160,38 @@ class _Target:
         names = tuple(_encode(f.encode_name) for f in fields)
         return cls(method, msgspec.json.Decoder(method.input_type), names)
 
-    def decode(self, params: msgspec.Raw) -> Any:
-        if not params:
-            return self.decoder.decode(b"{}")
-        if memoryview(params)[0] == ord("{"):
-            return self.decoder.decode(params)
-        values = _decode_list(params)
-        if len(values) > len(self.names):
-            raise Error(
-                Code.INVALID_ARGUMENT,
-                f"expected at most {len(self.names)} positional params, got {len(values)}",
-            )
-        pairs = [name + b":" + value for name, value in zip(self.names, values, strict=False)]
-        return self.decoder.decode(b"{" + b",".join(pairs) + b"}")
+    def decode(self, params: msgspec.Raw, request_id: Id) -> Any:
+        """The request message from ``params``: raises only Error or _Fault."""
+        try:
+            if not params:
+                return self.decoder.decode(b"{}")
+            if memoryview(params)[0] == ord("{"):
+                return self.decoder.decode(params)
+            values = _decode_list(params)
+            if len(values) > len(self.names):
+                message = f"expected at most {len(self.names)} positional params, got {len(values)}"
+                raise Error(Code.INVALID_ARGUMENT, message)
+            pairs = [name + b":" + value for name, value in zip(self.names, values, strict=False)]
+            return self.decoder.decode(b"{" + b",".join(pairs) + b"}")
+        except msgspec.ValidationError as exc:
+            raise validation_error(exc) from None
+        except _UNPARSABLE as exc:
+            # params was skipped over, not decoded, when the envelope was read:
+            # bad UTF-8 in a string or deep nesting inside it shows up only now.
+            raise _parse_fault(exc, request_id) from None
 
 
-@dataclass(slots=True)
 class _Exchange:
-    """What the calls of one HTTP request share."""
+    """What the calls of one HTTP request share (a plain class: built per request)."""
 
-    headers: Headers
-    peer: str | None
-    # Only a single call sets HTTP response headers: a batch has no one owner.
-    batch: bool
-    response_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    __slots__ = ("batch", "headers", "peer", "response_headers")
+
+    def __init__(self, headers: Headers, peer: str | None, batch: bool) -> None:
+        self.headers = headers
+        self.peer = peer
+        # Only a single call sets HTTP response headers: a batch has no one owner.
+        self.batch = batch
+        self.response_headers: list[tuple[bytes, bytes]] = []
 
 
 class JsonRpcProtocol:
@@ -231,12 +242,9 @@ class JsonRpcProtocol:
         except Error as exc:  # a Content-Length that is not a number
             await respond(send, 400, _error(None, exc, INVALID_REQUEST), content_type=JSON)
             return
-        exchange = _Exchange(Headers(scope["headers"]), peer(scope), batch=False)
-        if _BATCH.match(raw):
-            exchange.batch = True
-            answer = await self._batch(raw, exchange)
-        else:
-            answer = await self._answer(raw, exchange)
+        batch = _BATCH.match(raw) is not None
+        exchange = _Exchange(Headers(scope["headers"]), peer(scope), batch)
+        answer = await (self._batch(raw, exchange) if batch else self._answer(raw, exchange))
         if answer is None:
             await respond(send, 204, headers=exchange.response_headers)
         else:
@@ -261,28 +269,20 @@ class JsonRpcProtocol:
     async def _answer(self, raw: bytes | msgspec.Raw, exchange: _Exchange) -> bytes | None:
         """The response object of one request, or None for a notification."""
         try:
-            return await self._call(raw, exchange)
+            request = _parse(raw)
         except _Fault as fault:
             return _fault(fault)
-        except Exception:
-            # Only a bug gets this far (a custom detail that cannot be encoded):
-            # log it, and answer something that is sure to encode.
-            logger.exception("cannot render a JSON-RPC response")
-            return _error(None, Error(Code.INTERNAL, "internal error"))
-
-    async def _call(self, raw: bytes | msgspec.Raw, exchange: _Exchange) -> bytes | None:
-        request = _parse(raw)
         request_id = None if isinstance(request.id, UnsetType) else request.id
         params = request.params
         if params and memoryview(params)[0] not in b"{[":
             # Covers null too: the spec allows a structured value or no member.
             message = "params must be an object or an array"
-            raise _Fault(INVALID_REQUEST, Code.INVALID_ARGUMENT, message, request_id)
+            return _fault(_Fault(INVALID_REQUEST, Code.INVALID_ARGUMENT, message, request_id))
         # From here on a notification gets no answer, even an error (spec §4.1).
         notification = request.id is UNSET
         try:
             target = self._resolve(request.method)
-            message = _decode_params(target, params, request_id)
+            message = target.decode(params, request_id)
             ctx = Context(PROTOCOL, target.method, exchange.headers, exchange.peer)
             output = await invoke(target.method, ctx, message)
             result = _encode(output)
@@ -345,17 +345,6 @@ def _parse_fault(exc: Exception, request_id: Id = None) -> _Fault:
     return _Fault(PARSE_ERROR, Code.INVALID_ARGUMENT, message, request_id)
 
 
-def _decode_params(target: _Target, params: msgspec.Raw, request_id: Id) -> Any:
-    try:
-        return target.decode(params)
-    except msgspec.ValidationError as exc:
-        raise validation_error(exc) from None
-    except _UNPARSABLE as exc:
-        # params was skipped over, not decoded, when the envelope was read:
-        # bad UTF-8 in a string or deep nesting inside it shows up only now.
-        raise _parse_fault(exc, request_id) from None
-
-
 def _fault(fault: _Fault) -> bytes:
     return _error(fault.id, fault.error, fault.rpc_code)
 
@@ -374,4 +363,11 @@ def _error(request_id: Id, error: Error, rpc_code: int | None = None) -> bytes:
         "message": error.message or error.code.wire_name,
         "data": data,
     }
-    return b'{"jsonrpc":"2.0","error":' + _encode(body) + b',"id":' + _encode(request_id) + b"}"
+    try:
+        encoded = _encode(body)
+    except Exception:
+        # Only a bug gets here (a custom detail whose to_json is not JSON):
+        # log it and answer what is sure to encode, rather than no answer.
+        logger.exception("cannot encode a JSON-RPC error")
+        encoded = _INTERNAL_ERROR
+    return b'{"jsonrpc":"2.0","error":' + encoded + b',"id":' + _encode(request_id) + b"}"
