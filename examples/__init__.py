@@ -1,0 +1,1 @@
+"""Runnable examples of Twofold services; each one is served and tested as is."""

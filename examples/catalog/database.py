@@ -1,0 +1,191 @@
+"""Persistence for the catalog: tables, the engine, transactions and the app lifespan.
+
+SQLAlchemy 2 on asyncio. The URL comes from ``CATALOG_DATABASE_URL`` when the
+app starts (default: a SQLite file ``catalog.db`` in the working directory);
+``postgresql+asyncpg://user:password@host/db`` works as well (install the
+``postgres`` extra). The SQL stays portable: whatever only one database
+needs is confined to :func:`_prepare_sqlite` and :func:`_create_tables`.
+
+Prices are stored as integer cents, so every sum is exact on every database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, event, text
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from twofold import App, Code, Error
+from twofold.pagination import PageTokens
+
+URL_ENV = "CATALOG_DATABASE_URL"
+SECRET_ENV = "CATALOG_PAGE_TOKEN_SECRET"
+DEFAULT_URL = "sqlite+aiosqlite:///catalog.db"
+BUSY_TIMEOUT_MS = 10_000
+# Any constant will do: every process of the catalog takes this lock while it
+# creates tables, so that only one of them does.
+_SCHEMA_LOCK_KEY = 0x7477_6F66_6F6C_64
+
+logger = logging.getLogger(__name__)
+
+# SQLite makes an INTEGER PRIMARY KEY an autoincrementing alias of the rowid
+# only when it is spelled INTEGER; BIGINT elsewhere, so ids up to 2**63 - 1 fit.
+_ID = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class ProductRow(Base):
+    __tablename__ = "products"
+    __table_args__ = (Index("ix_products_category_id", "category", "id"),)
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    price_cents: Mapped[int] = mapped_column(BigInteger)
+    category: Mapped[str] = mapped_column(String(100))
+    tags: Mapped[list[str]] = mapped_column(JSON)
+
+
+class UserRow(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+
+
+class OrderRow(Base):
+    __tablename__ = "orders"
+    __table_args__ = (Index("ix_orders_user_id_id", "user_id", "id"),)
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True)
+    user_id: Mapped[int] = mapped_column(_ID, ForeignKey("users.id"))
+    # No ON DELETE: a product that has orders cannot be deleted.
+    product_id: Mapped[int] = mapped_column(_ID, ForeignKey("products.id"), index=True)
+    quantity: Mapped[int] = mapped_column(Integer)
+    total_cents: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16))
+
+
+class Database:
+    """The open database of a running catalog, and the page tokens it signs."""
+
+    def __init__(self, engine: AsyncEngine, tokens: PageTokens) -> None:
+        self.engine = engine
+        self.tokens = tokens
+        self.sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self._sqlite = engine.dialect.name == "sqlite"
+
+    @asynccontextmanager
+    async def transaction(self, *, write: bool = False) -> AsyncIterator[AsyncSession]:
+        """One transaction: committed when the block ends, rolled back if it raises.
+
+        On SQLite a write transaction starts with BEGIN IMMEDIATE, taking the
+        write lock up front (waiting up to the busy timeout for another
+        process to finish). A transaction that read first and wrote later
+        would instead fail at once with "database is locked" whenever another
+        worker had written in between, as SQLite cannot wait for a snapshot
+        to become current. Other databases lock rows with SELECT ... FOR UPDATE.
+        """
+        async with self.sessions() as session:
+            if self._sqlite:
+                await session.execute(text("BEGIN IMMEDIATE" if write else "BEGIN"))
+            yield session
+            await session.commit()
+
+
+_current: Database | None = None
+
+
+def current() -> Database:
+    """The database of the running app."""
+    if _current is None:
+        # The ASGI server did not run the app's lifespan (startup).
+        raise Error(Code.UNAVAILABLE, "the catalog database is not open")
+    return _current
+
+
+def create_engine(url: str) -> AsyncEngine:
+    engine = create_async_engine(url)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine.sync_engine, "connect", _prepare_sqlite)
+    return engine
+
+
+def _prepare_sqlite(dbapi_connection: Any, _record: Any) -> None:
+    # Stop the sqlite3 driver from emitting BEGIN on its own (it would do so
+    # only before the first write, leaving earlier reads outside the
+    # transaction); Database.transaction emits it instead.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    # Several worker processes share the file: wait for a lock rather than
+    # fail, and let readers proceed while one process writes (WAL).
+    cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA journal_mode = WAL")
+    # Other databases always enforce foreign keys; SQLite only when asked.
+    cursor.execute("PRAGMA foreign_keys = ON")
+    cursor.close()
+
+
+async def _create_tables(engine: AsyncEngine) -> None:
+    """Create missing tables, one process at a time.
+
+    With ``--workers N`` every worker starts at once; without a lock two of
+    them could both find a table missing and the second CREATE would fail.
+    """
+    async with engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            await conn.exec_driver_sql("BEGIN IMMEDIATE")
+        elif conn.dialect.name == "postgresql":
+            lock = text("SELECT pg_advisory_xact_lock(:key)")
+            await conn.execute(lock, {"key": _SCHEMA_LOCK_KEY})
+        await conn.run_sync(Base.metadata.create_all)
+        await conn.commit()
+
+
+def page_token_secret(url: str) -> bytes:
+    """The key page tokens are signed with.
+
+    Production sets CATALOG_PAGE_TOKEN_SECRET (32 random bytes, e.g.
+    ``python -c "import secrets; print(secrets.token_urlsafe(32))"``). A
+    random per-process default would not do: with ``--workers N`` a token
+    issued by one worker must be accepted by the others, so the development
+    default is derived from the database URL, which all workers share. It is
+    not secret, but a forged token can only point a listing at another
+    position of the same keyset, which is no privilege.
+    """
+    configured = os.environ.get(SECRET_ENV)
+    if configured:
+        return configured.encode()
+    logger.warning("%s is not set: page tokens use a development key", SECRET_ENV)
+    return hashlib.sha256(b"twofold catalog development page tokens\x00" + url.encode()).digest()
+
+
+@asynccontextmanager
+async def lifespan(app: App) -> AsyncIterator[None]:
+    """Open the database when the server starts, create its tables, close it on exit."""
+    global _current
+    url = os.environ.get(URL_ENV, DEFAULT_URL)
+    tokens = PageTokens(page_token_secret(url))
+    engine = create_engine(url)
+    try:
+        await _create_tables(engine)
+        _current = Database(engine, tokens)
+        yield
+    finally:
+        _current = None
+        await engine.dispose()

@@ -1,0 +1,144 @@
+"""The messages of the catalog API: what goes over the wire, whatever the protocol.
+
+Docstrings and ``Meta`` constraints are part of the contract: they become the
+OpenAPI descriptions and the validation every protocol applies before a
+handler runs. Prices are ``Decimal`` and travel as strings ("22.00"), never as
+floats; the rules msgspec cannot express on a Decimal (at most two decimal
+places, not negative) are checked by :func:`examples.catalog.service.cents`.
+"""
+
+from __future__ import annotations
+
+import enum
+from decimal import Decimal
+from typing import Annotated
+
+import msgspec
+from msgspec import UNSET, Meta, UnsetType
+
+Id = Annotated[int, Meta(ge=1, le=2**63 - 1, description="A server-assigned identifier.")]
+PageSize = Annotated[int, Meta(ge=1, le=100, description="Most items in one page.")]
+Name = Annotated[str, Meta(min_length=1, max_length=200)]
+Category = Annotated[str, Meta(min_length=1, max_length=100, examples=["Clothes"])]
+Tag = Annotated[str, Meta(min_length=1, max_length=50)]
+Tags = Annotated[list[Tag], Meta(max_length=20)]
+Price = Annotated[
+    Decimal,
+    Meta(
+        description="A price in the catalog's currency: not negative, at most 2 decimal places.",
+        examples=["22.00"],
+        extra_json_schema={"pattern": r"^\d+(\.\d{1,2})?$"},
+    ),
+]
+Email = Annotated[
+    str, Meta(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254, examples=["ada@example.com"])
+]
+Quantity = Annotated[int, Meta(ge=1, le=1_000_000)]
+NextPageToken = Annotated[
+    str, Meta(description="Pass as page_token to get the next page; empty on the last page.")
+]
+
+
+class Product(msgspec.Struct, kw_only=True):
+    """A product of the catalog."""
+
+    id: int
+    name: str
+    price: Decimal
+    category: str
+    tags: list[str]
+
+
+class NewProduct(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A product to create, or the full new state of one (replace)."""
+
+    name: Name
+    price: Price
+    category: Category
+    tags: Tags = []
+
+
+class ProductPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A partial update: only the fields given change, the others keep their value."""
+
+    name: Name | UnsetType = UNSET
+    price: Price | UnsetType = UNSET
+    category: Category | UnsetType = UNSET
+    tags: Tags | UnsetType = UNSET
+
+
+class ListProductsResponse(msgspec.Struct, kw_only=True):
+    """One page of products, in ascending id order."""
+
+    products: list[Product]
+    next_page_token: NextPageToken = ""
+
+
+class User(msgspec.Struct, kw_only=True):
+    """A customer who places orders."""
+
+    id: int
+    name: str
+    email: str
+
+
+class NewUser(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A user to create; the email must not be taken."""
+
+    name: Name
+    email: Email
+
+
+class ListUsersResponse(msgspec.Struct, kw_only=True):
+    """One page of users, in ascending id order."""
+
+    users: list[User]
+    next_page_token: NextPageToken = ""
+
+
+class OrderStatus(enum.Enum):
+    """Where an order is in its life."""
+
+    OPEN = "open"
+    CANCELLED = "cancelled"
+
+
+class Order(msgspec.Struct, kw_only=True):
+    """A user's order of some quantity of one product."""
+
+    id: int
+    user_id: int
+    product_id: int
+    quantity: int
+    total: Annotated[
+        Decimal, Meta(description="Price times quantity, at the price when it was placed.")
+    ]
+    status: OrderStatus
+
+
+class NewOrder(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """An order to place; the server computes its total."""
+
+    product_id: Id
+    quantity: Quantity
+
+
+class ListOrdersResponse(msgspec.Struct, kw_only=True):
+    """One page of a user's orders, in ascending id order."""
+
+    orders: list[Order]
+    next_page_token: NextPageToken = ""
+
+
+class CategorySummary(msgspec.Struct, kw_only=True):
+    """The products of one category: how many, and what they are worth together."""
+
+    category: str
+    product_count: int
+    total_value: Decimal
+
+
+class Report(msgspec.Struct, kw_only=True):
+    """The catalog by category, sorted by category name."""
+
+    categories: list[CategorySummary]

@@ -1,0 +1,342 @@
+"""The catalog API, defined once: products, users, their orders and a report.
+
+Each handler is one transaction (see :meth:`Database.transaction`): when it
+raises, nothing it wrote is kept. Validation that msgspec cannot express runs
+before the transaction starts.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from msgspec import UnsetType
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from examples.catalog.database import OrderRow, ProductRow, UserRow, current
+from examples.catalog.models import (
+    CategorySummary,
+    Id,
+    ListOrdersResponse,
+    ListProductsResponse,
+    ListUsersResponse,
+    NewOrder,
+    NewProduct,
+    NewUser,
+    Order,
+    OrderStatus,
+    PageSize,
+    Product,
+    ProductPatch,
+    Report,
+    User,
+)
+from twofold import Code, Error, Idempotency, Service
+from twofold.pagination import Filters
+
+service = Service("catalog.v1", description="A product catalog with users and their orders.")
+products = service.resource("products")
+users = service.resource("users")
+orders = users.resource("orders")
+
+MAX_PRICE = Decimal("1000000000")
+
+
+def cents(price: Decimal, field: str) -> int:
+    """A price as integer cents, or INVALID_ARGUMENT naming ``field``."""
+    if not price.is_finite():
+        raise Error.invalid(field, "must be a number")
+    if price < 0:
+        raise Error.invalid(field, "must not be negative")
+    if price > MAX_PRICE:
+        raise Error.invalid(field, f"must be at most {MAX_PRICE}")
+    scaled = price * 100
+    if scaled != scaled.to_integral_value():
+        raise Error.invalid(field, "must have at most 2 decimal places")
+    return int(scaled)
+
+
+def money(amount_cents: int) -> Decimal:
+    """Integer cents as a Decimal with exactly two places: 2200 -> Decimal("22.00")."""
+    return Decimal(amount_cents).scaleb(-2)
+
+
+def _product(row: ProductRow) -> Product:
+    return Product(
+        id=row.id,
+        name=row.name,
+        price=money(row.price_cents),
+        category=row.category,
+        tags=list(row.tags),
+    )
+
+
+def _user(row: UserRow) -> User:
+    return User(id=row.id, name=row.name, email=row.email)
+
+
+def _order(row: OrderRow) -> Order:
+    return Order(
+        id=row.id,
+        user_id=row.user_id,
+        product_id=row.product_id,
+        quantity=row.quantity,
+        total=money(row.total_cents),
+        status=OrderStatus(row.status),
+    )
+
+
+def _after(page_token: str, filters: Filters) -> int:
+    """The id a page starts after (0 for the first page)."""
+    after = current().tokens.decode(page_token, filters).get("id", 0)
+    if not isinstance(after, int):
+        raise Error.invalid("page_token", "not a page token")
+    return after
+
+
+def _next_token(ids: list[int], page_size: int, filters: Filters) -> str:
+    """A token for the page after this one, if the query found more than a page."""
+    if len(ids) <= page_size:
+        return ""
+    return current().tokens.encode({"id": ids[page_size - 1]}, filters)
+
+
+async def _find_product(session: AsyncSession, id: int, *, lock: bool = False) -> ProductRow:
+    row = await session.get(ProductRow, id, with_for_update=lock)
+    if row is None:
+        raise Error(Code.NOT_FOUND, f"product {id} does not exist")
+    return row
+
+
+async def _find_user(session: AsyncSession, id: int) -> UserRow:
+    row = await session.get(UserRow, id)
+    if row is None:
+        raise Error(Code.NOT_FOUND, f"user {id} does not exist")
+    return row
+
+
+async def _find_order(
+    session: AsyncSession, user_id: int, order_id: int, *, lock: bool = False
+) -> OrderRow:
+    row = await session.get(OrderRow, order_id, with_for_update=lock)
+    if row is None or row.user_id != user_id:
+        raise Error(Code.NOT_FOUND, f"user {user_id} has no order {order_id}")
+    return row
+
+
+# Products
+
+
+@products.create
+async def create_product(product: NewProduct) -> Product:
+    """Add a product to the catalog."""
+    price = cents(product.price, "product.price")
+    async with current().transaction(write=True) as session:
+        row = ProductRow(
+            name=product.name, price_cents=price, category=product.category, tags=product.tags
+        )
+        session.add(row)
+        await session.flush()
+        return _product(row)
+
+
+@products.get
+async def get_product(id: Id) -> Product:
+    """Get one product by id."""
+    async with current().transaction() as session:
+        return _product(await _find_product(session, id))
+
+
+@products.list
+async def list_products(
+    page_size: PageSize = 20, page_token: str = "", category: str | None = None
+) -> ListProductsResponse:
+    """List products in id order, optionally only those of one category.
+
+    A page token is only valid with the category it was issued for.
+    """
+    filters: Filters = {"list": "products", "category": category}
+    query = select(ProductRow).where(ProductRow.id > _after(page_token, filters))
+    if category is not None:
+        query = query.where(ProductRow.category == category)
+    async with current().transaction() as session:
+        rows = (await session.scalars(query.order_by(ProductRow.id).limit(page_size + 1))).all()
+    return ListProductsResponse(
+        products=[_product(row) for row in rows[:page_size]],
+        next_page_token=_next_token([row.id for row in rows], page_size, filters),
+    )
+
+
+@products.update
+async def update_product(id: Id, product: ProductPatch) -> Product:
+    """Change some fields of a product; the fields not given keep their value."""
+    patch = product  # only the fields the client sent are set; the others are UNSET
+    price = None if isinstance(patch.price, UnsetType) else cents(patch.price, "product.price")
+    async with current().transaction(write=True) as session:
+        row = await _find_product(session, id, lock=True)
+        if not isinstance(patch.name, UnsetType):
+            row.name = patch.name
+        if price is not None:
+            row.price_cents = price
+        if not isinstance(patch.category, UnsetType):
+            row.category = patch.category
+        if not isinstance(patch.tags, UnsetType):
+            row.tags = patch.tags
+        await session.flush()
+        return _product(row)
+
+
+@products.replace
+async def replace_product(id: Id, product: NewProduct) -> Product:
+    """Replace every field of a product."""
+    price = cents(product.price, "product.price")
+    async with current().transaction(write=True) as session:
+        row = await _find_product(session, id, lock=True)
+        row.name, row.price_cents = product.name, price
+        row.category, row.tags = product.category, product.tags
+        await session.flush()
+        return _product(row)
+
+
+@products.delete
+async def delete_product(id: Id) -> None:
+    """Delete a product. A product that has been ordered cannot be deleted."""
+    async with current().transaction(write=True) as session:
+        row = await _find_product(session, id, lock=True)
+        try:
+            await session.execute(delete(ProductRow).where(ProductRow.id == row.id))
+        except IntegrityError:
+            # The orders' foreign key: orders keep pointing at what was bought.
+            raise Error(
+                Code.FAILED_PRECONDITION, f"product {id} has orders and cannot be deleted"
+            ) from None
+
+
+# Users
+
+
+@users.create
+async def create_user(user: NewUser) -> User:
+    """Register a user. Emails are unique: a taken one is ALREADY_EXISTS."""
+    async with current().transaction(write=True) as session:
+        row = UserRow(name=user.name, email=user.email)
+        session.add(row)
+        try:
+            await session.flush()
+        except IntegrityError:
+            # The only constraint a valid NewUser can break is the unique email.
+            raise Error(
+                Code.ALREADY_EXISTS, f"a user with email {user.email} already exists"
+            ) from None
+        return _user(row)
+
+
+@users.get
+async def get_user(id: Id) -> User:
+    """Get one user by id."""
+    async with current().transaction() as session:
+        return _user(await _find_user(session, id))
+
+
+@users.list
+async def list_users(page_size: PageSize = 20, page_token: str = "") -> ListUsersResponse:
+    """List users in id order."""
+    filters: Filters = {"list": "users"}
+    query = select(UserRow).where(UserRow.id > _after(page_token, filters))
+    async with current().transaction() as session:
+        rows = (await session.scalars(query.order_by(UserRow.id).limit(page_size + 1))).all()
+    return ListUsersResponse(
+        users=[_user(row) for row in rows[:page_size]],
+        next_page_token=_next_token([row.id for row in rows], page_size, filters),
+    )
+
+
+# Orders
+
+
+@orders.create
+async def create_order(user_id: Id, order: NewOrder) -> Order:
+    """Place an order; its total is the product's current price times the quantity."""
+    async with current().transaction(write=True) as session:
+        await _find_user(session, user_id)
+        product = await _find_product(session, order.product_id)
+        row = OrderRow(
+            user_id=user_id,
+            product_id=product.id,
+            quantity=order.quantity,
+            total_cents=product.price_cents * order.quantity,
+            status=OrderStatus.OPEN.value,
+        )
+        session.add(row)
+        try:
+            await session.flush()
+        except IntegrityError:
+            # The user or product was deleted by a concurrent call since we read it.
+            raise Error(Code.NOT_FOUND, "the user or the product no longer exists") from None
+        return _order(row)
+
+
+@orders.get
+async def get_order(user_id: Id, order_id: Id) -> Order:
+    """Get one of a user's orders."""
+    async with current().transaction() as session:
+        return _order(await _find_order(session, user_id, order_id))
+
+
+@orders.list
+async def list_orders(
+    user_id: Id, page_size: PageSize = 20, page_token: str = ""
+) -> ListOrdersResponse:
+    """List a user's orders in id order."""
+    filters: Filters = {"list": "orders", "user_id": user_id}
+    query = select(OrderRow).where(
+        OrderRow.user_id == user_id, OrderRow.id > _after(page_token, filters)
+    )
+    async with current().transaction() as session:
+        await _find_user(session, user_id)
+        rows = (await session.scalars(query.order_by(OrderRow.id).limit(page_size + 1))).all()
+    return ListOrdersResponse(
+        orders=[_order(row) for row in rows[:page_size]],
+        next_page_token=_next_token([row.id for row in rows], page_size, filters),
+    )
+
+
+@orders.action("cancel")
+async def cancel_order(user_id: Id, order_id: Id) -> Order:
+    """Cancel an open order. Cancelling one that is already cancelled is FAILED_PRECONDITION."""
+    async with current().transaction(write=True) as session:
+        row = await _find_order(session, user_id, order_id, lock=True)
+        if row.status == OrderStatus.CANCELLED.value:
+            raise Error(Code.FAILED_PRECONDITION, f"order {order_id} is already cancelled")
+        row.status = OrderStatus.CANCELLED.value
+        await session.flush()
+        return _order(row)
+
+
+# Procedures
+
+
+@service.procedure(idempotency=Idempotency.NO_SIDE_EFFECTS)
+async def generate_report(category: str | None = None) -> Report:
+    """Count the products of each category and add up their prices.
+
+    With ``category``, only that category is reported (an empty list if it
+    has no products).
+    """
+    query = select(
+        ProductRow.category, func.count(ProductRow.id), func.sum(ProductRow.price_cents)
+    ).group_by(ProductRow.category)
+    if category is not None:
+        query = query.where(ProductRow.category == category)
+    async with current().transaction() as session:
+        rows = (await session.execute(query)).all()
+    summaries = [
+        # PostgreSQL sums BIGINT as NUMERIC (a Decimal here), SQLite as an int.
+        CategorySummary(category=name, product_count=count, total_value=money(int(total)))
+        for name, count, total in rows
+    ]
+    # Sorted here rather than by ORDER BY, whose order is the database's
+    # collation: SQLite compares code points, PostgreSQL usually the locale.
+    summaries.sort(key=lambda summary: summary.category)
+    return Report(categories=summaries)
