@@ -1,17 +1,381 @@
-"""OpenAPI 3.1 (placeholder until the generator lands)."""
+"""OpenAPI 3.1, derived from the method table: a contract for what the app serves.
+
+Two kinds of operation are documented. Every REST route (a method with an
+HTTP binding) exactly as :mod:`twofold.protocols.rest` serves it: path and
+query parameters, the JSON body, 200, 201 with ``Location`` or 204, and RFC
+9457 problem documents for the errors that route can return. And every
+procedure at its Connect path (``POST /{service}/{method}``, plus Connect's
+GET for side-effect-free ones), since that may be its only HTTP address.
+Connect speaks proto3 JSON, so those operations reference the ``.ProtoJSON``
+schema variants, in which an int64 may be a string (:mod:`twofold.schemas`).
+
+Resource methods are reachable over Connect too, but documenting each twice
+would bury the REST API under its RPC shadow; the ``.proto`` export is the
+contract for RPC clients.
+"""
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterator
+from http import HTTPStatus
 from typing import Any
 
 import msgspec
 
+from twofold import messages
+from twofold.code import Code
+from twofold.method import Idempotency, Method
+from twofold.routing import Template
+from twofold.schemas import Schema, Schemas, ref, used
 from twofold.table import MethodTable
+
+OPENAPI_VERSION = "3.1.0"
+JSON = "application/json"
+PROBLEM_JSON = "application/problem+json"
+# The schemas this module writes itself; no message type may take these names.
+PROBLEM, CONNECT_ERROR, ERROR_CODE = "Problem", "ConnectError", "ErrorCode"
+
+# Shared responses. REST errors are problem documents whatever the status;
+# Connect errors are Connect's JSON error body, with the status from its table.
+_RESPONSES = {
+    "BadRequest": (
+        PROBLEM_JSON,
+        "Bad Request: malformed JSON, a field that fails validation (`violations` names "
+        "it), or a request the handler refused (`code` says why).",
+    ),
+    "NotFound": (PROBLEM_JSON, "Not Found: nothing exists at this path."),
+    "ContentTooLarge": (PROBLEM_JSON, "Content Too Large: the body is over the size limit."),
+    "UnsupportedMediaType": (
+        PROBLEM_JSON,
+        "Unsupported Media Type: send the body as `application/json`.",
+    ),
+    PROBLEM: (PROBLEM_JSON, "An error, as an RFC 9457 problem document."),
+    CONNECT_ERROR: (
+        JSON,
+        "A Connect error; the HTTP status follows its `code` (Connect's status table).",
+    ),
+}
 
 
 def document(table: MethodTable, *, title: str, version: str) -> dict[str, Any]:
-    return {"openapi": "3.1.0", "info": {"title": title, "version": version}, "paths": {}}
+    """The OpenAPI 3.1 document of every REST route and procedure in ``table``."""
+    return _Document(table).build(title, version)
 
 
 def encode(doc: dict[str, Any]) -> bytes:
-    return msgspec.json.encode(doc)
+    """Indented JSON with a stable key order, so that two versions diff line by line."""
+    return msgspec.json.format(msgspec.json.encode(doc), indent=2) + b"\n"
+
+
+class _Document:
+    def __init__(self, table: MethodTable) -> None:
+        self.table = table
+        self.services = {s.full_name: s for s in table.services}
+        self.bodies = {m: _body_type(m) for m in table if m.http and m.http.body is not None}
+        self.schemas = Schemas(self._types())
+        taken = {PROBLEM, CONNECT_ERROR, ERROR_CODE} & set(self.schemas.components)
+        if taken:
+            raise ValueError(f"message type names {sorted(taken)} are reserved by OpenAPI")
+        self.paths: dict[str, dict[str, Schema]] = {}
+        self.tags: dict[str, str] = {}  # name -> description, in order of first use
+        self.responses: set[str] = set()
+        self.operations: list[tuple[Method, Schema]] = []
+
+    def _types(self) -> Iterator[Any]:
+        for method in self.table:
+            yield method.input_type
+            yield method.output_type
+            for field in messages.fields(method.input_type):
+                yield field.type
+        yield from self.bodies.values()
+
+    def build(self, title: str, version: str) -> dict[str, Any]:
+        for method in self.table:
+            if method.http is not None:
+                self._add(method, *self._rest(method))
+            if not method.resource:
+                for verb, op in self._connect(method):
+                    self._add(method, method.path, verb, op)
+        _unique_operation_ids(self.operations)
+        info: Schema = {"title": title, "version": version}
+        described = [s for s in self.table.services if s.description]
+        if len(self.table.services) == 1 and described:
+            info["description"] = described[0].description
+        elif described:
+            info["description"] = "\n\n".join(
+                f"**{s.full_name}**: {s.description}" for s in described
+            )
+        responses = {name: _response(*_RESPONSES[name]) for name in sorted(self.responses)}
+        # Only what the operations reference: a resource method's request
+        # message, say, is never a body, and needs no component.
+        schemas = used([self.paths, responses], {**self.schemas.all(), **_error_schemas()})
+        return {
+            "openapi": OPENAPI_VERSION,
+            "info": info,
+            "tags": [
+                {"name": n, "description": d} if d else {"name": n} for n, d in self.tags.items()
+            ],
+            "paths": self.paths,
+            "components": {"schemas": schemas, "responses": responses},
+        }
+
+    def _add(self, method: Method, path: str, verb: str, op: Schema) -> None:
+        item = self.paths.setdefault(path, {})
+        if verb in item:
+            other = item[verb]["operationId"]
+            raise ValueError(f"{verb.upper()} {path} is both {other} and {op['operationId']}")
+        item[verb] = op
+        self.operations.append((method, op))
+
+    def _shared(self, name: str) -> Schema:
+        self.responses.add(name)
+        return {"$ref": f"#/components/responses/{name}"}
+
+    def _operation(self, method: Method, operation_id: str) -> Schema:
+        tags = list(method.tags) or [method.service]
+        for tag in tags:
+            service = self.services.get(tag)
+            self.tags.setdefault(tag, service.description if service else "")
+        op: Schema = {"tags": tags}
+        if method.summary:
+            op["summary"] = method.summary
+        if method.description and method.description != method.summary:
+            op["description"] = method.description
+        op["operationId"] = operation_id
+        return op
+
+    def _rest(self, method: Method) -> tuple[str, str, Schema]:
+        binding = method.http
+        assert binding is not None
+        template = Template.parse(binding.path)
+        fields = {f.name: f for f in messages.fields(method.input_type)}
+        params = [self._parameter(fields[name], "path") for name in template.variables]
+        if binding.body != "*":
+            # As in rest.py: every field not in the path or the body is a query parameter.
+            skip = {*template.variables, binding.body}
+            params += [self._parameter(f, "query") for n, f in fields.items() if n not in skip]
+        op = self._operation(method, method.name)
+        if params:
+            op["parameters"] = params
+        if binding.body is not None:
+            if binding.body == "*":
+                required = any(f.required for n, f in fields.items() if n not in template.variables)
+            else:
+                required = fields[binding.body].required
+            schema = self.schemas.schema(self.bodies[method])
+            op["requestBody"] = {"required": required, "content": {JSON: {"schema": schema}}}
+        op["responses"] = self._rest_responses(method, template, bool(params))
+        return _openapi_path(template), binding.verb.lower(), op
+
+    def _parameter(self, field: messages.Field, where: str) -> Schema:
+        # A query value is text and an absent one takes the default: "null"
+        # cannot be sent, so an Optional field is documented without it.
+        schema = _without_null(self.schemas.schema(field.type))
+        if field.default is not msgspec.NODEFAULT and field.default is not None:
+            schema["default"] = msgspec.to_builtins(field.default)
+        param: Schema = {"name": field.name, "in": where}
+        if isinstance(schema.get("description"), str):
+            param["description"] = schema.pop("description")
+        param["required"] = where == "path" or field.required
+        param["schema"] = schema
+        if where == "query" and messages.is_repeated(field.type):
+            # ?tag=a&tag=b, which is how rest.py collects a repeated field.
+            param["style"], param["explode"] = "form", True
+        return param
+
+    def _rest_responses(self, method: Method, template: Template, has_params: bool) -> Schema:
+        binding = method.http
+        assert binding is not None
+        status = 204 if method.returns_empty else binding.status
+        success: Schema = {"description": _phrase(status)}
+        if binding.location:
+            success["headers"] = {
+                "Location": {
+                    "description": "The path of the created item.",
+                    "required": True,
+                    "schema": {"type": "string", "format": "uri-reference"},
+                }
+            }
+        if status != 204:
+            schema = self.schemas.schema(method.output_type)
+            success["content"] = {JSON: {"schema": schema}}
+        out: Schema = {str(status): success}
+        # Only what this route can really answer: decoding input gives 400,
+        # a path variable can name nothing (404), only a body can be too
+        # large or of the wrong type; anything else a handler raises is default.
+        if has_params or binding.body is not None:
+            out["400"] = self._shared("BadRequest")
+        if template.variables:
+            out["404"] = self._shared("NotFound")
+        if binding.body is not None:
+            out["413"] = self._shared("ContentTooLarge")
+            out["415"] = self._shared("UnsupportedMediaType")
+        out["default"] = self._shared(PROBLEM)
+        return dict(sorted(out.items(), key=lambda kv: (kv[0] == "default", kv[0])))
+
+    def _connect(self, method: Method) -> list[tuple[str, Schema]]:
+        base = method.name if method.http is None else f"{method.name}Connect"
+        request = self.schemas.proto_json(method.input_type)
+        ops = []
+        post = self._operation(method, base)
+        post["parameters"] = [_connect_version_header()]
+        post["requestBody"] = {"required": True, "content": {JSON: {"schema": request}}}
+        post["responses"] = self._connect_responses(method)
+        ops.append(("post", post))
+        if method.idempotency is Idempotency.NO_SIDE_EFFECTS:
+            # Connect's GET carries the message in the query string, so that
+            # HTTP caches can keep side-effect-free calls.
+            get = self._operation(method, f"{base}Get")
+            get["parameters"] = _connect_get_parameters(self.schemas.proto_json(method.input_type))
+            get["responses"] = self._connect_responses(method)
+            ops.append(("get", get))
+        return ops
+
+    def _connect_responses(self, method: Method) -> Schema:
+        schema = self.schemas.proto_json(method.output_type)
+        return {
+            "200": {"description": "OK", "content": {JSON: {"schema": schema}}},
+            "default": self._shared(CONNECT_ERROR),
+        }
+
+
+def _body_type(method: Method) -> Any:
+    """What a REST body decodes into: the message, the message less its path
+    fields (the same subset rest.py decodes), or one field's type."""
+    binding = method.http
+    assert binding is not None
+    fields = messages.fields(method.input_type)
+    if binding.body != "*":
+        return next(f.type for f in fields if f.name == binding.body)
+    path = set(binding.path_params)
+    if not path:
+        return method.input_type
+    names = [f.name for f in fields if f.name not in path]
+    module = method.input_type.__module__
+    return messages.subset(f"{method.name}Body", method.input_type, names, module)
+
+
+def _openapi_path(template: Template) -> str:
+    # Variables are already whole segments named {name}; a custom verb stays
+    # literal text after the colon (/orders/{order_id}:cancel).
+    path = "/" + "/".join(template.segments)
+    return f"{path}:{template.verb}" if template.verb else path
+
+
+def _without_null(schema: Schema) -> Schema:
+    branches = schema.get("anyOf")
+    if isinstance(branches, list) and {"type": "null"} in branches:
+        rest = [b for b in branches if b != {"type": "null"}]
+        outer = {k: v for k, v in schema.items() if k not in ("anyOf", "default")}
+        return {**outer, **rest[0]} if len(rest) == 1 else {**outer, "anyOf": rest}
+    return schema
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return f"Status {status}"
+
+
+def _response(content_type: str, description: str) -> Schema:
+    name = PROBLEM if content_type == PROBLEM_JSON else CONNECT_ERROR
+    return {"description": description, "content": {content_type: {"schema": ref(name)}}}
+
+
+def _connect_version_header() -> Schema:
+    return {
+        "name": "Connect-Protocol-Version",
+        "in": "header",
+        "description": "The Connect protocol version; Connect clients send 1.",
+        "required": False,
+        "schema": {"type": "string", "enum": ["1"]},
+    }
+
+
+def _connect_get_parameters(request: Schema) -> list[Schema]:
+    def text(name: str, values: list[str], description: str, required: bool) -> Schema:
+        schema = {"type": "string", "enum": values}
+        return {"name": name, "in": "query", "description": description,
+                "required": required, "schema": schema}  # fmt: skip
+
+    message = {
+        "name": "message",
+        "in": "query",
+        "description": "The request message as JSON, URL-encoded (or base64url with base64=1).",
+        "required": True,
+        "content": {JSON: {"schema": request}},
+    }
+    return [
+        message,
+        text("encoding", ["json"], "The codec of `message`.", True),
+        text("base64", ["1"], "Set when `message` is base64url-encoded.", False),
+        text("connect", ["v1"], "The Connect protocol version.", False),
+    ]
+
+
+def _unique_operation_ids(operations: list[tuple[Method, Schema]]) -> None:
+    """RPC names are unique within a service only: qualify the ones two services share."""
+    counts = Counter(op["operationId"] for _, op in operations)
+    for method, op in operations:
+        if counts[op["operationId"]] > 1:
+            op["operationId"] = f"{method.service.replace('.', '_')}_{op['operationId']}"
+    clashes = [n for n, c in Counter(op["operationId"] for _, op in operations).items() if c > 1]
+    if clashes:
+        raise ValueError(f"operationIds {clashes} are not unique")
+
+
+def _error_schemas() -> dict[str, Schema]:
+    violation = {
+        "type": "object",
+        "properties": {
+            "field": {"type": "string", "description": "Dotted path into the request."},
+            "description": {"type": "string"},
+        },
+        "required": ["field", "description"],
+    }
+    detail = {"type": "object", "properties": {"type": {"type": "string"}}, "required": ["type"]}
+    problem = {
+        "title": PROBLEM,
+        "description": "An RFC 9457 problem document: the body of every REST error.",
+        "type": "object",
+        "properties": {
+            "type": {"type": "string", "description": "Always about:blank."},
+            "title": {"type": "string", "description": "The HTTP status phrase."},
+            "status": {"type": "integer", "format": "int32"},
+            "detail": {"type": "string", "description": "What went wrong, for people."},
+            "instance": {"type": "string", "description": "The request path."},
+            "code": ref(ERROR_CODE),
+            "violations": {"type": "array", "items": violation},
+            "details": {"type": "array", "items": detail},
+        },
+        "required": ["type", "title", "status", "detail", "instance", "code"],
+    }
+    connect_detail = {
+        "type": "object",
+        "properties": {
+            "type": {"type": "string", "description": "The detail's protobuf type name."},
+            "value": {"type": "string", "contentEncoding": "base64"},
+            "debug": {"description": "The detail as JSON, for people."},
+        },
+        "required": ["type", "value"],
+    }
+    connect = {
+        "title": CONNECT_ERROR,
+        "description": "Connect's JSON error body.",
+        "type": "object",
+        "properties": {
+            "code": ref(ERROR_CODE),
+            "message": {"type": "string"},
+            "details": {"type": "array", "items": connect_detail},
+        },
+        "required": ["code"],
+    }
+    code = {
+        "title": ERROR_CODE,
+        "description": "A canonical error code (google.rpc.Code), by its wire name.",
+        "type": "string",
+        "enum": [c.wire_name for c in Code],
+    }
+    return {PROBLEM: problem, CONNECT_ERROR: connect, ERROR_CODE: code}
