@@ -74,6 +74,18 @@ class Stock(msgspec.Struct):
     count: int
 
 
+class BrokenDetail:
+    """A custom detail with a bug in its JSON form."""
+
+    TYPE_NAME = "test.Broken"
+
+    def to_json(self) -> dict[str, Any]:
+        raise ValueError("bug in a detail")
+
+    def to_proto(self) -> bytes:
+        return b""
+
+
 @dataclass
 class State:
     products: dict[int, Product] = field(
@@ -141,6 +153,14 @@ def catalog_service(state: State) -> Service:
     @catalog.procedure
     async def bad_header(ctx: Context) -> None:
         ctx.response_headers["x-evil"] = "a\r\nset-cookie: x=1"
+
+    @catalog.procedure
+    async def bad_output() -> Report:
+        return Report(kind=object(), limit=1)  # type: ignore[arg-type]
+
+    @catalog.procedure
+    async def bad_detail() -> None:
+        raise Error(Code.ABORTED, "conflict", [BrokenDetail()])
 
     return catalog
 
@@ -464,6 +484,16 @@ def test_unexpected_exception_is_internal_without_traceback(
     assert any(r.exc_info and SECRET in str(r.exc_info[1]) for r in caplog.records)
 
 
+def test_output_that_cannot_be_encoded_is_internal() -> None:
+    error = error_of(call(make_app(), "BadOutput", id="x"), -32603, "internal", id="x")
+    assert error["message"] == "internal error"
+
+
+def test_detail_that_cannot_be_encoded_still_gets_an_answer() -> None:
+    error = error_of(call(make_app(), "BadDetail", id=4), -32603, "internal", id=4)
+    assert error["message"] == "internal error"
+
+
 def test_error_details_are_in_data() -> None:
     params = {"code": "FAILED_PRECONDITION", "message": "stale", "reason": "STALE_VERSION"}
     error = error_of(call(make_app(), "Fail", params), -32009, "failed_precondition")
@@ -709,6 +739,54 @@ def test_streamed_body_over_the_limit_is_413() -> None:
     response = post(make_app(max_body_size=64), content=chunks())
     assert response.status_code == 413
     error_of(response.json(), -32008, "resource_exhausted", id=None)
+
+
+async def _asgi(app: App, headers: list[tuple[bytes, bytes]], messages: list[Any]) -> list[Any]:
+    """Drive the app with raw ASGI messages, for what httpx will not send."""
+    sent: list[Any] = []
+
+    async def receive() -> Any:
+        return messages.pop(0)
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/jsonrpc",
+        "query_string": b"",
+        "headers": [(b"content-type", b"application/json"), *headers],
+        "client": ("127.0.0.1", 5000),
+    }
+    await app(scope, receive, send)
+    return sent
+
+
+def test_malformed_content_length_is_400() -> None:
+    body = json.dumps(request("GenerateReport")).encode()
+    message = {"type": "http.request", "body": body, "more_body": False}
+    start, end = asyncio.run(_asgi(make_app(), [(b"content-length", b"ten")], [message]))
+    assert start["status"] == 400
+    error_of(json.loads(end["body"]), -32600, "invalid_argument", id=None)
+
+
+def test_client_gone_before_the_body_gets_no_answer() -> None:
+    state = State()
+    disconnect = {"type": "http.disconnect"}
+    assert asyncio.run(_asgi(make_app(state), [], [disconnect])) == []
+    assert state.notes == []
+
+
+def test_body_in_chunks_is_read_whole() -> None:
+    body = json.dumps(request("GenerateReport", {"kind": "chunked"})).encode()
+    messages = [
+        {"type": "http.request", "body": body[:10], "more_body": True},
+        {"type": "http.request", "body": body[10:], "more_body": False},
+    ]
+    start, end = asyncio.run(_asgi(make_app(), [], messages))
+    assert start["status"] == 200
+    assert json.loads(end["body"])["result"]["kind"] == "chunked"
 
 
 # --- the docs ---------------------------------------------------------------

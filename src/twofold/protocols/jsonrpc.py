@@ -355,18 +355,18 @@ def _error(request_id: Id, error: Error, rpc_code: int | None = None) -> bytes:
     violations = error.violations
     if violations:
         data["violations"] = [{"field": v.field, "description": v.description} for v in violations]
-    others = [d for d in error.details if not isinstance(d, BadRequest)]
-    if others:
-        data["details"] = [{"type": d.TYPE_NAME, **d.to_json()} for d in others]
     body = {
         "code": ERROR_CODES[error.code] if rpc_code is None else rpc_code,
         "message": error.message or error.code.wire_name,
         "data": data,
     }
     try:
+        others = [d for d in error.details if not isinstance(d, BadRequest)]
+        if others:
+            data["details"] = [{"type": d.TYPE_NAME, **d.to_json()} for d in others]
         encoded = _encode(body)
     except Exception:
-        # Only a bug gets here (a custom detail whose to_json is not JSON):
+        # Only a bug gets here (a custom detail whose to_json fails or is not JSON):
         # log it and answer what is sure to encode, rather than no answer.
         logger.exception("cannot encode a JSON-RPC error")
         encoded = _INTERNAL_ERROR
