@@ -217,17 +217,20 @@ class _Document:
     def _connect(self, method: Method) -> list[tuple[str, Schema]]:
         base = method.name if method.http is None else f"{method.name}Connect"
         request = self.schemas.proto_json(method.input_type)
-        ops = []
+        # connect.py reads an empty body (or a GET with no message) as the
+        # empty message, so input is only required when a field is.
+        required = any(f.required for f in messages.fields(method.input_type))
         post = self._operation(method, base)
-        post["parameters"] = [_connect_version_header()]
-        post["requestBody"] = {"required": True, "content": {JSON: {"schema": request}}}
+        post["parameters"] = [_connect_version_header(), _connect_timeout_header()]
+        post["requestBody"] = {"required": required, "content": {JSON: {"schema": request}}}
         post["responses"] = self._connect_responses(method)
-        ops.append(("post", post))
+        ops = [("post", post)]
         if method.idempotency is Idempotency.NO_SIDE_EFFECTS:
             # Connect's GET carries the message in the query string, so that
             # HTTP caches can keep side-effect-free calls.
             get = self._operation(method, f"{base}Get")
-            get["parameters"] = _connect_get_parameters(self.schemas.proto_json(method.input_type))
+            parameters = _connect_get_parameters(request, required)
+            get["parameters"] = [*parameters, _connect_timeout_header()]
             get["responses"] = self._connect_responses(method)
             ops.append(("get", get))
         return ops
@@ -294,7 +297,17 @@ def _connect_version_header() -> Schema:
     }
 
 
-def _connect_get_parameters(request: Schema) -> list[Schema]:
+def _connect_timeout_header() -> Schema:
+    return {
+        "name": "Connect-Timeout-Ms",
+        "in": "header",
+        "description": "The call's deadline, in milliseconds from now.",
+        "required": False,
+        "schema": {"type": "string", "pattern": "^[0-9]{1,10}$"},
+    }
+
+
+def _connect_get_parameters(request: Schema, required: bool) -> list[Schema]:
     def text(name: str, values: list[str], description: str, required: bool) -> Schema:
         schema = {"type": "string", "enum": values}
         return {"name": name, "in": "query", "description": description,
@@ -304,7 +317,7 @@ def _connect_get_parameters(request: Schema) -> list[Schema]:
         "name": "message",
         "in": "query",
         "description": "The request message as JSON, URL-encoded (or base64url with base64=1).",
-        "required": True,
+        "required": required,
         "content": {JSON: {"schema": request}},
     }
     return [

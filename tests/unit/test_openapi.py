@@ -132,7 +132,7 @@ async def generate_report(since: datetime, limit: Small = 10) -> Report:
 
 @service.procedure(http=("GET", "/products:search"), idempotency=Idempotency.NO_SIDE_EFFECTS)
 async def search_products(query: str, limit: int = 10) -> ProductPage:
-    return ProductPage([])
+    return ProductPage([p for p in PRODUCTS.values() if query in p.name][:limit])
 
 
 @service.procedure(http=("POST", "/reports:email"))
@@ -362,6 +362,10 @@ async def _healthz() -> Report:
 def test_connect_operations() -> None:
     report = op("/catalog.v1.CatalogService/GenerateReport", "post")
     assert report["requestBody"]["required"] is True
+    assert list(params("/catalog.v1.CatalogService/GenerateReport", "post")) == [
+        "Connect-Protocol-Version",
+        "Connect-Timeout-Ms",
+    ]
     # No int64 anywhere in these messages: no variant is needed.
     assert report["requestBody"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/GenerateReportRequest"
@@ -381,8 +385,8 @@ def test_connect_operations() -> None:
 
 def test_connect_get_for_side_effect_free_procedures() -> None:
     found = params("/catalog.v1.CatalogService/SearchProducts", "get")
-    assert list(found) == ["message", "encoding", "base64", "connect"]
-    assert found["message"]["required"] is True
+    assert list(found) == ["message", "encoding", "base64", "connect", "Connect-Timeout-Ms"]
+    assert found["message"]["required"] is True  # "query" is a required field
     assert found["message"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/SearchProductsRequest.ProtoJSON"
     }
@@ -405,6 +409,8 @@ def test_int64_variants_for_connect() -> None:
         "SearchProductsRequest.ProtoJSON",
     }
     variant = component("Product.ProtoJSON")
+    assert variant["title"] == "Product.ProtoJSON"
+    assert variant["description"].endswith("an int64 may be a string.")
     assert variant["properties"]["id"] == {
         "type": ["integer", "string"],
         "format": "int64",
@@ -573,3 +579,35 @@ def test_two_request_types_with_one_name_are_refused_clearly() -> None:
     other.procedure(name="GenerateReport")(_report_again)
     with pytest.raises(ValueError, match="GenerateReportRequest"):
         _ = App([service, other]).openapi
+
+
+def test_real_connect_responses_validate() -> None:
+    rpc = "/catalog.v1.CatalogService"
+
+    async def test(client: httpx.AsyncClient) -> None:
+        created = await client.post("/products", json={"name": "pen", "price": "1.50"})
+        assert created.status_code == 201
+        search = await client.post(f"{rpc}/SearchProducts", json={"query": "pen"})
+        if search.status_code == 501:
+            pytest.skip("the Connect protocol is not served yet")
+        assert search.status_code == 200
+        check(search, f"{rpc}/SearchProducts", "post")
+        assert isinstance(search.json()["products"][0]["id"], str)  # proto3 JSON int64
+        got = await client.get(
+            f"{rpc}/SearchProducts", params={"message": '{"query": "pen"}', "encoding": "json"}
+        )
+        assert got.status_code == 200
+        check(got, f"{rpc}/SearchProducts", "get")
+        assert isinstance(got.json()["products"][0]["id"], str)
+        emailed = await client.post(f"{rpc}/EmailReport", json={"to": "a@b.c", "order_id": "7"})
+        check(emailed, f"{rpc}/EmailReport", "post")
+        report = {"since": "2024-05-01T00:00:00Z", "limit": 3}
+        check(
+            await client.post(f"{rpc}/GenerateReport", json=report), f"{rpc}/GenerateReport", "post"
+        )
+        invalid = await client.post(f"{rpc}/GenerateReport", json={"limit": -1})
+        assert invalid.status_code == 400
+        check(invalid, f"{rpc}/GenerateReport", "post")
+
+    PRODUCTS.clear()
+    run(test)
