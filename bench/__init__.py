@@ -1,0 +1,1 @@
+"""Benchmarks: Twofold against pinned peers, same machine, same run (``python -m bench``)."""

@@ -1,0 +1,84 @@
+"""CPU accounting from /proc: our servers' CPU, and everyone else's.
+
+The machine may be shared, so every run records the CPU that processes
+which are not ours used meanwhile (the peer baselines' noise rule): before a
+run we wait, for a bounded time, until others are quiet, and a run during
+which they used too much is kept in the logs but left out of the medians.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable
+
+HZ = os.sysconf("SC_CLK_TCK")
+
+
+def ticks(server_groups: Iterable[int]) -> tuple[dict[int, int], int]:
+    """(utime+stime per server process group, CPU of every process not ours).
+
+    "Ours" is this process group (the runner and its load generator) and the
+    servers'. Others count their reaped children too, so a short-lived test
+    process still shows up.
+    """
+    groups = set(server_groups)
+    mine = groups | {os.getpgrp()}
+    per_group = dict.fromkeys(groups, 0)
+    others = 0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        group = int(fields[2])
+        if group in groups:
+            per_group[group] += int(fields[11]) + int(fields[12])
+        elif group not in mine:
+            others += sum(map(int, fields[11:15]))
+    return per_group, others
+
+
+def others_busy(server_groups: Iterable[int], seconds: float = 1.0) -> float:
+    """Percent of one core that other processes used over ``seconds``."""
+    groups = list(server_groups)
+    before = ticks(groups)[1]
+    time.sleep(seconds)
+    return 100 * (ticks(groups)[1] - before) / HZ / seconds
+
+
+def wait_quiet(server_groups: Iterable[int], limit_pct: float, max_wait: float) -> float:
+    """Wait until others use under ``limit_pct`` of a core, at most ``max_wait`` s; their last
+    reading."""
+    groups = list(server_groups)
+    deadline = time.monotonic() + max_wait
+    while True:
+        busy = others_busy(groups)
+        if busy < limit_pct or time.monotonic() >= deadline:
+            return busy
+
+
+def core_ticks() -> dict[str, tuple[int, int]]:
+    """{"cpu0": (busy, total), ...} from /proc/stat; busy is all but idle and iowait."""
+    out = {}
+    with open("/proc/stat") as f:
+        for line in f:
+            if line.startswith("cpu") and line[3].isdigit():
+                name, *values = line.split()
+                v = [int(x) for x in values[:8]]
+                out[name] = (sum(v) - v[3] - v[4], sum(v))
+    return out
+
+
+def core_busy_pct(
+    before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]], cpu: str
+) -> int | None:
+    """How busy core ``cpu`` ("0") was between two :func:`core_ticks` readings."""
+    key = f"cpu{cpu}"
+    if key not in before or key not in after:
+        return None
+    (b0, t0), (b1, t1) = before[key], after[key]
+    return round(100 * (b1 - b0) / max(1, t1 - t0))

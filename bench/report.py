@@ -1,0 +1,109 @@
+"""The tables: per server req/s, p50, p99 and CPU; per peer the ratio and its target."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from bench.runner import CaseResult, ServerResult
+
+
+def _num(value: float | None, fmt: str) -> str:
+    return "-" if value is None else format(value, fmt)
+
+
+def ratio(result: CaseResult, peer: str) -> float | None:
+    ours, theirs = result.servers["twofold"].rps, result.servers[peer].rps
+    if ours is None or not theirs:
+        return None
+    return ours / theirs
+
+
+def cpu_ratio(result: CaseResult, peer: str) -> float | None:
+    """How many times less server CPU twofold spends per request than ``peer``."""
+    ours = result.servers["twofold"].median("cpu_us_per_req")
+    theirs = result.servers[peer].median("cpu_us_per_req")
+    if not ours or theirs is None:
+        return None
+    return theirs / ours
+
+
+def verdict(result: CaseResult, peer: str) -> str:
+    target = result.case.targets.get(peer)
+    value = ratio(result, peer)
+    if value is None:
+        return "n/a"
+    if target is None:
+        return "no target"
+    return "PASS" if value >= target else "MISS"
+
+
+def _note(s: ServerResult) -> str:
+    notes = []
+    if s.skipped:
+        notes.append(f"not measured: {s.skipped[:120]}")
+    if s.runs and not s.clean:
+        notes.append("NOISY: no clean run, median of all runs")
+    dropped = len(s.runs) - len(s.clean)
+    if s.clean and dropped:
+        notes.append(f"{dropped} run(s) not counted")
+    if s.failed_after:
+        notes.append(f"check failed after load: {s.failed_after[:120]}")
+    return "; ".join(notes)
+
+
+def case_table(result: CaseResult) -> str:
+    case, st = result.case, result.settings
+    req = case.request
+    lines = [
+        f"{case.name}: {req.method} {req.path}  ({result.tool}, {st.connections} connections, "
+        f"{st.duration} s runs, median of clean runs)",
+        f"  {'server':<11}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'CPU µs/req':>11}{'srv CPU':>9}"
+        f"{'gen CPU':>9}{'others':>8}  runs req/s (clean)",
+    ]
+    for s in result.servers.values():
+        clean = " / ".join(f"{r.rps:,.0f}" for r in s.clean) or "-"
+        lines.append(
+            f"  {s.server:<11}{_num(s.rps, ',.0f'):>9}{_num(s.median('p50_ms'), '.2f'):>9}"
+            f"{_num(s.median('p99_ms'), '.2f'):>9}{_num(s.median('cpu_us_per_req'), '.0f'):>11}"
+            f"{_num(s.median('server_cpu_pct'), '.0f'):>8}%"
+            f"{_num(s.median('loadgen_cpu_pct'), '.0f'):>8}%"
+            f"{_num(s.median('others_cpu_pct'), '.0f'):>7}%"
+            f"  {clean}  {_note(s)}".rstrip()
+        )
+    for peer in case.peers:
+        value = ratio(result, peer.name)
+        target = case.targets.get(peer.name)
+        want = f"target >= {target:.1f}x" if target is not None else "no target"
+        verdict_ = verdict(result, peer.name)
+        by_cpu = _num(cpu_ratio(result, peer.name), ".2f")
+        lines.append(
+            f"  twofold/{peer.name:<11} {_num(value, '.2f')}x req/s  ({want})  {verdict_:<9}"
+            f"  {by_cpu}x less CPU per request"
+        )
+    return "\n".join(lines)
+
+
+def summary(results: Iterable[CaseResult]) -> str:
+    """One markdown table for the whole run: what docs/benchmarks.md records."""
+    lines = [
+        "| case | server | req/s | p50 ms | p99 ms | CPU µs/req | server CPU % "
+        "| twofold/peer req/s | target | | twofold/peer CPU/req |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for result in results:
+        for s in result.servers.values():
+            is_peer = s.server != "twofold"
+            value = ratio(result, s.server) if is_peer else None
+            by_cpu = cpu_ratio(result, s.server) if is_peer else None
+            target = result.case.targets.get(s.server)
+            lines.append(
+                f"| {result.case.name} | {s.server} | {_num(s.rps, ',.0f')} "
+                f"| {_num(s.median('p50_ms'), '.2f')} | {_num(s.median('p99_ms'), '.2f')} "
+                f"| {_num(s.median('cpu_us_per_req'), '.0f')} "
+                f"| {_num(s.median('server_cpu_pct'), '.0f')} "
+                f"| {_num(value, '.2f') + 'x' if value is not None else ''} "
+                f"| {f'>= {target:.1f}x' if target is not None else ''} "
+                f"| {verdict(result, s.server) if is_peer else _note(s)} "
+                f"| {_num(by_cpu, '.2f') + 'x' if by_cpu is not None else ''} |"
+            )
+    return "\n".join(lines)
