@@ -43,7 +43,7 @@ class Error(Exception):
         violation = FieldViolation(field, description)
         return cls(
             Code.INVALID_ARGUMENT,
-            message or f"invalid {field}: {description}" if field else description,
+            message or (f"invalid {field}: {description}" if field else description),
             [BadRequest((violation,))],
         )
 
