@@ -223,9 +223,11 @@ class Schemas:
         out = dict(self.components)
         for name in self.variants:
             variant = transform(self.components[name], self._proto_json_node)
-            # Viewers show titles as names: the two must not read the same.
-            variant["title"] = name + PROTO_JSON
             note = "As proto3 JSON (Connect) writes it: an int64 may be a string."
-            variant["description"] = f"{variant.get('description', '')}\n\n{note}".lstrip()
-            out[name + PROTO_JSON] = variant
+            out[name + PROTO_JSON] = {
+                # Viewers show titles as names: the two must not read the same.
+                "title": name + PROTO_JSON,
+                "description": f"{variant.pop('description', '')}\n\n{note}".lstrip(),
+                **{k: v for k, v in variant.items() if k != "title"},
+            }
         return dict(sorted(out.items()))
