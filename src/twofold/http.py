@@ -86,7 +86,10 @@ async def respond(
     raw = list(headers)
     if content_type is not None:
         raw.append((b"content-type", content_type))
-    raw.append((b"content-length", str(len(body)).encode()))
+    # RFC 9110 §8.6: no Content-Length on 1xx and 204; a 304 would have to
+    # repeat the GET's length, so it carries none either.
+    if status >= 200 and status not in (204, 304):
+        raw.append((b"content-length", str(len(body)).encode()))
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": body})
 
