@@ -9,8 +9,7 @@ import socket
 import sys
 from collections.abc import Sequence
 
-import msgspec
-
+from twofold import openapi
 from twofold.loader import ENV_TARGET, LoadError, load
 
 
@@ -99,7 +98,9 @@ def _port_problem(host: str, port: int) -> str | None:
 
 def _openapi(args: argparse.Namespace) -> int:
     app = load(args.target)
-    text = msgspec.json.format(msgspec.json.encode(app.openapi), indent=2).decode() + "\n"
+    text = openapi.encode(app.openapi).decode()
+    if not text.endswith("\n"):
+        text += "\n"
     if args.output:
         with open(args.output, "w", encoding="utf-8") as f:
             f.write(text)

@@ -168,6 +168,10 @@ class Service:
         if name in self.methods:
             raise DefinitionError(f"{self.full_name}: method {name} is defined twice")
         sig = _inspect(fn, name)
+        if not sig.whole_message:
+            # Two services of one module may both have a GetItem: the service in
+            # the qualified name keeps their request types (and schemas) apart.
+            sig.request_type.__qualname__ = f"{self.name}.{name}Request"
         if http is not None:
             fields = _field_names(sig.request_type)
             for param in (

@@ -54,10 +54,24 @@ def _hints(tp: type[Any]) -> dict[str, Any]:
 
 
 def subset(name: str, source: type[Any], names: Iterable[str], module: str) -> type[Any]:
-    """A Struct with some of ``source``'s fields, same types, constraints and defaults."""
-    wanted = set(names)
-    specs = [f.spec() for f in fields(source) if f.name in wanted]
-    return msgspec.defstruct(name, specs, kw_only=True, forbid_unknown_fields=True, module=module)
+    """A Struct with some of ``source``'s fields, same types, constraints and defaults.
+
+    The same arguments give the same class, so the REST decoder and the
+    OpenAPI schema describe one type.
+    """
+    key = (name, source, frozenset(names), module)
+    cls = _SUBSETS.get(key)
+    if cls is None:
+        specs = [f.spec() for f in fields(source) if f.name in key[2]]
+        cls = msgspec.defstruct(
+            name, specs, kw_only=True, forbid_unknown_fields=True, module=module
+        )
+        cls.__qualname__ = f"{source.__qualname__}.{name}"
+        _SUBSETS[key] = cls
+    return cls
+
+
+_SUBSETS: dict[tuple[str, type[Any], frozenset[str], str], type[Any]] = {}
 
 
 def is_repeated(tp: Any) -> bool:
