@@ -82,10 +82,12 @@ class Payment(msgspec.Struct):
     amount: int | str | None = None
 
 
-class Sparse(msgspec.Struct, omit_defaults=True):
+class Sparse(msgspec.Struct, omit_defaults=True, tag=True):
     id: int
     count: int = 0
     tags: list[str] = []
+    price: Decimal = Decimal("0")
+    seen: datetime | None = None
 
 
 def decode(tp: Any, data: Any) -> Any:
@@ -134,6 +136,11 @@ def test_mixed_names_and_request_types_that_forbid_unknown_fields() -> None:
         product_id=9, page_size=3
     )
     assert decode(Request, b'{"product_id": 9}') == Request(product_id=9)
+
+
+def test_a_camel_case_key_spelled_with_escapes_is_still_read() -> None:
+    assert decode(Product, b'{"id": 1, "name": "n", "unit\\u0050rice": "3"}').unit_price == 3
+    assert decode(Request, b'{"product\\u0049d": 4}') == Request(product_id=4)
 
 
 def test_dataclass_recursive_and_tagged_union_messages() -> None:
@@ -280,8 +287,19 @@ def test_empty_tagged_unions_omit_defaults_and_recursion_encode() -> None:
         "amount": "7",
     }
     assert encoded(Payment(Card("42"), "x"))["amount"] == "x"
-    assert encoded(Sparse(1)) == {"id": "1"}
-    assert encoded(Sparse(1, 2, ["a"])) == {"id": "1", "count": "2", "tags": ["a"]}
+    # omit_defaults leaves out what msgspec leaves out.
+    assert encoded(Sparse(1)) == {"type": "Sparse", "id": "1"}
+    full = Sparse(1, 2, ["a"], Decimal("0"), datetime(2024, 1, 1))
+    assert encoded(full) == {
+        "type": "Sparse",
+        "id": "1",
+        "count": "2",
+        "tags": ["a"],
+        "price": "0",
+        "seen": "2024-01-01T00:00:00Z",
+    }
+    for value in (Sparse(1), full, Sparse(0, 0, [], Decimal("1"))):
+        assert set(encoded(value)) == set(json.loads(msgspec.json.encode(value)))
     assert encoded(Node(1, [Node(2)])) == {
         "node_id": "1",
         "children": [{"node_id": "2", "children": []}],
