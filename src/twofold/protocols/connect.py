@@ -21,6 +21,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, NoReturn
 from urllib.parse import parse_qsl
 
@@ -49,7 +51,6 @@ from twofold.table import MethodTable
 PROTOCOL = "connect"
 JSON = b"application/json"
 _encode = msgspec.json.Encoder().encode
-_NO_SIDE_EFFECTS = Idempotency.NO_SIDE_EFFECTS
 
 
 class ConnectProtocol:
@@ -61,9 +62,7 @@ class ConnectProtocol:
         self.options = options
         # Built now, so that a type protojson cannot handle fails at startup
         # and the first call costs the same as every other.
-        self.codecs: dict[str, tuple[protojson.Codec[Any], protojson.Codec[Any]]] = {
-            m.path: (protojson.codec(m.input_type), protojson.codec(m.output_type)) for m in table
-        }
+        self.calls = {m: _Call.build(m) for m in table}
 
     def can_handle(self, scope: Scope) -> bool:
         verb: str = scope["method"]
@@ -77,21 +76,18 @@ class ConnectProtocol:
         return verb == "GET"
 
     async def serve(self, method: Method, scope: Scope, receive: Receive, send: Send) -> None:
+        call = self.calls.get(method) or self.calls.setdefault(method, _Call.build(method))
         ctx: Context | None = None
         try:
-            if method.kind is not StreamKind.UNARY:
-                raise Error(Code.UNIMPLEMENTED, "streaming over Connect is not supported yet")
-            request_codec, output_codec = self._codecs(method)
             headers = dict(scope["headers"])  # the last value of each name
-            deadline = _deadline(headers.get(b"connect-timeout-ms"))
+            timeout = headers.get(b"connect-timeout-ms")
+            deadline = None if timeout is None else _deadline(timeout)
             if scope["method"] == "GET":
-                if method.idempotency is not _NO_SIDE_EFFECTS:
-                    await _send_error(
-                        send,
-                        Error(Code.UNIMPLEMENTED, f"{method.full_name} is only callable by POST"),
-                        status=405,
-                        headers=[(b"allow", b"POST")],
+                if not call.get_allowed:
+                    error = Error(
+                        Code.UNIMPLEMENTED, f"{method.full_name} is only callable by POST"
                     )
+                    await _send_error(send, error, status=405, headers=[(b"allow", b"POST")])
                     return
                 raw = _get_message(scope["query_string"])
             else:
@@ -106,13 +102,13 @@ class ConnectProtocol:
                 raw = await read_body(scope, receive, self.options.max_body_size)
             # An empty body is the empty message, as in the binary codec; curl
             # sends nothing for a method without arguments.
-            request = request_codec.decode(raw or b"{}")
+            request = call.decode(raw or b"{}")
             ctx = Context(PROTOCOL, method, Headers(scope["headers"]), peer(scope), deadline)
             output = await invoke(method, ctx, request)
             response_headers = (
                 encode_headers(ctx.response_headers) if ctx.has_response_headers() else []
             )
-            body = output_codec.encode(output)
+            body = call.encode(output)
         except ClientDisconnected:
             return
         except UnsupportedCodec as exc:
@@ -123,14 +119,29 @@ class ConnectProtocol:
             return
         await respond(send, 200, body, response_headers, JSON)
 
-    def _codecs(self, method: Method) -> tuple[protojson.Codec[Any], protojson.Codec[Any]]:
-        found = self.codecs.get(method.path)
-        if found is None:
-            found = self.codecs[method.path] = (
-                protojson.codec(method.input_type),
-                protojson.codec(method.output_type),
-            )
-        return found
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    """What serving one method needs, looked up once per request."""
+
+    decode: Callable[[Any], Any]
+    encode: Callable[[Any], bytes]
+    get_allowed: bool
+
+    @classmethod
+    def build(cls, method: Method) -> _Call:
+        if method.kind is not StreamKind.UNARY:
+            # Streaming needs the enveloped content types, which come later.
+            return cls(_streaming, _streaming, False)
+        return cls(
+            protojson.codec(method.input_type).decode,
+            protojson.codec(method.output_type).encode,
+            method.idempotency is Idempotency.NO_SIDE_EFFECTS,
+        )
+
+
+def _streaming(_: Any) -> NoReturn:
+    raise Error(Code.UNIMPLEMENTED, "streaming over Connect is not supported yet")
 
 
 class UnsupportedCodec(Error):
