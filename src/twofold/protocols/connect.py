@@ -51,6 +51,7 @@ from twofold.table import MethodTable
 PROTOCOL = "connect"
 JSON = b"application/json"
 _encode = msgspec.json.Encoder().encode
+_URLSAFE = str.maketrans("-_", "+/")
 
 
 class ConnectProtocol:
@@ -173,7 +174,9 @@ def _get_message(query_string: bytes) -> bytes:
     """
     try:
         params = dict(
-            parse_qsl(query_string.decode("latin-1"), keep_blank_values=True, max_num_fields=100)
+            parse_qsl(
+                query_string.decode("utf-8", "replace"), keep_blank_values=True, max_num_fields=100
+            )
         )
     except ValueError:
         raise Error(Code.INVALID_ARGUMENT, "too many query parameters") from None
@@ -203,9 +206,6 @@ def _get_message(query_string: bytes) -> bytes:
         raise Error(
             Code.INVALID_ARGUMENT, "the message query parameter is not valid base64"
         ) from None
-
-
-_URLSAFE = str.maketrans("-_", "+/")
 
 
 def error_body(error: Error) -> dict[str, Any]:
