@@ -14,16 +14,20 @@ import shutil
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from bench import load, report, stubs
 from bench.apps.catalog import peers_dir
-from bench.cases import CASES
+from bench.cases import CASES, RAW
 from bench.runner import CaseResult, Settings, run_case
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Twofold against its peers, in the same run, on this machine.",
+    )
     p.add_argument("cases", nargs="*", metavar="case", help=f"any of {', '.join(CASES)} (all)")
     p.add_argument("--duration", type=int, default=Settings.duration, help="seconds per run")
     p.add_argument("--warmup", type=int, default=Settings.warmup, help="seconds, discarded")
@@ -34,6 +38,10 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
         help="load generator: wrk if installed (auto), or the asyncio fallback",
     )  # fmt: skip
     p.add_argument("--servers", help="only these servers, comma-separated (twofold is kept)")
+    p.add_argument(
+        "--raw", action="store_true",
+        help="also measure uvicorn with a constant-answer app: the ceiling of any framework",
+    )  # fmt: skip
     p.add_argument(
         "--quiet-wait", type=float, default=Settings.quiet_wait,
         help="seconds to wait at most for other processes to go quiet before a run",
@@ -81,11 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     cases = [CASES[n] for n in names]
     if args.servers:
         keep = {"twofold", *args.servers.split(",")}
-        cases = [
-            type(c)(c.name, c.request, c.check, tuple(s for s in c.servers if s.name in keep),
-                    c.targets)
-            for c in cases
-        ]  # fmt: skip
+        cases = [replace(c, servers=tuple(s for s in c.servers if s.name in keep)) for c in cases]
+    if args.raw:
+        cases = [replace(c, servers=(*c.servers, RAW)) for c in cases]
     stub_dir = None
     if any(s.needs_stubs for c in cases for s in c.servers):
         stub_dir = stubs.generate(peers, out / "stubs")
@@ -101,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         stubs=stub_dir,
         out=out,
     )
-    started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    started, t0 = time.strftime("%Y-%m-%d %H:%M:%S %Z"), time.monotonic()
     print(f"twofold bench, {started}, {_machine()}")
     print(f"servers on CPU {settings.server_cpu}, load on CPU {settings.load_cpu}; logs in {out}")
     results: list[CaseResult] = []
@@ -113,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(f"Summary ({started}, {tool}, {args.duration} s runs, median of clean runs):")
     print(report.summary(results))
-    print(f"\nruns and tool output: {out}")
+    print(f"\n{time.monotonic() - t0:.0f} s in all; runs and tool output: {out}")
     return 0
 
 

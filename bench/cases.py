@@ -41,6 +41,7 @@ class Server:
     app: str
     app_dir: str
     needs_stubs: bool = False
+    check: str | None = None  # instead of the case's check
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,10 @@ TWOFOLD = Server("twofold", "bench.apps.twofold_app:app", "repo")
 FASTAPI = Server("fastapi", "fastapi_app:app", "peers")
 LITESTAR = Server("litestar", "litestar_app:app", "peers")
 CONNECTRPC = Server("connectrpc", "bench.apps.connectrpc_app:app", "repo", needs_stubs=True)
-SERVERS = {s.name: s for s in (TWOFOLD, FASTAPI, LITESTAR, CONNECTRPC)}
+# A reference, not a peer: uvicorn answering every request with a constant
+# body and no framework at all, the ceiling of any app on this server.
+RAW = Server("uvicorn-raw", "raw_asgi:app", "peers", check="raw")
+SERVERS = {s.name: s for s in (TWOFOLD, FASTAPI, LITESTAR, CONNECTRPC, RAW)}
 
 PRODUCT_BODY = msgspec.json.encode(NEW_PRODUCT)  # the peers' post_product.lua body
 

@@ -66,7 +66,13 @@ def connect_create(client: httpx.Client) -> None:
     _expect(r.status_code == 200 and _connect_json(r) == NEW_PRODUCT, "Connect CreateProduct", r)
 
 
+def raw(client: httpx.Client) -> None:
+    r = client.get("/")
+    _expect(r.status_code == 200 and len(r.content) == 120, "the raw app's constant body", r)
+
+
 CHECKS: dict[str, Callable[[httpx.Client], None]] = {
+    "raw": raw,
     "rest-get": rest_get,
     "rest-post": rest_post,
     "connect-get": connect_get,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from bench.runner import CaseResult, ServerResult
+from bench.cases import RAW
+from bench.runner import SPREAD, CaseResult, ServerResult
 
 
 def _num(value: float | None, fmt: str) -> str:
@@ -46,6 +47,9 @@ def _note(s: ServerResult) -> str:
     dropped = len(s.runs) - len(s.clean)
     if s.clean and dropped:
         notes.append(f"{dropped} run(s) not counted")
+    rps = [r.rps for r in s.clean]
+    if len(rps) == 2 and max(rps) > SPREAD * min(rps):
+        notes.append(f"runs differ by more than {SPREAD - 1:.0%}")
     if s.failed_after:
         notes.append(f"check failed after load: {s.failed_after[:120]}")
     return "; ".join(notes)
@@ -75,12 +79,22 @@ def case_table(result: CaseResult) -> str:
         target = case.targets.get(peer.name)
         want = f"target >= {target:.1f}x" if target is not None else "no target"
         verdict_ = verdict(result, peer.name)
+        if peer.name == RAW.name:
+            want, verdict_ = "the server alone", "ceiling"
         by_cpu = _num(cpu_ratio(result, peer.name), ".2f")
         lines.append(
             f"  twofold/{peer.name:<11} {_num(value, '.2f')}x req/s  ({want})  {verdict_:<9}"
             f"  {by_cpu}x less CPU per request"
         )
     return "\n".join(lines)
+
+
+def _verdict_cell(result: CaseResult, s: ServerResult) -> str:
+    if s.server == "twofold":
+        return _note(s)
+    if s.server == RAW.name:
+        return "ceiling (the server alone)"
+    return verdict(result, s.server)
 
 
 def summary(results: Iterable[CaseResult]) -> str:
@@ -103,7 +117,7 @@ def summary(results: Iterable[CaseResult]) -> str:
                 f"| {_num(s.median('server_cpu_pct'), '.0f')} "
                 f"| {_num(value, '.2f') + 'x' if value is not None else ''} "
                 f"| {f'>= {target:.1f}x' if target is not None else ''} "
-                f"| {verdict(result, s.server) if is_peer else _note(s)} "
+                f"| {_verdict_cell(result, s)} "
                 f"| {_num(by_cpu, '.2f') + 'x' if by_cpu is not None else ''} |"
             )
     return "\n".join(lines)

@@ -211,7 +211,7 @@ def run_case(case: Case, settings: Settings, say: Any = print) -> CaseResult:
         for proc in procs:
             try:
                 proc.wait_ready()
-                check(case.check, proc.url)
+                check(proc.server.check or case.check, proc.url)
                 live.append(proc)
                 say(f"   {proc.server.name}: pid {proc.proc.pid}, port {proc.port}, check ok")
             except CheckFailed as exc:
@@ -240,7 +240,13 @@ def run_case(case: Case, settings: Settings, say: Any = print) -> CaseResult:
                     **usage,
                 )
                 results[proc.server.name].runs.append(run)
-                record = {"case": case.name, "tool": result.tool, "quiet_before_pct": quiet}
+                record = {
+                    "ts": time.time(),
+                    "case": case.name,
+                    "tool": result.tool,
+                    "quiet_before_pct": quiet,
+                    "requests": result.requests,
+                }
                 jsonl.write(json.dumps({**record, **asdict(run), "cmd": proc.cmd}) + "\n")
                 jsonl.flush()
                 with (settings.out / f"{case.name}.{proc.server.name}.r{rnd}.txt").open("w") as f:
@@ -254,7 +260,7 @@ def run_case(case: Case, settings: Settings, say: Any = print) -> CaseResult:
                 )
         for proc in live:
             try:
-                check(case.check, proc.url)
+                check(proc.server.check or case.check, proc.url)
             except CheckFailed as exc:
                 results[proc.server.name].failed_after = str(exc)
                 say(f"   {proc.server.name}: check FAILED after the load: {exc}")
