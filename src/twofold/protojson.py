@@ -17,7 +17,6 @@ validate, so constraints and error paths are msgspec's.
 from __future__ import annotations
 
 import base64
-import binascii
 import datetime as dt
 import re
 from collections.abc import Callable, Iterator
@@ -266,13 +265,21 @@ def _union_normalizer(node: mi.UnionType) -> Normalize | None:
     return lambda v: by_json.get(v.__class__, _identity)(v)
 
 
+def b64decode(text: str) -> bytes:
+    """Standard or URL-safe base64, padded or not, as proto3 JSON reads bytes.
+
+    Raises ValueError (binascii.Error) when ``text`` is not base64.
+    """
+    text = text.translate(_URLSAFE)
+    return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+
+
 def _base64(value: Any) -> Any:
     if value.__class__ is not str:
         return value
-    text = value.translate(_URLSAFE)
     try:
-        return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
-    except (binascii.Error, ValueError):
+        return b64decode(value)
+    except ValueError:
         return value  # msgspec names the field: "Invalid base64 encoded string"
 
 

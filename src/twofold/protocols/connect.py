@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NoReturn
@@ -51,7 +50,6 @@ from twofold.table import MethodTable
 PROTOCOL = "connect"
 JSON = b"application/json"
 _encode = msgspec.json.Encoder().encode
-_URLSAFE = str.maketrans("-_", "+/")
 
 
 class ConnectProtocol:
@@ -198,11 +196,10 @@ def _get_message(query_string: bytes) -> bytes:
     message = params.get("message", "")
     if params.get("base64") != "1":
         return message.encode()
-    # A "+" left unescaped in a query means a space; take it back for base64.
-    text = message.replace(" ", "+").translate(_URLSAFE)
     try:
-        return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
-    except (binascii.Error, ValueError):
+        # A "+" left unescaped in a query means a space; take it back for base64.
+        return protojson.b64decode(message.replace(" ", "+"))
+    except ValueError:
         raise Error(
             Code.INVALID_ARGUMENT, "the message query parameter is not valid base64"
         ) from None
