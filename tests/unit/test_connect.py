@@ -500,7 +500,6 @@ def test_detail_value_is_the_base64_protobuf_of_the_detail() -> None:
 
 
 def test_detail_decodes_with_the_protobuf_runtime() -> None:
-    pytest.importorskip("google.protobuf")
     from google.protobuf import (  # type: ignore[import-untyped]
         descriptor_pb2,
         descriptor_pool,
