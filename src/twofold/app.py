@@ -134,16 +134,22 @@ class App:
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         message = await receive()
-        assert message["type"] == "lifespan.startup"
-        async with contextlib.AsyncExitStack() as stack:
-            try:
-                if self.lifespan is not None:
-                    await stack.enter_async_context(self.lifespan(self))
-            except Exception as exc:
-                logger.exception("startup failed")
-                await send({"type": "lifespan.startup.failed", "message": str(exc)})
-                return
-            await send({"type": "lifespan.startup.complete"})
-            message = await receive()
-            assert message["type"] == "lifespan.shutdown"
+        if message["type"] != "lifespan.startup":
+            return
+        stack = contextlib.AsyncExitStack()
+        try:
+            if self.lifespan is not None:
+                await stack.enter_async_context(self.lifespan(self))
+        except Exception as exc:
+            logger.exception("startup failed")
+            await send({"type": "lifespan.startup.failed", "message": str(exc)})
+            return
+        await send({"type": "lifespan.startup.complete"})
+        await receive()  # lifespan.shutdown: the server is stopping
+        try:
+            await stack.aclose()
+        except Exception as exc:
+            logger.exception("shutdown failed")
+            await send({"type": "lifespan.shutdown.failed", "message": str(exc)})
+            return
         await send({"type": "lifespan.shutdown.complete"})
