@@ -1,5 +1,7 @@
 """Twofold: one typed definition, served as REST and as RPC."""
 
+from typing import TYPE_CHECKING, Any
+
 from twofold.app import App
 from twofold.code import Code
 from twofold.context import Context
@@ -10,10 +12,15 @@ from twofold.interceptors import CallNext, Interceptor
 from twofold.method import Empty, HttpBinding, Idempotency, Method, StreamKind
 from twofold.options import Options
 
+if TYPE_CHECKING:
+    from twofold.client import AsyncClient, Client
+
 __all__ = [
     "App",
+    "AsyncClient",
     "BadRequest",
     "CallNext",
+    "Client",
     "Code",
     "Context",
     "DefinitionError",
@@ -30,3 +37,12 @@ __all__ = [
     "Service",
     "StreamKind",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The clients import httpx: a server that never calls out does not pay for it.
+    if name in ("AsyncClient", "Client"):
+        from twofold import client
+
+        return getattr(client, name)
+    raise AttributeError(f"module 'twofold' has no attribute {name!r}")

@@ -1,0 +1,67 @@
+"""The parity callers again, through ``twofold.Client``: one per protocol it speaks.
+
+Each sends the test's payload as keyword fields to the method's Python name
+(``client.get_product(id=1)``) and reports what came back in the same
+:class:`~tests.e2e.callers.Outcome` the raw-HTTP callers use, so the parity
+tests run unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from tests.e2e.callers import Caller, Outcome
+from twofold import Error
+from twofold.client import Client, Rpc
+from twofold.code import HTTP_STATUS
+from twofold.method import Method
+
+
+class _Through(httpx.BaseTransport):
+    """Sends through the test's own httpx client, so its pool (and its closing) is shared."""
+
+    def __init__(self, client: httpx.Client) -> None:
+        self.client = client
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        return self.client.send(request, stream=True)
+
+
+class ClientCaller(Caller):
+    protocol = ""
+
+    def __init__(self, client: httpx.Client, methods: dict[str, Method]) -> None:
+        super().__init__(client, methods)
+        rpcs = [Rpc.from_method(m) for m in methods.values()]
+        self.twofold = Client(
+            rpcs, str(client.base_url), protocol=self.protocol, transport=_Through(client)
+        )
+
+    def __call__(self, rpc: str, payload: dict[str, Any] | None = None) -> Outcome:
+        method = getattr(self.twofold, self.methods[rpc].python_name)
+        try:
+            output = method(**(payload or {}))
+        except Error as exc:
+            fields = [v.field for v in exc.violations]
+            return Outcome(HTTP_STATUS[exc.code], code=exc.code.wire_name, violations=fields)
+        assert isinstance(output, self.methods[rpc].output_type)
+        return Outcome(200, output)
+
+
+class RestClientCaller(ClientCaller):
+    name, protocol = "client-rest", "rest"
+
+
+class JsonRpcClientCaller(ClientCaller):
+    name, protocol = "client-jsonrpc", "jsonrpc"
+
+
+class ConnectClientCaller(ClientCaller):
+    name, protocol = "client-connect", "connect"
+
+
+CLIENT_CALLERS: dict[str, type[Caller]] = {
+    c.name: c for c in (RestClientCaller, JsonRpcClientCaller, ConnectClientCaller)
+}
