@@ -47,7 +47,40 @@ def _parser() -> argparse.ArgumentParser:
     )
     routes.add_argument("target", metavar="MODULE:ATTR")
     routes.set_defaults(run=_routes)
+
+    call = sub.add_parser("call", help="call a method of a running Twofold server")
+    call.add_argument("url", metavar="URL", help="the server's base URL")
+    call.add_argument("method", metavar="METHOD", nargs="?", help="GetProduct; leave out to list")
+    call.add_argument("message", metavar="JSON", nargs="?", default="{}")
+    call.add_argument("--protocol", default="connect", help="connect (default), rest or jsonrpc")
+    call.add_argument("-H", "--header", action="append", default=[], metavar="'NAME: VALUE'")
+    call.add_argument("--timeout", type=float, metavar="SECONDS", help="the call's deadline")
+    call.set_defaults(run=_call)
+
+    client = sub.add_parser("client", help="write a typed Python client module")
+    client.add_argument("target", metavar="MODULE:ATTR")
+    client.add_argument("-o", "--output", help="write to this file instead of stdout")
+    client.set_defaults(run=_client)
     return parser
+
+
+def _call(args: argparse.Namespace) -> int:
+    from twofold.client import command  # httpx is imported only by the commands that call
+
+    return command.run(
+        args.url,
+        args.method,
+        args.message,
+        protocol=args.protocol,
+        headers=args.header,
+        timeout=args.timeout,
+    )
+
+
+def _client(args: argparse.Namespace) -> int:
+    from twofold.client import generator
+
+    return generator.run(load(args.target).services, args.target, args.output)
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -12,6 +12,7 @@ from twofold.client.errors import RawDetail
 from twofold.client.retry import Retry
 from twofold.client.rpc import Rpc
 from twofold.client.stubs import AsyncClient, AsyncStub, Client, Stub
+from twofold.client.transports import Target
 from twofold.method import Empty, HttpBinding, Idempotency
 
 __all__ = [
@@ -30,4 +31,5 @@ __all__ = [
     "Retry",
     "Rpc",
     "Stub",
+    "Target",
 ]

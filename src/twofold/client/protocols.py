@@ -223,7 +223,9 @@ class JsonRpc(Protocol):
                 b'{"jsonrpc":"2.0","id":',
                 str(request_id).encode(),
                 b',"method":',
-                _encode(rpc.full_name),
+                # The qualified name is never ambiguous; an Rpc with no service
+                # (from `twofold call`) leaves the server to resolve the bare name.
+                _encode(rpc.full_name if rpc.service else rpc.name),
                 b',"params":',
                 _encode(message),
                 b"}",

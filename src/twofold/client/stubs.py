@@ -20,13 +20,12 @@ from typing import Any, TypeVar
 
 import httpx
 
-from twofold.asgi import ASGIApp
 from twofold.client.auth import Auth
 from twofold.client.base import DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_RETRY, BaseClient
 from twofold.client.errors import Failure
 from twofold.client.retry import Retry
 from twofold.client.rpc import Rpc, Services
-from twofold.client.transports import AsyncHttpTransport, HttpTransport
+from twofold.client.transports import AsyncHttpTransport, HttpTransport, Target
 
 InputT = TypeVar("InputT")
 OutputT = TypeVar("OutputT")
@@ -47,7 +46,7 @@ class Stub(BaseClient):
     def __init__(
         self,
         services: Services,
-        target: str | ASGIApp,
+        target: Target,
         *,
         protocol: str = "connect",
         timeout: float | None = None,
@@ -132,7 +131,7 @@ class AsyncStub(BaseClient):
     def __init__(
         self,
         services: Services,
-        target: str | ASGIApp,
+        target: Target,
         *,
         protocol: str = "connect",
         timeout: float | None = None,

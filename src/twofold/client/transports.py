@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
 import httpx
 
@@ -28,6 +28,9 @@ from twofold.asgi import ASGIApp
 from twofold.client.errors import Failure, fail
 from twofold.code import Code
 from twofold.errors import Error
+
+Target: TypeAlias = str | ASGIApp
+"""Where a client sends its calls: a base URL, or an ASGI app called in process."""
 
 IN_PROCESS_URL = "http://twofold.local"
 USER_AGENT = "twofold-client"
@@ -58,7 +61,7 @@ class HttpResponse:
         return self.headers.get("content-type", "").split(";", 1)[0].strip().lower()
 
 
-def base_url(target: str | ASGIApp) -> str:
+def base_url(target: Target) -> str:
     if not isinstance(target, str):
         return IN_PROCESS_URL
     if not target.startswith(("http://", "https://")):
@@ -101,7 +104,7 @@ class HttpTransport:
 
     def __init__(
         self,
-        target: str | ASGIApp,
+        target: Target,
         *,
         max_response_size: int,
         transport: httpx.BaseTransport | None = None,
@@ -156,7 +159,7 @@ class AsyncHttpTransport:
 
     def __init__(
         self,
-        target: str | ASGIApp,
+        target: Target,
         *,
         max_response_size: int,
         transport: httpx.AsyncBaseTransport | None = None,
