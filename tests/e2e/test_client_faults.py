@@ -1,0 +1,243 @@
+"""twofold.Client under faults, against real servers on 127.0.0.1.
+
+A server that is down, a handler slower than the deadline, a 503 with
+Retry-After, a method that must never be retried: over every protocol, and
+counted at both ends (requests the client sent, requests the server saw).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import msgspec
+import pytest
+
+from tests.e2e.server import free_port
+from tests.e2e.threaded import serve
+from twofold import App, Code, Error, Idempotency, Service
+from twofold.asgi import ASGIApp, Receive, Scope, Send
+from twofold.client import AsyncClient, Client, Retry
+
+PROTOCOLS = ["rest", "jsonrpc", "connect"]
+FAST_RETRY = Retry(attempts=3, backoff=0.01, max_backoff=0.02)
+
+service = Service("faults.v1")
+items = service.resource("items")
+STARTED = threading.Event()
+CANCELLED = threading.Event()
+
+
+class Item(msgspec.Struct, kw_only=True):
+    id: int
+    name: str = ""
+
+
+@items.get
+async def get_item(id: int) -> Item:
+    return Item(id=id, name=f"item {id}")
+
+
+@items.create
+async def create_item(item: Item) -> Item:
+    return item
+
+
+@service.procedure(idempotency=Idempotency.NO_SIDE_EFFECTS, http=("GET", "/slow"))
+async def slow(seconds: float = 5.0) -> Item:
+    """Sleep; record whether the server cancelled the sleep."""
+    STARTED.set()
+    try:
+        await asyncio.sleep(seconds)
+    except asyncio.CancelledError:
+        CANCELLED.set()
+        raise
+    return Item(id=0)
+
+
+class Flaky:
+    """Answers the first ``failures`` requests with 503 and Retry-After, then
+    hands requests to ``app``; ``seen`` counts every request."""
+
+    def __init__(self, app: ASGIApp, failures: int, retry_after: str | None = "1") -> None:
+        self.app = app
+        self.failures = failures
+        self.retry_after = retry_after
+        self.seen = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        self.seen += 1
+        if self.failures <= 0:
+            await self.app(scope, receive, send)
+            return
+        self.failures -= 1
+        headers = [(b"content-type", b"text/plain"), (b"content-length", b"4")]
+        if self.retry_after is not None:
+            headers.append((b"retry-after", self.retry_after.encode()))
+        await send({"type": "http.response.start", "status": 503, "headers": headers})
+        await send({"type": "http.response.body", "body": b"busy"})
+
+
+class Counting(httpx.HTTPTransport):
+    """httpx's transport, counting the requests it sends."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.sent += 1
+        return super().handle_request(request)
+
+
+class AsyncCounting(httpx.AsyncHTTPTransport):
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.sent += 1
+        return await super().handle_async_request(request)
+
+
+@pytest.fixture
+def down() -> str:
+    """A URL where nothing listens: connections are refused."""
+    return f"http://127.0.0.1:{free_port()}"
+
+
+@pytest.fixture(scope="module")
+def url() -> Iterator[str]:
+    with serve(App(service)) as base:
+        yield base
+
+
+def raised(fn: Any, *args: Any, **kwargs: Any) -> Error:
+    with pytest.raises(Error) as info:
+        fn(*args, **kwargs)
+    return info.value
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_server_down_is_unavailable_after_the_retries(protocol: str, down: str) -> None:
+    transport = Counting()
+    with Client(service, down, protocol=protocol, retry=FAST_RETRY, transport=transport) as c:
+        error = raised(c.get_item, id=1)
+    assert error.code is Code.UNAVAILABLE
+    assert "cannot connect" in error.message
+    assert transport.sent == 3
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_a_method_with_side_effects_is_never_retried(protocol: str, down: str) -> None:
+    transport = Counting()
+    with Client(service, down, protocol=protocol, retry=FAST_RETRY, transport=transport) as c:
+        error = raised(c.create_item, item={"id": 1})
+    assert error.code is Code.UNAVAILABLE
+    assert transport.sent == 1
+
+
+def test_async_server_down_is_retried_too(down: str) -> None:
+    transport = AsyncCounting()
+
+    async def main() -> Error:
+        async with AsyncClient(service, down, retry=FAST_RETRY, transport=transport) as c:
+            with pytest.raises(Error) as info:
+                await c.get_item(id=1)
+            return info.value
+
+    assert asyncio.run(main()).code is Code.UNAVAILABLE
+    assert transport.sent == 3
+
+
+def test_the_deadline_bounds_the_retries(down: str) -> None:
+    slow_backoff = Retry(attempts=100, backoff=0.2, max_backoff=0.2)
+    started = time.monotonic()
+    with Client(service, down, retry=slow_backoff, timeout=0.5) as c:
+        error = raised(c.get_item, id=1)
+    assert error.code is Code.UNAVAILABLE  # the last failure, not a generic timeout
+    assert time.monotonic() - started < 1.0
+
+
+def wait_for_cancellation() -> bool:
+    return CANCELLED.wait(3)
+
+
+def test_connect_deadline_cancels_the_handler(url: str) -> None:
+    STARTED.clear()
+    CANCELLED.clear()
+    started = time.monotonic()
+    with Client(service, url, protocol="connect") as c:
+        error = raised(c.slow, seconds=5, timeout=0.3)
+    assert error.code is Code.DEADLINE_EXCEEDED
+    assert time.monotonic() - started < 2
+    assert STARTED.is_set()
+    # connect-timeout-ms went with the call: the server stopped the handler.
+    assert wait_for_cancellation()
+
+
+def test_async_connect_deadline_cancels_the_handler(url: str) -> None:
+    STARTED.clear()
+    CANCELLED.clear()
+
+    async def main() -> Error:
+        async with AsyncClient(service, url, protocol="connect", timeout=0.3) as c:
+            with pytest.raises(Error) as info:
+                await c.slow(seconds=5)
+            return info.value
+
+    assert asyncio.run(main()).code is Code.DEADLINE_EXCEEDED
+    assert wait_for_cancellation()
+
+
+@pytest.mark.parametrize("protocol", ["rest", "jsonrpc"])
+def test_the_deadline_holds_on_every_protocol(protocol: str, url: str) -> None:
+    started = time.monotonic()
+    with Client(service, url, protocol=protocol, timeout=0.3) as c:
+        error = raised(c.slow, seconds=1)
+    assert error.code is Code.DEADLINE_EXCEEDED
+    assert time.monotonic() - started < 0.9
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_503_with_retry_after_waits_then_succeeds(protocol: str) -> None:
+    flaky = Flaky(App(service), failures=1, retry_after="1")
+    with serve(flaky) as base, Client(service, base, protocol=protocol) as c:
+        started = time.monotonic()
+        item = c.get_item(id=7)
+        waited = time.monotonic() - started
+    assert item == Item(id=7, name="item 7")
+    assert flaky.seen == 2
+    assert 1.0 <= waited < 3.0
+
+
+def test_503_on_a_method_with_side_effects_is_raised_at_once() -> None:
+    flaky = Flaky(App(service), failures=1)
+    with serve(flaky) as base, Client(service, base, protocol="connect") as c:
+        error = raised(c.create_item, item={"id": 1})
+        assert error.code is Code.UNAVAILABLE and "503" in error.message
+        assert flaky.seen == 1
+        assert c.create_item(item={"id": 1}) == Item(id=1)  # the next call is the next request
+
+
+def test_a_retry_after_longer_than_the_deadline_is_not_waited_for() -> None:
+    flaky = Flaky(App(service), failures=1, retry_after="30")
+    with serve(flaky) as base, Client(service, base, timeout=2) as c:
+        started = time.monotonic()
+        error = raised(c.get_item, id=1)
+    assert error.code is Code.UNAVAILABLE
+    assert time.monotonic() - started < 1
+    assert flaky.seen == 1
+
+
+def test_backoff_without_retry_after() -> None:
+    flaky = Flaky(App(service), failures=2, retry_after=None)
+    with serve(flaky) as base, Client(service, base, retry=FAST_RETRY) as c:
+        assert c.get_item(id=2).id == 2
+    assert flaky.seen == 3
