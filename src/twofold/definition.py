@@ -16,8 +16,11 @@ import asyncio
 import dataclasses
 import functools
 import inspect
+import os
+import sys
 import typing
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar, overload
 
 import msgspec
@@ -139,7 +142,14 @@ def _docs(fn: Callable[..., Any]) -> tuple[str, str]:
 class Service:
     """A named group of methods: ``Service("catalog.v1")`` is ``catalog.v1.CatalogService``."""
 
-    def __init__(self, package: str, name: str | None = None, *, description: str = "") -> None:
+    def __init__(
+        self,
+        package: str,
+        name: str | None = None,
+        *,
+        description: str = "",
+        proto_lock: str | os.PathLike[str] | None = None,
+    ) -> None:
         if not package or not all(part.isidentifier() for part in package.split(".")):
             raise DefinitionError(f"invalid package name {package!r}")
         self.package = package
@@ -149,6 +159,12 @@ class Service:
         self.description = description
         self.methods: dict[str, Method] = {}
         self.resources: list[Resource] = []
+        # The protobuf lock file (docs/protobuf.md); a relative path is taken
+        # beside the module that makes the service, found as namedtuple finds
+        # its __module__.
+        caller = sys._getframe(1).f_globals.get("__file__")
+        lock = Path(proto_lock or "twofold.lock.json")
+        self.proto_lock = lock if lock.is_absolute() or not caller else Path(caller).parent / lock
 
     @property
     def full_name(self) -> str:
