@@ -61,7 +61,22 @@ def _parser() -> argparse.ArgumentParser:
     client.add_argument("target", metavar="MODULE:ATTR")
     client.add_argument("-o", "--output", help="write to this file instead of stdout")
     client.set_defaults(run=_client)
+
+    proto = sub.add_parser("proto", help="write .proto files; update or check the lock file")
+    proto.add_argument("target", metavar="MODULE:ATTR")
+    proto.add_argument("-o", "--output", metavar="DIR", help="write the files under DIR")
+    proto.add_argument("--lock", metavar="PATH", help="default: the service's proto_lock")
+    mode = proto.add_mutually_exclusive_group()
+    mode.add_argument("--update", action="store_true", help="write the lock file")
+    mode.add_argument("--check", action="store_true", help="fail if the lock is not up to date")
+    proto.set_defaults(run=_proto)
     return parser
+
+
+def _proto(args: argparse.Namespace) -> int:
+    from twofold.protobuf import command  # google.protobuf is imported only when needed
+
+    return command.run(args)
 
 
 def _call(args: argparse.Namespace) -> int:
