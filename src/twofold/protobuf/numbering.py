@@ -6,8 +6,8 @@ number must not change once clients exist. Numbers come from, in order:
 1. an explicit :class:`FieldNumber` in the field's annotation;
 2. the lock file (``twofold.lock.json``), a committed JSON record of every
    message's field numbers and every enum's value numbers;
-3. for a field the lock does not know yet, the next number above every
-   number the message has used, including reserved ones.
+3. for a field the lock does not know yet, the lowest number the message
+   has never used (reserved ones count as used).
 
 A field that disappears from a type keeps its number in the lock as
 *reserved*, so no later field can take it. :class:`Numbering` assigns the
@@ -259,11 +259,13 @@ class Numbering:
 
 
 def _next_free(taken: set[int], first: int) -> int:
-    number = max(taken, default=first - 1) + 1
-    if number in IMPL_RESERVED:
-        number = IMPL_RESERVED.stop
+    # The lowest number never used: reserved ones count as used, so this is
+    # safe, and it keeps numbers small (1-15 take one byte on the wire).
+    number = first
+    while number in taken or number in IMPL_RESERVED:
+        number += 1
     if number > MAX_NUMBER:
-        raise LockError(f"no field number left above {max(taken)}")
+        raise LockError("no field number left")
     return number
 
 
