@@ -17,12 +17,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+import httpx
 import msgspec
 
 from twofold.client.errors import Failure
+from twofold.client.protocols import protocol as make_protocol
 from twofold.client.rpc import Rpc
 from twofold.client.stubs import Stub
-from twofold.client.transports import HttpRequest, HttpTransport
+from twofold.client.transports import HttpRequest, HttpTransport, base_url
 from twofold.code import Code
 from twofold.errors import Error
 from twofold.method import HttpBinding
@@ -188,20 +190,25 @@ def run(
     protocol: str = "connect",
     headers: Sequence[str] = (),
     timeout: float | None = None,
-    stdout: TextIO = sys.stdout,
-    stderr: TextIO = sys.stderr,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
 ) -> int:
     """Run ``twofold call``; the exit status (0, 2 for bad arguments, or :func:`exit_status`)."""
+    stdout = stdout or sys.stdout
+    stderr = stderr or sys.stderr
     try:
         extra = _headers(headers)
         payload = _message(message)
+        make_protocol(protocol)  # an unknown one is refused before any network
+        base_url(url)
     except ValueError as exc:
         stderr.write(f"twofold call: error: {exc}\n")
         return USAGE_ERROR
-    transport = None
+    # One connection pool (and one TLS context) for the document and the call.
+    shared = httpx.HTTPTransport()
     try:
-        transport = HttpTransport(url, max_response_size=MAX_DOCUMENT_SIZE)
-        catalog = Catalog(_document(transport, extra, timeout))
+        document = HttpTransport(url, max_response_size=MAX_DOCUMENT_SIZE, transport=shared)
+        catalog = Catalog(_document(document, extra, timeout))
         if method is None:
             stdout.write("".join(f"{line}\n" for line in catalog.listing()))
             return 0
@@ -210,19 +217,21 @@ def run(
         service = found.service if protocol == "jsonrpc" else catalog.service_of(found)
         http = catalog.binding(found, payload) if protocol == "rest" else None
         rpc: Rpc[dict[str, Any], dict[str, Any]] = Rpc(service, found.name, dict, dict, http=http)
-        with Stub(
-            [rpc], url, protocol=protocol, timeout=timeout, retry=None, headers=extra
-        ) as stub:
-            output = stub.invoke(rpc, payload)
-    except ValueError as exc:  # an unknown protocol, a URL that is not http(s)
-        stderr.write(f"twofold call: error: {exc}\n")
-        return USAGE_ERROR
+        stub = Stub(
+            [rpc],
+            url,
+            protocol=protocol,
+            timeout=timeout,
+            retry=None,
+            headers=extra,
+            transport=shared,
+        )
+        output = stub.invoke(rpc, payload)
     except Error as exc:
         stderr.write(_pretty(_error_document(exc)))
         return exit_status(exc.code)
     finally:
-        if transport is not None:
-            transport.close()
+        shared.close()
     stdout.write(_pretty(output))
     return 0
 
