@@ -43,7 +43,7 @@ class Schema:
         self,
         services: MethodTable | Service | Iterable[Service],
         *,
-        lock: str | os.PathLike[str] | Lock | None = ...,  # type: ignore[assignment]
+        lock: str | os.PathLike[str] | Lock | None = DEFAULT,
     ) -> None:
         if isinstance(services, MethodTable):
             services = services.services
