@@ -22,6 +22,7 @@ import enum
 import inspect
 import keyword
 import sys
+import textwrap
 import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -422,9 +423,10 @@ class _Module:
         summary = service.full_name
         if service.description:
             summary += f": {service.description}"
-        usage = (
+        usage = textwrap.fill(
             f'``{name}(target, protocol="connect")``: ``target`` is the server\'s base URL '
-            f"or an ASGI app; the options are those of ``twofold.client.{prefix}Client``."
+            f"or an ASGI app; the options are those of ``twofold.client.{prefix}Client``.",
+            88,
         )
         lines = [f"class {name}({base}):"]
         lines += _docstring(f"{summary}\n\n{usage}", "    ")
@@ -474,23 +476,28 @@ class _Module:
         return "\n".join(header) + "\n\n\n" + "\n\n\n".join(body) + "\n"
 
     def _imports(self) -> list[str]:
+        """The import block, sorted and wrapped as isort (and ruff) would have it."""
         used = self.imports
-        stdlib = sorted(m for m in ("datetime", "decimal", "enum", "uuid") if m in used)
-        typing_names = sorted(
-            n
-            for n in ("Annotated", "Any", "Literal", "NamedTuple", "NotRequired", "TypedDict")
-            if n in used
-        )
-        lines = [f"import {m}" for m in stdlib]
-        lines.append(f"from typing import {', '.join([*typing_names, 'Unpack'])}")
-        lines += ["", "import msgspec"]
-        msgspec_names = sorted(n for n in ("Meta", "UNSET", "UnsetType") if n in used)
-        if msgspec_names:
-            lines.append(f"from msgspec import {', '.join(msgspec_names)}")
+        typing_names = ["Annotated", "Any", "Literal", "NamedTuple", "NotRequired", "TypedDict"]
         client_names = ["AsyncOptions", "AsyncStub", "Options", "Rpc", "Stub", "Target"]
         client_names += [n for n in ("Empty", "HttpBinding", "Idempotency") if n in used]
-        lines += ["", f"from twofold.client import {', '.join(sorted(client_names))}"]
+        lines = [f"import {m}" for m in ("datetime", "decimal", "enum", "uuid") if m in used]
+        lines.append(_from("typing", [*(n for n in typing_names if n in used), "Unpack"]))
+        lines += ["", "import msgspec"]
+        msgspec_names = [n for n in ("Meta", "UNSET", "UnsetType") if n in used]
+        if msgspec_names:
+            lines.append(_from("msgspec", msgspec_names))
+        lines += ["", _from("twofold.client", client_names)]
         return lines
+
+
+def _from(module: str, names: Iterable[str]) -> str:
+    # isort's order: CONSTANTS, then Classes, then functions; wrapped past 100 columns.
+    ordered = sorted(names, key=lambda n: (not n.isupper(), not n[:1].isupper(), n))
+    line = f"from {module} import {', '.join(ordered)}"
+    if len(line) <= 100:
+        return line
+    return "\n".join([f"from {module} import (", *(f"    {n}," for n in ordered), ")"])
 
 
 def _is_unset(field: Any) -> bool:
