@@ -81,7 +81,13 @@ class Catalog:
             self.services.append(name)
 
     def _add(self, name: str, service: str) -> _Method:
-        same = [m for m in self.methods if m.name == name and m.service in (service, "")]
+        # The same RPC may be documented twice (a REST route and its Connect
+        # path); an operation that names no service joins the one it matches.
+        same = [
+            m
+            for m in self.methods
+            if m.name == name and (not service or m.service in (service, ""))
+        ]
         if len(same) == 1:
             same[0].service = same[0].service or service
             return same[0]
