@@ -13,6 +13,7 @@ context and is not part of the message.
 from __future__ import annotations
 
 import asyncio
+import collections.abc
 import dataclasses
 import functools
 import inspect
@@ -26,7 +27,7 @@ from typing import Any, TypeVar, overload
 import msgspec
 
 from twofold.context import Context
-from twofold.method import Empty, HttpBinding, Idempotency, Method
+from twofold.method import Empty, HttpBinding, Idempotency, Method, StreamKind
 from twofold.naming import pascal
 from twofold.naming import singular as make_singular
 
@@ -49,12 +50,36 @@ class _Signature:
     field_names: tuple[str, ...]
     context_param: str | None
     whole_message: bool
+    kind: StreamKind = StreamKind.UNARY
+    # The parameter that receives the client's stream of messages, if any.
+    stream_param: str | None = None
+
+
+_STREAMS = (
+    collections.abc.AsyncIterator,
+    collections.abc.AsyncIterable,
+    collections.abc.AsyncGenerator,
+)
+
+
+def _stream_item(annotation: Any) -> Any | None:
+    """``T`` for ``AsyncIterator[T]`` (or AsyncIterable / AsyncGenerator), else None."""
+    if typing.get_origin(annotation) in _STREAMS:
+        args = typing.get_args(annotation)
+        return args[0] if args else None
+    return None
 
 
 def _inspect(fn: Callable[..., Any], rpc_name: str) -> _Signature:
+    """Read a handler's signature: its request message, output and streaming kind.
+
+    An ``async def`` generator streams its outputs (server streaming); a
+    parameter typed ``AsyncIterator[T]`` receives the client's stream of
+    ``T`` messages (client streaming); both together are bidi.
+    """
     where = f"{fn.__module__}.{fn.__qualname__}"
-    if inspect.isasyncgenfunction(fn) or inspect.isgeneratorfunction(fn):
-        raise DefinitionError(f"{where}: streaming handlers are not supported yet")
+    if inspect.isgeneratorfunction(fn):
+        raise DefinitionError(f"{where}: a streaming handler must be an async generator")
     try:
         hints = typing.get_type_hints(fn, include_extras=True)
     except NameError as exc:
@@ -62,38 +87,47 @@ def _inspect(fn: Callable[..., Any], rpc_name: str) -> _Signature:
     if "return" not in hints:
         raise DefinitionError(f"{where}: annotate the return type (-> None for no output)")
     output = hints.pop("return")
+    server_streams = inspect.isasyncgenfunction(fn)
+    if server_streams:
+        output = _stream_item(output)
+        if output is None:
+            raise DefinitionError(f"{where}: annotate an async generator -> AsyncIterator[Message]")
     output_type: type[Any] = Empty if output is None or output is type(None) else output
     if not is_message_type(output_type):
         raise DefinitionError(f"{where}: return type must be a msgspec Struct or dataclass")
 
     params = list(inspect.signature(fn).parameters.values())
-    context_param = None
-    fields: list[tuple[Any, ...]] = []
-    names: list[str] = []
-    if (
-        params
-        and params[0].kind is inspect.Parameter.POSITIONAL_ONLY
-        and is_message_type(hints.get(params[0].name))
-    ):
-        message_type = hints[params[0].name]
-        for p in params[1:]:
-            if hints.get(p.name) is Context:
-                context_param = p.name
-            else:
-                raise DefinitionError(f"{where}: after the message only a Context may follow")
-        return _Signature(message_type, output_type, (), context_param, True)
+    context_param = next((p.name for p in params if hints.get(p.name) is Context), None)
+    others = [p for p in params if p.name != context_param]
+    streamed = [p for p in others if _stream_item(hints.get(p.name)) is not None]
+    if streamed:
+        item: type[Any] = _stream_item(hints[streamed[0].name])
+        if len(others) != 1 or not is_message_type(item):
+            raise DefinitionError(
+                f"{where}: a client-streaming handler takes one AsyncIterator[Message] "
+                "parameter (and optionally a Context)"
+            )
+        kind = StreamKind.BIDI if server_streams else StreamKind.CLIENT
+        return _Signature(item, output_type, (), context_param, False, kind, streamed[0].name)
+    kind = StreamKind.SERVER if server_streams else StreamKind.UNARY
 
-    for p in params:
+    if (
+        others
+        and others[0].kind is inspect.Parameter.POSITIONAL_ONLY
+        and is_message_type(hints.get(others[0].name))
+    ):
+        if len(others) > 1:
+            raise DefinitionError(f"{where}: after the message only a Context may follow")
+        return _Signature(hints[others[0].name], output_type, (), context_param, True, kind)
+
+    fields: list[tuple[Any, ...]] = []
+    for p in others:
         if p.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
             raise DefinitionError(f"{where}: *args and **kwargs cannot become message fields")
         if p.kind is inspect.Parameter.POSITIONAL_ONLY:
             raise DefinitionError(f"{where}: only a message type may be positional-only")
         if p.name not in hints:
             raise DefinitionError(f"{where}: parameter {p.name!r} needs a type annotation")
-        if hints[p.name] is Context:
-            context_param = p.name
-            continue
-        names.append(p.name)
         if p.default is inspect.Parameter.empty:
             fields.append((p.name, hints[p.name]))
         else:
@@ -105,7 +139,8 @@ def _inspect(fn: Callable[..., Any], rpc_name: str) -> _Signature:
         forbid_unknown_fields=True,
         module=fn.__module__,
     )
-    return _Signature(request_type, output_type, tuple(names), context_param, False)
+    names = tuple(p.name for p in others)
+    return _Signature(request_type, output_type, names, context_param, False, kind)
 
 
 def _adapt(fn: Callable[..., Any], sig: _Signature) -> Callable[[Any, Context], Any]:
@@ -116,16 +151,28 @@ def _adapt(fn: Callable[..., Any], sig: _Signature) -> Callable[[Any, Context], 
     building a kwargs dict.
     """
     target = fn
-    if not inspect.iscoroutinefunction(fn):
+    if not inspect.iscoroutinefunction(fn) and not inspect.isasyncgenfunction(fn):
         # A plain function may block (a sync driver, a file): keep it off the loop.
         async def target(*args: Any, **kwargs: Any) -> Any:
             return await asyncio.to_thread(functools.partial(fn, *args, **kwargs))
 
-    args = ["req"] if sig.whole_message else [f"{n}=req.{n}" for n in sig.field_names]
+    if sig.stream_param:
+        args = [f"{sig.stream_param}=req"]
+    elif sig.whole_message:
+        args = ["req"]
+    else:
+        args = [f"{n}=req.{n}" for n in sig.field_names]
     if sig.context_param:
         args.append(f"{sig.context_param}=ctx")
-    call = f"await target({', '.join(args)})"
-    body = f"    {call}\n    return EMPTY\n" if sig.output_type is Empty else f"    return {call}\n"
+    call = f"target({', '.join(args)})"
+    if sig.kind in (StreamKind.SERVER, StreamKind.BIDI):
+        # The call returns the async generator itself, so that interceptors keep
+        # one shape: ``await call_next(request, ctx)`` gives them the stream.
+        body = f"    return {call}\n"
+    elif sig.output_type is Empty:
+        body = f"    await {call}\n    return EMPTY\n"
+    else:
+        body = f"    return await {call}\n"
     namespace: dict[str, Any] = {"target": target, "EMPTY": _EMPTY}
     exec(f"async def call(req, ctx):\n{body}", namespace)
     adapter: Callable[[Any, Context], Any] = namespace["call"]
@@ -184,6 +231,10 @@ class Service:
         if name in self.methods:
             raise DefinitionError(f"{self.full_name}: method {name} is defined twice")
         sig = _inspect(fn, name)
+        if http is not None and sig.kind in (StreamKind.CLIENT, StreamKind.BIDI):
+            raise DefinitionError(
+                f"{fn.__qualname__}: a client-streaming method has no REST binding"
+            )
         if not sig.whole_message:
             # Two services of one module may both have a GetItem: the service in
             # the qualified name keeps their request types (and schemas) apart.
@@ -206,6 +257,7 @@ class Service:
             output_type=sig.output_type,
             handler=_adapt(fn, sig),
             python_name=fn.__name__,
+            kind=sig.kind,
             idempotency=idempotency,
             http=http,
             summary=summary,

@@ -1,8 +1,16 @@
-"""The one way protocols call a handler: deadline, then translate errors."""
+"""The one way protocols call a handler: deadline, then translate errors.
+
+Unary methods go through :func:`invoke`. Streaming protocols run their whole
+exchange inside :func:`deadline` and read a server stream through
+:func:`stream`, so that a deadline covers the stream and not just its start,
+and only :class:`Error` ever reaches a wire.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 from twofold.code import Code
@@ -12,7 +20,12 @@ from twofold.method import Method
 
 
 async def invoke(method: Method, ctx: Context, request: Any) -> Any:
-    """Run the method's interceptor chain and handler; raise only :class:`Error`."""
+    """Run the method's interceptor chain and handler; raise only :class:`Error`.
+
+    For a streaming method, ``request`` may be an async iterator of messages
+    (client streaming) and the result an async iterator (server streaming):
+    read that one with :func:`stream`.
+    """
     try:
         if ctx.deadline is None:
             return await method.call(request, ctx)
@@ -22,6 +35,36 @@ async def invoke(method: Method, ctx: Context, request: Any) -> Any:
         if ctx.deadline is not None and asyncio.get_running_loop().time() >= ctx.deadline:
             raise Error(Code.DEADLINE_EXCEEDED, "deadline exceeded") from None
         raise as_error(exc) from None
+    except Error:
+        raise
+    except Exception as exc:
+        raise as_error(exc) from None
+
+
+@contextlib.asynccontextmanager
+async def deadline(ctx: Context) -> AsyncIterator[None]:
+    """Cancel the body at ``ctx.deadline`` and say DEADLINE_EXCEEDED.
+
+    Streaming protocols wrap the whole exchange (reading, calling, sending) in
+    it: a timeout inside the handler's generator could not cancel the sends
+    between its yields.
+    """
+    if ctx.deadline is None:
+        yield
+        return
+    try:
+        async with asyncio.timeout_at(ctx.deadline):
+            yield
+    except TimeoutError:
+        raise Error(Code.DEADLINE_EXCEEDED, "deadline exceeded") from None
+
+
+async def stream(method: Method, ctx: Context, request: Any) -> AsyncIterator[Any]:
+    """The outputs of a server- or bidi-streaming call; raises only :class:`Error`."""
+    try:
+        outputs = await method.call(request, ctx)
+        async for output in outputs:
+            yield output
     except Error:
         raise
     except Exception as exc:

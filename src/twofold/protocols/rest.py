@@ -35,7 +35,7 @@ from twofold.http import (
     respond,
 )
 from twofold.invoke import invoke
-from twofold.method import Method
+from twofold.method import Method, StreamKind
 from twofold.options import Options
 from twofold.routing import Router, Template
 from twofold.table import MethodTable
@@ -212,6 +212,10 @@ class RestProtocol:
             await send_problem(send, error, path, 405, [(b"allow", route.allow)])
             return
         try:
+            if op.method.kind is not StreamKind.UNARY:
+                # Server streaming over REST is Server-Sent Events, which lands
+                # with the streaming protocols; say so rather than half-serve it.
+                raise Error(Code.UNIMPLEMENTED, f"{op.method.name} streams: call it over RPC")
             await self._serve(op, params, scope, receive, send, verb == "HEAD")
         except ClientDisconnected:
             return
