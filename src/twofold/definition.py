@@ -101,14 +101,15 @@ def _inspect(fn: Callable[..., Any], rpc_name: str) -> _Signature:
     others = [p for p in params if p.name != context_param]
     streamed = [p for p in others if _stream_item(hints.get(p.name)) is not None]
     if streamed:
-        item: type[Any] = _stream_item(hints[streamed[0].name])
-        if len(others) != 1 or not is_message_type(item):
+        item = _stream_item(hints[streamed[0].name])
+        if len(others) != 1 or item is None or not is_message_type(item):
             raise DefinitionError(
                 f"{where}: a client-streaming handler takes one AsyncIterator[Message] "
                 "parameter (and optionally a Context)"
             )
         kind = StreamKind.BIDI if server_streams else StreamKind.CLIENT
-        return _Signature(item, output_type, (), context_param, False, kind, streamed[0].name)
+        message: type[Any] = item
+        return _Signature(message, output_type, (), context_param, False, kind, streamed[0].name)
     kind = StreamKind.SERVER if server_streams else StreamKind.UNARY
 
     if (
