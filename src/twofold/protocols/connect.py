@@ -1,33 +1,37 @@
-"""Connect: unary RPCs over HTTP/1.1 or HTTP/2 with the JSON codec.
+"""Connect: unary and streaming RPCs over HTTP/1.1 or HTTP/2, JSON or protobuf.
 
 The Connect protocol (connectrpc.com/docs/protocol) makes a unary call a plain
 POST of one message to ``/pkg.Service/Method``: the body is the message in
-proto3 JSON (:mod:`twofold.protojson`), the answer is 200 with the output, or
-an error status from the one code table (``code.HTTP_STATUS``) with a JSON
+proto3 JSON (:mod:`twofold.protojson`, ``application/json``) or protobuf
+binary (``application/proto``), the answer is 200 with the output, or an
+error status from the one code table (``code.HTTP_STATUS``) with a JSON
 error ``{"code", "message", "details"}``. Side-effect-free methods may also
 be called by GET, the message in the query, so that browsers and caches can
-treat RPC reads like any other resource.
+treat RPC reads like any other resource. Bodies may be gzipped both ways
+(``Content-Encoding`` / ``Accept-Encoding``).
 
-Not yet here: ``application/proto`` and the streaming content types
-(``application/connect+json``...) come with the protobuf work, and
-compression with gzip. The spec answers an unsupported codec with 415, so
-:meth:`ConnectProtocol.can_handle` declines those requests and the App
-answers 415 with ``Accept-Post: application/json``, which is what a client
-needs to know.
+Streams (``application/connect+json``, ``application/connect+proto``) are
+enveloped messages (:mod:`twofold.envelope`) both ways; the response always
+has status 200 and ends with an end-of-stream envelope (flag 0x02) holding
+JSON ``{"error", "metadata"}``, so an error is reported there even before the
+first message. Compression is per message (``Connect-Content-Encoding``,
+``Connect-Accept-Encoding``). Server streaming works over HTTP/1.1; client
+and bidi streaming need an HTTP/2 server for a full-duplex body (hypercorn),
+though a client stream sent whole also works over HTTP/1.1.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from typing import Any, NoReturn
 from urllib.parse import parse_qsl
 
 import msgspec
 
-from twofold import protojson
+from twofold import envelope, protojson
 from twofold.asgi import Receive, Scope, Send
 from twofold.code import HTTP_STATUS, Code
 from twofold.context import Context
@@ -42,13 +46,28 @@ from twofold.http import (
     read_body,
     respond,
 )
-from twofold.invoke import invoke
+from twofold.invoke import deadline, invoke, stream
 from twofold.method import Idempotency, Method, StreamKind
 from twofold.options import Options
+from twofold.protocols.streaming import Exchange
 from twofold.table import MethodTable
 
 PROTOCOL = "connect"
 JSON = b"application/json"
+PROTO = b"application/proto"
+STREAM_JSON = b"application/connect+json"
+STREAM_PROTO = b"application/connect+proto"
+GZIP = b"gzip"
+# Smaller responses are sent as they are: gzip's 18-byte frame and the CPU
+# are not worth it below a packet or so.
+COMPRESS_MIN = 1024
+# content type -> (is it the protobuf codec, is it a stream)
+CONTENT_TYPES = {
+    JSON: (False, False),
+    PROTO: (True, False),
+    STREAM_JSON: (False, True),
+    STREAM_PROTO: (True, True),
+}
 _encode = msgspec.json.Encoder().encode
 
 
@@ -59,6 +78,8 @@ class ConnectProtocol:
 
     def __init__(self, table: MethodTable, options: Options) -> None:
         self.options = options
+        self.table = table
+        self._schema: Any = None
         # Built now, so that a type protojson cannot handle fails at startup
         # and the first call costs the same as every other.
         self.calls = {m: _Call.build(m) for m in table}
@@ -67,20 +88,48 @@ class ConnectProtocol:
         verb: str = scope["method"]
         if verb == "POST":
             content_type = header(scope, b"content-type")
-            # application/json, with or without "; charset=utf-8": the unary JSON
-            # codec. application/proto and application/connect+* are declined.
-            return content_type == JSON or media_type(content_type) == JSON
+            # The exact header first: that is what clients send, and it is one lookup.
+            return content_type in CONTENT_TYPES or media_type(content_type) in CONTENT_TYPES
         # Every GET is ours: a Connect GET, or a GET that Connect answers with
         # 405 because the method has side effects.
         return verb == "GET"
 
+    def proto(self, call: _Call, method: Method) -> _Codec:
+        """The binary codec of a method, built on first use: an app that never
+        sees protobuf never pays for its schema."""
+        if call.proto is None:
+            if self._schema is None:
+                from twofold.protobuf import Schema
+
+                self._schema = Schema(self.table)
+            call.proto = _Codec(
+                self._schema.codec(method.input_type).decode,
+                self._schema.codec(method.output_type).encode,
+            )
+        return call.proto
+
     async def serve(self, method: Method, scope: Scope, receive: Receive, send: Send) -> None:
         call = self.calls.get(method) or self.calls.setdefault(method, _Call.build(method))
+        headers = dict(scope["headers"])  # the last value of each name
+        content_type = headers.get(b"content-type")
+        binary = False
+        if content_type is not JSON and content_type != JSON and scope["method"] == "POST":
+            found = CONTENT_TYPES.get(content_type or b"")
+            binary, streams = found or CONTENT_TYPES[media_type(content_type)]
+            if streams:
+                await _Stream(self, method, call, binary, headers).serve(scope, receive, send)
+                return
         ctx: Context | None = None
+        response_headers: list[tuple[bytes, bytes]] = []
         try:
-            headers = dict(scope["headers"])  # the last value of each name
             timeout = headers.get(b"connect-timeout-ms")
             deadline = None if timeout is None else _deadline(timeout)
+            if method.kind is not StreamKind.UNARY:
+                raise UnsupportedCodec(
+                    Code.UNIMPLEMENTED,
+                    f"{method.name} streams: call it with application/connect+json "
+                    "or application/connect+proto",
+                )
             if scope["method"] == "GET":
                 if not call.get_allowed:
                     error = Error(
@@ -88,26 +137,34 @@ class ConnectProtocol:
                     )
                     await _send_error(send, error, status=405, headers=[(b"allow", b"POST")])
                     return
-                raw = _get_message(scope["query_string"])
+                raw, binary = _get_message(scope["query_string"], self.options.max_body_size)
             else:
                 version = headers.get(b"connect-protocol-version")
                 if version is not None and version != b"1":
                     raise Error(
                         Code.INVALID_ARGUMENT, "connect-protocol-version must be 1 when present"
                     )
+                raw = await read_body(scope, receive, self.options.max_body_size)
                 encoding = headers.get(b"content-encoding")
                 if encoding is not None and encoding != b"identity":
-                    _unsupported_encoding("content-encoding", encoding.decode("latin-1"))
-                raw = await read_body(scope, receive, self.options.max_body_size)
-            # An empty body is the empty message, as in the binary codec; curl
-            # sends nothing for a method without arguments.
-            request = call.decode(raw or b"{}")
+                    if encoding != GZIP:
+                        _unsupported_encoding("content-encoding", encoding.decode("latin-1"))
+                    raw = envelope.gunzip(raw, self.options.max_body_size)
+            if binary:
+                codec = self.proto(call, method)
+                request = codec.decode(raw)
+            else:
+                # An empty body is the empty message, as in the binary codec; curl
+                # sends nothing for a method without arguments.
+                request = call.decode(raw or b"{}")
             ctx = Context(PROTOCOL, method, Headers(scope["headers"]), peer(scope), deadline)
             output = await invoke(method, ctx, request)
-            response_headers = (
-                encode_headers(ctx.response_headers) if ctx.has_response_headers() else []
-            )
-            body = call.encode(output)
+            if ctx.has_response_headers():
+                response_headers = encode_headers(ctx.response_headers)
+            body = codec.encode(output) if binary else call.encode(output)
+            if len(body) >= COMPRESS_MIN and _accepts_gzip(headers.get(b"accept-encoding")):
+                body = envelope.compress(body)
+                response_headers.append((b"content-encoding", GZIP))
         except ClientDisconnected:
             return
         except UnsupportedCodec as exc:
@@ -116,35 +173,177 @@ class ConnectProtocol:
         except Exception as exc:  # only coded errors reach the wire
             await _send_error(send, as_error(exc), context=ctx)
             return
-        await respond(send, 200, body, response_headers, JSON)
+        await respond(send, 200, body, response_headers, PROTO if binary else JSON)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
+class _Codec:
+    decode: Callable[[Any], Any]
+    encode: Callable[[Any], bytes]
+
+
+@dataclass(slots=True)
 class _Call:
     """What serving one method needs, looked up once per request."""
 
     decode: Callable[[Any], Any]
     encode: Callable[[Any], bytes]
     get_allowed: bool
+    proto: _Codec | None = field(default=None)
 
     @classmethod
     def build(cls, method: Method) -> _Call:
-        if method.kind is not StreamKind.UNARY:
-            # Streaming needs the enveloped content types, which come later.
-            return cls(_streaming, _streaming, False)
         return cls(
             protojson.codec(method.input_type).decode,
             protojson.codec(method.output_type).encode,
-            method.idempotency is Idempotency.NO_SIDE_EFFECTS,
+            method.idempotency is Idempotency.NO_SIDE_EFFECTS and method.kind is StreamKind.UNARY,
         )
 
 
-def _streaming(_: Any) -> NoReturn:
-    raise Error(Code.UNIMPLEMENTED, "streaming over Connect is not supported yet")
-
-
 class UnsupportedCodec(Error):
-    """A GET asking for a codec we do not speak: the spec wants 415."""
+    """A codec or a call shape we do not speak: the spec wants 415."""
+
+
+def _accepts_gzip(value: bytes | None) -> bool:
+    if not value:
+        return False
+    for item in value.split(b","):
+        name, _, params = item.strip().partition(b";")
+        if name.strip().lower() == GZIP:
+            return params.replace(b" ", b"") not in (b"q=0", b"q=0.0", b"q=0.00", b"q=0.000")
+    return False
+
+
+class _Stream:
+    """One streaming call: enveloped messages in, enveloped messages out."""
+
+    def __init__(
+        self,
+        protocol: ConnectProtocol,
+        method: Method,
+        call: _Call,
+        binary: bool,
+        headers: dict[bytes, bytes],
+    ) -> None:
+        self.protocol = protocol
+        self.method = method
+        self.binary = binary
+        if binary:
+            codec = protocol.proto(call, method)
+            self.decode, self.encode = codec.decode, codec.encode
+        else:
+            self.decode, self.encode = call.decode, call.encode
+        self.headers = headers
+        self.content_type = STREAM_PROTO if binary else STREAM_JSON
+        self.compress = _accepts_gzip(headers.get(b"connect-accept-encoding"))
+        self.started = False
+        self.ctx: Context | None = None
+
+    async def serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+        exchange = Exchange(receive)
+        self.send = send
+        await exchange.run(self._exchange(scope, receive, exchange))
+
+    async def _exchange(self, scope: Scope, receive: Receive, exchange: Exchange) -> None:
+        error: Error | None = None
+        limit = self.protocol.options.max_body_size
+        try:
+            timeout = self.headers.get(b"connect-timeout-ms")
+            ctx = self.ctx = Context(
+                PROTOCOL,
+                self.method,
+                Headers(scope["headers"]),
+                peer(scope),
+                None if timeout is None else _deadline(timeout),
+            )
+            encoding = self.headers.get(b"connect-content-encoding")
+            decompress = None
+            if encoding is not None and encoding != b"identity":
+                if encoding != GZIP:
+                    _unsupported_encoding("connect-content-encoding", encoding.decode("latin-1"))
+                decompress = envelope.gunzip
+            reader = envelope.Reader(receive, limit, decompress)
+            async with deadline(ctx):
+                if self.method.kind in (StreamKind.CLIENT, StreamKind.BIDI):
+                    inputs = self._inputs(reader, exchange)
+                    if self.method.kind is StreamKind.CLIENT:
+                        await self._write(await invoke(self.method, ctx, inputs))
+                    else:
+                        async for output in stream(self.method, ctx, inputs):
+                            await self._write(output)
+                else:
+                    request = await self._single(reader)
+                    exchange.watch()
+                    if self.method.kind is StreamKind.UNARY:
+                        await self._write(await invoke(self.method, ctx, request))
+                    else:
+                        async for output in stream(self.method, ctx, request):
+                            await self._write(output)
+        except ClientDisconnected:
+            exchange.disconnected()
+            return
+        except Exception as exc:  # only coded errors reach the wire
+            error = as_error(exc)
+        await self._end(error)
+
+    async def _single(self, reader: envelope.Reader) -> Any:
+        first = await reader.next()
+        if first is None:
+            raise Error(Code.INVALID_ARGUMENT, "the request stream has no message")
+        if first.flags & envelope.END_STREAM:
+            raise Error(Code.INVALID_ARGUMENT, "a request cannot carry an end-of-stream message")
+        if await reader.next() is not None:
+            raise Error(Code.INVALID_ARGUMENT, f"{self.method.name} takes exactly one message")
+        return self.decode(first.data)
+
+    async def _inputs(self, reader: envelope.Reader, exchange: Exchange) -> AsyncIterator[Any]:
+        while True:
+            try:
+                item = await reader.next()
+            except ClientDisconnected:
+                exchange.disconnected()
+                raise asyncio.CancelledError from None
+            if item is None:
+                exchange.watch()
+                return
+            if item.flags & envelope.END_STREAM:
+                raise Error(Code.INVALID_ARGUMENT, "a request cannot end its own stream")
+            yield self.decode(item.data)
+
+    async def _start(self) -> None:
+        self.started = True
+        raw = [(b"content-type", self.content_type)]
+        if self.compress:
+            raw.append((b"connect-content-encoding", GZIP))
+        ctx = self.ctx
+        if ctx is not None and ctx.has_response_headers():
+            raw.extend(encode_headers(ctx.response_headers))
+        await self.send({"type": "http.response.start", "status": 200, "headers": raw})
+
+    async def _write(self, output: Any) -> None:
+        if not self.started:
+            await self._start()
+        data = self.encode(output)
+        flags = 0
+        if self.compress and len(data) >= COMPRESS_MIN:
+            data, flags = envelope.compress(data), envelope.COMPRESSED
+        body = envelope.frame(data, flags)
+        await self.send({"type": "http.response.body", "body": body, "more_body": True})
+
+    async def _end(self, error: Error | None) -> None:
+        if not self.started:
+            try:
+                await self._start()
+            except ValueError:  # a handler header with a line break
+                self.ctx = None
+                error = Error(Code.INTERNAL, "internal error")
+                await self._start()
+        end: dict[str, Any] = {}
+        if error is not None:
+            end["error"] = error_body(error)
+        # The end-of-stream message is always JSON, and never compressed.
+        body = envelope.frame(_encode(end), envelope.END_STREAM)
+        await self.send({"type": "http.response.body", "body": body})
 
 
 def _deadline(value: bytes | None) -> float | None:
@@ -157,17 +356,18 @@ def _deadline(value: bytes | None) -> float | None:
 
 
 def _unsupported_encoding(where: str, value: str) -> NoReturn:
-    # Absent means identity; gzip comes later. The spec asks for unimplemented,
-    # with the supported encodings in the message.
-    raise Error(Code.UNIMPLEMENTED, f"{where} {value!r} is not supported: use identity")
+    # Absent means identity. The spec asks for unimplemented, with the
+    # supported encodings in the message.
+    raise Error(Code.UNIMPLEMENTED, f"{where} {value!r} is not supported: use gzip or identity")
 
 
-def _get_message(query_string: bytes) -> bytes:
-    """The request message of a Connect GET, from its query parameters.
+def _get_message(query_string: bytes, limit: int) -> tuple[bytes, bool]:
+    """The request message of a Connect GET, and whether it is protobuf.
 
-    ``message`` is percent-encoded JSON, or with ``base64=1`` URL-safe base64
-    of it (padding optional); ``encoding`` is required; ``connect=v1`` and
-    ``compression`` are checked when present. Unknown parameters are
+    ``message`` is percent-encoded JSON or protobuf, or with ``base64=1``
+    URL-safe base64 of it (padding optional); ``encoding`` is required
+    (``json`` or ``proto``); ``compression=gzip`` means the message is
+    gzipped; ``connect=v1`` is checked when present. Unknown parameters are
     allowed, as the spec asks, since caches and browsers add their own.
     """
     try:
@@ -186,23 +386,33 @@ def _get_message(query_string: bytes) -> bytes:
         raise Error(
             Code.INVALID_ARGUMENT, "the encoding query parameter is required: encoding=json"
         )
-    if encoding != "json":
+    if encoding not in ("json", "proto"):
         raise UnsupportedCodec(
-            Code.UNIMPLEMENTED, f"encoding {encoding!r} is not supported: use encoding=json"
+            Code.UNIMPLEMENTED,
+            f"encoding {encoding!r} is not supported: use encoding=json or encoding=proto",
         )
+    binary = encoding == "proto"
     compression = params.get("compression", "identity")
-    if compression != "identity":
+    if compression not in ("identity", "gzip"):
         _unsupported_encoding("compression", compression)
     message = params.get("message", "")
-    if params.get("base64") != "1":
-        return message.encode()
-    try:
-        # A "+" left unescaped in a query means a space; take it back for base64.
-        return protojson.b64decode(message.replace(" ", "+"))
-    except ValueError:
-        raise Error(
-            Code.INVALID_ARGUMENT, "the message query parameter is not valid base64"
-        ) from None
+    if params.get("base64") == "1":
+        try:
+            # A "+" left unescaped in a query means a space; take it back for base64.
+            raw = protojson.b64decode(message.replace(" ", "+"))
+        except ValueError:
+            raise Error(
+                Code.INVALID_ARGUMENT, "the message query parameter is not valid base64"
+            ) from None
+    elif binary or compression == "gzip":
+        # Binary percent-encoded: read the raw bytes, not UTF-8 text.
+        pairs = parse_qsl(query_string, keep_blank_values=True, max_num_fields=100)
+        raw = dict(pairs).get(b"message", b"")
+    else:
+        raw = message.encode()
+    if compression == "gzip":
+        raw = envelope.gunzip(raw, limit)
+    return raw, binary
 
 
 def error_body(error: Error) -> dict[str, Any]:
