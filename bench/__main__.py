@@ -11,10 +11,12 @@ import argparse
 import os
 import platform
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import replace
+from importlib import metadata
 from pathlib import Path
 
 from bench import load, report, stubs
@@ -52,6 +54,41 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     if unknown:
         p.error(f"unknown case {', '.join(unknown)}; choose from {', '.join(CASES)}")
     return args
+
+
+PACKAGES = ("twofold", "uvicorn", "uvloop", "httptools", "msgspec", "fastapi", "pydantic",
+            "litestar", "connectrpc", "protobuf-py")  # fmt: skip
+
+
+def _versions() -> str:
+    found = []
+    for name in PACKAGES:
+        try:
+            found.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            found.append(f"{name} -")
+    return ", ".join(found)
+
+
+def _source() -> str:
+    """Which Twofold is measured: its directory, and its commit when it is a checkout."""
+    import twofold
+
+    where = Path(twofold.__file__).resolve().parent
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(where), "log", "-1", "--format=%h %cs"],
+            capture_output=True, text=True, timeout=10,
+        ).stdout.strip()  # fmt: skip
+        dirty = subprocess.run(
+            ["git", "-C", str(where), "status", "--porcelain", "--", "."],
+            capture_output=True, text=True, timeout=10,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        head = dirty = ""
+    if not head:
+        return f"twofold from {where}"
+    return f"twofold from {where} at {head}" + (" + uncommitted changes" if dirty else "")
 
 
 def _machine() -> str:
@@ -109,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     started, t0 = time.strftime("%Y-%m-%d %H:%M:%S %Z"), time.monotonic()
     print(f"twofold bench, {started}, {_machine()}")
+    print(_versions())
+    print(_source())
     print(f"servers on CPU {settings.server_cpu}, load on CPU {settings.load_cpu}; logs in {out}")
     results: list[CaseResult] = []
     for case in cases:

@@ -40,11 +40,11 @@ class Settings:
     duration: int = 8
     warmup: int = 2
     min_runs: int = 2
-    max_rounds: int = 4
+    max_rounds: int = 3
     connections: int = 64
     tool: str = "wrk"
     quiet_pct: float = 10.0  # wait for others to be under this before a run...
-    quiet_wait: float = 20.0  # ...for at most this long
+    quiet_wait: float = 10.0  # ...for at most this long
     noisy_pct: float = 15.0  # a run during which others used this much is not counted
     server_cpu: str = "0"
     load_cpu: str = "1"
