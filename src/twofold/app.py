@@ -23,6 +23,7 @@ from twofold.interceptors import Interceptor, chain
 from twofold.method import Method
 from twofold.options import Options
 from twofold.protocols.connect import ConnectProtocol
+from twofold.protocols.grpcweb import GrpcWebProtocol
 from twofold.protocols.jsonrpc import JsonRpcProtocol
 from twofold.protocols.rest import RestProtocol
 from twofold.table import MethodTable
@@ -77,7 +78,10 @@ class App:
             self.table.by_path[bound.path] = bound
         self.rest = RestProtocol(self.table, self.options)
         self.jsonrpc = JsonRpcProtocol(self.table, self.options)
-        self.rpc_protocols: list[RpcProtocol] = [ConnectProtocol(self.table, self.options)]
+        self.rpc_protocols: list[RpcProtocol] = [
+            ConnectProtocol(self.table, self.options),
+            GrpcWebProtocol(self.table, self.options),
+        ]
         self._openapi: bytes | None = None
         self._exact: dict[str, ASGIApp] = {}
         for method in self.table:

@@ -11,6 +11,7 @@ import pytest
 from examples.catalog import service
 from tests.e2e.callers import CALLERS, Caller
 from tests.e2e.client_callers import CLIENT_CALLERS
+from tests.e2e.proto_callers import PROTO_CALLERS
 from tests.e2e.server import Server, start
 
 
@@ -29,8 +30,8 @@ def http(catalog: Server) -> Iterator[httpx.Client]:
         yield client
 
 
-@pytest.fixture(params=sorted(CALLERS) + sorted(CLIENT_CALLERS))
+@pytest.fixture(params=sorted(CALLERS) + sorted(CLIENT_CALLERS) + sorted(PROTO_CALLERS))
 def protocol(request: pytest.FixtureRequest, http: httpx.Client) -> Caller:
     """The same behaviour test, once per protocol: rest, jsonrpc, connect; then
     again through twofold.Client over each (client-rest, client-jsonrpc...)."""
-    return {**CALLERS, **CLIENT_CALLERS}[request.param](http, service.methods)
+    return {**CALLERS, **CLIENT_CALLERS, **PROTO_CALLERS}[request.param](http, service.methods)
