@@ -27,7 +27,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="twofold", description=__doc__)
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
-    serve = sub.add_parser("serve", help="serve an app over HTTP (REST, JSON-RPC, Connect)")
+    serve = sub.add_parser(
+        "serve", help="serve an app over HTTP (REST, JSON-RPC, Connect) and gRPC"
+    )
     serve.add_argument("target", metavar="MODULE:ATTR")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
@@ -35,6 +37,17 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--reload", action="store_true", help="restart when code changes")
     serve.add_argument("--log-level", default="info")
     serve.add_argument("--no-access-log", action="store_true")
+    serve.add_argument(
+        "--grpc-port", type=int, default=50051, help="native gRPC port (default 50051; 0: none)"
+    )
+    serve.add_argument("--no-grpc", action="store_true", help="serve no native gRPC")
+    serve.add_argument(
+        "--grace",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="on SIGINT/SIGTERM, how long calls in flight may finish (default 10)",
+    )
     serve.set_defaults(run=_serve)
 
     spec = sub.add_parser("openapi", help="print the OpenAPI 3.1 document")
@@ -106,25 +119,28 @@ def _serve(args: argparse.Namespace) -> int:
     if args.reload and args.workers > 1:
         print("twofold: error: --reload and --workers cannot be combined", file=sys.stderr)
         return 2
-    problem = _port_problem(args.host, args.port)
-    if problem:
-        print(f"twofold: error: {problem}", file=sys.stderr)
-        return 1
-    import uvicorn
+    grpc_port = None if args.no_grpc or args.grpc_port == 0 else args.grpc_port
+    for port in (args.port, grpc_port):
+        problem = None if port is None else _port_problem(args.host, port)
+        if problem:
+            print(f"twofold: error: {problem}", file=sys.stderr)
+            return 1
+    from twofold import serving  # uvicorn and grpcio are imported only to serve
 
     os.environ[ENV_TARGET] = args.target
-    uvicorn.run(
-        "twofold.loader:app_from_env",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        reload=args.reload,
-        log_level=args.log_level,
-        access_log=not args.no_access_log,
-        # httptools and uvloop when installed (the [standard] extra), as uvicorn picks.
+    return serving.run(
+        serving.Settings(
+            target=args.target,
+            host=args.host,
+            port=args.port,
+            grpc_port=grpc_port,
+            workers=args.workers,
+            reload=args.reload,
+            log_level=args.log_level,
+            access_log=not args.no_access_log,
+            grace=args.grace,
+        )
     )
-    return 0
 
 
 def _port_problem(host: str, port: int) -> str | None:

@@ -28,6 +28,13 @@ class Server:
     port: int
     process: subprocess.Popen[bytes]
     log: Path
+    grpc_port: int | None = None
+
+    @property
+    def grpc_target(self) -> str:
+        """``127.0.0.1:PORT`` of its native gRPC server, for ``grpc.insecure_channel``."""
+        assert self.grpc_port is not None, "started with --no-grpc"
+        return f"127.0.0.1:{self.grpc_port}"
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -43,23 +50,31 @@ class Server:
 
 
 def start(target: str, tmp: Path, env: dict[str, str] | None = None, *args: str) -> Server:
-    """Run ``python -m twofold serve TARGET`` and wait until it answers."""
+    """Run ``python -m twofold serve TARGET`` and wait until it answers.
+
+    Unless ``args`` say otherwise, gRPC listens on a free port too (never on
+    the default 50051, which parallel servers would share).
+    """
     for _attempt in range(3):
         port = free_port()
+        grpc_port, extra = None, args
+        if "--grpc-port" not in args and "--no-grpc" not in args:
+            grpc_port = free_port()
+            extra = (*args, "--grpc-port", str(grpc_port))
         log = tmp / f"server-{port}.log"
         with log.open("wb") as out:
             process = subprocess.Popen(
-                [sys.executable, "-m", "twofold", "serve", target, "--port", str(port), *args],
+                [sys.executable, "-m", "twofold", "serve", target, "--port", str(port), *extra],
                 cwd=ROOT,
                 env={**os.environ, **(env or {})},
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
-        server = Server(f"http://127.0.0.1:{port}", port, process, log)
+        server = Server(f"http://127.0.0.1:{port}", port, process, log, grpc_port)
         if _wait_ready(server):
             return server
         server.stop()
-        if "already in use" not in server.output():
+        if "already in use" not in server.output() and "cannot listen" not in server.output():
             raise RuntimeError(f"server did not start:\n{server.output()}")
     raise RuntimeError("no free port after 3 attempts")
 
