@@ -37,6 +37,7 @@ from twofold.http import (
 from twofold.invoke import invoke
 from twofold.method import Method, StreamKind
 from twofold.options import Options
+from twofold.protocols import sse
 from twofold.routing import Router, Template
 from twofold.table import MethodTable
 
@@ -213,9 +214,9 @@ class RestProtocol:
             return
         try:
             if op.method.kind is not StreamKind.UNARY:
-                # Server streaming over REST is Server-Sent Events, which lands
-                # with the streaming protocols; say so rather than half-serve it.
-                raise Error(Code.UNIMPLEMENTED, f"{op.method.name} streams: call it over RPC")
+                # Server streaming over REST is Server-Sent Events.
+                await sse.serve(op, params, scope, receive, send, self.options.max_body_size)
+                return
             await self._serve(op, params, scope, receive, send, verb == "HEAD")
         except ClientDisconnected:
             return
