@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -58,6 +59,7 @@ class ProductRow(Base):
     price_cents: Mapped[int] = mapped_column(BigInteger)
     category: Mapped[str] = mapped_column(String(100))
     tags: Mapped[list[str]] = mapped_column(JSON)
+    version: Mapped[str] = mapped_column(String(32), default=lambda: new_version())
 
 
 class UserRow(Base):
@@ -79,6 +81,16 @@ class OrderRow(Base):
     quantity: Mapped[int] = mapped_column(Integer)
     total_cents: Mapped[int] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(16))
+    version: Mapped[str] = mapped_column(String(32), default=lambda: new_version())
+
+
+def new_version() -> str:
+    """A row's version, its ETag: new on every write.
+
+    Random rather than a counter, so that a product deleted and created again
+    under a reused id can never repeat an ETag a cache still holds.
+    """
+    return secrets.token_hex(8)
 
 
 class Database:

@@ -34,6 +34,13 @@ Email = Annotated[
     str, Meta(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254, examples=["ada@example.com"])
 ]
 Quantity = Annotated[int, Meta(ge=1, le=1_000_000)]
+Etag = Annotated[
+    str,
+    Meta(
+        description="The version of the resource, sent back in If-Match (or as etag) "
+        "to make a write conditional."
+    ),
+]
 NextPageToken = Annotated[
     str, Meta(description="Pass as page_token to get the next page; empty on the last page.")
 ]
@@ -47,6 +54,7 @@ class Product(msgspec.Struct, kw_only=True):
     price: Decimal
     category: str
     tags: list[str]
+    etag: Etag = ""
 
 
 class NewProduct(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -114,6 +122,7 @@ class Order(msgspec.Struct, kw_only=True):
         Decimal, Meta(description="Price times quantity, at the price when it was placed.")
     ]
     status: OrderStatus
+    etag: Etag = ""
 
 
 class NewOrder(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

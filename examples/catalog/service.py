@@ -7,14 +7,16 @@ before the transaction starts.
 
 from __future__ import annotations
 
+import os
 from decimal import Decimal
 
-from msgspec import UnsetType
+import msgspec
+from msgspec import UNSET, UnsetType
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from examples.catalog.database import OrderRow, ProductRow, UserRow, current
+from examples.catalog.database import OrderRow, ProductRow, UserRow, current, new_version
 from examples.catalog.models import (
     CategorySummary,
     Id,
@@ -32,7 +34,8 @@ from examples.catalog.models import (
     Report,
     User,
 )
-from twofold import Code, Error, Idempotency, Service
+from twofold import Cache, Code, Error, Idempotency, Service
+from twofold.caching import check_etag
 from twofold.pagination import Filters
 
 service = Service("catalog.v1", description="A product catalog with users and their orders.")
@@ -41,6 +44,9 @@ users = service.resource("users")
 orders = users.resource("orders")
 
 MAX_PRICE = Decimal("1000000000")
+# How long caches (browsers, proxies, CDNs) may serve a product without asking
+# again: a price change can take this long to show. Read when the module loads.
+PRODUCT_MAX_AGE = int(os.environ.get("CATALOG_PRODUCT_MAX_AGE", "60"))
 
 
 def cents(price: Decimal, field: str) -> int:
@@ -69,6 +75,7 @@ def _product(row: ProductRow) -> Product:
         price=money(row.price_cents),
         category=row.category,
         tags=list(row.tags),
+        etag=row.version,
     )
 
 
@@ -84,6 +91,7 @@ def _order(row: OrderRow) -> Order:
         quantity=row.quantity,
         total=money(row.total_cents),
         status=OrderStatus(row.status),
+        etag=row.version,
     )
 
 
@@ -125,6 +133,25 @@ async def _find_order(
     return row
 
 
+def masked(patch: ProductPatch, update_mask: str) -> ProductPatch:
+    """The patch limited to the fields ``update_mask`` names (all given ones if empty).
+
+    A named field the patch leaves out would be cleared (AIP-134), and every
+    field of a product is required, so that is INVALID_ARGUMENT.
+    """
+    if not update_mask:
+        return patch
+    known = ProductPatch.__struct_fields__
+    paths = [p.strip() for p in update_mask.split(",")]
+    for path in paths:
+        if path not in known:
+            raise Error.invalid("update_mask", f"{path!r} is not a field of a product")
+        if isinstance(getattr(patch, path), UnsetType):
+            raise Error.invalid(f"product.{path}", "named in update_mask but not given")
+    unset = {name: UNSET for name in known if name not in paths}
+    return msgspec.structs.replace(patch, **unset)
+
+
 # Products
 
 
@@ -141,7 +168,7 @@ async def create_product(product: NewProduct) -> Product:
         return _product(row)
 
 
-@products.get
+@products.get(cache=Cache(max_age=PRODUCT_MAX_AGE, public=True))
 async def get_product(id: Id) -> Product:
     """Get one product by id."""
     async with current().transaction() as session:
@@ -169,12 +196,21 @@ async def list_products(
 
 
 @products.update
-async def update_product(id: Id, product: ProductPatch) -> Product:
-    """Change some fields of a product; the fields not given keep their value."""
-    patch = product  # only the fields the client sent are set; the others are UNSET
+async def update_product(
+    id: Id, product: ProductPatch, etag: str = "", update_mask: str = ""
+) -> Product:
+    """Change some fields of a product; the fields not given keep their value.
+
+    With ``etag``, only if the product is still at that version (else ABORTED,
+    412 on REST); ``update_mask`` (``"name,price"``) limits the change to
+    those fields.
+    """
+    patch = masked(product, update_mask)  # fields not to change are UNSET
     price = None if isinstance(patch.price, UnsetType) else cents(patch.price, "product.price")
     async with current().transaction(write=True) as session:
         row = await _find_product(session, id, lock=True)
+        check_etag(etag, row.version, f"product {id}")
+        row.version = new_version()
         if not isinstance(patch.name, UnsetType):
             row.name = patch.name
         if price is not None:
@@ -188,11 +224,13 @@ async def update_product(id: Id, product: ProductPatch) -> Product:
 
 
 @products.replace
-async def replace_product(id: Id, product: NewProduct) -> Product:
-    """Replace every field of a product."""
+async def replace_product(id: Id, product: NewProduct, etag: str = "") -> Product:
+    """Replace every field of a product (only if still at version ``etag``, when given)."""
     price = cents(product.price, "product.price")
     async with current().transaction(write=True) as session:
         row = await _find_product(session, id, lock=True)
+        check_etag(etag, row.version, f"product {id}")
+        row.version = new_version()
         row.name, row.price_cents = product.name, price
         row.category, row.tags = product.category, product.tags
         await session.flush()
@@ -200,10 +238,11 @@ async def replace_product(id: Id, product: NewProduct) -> Product:
 
 
 @products.delete
-async def delete_product(id: Id) -> None:
+async def delete_product(id: Id, etag: str = "") -> None:
     """Delete a product. A product that has been ordered cannot be deleted."""
     async with current().transaction(write=True) as session:
         row = await _find_product(session, id, lock=True)
+        check_etag(etag, row.version, f"product {id}")
         try:
             await session.execute(delete(ProductRow).where(ProductRow.id == row.id))
         except IntegrityError:
@@ -303,10 +342,12 @@ async def list_orders(
 
 
 @orders.action("cancel")
-async def cancel_order(user_id: Id, order_id: Id) -> Order:
+async def cancel_order(user_id: Id, order_id: Id, etag: str = "") -> Order:
     """Cancel an open order. Cancelling one that is already cancelled is FAILED_PRECONDITION."""
     async with current().transaction(write=True) as session:
         row = await _find_order(session, user_id, order_id, lock=True)
+        check_etag(etag, row.version, f"order {order_id}")
+        row.version = new_version()
         if row.status == OrderStatus.CANCELLED.value:
             raise Error(Code.FAILED_PRECONDITION, f"order {order_id} is already cancelled")
         row.status = OrderStatus.CANCELLED.value
@@ -317,7 +358,9 @@ async def cancel_order(user_id: Id, order_id: Id) -> Order:
 # Procedures
 
 
-@service.procedure(idempotency=Idempotency.NO_SIDE_EFFECTS)
+@service.procedure(
+    idempotency=Idempotency.NO_SIDE_EFFECTS, cache=Cache(private=True, max_age=PRODUCT_MAX_AGE)
+)
 async def generate_report(category: str | None = None) -> Report:
     """Count the products of each category and add up their prices.
 

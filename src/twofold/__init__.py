@@ -3,6 +3,7 @@
 from typing import TYPE_CHECKING, Any
 
 from twofold.app import App
+from twofold.caching import Cache
 from twofold.code import Code
 from twofold.context import Context
 from twofold.definition import DefinitionError, Resource, Service
@@ -19,6 +20,7 @@ __all__ = [
     "App",
     "AsyncClient",
     "BadRequest",
+    "Cache",
     "CallNext",
     "Client",
     "Code",

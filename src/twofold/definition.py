@@ -26,6 +26,7 @@ from typing import Any, TypeVar, overload
 
 import msgspec
 
+from twofold.caching import Cache
 from twofold.context import Context
 from twofold.method import Empty, HttpBinding, Idempotency, Method, StreamKind
 from twofold.naming import pascal
@@ -227,6 +228,7 @@ class Service:
         http: HttpBinding | None = None,
         tags: tuple[str, ...] = (),
         resource: str = "",
+        cache: Cache | None = None,
     ) -> Method:
         """Turn ``fn`` into a method; the building block every decorator uses."""
         if name in self.methods:
@@ -265,6 +267,7 @@ class Service:
             description=description,
             tags=tags,
             resource=resource,
+            cache=cache,
         )
         self.methods[name] = method
         return method
@@ -279,6 +282,7 @@ class Service:
         name: str | None = None,
         idempotency: Idempotency = Idempotency.UNKNOWN,
         http: tuple[str, str] | HttpBinding | None = None,
+        cache: Cache | None = None,
     ) -> Callable[[F], F]: ...
 
     def procedure(
@@ -288,12 +292,14 @@ class Service:
         name: str | None = None,
         idempotency: Idempotency = Idempotency.UNKNOWN,
         http: tuple[str, str] | HttpBinding | None = None,
+        cache: Cache | None = None,
     ) -> F | Callable[[F], F]:
         """An RPC-first method, reachable on every RPC protocol.
 
         It has a REST route only when ``http`` gives one, e.g.
         ``http=("POST", "/reports:generate")`` (the body is then the whole
-        message).
+        message). ``cache`` says how caches may keep its answers
+        (:class:`~twofold.caching.Cache`).
         """
 
         def register(f: F) -> F:
@@ -302,7 +308,13 @@ class Service:
                 verb, path = binding
                 body = None if verb.upper() in ("GET", "DELETE") else "*"
                 binding = HttpBinding(verb.upper(), path, body=body)
-            self.add(f, name=name or pascal(f.__name__), idempotency=idempotency, http=binding)
+            self.add(
+                f,
+                name=name or pascal(f.__name__),
+                idempotency=idempotency,
+                http=binding,
+                cache=cache,
+            )
             return f
 
         return register(fn) if fn is not None else register
@@ -395,6 +407,7 @@ class Resource:
         body: str | None,
         status: int = 200,
         location: str | None = None,
+        cache: Cache | None = None,
     ) -> None:
         if body == "item":
             # Create/update/replace take the item in a field named after the
@@ -411,29 +424,54 @@ class Resource:
             http=binding,
             tags=(self.plural,),
             resource=self.collection_path,
+            cache=cache,
         )
 
-    def get(self, fn: F) -> F:
-        self._register(
-            fn,
-            f"Get{self._name}",
-            "GET",
-            self.item_path,
-            idempotency=Idempotency.NO_SIDE_EFFECTS,
-            body=None,
-        )
-        return fn
+    @overload
+    def get(self, fn: F, /) -> F: ...
 
-    def list(self, fn: F) -> F:
-        self._register(
-            fn,
-            f"List{pascal(self.plural)}",
-            "GET",
-            self.collection_path,
-            idempotency=Idempotency.NO_SIDE_EFFECTS,
-            body=None,
-        )
-        return fn
+    @overload
+    def get(self, *, cache: Cache | None = None) -> Callable[[F], F]: ...
+
+    def get(self, fn: F | None = None, *, cache: Cache | None = None) -> F | Callable[[F], F]:
+        """The standard Get; ``@products.get(cache=Cache(max_age=60))`` lets caches keep it."""
+
+        def register(f: F) -> F:
+            self._register(
+                f,
+                f"Get{self._name}",
+                "GET",
+                self.item_path,
+                idempotency=Idempotency.NO_SIDE_EFFECTS,
+                body=None,
+                cache=cache,
+            )
+            return f
+
+        return register(fn) if fn is not None else register
+
+    @overload
+    def list(self, fn: F, /) -> F: ...
+
+    @overload
+    def list(self, *, cache: Cache | None = None) -> Callable[[F], F]: ...
+
+    def list(self, fn: F | None = None, *, cache: Cache | None = None) -> F | Callable[[F], F]:
+        """The standard List; ``cache`` as for :meth:`get`."""
+
+        def register(f: F) -> F:
+            self._register(
+                f,
+                f"List{pascal(self.plural)}",
+                "GET",
+                self.collection_path,
+                idempotency=Idempotency.NO_SIDE_EFFECTS,
+                body=None,
+                cache=cache,
+            )
+            return f
+
+        return register(fn) if fn is not None else register
 
     def create(self, fn: F) -> F:
         self._register(

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 if TYPE_CHECKING:
+    from twofold.caching import Cache
     from twofold.context import Context
 
 # What the core calls: the handler adapted to (request message, context).
@@ -93,6 +94,8 @@ class Method:
     # The collection path of the resource that declared it ("/products"), or ""
     # for a procedure.
     resource: str = ""
+    # How caches may keep its answers (twofold.caching); None: the safe default.
+    cache: Cache | None = None
     # Set by the App when it composes interceptors around ``handler``.
     call: Handler = field(init=False)
 

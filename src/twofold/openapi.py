@@ -23,7 +23,7 @@ from typing import Any
 
 import msgspec
 
-from twofold import messages
+from twofold import caching, messages
 from twofold.code import Code
 from twofold.method import Idempotency, Method
 from twofold.routing import Template
@@ -45,6 +45,11 @@ _RESPONSES = {
         "it), or a request the handler refused (`code` says why).",
     ),
     "NotFound": (PROBLEM_JSON, "Not Found: nothing exists at this path."),
+    "PreconditionFailed": (
+        PROBLEM_JSON,
+        "Precondition Failed: the item has changed since the ETag in `If-Match` was read "
+        "(or that ETag is weak); nothing was written. Read it again.",
+    ),
     "ContentTooLarge": (PROBLEM_JSON, "Content Too Large: the body is over the size limit."),
     "UnsupportedMediaType": (
         PROBLEM_JSON,
@@ -151,13 +156,19 @@ class _Document:
         template = Template.parse(binding.path)
         fields = {f.name: f for f in messages.fields(method.input_type)}
         params = [self._parameter(fields[name], "path") for name in template.variables]
+        read = binding.verb == "GET"
+        if_match = not read and caching.ETAG_FIELD in fields
         if binding.body != "*":
-            # As in rest.py: every field not in the path or the body is a query parameter.
+            # As in rest.py: every field not in the path or the body is a query
+            # parameter, but a write's etag, which comes from If-Match.
             skip = {*template.variables, binding.body}
+            if if_match:
+                skip.add(caching.ETAG_FIELD)
             params += [self._parameter(f, "query") for n, f in fields.items() if n not in skip]
         op = self._operation(method, method.name)
-        if params:
-            op["parameters"] = params
+        headers = [_IF_NONE_MATCH] if read else [_IF_MATCH] if if_match else []
+        if params or headers:
+            op["parameters"] = params + headers
         if binding.body is not None:
             if binding.body == "*":
                 required = any(f.required for n, f in fields.items() if n not in template.variables)
@@ -200,7 +211,14 @@ class _Document:
         if status != 204:
             schema = self.schemas.schema(method.output_type)
             success["content"] = {JSON: {"schema": schema}}
+        read = binding.verb == "GET"
+        success.setdefault("headers", {}).update(_success_headers(method, read))
         out: Schema = {str(status): success}
+        if read:
+            out["304"] = {
+                "description": "Not Modified: the ETag in `If-None-Match` is still current.",
+                "headers": _success_headers(method, read),
+            }
         # Only what this route can really answer: decoding input gives 400,
         # a path variable can name nothing (404), only a body can be too
         # large or of the wrong type; anything else a handler raises is default.
@@ -208,6 +226,8 @@ class _Document:
             out["400"] = self._shared("BadRequest")
         if template.variables:
             out["404"] = self._shared("NotFound")
+        if not read and caching.ETAG_FIELD in {f.name for f in messages.fields(method.input_type)}:
+            out["412"] = self._shared("PreconditionFailed")
         if binding.body is not None:
             out["413"] = self._shared("ContentTooLarge")
             out["415"] = self._shared("UnsupportedMediaType")
@@ -241,6 +261,44 @@ class _Document:
             "200": {"description": "OK", "content": {JSON: {"schema": schema}}},
             "default": self._shared(CONNECT_ERROR),
         }
+
+
+_IF_NONE_MATCH: Schema = {
+    "name": "If-None-Match",
+    "in": "header",
+    "description": "ETags the client holds: a current one is answered 304 without a body.",
+    "required": False,
+    "schema": {"type": "string"},
+}
+_IF_MATCH: Schema = {
+    "name": "If-Match",
+    "in": "header",
+    "description": "Write only if the item's ETag is still this one (else 412); * for any.",
+    "required": False,
+    "schema": {"type": "string", "pattern": '^(\\*|"[\\x21\\x23-\\x7e]+")$'},
+}
+
+
+def _success_headers(method: Method, read: bool) -> Schema:
+    """The caching headers of a successful answer (twofold.caching)."""
+    text = {"type": "string"}
+    headers: Schema = {
+        "Cache-Control": {"description": "How caches may keep this answer.", "schema": text}
+    }
+    if read:
+        headers["ETag"] = {
+            "description": "A strong validator: send it in If-None-Match to revalidate.",
+            "required": True,
+            "schema": text,
+        }
+        headers["Vary"] = {"description": "Request headers the answer depends on.", "schema": text}
+        output = {f.name for f in messages.fields(method.output_type)}
+        if "next_page_token" in output:
+            headers["Link"] = {
+                "description": 'The next page, as `<url>; rel="next"`, when there is one.',
+                "schema": text,
+            }
+    return headers
 
 
 def _body_type(method: Method) -> Any:

@@ -147,21 +147,28 @@ def test_product_lifecycle(run: Run) -> None:
         r = await client.post("/products", json=body)
         assert r.status_code == 201, r.text
         created = r.json()
-        assert created == {**body, "id": created["id"], "tags": []}
+        assert created == {**body, "id": created["id"], "tags": [], "etag": created["etag"]}
         assert r.headers["location"] == f"/products/{created['id']}"
         url = r.headers["location"]
 
         assert await ok(client.get(url)) == created
         patched = await ok(client.patch(url, json={"price": "20.00"}))
-        assert patched == {**created, "price": "20.00"}
+        assert patched["etag"] != created["etag"]  # every write is a new version
+        assert patched == {**created, "price": "20.00", "etag": patched["etag"]}
         patched = await ok(client.patch(url, json={"tags": ["cotton", "summer"]}))
-        assert patched == {**created, "price": "20.00", "tags": ["cotton", "summer"]}
-        assert await ok(client.patch(url, json={})) == patched
+        assert patched == {
+            **created,
+            "price": "20.00",
+            "tags": ["cotton", "summer"],
+            "etag": patched["etag"],
+        }
+        patched = await ok(client.patch(url, json={}))
         assert await ok(client.get(url)) == patched
 
         new = {"name": "Polo", "price": "35.50", "category": "Shirts"}
         replaced = await ok(client.put(url, json=new))
-        assert replaced == {**new, "id": created["id"], "tags": []}  # tags reset too
+        # tags reset too
+        assert replaced == {**new, "id": created["id"], "tags": [], "etag": replaced["etag"]}
 
         assert await ok(client.delete(url), 204) is None
         await problem(client.get(url), 404, "not_found")
@@ -266,6 +273,7 @@ def test_orders_and_cancel(run: Run) -> None:
             "quantity": 4,
             "total": "13.00",
             "status": "open",
+            "etag": order["etag"],
         }
         url = f"{orders_url}/{order['id']}"
         assert r.headers["location"] == url
@@ -277,7 +285,7 @@ def test_orders_and_cancel(run: Run) -> None:
         )
 
         cancelled = await ok(client.post(f"{url}:cancel"))
-        assert cancelled == {**order, "status": "cancelled"}
+        assert cancelled == {**order, "status": "cancelled", "etag": cancelled["etag"]}
         doc = await problem(client.post(f"{url}:cancel"), 400, "failed_precondition")
         assert "already cancelled" in doc["detail"]
         assert (await ok(client.get(url)))["status"] == "cancelled"
@@ -451,6 +459,7 @@ def test_a_failed_write_changes_nothing(run: Run, monkeypatch: pytest.MonkeyPatc
         await problem(client.post(f"{orders_url}/{order['id']}:cancel"), 400, "failed_precondition")
         assert await snapshot(client) == cancelled
         before["orders"][0][0]["status"] = "cancelled"
+        before["orders"][0][0]["etag"] = cancelled["orders"][0][0]["etag"]
         assert cancelled == before
 
         # A handler that fails after it wrote (here: while building its answer)

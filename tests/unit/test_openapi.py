@@ -260,7 +260,9 @@ def test_path_parameters_are_required_and_typed() -> None:
 
 def test_query_parameters_follow_the_request_fields() -> None:
     found = params("/products", "get")
-    assert list(found) == ["page_size", "page_token", "tag", "min_price"]
+    assert list(found) == ["page_size", "page_token", "tag", "min_price", "If-None-Match"]
+    assert found["If-None-Match"]["in"] == "header"
+    found.pop("If-None-Match")
     assert all(p["in"] == "query" and p["required"] is False for p in found.values())
     assert found["page_size"]["description"] == "Items per page."
     assert found["page_size"]["schema"] == {
@@ -323,7 +325,12 @@ def test_success_responses() -> None:
     assert "200" not in created
     assert created["201"]["headers"]["Location"]["schema"]["type"] == "string"
     assert created["201"]["headers"]["Location"]["required"] is True
-    assert op("/products/{id}", "delete")["responses"]["204"] == {"description": "No Content"}
+    deleted = op("/products/{id}", "delete")["responses"]["204"]
+    assert deleted["description"] == "No Content" and "content" not in deleted
+    assert list(deleted["headers"]) == ["Cache-Control"]
+    read = op("/products/{id}", "get")["responses"]
+    assert list(read["200"]["headers"]) == ["Cache-Control", "ETag", "Vary"]
+    assert read["304"]["headers"]["ETag"]["required"] is True and "content" not in read["304"]
     assert "content" not in op("/reports:email", "post")["responses"]["204"]
 
 
@@ -331,8 +338,8 @@ def test_problem_responses_are_the_ones_a_route_can_return() -> None:
     def statuses(path: str, verb: str) -> list[str]:
         return list(op(path, verb)["responses"])
 
-    assert statuses("/products/{id}", "get") == ["200", "400", "404", "default"]
-    assert statuses("/products", "get") == ["200", "400", "default"]
+    assert statuses("/products/{id}", "get") == ["200", "304", "400", "404", "default"]
+    assert statuses("/products", "get") == ["200", "304", "400", "default"]
     assert statuses("/products", "post") == ["201", "400", "413", "415", "default"]
     assert statuses("/products/{id}", "patch") == ["200", "400", "404", "413", "415", "default"]
     assert op("/products/{id}", "get")["responses"]["404"] == {
@@ -355,7 +362,7 @@ def test_no_input_means_no_400() -> None:
     svc.procedure(http=("GET", "/healthz"))(_healthz)
     doc = App(svc).openapi
     validate(doc)
-    assert list(doc["paths"]["/healthz"]["get"]["responses"]) == ["200", "default"]
+    assert list(doc["paths"]["/healthz"]["get"]["responses"]) == ["200", "304", "default"]
 
 
 async def _healthz() -> Report:

@@ -31,7 +31,7 @@ from urllib.parse import parse_qsl
 
 import msgspec
 
-from twofold import envelope, protojson
+from twofold import caching, envelope, protojson
 from twofold.asgi import Receive, Scope, Send
 from twofold.code import HTTP_STATUS, Code
 from twofold.context import Context
@@ -162,7 +162,15 @@ class ConnectProtocol:
             if ctx.has_response_headers():
                 response_headers = encode_headers(ctx.response_headers)
             body = codec.encode(output) if binary else call.encode(output)
-            if len(body) >= COMPRESS_MIN and _accepts_gzip(headers.get(b"accept-encoding")):
+            gzip = len(body) >= COMPRESS_MIN and _accepts_gzip(headers.get(b"accept-encoding"))
+            if scope["method"] == "GET":
+                # A side-effect-free read: cacheable and revalidated like REST's.
+                tag = caching.etag(output, body, gzip)
+                response_headers += caching.read_headers(method, tag, response_headers)
+                if caching.not_modified(headers.get(b"if-none-match"), tag):
+                    await respond(send, 304, headers=response_headers)
+                    return
+            if gzip:
                 body = envelope.compress(body)
                 response_headers.append((b"content-encoding", GZIP))
         except ClientDisconnected:

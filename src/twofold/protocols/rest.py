@@ -9,15 +9,16 @@ converted leniently ("42" -> 42); a JSON body is decoded strictly.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 import msgspec
 
-from twofold import messages
+from twofold import caching, messages
 from twofold.asgi import Receive, Scope, Send
 from twofold.code import HTTP_STATUS, Code
 from twofold.context import Context
@@ -44,6 +45,8 @@ from twofold.table import MethodTable
 PROTOCOL = "rest"
 JSON = b"application/json"
 PROBLEM_JSON = b"application/problem+json"
+# The list response field whose value the Link: rel="next" header carries (AIP-158).
+NEXT_PAGE_TOKEN = "next_page_token"
 _encode = msgspec.json.Encoder().encode
 _decode_any = msgspec.json.Decoder().decode
 
@@ -67,6 +70,15 @@ class Operation:
     body: str | None
     decode: Decode
     location: Template | None
+    # Caching (twofold.caching), worked out once: a read answers with an ETag
+    # and honours If-None-Match; a write whose request has an ``etag`` field
+    # takes If-Match into it.
+    read: bool
+    cache_control: tuple[bytes, bytes]
+    vary: tuple[bytes, bytes]
+    if_match: bool
+    # The output has next_page_token: a list, answered with a Link header.
+    pages: bool
 
     @classmethod
     def build(cls, method: Method) -> Operation:
@@ -80,14 +92,24 @@ class Operation:
             query = set()
         else:
             query = set(all_fields) - path_fields - ({body} if body else set())
+        read = binding.verb == "GET"
+        if_match = not read and caching.ETAG_FIELD in all_fields
+        # The etag of a write comes from If-Match, not from the URL.
+        url_query = query - {caching.ETAG_FIELD} if if_match else query
+        output_fields = {f.name for f in messages.fields(method.output_type)}
         return cls(
             method=method,
             template=template,
             status=204 if method.returns_empty else binding.status,
-            query_fields={n: messages.is_repeated(all_fields[n].type) for n in sorted(query)},
+            query_fields={n: messages.is_repeated(all_fields[n].type) for n in sorted(url_query)},
             body=body,
             decode=_decoder(method, path_fields, query, body),
             location=Template.parse(binding.location) if binding.location else None,
+            read=read,
+            cache_control=(b"cache-control", caching.cache_control(method)),
+            vary=(b"vary", caching.vary(method)),
+            if_match=if_match,
+            pages=read and NEXT_PAGE_TOKEN in output_fields,
         )
 
 
@@ -222,6 +244,8 @@ class RestProtocol:
             return
         except BodyTooLarge as exc:
             await send_problem(send, exc, path, 413)
+        except caching.PreconditionFailed as exc:
+            await send_problem(send, exc, path, 412)
         except Error as exc:
             await send_problem(send, exc, path)
 
@@ -253,6 +277,10 @@ class RestProtocol:
             raise validation_error(exc) from None
         except msgspec.DecodeError as exc:
             raise Error(Code.INVALID_ARGUMENT, f"malformed JSON body: {exc}") from None
+        if not op.read:
+            if_match = header(scope, b"if-match")
+            if if_match is not None:
+                request = _with_etag(op, request, if_match)
         ctx = Context(PROTOCOL, op.method, Headers(scope["headers"]), peer(scope))
         output = await invoke(op.method, ctx, request)
         headers: list[tuple[bytes, bytes]] = []
@@ -260,10 +288,31 @@ class RestProtocol:
             headers.append((b"location", _location(op, params, output)))
         if ctx.has_response_headers():
             headers.extend(encode_headers(ctx.response_headers))
+            # A Cache-Control the handler set wins over the declared one.
+            if "cache-control" not in {k.lower() for k in ctx.response_headers}:
+                headers.append(op.cache_control)
+        else:
+            headers.append(op.cache_control)
         if op.status == 204:
             await respond(send, 204, headers=headers)
             return
         body = _encode(output)
+        if op.read:
+            tag = caching.etag(output, body)
+            headers.append((b"etag", tag))
+            headers.append(op.vary)
+            if_none_match = header(scope, b"if-none-match")
+            if if_none_match is not None and caching.none_match(if_none_match, tag):
+                await respond(send, 304, headers=headers)
+                return
+            if op.pages:
+                token = getattr(output, NEXT_PAGE_TOKEN)
+                if token:
+                    headers.append((b"link", _next_link(scope, token)))
+        elif op.if_match:
+            version = getattr(output, caching.ETAG_FIELD, None)
+            if isinstance(version, str) and version:
+                headers.append((b"etag", b'"' + version.encode() + b'"'))
         if head:
             headers.append((b"content-type", JSON))
             headers.append((b"content-length", str(len(body)).encode()))
@@ -271,6 +320,31 @@ class RestProtocol:
             await send({"type": "http.response.body", "body": b""})
             return
         await respond(send, op.status, body, headers, JSON)
+
+
+def _with_etag(op: Operation, request: Any, if_match: bytes) -> Any:
+    """The request with If-Match in its ``etag`` field, for the handler to check
+    inside its transaction (twofold.caching)."""
+    if not op.if_match:
+        raise Error.invalid(
+            "If-Match", f"{op.method.name} cannot be made conditional: it takes no etag"
+        )
+    tag = caching.if_match(if_match.decode("latin-1"))
+    if isinstance(request, msgspec.Struct):
+        return msgspec.structs.replace(request, **{caching.ETAG_FIELD: tag})
+    return dataclasses.replace(request, **{caching.ETAG_FIELD: tag})
+
+
+def _next_link(scope: Scope, token: str) -> bytes:
+    """``Link: </products?page_size=2&page_token=...>; rel="next"`` (RFC 8288)."""
+    pairs = [
+        (k, v)
+        for k, v in parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+        if k != "page_token"
+    ]
+    pairs.append(("page_token", token))
+    root: str = scope.get("root_path", "")
+    return f'<{root}{scope["path"]}?{urlencode(pairs)}>; rel="next"'.encode("latin-1")
 
 
 class UnsupportedMediaType(Error):
@@ -347,6 +421,6 @@ async def send_problem(
         status = 415
         headers = [*(headers or []), (error.accept_header, JSON)]
     status = status or HTTP_STATUS[error.code]
-    await respond(
-        send, status, _encode(problem(error, instance, status)), headers or [], PROBLEM_JSON
-    )
+    # An error is never to be reused: the next request may well succeed.
+    raw = [*(headers or []), (b"cache-control", caching.NO_STORE)]
+    await respond(send, status, _encode(problem(error, instance, status)), raw, PROBLEM_JSON)

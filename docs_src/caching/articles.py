@@ -1,0 +1,86 @@
+"""docs/caching.md: validators, Cache-Control, conditional writes and pages."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated
+
+import msgspec
+
+from twofold import App, Cache, Code, Error, Idempotency, Service
+from twofold.caching import check_etag
+from twofold.pagination import PageTokens
+
+
+class Article(msgspec.Struct, kw_only=True):
+    id: int
+    title: str
+    body: str
+    etag: str = ""  # the version: the ETag of GET /articles/{id}, If-Match of writes
+
+
+class ArticlePatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    title: str | msgspec.UnsetType = msgspec.UNSET
+    body: str | msgspec.UnsetType = msgspec.UNSET
+
+
+class ArticlePage(msgspec.Struct, kw_only=True):
+    articles: list[Article]
+    next_page_token: str = ""  # REST also sends it as Link: <...>; rel="next"
+
+
+class Stats(msgspec.Struct, kw_only=True):
+    articles: int
+
+
+service = Service("press.v1")
+articles = service.resource("articles")
+ARTICLES: dict[int, Article] = {}
+
+
+def _find(id: int) -> Article:
+    if id not in ARTICLES:
+        raise Error(Code.NOT_FOUND, f"article {id} does not exist")
+    return ARTICLES[id]
+
+
+@articles.get(cache=Cache(max_age=60, public=True))
+async def get_article(id: int) -> Article:
+    """Shared caches may serve an article for a minute, then revalidate it."""
+    return _find(id)
+
+
+@articles.update
+async def update_article(id: int, article: ArticlePatch, etag: str = "") -> Article:
+    """PATCH with If-Match: "v1" (REST) or {"etag": "v1"} (RPC) writes only
+    if the article is still at that version."""
+    current = _find(id)
+    # In a database: lock the row first (SELECT ... FOR UPDATE), then check.
+    check_etag(etag, current.etag, f"article {id}")
+    changes = {k: v for k, v in msgspec.structs.asdict(article).items() if v is not msgspec.UNSET}
+    ARTICLES[id] = msgspec.structs.replace(current, **changes, etag=secrets.token_hex(8))
+    return ARTICLES[id]
+
+
+PageSize = Annotated[int, msgspec.Meta(ge=1, le=50)]  # 0, -1 or 1000: 400
+TOKENS = PageTokens(b"from the environment in production")
+
+
+@articles.list
+async def list_articles(page_size: PageSize = 2, page_token: str = "") -> ArticlePage:
+    filters = {"list": "articles"}  # a token only continues the listing it came from
+    after = TOKENS.decode(page_token, filters).get("id", 0)  # garbage: 400
+    ids = sorted(i for i in ARTICLES if i > int(after))
+    page = [ARTICLES[i] for i in ids[:page_size]]
+    more = len(ids) > page_size
+    token = TOKENS.encode({"id": page[-1].id}, filters) if more else ""
+    return ArticlePage(articles=page, next_page_token=token)
+
+
+@service.procedure(idempotency=Idempotency.NO_SIDE_EFFECTS, cache=Cache(private=True, max_age=10))
+async def article_stats() -> Stats:
+    """Connect GET /press.v1.PressService/ArticleStats: the caller's cache only."""
+    return Stats(articles=len(ARTICLES))
+
+
+app = App(service)

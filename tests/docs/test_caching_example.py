@@ -1,0 +1,65 @@
+"""docs/caching.md: its example module does what the page says."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+
+from docs_src.caching.articles import ARTICLES, Article, app
+
+
+def test_the_caching_example_serves_what_the_page_says() -> None:
+    ARTICLES.clear()
+    for i in (1, 2, 3):
+        ARTICLES[i] = Article(id=i, title=f"t{i}", body="...", etag=f"v{i}")
+
+    async def test(c: httpx.AsyncClient) -> None:
+        r = await c.get("/articles/1")
+        assert r.headers["etag"] == '"v1"'
+        assert r.headers["cache-control"] == "public, max-age=60"
+        assert r.headers["vary"] == "Accept-Encoding"
+        r = await c.get("/articles/1", headers={"if-none-match": '"v1"'})
+        assert r.status_code == 304 and r.content == b""
+
+        r = await c.patch("/articles/1", json={"title": "new"}, headers={"if-match": '"v1"'})
+        assert r.status_code == 200 and r.json()["title"] == "new"
+        new_tag = r.headers["etag"]
+        r = await c.patch("/articles/1", json={"title": "lost"}, headers={"if-match": '"v1"'})
+        assert r.status_code == 412 and r.json()["code"] == "aborted"
+        r = await c.patch(
+            "/articles/1",
+            json={"title": None},
+            headers={"content-type": "application/merge-patch+json"},
+        )
+        assert r.status_code == 400 and r.json()["violations"][0]["field"] == "article.title"
+        r = await c.patch("/articles/1", json={"author": "x"})
+        assert r.status_code == 400 and r.json()["violations"][0]["field"] == "article.author"
+        rpc = {"id": 1, "article": {"body": "b"}, "etag": "v1"}
+        r = await c.post("/press.v1.PressService/UpdateArticle", json=rpc)
+        assert r.status_code == 409 and r.json()["code"] == "aborted"
+        assert (await c.get("/articles/1")).headers["etag"] == new_tag
+
+        r = await c.get("/articles", params={"page_size": 2})
+        assert r.headers["cache-control"] == "no-cache"
+        link = r.headers["link"]
+        assert link.startswith("</articles?page_size=2&page_token=") and link.endswith(
+            '>; rel="next"'
+        )
+        r = await c.get(link[1 : link.index(">")])
+        assert [a["id"] for a in r.json()["articles"]] == [3] and "link" not in r.headers
+        for bad in ({"page_size": 0}, {"page_size": -1}, {"page_size": 1000}, {"page_token": "x"}):
+            r = await c.get("/articles", params=bad)
+            assert r.status_code == 400, bad
+            assert r.headers["content-type"] == "application/problem+json"
+
+        r = await c.get("/press.v1.PressService/ArticleStats", params={"encoding": "json"})
+        assert r.headers["cache-control"] == "private, max-age=10"
+        assert r.json() == {"articles": "3"}  # proto3 JSON: int64 as a string
+
+    async def main() -> None:
+        transport = httpx.ASGITransport(app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://docs") as client:
+            await test(client)
+
+    asyncio.run(main())
