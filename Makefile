@@ -31,6 +31,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 unit: $(STAMP) $(NODE_STAMP)
+	./scripts/ensure-nginx
 	$(BIN)/pytest
 
 bench: $(STAMP)
