@@ -14,8 +14,8 @@ from examples.catalog import service
 from tests.e2e import grpc_stubs
 from tests.e2e.callers import CALLERS, Caller
 from tests.e2e.client_callers import CLIENT_CALLERS
-from tests.e2e.proto_callers import PROTO_CALLERS
 from tests.e2e.grpc_callers import GrpcCaller
+from tests.e2e.proto_callers import PROTO_CALLERS
 from tests.e2e.server import Server, start
 
 
@@ -51,7 +51,8 @@ def channel(catalog: Server) -> Iterator[grpc.Channel]:
 def protocol(request: pytest.FixtureRequest, http: httpx.Client) -> Caller:
     """The same behaviour test, once per protocol: rest, jsonrpc, connect; then
     again through twofold.Client over each (client-rest, client-jsonrpc...);
-    then over native gRPC with protoc's stubs."""
+    over Connect's binary codec and gRPC-Web; and over native gRPC with
+    protoc's stubs."""
     if request.param == "grpc":
         channel = request.getfixturevalue("channel")
         return GrpcCaller(channel, request.getfixturevalue("stubs"), service)
