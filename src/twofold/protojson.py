@@ -140,6 +140,9 @@ def _decoder(tp: type[T], node: mi.Type) -> Callable[[Any], T]:
             if camel(f.encode_name) != f.encode_name:
                 aliases.add(re.escape(camel(f.encode_name)))
                 lenient |= not getattr(m, "forbid_unknown_fields", False)
+            for leaf in _shallow(f.type):
+                if isinstance(leaf, mi.EnumType):  # a proto name is no value of msgspec's
+                    aliases.update(re.escape(n) for n in _enum_names(leaf.cls).values())
     pattern = f'"(?:{"|".join(sorted(aliases))})"'
     guard = re.compile((f"\\\\u|{pattern}" if lenient else pattern).encode()) if aliases else None
     fast = msgspec.json.Decoder(tp, strict=False).decode
@@ -195,12 +198,21 @@ def _normalizer(node: mi.Type) -> Normalize | None:
     if isinstance(node, _BYTES):
         return _base64
     if isinstance(node, mi.EnumType):
+        # Proto3 JSON names enum values (ORDER_STATUS_OPEN); the Python member
+        # name and value are accepted too, and an int enum's number is its value.
+        names = _enum_names(node.cls)
         values = {m.value for m in node.cls}
-        names = {m.name: m.value for m in node.cls if m.name not in values}
-        if names:
-            # Proto3 JSON names enum values; Python's member name is the closest.
-            return lambda v: names.get(v, v) if v.__class__ is str else v
+        table = {m.name: m.value for m in node.cls if m.name not in values}
+        table.update({name: m.value for m, name in names.items() if name not in values})
+        return lambda v: table.get(v, v) if v.__class__ is str else v
     return None
+
+
+def _enum_names(cls: Any) -> dict[Any, str]:
+    """Each member's proto3 name, as ``twofold.protobuf`` declares it."""
+    from twofold.protobuf.mapping import enum_value_names
+
+    return enum_value_names(cls)[1]
 
 
 def _message_normalizer(node: Any) -> Normalize:
@@ -390,6 +402,10 @@ class _Encoders:
             return f"({var} if {var} - {var} == 0 else _nf({var}))"
         if isinstance(node, mi.DateTimeType):
             return f"_ts({var})"
+        if isinstance(node, mi.EnumType):
+            table = f"_n{id(node.cls)}"
+            self.ns[table] = _enum_names(node.cls)
+            return f"{table}[{var}]"
         x = f"x{depth}"
         if isinstance(node, _SEQUENCE):
             inner = self._expr(node.item_type, x, depth + 1)
@@ -412,7 +428,7 @@ class _Encoders:
         # Several kinds of value: dispatch on the runtime class.
         lines = []
         for t, expr in changed:
-            cls = t.cls if isinstance(t, _MESSAGE) else _CLASSES[type(t)]
+            cls = t.cls if isinstance(t, (*_MESSAGE, mi.EnumType)) else _CLASSES[type(t)]
             self.ns[f"_c{id(cls)}"] = cls
             lines.append(f"if v.__class__ is _c{id(cls)}: return {expr}")
         name = f"_u{len(self.ns)}"
@@ -427,7 +443,7 @@ class _Encoders:
 
 
 def _changes(leaf: mi.Type) -> bool:
-    return _is_int64(leaf) or isinstance(leaf, mi.FloatType | mi.DateTimeType)
+    return _is_int64(leaf) or isinstance(leaf, mi.FloatType | mi.DateTimeType | mi.EnumType)
 
 
 _CLASSES = {mi.IntType: int, mi.FloatType: float, mi.DateTimeType: dt.datetime, mi.DictType: dict}

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import msgspec
+from msgspec import inspect as mi
 
 from twofold.messages import INT32_MAX, INT32_MIN
 
@@ -156,9 +157,10 @@ def _proto_json_node(node: Schema, variants: set[str]) -> Schema:
     return node
 
 
-def _needing_variants(components: dict[str, Schema]) -> set[str]:
-    """Components holding an int64, directly or through the components they reference."""
-    found = {
+def _needing_variants(components: dict[str, Schema], enums: set[str]) -> set[str]:
+    """Components holding an int64 or an enum, directly or through the components
+    they reference."""
+    found = enums | {
         name
         for name, schema in components.items()
         if any(integer_width(node) == 64 for node in walk(schema))
@@ -171,6 +173,38 @@ def _needing_variants(components: dict[str, Schema]) -> set[str]:
             if name not in found and refs[name] & found:
                 found.add(name)
                 grew = True
+    return found
+
+
+def _enum_names(cls: Any) -> dict[Any, str]:
+    from twofold.protobuf.mapping import enum_value_names
+
+    return enum_value_names(cls)[1]
+
+
+def _enum_classes(types: list[Any]) -> dict[str, Any]:
+    """The enum classes reachable from ``types``, by class name (their component's)."""
+    found: dict[str, Any] = {}
+    seen: set[Any] = set()
+    stack: list[Any] = list(mi.multi_type_info(types))
+    while stack:
+        node = stack.pop()
+        if isinstance(node, mi.Metadata):
+            stack.append(node.type)
+        elif isinstance(node, mi.StructType | mi.DataclassType):
+            if node.cls not in seen:
+                seen.add(node.cls)
+                stack.extend(f.type for f in node.fields)
+        elif isinstance(node, mi.EnumType):
+            found[node.cls.__name__] = node.cls
+        elif isinstance(node, mi.ListType | mi.SetType | mi.FrozenSetType | mi.VarTupleType):
+            stack.append(node.item_type)
+        elif isinstance(node, mi.DictType):
+            stack.extend((node.key_type, node.value_type))
+        elif isinstance(node, mi.UnionType):
+            stack.extend(node.types)
+        elif isinstance(node, mi.TupleType):
+            stack.extend(node.item_types)
     return found
 
 
@@ -204,7 +238,13 @@ class Schemas:
         self.components: dict[str, Schema] = {
             name: _tidy(transform(s, _with_format)) for name, s in components.items()
         }
-        self.variants = _needing_variants(self.components)
+        # Enums: proto3 JSON names their values (ORDER_STATUS_OPEN).
+        self.enums = {
+            name: cls
+            for name, cls in _enum_classes(self._types).items()
+            if "enum" in self.components.get(name, {})
+        }
+        self.variants = _needing_variants(self.components, set(self.enums))
 
     def schema(self, tp: Any) -> Schema:
         """The schema of ``tp`` as msgspec's JSON (REST) writes it: often a ``$ref``."""
@@ -224,6 +264,13 @@ class Schemas:
         for name in self.variants:
             variant = transform(self.components[name], self._proto_json_node)
             note = "As proto3 JSON (Connect) writes it: an int64 may be a string."
+            if name in self.enums:
+                # Written as the proto name; the Python value is read too.
+                names = list(_enum_names(self.enums[name]).values())
+                variant["enum"] = names + [v for v in variant["enum"] if v not in names]
+                if variant.get("type") != "string":
+                    variant["type"] = ["string", "integer"]
+                note = "As proto3 JSON (Connect) writes it: by its proto name."
             out[name + PROTO_JSON] = {
                 # Viewers show titles as names: the two must not read the same.
                 "title": name + PROTO_JSON,

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import msgspec
 
+from twofold import protojson
 from twofold.method import Method
 from twofold.routing import Template
 
@@ -101,7 +102,8 @@ class ConnectCaller(Caller):
             method.path, json=payload or {}, headers={"connect-protocol-version": "1"}
         )
         if response.status_code == 200:
-            return self._typed(rpc, 200, response.json())
+            # Proto3 JSON (enum names, int64 strings), read as Connect clients read it.
+            return Outcome(200, protojson.codec(method.output_type).decode(response.content))
         assert response.headers["content-type"].startswith("application/json"), response.text
         error = response.json()
         fields = [

@@ -305,7 +305,7 @@ def test_create_answers_proto3_json_with_original_names() -> None:
         "attributes": {"wood": "oak"},
         "dimensions": {"width_mm": "1400", "height_mm": 750},
         "variants": [{"width_mm": "1200", "height_mm": 0}],
-        "color": "dark-blue",
+        "color": "COLOR_DARK_BLUE",  # proto3 JSON names enum values
         "thumbnail": "AAE=",
         "created_at": "2024-05-01T10:00:00Z",
         "stock": 4,

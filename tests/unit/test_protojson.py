@@ -268,12 +268,18 @@ def test_timestamps_are_rfc3339_and_z_normalized() -> None:
     )
 
 
-def test_enums_by_value_or_member_name() -> None:
+def test_enums_by_proto_name_value_or_member_name() -> None:
+    assert decode(Product, b'{"id": 1, "name": "n", "color": "COLOR_DARK_BLUE"}').color is (
+        Color.DARK_BLUE
+    )
+    assert decode(Product, b'{"id": 1, "name": "n", "level": "LEVEL_HIGH"}').level is Level.HIGH
     assert decode(Product, b'{"id": 1, "name": "n", "color": "dark-blue"}').color is Color.DARK_BLUE
     assert decode(Product, b'{"id": 1, "name": "n", "color": "DARK_BLUE"}').color is Color.DARK_BLUE
     assert decode(Product, b'{"id": 1, "name": "n", "level": "HIGH"}').level is Level.HIGH
     assert decode(Product, b'{"id": 1, "name": "n", "level": 2}').level is Level.HIGH
-    assert encoded(Product(id=1, name="n", color=Color.DARK_BLUE))["color"] == "dark-blue"
+    # Out, an enum is its proto3 name, as twofold.protobuf declares it.
+    assert encoded(Product(id=1, name="n", color=Color.DARK_BLUE))["color"] == "COLOR_DARK_BLUE"
+    assert encoded(Product(id=1, name="n", level=Level.LOW))["level"] == "LEVEL_LOW"
     assert violation(Product, b'{"id": 1, "name": "n", "color": "PURPLE"}')[0] == "color"
 
 
