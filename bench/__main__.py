@@ -48,6 +48,10 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
         "--quiet-wait", type=float, default=Settings.quiet_wait,
         help="seconds to wait at most for other processes to go quiet before a run",
     )  # fmt: skip
+    p.add_argument(
+        "--budget", type=float, default=300,
+        help="seconds after which no server gets more than --runs runs, clean or not",
+    )  # fmt: skip
     p.add_argument("--out", type=Path, help="where logs and runs.jsonl go (a new temp dir)")
     args = p.parse_args(argv)
     unknown = [c for c in args.cases if c not in CASES]
@@ -139,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         connections=args.connections,
         tool=tool,
         quiet_wait=args.quiet_wait,
+        deadline=time.monotonic() + args.budget,
         pin=pin,
         peers=peers,
         stubs=stub_dir,

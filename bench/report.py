@@ -28,14 +28,16 @@ def cpu_ratio(result: CaseResult, peer: str) -> float | None:
     return theirs / ours
 
 
-def verdict(result: CaseResult, peer: str) -> str:
+def verdict(result: CaseResult, peer: str, by_cpu: bool = False) -> str:
+    """PASS or MISS against the target; ``*`` when a side had no clean run."""
     target = result.case.targets.get(peer)
-    value = ratio(result, peer)
+    value = cpu_ratio(result, peer) if by_cpu else ratio(result, peer)
     if value is None:
         return "n/a"
     if target is None:
         return "no target"
-    return "PASS" if value >= target else "MISS"
+    noisy = not result.servers["twofold"].clean or not result.servers[peer].clean
+    return ("PASS" if value >= target else "MISS") + ("*" if noisy else "")
 
 
 def _note(s: ServerResult) -> str:
@@ -78,13 +80,18 @@ def case_table(result: CaseResult) -> str:
         value = ratio(result, peer.name)
         target = case.targets.get(peer.name)
         want = f"target >= {target:.1f}x" if target is not None else "no target"
-        verdict_ = verdict(result, peer.name)
+        verdict_, cpu_verdict = verdict(result, peer.name), verdict(result, peer.name, True)
         if peer.name == RAW.name:
-            want, verdict_ = "the server alone", "ceiling"
+            want, verdict_, cpu_verdict = "the server alone", "ceiling", ""
         by_cpu = _num(cpu_ratio(result, peer.name), ".2f")
         lines.append(
             f"  twofold/{peer.name:<11} {_num(value, '.2f')}x req/s  ({want})  {verdict_:<9}"
-            f"  {by_cpu}x less CPU per request"
+            f"  {by_cpu}x less CPU per request  {cpu_verdict}".rstrip()
+        )
+    if any(not s.clean for s in result.servers.values() if not s.skipped):
+        lines.append(
+            "  * no clean run on one side: other processes took CPU, so req/s is unreliable;"
+            " CPU per request is the steadier figure"
         )
     return "\n".join(lines)
 
@@ -101,8 +108,8 @@ def summary(results: Iterable[CaseResult]) -> str:
     """One markdown table for the whole run: what docs/benchmarks.md records."""
     lines = [
         "| case | server | req/s | p50 ms | p99 ms | CPU µs/req | server CPU % "
-        "| twofold/peer req/s | target | | twofold/peer CPU/req |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| twofold/peer req/s | target | | twofold/peer CPU/req | |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for result in results:
         for s in result.servers.values():
@@ -118,6 +125,7 @@ def summary(results: Iterable[CaseResult]) -> str:
                 f"| {_num(value, '.2f') + 'x' if value is not None else ''} "
                 f"| {f'>= {target:.1f}x' if target is not None else ''} "
                 f"| {_verdict_cell(result, s)} "
-                f"| {_num(by_cpu, '.2f') + 'x' if by_cpu is not None else ''} |"
+                f"| {_num(by_cpu, '.2f') + 'x' if by_cpu is not None else ''} "
+                f"| {verdict(result, s.server, True) if is_peer and s.server != RAW.name else ''} |"
             )
     return "\n".join(lines)

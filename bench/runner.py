@@ -10,6 +10,10 @@ Noise handling follows the peer baselines: before each run wait (bounded)
 until other processes are quiet; a run during which they used too much CPU
 is logged but not counted; each server needs ``min_runs`` clean runs, and
 one more when its first two differ by more than 15%. Figures are medians.
+When others stay busy, waiting and extra rounds cannot help, so both are
+bounded: a case waits ``quiet_budget`` seconds in all, and past the run's
+``deadline`` a server stops after ``min_runs`` runs, clean or not (the
+report then flags it as noisy; its CPU per request stays meaningful).
 """
 
 from __future__ import annotations
@@ -45,6 +49,8 @@ class Settings:
     tool: str = "wrk"
     quiet_pct: float = 10.0  # wait for others to be under this before a run...
     quiet_wait: float = 10.0  # ...for at most this long
+    quiet_budget: float = 30.0  # waiting for quiet, per case
+    deadline: float = float("inf")  # time.monotonic() past which no extra round starts
     noisy_pct: float = 15.0  # a run during which others used this much is not counted
     server_cpu: str = "0"
     load_cpu: str = "1"
@@ -97,6 +103,8 @@ class ServerResult:
         return statistics.median(values) if values else None
 
     def satisfied(self, settings: Settings) -> bool:
+        if time.monotonic() > settings.deadline and len(self.runs) >= settings.min_runs:
+            return True
         rps = [r.rps for r in self.clean]
         if len(rps) < settings.min_runs:
             return False
@@ -221,13 +229,17 @@ def run_case(case: Case, settings: Settings, say: Any = print) -> CaseResult:
         groups = [p.group for p in live]
         for proc in live:  # warm-up, discarded
             _measure(proc, groups, case, settings, settings.warmup)
+        waited = 0.0
         for rnd in range(1, settings.max_rounds + 1):
             todo = [p for p in live if not results[p.server.name].satisfied(settings)]
             if not todo:
                 break
             shift = (rnd - 1) % len(todo)
             for proc in todo[shift:] + todo[:shift]:
-                quiet = cpu.wait_quiet(groups, settings.quiet_pct, settings.quiet_wait)
+                budget = min(settings.quiet_wait, max(0.0, settings.quiet_budget - waited))
+                t_wait = time.monotonic()
+                quiet = cpu.wait_quiet(groups, settings.quiet_pct, budget)
+                waited += time.monotonic() - t_wait
                 result, usage = _measure(proc, groups, case, settings, settings.duration)
                 run = Run(
                     server=proc.server.name,
