@@ -9,6 +9,7 @@ import msgspec
 
 from twofold import App, Cache, Code, Error, Idempotency, Service
 from twofold.caching import check_etag
+from twofold.idempotency import IdempotencyKeys, MemoryStore
 from twofold.pagination import PageTokens
 
 
@@ -17,6 +18,11 @@ class Article(msgspec.Struct, kw_only=True):
     title: str
     body: str
     etag: str = ""  # the version: the ETag of GET /articles/{id}, If-Match of writes
+
+
+class NewArticle(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    title: str
+    body: str
 
 
 class ArticlePatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -41,6 +47,15 @@ ARTICLES: dict[int, Article] = {}
 def _find(id: int) -> Article:
     if id not in ARTICLES:
         raise Error(Code.NOT_FOUND, f"article {id} does not exist")
+    return ARTICLES[id]
+
+
+@articles.create
+async def create_article(article: NewArticle, idempotency_key: str = "") -> Article:
+    """POST with Idempotency-Key: k1 (REST) or {"idempotency_key": "k1"} (RPC):
+    a retry returns the first answer instead of creating a second article."""
+    id = max(ARTICLES, default=0) + 1
+    ARTICLES[id] = Article(id=id, title=article.title, body=article.body, etag="v1")
     return ARTICLES[id]
 
 
@@ -83,4 +98,5 @@ async def article_stats() -> Stats:
     return Stats(articles=len(ARTICLES))
 
 
-app = App(service)
+# Keys are remembered for a day; use a store in your database with several processes.
+app = App(service, interceptors=[IdempotencyKeys(MemoryStore(), ttl=24 * 3600)])

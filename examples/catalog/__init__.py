@@ -11,10 +11,16 @@ the app starts:
   production, and to the same value on every process serving the catalog.
 """
 
-from examples.catalog.database import lifespan
+from examples.catalog.database import SqlIdempotencyStore, lifespan
 from examples.catalog.service import service
 from twofold import App
+from twofold.idempotency import IdempotencyKeys
 
-app = App(service, lifespan=lifespan, title="Product catalog")
+app = App(
+    service,
+    lifespan=lifespan,
+    title="Product catalog",
+    interceptors=[IdempotencyKeys(SqlIdempotencyStore())],
+)
 
 __all__ = ["app", "service"]

@@ -15,11 +15,25 @@ import hashlib
 import logging
 import os
 import secrets
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, event, text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    delete,
+    event,
+    text,
+)
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -29,6 +43,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from twofold import App, Code, Error
+from twofold.idempotency import Record
 from twofold.pagination import PageTokens
 
 URL_ENV = "CATALOG_DATABASE_URL"
@@ -91,6 +106,58 @@ def new_version() -> str:
     under a reused id can never repeat an ETag a cache still holds.
     """
     return secrets.token_hex(8)
+
+
+class IdempotencyRow(Base):
+    """A key a client sent with a create (twofold.idempotency), until it expires."""
+
+    __tablename__ = "idempotency_keys"
+
+    method: Mapped[str] = mapped_column(String(200), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    fingerprint: Mapped[bytes] = mapped_column(LargeBinary(32))
+    # The first answer, as JSON; NULL while the first call runs.
+    response: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    expires_at: Mapped[float] = mapped_column(Float, index=True)  # Unix time
+
+
+class SqlIdempotencyStore:
+    """Idempotency keys in the catalog's database, shared by every worker."""
+
+    async def reserve(
+        self, scope: str, key: str, fingerprint: bytes, expires: float
+    ) -> Record | None:
+        async with current().transaction(write=True) as session:
+            await session.execute(
+                delete(IdempotencyRow).where(IdempotencyRow.expires_at <= time.time())
+            )
+            row = await session.get(IdempotencyRow, (scope, key), with_for_update=True)
+            if row is not None:
+                return Record(row.fingerprint, row.response)
+            session.add(IdempotencyRow(method=scope, key=key, fingerprint=fingerprint,
+                                       response=None, expires_at=expires))  # fmt: skip
+            try:
+                await session.flush()
+            except IntegrityError:
+                # Another process claimed it between our read and our insert.
+                raise Error(
+                    Code.ABORTED, "a request with this idempotency key is still running"
+                ) from None
+            return None
+
+    async def complete(self, scope: str, key: str, response: bytes) -> None:
+        async with current().transaction(write=True) as session:
+            row = await session.get(IdempotencyRow, (scope, key))
+            if row is not None:
+                row.response = response
+
+    async def release(self, scope: str, key: str) -> None:
+        async with current().transaction(write=True) as session:
+            await session.execute(
+                delete(IdempotencyRow).where(
+                    IdempotencyRow.method == scope, IdempotencyRow.key == key
+                )
+            )
 
 
 class Database:

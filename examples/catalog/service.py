@@ -156,8 +156,12 @@ def masked(patch: ProductPatch, update_mask: str) -> ProductPatch:
 
 
 @products.create
-async def create_product(product: NewProduct) -> Product:
-    """Add a product to the catalog."""
+async def create_product(product: NewProduct, idempotency_key: str = "") -> Product:
+    """Add a product to the catalog.
+
+    A retry with the same ``idempotency_key`` (REST: ``Idempotency-Key``)
+    returns the first answer instead of adding the product twice.
+    """
     price = cents(product.price, "product.price")
     async with current().transaction(write=True) as session:
         row = ProductRow(
@@ -295,8 +299,11 @@ async def list_users(page_size: PageSize = 20, page_token: str = "") -> ListUser
 
 
 @orders.create
-async def create_order(user_id: Id, order: NewOrder) -> Order:
-    """Place an order; its total is the product's current price times the quantity."""
+async def create_order(user_id: Id, order: NewOrder, idempotency_key: str = "") -> Order:
+    """Place an order; its total is the product's current price times the quantity.
+
+    A retry with the same ``idempotency_key`` places it only once.
+    """
     async with current().transaction(write=True) as session:
         await _find_user(session, user_id)
         product = await _find_product(session, order.product_id)

@@ -23,7 +23,7 @@ from typing import Any
 
 import msgspec
 
-from twofold import caching, messages
+from twofold import caching, idempotency, messages
 from twofold.code import Code
 from twofold.method import Idempotency, Method
 from twofold.routing import Template
@@ -45,6 +45,11 @@ _RESPONSES = {
         "it), or a request the handler refused (`code` says why).",
     ),
     "NotFound": (PROBLEM_JSON, "Not Found: nothing exists at this path."),
+    "UnprocessableContent": (
+        PROBLEM_JSON,
+        "Unprocessable Content: this `Idempotency-Key` was first used with a different "
+        "request; nothing was written.",
+    ),
     "PreconditionFailed": (
         PROBLEM_JSON,
         "Precondition Failed: the item has changed since the ETag in `If-Match` was read "
@@ -158,15 +163,18 @@ class _Document:
         params = [self._parameter(fields[name], "path") for name in template.variables]
         read = binding.verb == "GET"
         if_match = not read and caching.ETAG_FIELD in fields
+        keyed = binding.verb == "POST" and idempotency.KEY_FIELD in fields
         if binding.body != "*":
             # As in rest.py: every field not in the path or the body is a query
-            # parameter, but a write's etag, which comes from If-Match.
+            # parameter, but a write's etag and key, which come from headers.
             skip = {*template.variables, binding.body}
-            if if_match:
-                skip.add(caching.ETAG_FIELD)
+            if not read:
+                skip |= {caching.ETAG_FIELD, idempotency.KEY_FIELD}
             params += [self._parameter(f, "query") for n, f in fields.items() if n not in skip]
         op = self._operation(method, method.name)
         headers = [_IF_NONE_MATCH] if read else [_IF_MATCH] if if_match else []
+        if keyed:
+            headers.append(_IDEMPOTENCY_KEY)
         if params or headers:
             op["parameters"] = params + headers
         if binding.body is not None:
@@ -226,8 +234,11 @@ class _Document:
             out["400"] = self._shared("BadRequest")
         if template.variables:
             out["404"] = self._shared("NotFound")
-        if not read and caching.ETAG_FIELD in {f.name for f in messages.fields(method.input_type)}:
+        fields = {f.name for f in messages.fields(method.input_type)}
+        if not read and caching.ETAG_FIELD in fields:
             out["412"] = self._shared("PreconditionFailed")
+        if binding.verb == "POST" and idempotency.KEY_FIELD in fields:
+            out["422"] = self._shared("UnprocessableContent")
         if binding.body is not None:
             out["413"] = self._shared("ContentTooLarge")
             out["415"] = self._shared("UnsupportedMediaType")
@@ -276,6 +287,15 @@ _IF_MATCH: Schema = {
     "description": "Write only if the item's ETag is still this one (else 412); * for any.",
     "required": False,
     "schema": {"type": "string", "pattern": '^(\\*|"[\\x21\\x23-\\x7e]+")$'},
+}
+
+_IDEMPOTENCY_KEY: Schema = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "description": "A retry with the same key (and the same request) returns the first "
+    "answer instead of writing again.",
+    "required": False,
+    "schema": {"type": "string", "maxLength": idempotency.MAX_KEY_LENGTH, "pattern": "^[ -~]*$"},
 }
 
 

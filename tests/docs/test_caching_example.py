@@ -53,6 +53,16 @@ def test_the_caching_example_serves_what_the_page_says() -> None:
             assert r.status_code == 400, bad
             assert r.headers["content-type"] == "application/problem+json"
 
+        new = {"title": "t", "body": "b"}
+        first = await c.post("/articles", json=new, headers={"idempotency-key": "k1"})
+        again = await c.post("/articles", json=new, headers={"idempotency-key": "k1"})
+        assert first.status_code == again.status_code == 201
+        assert again.json() == first.json() and len(ARTICLES) == 4
+        other = {"title": "t2", "body": "b"}
+        r = await c.post("/articles", json=other, headers={"idempotency-key": "k1"})
+        assert r.status_code == 422 and len(ARTICLES) == 4
+        ARTICLES.pop(4)
+
         r = await c.get("/press.v1.PressService/ArticleStats", params={"encoding": "json"})
         assert r.headers["cache-control"] == "private, max-age=10"
         assert r.json() == {"articles": "3"}  # proto3 JSON: int64 as a string

@@ -531,3 +531,37 @@ def test_without_startup_the_database_is_unavailable() -> None:
             await problem(client.get("/products/1"), 503, "unavailable")
 
     asyncio.run(main())
+
+
+def test_idempotency_keys_are_kept_in_the_database(run: Run) -> None:
+    async def scenario(client: httpx.AsyncClient) -> None:
+        body = {"name": "Kettle", "price": "30.00", "category": "Kitchen"}
+        key = {"idempotency-key": "2f1c-retry"}
+        first = await ok(client.post("/products", json=body, headers=key), 201)
+        again = await ok(client.post("/products", json=body, headers=key), 201)
+        assert again == first
+        rpc = {"product": body, "idempotencyKey": "2f1c-retry"}
+        r = await client.post("/catalog.v1.CatalogService/CreateProduct", json=rpc)
+        assert r.status_code == 200, r.text
+        assert r.json()["id"] == str(first["id"])  # proto3 JSON: int64 as a string
+        products = (await ok(client.get("/products")))["products"]
+        assert [p["id"] for p in products] == [first["id"]]  # one create, three calls
+
+        changed = {**body, "price": "31.00"}
+        await problem(client.post("/products", json=changed, headers=key), 422, "invalid_argument")
+        long_key = {"idempotency-key": "k" * 256}
+        await problem(
+            client.post("/products", json=body, headers=long_key), 400, "invalid_argument"
+        )
+        assert len((await ok(client.get("/products")))["products"]) == 1
+
+        user = (await ok(client.post("/users", json={"name": "A", "email": "a@b.co"}), 201))["id"]
+        order = {"product_id": first["id"], "quantity": 2}
+        orders_url = f"/users/{user}/orders"
+        placed = await ok(client.post(orders_url, json=order, headers=key), 201)
+        # Keys are per method: the product's key does not answer for the order.
+        assert placed["product_id"] == first["id"]
+        assert await ok(client.post(orders_url, json=order, headers=key), 201) == placed
+        assert len((await ok(client.get(orders_url)))["orders"]) == 1
+
+    run(scenario)

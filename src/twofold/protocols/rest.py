@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl, urlencode
 
 import msgspec
 
-from twofold import caching, messages
+from twofold import caching, idempotency, messages
 from twofold.asgi import Receive, Scope, Send
 from twofold.code import HTTP_STATUS, Code
 from twofold.context import Context
@@ -77,6 +77,8 @@ class Operation:
     cache_control: tuple[bytes, bytes]
     vary: tuple[bytes, bytes]
     if_match: bool
+    # A POST whose request has an idempotency_key field takes Idempotency-Key into it.
+    keyed: bool
     # The output has next_page_token: a list, answered with a Link header.
     pages: bool
 
@@ -94,8 +96,9 @@ class Operation:
             query = set(all_fields) - path_fields - ({body} if body else set())
         read = binding.verb == "GET"
         if_match = not read and caching.ETAG_FIELD in all_fields
-        # The etag of a write comes from If-Match, not from the URL.
-        url_query = query - {caching.ETAG_FIELD} if if_match else query
+        keyed = binding.verb == "POST" and idempotency.KEY_FIELD in all_fields
+        # The etag and key of a write come from headers, not from the URL.
+        url_query = query - {caching.ETAG_FIELD, idempotency.KEY_FIELD} if not read else query
         output_fields = {f.name for f in messages.fields(method.output_type)}
         return cls(
             method=method,
@@ -109,6 +112,7 @@ class Operation:
             cache_control=(b"cache-control", caching.cache_control(method)),
             vary=(b"vary", caching.vary(method)),
             if_match=if_match,
+            keyed=keyed,
             pages=read and NEXT_PAGE_TOKEN in output_fields,
         )
 
@@ -246,6 +250,9 @@ class RestProtocol:
             await send_problem(send, exc, path, 413)
         except caching.PreconditionFailed as exc:
             await send_problem(send, exc, path, 412)
+        except idempotency.KeyReused as exc:
+            # The request is well formed but contradicts the first use of its key.
+            await send_problem(send, exc, path, 422)
         except Error as exc:
             await send_problem(send, exc, path)
 
@@ -281,6 +288,10 @@ class RestProtocol:
             if_match = header(scope, b"if-match")
             if if_match is not None:
                 request = _with_etag(op, request, if_match)
+            key = header(scope, b"idempotency-key") if op.keyed else None
+            if key is not None:
+                value = idempotency.check_key(key.decode("latin-1"))
+                request = _replace(request, idempotency.KEY_FIELD, value)
         ctx = Context(PROTOCOL, op.method, Headers(scope["headers"]), peer(scope))
         output = await invoke(op.method, ctx, request)
         headers: list[tuple[bytes, bytes]] = []
@@ -329,10 +340,13 @@ def _with_etag(op: Operation, request: Any, if_match: bytes) -> Any:
         raise Error.invalid(
             "If-Match", f"{op.method.name} cannot be made conditional: it takes no etag"
         )
-    tag = caching.if_match(if_match.decode("latin-1"))
+    return _replace(request, caching.ETAG_FIELD, caching.if_match(if_match.decode("latin-1")))
+
+
+def _replace(request: Any, name: str, value: str) -> Any:
     if isinstance(request, msgspec.Struct):
-        return msgspec.structs.replace(request, **{caching.ETAG_FIELD: tag})
-    return dataclasses.replace(request, **{caching.ETAG_FIELD: tag})
+        return msgspec.structs.replace(request, **{name: value})
+    return dataclasses.replace(request, **{name: value})
 
 
 def _next_link(scope: Scope, token: str) -> bytes:

@@ -1,0 +1,143 @@
+"""Idempotency keys (twofold.idempotency): retries return the first answer, once."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import msgspec
+import pytest
+
+from twofold import App, Code, Error, Service
+from twofold.idempotency import IdempotencyKeys, MemoryStore, _fingerprint
+
+
+class Ticket(msgspec.Struct, kw_only=True):
+    id: int
+    seat: str
+
+
+class NewTicket(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    seat: str
+
+
+service = Service("box.v1")
+tickets = service.resource("tickets")
+SOLD: list[Ticket] = []
+
+
+@tickets.create
+async def create_ticket(ticket: NewTicket, idempotency_key: str = "") -> Ticket:
+    if ticket.seat == "broken":
+        raise Error(Code.UNAVAILABLE, "try again")
+    SOLD.append(Ticket(id=len(SOLD) + 1, seat=ticket.seat))
+    return SOLD[-1]
+
+
+@tickets.get
+async def get_ticket(id: int) -> Ticket:
+    return SOLD[id - 1]
+
+
+store = MemoryStore()
+app = App(service, interceptors=[IdempotencyKeys(store, ttl=60)])
+
+
+def call(method: str, url: str, **kwargs: Any) -> httpx.Response:
+    async def go() -> httpx.Response:
+        transport = httpx.ASGITransport(app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            return await client.request(method, url, **kwargs)
+
+    return asyncio.run(go())
+
+
+@pytest.fixture(autouse=True)
+def fresh() -> None:
+    SOLD.clear()
+    store.entries.clear()
+
+
+def test_a_retried_post_returns_the_first_answer() -> None:
+    first = call("POST", "/tickets", json={"seat": "A1"}, headers={"idempotency-key": "k1"})
+    assert first.status_code == 201
+    again = call("POST", "/tickets", json={"seat": "A1"}, headers={"idempotency-key": "k1"})
+    assert again.status_code == 201
+    assert again.json() == first.json()
+    assert again.headers["location"] == first.headers["location"]
+    assert len(SOLD) == 1
+    other = call("POST", "/tickets", json={"seat": "A1"}, headers={"idempotency-key": "k2"})
+    assert other.json()["id"] == 2
+    assert call("POST", "/tickets", json={"seat": "A1"}).json()["id"] == 3  # no key, no memory
+
+
+def test_the_same_key_with_another_body_is_422_and_writes_nothing() -> None:
+    call("POST", "/tickets", json={"seat": "A1"}, headers={"idempotency-key": "k"})
+    r = call("POST", "/tickets", json={"seat": "B2"}, headers={"idempotency-key": "k"})
+    assert r.status_code == 422
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.json()["code"] == "invalid_argument"
+    assert len(SOLD) == 1
+
+
+@pytest.mark.parametrize("key", ["x" * 256, "caf\u00e9", "tab\there"])
+def test_a_bad_key_is_400(key: str) -> None:
+    r = call("POST", "/tickets", json={"seat": "A1"}, headers={"idempotency-key": key.encode()})
+    assert r.status_code == 400
+    assert r.json()["violations"][0]["field"] == "idempotency_key"
+    assert SOLD == []
+
+
+def test_a_key_of_255_characters_is_fine() -> None:
+    r = call("POST", "/tickets", json={"seat": "A1"}, headers={"idempotency-key": "x" * 255})
+    assert r.status_code == 201
+
+
+def test_a_failed_call_can_be_retried_with_its_key() -> None:
+    r = call("POST", "/tickets", json={"seat": "broken"}, headers={"idempotency-key": "k"})
+    assert r.status_code == 503
+    assert store.entries == {}
+
+
+def test_rpc_callers_send_the_field() -> None:
+    body = {"ticket": {"seat": "C3"}, "idempotencyKey": "rpc-1"}
+    first = call("POST", "/box.v1.BoxService/CreateTicket", json=body)
+    assert first.status_code == 200, first.text
+    assert call("POST", "/box.v1.BoxService/CreateTicket", json=body).json() == first.json()
+    assert len(SOLD) == 1
+    body["ticket"] = {"seat": "D4"}
+    reused = call("POST", "/box.v1.BoxService/CreateTicket", json=body)
+    assert reused.status_code == 400
+    assert reused.json()["code"] == "invalid_argument"
+    rpc = {"jsonrpc": "2.0", "id": 1, "method": "CreateTicket", "params": body}
+    assert call("POST", "/jsonrpc", json=rpc).json()["error"]["data"]["code"] == "invalid_argument"
+
+
+def test_a_call_still_running_is_aborted() -> None:
+    request = service.methods["CreateTicket"].input_type(ticket=NewTicket(seat="A1"))
+
+    async def go() -> None:
+        fingerprint = _fingerprint(request)
+        assert await store.reserve("box.v1.BoxService/CreateTicket", "k", fingerprint, 1e12) is None
+
+    asyncio.run(go())
+    r = call("POST", "/tickets", json={"seat": "A1"}, headers={"idempotency-key": "k"})
+    assert r.status_code == 409
+    assert r.json()["code"] == "aborted"
+    assert SOLD == []
+
+
+def test_keys_expire() -> None:
+    async def go() -> None:
+        assert await store.reserve("m", "k", b"x", 0.0) is None
+        assert await store.reserve("m", "k", b"y", 1e12) is None  # the old one expired
+
+    asyncio.run(go())
+
+
+def test_openapi_documents_the_header_and_422() -> None:
+    post = app.openapi["paths"]["/tickets"]["post"]
+    assert [p["name"] for p in post["parameters"]] == ["Idempotency-Key"]
+    assert post["parameters"][0]["schema"]["maxLength"] == 255
+    assert "422" in post["responses"]
