@@ -2,11 +2,14 @@
 
 The stubs are protoc's (grpcio-tools) from the ``.proto`` that ``twofold
 proto`` exports; reflection is read with grpcio-reflection's own client and
-health with grpcio-health-checking's stubs.
+by ``buf curl``, and health with grpcio-health-checking's stubs.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import uuid
 from types import ModuleType
 from typing import Any
@@ -22,10 +25,11 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 
 from examples.catalog import service
 from tests.e2e.grpc_callers import status_of, violations
-from tests.e2e.server import Server
+from tests.e2e.server import ROOT, Server
 from twofold.protobuf import Schema
 
 Stubs = tuple[ModuleType, ModuleType]
+BUF = ROOT / "node_modules" / ".bin" / "buf"
 
 
 @pytest.fixture
@@ -175,3 +179,34 @@ def test_grpc_and_http_share_one_database(catalog: Server, stub: Any, stubs: Stu
     created = stub.CreateProduct(pb2.CreateProductRequest(product=new_product(pb2, category)))
     response = httpx.get(f"{catalog.url}/products/{created.id}")
     assert response.status_code == 200 and response.json()["category"] == category
+
+
+def test_buf_curl_lists_and_calls_through_reflection(catalog: Server, stub: Any) -> None:
+    """``buf curl`` (npm @bufbuild/buf) knows the API only from our reflection service."""
+    if not BUF.exists():
+        pytest.fail("buf is not installed: run `npm ci` (make test does)")
+    url = f"http://{catalog.grpc_target}"
+
+    def buf_curl(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(BUF), "curl", "--protocol", "grpc", "--http2-prior-knowledge", *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "BUF_CACHE_DIR": str(catalog.log.parent / "buf-cache")},
+            check=False,
+        )
+
+    listed = buf_curl("--list-services", url)
+    assert listed.returncode == 0, listed.stderr
+    assert "catalog.v1.CatalogService" in listed.stdout.split()
+    product = {"name": "Buf", "price": "1.50", "category": f"buf-{uuid.uuid4().hex[:8]}"}
+    created = buf_curl(
+        "-d", json.dumps({"product": product}), f"{url}/catalog.v1.CatalogService/CreateProduct"
+    )
+    assert created.returncode == 0, created.stderr
+    body = json.loads(created.stdout)
+    assert (body["name"], body["price"], body["category"]) == tuple(product.values())
+    missing = buf_curl("-d", '{"id": "999999999"}', f"{url}/catalog.v1.CatalogService/GetProduct")
+    assert missing.returncode == 5 * 8, missing  # buf curl exits with the gRPC code times 8
+    assert json.loads(missing.stderr)["code"] == "not_found"
