@@ -11,6 +11,7 @@ the app starts:
   production, and to the same value on every process serving the catalog.
 """
 
+from examples.catalog import streams  # noqa: F401  (adds WatchPrices and ImportProducts)
 from examples.catalog.database import SqlIdempotencyStore, lifespan
 from examples.catalog.service import service
 from twofold import App

@@ -29,7 +29,11 @@ def test_catalog_file_layout_and_imports() -> None:
     schema = Schema(catalog, lock=None)
     (file,) = schema.descriptors
     assert file.name == "catalog/v1/catalog.proto" and file.package == "catalog.v1"
-    assert list(file.dependency) == ["google/api/annotations.proto", "google/protobuf/empty.proto"]
+    assert list(file.dependency) == [
+        "google/api/annotations.proto",
+        "google/protobuf/empty.proto",
+        "google/protobuf/timestamp.proto",  # WatchPrices' PriceChange.changed_at
+    ]
     assert schema.full_name(Product) == "catalog.v1.Product"
     assert schema.full_name(Empty) == "google.protobuf.Empty"
 

@@ -1,0 +1,221 @@
+"""The catalog's streams: WatchPrices (server streaming) and ImportProducts (client streaming).
+
+WatchPrices tells each watcher about every price change, optionally in one
+category. Several workers serve the catalog, and a change made in one of
+them must reach watchers in all of them, so the change is recorded where all
+of them look: a ``price_changes`` row written in the same transaction as the
+new price (by a SQLAlchemy ``before_flush`` hook, so no handler has to
+remember to), and each process polls that table every
+:data:`POLL_INTERVAL` while someone in it watches, handing each new row to
+its own watchers through in-process queues. One poll per process, not per
+watcher; nothing but SQL, so it works on SQLite and PostgreSQL alike. On
+PostgreSQL, LISTEN/NOTIFY would push instead of poll (lower latency, no
+idle queries), at the price of a dedicated connection per process and a
+second code path; the table would stay, as the source of truth for
+catching up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+from sqlalchemy import BigInteger, Float, String, delete, event, func, inspect, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from examples.catalog.database import _ID, Base, ProductRow, current
+from examples.catalog.models import NewProduct
+from examples.catalog.service import create_product, money, service
+from twofold import Code, Error, Idempotency
+
+logger = logging.getLogger(__name__)
+
+POLL_INTERVAL = 0.2  # seconds between two looks at price_changes, while anyone watches
+KEEP_FOR = 3600.0  # seconds a recorded change is kept: watchers only see what is new
+_QUEUE_SIZE = 1000  # changes a slow watcher may fall behind before it is cut off
+
+
+class PriceChangeRow(Base):
+    __tablename__ = "price_changes"
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True)
+    product_id: Mapped[int] = mapped_column(BigInteger)
+    name: Mapped[str] = mapped_column(String(200))
+    category: Mapped[str] = mapped_column(String(100))
+    old_price_cents: Mapped[int] = mapped_column(BigInteger)
+    new_price_cents: Mapped[int] = mapped_column(BigInteger)
+    changed_at: Mapped[float] = mapped_column(Float)
+
+
+class PriceChange(msgspec.Struct, kw_only=True):
+    """A product's price changed."""
+
+    product_id: int
+    name: str
+    category: str
+    old_price: Decimal
+    new_price: Decimal
+    changed_at: datetime
+
+
+class ImportProductsRequest(msgspec.Struct, kw_only=True):
+    """One product of an ImportProducts stream."""
+
+    product: NewProduct
+
+
+class ImportFailure(msgspec.Struct, kw_only=True):
+    """A product ImportProducts did not create, and why."""
+
+    index: int
+    name: str
+    reason: str
+
+
+class ImportSummary(msgspec.Struct, kw_only=True):
+    """What ImportProducts did: how many products it created, and which it did not."""
+
+    created: int
+    failed: list[ImportFailure] = []
+
+
+# -- recording changes ------------------------------------------------------------
+
+
+@event.listens_for(Session, "before_flush")
+def _record_price_changes(session: Session, _context: Any, _instances: Any) -> None:
+    """A price_changes row for every product whose price this flush changes.
+
+    Written in the same transaction as the price, so a change is recorded if
+    and only if it happened, whichever handler (update or replace) made it.
+    """
+    for obj in list(session.dirty):
+        if not isinstance(obj, ProductRow):
+            continue
+        history = inspect(obj).attrs.price_cents.history
+        if history.deleted and history.added and history.deleted[0] != history.added[0]:
+            session.add(
+                PriceChangeRow(
+                    product_id=obj.id,
+                    name=obj.name,
+                    category=obj.category,
+                    old_price_cents=history.deleted[0],
+                    new_price_cents=history.added[0],
+                    changed_at=time.time(),
+                )
+            )
+
+
+def _change(row: PriceChangeRow) -> PriceChange:
+    return PriceChange(
+        product_id=row.product_id,
+        name=row.name,
+        category=row.category,
+        old_price=money(row.old_price_cents),
+        new_price=money(row.new_price_cents),
+        changed_at=datetime.fromtimestamp(row.changed_at, UTC),
+    )
+
+
+# -- broadcasting them -------------------------------------------------------------
+
+
+class PriceWatch:
+    """This process's watchers, and the one poller that feeds them while there are any."""
+
+    def __init__(self) -> None:
+        self.queues: set[asyncio.Queue[PriceChange | None]] = set()
+        self._poller: asyncio.Task[None] | None = None
+        self._last = 0
+
+    @contextlib.asynccontextmanager
+    async def subscribe(self) -> AsyncIterator[asyncio.Queue[PriceChange | None]]:
+        """A queue of the changes from now on; None in it means "you fell behind"."""
+        if self._poller is None:
+            async with current().transaction() as session:
+                self._last = await session.scalar(select(func.max(PriceChangeRow.id))) or 0
+            if self._poller is None:
+                self._poller = asyncio.ensure_future(self._poll())
+        queue: asyncio.Queue[PriceChange | None] = asyncio.Queue(_QUEUE_SIZE)
+        self.queues.add(queue)
+        try:
+            yield queue
+        finally:
+            self.queues.discard(queue)
+            if not self.queues and self._poller is not None:
+                self._poller.cancel()
+                self._poller = None
+
+    async def _poll(self) -> None:
+        pruned = time.monotonic()
+        while True:
+            await asyncio.sleep(POLL_INTERVAL)
+            try:
+                async with current().transaction() as session:
+                    query = select(PriceChangeRow).where(PriceChangeRow.id > self._last)
+                    rows = (await session.scalars(query.order_by(PriceChangeRow.id))).all()
+                if time.monotonic() - pruned > KEEP_FOR / 10:
+                    pruned = time.monotonic()
+                    async with current().transaction(write=True) as session:
+                        old = PriceChangeRow.changed_at < time.time() - KEEP_FOR
+                        await session.execute(delete(PriceChangeRow).where(old))
+            except Exception:  # the next poll tries again; watchers keep waiting
+                logger.exception("polling price_changes failed")
+                continue
+            for row in rows:
+                self._last = row.id
+                change = _change(row)
+                for queue in list(self.queues):
+                    try:
+                        queue.put_nowait(change)
+                    except asyncio.QueueFull:  # too slow: end its stream, not everyone's
+                        self.queues.discard(queue)
+                        queue.get_nowait()
+                        queue.put_nowait(None)
+
+
+WATCH = PriceWatch()
+
+
+@service.procedure(http=("GET", "/products:watchPrices"), idempotency=Idempotency.NO_SIDE_EFFECTS)
+async def watch_prices(category: str = "") -> AsyncIterator[PriceChange]:
+    """Every price change from now on, in one category or (empty) in all.
+
+    Changes are seen within a fraction of a second, whichever process made
+    them. The stream never ends by itself: the client closes it.
+    """
+    async with WATCH.subscribe() as queue:
+        while True:
+            change = await queue.get()
+            if change is None:
+                raise Error(Code.RESOURCE_EXHAUSTED, "the watcher fell too far behind")
+            if not category or change.category == category:
+                yield change
+
+
+@service.procedure
+async def import_products(requests: AsyncIterator[ImportProductsRequest]) -> ImportSummary:
+    """Create many products from one stream; each is created or fails on its own.
+
+    A product that breaks a rule of the catalog (a price with fractions of a
+    cent, say) is listed in ``failed`` with the reason and the others are
+    still created; a message that is not a NewProduct at all ends the call.
+    """
+    created, failed = 0, []
+    index = 0
+    async for request in requests:
+        product = request.product
+        try:
+            await create_product(product)
+            created += 1
+        except Error as exc:
+            failed.append(ImportFailure(index=index, name=product.name, reason=exc.message))
+        index += 1
+    return ImportSummary(created=created, failed=failed)
