@@ -45,6 +45,11 @@ _RESPONSES = {
         "it), or a request the handler refused (`code` says why).",
     ),
     "NotFound": (PROBLEM_JSON, "Not Found: nothing exists at this path."),
+    "NotAcceptable": (
+        PROBLEM_JSON,
+        "Not Acceptable: `Accept` admits neither application/json nor "
+        "application/problem+json; nothing was done.",
+    ),
     "UnprocessableContent": (
         PROBLEM_JSON,
         "Unprocessable Content: this `Idempotency-Key` was first used with a different "
@@ -68,9 +73,29 @@ _RESPONSES = {
 }
 
 
-def document(table: MethodTable, *, title: str, version: str) -> dict[str, Any]:
-    """The OpenAPI 3.1 document of every REST route and procedure in ``table``."""
-    return _Document(table).build(title, version)
+def document(
+    table: MethodTable,
+    *,
+    title: str,
+    version: str,
+    security_schemes: dict[str, Schema] | None = None,
+) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of every REST route and procedure in ``table``.
+
+    With ``security_schemes`` (twofold.auth), each operation says what it
+    requires: ``security: []`` for a public one, else the schemes with its scopes.
+    """
+    built = _Document(table)
+    doc = built.build(title, version)
+    if security_schemes:
+        doc["components"]["securitySchemes"] = security_schemes
+        for method, op in built.operations:
+            need = method.security
+            if need is None or need.public:
+                op["security"] = []
+            else:
+                op["security"] = [{name: list(need.scopes)} for name in security_schemes]
+    return doc
 
 
 def encode(doc: dict[str, Any]) -> bytes:
@@ -234,6 +259,7 @@ class _Document:
             out["400"] = self._shared("BadRequest")
         if template.variables:
             out["404"] = self._shared("NotFound")
+        out["406"] = self._shared("NotAcceptable")
         fields = {f.name for f in messages.fields(method.input_type)}
         if not read and caching.ETAG_FIELD in fields:
             out["412"] = self._shared("PreconditionFailed")

@@ -338,10 +338,18 @@ def test_problem_responses_are_the_ones_a_route_can_return() -> None:
     def statuses(path: str, verb: str) -> list[str]:
         return list(op(path, verb)["responses"])
 
-    assert statuses("/products/{id}", "get") == ["200", "304", "400", "404", "default"]
-    assert statuses("/products", "get") == ["200", "304", "400", "default"]
-    assert statuses("/products", "post") == ["201", "400", "413", "415", "default"]
-    assert statuses("/products/{id}", "patch") == ["200", "400", "404", "413", "415", "default"]
+    assert statuses("/products/{id}", "get") == ["200", "304", "400", "404", "406", "default"]
+    assert statuses("/products", "get") == ["200", "304", "400", "406", "default"]
+    assert statuses("/products", "post") == ["201", "400", "406", "413", "415", "default"]
+    assert statuses("/products/{id}", "patch") == [
+        "200",
+        "400",
+        "404",
+        "406",
+        "413",
+        "415",
+        "default",
+    ]
     assert op("/products/{id}", "get")["responses"]["404"] == {
         "$ref": "#/components/responses/NotFound"
     }
@@ -362,7 +370,7 @@ def test_no_input_means_no_400() -> None:
     svc.procedure(http=("GET", "/healthz"))(_healthz)
     doc = App(svc).openapi
     validate(doc)
-    assert list(doc["paths"]["/healthz"]["get"]["responses"]) == ["200", "304", "default"]
+    assert list(doc["paths"]["/healthz"]["get"]["responses"]) == ["200", "304", "406", "default"]
 
 
 async def _healthz() -> Report:

@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl, urlencode
 
 import msgspec
 
-from twofold import caching, idempotency, messages
+from twofold import caching, idempotency, messages, negotiation
 from twofold.asgi import Receive, Scope, Send
 from twofold.code import HTTP_STATUS, Code
 from twofold.context import Context
@@ -250,6 +250,8 @@ class RestProtocol:
             await send_problem(send, exc, path, 413)
         except caching.PreconditionFailed as exc:
             await send_problem(send, exc, path, 412)
+        except negotiation.NotAcceptable as exc:
+            await send_problem(send, exc, path, 406)
         except idempotency.KeyReused as exc:
             # The request is well formed but contradicts the first use of its key.
             await send_problem(send, exc, path, 422)
@@ -265,6 +267,10 @@ class RestProtocol:
         send: Send,
         head: bool,
     ) -> None:
+        accept = header(scope, b"accept")
+        if accept is not None and not negotiation.accepts_json(accept):
+            # Refused before anything runs: a write must not happen unanswered.
+            raise negotiation.NotAcceptable
         qs: bytes = scope["query_string"]
         if qs and op.query_fields:
             _add_query(params, qs, op.query_fields)
@@ -308,8 +314,11 @@ class RestProtocol:
             await respond(send, 204, headers=headers)
             return
         body = _encode(output)
+        gzip = len(body) >= negotiation.GZIP_MIN_SIZE and negotiation.accepts_gzip(
+            header(scope, b"accept-encoding")
+        )
         if op.read:
-            tag = caching.etag(output, body)
+            tag = caching.etag(output, body, gzip)
             headers.append((b"etag", tag))
             headers.append(op.vary)
             if_none_match = header(scope, b"if-none-match")
@@ -323,7 +332,12 @@ class RestProtocol:
         elif op.if_match:
             version = getattr(output, caching.ETAG_FIELD, None)
             if isinstance(version, str) and version:
-                headers.append((b"etag", b'"' + version.encode() + b'"'))
+                headers.append((b"etag", caching.etag(output, body, gzip)))
+        if gzip:
+            body = negotiation.compress(body)
+            headers.append((b"content-encoding", negotiation.GZIP))
+            if not op.read:
+                headers.append((b"vary", b"Accept-Encoding"))
         if head:
             headers.append((b"content-type", JSON))
             headers.append((b"content-length", str(len(body)).encode()))
@@ -436,5 +450,5 @@ async def send_problem(
         headers = [*(headers or []), (error.accept_header, JSON)]
     status = status or HTTP_STATUS[error.code]
     # An error is never to be reused: the next request may well succeed.
-    raw = [*(headers or []), (b"cache-control", caching.NO_STORE)]
+    raw = [*(headers or []), *encode_headers(error.headers), (b"cache-control", caching.NO_STORE)]
     await respond(send, status, _encode(problem(error, instance, status)), raw, PROBLEM_JSON)
