@@ -42,6 +42,18 @@ async def echo(n: int) -> AsyncIterator[Tick]:
     raise RuntimeError("password=hunter2")
 
 
+@service.procedure(http=("GET", "/ticks:timed"))
+async def timed(n: int) -> AsyncIterator[Tick]:
+    # A timeout spanning yields only works if the generator runs in one task.
+    try:
+        async with asyncio.timeout(0.1):
+            for i in range(n):
+                await asyncio.sleep(0.04)
+                yield Tick(i)
+    except TimeoutError:
+        raise Error(Code.DEADLINE_EXCEEDED, "budget spent") from None
+
+
 app = App(service)
 
 
@@ -148,3 +160,11 @@ def test_disconnect_cancels_the_handler() -> None:
     asyncio.run(run())
     assert EVENTS == ["count(1000000) ended"]
     assert len(sent) < 20
+
+
+def test_a_generator_runs_in_one_task_while_the_stream_is_kept_alive(monkeypatch: Any) -> None:
+    monkeypatch.setattr(sse, "GRACE", 0.001)
+    monkeypatch.setattr(sse, "KEEPALIVE", 0.001)
+    got = events(get("/ticks:timed", n=10).text)
+    assert len(got) < 10 and [e for e, _ in got[:-1]] == ["message"] * (len(got) - 1)
+    assert got[-1][0] == "error" and got[-1][1]["code"] == "deadline_exceeded"

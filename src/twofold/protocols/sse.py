@@ -76,32 +76,22 @@ async def serve(
 async def _events(ctx: Context, request: Any, path: str, send: Send) -> None:
     from twofold.protocols.rest import problem, send_problem
 
-    outputs = stream(ctx.method, ctx, request).__aiter__()
-    started = False
-    pending: asyncio.Future[Any] = asyncio.ensure_future(outputs.__anext__())
+    stream_ = _Events(ctx, send)
+    # The handler's generator runs in one task of its own from start to end
+    # (a timeout or a context manager inside it may span its yields), while
+    # this one opens the stream after GRACE and keeps it alive.
+    pump = asyncio.ensure_future(stream_.pump(request))
     try:
         while True:
-            done, _ = await asyncio.wait({pending}, timeout=KEEPALIVE if started else GRACE)
-            if not done:
-                if not started:
-                    started = True
-                    await _start(send, ctx)
-                keepalive = {"type": "http.response.body", "body": b": keepalive\n\n"}
-                await send({**keepalive, "more_body": True})
-                continue
-            try:
-                output = pending.result()
-            except StopAsyncIteration:
+            timeout = KEEPALIVE if stream_.started else GRACE
+            done, _ = await asyncio.wait({pump}, timeout=timeout)
+            if done:
+                pump.result()  # raises what the handler raised
                 break
-            if not started:
-                started = True
-                await _start(send, ctx)
-            event = b"data: " + _encode(output) + b"\n\n"
-            await send({"type": "http.response.body", "body": event, "more_body": True})
-            pending = asyncio.ensure_future(outputs.__anext__())
+            await stream_.idle()
     except Exception as exc:  # only coded errors reach the wire
         error = as_error(exc)
-        if not started:
+        if not stream_.started:
             await send_problem(send, error, path)
             return
         status = HTTP_STATUS[error.code]
@@ -109,10 +99,38 @@ async def _events(ctx: Context, request: Any, path: str, send: Send) -> None:
         await send({"type": "http.response.body", "body": b"event: error\ndata: " + doc + b"\n\n"})
         return
     finally:
-        pending.cancel()
-    if not started:
+        pump.cancel()
+    if not stream_.started:
         await _start(send, ctx)
     await send({"type": "http.response.body", "body": b""})
+
+
+class _Events:
+    """The sending side of one event stream, shared by the pump and the keepalive."""
+
+    def __init__(self, ctx: Context, send: Send) -> None:
+        self.ctx = ctx
+        self.send = send
+        self.started = False
+        self.lock = asyncio.Lock()
+        self.sent_at = 0.0
+
+    async def pump(self, request: Any) -> None:
+        async for output in stream(self.ctx.method, self.ctx, request):
+            await self._body(b"data: " + _encode(output) + b"\n\n")
+
+    async def idle(self) -> None:
+        """Open the stream if the handler is slow to start; a comment if it is quiet."""
+        if not self.started or asyncio.get_running_loop().time() - self.sent_at >= KEEPALIVE:
+            await self._body(b": keepalive\n\n")
+
+    async def _body(self, data: bytes) -> None:
+        async with self.lock:
+            if not self.started:
+                self.started = True
+                await _start(self.send, self.ctx)
+            await self.send({"type": "http.response.body", "body": data, "more_body": True})
+            self.sent_at = asyncio.get_running_loop().time()
 
 
 async def _start(send: Send, ctx: Context) -> None:
