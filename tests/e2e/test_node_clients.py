@@ -9,20 +9,24 @@ the protoc-gen-es plugin from node_modules: no network.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.e2e.grpc_stubs import GOOGLEAPIS_INCLUDE, PROTOC_INCLUDE
-from tests.e2e.server import ROOT, Server
+from tests.e2e.server import ROOT, Server, free_port
+from tests.e2e.test_http2 import _wait
 
 NODE_MODULES = ROOT / "node_modules"
 PLUGIN = NODE_MODULES / ".bin" / "protoc-gen-es"
 CLIENT = Path(__file__).parent / "node" / "catalog_client.mjs"
+IMPORT_CLIENT = Path(__file__).parent / "node" / "import_client.mjs"
 GET_PRODUCT_BY_GET = "GET /catalog.v1.CatalogService/GetProduct?"
 
 pytestmark = pytest.mark.skipif(
@@ -92,3 +96,34 @@ def test_connect_get_for_side_effect_free_methods(results: dict[str, Any]) -> No
     assert results["connect-get"] == {"unary": UNARY}
     # GetProduct twice (found and not found), both by GET: the server log says so.
     assert results["gets"] == 2
+
+
+@pytest.fixture(scope="module")
+def hypercorn_catalog(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The catalog under hypercorn, which speaks HTTP/2 (h2c) as client streaming needs."""
+    tmp = tmp_path_factory.mktemp("catalog-h2")
+    port = free_port()
+    log = tmp / "server.log"
+    env = {**os.environ, "CATALOG_DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'catalog.db'}"}
+    args = [sys.executable, "-m", "hypercorn", "examples.catalog:app", "--bind"]
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [*args, f"127.0.0.1:{port}"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait(url, process, log)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def test_client_streaming_over_http2(generated: Path, hypercorn_catalog: str) -> None:
+    out = json.loads(_run("node", str(IMPORT_CLIENT), str(generated), hypercorn_catalog))
+    expected = {"created": 2, "failed": [[2, "C"]]}  # C's price has fractions of a cent
+    assert out == {"json": expected, "binary": expected}
