@@ -267,7 +267,13 @@ class RestProtocol:
         send: Send,
         head: bool,
     ) -> None:
-        accept = header(scope, b"accept")
+        # One pass for the headers every request may carry.
+        accept = if_none_match = None
+        for name, value in scope["headers"]:
+            if name == b"accept":
+                accept = value
+            elif name == b"if-none-match":
+                if_none_match = value
         if accept is not None and not negotiation.accepts_json(accept):
             # Refused before anything runs: a write must not happen unanswered.
             raise negotiation.NotAcceptable
@@ -321,7 +327,6 @@ class RestProtocol:
             tag = caching.etag(output, body, gzip)
             headers.append((b"etag", tag))
             headers.append(op.vary)
-            if_none_match = header(scope, b"if-none-match")
             if if_none_match is not None and caching.none_match(if_none_match, tag):
                 await respond(send, 304, headers=headers)
                 return
