@@ -4,6 +4,13 @@ The machine may be shared, so every run records the CPU that processes
 which are not ours used meanwhile (the peer baselines' noise rule): before a
 run we wait, for a bounded time, until others are quiet, and a run during
 which they used too much is kept in the logs but left out of the medians.
+
+Others are counted two ways and the larger wins: process by process from
+/proc/PID/stat (which misses processes that come and go between readings,
+such as a test run's workers), and as the cores' busy time from /proc/stat
+less our own (which sees everything, steal time from neighbouring VMs
+included). Interrupt time is left out of the latter: on loopback it is
+mostly our own traffic.
 """
 
 from __future__ import annotations
@@ -42,12 +49,48 @@ def ticks(server_groups: Iterable[int]) -> tuple[dict[int, int], int]:
     return per_group, others
 
 
+def busy_ticks() -> int:
+    """Busy time of all cores from /proc/stat: user, nice, system and steal."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:9]]
+    return v[0] + v[1] + v[2] + v[7]
+
+
+def own_ticks() -> int:
+    """CPU of this process and its reaped children (the load generator), in ticks."""
+    me = os.times()
+    return round((me.user + me.system + me.children_user + me.children_system) * HZ)
+
+
+class Meter:
+    """CPU used by each server and by others between :meth:`start` and :meth:`stop`."""
+
+    def __init__(self, server_groups: Iterable[int]) -> None:
+        self.groups = list(server_groups)
+
+    def start(self) -> None:
+        self._t0 = time.monotonic()
+        (self._srv0, self._oth0), self._busy0, self._own0 = (
+            ticks(self.groups), busy_ticks(), own_ticks()
+        )  # fmt: skip
+
+    def stop(self) -> tuple[dict[int, float], float]:
+        """(seconds of CPU per server group, percent of one core used by others)."""
+        wall = time.monotonic() - self._t0
+        (srv1, oth1), busy1, own1 = ticks(self.groups), busy_ticks(), own_ticks()
+        servers = {g: srv1[g] - self._srv0[g] for g in self.groups}
+        by_process = oth1 - self._oth0
+        by_core = (busy1 - self._busy0) - sum(servers.values()) - (own1 - self._own0)
+        others = 100 * max(0, by_process, by_core) / HZ / wall
+        return {g: t / HZ for g, t in servers.items()}, others
+
+
 def others_busy(server_groups: Iterable[int], seconds: float = 1.0) -> float:
     """Percent of one core that other processes used over ``seconds``."""
-    groups = list(server_groups)
-    before = ticks(groups)[1]
+    meter = Meter(server_groups)
+    meter.start()
     time.sleep(seconds)
-    return 100 * (ticks(groups)[1] - before) / HZ / seconds
+    return meter.stop()[1]
 
 
 def wait_quiet(server_groups: Iterable[int], limit_pct: float, max_wait: float) -> float:

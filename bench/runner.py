@@ -187,21 +187,24 @@ def _measure(
 ) -> tuple[load.LoadResult, dict[str, Any]]:
     """One load run against one server, with the CPU every party used meanwhile."""
     t0 = time.monotonic()
-    (srv0, oth0), k0 = cpu.ticks(groups), cpu.core_ticks()
+    meter = cpu.Meter(groups)
+    meter.start()
+    k0 = cpu.core_ticks()
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     result = load.run(
         settings.tool, proc.port, case.request, duration, settings.connections, settings.load_cpu
     )
     wall = time.monotonic() - t0
-    (srv1, oth1), k1 = cpu.ticks(groups), cpu.core_ticks()
+    servers, others = meter.stop()
+    k1 = cpu.core_ticks()
     ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     gen = (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime)
-    server_s = (srv1[proc.group] - srv0[proc.group]) / cpu.HZ
+    server_s = servers[proc.group]
     usage = {
         "cpu_us_per_req": 1e6 * server_s / result.requests if result.requests else None,
         "server_cpu_pct": round(100 * server_s / wall),
         "loadgen_cpu_pct": round(100 * gen / wall),
-        "others_cpu_pct": max(0, round(100 * (oth1 - oth0) / cpu.HZ / wall)),
+        "others_cpu_pct": round(others),
         "server_core_busy_pct": cpu.core_busy_pct(k0, k1, settings.server_cpu),
         "load_core_busy_pct": cpu.core_busy_pct(k0, k1, settings.load_cpu),
     }
