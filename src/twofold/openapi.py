@@ -387,7 +387,8 @@ def _connect_timeout_header() -> Schema:
         "in": "header",
         "description": "The call's deadline, in milliseconds from now.",
         "required": False,
-        "schema": {"type": "string", "pattern": "^[0-9]{1,10}$"},
+        # A positive integer of at most 10 digits, as the Connect protocol asks.
+        "schema": {"type": "string", "pattern": "^(?=[0-9]{1,10}$)0*[1-9][0-9]*$"},
     }
 
 
