@@ -221,6 +221,9 @@ class _Document:
                     "schema": {"type": "string", "format": "uri-reference"},
                 }
             }
+            if any(m.http and m.http.verb == "GET" and m.http.path == binding.location
+                   for m in self.table):  # fmt: skip
+                success["links"] = _get_created_link(binding.location, binding.location_field)
         if status != 204:
             schema = self.schemas.schema(method.output_type)
             success["content"] = {JSON: {"schema": schema}}
@@ -278,6 +281,18 @@ class _Document:
             "200": {"description": "OK", "content": {JSON: {"schema": schema}}},
             "default": self._shared(CONNECT_ERROR),
         }
+
+
+def _get_created_link(location: str, id_field: str) -> Schema:
+    """The OpenAPI link from a create to the Get of what it created, for tools
+    that chain calls (stateful tests): the new id from the body, the parents'
+    from the request's path."""
+    template = Template.parse(location)
+    *parents, last = template.variables
+    parameters = {name: f"$request.path.{name}" for name in parents}
+    parameters[last] = f"$response.body#/{id_field}"
+    pointer = _openapi_path(template).replace("~", "~0").replace("/", "~1")
+    return {"GetCreated": {"operationRef": f"#/paths/{pointer}/get", "parameters": parameters}}
 
 
 _IF_NONE_MATCH: Schema = {

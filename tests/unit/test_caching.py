@@ -308,3 +308,24 @@ def test_a_cache_control_set_by_the_handler_wins() -> None:
             return await client.get("/now")
 
     assert asyncio.run(go()).headers.get_list("cache-control") == ["max-age=1"]
+
+
+def test_a_create_links_to_the_get_of_what_it_created() -> None:
+    from examples.catalog import app as catalog
+
+    paths = catalog.openapi["paths"]
+    created = paths["/products"]["post"]["responses"]["201"]
+    assert created["links"] == {
+        "GetCreated": {
+            "operationRef": "#/paths/~1products~1{id}/get",
+            "parameters": {"id": "$response.body#/id"},
+        }
+    }
+    order = paths["/users/{user_id}/orders"]["post"]["responses"]["201"]["links"]["GetCreated"]
+    assert order["operationRef"] == "#/paths/~1users~1{user_id}~1orders~1{order_id}/get"
+    assert order["parameters"] == {
+        "user_id": "$request.path.user_id",
+        "order_id": "$response.body#/id",
+    }
+    # No Get, no link.
+    assert "links" not in app.openapi["paths"]["/notes"]["get"]["responses"]["200"]
