@@ -9,10 +9,14 @@ the app starts:
   ``postgresql+asyncpg://user:password@host/catalog``.
 - ``CATALOG_PAGE_TOKEN_SECRET``: the key that signs page tokens; set it in
   production, and to the same value on every process serving the catalog.
+- ``CATALOG_JWT_SECRET``, ``CATALOG_JWT_AUDIENCE``, ``CATALOG_ENV``: who may
+  write, see :mod:`examples.catalog.security` (``twofold token`` makes a
+  development token).
 """
 
 from examples.catalog import streams  # noqa: F401  (adds WatchPrices and ImportProducts)
 from examples.catalog.database import SqlIdempotencyStore, lifespan
+from examples.catalog.security import authentication
 from examples.catalog.service import service
 from twofold import App
 from twofold.idempotency import IdempotencyKeys
@@ -21,7 +25,8 @@ app = App(
     service,
     lifespan=lifespan,
     title="Product catalog",
-    interceptors=[IdempotencyKeys(SqlIdempotencyStore())],
+    # Authentication first: a refused call never touches the idempotency store.
+    interceptors=[authentication(), IdempotencyKeys(SqlIdempotencyStore())],
 )
 
 __all__ = ["app", "service"]

@@ -34,7 +34,9 @@ from examples.catalog.models import (
     Report,
     User,
 )
+from examples.catalog.security import owner
 from twofold import Cache, Code, Error, Idempotency, Service
+from twofold.auth import requires
 from twofold.caching import check_etag
 from twofold.pagination import Filters
 
@@ -156,6 +158,7 @@ def masked(patch: ProductPatch, update_mask: str) -> ProductPatch:
 
 
 @products.create
+@requires("products:write")
 async def create_product(product: NewProduct, idempotency_key: str = "") -> Product:
     """Add a product to the catalog.
 
@@ -200,6 +203,7 @@ async def list_products(
 
 
 @products.update
+@requires("products:write")
 async def update_product(
     id: Id, product: ProductPatch, etag: str = "", update_mask: str = ""
 ) -> Product:
@@ -228,6 +232,7 @@ async def update_product(
 
 
 @products.replace
+@requires("products:write")
 async def replace_product(id: Id, product: NewProduct, etag: str = "") -> Product:
     """Replace every field of a product (only if still at version ``etag``, when given)."""
     price = cents(product.price, "product.price")
@@ -242,6 +247,7 @@ async def replace_product(id: Id, product: NewProduct, etag: str = "") -> Produc
 
 
 @products.delete
+@requires("products:write")
 async def delete_product(id: Id, etag: str = "") -> None:
     """Delete a product. A product that has been ordered cannot be deleted."""
     async with current().transaction(write=True) as session:
@@ -260,6 +266,7 @@ async def delete_product(id: Id, etag: str = "") -> None:
 
 
 @users.create
+@requires("users:write")
 async def create_user(user: NewUser) -> User:
     """Register a user. Emails are unique: a taken one is ALREADY_EXISTS."""
     async with current().transaction(write=True) as session:
@@ -299,6 +306,7 @@ async def list_users(page_size: PageSize = 20, page_token: str = "") -> ListUser
 
 
 @orders.create
+@requires("orders:write", check=owner)
 async def create_order(user_id: Id, order: NewOrder, idempotency_key: str = "") -> Order:
     """Place an order; its total is the product's current price times the quantity.
 
@@ -324,6 +332,7 @@ async def create_order(user_id: Id, order: NewOrder, idempotency_key: str = "") 
 
 
 @orders.get
+@requires(check=owner)
 async def get_order(user_id: Id, order_id: Id) -> Order:
     """Get one of a user's orders."""
     async with current().transaction() as session:
@@ -331,6 +340,7 @@ async def get_order(user_id: Id, order_id: Id) -> Order:
 
 
 @orders.list
+@requires(check=owner)
 async def list_orders(
     user_id: Id, page_size: PageSize = 20, page_token: str = ""
 ) -> ListOrdersResponse:
@@ -349,6 +359,7 @@ async def list_orders(
 
 
 @orders.action("cancel")
+@requires("orders:write", check=owner)
 async def cancel_order(user_id: Id, order_id: Id, etag: str = "") -> Order:
     """Cancel an open order. Cancelling one that is already cancelled is FAILED_PRECONDITION."""
     async with current().transaction(write=True) as session:

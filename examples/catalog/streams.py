@@ -34,6 +34,7 @@ from examples.catalog.database import _ID, Base, ProductRow, current
 from examples.catalog.models import NewProduct
 from examples.catalog.service import create_product, money, service
 from twofold import Code, Error, Idempotency
+from twofold.auth import requires
 
 logger = logging.getLogger(__name__)
 
@@ -201,6 +202,7 @@ async def watch_prices(category: str = "") -> AsyncIterator[PriceChange]:
 
 
 @service.procedure
+@requires("products:write")
 async def import_products(requests: AsyncIterator[ImportProductsRequest]) -> ImportSummary:
     """Create many products from one stream; each is created or fails on its own.
 

@@ -17,7 +17,8 @@ from typing import Any, Protocol
 
 from twofold import docs, openapi
 from twofold.asgi import ASGIApp, Receive, Scope, Send
-from twofold.definition import Service
+from twofold.auth import Authentication
+from twofold.definition import DefinitionError, Service
 from twofold.http import respond
 from twofold.interceptors import Interceptor, chain
 from twofold.method import Method
@@ -69,6 +70,16 @@ class App:
         self.title = title or ", ".join(s.full_name for s in services)
         self.version = version
         self.table = MethodTable(services)
+        self.authentication = next(
+            (i for i in self.interceptors if isinstance(i, Authentication)), None
+        )
+        guarded = [m.full_name for m in self.table if m.security and not m.security.public]
+        if guarded and self.authentication is None:
+            # Fail closed: a declared requirement nobody enforces is an open door.
+            raise DefinitionError(
+                f"{guarded[0]} requires credentials: add twofold.auth.Authentication "
+                "to the App's interceptors"
+            )
         # Each App composes its own chain, so one service can sit in two apps
         # with different interceptors.
         for i, method in enumerate(self.table.methods):
@@ -125,7 +136,10 @@ class App:
     @property
     def openapi(self) -> dict[str, Any]:
         """The OpenAPI 3.1 document of this app, derived from its method table."""
-        return openapi.document(self.table, title=self.title, version=self.version)
+        schemes = self.authentication.openapi_schemes() if self.authentication else None
+        return openapi.document(
+            self.table, title=self.title, version=self.version, security_schemes=schemes
+        )
 
     async def _serve_openapi(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["method"] not in ("GET", "HEAD"):

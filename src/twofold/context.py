@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from twofold.headers import Headers
 
 if TYPE_CHECKING:
+    from twofold.auth import Identity
     from twofold.method import Method
 
 
@@ -18,9 +19,20 @@ class Context:
     no deadline. ``state`` is a free dict for interceptors to hand values to
     handlers (an authenticated identity, a request id). ``response_headers``
     are added to the response by HTTP protocols and sent as metadata by gRPC.
+    ``identity`` is who made the call, set by :class:`~twofold.auth.Authentication`
+    (None for an anonymous call).
     """
 
-    __slots__ = ("_response_headers", "deadline", "headers", "method", "peer", "protocol", "state")
+    __slots__ = (
+        "_response_headers",
+        "deadline",
+        "headers",
+        "identity",
+        "method",
+        "peer",
+        "protocol",
+        "state",
+    )
 
     def __init__(
         self,
@@ -36,6 +48,7 @@ class Context:
         self.peer = peer
         self.deadline = deadline
         self.state: dict[str, Any] = {}
+        self.identity: Identity | None = None
         self._response_headers: dict[str, str] | None = None
 
     @property

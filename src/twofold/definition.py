@@ -26,6 +26,7 @@ from typing import Any, TypeVar, overload
 
 import msgspec
 
+from twofold.auth import SECURITY_ATTRIBUTE, Requirement
 from twofold.caching import Cache
 from twofold.context import Context
 from twofold.method import Empty, HttpBinding, Idempotency, Method, StreamKind
@@ -198,6 +199,7 @@ class Service:
         *,
         description: str = "",
         proto_lock: str | os.PathLike[str] | None = None,
+        security: Requirement | None = None,
     ) -> None:
         if not package or not all(part.isidentifier() for part in package.split(".")):
             raise DefinitionError(f"invalid package name {package!r}")
@@ -206,6 +208,8 @@ class Service:
         if not self.name.isidentifier():
             raise DefinitionError(f"invalid service name {self.name!r}")
         self.description = description
+        # Every method's requirement unless it declares its own (twofold.auth).
+        self.security = security
         self.methods: dict[str, Method] = {}
         self.resources: list[Resource] = []
         # The protobuf lock file (docs/protobuf.md); a relative path is taken
@@ -268,6 +272,7 @@ class Service:
             tags=tags,
             resource=resource,
             cache=cache,
+            security=getattr(fn, SECURITY_ATTRIBUTE, self.security),
         )
         self.methods[name] = method
         return method

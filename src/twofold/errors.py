@@ -8,7 +8,7 @@ protocol calls at its boundary.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import msgspec
 
@@ -19,13 +19,26 @@ logger = logging.getLogger("twofold")
 
 
 class Error(Exception):
-    """An error with a canonical code, a message safe for clients, and details."""
+    """An error with a canonical code, a message safe for clients, and details.
 
-    def __init__(self, code: Code, message: str = "", details: Sequence[Detail] = ()) -> None:
+    ``headers`` go out with the error: as HTTP response headers on REST,
+    Connect, JSON-RPC and gRPC-Web, as trailing metadata on gRPC
+    (``WWW-Authenticate`` on a 401, ``Retry-After`` on a 429).
+    """
+
+    def __init__(
+        self,
+        code: Code,
+        message: str = "",
+        details: Sequence[Detail] = (),
+        *,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(message or code.wire_name)
         self.code = code
         self.message = message
         self.details = tuple(details)
+        self.headers: dict[str, str] = dict(headers or {})
 
     def __repr__(self) -> str:
         return f"Error({self.code.name}, {self.message!r})"

@@ -236,6 +236,10 @@ async def _abort(context: _ServicerContext, ctx: Context, error: Error) -> None:
         await _send_headers(context, ctx)
     except Exception:
         error = Error(Code.INTERNAL, "internal error")
-    await context.abort(
-        STATUS[error.code], error.message, trailing_metadata=((DETAILS_KEY, status_details(error)),)
-    )
+    trailers = ((DETAILS_KEY, status_details(error)), *_metadata(error.headers))
+    await context.abort(STATUS[error.code], error.message, trailing_metadata=trailers)
+
+
+def _metadata(headers: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    """An error's headers as gRPC metadata: lower-case keys, as HTTP/2 requires."""
+    return tuple((k.lower(), v) for k, v in headers.items())

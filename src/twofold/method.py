@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 if TYPE_CHECKING:
+    from twofold.auth import Requirement
     from twofold.caching import Cache
     from twofold.context import Context
 
@@ -96,6 +97,8 @@ class Method:
     resource: str = ""
     # How caches may keep its answers (twofold.caching); None: the safe default.
     cache: Cache | None = None
+    # Who may call it (twofold.auth); None: anyone, as a method declaring nothing.
+    security: Requirement | None = None
     # Set by the App when it composes interceptors around ``handler``.
     call: Handler = field(init=False)
 

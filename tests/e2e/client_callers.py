@@ -13,8 +13,9 @@ from typing import Any
 import httpx
 
 from tests.e2e.callers import Caller, Outcome
+from tests.tokens import ADMIN
 from twofold import Error
-from twofold.client import Client, Rpc
+from twofold.client import BearerToken, Client, Rpc
 from twofold.code import HTTP_STATUS
 from twofold.method import Method
 
@@ -36,7 +37,11 @@ class ClientCaller(Caller):
         super().__init__(client, methods)
         rpcs = [Rpc.from_method(m) for m in methods.values()]
         self.twofold = Client(
-            rpcs, str(client.base_url), protocol=self.protocol, transport=_Through(client)
+            rpcs,
+            str(client.base_url),
+            protocol=self.protocol,
+            transport=_Through(client),
+            auth=BearerToken(ADMIN),  # the catalog's writes need a token
         )
 
     def __call__(self, rpc: str, payload: dict[str, Any] | None = None) -> Outcome:

@@ -17,6 +17,7 @@ from tests.e2e.client_callers import CLIENT_CALLERS
 from tests.e2e.grpc_callers import GrpcCaller
 from tests.e2e.proto_callers import PROTO_CALLERS
 from tests.e2e.server import Server, start
+from tests.tokens import AUTHORIZATION, authorized
 
 
 @pytest.fixture(scope="session")
@@ -30,7 +31,8 @@ def catalog(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 @pytest.fixture
 def http(catalog: Server) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=catalog.url, timeout=10.0) as client:
+    # The development admin token: the catalog's writes need one (tests/tokens.py).
+    with httpx.Client(base_url=catalog.url, timeout=10.0, headers=AUTHORIZATION) as client:
         yield client
 
 
@@ -44,7 +46,7 @@ def stubs(tmp_path_factory: pytest.TempPathFactory) -> tuple[ModuleType, ModuleT
 def channel(catalog: Server) -> Iterator[grpc.Channel]:
     """A grpcio channel to the catalog's native gRPC server."""
     with grpc.insecure_channel(catalog.grpc_target) as channel:
-        yield channel
+        yield authorized(channel)
 
 
 @pytest.fixture(params=[*sorted(CALLERS), *sorted(CLIENT_CALLERS), *sorted(PROTO_CALLERS), "grpc"])

@@ -21,6 +21,7 @@ import pytest
 
 from tests.e2e import nginx
 from tests.e2e.server import Server, start
+from tests.tokens import AUTHORIZATION
 
 MAX_AGE = 2
 CONNECT_GET = "/catalog.v1.CatalogService/GetProduct?encoding=json&message=%7B%22id%22%3A{id}%7D"
@@ -53,7 +54,7 @@ def proxy(app_server: Server, tmp_path_factory: pytest.TempPathFactory) -> Itera
 
 @pytest.fixture
 def client(proxy: nginx.Nginx) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=proxy.url, timeout=10.0) as through_proxy:
+    with httpx.Client(base_url=proxy.url, timeout=10.0, headers=AUTHORIZATION) as through_proxy:
         yield through_proxy
 
 
@@ -161,7 +162,7 @@ def test_private_no_cache_and_no_store_answers_are_never_cached(
 
 
 def test_of_two_racing_conditional_writes_exactly_one_wins(app_server: Server) -> None:
-    with httpx.Client(base_url=app_server.url, timeout=10.0) as direct:
+    with httpx.Client(base_url=app_server.url, timeout=10.0, headers=AUTHORIZATION) as direct:
         for _round in range(5):
             url = f"/products/{new_product(direct)['id']}"
             tag = direct.get(url).headers["etag"]
@@ -170,7 +171,9 @@ def test_of_two_racing_conditional_writes_exactly_one_wins(app_server: Server) -
             def patch(
                 price: str, tag: str = tag, url: str = url, barrier: threading.Barrier = barrier
             ) -> httpx.Response:
-                with httpx.Client(base_url=app_server.url, timeout=10.0) as own:
+                with httpx.Client(
+                    base_url=app_server.url, timeout=10.0, headers=AUTHORIZATION
+                ) as own:
                     barrier.wait()
                     return own.patch(url, json={"price": price}, headers={"if-match": tag})
 

@@ -15,6 +15,7 @@ import pytest
 
 from tests.e2e.proto_callers import encode, schema
 from tests.e2e.server import Server, start
+from tests.tokens import AUTHORIZATION
 from twofold.envelope import END_STREAM, TRAILERS, frame
 
 SERVICE = "/catalog.v1.CatalogService/"
@@ -56,7 +57,7 @@ async def sse_events(url: str, category: str, count: int, ready: asyncio.Event) 
 def test_watch_prices_reaches_watchers_in_every_worker(workers: Server) -> None:
     category = f"watch-{uuid.uuid4().hex[:8]}"
     other = f"other-{uuid.uuid4().hex[:8]}"
-    with httpx.Client(base_url=workers.url, timeout=10) as client:
+    with httpx.Client(base_url=workers.url, timeout=10, headers=AUTHORIZATION) as client:
         watched = new_product(client, category)
         unwatched = new_product(client, other)
 
@@ -67,7 +68,7 @@ def test_watch_prices_reaches_watchers_in_every_worker(workers: Server) -> None:
         ]
         await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), 10)
         await asyncio.sleep(0.5)  # every watcher's poller has its starting point
-        async with httpx.AsyncClient(base_url=workers.url) as client:
+        async with httpx.AsyncClient(base_url=workers.url, headers=AUTHORIZATION) as client:
             for product, price in [(unwatched, "1.00"), (watched, "12.50"), (watched, "9.99")]:
                 r = await client.patch(f"/products/{product['id']}", json={"price": price})
                 assert r.status_code == 200, r.text
@@ -91,7 +92,7 @@ def test_watch_prices_over_connect(catalog: Server, http: httpx.Client) -> None:
 
     async def change_price() -> None:
         await asyncio.sleep(0.6)  # the watcher's poller has its starting point
-        async with httpx.AsyncClient(base_url=catalog.url) as writer:
+        async with httpx.AsyncClient(base_url=catalog.url, headers=AUTHORIZATION) as writer:
             r = await writer.put(
                 f"/products/{product['id']}",
                 json={"name": "Lamp", "price": "11.00", "category": category},

@@ -13,6 +13,7 @@ from openapi_spec_validator import validate
 
 from examples.catalog import service
 from tests.e2e.server import ROOT, Server, start
+from tests.tokens import AUTHORIZATION
 
 
 def twofold(*args: str) -> subprocess.CompletedProcess[str]:
@@ -85,7 +86,9 @@ def test_serve_with_workers(tmp_path: Path) -> None:
     try:
         created = [
             httpx.post(
-                f"{server.url}/products", json={"name": f"W{i}", "price": "1.00", "category": "w"}
+                f"{server.url}/products",
+                json={"name": f"W{i}", "price": "1.00", "category": "w"},
+                headers=AUTHORIZATION,
             ).status_code
             for i in range(20)
         ]

@@ -22,9 +22,12 @@ import pytest
 
 from tests.e2e.server import ROOT, Server, free_port
 from tests.e2e.threaded import serve
+from tests.tokens import ADMIN
 from twofold import App, Context, Idempotency, Service, cli
 from twofold.client.command import exit_status
 from twofold.code import Code
+
+AUTH = f"authorization: Bearer {ADMIN}"  # the catalog's writes need a token
 
 
 def twofold(*args: str) -> subprocess.CompletedProcess[str]:
@@ -62,7 +65,7 @@ def test_call_lists_the_methods(catalog: Server) -> None:
 
 def test_call_over_each_protocol(catalog: Server) -> None:
     product = {"product": {"name": "Lamp", "price": "30.00", "category": "cli"}}
-    created = call(catalog.url, "CreateProduct", json.dumps(product))
+    created = call(catalog.url, "CreateProduct", json.dumps(product), "-H", AUTH)
     assert created.returncode == 0, created.stderr
     made = json.loads(created.stdout)
     assert made["id"].isdigit()  # Connect's JSON: an int64 is a string
@@ -81,6 +84,8 @@ def test_call_over_each_protocol(catalog: Server) -> None:
         "UpdateProduct",
         json.dumps({"id": int(made["id"]), "product": {"price": "25.00"}}),
         "--protocol=rest",
+        "-H",
+        AUTH,
     )
     assert json.loads(patched.stdout)["price"] == "25.00", patched.stderr
     report = call(catalog.url, "catalog.v1.CatalogService/GenerateReport", "{}")
@@ -166,9 +171,11 @@ from decimal import Decimal
 
 import catalog_client as cc
 from twofold import Code, Error
+from twofold.client import BearerToken
 
+token = BearerToken(sys.argv[2])
 for protocol in ("rest", "jsonrpc", "connect"):
-    with cc.CatalogServiceClient(sys.argv[1], protocol=protocol, timeout=10) as client:
+    with cc.CatalogServiceClient(sys.argv[1], protocol=protocol, timeout=10, auth=token) as client:
         new = cc.NewProduct(name="Gen", price=Decimal("4.20"), category="generated")
         made = client.create_product(product=new)
         assert client.get_product(id=made.id) == made
@@ -191,7 +198,7 @@ def test_generated_client_calls_the_running_catalog(catalog: Server, tmp_path: P
     assert written.returncode == 0, written.stderr
     (tmp_path / "use.py").write_text(textwrap.dedent(GENERATED_USE))
     result = subprocess.run(
-        [sys.executable, "use.py", catalog.url],
+        [sys.executable, "use.py", catalog.url, ADMIN],
         cwd=tmp_path,
         capture_output=True,
         text=True,

@@ -26,6 +26,7 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 from examples.catalog import service
 from tests.e2e.grpc_callers import status_of, violations
 from tests.e2e.server import ROOT, Server
+from tests.tokens import ADMIN
 from twofold.protobuf import Schema
 
 Stubs = tuple[ModuleType, ModuleType]
@@ -202,7 +203,11 @@ def test_buf_curl_lists_and_calls_through_reflection(catalog: Server, stub: Any)
     assert "catalog.v1.CatalogService" in listed.stdout.split()
     product = {"name": "Buf", "price": "1.50", "category": f"buf-{uuid.uuid4().hex[:8]}"}
     created = buf_curl(
-        "-d", json.dumps({"product": product}), f"{url}/catalog.v1.CatalogService/CreateProduct"
+        "-H",
+        f"authorization: Bearer {ADMIN}",
+        "-d",
+        json.dumps({"product": product}),
+        f"{url}/catalog.v1.CatalogService/CreateProduct",
     )
     assert created.returncode == 0, created.stderr
     body = json.loads(created.stdout)

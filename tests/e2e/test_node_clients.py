@@ -22,6 +22,7 @@ import pytest
 from tests.e2e.grpc_stubs import GOOGLEAPIS_INCLUDE, PROTOC_INCLUDE
 from tests.e2e.server import ROOT, Server, free_port
 from tests.e2e.test_http2 import _wait
+from tests.tokens import ADMIN
 
 NODE_MODULES = ROOT / "node_modules"
 PLUGIN = NODE_MODULES / ".bin" / "protoc-gen-es"
@@ -35,8 +36,10 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def _run(*args: str, cwd: Path = ROOT) -> str:
-    result = subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=120, check=False)
+def _run(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None) -> str:
+    result = subprocess.run(
+        args, cwd=cwd, capture_output=True, text=True, timeout=120, check=False, env=env
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -70,7 +73,8 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def results(generated: Path, catalog: Server) -> dict[str, Any]:
     before = catalog.output().count(GET_PRODUCT_BY_GET)
     grpc_url = f"http://{catalog.grpc_target}"
-    out = json.loads(_run("node", str(CLIENT), str(generated), catalog.url, grpc_url))
+    env = {**os.environ, "CATALOG_TOKEN": ADMIN}  # the catalog's writes need a token
+    out = json.loads(_run("node", str(CLIENT), str(generated), catalog.url, grpc_url, env=env))
     out["gets"] = catalog.output().count(GET_PRODUCT_BY_GET) - before
     return dict(out)
 
@@ -124,6 +128,7 @@ def hypercorn_catalog(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
 
 
 def test_client_streaming_over_http2(generated: Path, hypercorn_catalog: str) -> None:
-    out = json.loads(_run("node", str(IMPORT_CLIENT), str(generated), hypercorn_catalog))
+    env = {**os.environ, "CATALOG_TOKEN": ADMIN}  # ImportProducts needs products:write
+    out = json.loads(_run("node", str(IMPORT_CLIENT), str(generated), hypercorn_catalog, env=env))
     expected = {"created": 2, "failed": [[2, "C"]]}  # C's price has fractions of a cent
     assert out == {"json": expected, "binary": expected}

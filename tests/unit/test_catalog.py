@@ -20,6 +20,7 @@ import pytest
 
 from examples.catalog import app, service
 from examples.catalog.service import generate_report
+from tests.tokens import AUTHORIZATION
 from twofold.asgi import ASGIApp, Message
 
 # The package's ``service`` attribute is the Service, which hides the module of
@@ -67,7 +68,9 @@ def run(database_url: str) -> Run:
         async def main() -> None:
             async with running(app):
                 transport = httpx.ASGITransport(app)
-                async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                async with httpx.AsyncClient(
+                    transport=transport, base_url="http://t", headers=AUTHORIZATION
+                ) as client:
                     await scenario(client)
 
         asyncio.run(main())
@@ -510,16 +513,25 @@ def test_data_and_tokens_survive_a_restart(
 
     async def main() -> None:
         transport = httpx.ASGITransport(app)
-        async with running(app), httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        async with (
+            running(app),
+            httpx.AsyncClient(transport=transport, base_url="http://t", headers=AUTHORIZATION) as c,
+        ):
             for i in range(3):
                 await new_product(c, f"P{i}", category="Books")
             page = await ok(c.get("/products", params={"category": "Books", "page_size": 2}))
-        async with running(app), httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        async with (
+            running(app),
+            httpx.AsyncClient(transport=transport, base_url="http://t", headers=AUTHORIZATION) as c,
+        ):
             params = {"category": "Books", "page_token": page["next_page_token"]}
             rest = await ok(c.get("/products", params=params))
             assert [p["name"] for p in rest["products"]] == ["P2"]
         monkeypatch.setenv("CATALOG_PAGE_TOKEN_SECRET", "a production secret, set by the operator")
-        async with running(app), httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        async with (
+            running(app),
+            httpx.AsyncClient(transport=transport, base_url="http://t", headers=AUTHORIZATION) as c,
+        ):
             params = {"category": "Books", "page_token": page["next_page_token"]}
             await problem(c.get("/products", params=params), 400, "invalid_argument")
 

@@ -451,7 +451,7 @@ async def _send_error(
     headers: list[tuple[bytes, bytes]] | None = None,
     context: Context | None = None,
 ) -> None:
-    raw = headers or []
+    raw = [*(headers or []), *encode_headers(error.headers)]
     if context is not None and context.has_response_headers():
         # Headers the handler set before failing are still its leading metadata.
         try:

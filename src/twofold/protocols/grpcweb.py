@@ -271,4 +271,5 @@ def status_trailers(error: Error | None) -> list[tuple[bytes, bytes]]:
         # -bin metadata is base64; gRPC implementations send it unpadded.
         value = base64.b64encode(status_details(error)).rstrip(b"=")
         out.append((b"grpc-status-details-bin", value))
+    out.extend(encode_headers(error.headers))
     return out

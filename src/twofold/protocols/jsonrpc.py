@@ -291,6 +291,8 @@ class JsonRpcProtocol:
         except _Fault as fault:
             return None if notification else _fault(fault)
         except Error as exc:
+            if not exchange.batch and exc.headers:
+                exchange.response_headers = encode_headers(exc.headers)
             return None if notification else _error(request_id, exc)
         except Exception as exc:
             # An output msgspec cannot encode, a header with a line break: the

@@ -455,5 +455,5 @@ async def send_problem(
         headers = [*(headers or []), (error.accept_header, JSON)]
     status = status or HTTP_STATUS[error.code]
     # An error is never to be reused: the next request may well succeed.
-    raw = [*(headers or []), (b"cache-control", caching.NO_STORE)]
+    raw = [*(headers or []), *encode_headers(error.headers), (b"cache-control", caching.NO_STORE)]
     await respond(send, status, _encode(problem(error, instance, status)), raw, PROBLEM_JSON)

@@ -17,24 +17,34 @@ const { CatalogService, OrderStatus } = await import(
 
 const category = `node-${Date.now()}-${Math.floor(Math.random() * 1e6)}`;
 
+// The catalog's writes need a bearer token (the test passes a development one).
+const token = process.env.CATALOG_TOKEN;
+const authorize = (next) => async (req) => {
+  if (token) req.header.set("authorization", `Bearer ${token}`);
+  return next(req);
+};
+const interceptors = [authorize];
+
 function transports() {
   const out = {
-    "connect-json": createConnectTransport({ baseUrl: httpUrl, httpVersion: "1.1" }),
+    "connect-json": createConnectTransport({ baseUrl: httpUrl, httpVersion: "1.1", interceptors }),
     "connect-binary": createConnectTransport({
       baseUrl: httpUrl,
       httpVersion: "1.1",
       useBinaryFormat: true,
+      interceptors,
     }),
     "connect-get": createConnectTransport({
       baseUrl: httpUrl,
       httpVersion: "1.1",
       // GetProduct is NO_SIDE_EFFECTS in the .proto: connect-es sends it by GET.
       useHttpGet: true,
+      interceptors,
     }),
-    "grpc-web": createGrpcWebTransport({ baseUrl: httpUrl, httpVersion: "1.1" }),
+    "grpc-web": createGrpcWebTransport({ baseUrl: httpUrl, httpVersion: "1.1", interceptors }),
   };
   if (grpcUrl) {
-    out.grpc = createGrpcTransport({ baseUrl: grpcUrl });
+    out.grpc = createGrpcTransport({ baseUrl: grpcUrl, interceptors });
   }
   return out;
 }

@@ -1,0 +1,167 @@
+"""Call one method of an in-process App over any protocol, with any headers.
+
+HTTP protocols go through httpx's ASGITransport; native gRPC through a real
+:class:`GrpcServer` on an ephemeral 127.0.0.1 port. Each call answers a
+:class:`Result`: the canonical code name (None on success), the decoded
+output and the response headers (trailing metadata on gRPC), so one test can
+assert the same outcome whatever the wire.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import struct
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+import httpx
+import msgspec
+
+from twofold import App, Code
+from twofold.grpc_server import GrpcServer
+from twofold.method import Method
+from twofold.protobuf import Schema
+from twofold.routing import Template
+
+PROTOCOLS = ["rest", "jsonrpc", "connect", "connect-proto", "grpc-web", "grpc"]
+
+
+@dataclass
+class Result:
+    code: str | None
+    output: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    status: int = 200
+
+
+class Wires:
+    def __init__(self, app: App, client: httpx.AsyncClient, channel: grpc.aio.Channel) -> None:
+        self.app = app
+        self.http = client
+        self.channel = channel
+        self.schema = Schema(app.table)
+        self.methods = {m.name: m for m in app.table}
+
+    async def call(
+        self, protocol: str, rpc: str, payload: dict[str, Any], headers: dict[str, str]
+    ) -> Result:
+        method = self.methods[rpc]
+        if protocol == "grpc":
+            # gRPC metadata is printable ASCII: non-ASCII garbage goes escaped.
+            escaped = {k: v.encode("unicode_escape").decode() for k, v in headers.items()}
+            return await self._grpc(method, payload, escaped)
+        # Raw UTF-8 bytes on HTTP, as a careless client would send them.
+        raw: Any = {k: v.encode() for k, v in headers.items()}
+        return await getattr(self, "_" + protocol.replace("-", "_"))(method, payload, raw)
+
+    def _message(self, method: Method, payload: dict[str, Any]) -> Any:
+        return msgspec.convert(payload, method.input_type, strict=False)
+
+    async def _rest(
+        self, method: Method, payload: dict[str, Any], headers: dict[str, str]
+    ) -> Result:
+        payload = dict(payload)
+        binding = method.http
+        assert binding is not None
+        template = Template.parse(binding.path)
+        path = template.expand({v: str(payload.pop(v)) for v in template.variables})
+        kwargs: dict[str, Any] = {}
+        if binding.body == "*":
+            kwargs["json"] = payload
+        elif binding.body:
+            kwargs["json"] = payload.pop(binding.body)
+        if binding.body != "*":
+            kwargs["params"] = payload
+        r = await self.http.request(binding.verb, path, headers=headers, **kwargs)
+        if r.is_success:
+            return Result(None, r.json() if r.content else None, dict(r.headers), r.status_code)
+        return Result(r.json()["code"], None, dict(r.headers), r.status_code)
+
+    async def _jsonrpc(
+        self, method: Method, payload: dict[str, Any], headers: dict[str, str]
+    ) -> Result:
+        body = {"jsonrpc": "2.0", "id": 1, "method": method.name, "params": payload}
+        r = await self.http.post("/jsonrpc", json=body, headers=headers)
+        doc = r.json()
+        if "result" in doc:
+            return Result(None, doc["result"], dict(r.headers), r.status_code)
+        return Result(doc["error"]["data"]["code"], None, dict(r.headers), r.status_code)
+
+    async def _connect(
+        self, method: Method, payload: dict[str, Any], headers: dict[str, str]
+    ) -> Result:
+        r = await self.http.post(method.path, json=payload, headers=headers)
+        if r.status_code == 200:
+            return Result(None, r.json(), dict(r.headers), 200)
+        return Result(r.json()["code"], None, dict(r.headers), r.status_code)
+
+    async def _connect_proto(
+        self, method: Method, payload: dict[str, Any], headers: dict[str, str]
+    ) -> Result:
+        data = self.schema.codec(method.input_type).encode(self._message(method, payload))
+        all_headers = {**headers, "content-type": "application/proto"}
+        r = await self.http.post(method.path, content=data, headers=all_headers)
+        if r.status_code == 200:
+            output = self.schema.codec(method.output_type).decode(r.content)
+            return Result(None, msgspec.to_builtins(output), dict(r.headers), 200)
+        return Result(r.json()["code"], None, dict(r.headers), r.status_code)
+
+    async def _grpc_web(
+        self, method: Method, payload: dict[str, Any], headers: dict[str, str]
+    ) -> Result:
+        data = self.schema.codec(method.input_type).encode(self._message(method, payload))
+        body = struct.pack(">BI", 0, len(data)) + data
+        all_headers = {**headers, "content-type": "application/grpc-web+proto"}
+        r = await self.http.post(method.path, content=body, headers=all_headers)
+        found = dict(r.headers)
+        output = None
+        rest = r.content
+        while rest:
+            flags, size = struct.unpack(">BI", rest[:5])
+            chunk, rest = rest[5 : 5 + size], rest[5 + size :]
+            if flags & 0x80:
+                for line in chunk.decode().split("\r\n"):
+                    if line:
+                        key, _, value = line.partition(":")
+                        found[key.strip().lower()] = value.strip()
+            else:
+                decoded = self.schema.codec(method.output_type).decode(chunk)
+                output = msgspec.to_builtins(decoded)
+        status = int(found["grpc-status"])
+        code = None if status == 0 else Code(status).wire_name
+        return Result(code, output, found, r.status_code)
+
+    async def _grpc(
+        self, method: Method, payload: dict[str, Any], headers: dict[str, str]
+    ) -> Result:
+        call = self.channel.unary_unary(
+            method.path,
+            request_serializer=self.schema.codec(method.input_type).encode,
+            response_deserializer=self.schema.codec(method.output_type).decode,
+        )
+        metadata = tuple((k.lower(), v) for k, v in headers.items())
+        try:
+            output = await call(self._message(method, payload), metadata=metadata)
+        except grpc.aio.AioRpcError as exc:
+            trailers = {k: v for k, v in exc.trailing_metadata() or () if isinstance(v, str)}
+            return Result(Code(exc.code().value[0]).wire_name, None, trailers)
+        return Result(None, msgspec.to_builtins(output))
+
+
+@contextlib.asynccontextmanager
+async def wires(app: App) -> AsyncIterator[Wires]:
+    """Every protocol of ``app``, in process (HTTP) and over a real gRPC server."""
+    server = GrpcServer(app)
+    port = server.add_port("127.0.0.1:0")
+    await server.start()
+    try:
+        transport = httpx.ASGITransport(app)
+        async with (
+            httpx.AsyncClient(transport=transport, base_url="http://t") as client,
+            grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel,
+        ):
+            yield Wires(app, client, channel)
+    finally:
+        await server.stop(None)
