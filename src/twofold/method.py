@@ -99,6 +99,8 @@ class Method:
     cache: Cache | None = None
     # Who may call it (twofold.auth); None: anyone, as a method declaring nothing.
     security: Requirement | None = None
+    # Its server-side timeout in seconds (twofold.limits.timeout), or None.
+    timeout: float | None = None
     # Set by the App when it composes interceptors around ``handler``.
     call: Handler = field(init=False)
 
