@@ -98,6 +98,11 @@ class App:
         for method in self.table:
             self._exact[method.path] = self._rpc_endpoint(method)
         self._exact[self.options.jsonrpc_path] = self.jsonrpc
+        for interceptor in self.interceptors:
+            # An interceptor may serve paths of its own (twofold.metrics: /metrics).
+            endpoints = getattr(interceptor, "endpoints", None)
+            if endpoints is not None:
+                self._exact.update(endpoints())
         self._exact[self.options.openapi_path] = self._serve_openapi
         if self.options.docs_path:
             for path, endpoint in docs.endpoints(
