@@ -19,14 +19,26 @@ from examples.catalog.database import SqlIdempotencyStore, lifespan
 from examples.catalog.security import authentication
 from examples.catalog.service import service
 from twofold import App
+from twofold.access import AccessLog
 from twofold.idempotency import IdempotencyKeys
+from twofold.limits import ConcurrencyLimit, Deadlines
+from twofold.metrics import Metrics
+from twofold.tracing import RequestIds
 
 app = App(
     service,
     lifespan=lifespan,
     title="Product catalog",
-    # Authentication first: a refused call never touches the idempotency store.
-    interceptors=[authentication(), IdempotencyKeys(SqlIdempotencyStore())],
+    interceptors=[
+        RequestIds(),  # X-Request-Id on every answer, in every log line
+        Metrics(),  # GET /metrics
+        AccessLog(),
+        ConcurrencyLimit(512),
+        # Before the idempotency store: a refused call never touches it.
+        authentication(),
+        Deadlines(default=30.0),
+        IdempotencyKeys(SqlIdempotencyStore()),
+    ],
 )
 
 __all__ = ["app", "service"]

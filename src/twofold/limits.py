@@ -95,12 +95,21 @@ def exhausted(message: str, retry_after: float) -> Error:
     return Error(Code.RESOURCE_EXHAUSTED, message, headers={"Retry-After": seconds})
 
 
+async def _close(stream: AsyncIterator[Any]) -> None:
+    # Closing the wrapper must close the handler's generator now, so that its
+    # finally runs when the call ends, not when the garbage collector comes.
+    aclose = getattr(stream, "aclose", None)
+    if aclose is not None:
+        await aclose()
+
+
 async def _release_after(stream: AsyncIterator[Any], release: Callable[[], None]) -> Any:
     try:
         async for item in stream:
             yield item
     finally:
         release()
+        await _close(stream)
 
 
 class ConcurrencyLimit:
@@ -170,11 +179,14 @@ class RateLimit:
 
 async def _at_most(stream: AsyncIterator[Any], limit: int, what: str) -> Any:
     count = 0
-    async for item in stream:
-        count += 1
-        if count > limit:
-            raise Error(Code.RESOURCE_EXHAUSTED, f"more than {limit} {what} messages")
-        yield item
+    try:
+        async for item in stream:
+            count += 1
+            if count > limit:
+                raise Error(Code.RESOURCE_EXHAUSTED, f"more than {limit} {what} messages")
+            yield item
+    finally:
+        await _close(stream)
 
 
 class StreamLimit:

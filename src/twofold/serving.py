@@ -27,6 +27,7 @@ reloader with this same worker.
 from __future__ import annotations
 
 import asyncio
+import copy
 import functools
 import logging
 import multiprocessing
@@ -86,10 +87,23 @@ def _config(settings: Settings, app: Any) -> uvicorn.Config:
         reload=settings.reload,
         log_level=settings.log_level,
         access_log=settings.access_log,
+        log_config=_log_config(settings.access_log),
         lifespan="off",  # run by _serve, around both servers
         timeout_graceful_shutdown=int(settings.grace) or 1,
         # httptools and uvloop when installed (the [standard] extra), as uvicorn picks.
     )
+
+
+def _log_config(access_log: bool) -> dict[str, Any]:
+    """uvicorn's logging, plus twofold.access (twofold.access.AccessLog) beside its own."""
+    config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    level = "INFO" if access_log else "WARNING"
+    config["loggers"]["twofold.access"] = {
+        "handlers": ["default"],
+        "level": level,
+        "propagate": False,
+    }
+    return config
 
 
 def _worker(settings: Settings, sockets: list[socket.socket] | None = None) -> int:
