@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -21,7 +22,11 @@ import jwt
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from twofold.auth import MAX_CREDENTIAL, Identity, bearer_token, unauthenticated
+from twofold.code import Code
+from twofold.errors import Error
 from twofold.headers import Headers
+
+logger = logging.getLogger("twofold")
 
 HS256 = "HS256"
 # The algorithm each JWK key type is pinned to when the JWK names none.
@@ -150,10 +155,15 @@ class JwtBearer:
         async with self._lock:
             if time.monotonic() - self._fetched <= JWKS_TTL:
                 return
-            async with httpx.AsyncClient(timeout=5.0) as client:
-                response = await client.get(self.jwks_url or "")
-                response.raise_for_status()
-                self._keys = _jwks_keys(response.json())
+            try:
+                async with httpx.AsyncClient(timeout=5.0) as client:
+                    response = await client.get(self.jwks_url or "")
+                    response.raise_for_status()
+                    self._keys = _jwks_keys(response.json())
+            except (httpx.HTTPError, ValueError, KeyError, TypeError):
+                # Our fault, not the caller's: their token may be fine.
+                logger.warning("cannot fetch the signing keys from %s", self.jwks_url)
+                raise Error(Code.UNAVAILABLE, "cannot verify tokens now") from None
             self._fetched = time.monotonic()
 
     def openapi_scheme(self) -> dict[str, Any]:

@@ -322,3 +322,16 @@ def test_token_command_prints_a_development_token(capsys: pytest.CaptureFixture[
     assert claims["sub"] == "alice" and claims["scope"] == "products:write orders:write"
     assert claims["exp"] - claims["iat"] == 120
     assert cli.main([*argv, "--expires-in", "-5"]) == 2
+
+
+def test_unreachable_jwks_is_unavailable_not_a_crash() -> None:
+    from tests.e2e.server import free_port
+
+    app = make_app(JwtBearer(jwks_url=f"http://127.0.0.1:{free_port()}/jwks.json"))
+
+    async def scenario(w: Wires) -> None:
+        for protocol in ("rest", "grpc"):
+            result = await w.call(protocol, "CreateNote", NOTE, bearer(token()))
+            assert result.code == "unavailable", protocol
+
+    run(app, scenario)
