@@ -21,7 +21,7 @@ from pathlib import Path
 
 from bench import load, report, stubs
 from bench.apps.catalog import peers_dir
-from bench.cases import CASES, RAW
+from bench.cases import CASES, RAW, candidate
 from bench.runner import CaseResult, Settings, run_case
 
 
@@ -51,6 +51,10 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--budget", type=float, default=300,
         help="seconds after which no server gets more than --runs runs, clean or not",
+    )  # fmt: skip
+    p.add_argument(
+        "--compare", metavar="SRC",
+        help="also serve Twofold from SRC (a directory holding a twofold package) as twofold-b",
     )  # fmt: skip
     p.add_argument("--out", type=Path, help="where logs and runs.jsonl go (a new temp dir)")
     args = p.parse_args(argv)
@@ -131,6 +135,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.servers:
         keep = {"twofold", *args.servers.split(",")}
         cases = [replace(c, servers=tuple(s for s in c.servers if s.name in keep)) for c in cases]
+    if args.compare:
+        b = candidate(str(Path(args.compare).resolve()))
+        cases = [replace(c, servers=(c.servers[0], b, *c.servers[1:])) for c in cases]
     if args.raw:
         cases = [replace(c, servers=(*c.servers, RAW)) for c in cases]
     stub_dir = None

@@ -42,6 +42,7 @@ class Server:
     app_dir: str
     needs_stubs: bool = False
     check: str | None = None  # instead of the case's check
+    pythonpath: str | None = None  # put first on the server's PYTHONPATH
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ class Case:
 
     @property
     def peers(self) -> tuple[Server, ...]:
-        return self.servers[1:]
+        return tuple(s for s in self.servers if not s.name.startswith(TWOFOLD.name))
 
 
 TWOFOLD = Server("twofold", "bench.apps.twofold_app:app", "repo")
@@ -65,6 +66,13 @@ CONNECTRPC = Server("connectrpc", "bench.apps.connectrpc_app:app", "repo", needs
 # body and no framework at all, the ceiling of any app on this server.
 RAW = Server("uvicorn-raw", "raw_asgi:app", "peers", check="raw")
 SERVERS = {s.name: s for s in (TWOFOLD, FASTAPI, LITESTAR, CONNECTRPC, RAW)}
+
+
+def candidate(src: str) -> Server:
+    """Twofold served from another source tree (``--compare``), to A/B a core change
+    against the checkout and the peers in one run."""
+    return Server(f"{TWOFOLD.name}-b", TWOFOLD.app, TWOFOLD.app_dir, pythonpath=src)
+
 
 PRODUCT_BODY = msgspec.json.encode(NEW_PRODUCT)  # the peers' post_product.lua body
 

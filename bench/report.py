@@ -12,31 +12,34 @@ def _num(value: float | None, fmt: str) -> str:
     return "-" if value is None else format(value, fmt)
 
 
-def ratio(result: CaseResult, peer: str) -> float | None:
-    ours, theirs = result.servers["twofold"].rps, result.servers[peer].rps
+TWOFOLD = "twofold"
+
+
+def ratio(result: CaseResult, peer: str, ours_name: str = TWOFOLD) -> float | None:
+    ours, theirs = result.servers[ours_name].rps, result.servers[peer].rps
     if ours is None or not theirs:
         return None
     return ours / theirs
 
 
-def cpu_ratio(result: CaseResult, peer: str) -> float | None:
+def cpu_ratio(result: CaseResult, peer: str, ours_name: str = TWOFOLD) -> float | None:
     """How many times less server CPU twofold spends per request than ``peer``."""
-    ours = result.servers["twofold"].median("cpu_us_per_req")
+    ours = result.servers[ours_name].median("cpu_us_per_req")
     theirs = result.servers[peer].median("cpu_us_per_req")
     if not ours or theirs is None:
         return None
     return theirs / ours
 
 
-def verdict(result: CaseResult, peer: str, by_cpu: bool = False) -> str:
+def verdict(result: CaseResult, peer: str, by_cpu: bool = False, ours_name: str = TWOFOLD) -> str:
     """PASS or MISS against the target; ``*`` when a side had no clean run."""
     target = result.case.targets.get(peer)
-    value = cpu_ratio(result, peer) if by_cpu else ratio(result, peer)
+    value = cpu_ratio(result, peer, ours_name) if by_cpu else ratio(result, peer, ours_name)
     if value is None:
         return "n/a"
     if target is None:
         return "no target"
-    noisy = not result.servers["twofold"].clean or not result.servers[peer].clean
+    noisy = not result.servers[ours_name].clean or not result.servers[peer].clean
     return ("PASS" if value >= target else "MISS") + ("*" if noisy else "")
 
 
@@ -76,17 +79,15 @@ def case_table(result: CaseResult) -> str:
             f"{_num(s.median('others_cpu_pct'), '.0f'):>7}%"
             f"  {clean}  {_note(s)}".rstrip()
         )
-    for peer in case.peers:
-        value = ratio(result, peer.name)
-        target = case.targets.get(peer.name)
-        want = f"target >= {target:.1f}x" if target is not None else "no target"
-        verdict_, cpu_verdict = verdict(result, peer.name), verdict(result, peer.name, True)
-        if peer.name == RAW.name:
-            want, verdict_, cpu_verdict = "the server alone", "ceiling", ""
-        by_cpu = _num(cpu_ratio(result, peer.name), ".2f")
+    ours = [n for n in result.servers if n.startswith(TWOFOLD)]
+    for name in ours:
+        for peer in case.peers:
+            lines.append(_ratio_line(result, name, peer.name))
+    if len(ours) == 2:
+        value, by_cpu = ratio(result, ours[0], ours[1]), cpu_ratio(result, ours[0], ours[1])
         lines.append(
-            f"  twofold/{peer.name:<11} {_num(value, '.2f')}x req/s  ({want})  {verdict_:<9}"
-            f"  {by_cpu}x less CPU per request  {cpu_verdict}".rstrip()
+            f"  {ours[1]}/{ours[0]}: {_num(value, '.3f')}x req/s, "
+            f"{_num(by_cpu, '.3f')}x less CPU per request"
         )
     if any(not s.clean for s in result.servers.values() if not s.skipped):
         lines.append(
@@ -96,8 +97,24 @@ def case_table(result: CaseResult) -> str:
     return "\n".join(lines)
 
 
+def _ratio_line(result: CaseResult, ours_name: str, peer: str) -> str:
+    value = ratio(result, peer, ours_name)
+    target = result.case.targets.get(peer)
+    want = f"target >= {target:.1f}x" if target is not None else "no target"
+    verdict_ = verdict(result, peer, False, ours_name)
+    cpu_verdict = verdict(result, peer, True, ours_name)
+    if peer == RAW.name:
+        want, verdict_, cpu_verdict = "the server alone", "ceiling", ""
+    by_cpu = _num(cpu_ratio(result, peer, ours_name), ".2f")
+    label = f"{ours_name}/{peer}"
+    return (
+        f"  {label:<21} {_num(value, '.2f')}x req/s  ({want})  {verdict_:<9}"
+        f"  {by_cpu}x less CPU per request  {cpu_verdict}"
+    ).rstrip()
+
+
 def _verdict_cell(result: CaseResult, s: ServerResult) -> str:
-    if s.server == "twofold":
+    if s.server.startswith(TWOFOLD):
         return _note(s)
     if s.server == RAW.name:
         return "ceiling (the server alone)"
@@ -113,7 +130,7 @@ def summary(results: Iterable[CaseResult]) -> str:
     ]
     for result in results:
         for s in result.servers.values():
-            is_peer = s.server != "twofold"
+            is_peer = not s.server.startswith(TWOFOLD)
             value = ratio(result, s.server) if is_peer else None
             by_cpu = cpu_ratio(result, s.server) if is_peer else None
             target = result.case.targets.get(s.server)

@@ -137,6 +137,10 @@ class _Process:
         env = {**os.environ, PEERS_ENV: str(settings.peers)}
         if settings.stubs is not None:
             env[STUBS_ENV] = str(settings.stubs)
+        if server.pythonpath:
+            env["PYTHONPATH"] = os.pathsep.join(
+                p for p in (server.pythonpath, env.get("PYTHONPATH")) if p
+            )
         self.cmd = cmd
         self._log: IO[bytes] = self.log_path.open("wb")
         self.proc = subprocess.Popen(
