@@ -14,6 +14,7 @@ result; the runner starts it that way so that it can be pinned to its core.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import re
 import shutil
@@ -227,9 +228,8 @@ async def _drive(spec: dict[str, Any]) -> dict[str, Any]:
     waits = []
     for _ in range(spec["connections"]):
         done: asyncio.Future[None] = loop.create_future()
-        await loop.create_connection(
-            lambda d=done: _Connection(payload, stop_at, stats, d), "127.0.0.1", spec["port"]
-        )
+        protocol = functools.partial(_Connection, payload, stop_at, stats, done)
+        await loop.create_connection(protocol, "127.0.0.1", spec["port"])
         waits.append(done)
     await asyncio.wait_for(asyncio.gather(*waits), spec["duration"] + 30)
     seconds = time.perf_counter() - start
