@@ -24,14 +24,14 @@ class Context:
     """
 
     __slots__ = (
+        "_peer",
         "_response_headers",
+        "_state",
         "deadline",
         "headers",
         "identity",
         "method",
-        "peer",
         "protocol",
-        "state",
     )
 
     def __init__(
@@ -39,17 +39,35 @@ class Context:
         protocol: str,
         method: Method,
         headers: Headers,
-        peer: str | None = None,
+        peer: str | tuple[str, int] | None = None,
         deadline: float | None = None,
     ) -> None:
         self.protocol = protocol
         self.method = method
         self.headers = headers
-        self.peer = peer
+        # A transport's (host, port) is formatted only when someone asks:
+        # most calls never do, and building the string is per request.
+        self._peer = peer
         self.deadline = deadline
-        self.state: dict[str, Any] = {}
+        self._state: dict[str, Any] | None = None
         self.identity: Identity | None = None
         self._response_headers: dict[str, str] | None = None
+
+    @property
+    def peer(self) -> str | None:
+        """``host:port`` of the caller (``[host]:port`` for IPv6), when known."""
+        peer = self._peer
+        if peer is None or isinstance(peer, str):
+            return peer
+        host, port = peer
+        self._peer = text = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        return text
+
+    @property
+    def state(self) -> dict[str, Any]:
+        if self._state is None:
+            self._state = {}
+        return self._state
 
     @property
     def response_headers(self) -> dict[str, str]:

@@ -57,7 +57,7 @@ class Template:
 
     def expand(self, values: dict[str, str]) -> str:
         """The path with each variable replaced by its percent-encoded value."""
-        parts = [_quote(values[s[1:-1]]) if s.startswith("{") else s for s in self.segments]
+        parts = [quote_segment(values[s[1:-1]]) if s.startswith("{") else s for s in self.segments]
         path = "/" + "/".join(parts)
         return f"{path}:{self.verb}" if self.verb else path
 
@@ -65,7 +65,7 @@ class Template:
 _unreserved = re.compile(r"[A-Za-z0-9_.~-]*").fullmatch
 
 
-def _quote(value: str) -> str:
+def quote_segment(value: str) -> str:
     # Ids are nearly always unreserved characters: skip urllib's general path.
     return value if _unreserved(value) else quote(value, safe="")
 
@@ -86,6 +86,10 @@ class Router(Generic[T]):
     def __init__(self) -> None:
         self._root: _Node[T] = _Node()
         self._templates: dict[tuple[tuple[str, ...], str], Template] = {}
+        # Templates without variables, by their exact text: one dict lookup.
+        # The trie would find the same value, since literals win over
+        # variables at every segment.
+        self._literal: dict[str, T] = {}
 
     def add(self, template: Template, value: T) -> None:
         shape = tuple("{}" if s.startswith("{") else s for s in template.segments)
@@ -102,25 +106,26 @@ class Router(Generic[T]):
             else:
                 node = node.static.setdefault(seg, _Node())
         node.endpoints[template.verb or ""] = (value, template.variables)
+        if not template.variables:
+            self._literal[template.text] = value
 
     def match(self, path: str) -> tuple[T | None, dict[str, str]]:
         """The value for ``path`` and its variables, or (None, {})."""
+        literal = self._literal.get(path)
+        if literal is not None:
+            return literal, {}
         if path == "/":
             found = self._root.endpoints.get("")
             return (found[0], {}) if found else (None, {})
-        segments = path[1:].split("/") if path.startswith("/") else path.split("/")
+        segments = path.split("/")
+        if segments[0]:  # no leading "/": match as if there were one
+            segments.insert(0, "")
+        last = segments.pop()
         values: list[str] = []
         node = self._root
-        last = len(segments) - 1
-        for i, seg in enumerate(segments):
+        for seg in segments[1:]:
             if not seg:
                 return None, {}
-            if i == last:
-                found = self._match_last(node, seg, values)
-                if found is None:
-                    return None, {}
-                value, names = found
-                return value, dict(zip(names, values, strict=True))
             child = node.static.get(seg)
             if child is None:
                 child = node.variable
@@ -128,7 +133,27 @@ class Router(Generic[T]):
                     return None, {}
                 values.append(seg)
             node = child
-        return None, {}  # unreachable: the loop returns on the last segment
+        if not last:
+            return None, {}
+        # The common last segments first: a literal, or a plain variable.
+        found = None
+        child = node.static.get(last)
+        if child is not None:
+            found = child.endpoints.get("")
+        if found is None:
+            var = node.variable
+            if ":" not in last and var is not None:
+                found = var.endpoints.get("")
+                if found is not None:
+                    values.append(last)
+            if found is None:
+                found = self._match_last(node, last, values)
+                if found is None:
+                    return None, {}
+        value, names = found
+        if len(names) == 1:  # dict(zip(...)) costs several times a literal
+            return value, {names[0]: values[0]}
+        return value, dict(zip(names, values, strict=True))
 
     @staticmethod
     def _match_last(
