@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from twofold.code import Code
 from twofold.context import Context
 from twofold.errors import Error, as_error
-from twofold.method import Method
+from twofold.method import Method, StreamKind
 
 
 async def invoke(method: Method, ctx: Context, request: Any) -> Any:
@@ -69,3 +69,19 @@ async def stream(method: Method, ctx: Context, request: Any) -> AsyncIterator[An
         raise
     except Exception as exc:
         raise as_error(exc) from None
+
+
+async def deliver(
+    method: Method, ctx: Context, request: Any, write: Callable[[Any], Awaitable[None]]
+) -> None:
+    """Call ``method`` with a message (or a stream of them) and ``write`` each output.
+
+    Unary and client-streaming calls write their one answer; server and bidi
+    streams write every message as it comes. The enveloped protocols (Connect
+    streams, gRPC-Web) serve all four kinds through this one dispatch.
+    """
+    if method.kind in (StreamKind.UNARY, StreamKind.CLIENT):
+        await write(await invoke(method, ctx, request))
+    else:
+        async for output in stream(method, ctx, request):
+            await write(output)

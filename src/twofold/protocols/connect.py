@@ -46,7 +46,7 @@ from twofold.http import (
     read_body,
     respond,
 )
-from twofold.invoke import deadline, invoke, stream
+from twofold.invoke import deadline, deliver, invoke
 from twofold.method import Idempotency, Method, StreamKind
 from twofold.options import Options
 from twofold.protocols.streaming import Exchange
@@ -273,20 +273,11 @@ class _Stream:
             reader = envelope.Reader(receive, limit, decompress)
             async with deadline(ctx):
                 if self.method.kind in (StreamKind.CLIENT, StreamKind.BIDI):
-                    inputs = self._inputs(reader, exchange)
-                    if self.method.kind is StreamKind.CLIENT:
-                        await self._write(await invoke(self.method, ctx, inputs))
-                    else:
-                        async for output in stream(self.method, ctx, inputs):
-                            await self._write(output)
+                    request = self._inputs(reader, exchange)
                 else:
                     request = await self._single(reader)
                     exchange.watch()
-                    if self.method.kind is StreamKind.UNARY:
-                        await self._write(await invoke(self.method, ctx, request))
-                    else:
-                        async for output in stream(self.method, ctx, request):
-                            await self._write(output)
+                await deliver(self.method, ctx, request, self._write)
         except ClientDisconnected:
             exchange.disconnected()
             return

@@ -29,7 +29,7 @@ from twofold.details import _field_bytes, _varint
 from twofold.errors import Error, as_error
 from twofold.headers import Headers
 from twofold.http import ClientDisconnected, encode_headers, header, media_type, peer
-from twofold.invoke import deadline, invoke, stream
+from twofold.invoke import deadline, deliver
 from twofold.method import Method, StreamKind
 from twofold.options import Options
 from twofold.protocols.streaming import Exchange
@@ -138,20 +138,11 @@ class _Call:
             kind = self.method.kind
             async with deadline(ctx):
                 if kind in (StreamKind.CLIENT, StreamKind.BIDI):
-                    inputs = _inputs(reader, decode, exchange)
-                    if kind is StreamKind.CLIENT:
-                        await self._write(await invoke(self.method, ctx, inputs))
-                    else:
-                        async for output in stream(self.method, ctx, inputs):
-                            await self._write(output)
+                    request = _inputs(reader, decode, exchange)
                 else:
                     request = decode(await _single(reader, self.method))
                     exchange.watch()
-                    if kind is StreamKind.UNARY:
-                        await self._write(await invoke(self.method, ctx, request))
-                    else:
-                        async for output in stream(self.method, ctx, request):
-                            await self._write(output)
+                await deliver(self.method, ctx, request, self._write)
         except ClientDisconnected:
             exchange.disconnected()
             return
