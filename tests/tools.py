@@ -1,0 +1,19 @@
+"""Where the tests find the programs `make tools` installs (tools/requirements.txt)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+TOOLS_BIN = ROOT / ".tools" / "bin"
+
+
+def tool(name: str) -> Path:
+    """The path of an installed tool; a clear failure (not a skip) when it is missing,
+    because CI installs every tool through `make test`."""
+    path = TOOLS_BIN / name
+    if not path.exists():
+        pytest.fail(f"{path} is missing: run `make tools` (part of `make test`)", pytrace=False)
+    return path
