@@ -83,6 +83,7 @@ UNARY = {
     "same": True,
     "idType": "bigint",  # int64 is a BigInt in connect-es, whatever the wire
     "tags": ["kitchen"],
+    "listed": [True],  # ListProducts of its category: the product it created, alone
     "missing": "NotFound",
     "invalid": "InvalidArgument",
     "total": "49.00",

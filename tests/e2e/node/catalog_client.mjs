@@ -58,11 +58,12 @@ async function errorCode(promise) {
   }
 }
 
-async function unary(client) {
+async function unary(client, mine) {
   const created = await client.createProduct({
-    product: { name: "Kettle", price: "24.50", category, tags: ["kitchen"] },
+    product: { name: "Kettle", price: "24.50", category: mine, tags: ["kitchen"] },
   });
   const got = await client.getProduct({ id: created.id });
+  const page = await client.listProducts({ category: mine, pageSize: 10 });
   const missing = await errorCode(client.getProduct({ id: 987654321n }));
   const invalid = await errorCode(
     client.createProduct({ product: { name: "", price: "cheap", category } }),
@@ -79,6 +80,7 @@ async function unary(client) {
     same: got.id === created.id && got.name === "Kettle" && got.price === "24.50",
     idType: typeof got.id,
     tags: got.tags,
+    listed: page.products.map((p) => p.id === created.id),
     missing,
     invalid,
     total: order.total,
@@ -118,7 +120,8 @@ const writer = createClient(CatalogService, all["connect-json"]);
 for (const [name, transport] of Object.entries(all)) {
   const client = createClient(CatalogService, transport);
   try {
-    results[name] = { unary: await unary(client) };
+    // A category of its own per transport, so that its list holds only its product.
+    results[name] = { unary: await unary(client, `${category}-${name}`) };
     if (name !== "connect-get") {
       results[name].stream = await stream(client, writer);
     }
