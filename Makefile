@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# Node tools the tests run (buf), pinned by package-lock.json.
+# Node tools the tests run (buf, protoc-gen-es, openapi-typescript, tsc), pinned by package-lock.json.
 NODE_STAMP = node_modules/.package-lock.json
 
 $(NODE_STAMP): package.json package-lock.json

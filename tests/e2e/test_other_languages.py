@@ -1,0 +1,221 @@
+"""Clients that other people's generators wrote from our contracts call the running catalog.
+
+From the exported OpenAPI document: a Python package by openapi-python-client,
+and TypeScript types by openapi-typescript for openapi-fetch (checked by
+``tsc --strict``). From the exported ``.proto``: grpcio-tools' stubs here,
+connect-es in tests/e2e/test_node_clients.py. Each program is the one
+docs/other-languages.md shows, and each creates, gets and lists a product and
+reads one error. The tools are pinned (tools/requirements.txt, package.json)
+and run with no network but the catalog on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from tests.e2e.server import ROOT, Server
+from tests.tokens import ADMIN
+from tests.tools import tool
+
+PROGRAMS = ROOT / "docs_src" / "other_languages"
+NODE_MODULES = ROOT / "node_modules"
+MISTAKES = Path(__file__).parent / "node" / "rest_client_mistakes.ts"
+MISSING_ID = 987654321  # the programs ask for this product to get an error
+
+
+def _run(
+    *args: str | Path, cwd: Path = ROOT, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [str(arg) for arg in args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert result.returncode == 0, f"{args[0]}:\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+def _node_bin(name: str) -> Path:
+    """A program of node_modules; a failure, not a skip, when missing (make installs it)."""
+    path = NODE_MODULES / ".bin" / name
+    if shutil.which("node") is None or not path.exists():
+        pytest.fail(f"node or {path} is missing: run `npm ci` (part of `make test`)", pytrace=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def openapi_document(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("openapi") / "openapi.json"
+    _run(sys.executable, "-m", "twofold", "openapi", "examples.catalog:app", "-o", path)
+    return path
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+@pytest.fixture(scope="module")
+def python_client(openapi_document: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """openapi-python-client's ``catalog_client`` package, in a directory of its own."""
+    out = tmp_path_factory.mktemp("openapi-python-client")
+    # Its default post hooks run `ruff check --fix` and `ruff format` on what it
+    # wrote, and warn when ruff is not on PATH: the project's ruff is beside python.
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    generated = _run(
+        tool("openapi-python-client"),
+        "generate",
+        "--path",
+        openapi_document,
+        "--meta",
+        "none",
+        "--output-path",
+        "catalog_client",
+        "--fail-on-warning",
+        cwd=out,
+        env={**os.environ, "PATH": path},
+    )
+    # It reports what it skipped (an endpoint, a content type, a schema) on
+    # stderr, and exits 0 unless --fail-on-warning: our document must cause none.
+    assert generated.stderr == ""
+    assert generated.stdout.split() == ["Generating", "catalog_client"]
+    # The docs' program beside the package, as a user would keep it.
+    shutil.copy(PROGRAMS / "rest_client.py", out)
+    return out
+
+
+def test_openapi_python_client_generates_every_operation(
+    python_client: Path, openapi_document: Path
+) -> None:
+    document = json.loads(openapi_document.read_text())
+    operations = {
+        _snake(operation["operationId"])
+        for item in document["paths"].values()
+        for operation in item.values()
+        if isinstance(operation, dict) and "operationId" in operation
+    }
+    modules = (python_client / "catalog_client" / "api").rglob("*.py")
+    assert {m.stem for m in modules} - {"__init__"} == operations
+
+
+def test_openapi_python_client_program_typechecks(python_client: Path) -> None:
+    """mypy --strict on the docs' program, against the types of the generated package.
+
+    Only the program's own errors count (imports are followed silently): the
+    generator's code is its business, and ruff's fixes (its post hooks) turn
+    a few of its ``*args: Any`` into ``*args: object``, which mypy rejects.
+    """
+    cache = python_client / ".mypy_cache"
+    _run(
+        sys.executable,
+        "-m",
+        "mypy",
+        "--strict",
+        "--follow-imports=silent",
+        "--cache-dir",
+        cache,
+        "rest_client.py",
+        cwd=python_client,
+    )
+
+
+def _judge(out: dict[str, Any], prefix: str) -> None:
+    """What a program saw, from REST: a 201 with Location, the same product back, a list
+    of its one product, and a typed 404 problem."""
+    product_id = out["created"]["id"]
+    assert out["created"] == {
+        "status": 201,
+        "location": f"/products/{product_id}",
+        "id": product_id,
+    }
+    got = out["got"]
+    assert got["category"].startswith(prefix) and got["etag"]
+    assert {k: got[k] for k in ("id", "name", "price", "tags")} == {
+        "id": product_id,
+        "name": "Kettle",
+        "price": "24.50",
+        "tags": ["kitchen"],
+    }
+    assert out["listed"] == [product_id]
+    assert out["missing"] == {
+        "status": 404,
+        "code": "not_found",
+        "detail": f"product {MISSING_ID} does not exist",
+    }
+
+
+def test_openapi_python_client_calls_the_catalog(python_client: Path, catalog: Server) -> None:
+    # The tools' own interpreter (httpx, attrs): the program needs nothing of Twofold.
+    python = tool("python")
+    out = _run(python, "rest_client.py", catalog.url, ADMIN, cwd=python_client)
+    _judge(json.loads(out.stdout), "python-")
+
+
+@pytest.fixture(scope="module")
+def typescript_build(openapi_document: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """openapi-typescript's ``catalog.d.ts``, and the docs' program compiled against it.
+
+    ``tsc --strict`` compiles it with a file of mistakes, each marked
+    ``@ts-expect-error``: a type error in the program, or a mistake the types
+    let through, fails the build.
+    """
+    out = tmp_path_factory.mktemp("openapi-typescript")
+    generated = _run(_node_bin("openapi-typescript"), openapi_document, "-o", out / "catalog.d.ts")
+    assert generated.stderr == ""  # its warnings (from Redocly's checks) go there
+    shutil.copy(PROGRAMS / "rest_client.ts", out)
+    shutil.copy(MISTAKES, out)
+    (out / "package.json").write_text('{"type": "module"}\n')
+    (out / "node_modules").symlink_to(NODE_MODULES, target_is_directory=True)
+    _run(
+        _node_bin("tsc"),
+        "--strict",
+        "--noEmitOnError",
+        # Not re-checking the declarations of node and openapi-fetch saves most
+        # of tsc's time; every use of them (and of catalog.d.ts) is still checked.
+        "--skipLibCheck",
+        "--module",
+        "nodenext",
+        "--target",
+        "es2022",
+        "--outDir",
+        "js",
+        "rest_client.ts",
+        MISTAKES.name,
+        cwd=out,
+    )
+    return out
+
+
+def test_openapi_fetch_calls_the_catalog(typescript_build: Path, catalog: Server) -> None:
+    out = _run("node", typescript_build / "js" / "rest_client.js", catalog.url, ADMIN)
+    _judge(json.loads(out.stdout), "ts-")
+
+
+def test_grpcio_stubs_call_the_catalog(
+    stubs: tuple[ModuleType, ModuleType], catalog: Server
+) -> None:
+    # `stubs` put catalog.v1.catalog_pb2(_grpc) in sys.modules, where the program finds them.
+    from docs_src.other_languages.grpc_client import call_catalog
+
+    out = call_catalog(catalog.grpc_target, ADMIN)
+    product_id = out["created"]["id"]
+    assert out["created"]["name"] == "Kettle" and out["created"]["category"].startswith("grpc-")
+    assert out["same"] is True
+    assert out["listed"] == [product_id]
+    assert out["missing"] == {
+        "code": "NOT_FOUND",
+        "details": f"product {MISSING_ID} does not exist",
+    }
