@@ -1,5 +1,5 @@
 """docs/other-languages.md shows the programs that tests/e2e/test_other_languages.py
-and tests/e2e/test_node_clients.py run against the catalog, not look-alikes."""
+runs against the catalog, not look-alikes."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ NAMED = re.compile(r"(?:#|//) (\S+)\n")
 
 def test_every_program_on_the_page_is_part_of_a_file_a_test_runs() -> None:
     blocks = BLOCK.findall((ROOT / "docs" / "other-languages.md").read_text())
-    assert {language for language, _ in blocks} == {"python", "ts", "js"}
+    assert {language for language, _ in blocks} == {"python", "ts"}
     for _, block in blocks:
         # Each block names its file on its first line ("// docs_src/x.ts").
         named = NAMED.match(block)

@@ -1,12 +1,14 @@
 """Clients that other people's generators wrote from our contracts call the running catalog.
 
-From the exported OpenAPI document: a Python package by openapi-python-client,
-and TypeScript types by openapi-typescript for openapi-fetch (checked by
-``tsc --strict``). From the exported ``.proto``: grpcio-tools' stubs here,
-connect-es in tests/e2e/test_node_clients.py. Each program is the one
-docs/other-languages.md shows, and each creates, gets and lists a product and
-reads one error. The tools are pinned (tools/requirements.txt, package.json)
-and run with no network but the catalog on 127.0.0.1.
+From the exported OpenAPI document: a Python package by openapi-python-client
+(checked by ``mypy --strict``), and TypeScript types by openapi-typescript for
+openapi-fetch. From the exported ``.proto``: grpcio-tools' Python stubs, and
+TypeScript by protoc-gen-es for connect-es (every transport and streaming are
+in tests/e2e/test_node_clients.py). The TypeScript is checked by ``tsc
+--strict``. Each program is the one docs/other-languages.md shows, and each
+creates, gets and lists a product and reads one error. The tools are pinned
+(tools/requirements.txt, package.json) and run with no network but the
+catalog on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -23,13 +25,18 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.grpc_stubs import GOOGLEAPIS_INCLUDE, PROTOC_INCLUDE
 from tests.e2e.server import ROOT, Server
 from tests.tokens import ADMIN
 from tests.tools import tool
 
 PROGRAMS = ROOT / "docs_src" / "other_languages"
 NODE_MODULES = ROOT / "node_modules"
-MISTAKES = Path(__file__).parent / "node" / "rest_client_mistakes.ts"
+TYPESCRIPT = [
+    PROGRAMS / "rest_client.ts",
+    PROGRAMS / "rpc_client.ts",
+    Path(__file__).parent / "node" / "client_mistakes.ts",
+]
 MISSING_ID = 987654321  # the programs ask for this product to get an error
 
 
@@ -164,27 +171,50 @@ def test_openapi_python_client_calls_the_catalog(python_client: Path, catalog: S
     _judge(json.loads(out.stdout), "python-")
 
 
+def _protoc_gen_es(out: Path) -> None:
+    """``twofold proto``, then protoc with protoc-gen-es: TypeScript under ``out/gen``."""
+    _run(sys.executable, "-m", "twofold", "proto", "examples.catalog:app", "-o", out / "proto")
+    (out / "gen").mkdir()
+    _run(
+        sys.executable,
+        "-m",
+        "grpc_tools.protoc",
+        f"-I{out / 'proto'}",
+        f"-I{PROTOC_INCLUDE}",
+        f"-I{GOOGLEAPIS_INCLUDE}",
+        f"--plugin=protoc-gen-es={_node_bin('protoc-gen-es')}",
+        f"--es_out={out / 'gen'}",
+        "--es_opt=target=ts,import_extension=js",
+        "catalog/v1/catalog.proto",
+        "google/api/annotations.proto",
+        "google/api/http.proto",
+    )
+
+
 @pytest.fixture(scope="module")
 def typescript_build(openapi_document: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """openapi-typescript's ``catalog.d.ts``, and the docs' program compiled against it.
+    """The docs' TypeScript programs, compiled by ``tsc --strict`` against the types
+    openapi-typescript generated from the OpenAPI document (``catalog.d.ts``) and
+    the code protoc-gen-es generated from the ``.proto`` (``gen/``).
 
-    ``tsc --strict`` compiles it with a file of mistakes, each marked
-    ``@ts-expect-error``: a type error in the program, or a mistake the types
-    let through, fails the build.
+    They are compiled with a file of mistakes, each marked ``@ts-expect-error``:
+    a type error in a program, or a mistake the types let through, fails the build.
     """
-    out = tmp_path_factory.mktemp("openapi-typescript")
+    out = tmp_path_factory.mktemp("typescript")
     generated = _run(_node_bin("openapi-typescript"), openapi_document, "-o", out / "catalog.d.ts")
     assert generated.stderr == ""  # its warnings (from Redocly's checks) go there
-    shutil.copy(PROGRAMS / "rest_client.ts", out)
-    shutil.copy(MISTAKES, out)
+    _protoc_gen_es(out)
+    for program in TYPESCRIPT:
+        shutil.copy(program, out)
     (out / "package.json").write_text('{"type": "module"}\n')
     (out / "node_modules").symlink_to(NODE_MODULES, target_is_directory=True)
     _run(
         _node_bin("tsc"),
         "--strict",
         "--noEmitOnError",
-        # Not re-checking the declarations of node and openapi-fetch saves most
-        # of tsc's time; every use of them (and of catalog.d.ts) is still checked.
+        # Not re-checking the declarations of node, openapi-fetch and connect-es
+        # saves most of tsc's time; every use of them (and of catalog.d.ts) is
+        # still checked.
         "--skipLibCheck",
         "--module",
         "nodenext",
@@ -192,16 +222,29 @@ def typescript_build(openapi_document: Path, tmp_path_factory: pytest.TempPathFa
         "es2022",
         "--outDir",
         "js",
-        "rest_client.ts",
-        MISTAKES.name,
+        *(program.name for program in TYPESCRIPT),
         cwd=out,
     )
-    return out
+    return out / "js"
 
 
 def test_openapi_fetch_calls_the_catalog(typescript_build: Path, catalog: Server) -> None:
-    out = _run("node", typescript_build / "js" / "rest_client.js", catalog.url, ADMIN)
+    out = _run("node", typescript_build / "rest_client.js", catalog.url, ADMIN)
     _judge(json.loads(out.stdout), "ts-")
+
+
+def test_connect_es_typescript_calls_the_catalog(typescript_build: Path, catalog: Server) -> None:
+    # Every transport and streaming are tests/e2e/test_node_clients.py's; this is
+    # the docs' typed program, over Connect.
+    out = json.loads(_run("node", typescript_build / "rpc_client.js", catalog.url, ADMIN).stdout)
+    product_id = out["created"]["id"]  # int64s printed as strings: bigints are not JSON
+    assert out["created"]["category"].startswith("connect-")
+    assert out["got"] == {"id": product_id, "name": "Kettle", "price": "24.50", "tags": ["kitchen"]}
+    assert out["listed"] == [product_id]
+    assert out["missing"] == {
+        "code": "NotFound",
+        "message": f"product {MISSING_ID} does not exist",
+    }
 
 
 def test_grpcio_stubs_call_the_catalog(
