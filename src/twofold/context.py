@@ -27,6 +27,7 @@ class Context:
         "_peer",
         "_response_headers",
         "_state",
+        "_timeout",
         "deadline",
         "headers",
         "identity",
@@ -52,6 +53,9 @@ class Context:
         self._state: dict[str, Any] | None = None
         self.identity: Identity | None = None
         self._response_headers: dict[str, str] | None = None
+        # The timeout a streaming protocol holds around its whole exchange
+        # (twofold.invoke.deadline), so that a deadline set later can move it.
+        self._timeout: asyncio.Timeout | None = None
 
     @property
     def peer(self) -> str | None:
@@ -77,6 +81,22 @@ class Context:
 
     def has_response_headers(self) -> bool:
         return bool(self._response_headers)
+
+    def shorten_deadline(self, when: float) -> bool:
+        """Bring a stream's deadline forward to ``when`` (on the loop's clock).
+
+        Only where a streaming protocol holds a timeout around the whole
+        exchange (:func:`twofold.invoke.deadline`): that timeout now fires at
+        the earlier of the two deadlines, and the answer is True. Otherwise
+        nothing changes and the answer is False: the caller must wrap its own
+        timeout around the call.
+        """
+        if self._timeout is None:
+            return False
+        if self.deadline is None or when < self.deadline:
+            self.deadline = when
+            self._timeout.reschedule(when)
+        return True
 
     def time_remaining(self) -> float | None:
         """Seconds left before the deadline (never negative), or None."""

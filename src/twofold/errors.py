@@ -23,7 +23,8 @@ class Error(Exception):
 
     ``headers`` go out with the error: as HTTP response headers on REST,
     Connect, JSON-RPC and gRPC-Web, as trailing metadata on gRPC
-    (``WWW-Authenticate`` on a 401, ``Retry-After`` on a 429).
+    (``WWW-Authenticate`` on a 401, ``Retry-After`` on a 429); on a Connect
+    stream as its end-of-stream metadata, on a gRPC-Web stream as trailers.
     """
 
     def __init__(

@@ -47,14 +47,17 @@ async def deadline(ctx: Context) -> AsyncIterator[None]:
 
     Streaming protocols wrap the whole exchange (reading, calling, sending) in
     it: a timeout inside the handler's generator could not cancel the sends
-    between its yields.
+    between its yields. The timeout is kept on the context even without a
+    deadline, so that a server-side one found later (``@timeout``, applied by
+    :class:`~twofold.limits.Deadlines` inside the chain) can bring it forward.
     """
-    if ctx.deadline is None:
-        yield
-        return
     try:
-        async with asyncio.timeout_at(ctx.deadline):
-            yield
+        async with asyncio.timeout_at(ctx.deadline) as timeout:
+            ctx._timeout = timeout
+            try:
+                yield
+            finally:
+                ctx._timeout = None
     except TimeoutError:
         raise Error(Code.DEADLINE_EXCEEDED, "deadline exceeded") from None
 

@@ -5,7 +5,7 @@
   ``Request-Timeout`` header in seconds (Connect has ``connect-timeout-ms``,
   gRPC and gRPC-Web ``grpc-timeout``). The earliest deadline wins; when it
   passes the handler is cancelled and the call is DEADLINE_EXCEEDED (504 on
-  REST).
+  REST). It covers streams too, to their last message.
 - :class:`ConcurrencyLimit`: at most N calls in flight in this process.
 - :class:`RateLimit`: a token bucket per identity (or per peer when anonymous).
 - :class:`StreamLimit`: at most N messages in a client or server stream.
@@ -73,11 +73,15 @@ class Deadlines:
 
     async def __call__(self, ctx: Context, request: Any, call_next: CallNext) -> Any:
         limits = [s for s in (ctx.method.timeout or self.default, _requested(ctx)) if s]
-        if not limits or ctx.method.kind is not StreamKind.UNARY:
-            # A stream's deadline is its protocol's, around the whole exchange.
+        if not limits:
             return await call_next(request, ctx)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + min(limits)
+        if ctx.method.kind is not StreamKind.UNARY and ctx.shorten_deadline(deadline):
+            # A stream outlives this call (the handler returns its generator at
+            # once): the protocol's timeout around the whole exchange, now
+            # brought forward, cancels it and sends the stream's own error.
+            return await call_next(request, ctx)
         if ctx.deadline is not None and ctx.deadline <= deadline:
             return await call_next(request, ctx)
         ctx.deadline = deadline

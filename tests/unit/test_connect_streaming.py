@@ -47,6 +47,8 @@ async def count(to: int, ctx: Context) -> AsyncIterator[Tick]:
         for n in range(to):
             if n == 3 and to == 13:
                 raise Error(Code.FAILED_PRECONDITION, "unlucky")
+            if n == 1 and to == 14:
+                raise Error(Code.RESOURCE_EXHAUSTED, "slow down", headers={"Retry-After": "7"})
             yield Tick(n)
             if to > 100:
                 await asyncio.sleep(0.01)
@@ -158,6 +160,13 @@ def test_server_stream_error_is_in_the_end_message() -> None:
     items, end = stream_json("Count", {"to": 13})
     assert len(items) == 3
     assert end["error"] == {"code": "failed_precondition", "message": "unlucky"}
+
+
+def test_error_headers_are_end_of_stream_metadata() -> None:
+    items, end = stream_json("Count", {"to": 14})
+    assert len(items) == 1 and end["error"]["code"] == "resource_exhausted"
+    # Trailers: Connect's end-of-stream metadata, each name with a list of values.
+    assert end["metadata"] == {"retry-after": ["7"]}
 
 
 def test_error_before_the_first_message_is_still_200() -> None:

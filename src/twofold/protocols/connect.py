@@ -340,6 +340,12 @@ class _Stream:
         end: dict[str, Any] = {}
         if error is not None:
             end["error"] = error_body(error)
+            if error.headers:
+                # A stream's status line went out long ago (or will say 200):
+                # the error's headers (WWW-Authenticate, Retry-After,
+                # X-Request-Id) are trailers, which Connect carries as the
+                # end-of-stream message's metadata, each a list of values.
+                end["metadata"] = {k.lower(): [v] for k, v in error.headers.items()}
         # The end-of-stream message is always JSON, and never compressed.
         body = envelope.frame(_encode(end), envelope.END_STREAM)
         await self.send({"type": "http.response.body", "body": body})

@@ -24,7 +24,7 @@ from twofold.context import Context
 from twofold.errors import Error, as_error, validation_error
 from twofold.headers import Headers
 from twofold.http import ClientDisconnected, encode_headers, peer, read_body
-from twofold.invoke import stream
+from twofold.invoke import deadline, stream
 from twofold.protocols.streaming import Exchange
 
 if TYPE_CHECKING:
@@ -82,15 +82,24 @@ async def _events(ctx: Context, request: Any, path: str, send: Send) -> None:
     # this one opens the stream after GRACE and keeps it alive.
     pump = asyncio.ensure_future(stream_.pump(request))
     try:
-        while True:
-            timeout = KEEPALIVE if stream_.started else GRACE
-            done, _ = await asyncio.wait({pump}, timeout=timeout)
-            if done:
-                pump.result()  # raises what the handler raised
-                break
-            await stream_.idle()
+        # The deadline (Request-Timeout, @timeout, a default: set by the
+        # Deadlines interceptor in the pump) is held here, around the pump
+        # and the sends, not in the pump: its expiry must stop the stream.
+        async with deadline(ctx):
+            while True:
+                timeout = KEEPALIVE if stream_.started else GRACE
+                done, _ = await asyncio.wait({pump}, timeout=timeout)
+                if done:
+                    pump.result()  # raises what the handler raised
+                    break
+                await stream_.idle()
     except Exception as exc:  # only coded errors reach the wire
         error = as_error(exc)
+        if not pump.done():
+            # Stopped by the deadline: end the handler before the last event,
+            # so that no message of its can follow the error.
+            pump.cancel()
+            await asyncio.wait({pump})
         if not stream_.started:
             await send_problem(send, error, path)
             return
