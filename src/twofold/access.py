@@ -4,7 +4,9 @@
 call: ``protocol``, ``method``, ``code`` (``ok`` or the canonical code name),
 ``duration_ms``, ``peer`` and ``request_id`` (with :class:`~twofold.tracing.RequestIds`
 before it). Never a header, a body, a token or an error message: a message
-may quote what the caller sent.
+may quote what the caller sent. A stream's line is written at its end; a
+call refused before the chain ran (a malformed or over-large body, an
+unknown method) gets its line too, through :meth:`AccessLog.refused`.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 
 import msgspec
 
+from twofold import outcome
 from twofold.context import Context
 from twofold.errors import Error
 from twofold.interceptors import CallNext
@@ -29,23 +32,32 @@ class AccessLog:
 
     async def __call__(self, ctx: Context, request: Any, call_next: CallNext) -> Any:
         start = time.perf_counter()
-        code = "ok"
+
+        def end(exc: BaseException | None) -> None:
+            self._line(ctx, outcome.name(ctx, exc), time.perf_counter() - start)
+
         try:
-            return await call_next(request, ctx)
-        except Error as exc:
-            code = exc.code.wire_name
+            result = await call_next(request, ctx)
+        except BaseException as exc:
+            end(exc)
             raise
-        except BaseException:
-            code = "internal"
-            raise
-        finally:
-            if self.log.isEnabledFor(logging.INFO):
-                line = {
-                    "protocol": ctx.protocol,
-                    "method": ctx.method.full_name,
-                    "code": code,
-                    "duration_ms": round((time.perf_counter() - start) * 1000, 3),
-                    "peer": ctx.peer,
-                    "request_id": request_id(ctx),
-                }
-                self.log.info(msgspec.json.encode(line).decode())
+        if outcome.streams(ctx):
+            return outcome.watched(result, ctx, end)
+        end(None)
+        return result
+
+    async def refused(self, ctx: Context, error: Error) -> None:
+        """The line of a call refused before the chain ran (its duration: 0)."""
+        self._line(ctx, error.code.wire_name, 0.0)
+
+    def _line(self, ctx: Context, code: str, seconds: float) -> None:
+        if self.log.isEnabledFor(logging.INFO):
+            line = {
+                "protocol": ctx.protocol,
+                "method": ctx.method.full_name,
+                "code": code,
+                "duration_ms": round(seconds * 1000, 3),
+                "peer": ctx.peer,
+                "request_id": request_id(ctx),
+            }
+            self.log.info(msgspec.json.encode(line).decode())

@@ -18,9 +18,13 @@ from typing import Any, Protocol
 from twofold import docs, openapi
 from twofold.asgi import ASGIApp, Receive, Scope, Send
 from twofold.auth import Authentication
+from twofold.code import Code
+from twofold.context import Context
 from twofold.definition import DefinitionError, Service
-from twofold.http import respond
-from twofold.interceptors import Interceptor, chain
+from twofold.errors import Error
+from twofold.headers import Headers
+from twofold.http import encode_headers, peer, respond
+from twofold.interceptors import Interceptor, chain, refusals
 from twofold.method import Method
 from twofold.options import Options
 from twofold.protocols.connect import ConnectProtocol
@@ -70,6 +74,8 @@ class App:
         self.title = title or ", ".join(s.full_name for s in services)
         self.version = version
         self.table = MethodTable(services)
+        # Protocols tell these interceptors of requests refused before the chain.
+        self.table.refused = refusals(self.interceptors)
         self.authentication = next(
             (i for i in self.interceptors if isinstance(i, Authentication)), None
         )
@@ -124,17 +130,26 @@ class App:
 
     def _rpc_endpoint(self, method: Method) -> ASGIApp:
         protocols = self.rpc_protocols
+        table = self.table
 
         async def endpoint(scope: Scope, receive: Receive, send: Send) -> None:
             for protocol in protocols:
                 if protocol.can_handle(scope):
                     await protocol.serve(method, scope, receive, send)
                     return
-            # No RPC protocol takes this verb or content type: say what would work.
+            # No RPC protocol takes this verb or content type: say what would
+            # work. Counted as Connect's, whose answer this is.
             if scope["method"] not in ("POST", "GET"):
-                await respond(send, 405, headers=[(b"allow", b"POST")])
+                error = Error(Code.UNIMPLEMENTED, "use POST")
+                error.http_status = status = 405
+                headers = [(b"allow", b"POST")]
             else:
-                await respond(send, 415, headers=[(b"accept-post", b"application/json")])
+                error = Error(Code.INVALID_ARGUMENT, "unsupported content type")
+                error.http_status = status = 415
+                headers = [(b"accept-post", b"application/json")]
+            ctx = Context("connect", method, Headers(scope["headers"]), peer(scope))
+            await table.refused(ctx, error)
+            await respond(send, status, headers=[*headers, *encode_headers(error.headers)])
 
         return endpoint
 

@@ -165,5 +165,7 @@ class PreconditionFailed(Error):
     keeps HTTP's own status, which caches and clients act upon.
     """
 
+    http_status = 412
+
     def __init__(self, message: str) -> None:
         super().__init__(Code.ABORTED, message)

@@ -41,6 +41,11 @@ class Error(Exception):
         self.details = tuple(details)
         self.headers: dict[str, str] = dict(headers or {})
 
+    # The status REST answers with, where a subclass has one of HTTP's own
+    # rather than its code's usual status (413, 412, 415): what REST sends
+    # and what a trace records agree.
+    http_status: int | None = None
+
     def __repr__(self) -> str:
         return f"Error({self.code.name}, {self.message!r})"
 

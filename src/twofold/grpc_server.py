@@ -28,8 +28,9 @@ larger message is refused with RESOURCE_EXHAUSTED before it is read.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable, Iterable
-from typing import Any
+from typing import Any, NoReturn
 
 import grpc
 from google.protobuf import any_pb2, descriptor_pb2
@@ -42,8 +43,9 @@ from twofold.code import Code
 from twofold.context import Context
 from twofold.errors import Error, as_error
 from twofold.headers import Headers
+from twofold.interceptors import Refused, nobody
 from twofold.invoke import deadline, invoke, stream
-from twofold.method import Method, StreamKind
+from twofold.method import UNKNOWN, Method, StreamKind
 from twofold.protobuf import Schema, descriptors
 
 PROTOCOL = "grpc"
@@ -75,7 +77,9 @@ class GrpcServer:
         )
         by_service: dict[str, dict[str, grpc.RpcMethodHandler]] = {}
         for method in app.table:
-            by_service.setdefault(method.service, {})[method.name] = handler(method, self.schema)
+            by_service.setdefault(method.service, {})[method.name] = handler(
+                method, self.schema, app.table.refused
+            )
         for service, handlers in by_service.items():
             self.server.add_generic_rpc_handlers(
                 (grpc.method_handlers_generic_handler(service, handlers),)
@@ -88,6 +92,9 @@ class GrpcServer:
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         names = [*self.services, health.SERVICE_NAME, reflection.SERVICE_NAME]
         reflection.enable_server_reflection(names, self.server, pool=self._reflection_pool())
+        # Last, after every real service: a method nobody serves is refused
+        # here (UNIMPLEMENTED, as grpcio would) so that observers count it.
+        self.server.add_generic_rpc_handlers((_Unknown(app.table.refused),))
 
     def _reflection_pool(self) -> Any:
         # Our files, plus health's and reflection's own, so that a client can
@@ -133,8 +140,12 @@ def status_details(error: Error) -> bytes:
     return bytes(status.SerializeToString())
 
 
-def handler(method: Method, schema: Schema) -> grpc.RpcMethodHandler:
-    """The grpcio handler of one method: bytes in, bytes out, the codec inside."""
+def handler(method: Method, schema: Schema, refused: Refused = nobody) -> grpc.RpcMethodHandler:
+    """The grpcio handler of one method: bytes in, bytes out, the codec inside.
+
+    ``refused`` hears of a call refused before the interceptor chain (a
+    message that does not decode).
+    """
     decode = schema.codec(method.input_type).decode
     encode = schema.codec(method.output_type).encode
 
@@ -147,7 +158,11 @@ def handler(method: Method, schema: Schema) -> grpc.RpcMethodHandler:
     async def unary_unary(request: bytes, context: _ServicerContext) -> bytes:
         ctx = _context(method, context)
         try:
-            output = await invoke(method, ctx, decode(request))
+            message = decode(request)
+        except Exception as exc:
+            await _refuse(context, ctx, as_error(exc), refused)
+        try:
+            output = await invoke(method, ctx, message)
             body = encode(output)
             await _send_headers(context, ctx)
         except Exception as exc:
@@ -171,11 +186,12 @@ def handler(method: Method, schema: Schema) -> grpc.RpcMethodHandler:
         try:
             async with deadline(ctx):
                 started = False
-                async for output in stream(method, ctx, request):
-                    if not started:
-                        await _send_headers(context, ctx)
-                        started = True
-                    await context.write(encode(output))
+                async with contextlib.aclosing(stream(method, ctx, request)) as outputs:
+                    async for output in outputs:
+                        if not started:
+                            await _send_headers(context, ctx)
+                            started = True
+                        await context.write(encode(output))
                 if not started:
                     await _send_headers(context, ctx)
         except Exception as exc:
@@ -186,7 +202,7 @@ def handler(method: Method, schema: Schema) -> grpc.RpcMethodHandler:
         try:
             message = decode(request)
         except Exception as exc:
-            await _abort(context, ctx, as_error(exc))
+            await _refuse(context, ctx, as_error(exc), refused)
         await send_stream(message, context, ctx)
 
     async def stream_stream(requests: AsyncIterator[bytes], context: _ServicerContext) -> None:
@@ -227,6 +243,37 @@ async def _send_headers(context: _ServicerContext, ctx: Context) -> None:
         pairs = tuple((k.lower(), v) for k, v in ctx.response_headers.items())
         ctx.response_headers.clear()  # sent once, even if an error follows
         await context.send_initial_metadata(pairs)
+
+
+async def _refuse(
+    context: _ServicerContext, ctx: Context, error: Error, refused: Refused
+) -> NoReturn:
+    """End a call refused before the chain, once the observers have heard of it."""
+    await refused(ctx, error)
+    await _abort(context, ctx, error)
+    raise AssertionError("unreachable: grpcio's abort raises")
+
+
+class _Unknown(grpc.GenericRpcHandler):  # type: ignore[misc]
+    """Every method no service serves: UNIMPLEMENTED, told to the observers first."""
+
+    def __init__(self, refused: Refused) -> None:
+        self.refused = refused
+
+    def service(self, details: Any) -> grpc.RpcMethodHandler:
+        name = details.method
+        if isinstance(name, bytes):
+            name = name.decode("utf-8", "replace")
+        refused = self.refused
+
+        async def refuse(requests: AsyncIterator[bytes], context: _ServicerContext) -> None:
+            metadata = _headers(context.invocation_metadata() or ())
+            ctx = Context(PROTOCOL, UNKNOWN, metadata, context.peer())
+            error = Error(Code.UNIMPLEMENTED, f"unknown method {name}")
+            await _refuse(context, ctx, error, refused)
+
+        # Whatever the caller's streaming kind: nothing is read before the refusal.
+        return grpc.stream_stream_rpc_method_handler(refuse)
 
 
 async def _abort(context: _ServicerContext, ctx: Context, error: Error) -> None:

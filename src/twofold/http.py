@@ -15,6 +15,8 @@ from twofold.errors import Error
 class BodyTooLarge(Error):
     """The request body is over the limit: RESOURCE_EXHAUSTED, 413 on REST."""
 
+    http_status = 413
+
     def __init__(self, limit: int) -> None:
         super().__init__(Code.RESOURCE_EXHAUSTED, f"request body is larger than {limit} bytes")
         self.limit = limit

@@ -104,6 +104,8 @@ class MemoryStore:
 class KeyReused(Error):
     """The key was first used with another request: INVALID_ARGUMENT, 422 on REST."""
 
+    http_status = 422
+
     def __init__(self) -> None:
         super().__init__(
             Code.INVALID_ARGUMENT,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from twofold.code import Code
@@ -62,8 +62,15 @@ async def deadline(ctx: Context) -> AsyncIterator[None]:
         raise Error(Code.DEADLINE_EXCEEDED, "deadline exceeded") from None
 
 
-async def stream(method: Method, ctx: Context, request: Any) -> AsyncIterator[Any]:
-    """The outputs of a server- or bidi-streaming call; raises only :class:`Error`."""
+async def stream(method: Method, ctx: Context, request: Any) -> AsyncGenerator[Any, None]:
+    """The outputs of a server- or bidi-streaming call; raises only :class:`Error`.
+
+    Read it inside ``contextlib.aclosing``: closing it closes the handler's
+    generator (and the interceptors' wrappers) at once, so that their
+    ``finally`` blocks, metrics and spans end with the call, not at the next
+    garbage collection.
+    """
+    outputs: Any = None
     try:
         outputs = await method.call(request, ctx)
         async for output in outputs:
@@ -72,6 +79,10 @@ async def stream(method: Method, ctx: Context, request: Any) -> AsyncIterator[An
         raise
     except Exception as exc:
         raise as_error(exc) from None
+    finally:
+        aclose = getattr(outputs, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
 async def deliver(
@@ -86,5 +97,6 @@ async def deliver(
     if method.kind in (StreamKind.UNARY, StreamKind.CLIENT):
         await write(await invoke(method, ctx, request))
     else:
-        async for output in stream(method, ctx, request):
-            await write(output)
+        async with contextlib.aclosing(stream(method, ctx, request)) as outputs:
+            async for output in outputs:
+                await write(output)

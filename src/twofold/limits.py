@@ -150,7 +150,9 @@ class RateLimit:
 
     The caller is ``ctx.identity.subject`` (put this after Authentication),
     or the peer's address for an anonymous call. At most ``max_callers``
-    buckets are kept, the least recently used dropped first.
+    buckets are kept, the least recently used dropped first. The buckets are
+    this process's: N workers or replicas grant up to N times the rate, so a
+    limit that must hold across processes belongs at the proxy in front.
     """
 
     def __init__(self, rate: float, burst: int, *, max_callers: int = 10_000) -> None:

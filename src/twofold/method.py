@@ -109,8 +109,11 @@ class Method:
 
     @property
     def full_name(self) -> str:
-        """``catalog.v1.CatalogService/GetProduct``: gRPC's and JSON-RPC's qualified name."""
-        return f"{self.service}/{self.name}"
+        """``catalog.v1.CatalogService/GetProduct``: gRPC's and JSON-RPC's qualified name.
+
+        :data:`UNKNOWN` has no service: its name alone.
+        """
+        return f"{self.service}/{self.name}" if self.service else self.name
 
     @property
     def path(self) -> str:
@@ -120,3 +123,13 @@ class Method:
     @property
     def returns_empty(self) -> bool:
         return self.output_type is Empty
+
+
+async def _unknown(request: Any, ctx: Context) -> Any:
+    raise AssertionError("UNKNOWN stands for a method that does not exist: never called")
+
+
+# What the context of a request for no known method names (an unknown JSON-RPC
+# method, a path no route matches): "_OTHER", as OpenTelemetry's conventions
+# name a method outside the known set, which also keeps metric labels bounded.
+UNKNOWN = Method("", "_OTHER", Empty, Empty, _unknown)

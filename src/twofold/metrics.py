@@ -10,9 +10,11 @@ Each instance has its own registry, so two apps in one process do not clash.
 - ``twofold_call_duration_seconds{protocol,method}``: a latency histogram.
 - ``twofold_calls_in_flight{protocol,method}``: calls running now.
 
-A stream is measured until its handler returns the stream, not to its end.
-Requests a protocol refuses before any handler runs (a malformed body, an
-unknown path) are not calls and are not counted.
+A stream is measured to its last message. A request a protocol refuses
+before the chain runs (a malformed or over-large body, an unsupported media
+type, an unknown method: ``method="_OTHER"``) is counted with its code too,
+through :meth:`refused`, but not timed. So is one refused by an interceptor
+after this one (credentials, limits), as an ordinary failed call.
 """
 
 from __future__ import annotations
@@ -23,13 +25,12 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import generate_latest
 
+from twofold import outcome
 from twofold.asgi import ASGIApp, Receive, Scope, Send
 from twofold.context import Context
 from twofold.errors import Error
 from twofold.http import respond
 from twofold.interceptors import CallNext
-
-OK = "ok"
 
 
 class Metrics:
@@ -62,19 +63,25 @@ class Metrics:
         gauge = self.in_flight.labels(*labels)
         gauge.inc()
         start = time.perf_counter()
-        code = OK
-        try:
-            return await call_next(request, ctx)
-        except Error as exc:
-            code = exc.code.wire_name
-            raise
-        except BaseException:
-            code = "internal"
-            raise
-        finally:
+
+        def end(exc: BaseException | None) -> None:
             gauge.dec()
             self.duration.labels(*labels).observe(time.perf_counter() - start)
-            self.calls.labels(*labels, code).inc()
+            self.calls.labels(*labels, outcome.name(ctx, exc)).inc()
+
+        try:
+            result = await call_next(request, ctx)
+        except BaseException as exc:
+            end(exc)
+            raise
+        if outcome.streams(ctx):
+            return outcome.watched(result, ctx, end)
+        end(None)
+        return result
+
+    async def refused(self, ctx: Context, error: Error) -> None:
+        """Count a call refused before the chain (not timed: it never ran)."""
+        self.calls.labels(ctx.protocol, ctx.method.full_name, error.code.wire_name).inc()
 
     def endpoints(self) -> dict[str, ASGIApp]:
         """What the App mounts: the exposition endpoint at ``path``."""

@@ -64,6 +64,8 @@ def _refused(params: bytes) -> bool:
 class NotAcceptable(Error):
     """``Accept`` excludes JSON: 406 on REST, whose answers are only JSON."""
 
+    http_status = 406
+
     def __init__(self) -> None:
         super().__init__(
             Code.INVALID_ARGUMENT,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from twofold.definition import DefinitionError, Service
+from twofold.interceptors import Refused, nobody
 from twofold.method import Method
 
 
@@ -13,6 +14,8 @@ class MethodTable:
         self.services = list(services)
         self.methods: list[Method] = []
         self.by_path: dict[str, Method] = {}
+        # Set by the App: what protocols tell of requests refused before the chain.
+        self.refused: Refused = nobody
         names = set()
         for service in self.services:
             if service.full_name in names:

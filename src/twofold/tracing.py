@@ -59,10 +59,18 @@ def request_id(ctx: Context) -> str | None:
 class RequestIds:
     """Give every call a request id, echoed as ``X-Request-Id``; parse ``traceparent``."""
 
-    async def __call__(self, ctx: Context, request: Any, call_next: CallNext) -> Any:
+    def _take(self, ctx: Context) -> str:
         given = ctx.headers.get(REQUEST_ID_HEADER)
         rid = given if given is not None and _SANE_ID.fullmatch(given) else uuid.uuid4().hex
         ctx.state[REQUEST_ID] = rid
+        return rid
+
+    async def refused(self, ctx: Context, error: Error) -> None:
+        """A call refused before the chain still gets (and answers) its id."""
+        error.headers.setdefault("X-Request-Id", self._take(ctx))
+
+    async def __call__(self, ctx: Context, request: Any, call_next: CallNext) -> Any:
+        rid = self._take(ctx)
         trace = parse_traceparent(ctx.headers.get("traceparent"))
         if trace is not None:
             ctx.state[TRACE] = trace

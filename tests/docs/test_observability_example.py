@@ -43,3 +43,24 @@ def test_the_observability_example_serves_what_the_page_says(
     codes = [line["code"] for line in lines]
     assert codes == ["ok", "ok", "ok", "deadline_exceeded", "invalid_argument"]
     assert lines[1]["request_id"] == "abc-1"
+
+
+def test_the_tracing_example_makes_a_span_per_call_under_the_callers_trace() -> None:
+    from docs_src.observability.traced import app, exporter
+
+    async def main() -> None:
+        transport = httpx.ASGITransport(app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://docs") as c:
+            r = await c.get("/quotes/ACME", headers={"traceparent": TRACEPARENT})
+            assert r.status_code == 200
+            r = await c.post("/quotes.v1.QuotesService/GetQuote", json={"symbol": "ACME"})
+            assert r.status_code == 200
+
+    exporter.clear()
+    asyncio.run(main())
+    rest, connect = exporter.get_finished_spans()
+    assert rest.name == "GET /quotes/{symbol}"
+    assert rest.parent is not None and format(rest.parent.span_id, "016x") == "00f067aa0ba902b7"
+    assert (rest.attributes or {})["http.response.status_code"] == 200
+    assert connect.name == "quotes.v1.QuotesService/GetQuote" and connect.parent is None
+    assert (connect.attributes or {})["rpc.system"] == "connect_rpc"

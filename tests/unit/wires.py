@@ -151,15 +151,19 @@ class Wires:
 
 
 @contextlib.asynccontextmanager
-async def wires(app: App) -> AsyncIterator[Wires]:
-    """Every protocol of ``app``, in process (HTTP) and over a real gRPC server."""
+async def wires(app: App, url: str | None = None) -> AsyncIterator[Wires]:
+    """Every protocol of ``app``, in process (HTTP) and over a real gRPC server.
+
+    With ``url``, HTTP goes over the network to the server there instead
+    (``tests.e2e.threaded.serve(app)``).
+    """
     server = GrpcServer(app)
     port = server.add_port("127.0.0.1:0")
     await server.start()
     try:
-        transport = httpx.ASGITransport(app)
+        transport = None if url is not None else httpx.ASGITransport(app)
         async with (
-            httpx.AsyncClient(transport=transport, base_url="http://t") as client,
+            httpx.AsyncClient(transport=transport, base_url=url or "http://t") as client,
             grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel,
         ):
             yield Wires(app, client, channel)

@@ -135,6 +135,7 @@ class ConnectProtocol:
                     error = Error(
                         Code.UNIMPLEMENTED, f"{method.full_name} is only callable by POST"
                     )
+                    await self.refused(method, scope, error)
                     await _send_error(send, error, status=405, headers=[(b"allow", b"POST")])
                     return
                 raw, binary = _get_message(scope["query_string"], self.options.max_body_size)
@@ -176,12 +177,20 @@ class ConnectProtocol:
         except ClientDisconnected:
             return
         except UnsupportedCodec as exc:
+            await self.refused(method, scope, exc)
             await _send_error(send, exc, status=415)
             return
         except Exception as exc:  # only coded errors reach the wire
-            await _send_error(send, as_error(exc), context=ctx)
+            error = as_error(exc)
+            if ctx is None:  # refused before the chain: the observers still count it
+                await self.refused(method, scope, error)
+            await _send_error(send, error, context=ctx)
             return
         await respond(send, 200, body, response_headers, PROTO if binary else JSON)
+
+    async def refused(self, method: Method, scope: Scope, error: Error) -> None:
+        ctx = Context(PROTOCOL, method, Headers(scope["headers"]), peer(scope))
+        await self.table.refused(ctx, error)
 
 
 @dataclass(slots=True)
@@ -246,6 +255,8 @@ class _Stream:
         self.compress = _accepts_gzip(headers.get(b"connect-accept-encoding"))
         self.started = False
         self.ctx: Context | None = None
+        # Whether the interceptor chain was reached: before it, a failure is a refusal.
+        self.called = False
 
     async def serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         exchange = Exchange(receive)
@@ -277,12 +288,15 @@ class _Stream:
                 else:
                     request = await self._single(reader)
                     exchange.watch()
+                self.called = True
                 await deliver(self.method, ctx, request, self._write)
         except ClientDisconnected:
             exchange.disconnected()
             return
         except Exception as exc:  # only coded errors reach the wire
             error = as_error(exc)
+            if not self.called:
+                await self.protocol.refused(self.method, scope, error)
         await self._end(error)
 
     async def _single(self, reader: envelope.Reader) -> Any:

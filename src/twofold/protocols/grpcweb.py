@@ -110,6 +110,8 @@ class _Call:
         self.compress = _accepts_gzip(self.headers.get(b"grpc-accept-encoding"))
         self.started = False
         self.ctx: Context | None = None
+        # Whether the interceptor chain was reached: before it, a failure is a refusal.
+        self.called = False
 
     async def run(self, receive: Receive, exchange: Exchange) -> None:
         error: Error | None = None
@@ -142,12 +144,18 @@ class _Call:
                 else:
                     request = decode(await _single(reader, self.method))
                     exchange.watch()
+                self.called = True
                 await deliver(self.method, ctx, request, self._write)
         except ClientDisconnected:
             exchange.disconnected()
             return
         except Exception as exc:  # only coded errors reach the wire
             error = as_error(exc)
+            if not self.called:
+                # Refused before the chain: the observers still count it.
+                headers = Headers(self.scope["headers"])
+                refused = Context(PROTOCOL, self.method, headers, peer(self.scope))
+                await self.protocol.table.refused(refused, error)
         await self._end(error)
 
     def _start_headers(self) -> list[tuple[bytes, bytes]]:

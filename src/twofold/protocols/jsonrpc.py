@@ -44,7 +44,7 @@ from twofold.http import (
     respond,
 )
 from twofold.invoke import invoke
-from twofold.method import Method, StreamKind
+from twofold.method import UNKNOWN, Method, StreamKind
 from twofold.options import Options
 from twofold.table import MethodTable
 
@@ -222,25 +222,29 @@ class JsonRpcProtocol:
             # The 2.0 spec defines no HTTP binding; GET with params in the query
             # (an old draft) would make every call a cacheable, loggable URL.
             error = Error(Code.UNIMPLEMENTED, f"{verb} is not allowed: POST JSON-RPC requests")
+            headers = await self._refused(scope, error, 405)
             body = b"" if verb == "HEAD" else _error(None, error, INVALID_REQUEST)
-            await respond(send, 405, body, [(b"allow", b"POST")], JSON)
+            await respond(send, 405, body, [(b"allow", b"POST"), *headers], JSON)
             return
         if media_type(header(scope, b"content-type")) not in _MEDIA_TYPES:
             error = Error(
                 Code.INVALID_ARGUMENT, "unsupported media type: send Content-Type: application/json"
             )
+            headers = await self._refused(scope, error, 415)
             body = _error(None, error, INVALID_REQUEST)
-            await respond(send, 415, body, [(b"accept-post", JSON)], JSON)
+            await respond(send, 415, body, [(b"accept-post", JSON), *headers], JSON)
             return
         try:
             raw = await read_body(scope, receive, self.options.max_body_size)
         except ClientDisconnected:
             return
         except BodyTooLarge as exc:
-            await respond(send, 413, _error(None, exc), content_type=JSON)
+            headers = await self._refused(scope, exc, 413)
+            await respond(send, 413, _error(None, exc), headers, JSON)
             return
         except Error as exc:  # a Content-Length that is not a number
-            await respond(send, 400, _error(None, exc, INVALID_REQUEST), content_type=JSON)
+            headers = await self._refused(scope, exc, 400)
+            await respond(send, 400, _error(None, exc, INVALID_REQUEST), headers, JSON)
             return
         batch = _BATCH.match(raw) is not None
         exchange = _Exchange(Headers(scope["headers"]), peer(scope), batch)
@@ -250,18 +254,41 @@ class JsonRpcProtocol:
         else:
             await respond(send, 200, answer, exchange.response_headers, JSON)
 
+    async def _refused(self, scope: Scope, error: Error, status: int) -> list[tuple[bytes, bytes]]:
+        """Tell the observers of a request refused whole; the error's headers to send."""
+        error.http_status = status
+        ctx = Context(PROTOCOL, UNKNOWN, Headers(scope["headers"]), peer(scope))
+        await self.table.refused(ctx, error)
+        return encode_headers(error.headers)
+
+    async def _refuse(
+        self, exchange: _Exchange, method: Method, error: Error, answer: bytes | None
+    ) -> bytes | None:
+        """Tell the observers of one call refused before the chain; then ``answer``."""
+        ctx = Context(PROTOCOL, method, exchange.headers, exchange.peer)
+        await self.table.refused(ctx, error)
+        if not exchange.batch and error.headers:
+            exchange.response_headers = encode_headers(error.headers)
+        return answer
+
     async def _batch(self, raw: bytes, exchange: _Exchange) -> bytes | None:
+        fault = None
         try:
             items = _decode_list(raw)
         except _UNPARSABLE as exc:
-            return _fault(_parse_fault(exc))
-        if not items:
-            # The spec answers an empty batch with one error object, not an array.
-            return _fault(_Fault(INVALID_REQUEST, Code.INVALID_ARGUMENT, "empty batch"))
-        limit = self.options.max_batch_size
-        if len(items) > limit:
-            message = f"batch of {len(items)} calls is over the limit of {limit}"
-            return _fault(_Fault(INVALID_REQUEST, Code.INVALID_ARGUMENT, message))
+            fault = _parse_fault(exc)
+        else:
+            limit = self.options.max_batch_size
+            if not items:
+                # The spec answers an empty batch with one error object, not an array.
+                fault = _Fault(INVALID_REQUEST, Code.INVALID_ARGUMENT, "empty batch")
+            elif len(items) > limit:
+                message = f"batch of {len(items)} calls is over the limit of {limit}"
+                fault = _Fault(INVALID_REQUEST, Code.INVALID_ARGUMENT, message)
+        if fault is not None:
+            # One answer for the whole batch: its headers are the response's.
+            exchange.batch = False
+            return await self._refuse(exchange, UNKNOWN, fault.error, _fault(fault))
         answers = await asyncio.gather(*(self._answer(item, exchange) for item in items))
         parts = [answer for answer in answers if answer is not None]
         return b"[" + b",".join(parts) + b"]" if parts else None
@@ -271,25 +298,34 @@ class JsonRpcProtocol:
         try:
             request = _parse(raw)
         except _Fault as fault:
-            return _fault(fault)
+            return await self._refuse(exchange, UNKNOWN, fault.error, _fault(fault))
         request_id = None if isinstance(request.id, UnsetType) else request.id
         params = request.params
         if params and memoryview(params)[0] not in b"{[":
             # Covers null too: the spec allows a structured value or no member.
             message = "params must be an object or an array"
-            return _fault(_Fault(INVALID_REQUEST, Code.INVALID_ARGUMENT, message, request_id))
+            bad = _Fault(INVALID_REQUEST, Code.INVALID_ARGUMENT, message, request_id)
+            return await self._refuse(exchange, UNKNOWN, bad.error, _fault(bad))
         # From here on a notification gets no answer, even an error (spec §4.1).
         notification = request.id is UNSET
+        target: _Target | None = None
         try:
             target = self._resolve(request.method)
             message = target.decode(params, request_id)
+        except (_Fault, Error) as exc:
+            # Refused before the chain: the observers still count and log it.
+            method = UNKNOWN if target is None else target.method
+            if isinstance(exc, _Fault):
+                error, answer = exc.error, _fault(exc)
+            else:
+                error, answer = exc, _error(request_id, exc)
+            return await self._refuse(exchange, method, error, None if notification else answer)
+        try:
             ctx = Context(PROTOCOL, target.method, exchange.headers, exchange.peer)
             output = await invoke(target.method, ctx, message)
             result = _encode(output)
             if not exchange.batch and ctx.has_response_headers():
                 exchange.response_headers = encode_headers(ctx.response_headers)
-        except _Fault as fault:
-            return None if notification else _fault(fault)
         except Error as exc:
             if not exchange.batch and exc.headers:
                 exchange.response_headers = encode_headers(exc.headers)

@@ -35,7 +35,7 @@ from twofold.http import (
     respond,
 )
 from twofold.invoke import invoke
-from twofold.method import Method, StreamKind
+from twofold.method import UNKNOWN, Method, StreamKind
 from twofold.options import Options
 from twofold.protocols import sse
 from twofold.routing import Router, Template, quote_segment
@@ -220,6 +220,7 @@ class RestProtocol:
 
     def __init__(self, table: MethodTable, options: Options) -> None:
         self.options = options
+        self.table = table
         self.router: Router[Route] = Router()
         routes: dict[str, Route] = {}
         for method in table:
@@ -246,7 +247,9 @@ class RestProtocol:
         path: str = scope["path"]
         route, params = self.router.match(path)
         if route is None:
-            await send_problem(send, Error(Code.NOT_FOUND, f"no route for {path}"), path, 404)
+            error = Error(Code.NOT_FOUND, f"no route for {path}")
+            await self.refused(UNKNOWN, scope, error)
+            await send_problem(send, error, path, 404)
             return
         verb: str = scope["method"]
         op = route.operations.get("GET" if verb == "HEAD" else verb)
@@ -255,12 +258,16 @@ class RestProtocol:
                 await respond(send, 204, headers=[(b"allow", route.allow)])
                 return
             error = Error(Code.UNIMPLEMENTED, f"{verb} is not allowed on {path}")
+            error.http_status = 405
+            await self.refused(UNKNOWN, scope, error)
             await send_problem(send, error, path, 405, [(b"allow", route.allow)])
             return
         try:
             if op.method.kind is not StreamKind.UNARY:
                 # Server streaming over REST is Server-Sent Events.
-                await sse.serve(op, params, scope, receive, send, self.options.max_body_size)
+                await sse.serve(
+                    op, params, scope, receive, send, self.options.max_body_size, self.table.refused
+                )
                 return
             await self._serve(op, params, scope, receive, send, verb == "HEAD")
         except ClientDisconnected:
@@ -277,6 +284,10 @@ class RestProtocol:
         except Error as exc:
             await send_problem(send, exc, path)
 
+    async def refused(self, method: Method, scope: Scope, error: Error) -> None:
+        ctx = Context(PROTOCOL, method, Headers(scope["headers"]), scope.get("client"))
+        await self.table.refused(ctx, error)
+
     async def _serve(
         self,
         op: Operation,
@@ -286,43 +297,48 @@ class RestProtocol:
         send: Send,
         head: bool,
     ) -> None:
-        # One pass for the headers every request may carry.
-        accept = if_none_match = None
-        for name, value in scope["headers"]:
-            if name == b"accept":
-                accept = value
-            elif name == b"if-none-match":
-                if_none_match = value
-        if accept is not None and not negotiation.accepts_json(accept):
-            # Refused before anything runs: a write must not happen unanswered.
-            raise negotiation.NotAcceptable
-        qs: bytes = scope["query_string"]
-        if qs and op.query_fields:
-            _add_query(params, qs, op.query_fields)
-        raw = b""
-        if op.body is not None:
-            raw = await read_body(scope, receive, self.options.max_body_size)
-            if raw and not _is_json(header(scope, b"content-type")):
-                accept = (
-                    b"accept-patch"
-                    if op.method.http and op.method.http.verb == "PATCH"
-                    else (b"accept-post")
-                )
-                raise UnsupportedMediaType(accept)
         try:
-            request = op.decode(params, raw)
-        except msgspec.ValidationError as exc:
-            raise validation_error(exc) from None
-        except msgspec.DecodeError as exc:
-            raise Error(Code.INVALID_ARGUMENT, f"malformed JSON body: {exc}") from None
-        if not op.read:
-            if_match = header(scope, b"if-match")
-            if if_match is not None:
-                request = _with_etag(op, request, if_match)
-            key = header(scope, b"idempotency-key") if op.keyed else None
-            if key is not None:
-                value = idempotency.check_key(key.decode("latin-1"))
-                request = _replace(request, idempotency.KEY_FIELD, value)
+            # One pass for the headers every request may carry.
+            accept = if_none_match = None
+            for name, value in scope["headers"]:
+                if name == b"accept":
+                    accept = value
+                elif name == b"if-none-match":
+                    if_none_match = value
+            if accept is not None and not negotiation.accepts_json(accept):
+                # Refused before anything runs: a write must not happen unanswered.
+                raise negotiation.NotAcceptable
+            qs: bytes = scope["query_string"]
+            if qs and op.query_fields:
+                _add_query(params, qs, op.query_fields)
+            raw = b""
+            if op.body is not None:
+                raw = await read_body(scope, receive, self.options.max_body_size)
+                if raw and not _is_json(header(scope, b"content-type")):
+                    accept = (
+                        b"accept-patch"
+                        if op.method.http and op.method.http.verb == "PATCH"
+                        else (b"accept-post")
+                    )
+                    raise UnsupportedMediaType(accept)
+            try:
+                request = op.decode(params, raw)
+            except msgspec.ValidationError as exc:
+                raise validation_error(exc) from None
+            except msgspec.DecodeError as exc:
+                raise Error(Code.INVALID_ARGUMENT, f"malformed JSON body: {exc}") from None
+            if not op.read:
+                if_match = header(scope, b"if-match")
+                if if_match is not None:
+                    request = _with_etag(op, request, if_match)
+                key = header(scope, b"idempotency-key") if op.keyed else None
+                if key is not None:
+                    value = idempotency.check_key(key.decode("latin-1"))
+                    request = _replace(request, idempotency.KEY_FIELD, value)
+        except Error as exc:
+            # Refused before the chain: the observers still count and log it.
+            await self.refused(op.method, scope, exc)
+            raise
         ctx = Context(PROTOCOL, op.method, Headers(scope["headers"]), scope.get("client"))
         output = await invoke(op.method, ctx, request)
         headers: list[tuple[bytes, bytes]] = []
@@ -399,6 +415,8 @@ def _next_link(scope: Scope, token: str) -> bytes:
 
 
 class UnsupportedMediaType(Error):
+    http_status = 415
+
     def __init__(self, accept_header: bytes) -> None:
         super().__init__(
             Code.INVALID_ARGUMENT, "unsupported media type: send Content-Type: application/json"

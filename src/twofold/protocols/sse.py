@@ -14,6 +14,7 @@ A client that goes away cancels the handler (:mod:`twofold.protocols.streaming`)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -24,6 +25,7 @@ from twofold.context import Context
 from twofold.errors import Error, as_error, validation_error
 from twofold.headers import Headers
 from twofold.http import ClientDisconnected, encode_headers, peer, read_body
+from twofold.interceptors import Refused
 from twofold.invoke import deadline, stream
 from twofold.protocols.streaming import Exchange
 
@@ -46,6 +48,7 @@ async def serve(
     receive: Receive,
     send: Send,
     max_body_size: int,
+    refused: Refused,
 ) -> None:
     """Answer one request to a server-streaming REST route with an event stream."""
     from twofold.protocols.rest import _add_query, send_problem
@@ -65,6 +68,7 @@ async def serve(
     except ClientDisconnected:
         return
     except Error as exc:
+        await refused(Context("rest", op.method, Headers(scope["headers"]), peer(scope)), exc)
         await send_problem(send, exc, path)
         return
     ctx = Context("rest", op.method, Headers(scope["headers"]), peer(scope))
@@ -125,8 +129,9 @@ class _Events:
         self.sent_at = 0.0
 
     async def pump(self, request: Any) -> None:
-        async for output in stream(self.ctx.method, self.ctx, request):
-            await self._body(b"data: " + _encode(output) + b"\n\n")
+        async with contextlib.aclosing(stream(self.ctx.method, self.ctx, request)) as outputs:
+            async for output in outputs:
+                await self._body(b"data: " + _encode(output) + b"\n\n")
 
     async def idle(self) -> None:
         """Open the stream if the handler is slow to start; a comment if it is quiet."""
