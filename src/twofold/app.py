@@ -25,6 +25,7 @@ from twofold.errors import Error
 from twofold.headers import Headers
 from twofold.http import encode_headers, peer, respond
 from twofold.interceptors import Interceptor, chain, refusals
+from twofold.limits import ConcurrencyLimit, Deadlines, RateLimit
 from twofold.method import Method
 from twofold.options import Options
 from twofold.protocols.connect import ConnectProtocol
@@ -32,6 +33,7 @@ from twofold.protocols.grpcweb import GrpcWebProtocol
 from twofold.protocols.jsonrpc import JsonRpcProtocol
 from twofold.protocols.rest import RestProtocol
 from twofold.table import MethodTable
+from twofold.tracing import RequestIds
 
 logger = logging.getLogger("twofold")
 
@@ -157,8 +159,21 @@ class App:
     def openapi(self) -> dict[str, Any]:
         """The OpenAPI 3.1 document of this app, derived from its method table."""
         schemes = self.authentication.openapi_schemes() if self.authentication else None
+
+        def has(*kinds: type) -> bool:
+            return any(isinstance(i, kinds) for i in self.interceptors)
+
+        policies = openapi.Policies(
+            request_ids=has(RequestIds),
+            deadlines=has(Deadlines),
+            limits=has(RateLimit, ConcurrencyLimit),
+        )
         return openapi.document(
-            self.table, title=self.title, version=self.version, security_schemes=schemes
+            self.table,
+            title=self.title,
+            version=self.version,
+            security_schemes=schemes,
+            policies=policies,
         )
 
     async def _serve_openapi(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
@@ -70,7 +71,76 @@ _RESPONSES = {
         JSON,
         "A Connect error; the HTTP status follows its `code` (Connect's status table).",
     ),
+    # What the App's interceptors answer (twofold.auth, twofold.limits), as
+    # problem documents on REST and Connect errors on the Connect paths.
+    "Unauthorized": (
+        PROBLEM_JSON,
+        "Unauthorized (`unauthenticated`): credentials are missing or invalid; "
+        "`WWW-Authenticate` says which are wanted.",
+    ),
+    "Forbidden": (
+        PROBLEM_JSON,
+        "Forbidden (`permission_denied`): the credentials are valid but lack a scope, "
+        "or this caller may not act on this item.",
+    ),
+    "TooManyRequests": (
+        PROBLEM_JSON,
+        "Too Many Requests (`resource_exhausted`): a rate or concurrency limit; "
+        "retry after `Retry-After` seconds.",
+    ),
+    "GatewayTimeout": (
+        PROBLEM_JSON,
+        "Gateway Timeout (`deadline_exceeded`): the deadline (`Request-Timeout` or the "
+        "server's own) passed; the call was cancelled.",
+    ),
+    "ConnectUnauthenticated": (JSON, "`unauthenticated`: credentials are missing or invalid."),
+    "ConnectPermissionDenied": (JSON, "`permission_denied`: the credentials lack a scope."),
+    "ConnectResourceExhausted": (
+        JSON,
+        "`resource_exhausted`: a rate, concurrency or size limit; see `Retry-After`.",
+    ),
+    "ConnectDeadlineExceeded": (
+        JSON,
+        "`deadline_exceeded`: the deadline (`Connect-Timeout-Ms` or the server's own) passed.",
+    ),
 }
+# The headers some of those answers carry.
+_ERROR_HEADERS: dict[str, list[str]] = {
+    "Unauthorized": ["WWW-Authenticate"],
+    "Forbidden": ["WWW-Authenticate"],
+    "TooManyRequests": ["Retry-After"],
+    "ConnectUnauthenticated": ["WWW-Authenticate"],
+    "ConnectPermissionDenied": ["WWW-Authenticate"],
+    "ConnectResourceExhausted": ["Retry-After"],
+}
+_HEADERS: dict[str, Schema] = {
+    "WWW-Authenticate": {
+        "description": "The challenge: the scheme and realm, and for a missing scope "
+        '`error="insufficient_scope"` with the `scope` wanted.',
+        "schema": {"type": "string"},
+    },
+    "Retry-After": {
+        "description": "Seconds to wait before trying again.",
+        "schema": {"type": "integer", "minimum": 1},
+    },
+    "X-Request-Id": {
+        "description": "The request's id: the caller's `X-Request-Id` when it was sane, "
+        "else one the server made. The access log line of the call carries it too.",
+        "schema": {"type": "string"},
+    },
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Policies:
+    """What the App's interceptors add to every operation's contract."""
+
+    request_ids: bool = False
+    """``RequestIds``: ``X-Request-Id`` is taken from the request and echoed in every answer."""
+    deadlines: bool = False
+    """``Deadlines``: REST reads ``Request-Timeout`` and answers 504 when a deadline passes."""
+    limits: bool = False
+    """``RateLimit`` / ``ConcurrencyLimit``: any call may be answered 429 with ``Retry-After``."""
 
 
 def document(
@@ -79,22 +149,19 @@ def document(
     title: str,
     version: str,
     security_schemes: dict[str, Schema] | None = None,
+    policies: Policies = Policies(),
 ) -> dict[str, Any]:
     """The OpenAPI 3.1 document of every REST route and procedure in ``table``.
 
     With ``security_schemes`` (twofold.auth), each operation says what it
-    requires: ``security: []`` for a public one, else the schemes with its scopes.
+    requires: ``security: []`` for a public one, else the schemes with its
+    scopes, and its 401 and 403 answers. ``policies`` add the answers and
+    headers of the App's other interceptors (429, 504, ``X-Request-Id``).
     """
-    built = _Document(table)
+    built = _Document(table, security_schemes, policies)
     doc = built.build(title, version)
     if security_schemes:
         doc["components"]["securitySchemes"] = security_schemes
-        for method, op in built.operations:
-            need = method.security
-            if need is None or need.public:
-                op["security"] = []
-            else:
-                op["security"] = [{name: list(need.scopes)} for name in security_schemes]
     return doc
 
 
@@ -104,8 +171,15 @@ def encode(doc: dict[str, Any]) -> bytes:
 
 
 class _Document:
-    def __init__(self, table: MethodTable) -> None:
+    def __init__(
+        self,
+        table: MethodTable,
+        security_schemes: dict[str, Schema] | None = None,
+        policies: Policies = Policies(),
+    ) -> None:
         self.table = table
+        self.security_schemes = security_schemes
+        self.policies = policies
         self.services = {s.full_name: s for s in table.services}
         self.bodies = {m: _body_type(m) for m in table if m.http and m.http.body is not None}
         self.schemas = Schemas(self._types())
@@ -128,10 +202,11 @@ class _Document:
     def build(self, title: str, version: str) -> dict[str, Any]:
         for method in self.table:
             if method.http is not None:
-                self._add(method, *self._rest(method))
+                path, verb, op = self._rest(method)
+                self._add(method, path, verb, self._guarded(method, op, rest=True))
             if not method.resource:
                 for verb, op in self._connect(method):
-                    self._add(method, method.path, verb, op)
+                    self._add(method, method.path, verb, self._guarded(method, op, rest=False))
         _unique_operation_ids(self.operations)
         info: Schema = {"title": title, "version": version}
         described = [s for s in self.table.services if s.description]
@@ -141,7 +216,10 @@ class _Document:
             info["description"] = "\n\n".join(
                 f"**{s.full_name}**: {s.description}" for s in described
             )
-        responses = {name: _response(*_RESPONSES[name]) for name in sorted(self.responses)}
+        responses = {
+            name: self._with_request_id(_response(*_RESPONSES[name]), name)
+            for name in sorted(self.responses)
+        }
         # Only what the operations reference: a resource method's request
         # message, say, is never a body, and needs no component.
         schemas = used([self.paths, responses], {**self.schemas.all(), **_error_schemas()})
@@ -162,6 +240,50 @@ class _Document:
             raise ValueError(f"{verb.upper()} {path} is both {other} and {op['operationId']}")
         item[verb] = op
         self.operations.append((method, op))
+
+    def _guarded(self, method: Method, op: Schema, rest: bool) -> Schema:
+        """The operation with what the App's interceptors add: security, 401/403, 429, 504."""
+        responses: Schema = op["responses"]
+        need = method.security
+        if self.security_schemes:
+            if need is None or need.public:
+                op["security"] = []
+            else:
+                op["security"] = [{name: list(need.scopes)} for name in self.security_schemes]
+                responses["401"] = self._shared(
+                    "Unauthorized" if rest else "ConnectUnauthenticated"
+                )
+                responses["403"] = self._shared("Forbidden" if rest else "ConnectPermissionDenied")
+        if self.policies.limits:
+            responses["429"] = self._shared(
+                "TooManyRequests" if rest else "ConnectResourceExhausted"
+            )
+        # Connect's clients always may send a deadline (Connect-Timeout-Ms);
+        # REST's Request-Timeout and @timeout are the Deadlines interceptor's.
+        if not rest or self.policies.deadlines:
+            responses["504"] = self._shared("GatewayTimeout" if rest else "ConnectDeadlineExceeded")
+        parameters: list[Schema] = op.setdefault("parameters", [])
+        if rest and self.policies.deadlines:
+            parameters.append(_REQUEST_TIMEOUT)
+        if self.policies.request_ids:
+            parameters.append(_REQUEST_ID)
+            for status, answer in responses.items():
+                if "$ref" not in answer:  # the shared answers get it in build()
+                    self._with_request_id(answer, status)
+        if not parameters:
+            del op["parameters"]
+        op["responses"] = dict(
+            sorted(responses.items(), key=lambda kv: (kv[0] == "default", kv[0]))
+        )
+        return op
+
+    def _with_request_id(self, answer: Schema, name: str) -> Schema:
+        headers = {h: _HEADERS[h] for h in _ERROR_HEADERS.get(name, ())}
+        if self.policies.request_ids:
+            headers["X-Request-Id"] = _HEADERS["X-Request-Id"]
+        if headers:
+            answer.setdefault("headers", {}).update(headers)
+        return answer
 
     def _shared(self, name: str) -> Schema:
         self.responses.add(name)
@@ -328,6 +450,23 @@ _IF_MATCH: Schema = {
     "description": "Write only if the item's ETag is still this one (else 412); * for any.",
     "required": False,
     "schema": {"type": "string", "pattern": '^(\\*|"[\\x21\\x23-\\x7e]+")$'},
+}
+
+_REQUEST_TIMEOUT: Schema = {
+    "name": "Request-Timeout",
+    "in": "header",
+    "description": "The call's deadline, in seconds from now (decimal, e.g. 2.5; at most "
+    "86400): when it passes the call is cancelled and answered 504.",
+    "required": False,
+    "schema": {"type": "string", "pattern": "^[0-9]+(\\.[0-9]+)?$", "maxLength": 32},
+}
+_REQUEST_ID: Schema = {
+    "name": "X-Request-Id",
+    "in": "header",
+    "description": "An id for this request, echoed in the answer and logged with the call "
+    "(1 to 128 characters of A-Za-z0-9._:/+=-; anything else is replaced).",
+    "required": False,
+    "schema": {"type": "string"},
 }
 
 _IDEMPOTENCY_KEY: Schema = {
