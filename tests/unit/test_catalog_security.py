@@ -32,6 +32,7 @@ from tests.unit.wires import PROTOCOLS, Wires, wires
 from twofold import App, CallNext, Context
 from twofold.bearer import DEVELOPMENT_SECRET
 from twofold.idempotency import IdempotencyKeys
+from twofold.limits import Deadlines
 
 AUDIENCE = "catalog"
 REACHED: list[str] = []
@@ -49,7 +50,7 @@ def token(subject: str, scopes: str, *, secret: str = DEVELOPMENT_SECRET, **clai
 
 
 ALL = "products:write users:write orders:write"
-PUBLIC = {"GetProduct", "ListProducts", "GetUser", "ListUsers", "GenerateReport"}
+PUBLIC = {"GetProduct", "ListProducts", "GetUser", "ListUsers", "GenerateReport", "WatchPrices"}
 OWNED = {"GetOrder", "ListOrders"}  # the owner needs no scope
 ORDERS = {"CreateOrder", "GetOrder", "ListOrders", "CancelOrder"}
 # In the order they run: the successful call of one may not spoil the next.
@@ -198,6 +199,57 @@ def test_every_method_and_caller(protocol: str) -> None:
                         assert await snapshot() == before, where
                     else:
                         assert [rpc] == REACHED, where
+
+    asyncio.run(main())
+
+
+STREAMS = ["WatchPrices", "ImportProducts"]
+NEW = {"name": "Imported", "price": "5.00", "category": "import"}
+STREAM_PAYLOADS = {
+    "WatchPrices": [{"category": ""}],
+    "ImportProducts": [{"product": NEW}, {"product": NEW}],
+}
+
+
+def expected_stream(case: str, rpc: str, protocol: str) -> str | None:
+    if protocol == "jsonrpc":
+        return "unimplemented"  # JSON-RPC carries no streams: refused before any check
+    code = expected(case, rpc)
+    if code is None and rpc == "WatchPrices":
+        # Allowed: it never ends by itself, so the client's deadline ends it.
+        return "deadline_exceeded"
+    return code
+
+
+@pytest.mark.usefixtures("catalog_env")
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_every_stream_and_caller(protocol: str) -> None:
+    app = App(service, lifespan=lifespan, interceptors=[authentication(), spy, Deadlines()])
+
+    async def main() -> None:
+        async with running(app), wires(app) as w:
+            for rpc in STREAMS:
+                if protocol == "rest" and w.methods[rpc].http is None:
+                    continue  # a client stream has no REST route
+                for case in CASES:
+                    if case == "other user's order":
+                        continue
+                    code = expected_stream(case, rpc, protocol)
+                    before = await snapshot()
+                    REACHED.clear()
+                    result = await w.stream(
+                        protocol, rpc, STREAM_PAYLOADS[rpc], headers(case, 1), timeout_ms=200
+                    )
+                    where = (rpc, case)
+                    assert result.code == code, (where, result)
+                    if code in ("deadline_exceeded", None):
+                        assert [rpc] == REACHED, where
+                    else:
+                        assert REACHED == [], where
+                        assert await snapshot() == before, where
+                    if code is None:  # int64 is a string in Connect's JSON
+                        [summary] = result.output
+                        assert int(summary["created"]) == 2, where
 
     asyncio.run(main())
 

@@ -187,3 +187,30 @@ def test_a_timeout_must_be_sensible() -> None:
         timeout(-1)
     with pytest.raises(ValueError):
         timeout(10**9)
+
+
+# Negative, absurd or malformed deadlines in each protocol's own header.
+BAD_DEADLINES = [
+    ("rest", "request-timeout", "-5"),
+    ("rest", "request-timeout", "1e999"),
+    ("connect", "connect-timeout-ms", "-5"),
+    ("connect", "connect-timeout-ms", "12345678901"),  # over 10 digits
+    ("connect", "connect-timeout-ms", "1.5"),
+    ("connect-proto", "connect-timeout-ms", "+100"),
+    ("grpc-web", "grpc-timeout", "-1m"),
+    ("grpc-web", "grpc-timeout", "123456789S"),  # over 8 digits
+    ("grpc-web", "grpc-timeout", "5x"),
+    ("grpc-web", "grpc-timeout", "S"),
+]
+
+
+@pytest.mark.parametrize(("protocol", "name", "value"), BAD_DEADLINES)
+def test_bad_deadlines_are_invalid_argument_on_every_protocol(
+    protocol: str, name: str, value: str
+) -> None:
+    async def scenario(w: Wires) -> None:
+        result = await w.call(protocol, "Nap", {"seconds": 0}, {name: value})
+        assert result.code == "invalid_argument", result
+        assert (await w.call(protocol, "Nap", {"seconds": 0}, {})).code is None  # still serving
+
+    run(App(service, interceptors=[Deadlines()]), scenario)

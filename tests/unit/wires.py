@@ -149,6 +149,123 @@ class Wires:
             return Result(Code(exc.code().value[0]).wire_name, None, trailers)
         return Result(None, msgspec.to_builtins(output))
 
+    async def stream(
+        self,
+        protocol: str,
+        rpc: str,
+        payloads: list[dict[str, Any]],
+        headers: dict[str, str],
+        timeout_ms: int = 500,
+    ) -> Result:
+        """A streaming call: ``payloads`` are the request messages (one for a
+        server stream), ``timeout_ms`` the client's deadline in each protocol's
+        own header, so that a stream that never ends by itself ends anyway.
+        ``output`` is the list of messages received."""
+        method = self.methods[rpc]
+        messages = [self._message(method, p) for p in payloads]
+        decode = self.schema.codec(method.output_type).decode
+        if protocol == "grpc":
+            return await self._grpc_stream(method, messages, headers, timeout_ms)
+        raw: dict[str, Any] = {k: v.encode() for k, v in headers.items()}
+        if protocol == "jsonrpc":
+            return await self._jsonrpc(method, payloads[0], raw)
+        if protocol == "rest":
+            return await self._sse(method, payloads[0], {**raw, "request-timeout": "0.5"})
+        if protocol.startswith("connect"):
+            binary = protocol == "connect-proto"
+            encode = self.schema.codec(method.input_type).encode
+            body = b"".join(
+                _frame(encode(m) if binary else msgspec.json.encode(p))
+                for m, p in zip(messages, payloads, strict=True)
+            )
+            all_headers = {
+                **raw,
+                "content-type": f"application/connect+{'proto' if binary else 'json'}",
+                "connect-timeout-ms": str(timeout_ms),
+            }
+            r = await self.http.post(method.path, content=body, headers=all_headers)
+            *frames, (_, end) = _frames(r.content)
+            outputs = [
+                msgspec.to_builtins(decode(f)) if binary else msgspec.json.decode(f)
+                for _, f in frames
+            ]
+            error = msgspec.json.decode(end).get("error")
+            return Result(error and error["code"], outputs, dict(r.headers), r.status_code)
+        encode = self.schema.codec(method.input_type).encode
+        all_headers = {
+            **raw,
+            "content-type": "application/grpc-web+proto",
+            "grpc-timeout": f"{timeout_ms}m",
+        }
+        body = b"".join(_frame(encode(m)) for m in messages)
+        r = await self.http.post(method.path, content=body, headers=all_headers)
+        found = dict(r.headers)
+        outputs = []
+        for flags, chunk in _frames(r.content):
+            if flags & 0x80:
+                for line in chunk.decode().split("\r\n"):
+                    key, _, value = line.partition(":")
+                    if key:
+                        found[key.strip().lower()] = value.strip()
+            else:
+                outputs.append(msgspec.to_builtins(decode(chunk)))
+        status = int(found["grpc-status"])
+        return Result(None if status == 0 else Code(status).wire_name, outputs, found)
+
+    async def _sse(self, method: Method, payload: dict[str, Any], headers: Any) -> Result:
+        binding = method.http
+        assert binding is not None and binding.verb == "GET"
+        r = await self.http.get(binding.path, params=payload, headers=headers)
+        if r.status_code != 200:
+            return Result(r.json()["code"], [], dict(r.headers), r.status_code)
+        data = [
+            msgspec.json.decode(line[6:]) for line in r.text.splitlines() if line[:6] == "data: "
+        ]
+        if "event: error" in r.text:
+            return Result(data[-1]["code"], data[:-1], dict(r.headers), 200)
+        return Result(None, data, dict(r.headers), 200)
+
+    async def _grpc_stream(
+        self, method: Method, messages: list[Any], headers: dict[str, str], timeout_ms: int
+    ) -> Result:
+        serialize = self.schema.codec(method.input_type).encode
+        deserialize = self.schema.codec(method.output_type).decode
+        metadata = tuple(
+            (k.lower(), v.encode("unicode_escape").decode()) for k, v in headers.items()
+        )
+        outputs: list[Any] = []
+        try:
+            if method.kind.value == "server":
+                call = self.channel.unary_stream(method.path, serialize, deserialize)
+                async for output in call(messages[0], metadata=metadata, timeout=timeout_ms / 1e3):
+                    outputs.append(msgspec.to_builtins(output))
+            else:
+                call = self.channel.stream_unary(method.path, serialize, deserialize)
+
+                async def feed() -> AsyncIterator[Any]:
+                    for m in messages:
+                        yield m
+
+                answer = await call(feed(), metadata=metadata, timeout=timeout_ms / 1e3)
+                outputs.append(msgspec.to_builtins(answer))
+        except grpc.aio.AioRpcError as exc:
+            trailers = {k: v for k, v in exc.trailing_metadata() or () if isinstance(v, str)}
+            return Result(Code(exc.code().value[0]).wire_name, outputs, trailers)
+        return Result(None, outputs)
+
+
+def _frame(data: bytes) -> bytes:
+    return struct.pack(">BI", 0, len(data)) + data
+
+
+def _frames(body: bytes) -> list[tuple[int, bytes]]:
+    out = []
+    while body:
+        flags, size = struct.unpack(">BI", body[:5])
+        out.append((flags, body[5 : 5 + size]))
+        body = body[5 + size :]
+    return out
+
 
 @contextlib.asynccontextmanager
 async def wires(app: App, url: str | None = None) -> AsyncIterator[Wires]:
