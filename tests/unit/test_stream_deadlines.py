@@ -21,6 +21,7 @@ import pytest
 from tests.unit.wires import Wires, wires
 from twofold import App, Service
 from twofold.limits import Deadlines, timeout
+from twofold.metrics import Metrics
 
 EVENTS: list[str] = []
 
@@ -76,14 +77,16 @@ async def add(ticks: AsyncIterator[Tick]) -> Total:
     return Total(total)
 
 
-def run(scenario: Callable[[Wires], Awaitable[None]], default: float | None = None) -> None:
-    app = App(service, interceptors=[Deadlines(default=default)])
+def run(scenario: Callable[[Wires], Awaitable[None]], default: float | None = None) -> Metrics:
+    metrics = Metrics()
+    app = App(service, interceptors=[metrics, Deadlines(default=default)])
 
     async def main() -> None:
         async with wires(app) as w:
             await scenario(w)
 
     asyncio.run(main())
+    return metrics
 
 
 def frame(data: bytes) -> bytes:
@@ -166,7 +169,14 @@ def test_a_server_side_deadline_ends_a_server_stream(wire: str, rpc: str) -> Non
         assert EVENTS == ["cancelled"]
 
     # Ticks declares @timeout(0.3); Drips declares none and gets the default.
-    run(scenario, default=0.3 if rpc == "Drips" else None)
+    metrics = run(scenario, default=0.3 if rpc == "Drips" else None)
+    # Measured to its end: the stream's outcome is what /metrics counts.
+    labels = {
+        "protocol": wire.removesuffix("-proto"),
+        "method": f"deadlines.v1.DeadlinesService/{rpc}",
+        "code": "deadline_exceeded",
+    }
+    assert metrics.registry.get_sample_value("twofold_calls_total", labels) == 1.0
 
 
 @pytest.mark.parametrize("wire", ["connect", "grpc-web", "grpc"])
