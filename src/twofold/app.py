@@ -149,7 +149,7 @@ class App:
                 error = Error(Code.INVALID_ARGUMENT, "unsupported content type")
                 error.http_status = status = 415
                 headers = [(b"accept-post", b"application/json")]
-            ctx = Context("connect", method, Headers(scope["headers"]), peer(scope))
+            ctx = Context("connect", method, Headers(scope["headers"]), peer(scope), scope=scope)
             await table.refused(ctx, error)
             await respond(send, status, headers=[*headers, *encode_headers(error.headers)])
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
+from twofold.asgi import Scope
 from twofold.headers import Headers
 
 if TYPE_CHECKING:
@@ -20,7 +21,8 @@ class Context:
     handlers (an authenticated identity, a request id). ``response_headers``
     are added to the response by HTTP protocols and sent as metadata by gRPC.
     ``identity`` is who made the call, set by :class:`~twofold.auth.Authentication`
-    (None for an anonymous call).
+    (None for an anonymous call). ``scope`` is the ASGI scope of a call over
+    HTTP (its path, scheme, HTTP version), None on native gRPC.
     """
 
     __slots__ = (
@@ -33,6 +35,7 @@ class Context:
         "identity",
         "method",
         "protocol",
+        "scope",
     )
 
     def __init__(
@@ -42,8 +45,10 @@ class Context:
         headers: Headers,
         peer: str | tuple[str, int] | None = None,
         deadline: float | None = None,
+        scope: Scope | None = None,
     ) -> None:
         self.protocol = protocol
+        self.scope = scope
         self.method = method
         self.headers = headers
         # A transport's (host, port) is formatted only when someone asks:

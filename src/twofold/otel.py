@@ -14,7 +14,8 @@ handler ran, becomes a SERVER span:
   (``jsonrpc``, ``connect_rpc``, ``grpc``), ``rpc.service``, ``rpc.method``,
   and ``rpc.grpc.status_code`` or ``rpc.connect_rpc.error_code``;
 - REST follows the HTTP server conventions: span name ``GET /products/{id}``,
-  ``http.request.method``, ``http.route``, ``http.response.status_code``;
+  ``http.request.method``, ``http.route``, ``url.path``, ``url.scheme``,
+  ``http.response.status_code`` (no query string: it may carry secrets);
 - a failed call has status ERROR and ``error.type``, the canonical code name.
   No message, header or body is recorded: they may hold what the caller sent.
 
@@ -47,6 +48,10 @@ RPC_SYSTEM = {
     "jsonrpc": "jsonrpc",
 }
 REST = "rest"
+# The HTTP methods the conventions name as they are; any other is _OTHER.
+_KNOWN_METHODS = frozenset(
+    ("CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE", "QUERY")
+)
 PROTOCOL_ATTRIBUTE = "twofold.protocol"
 INSTRUMENTATION = "twofold"
 
@@ -91,14 +96,25 @@ class Tracing:
             parent = self.propagator.extract(ctx.headers)
         method = ctx.method
         attributes: dict[str, Any] = {PROTOCOL_ATTRIBUTE: ctx.protocol}
+        scope = ctx.scope
+        if scope is not None:
+            attributes["network.protocol.name"] = "http"
+            attributes["network.protocol.version"] = scope.get("http_version", "1.1")
         binding = method.http
-        if ctx.protocol == REST and binding is not None:
-            name = f"{binding.verb} {binding.path}"
-            attributes["http.request.method"] = binding.verb
-            attributes["http.route"] = binding.path
-        elif ctx.protocol == REST:
-            # A request that matched no route: the conventions' name for it.
-            name = "HTTP"
+        if ctx.protocol == REST:
+            verb = scope["method"] if scope is not None else binding.verb if binding else ""
+            if verb not in _KNOWN_METHODS:
+                verb = "_OTHER"  # the conventions' bound on what a caller may send
+            attributes["http.request.method"] = verb
+            if scope is not None:
+                attributes["url.path"] = scope.get("path", "")
+                attributes["url.scheme"] = scope.get("scheme", "http")
+            if binding is not None:
+                name = f"{verb} {binding.path}"
+                attributes["http.route"] = binding.path
+            else:
+                # No route matched: the method alone, or HTTP for an unknown one.
+                name = "HTTP" if verb == "_OTHER" else verb
         else:
             name = method.full_name if method.service else method.name
             attributes["rpc.system"] = RPC_SYSTEM.get(ctx.protocol, ctx.protocol)

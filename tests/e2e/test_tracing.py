@@ -118,10 +118,13 @@ def test_one_server_span_per_call_child_of_the_callers_traceparent(url: str, pro
         attributes = dict(span.attributes or {})
         assert attributes["twofold.protocol"] == protocol.removesuffix("-proto")
         assert attributes["client.address"] == "127.0.0.1"
+        if protocol != "grpc":
+            assert attributes["network.protocol.version"] == "1.1"
         if protocol == "rest":
             assert span.name == "POST /echo"
             assert attributes["http.request.method"] == "POST"
             assert attributes["http.route"] == "/echo"
+            assert attributes["url.path"] == "/echo" and attributes["url.scheme"] == "http"
             assert attributes["http.response.status_code"] == 200
         else:
             assert span.name == "traced.v1.TracedService/Echo"
@@ -257,7 +260,7 @@ def test_an_unknown_method_is_traced_as_other(url: str) -> None:
         assert (await w.http.post("/jsonrpc", json=call)).json()["error"]["code"] == -32601
         assert (await w.http.get("/nope")).status_code == 404
         found = {(s.name, dict(s.attributes or {})["error.type"]) for s in spans()}
-        assert found == {("_OTHER", "unimplemented"), ("HTTP", "not_found")}
+        assert found == {("_OTHER", "unimplemented"), ("GET", "not_found")}
 
     run(url, scenario)
 

@@ -158,7 +158,7 @@ class ConnectProtocol:
                 # An empty body is the empty message, as in the binary codec; curl
                 # sends nothing for a method without arguments.
                 request = call.decode(raw or b"{}")
-            ctx = Context(PROTOCOL, method, Headers(scope["headers"]), peer(scope), deadline)
+            ctx = Context(PROTOCOL, method, Headers(scope["headers"]), peer(scope), deadline, scope)
             output = await invoke(method, ctx, request)
             if ctx.has_response_headers():
                 response_headers = encode_headers(ctx.response_headers)
@@ -189,7 +189,7 @@ class ConnectProtocol:
         await respond(send, 200, body, response_headers, PROTO if binary else JSON)
 
     async def refused(self, method: Method, scope: Scope, error: Error) -> None:
-        ctx = Context(PROTOCOL, method, Headers(scope["headers"]), peer(scope))
+        ctx = Context(PROTOCOL, method, Headers(scope["headers"]), peer(scope), scope=scope)
         await self.table.refused(ctx, error)
 
 
@@ -274,6 +274,7 @@ class _Stream:
                 Headers(scope["headers"]),
                 peer(scope),
                 None if timeout is None else _deadline(timeout),
+                scope,
             )
             encoding = self.headers.get(b"connect-content-encoding")
             decompress = None

@@ -123,6 +123,7 @@ class _Call:
                 Headers(self.scope["headers"]),
                 peer(self.scope),
                 _deadline(self.headers.get(b"grpc-timeout")),
+                self.scope,
             )
             encoding = self.headers.get(b"grpc-encoding")
             decompress = None
@@ -154,7 +155,9 @@ class _Call:
             if not self.called:
                 # Refused before the chain: the observers still count it.
                 headers = Headers(self.scope["headers"])
-                refused = Context(PROTOCOL, self.method, headers, peer(self.scope))
+                refused = Context(
+                    PROTOCOL, self.method, headers, peer(self.scope), scope=self.scope
+                )
                 await self.protocol.table.refused(refused, error)
         await self._end(error)
 

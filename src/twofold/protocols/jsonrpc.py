@@ -184,10 +184,11 @@ class _Target:
 class _Exchange:
     """What the calls of one HTTP request share (a plain class: built per request)."""
 
-    __slots__ = ("batch", "headers", "peer", "response_headers")
+    __slots__ = ("batch", "headers", "peer", "response_headers", "scope")
 
-    def __init__(self, headers: Headers, peer: str | None, batch: bool) -> None:
-        self.headers = headers
+    def __init__(self, scope: Scope, peer: str | None, batch: bool) -> None:
+        self.scope = scope
+        self.headers = Headers(scope["headers"])
         self.peer = peer
         # Only a single call sets HTTP response headers: a batch has no one owner.
         self.batch = batch
@@ -247,7 +248,7 @@ class JsonRpcProtocol:
             await respond(send, 400, _error(None, exc, INVALID_REQUEST), headers, JSON)
             return
         batch = _BATCH.match(raw) is not None
-        exchange = _Exchange(Headers(scope["headers"]), peer(scope), batch)
+        exchange = _Exchange(scope, peer(scope), batch)
         answer = await (self._batch(raw, exchange) if batch else self._answer(raw, exchange))
         if answer is None:
             await respond(send, 204, headers=exchange.response_headers)
@@ -257,7 +258,7 @@ class JsonRpcProtocol:
     async def _refused(self, scope: Scope, error: Error, status: int) -> list[tuple[bytes, bytes]]:
         """Tell the observers of a request refused whole; the error's headers to send."""
         error.http_status = status
-        ctx = Context(PROTOCOL, UNKNOWN, Headers(scope["headers"]), peer(scope))
+        ctx = Context(PROTOCOL, UNKNOWN, Headers(scope["headers"]), peer(scope), scope=scope)
         await self.table.refused(ctx, error)
         return encode_headers(error.headers)
 
@@ -265,7 +266,7 @@ class JsonRpcProtocol:
         self, exchange: _Exchange, method: Method, error: Error, answer: bytes | None
     ) -> bytes | None:
         """Tell the observers of one call refused before the chain; then ``answer``."""
-        ctx = Context(PROTOCOL, method, exchange.headers, exchange.peer)
+        ctx = Context(PROTOCOL, method, exchange.headers, exchange.peer, scope=exchange.scope)
         await self.table.refused(ctx, error)
         if not exchange.batch and error.headers:
             exchange.response_headers = encode_headers(error.headers)
@@ -321,7 +322,9 @@ class JsonRpcProtocol:
                 error, answer = exc, _error(request_id, exc)
             return await self._refuse(exchange, method, error, None if notification else answer)
         try:
-            ctx = Context(PROTOCOL, target.method, exchange.headers, exchange.peer)
+            ctx = Context(
+                PROTOCOL, target.method, exchange.headers, exchange.peer, scope=exchange.scope
+            )
             output = await invoke(target.method, ctx, message)
             result = _encode(output)
             if not exchange.batch and ctx.has_response_headers():

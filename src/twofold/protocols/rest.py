@@ -285,7 +285,7 @@ class RestProtocol:
             await send_problem(send, exc, path)
 
     async def refused(self, method: Method, scope: Scope, error: Error) -> None:
-        ctx = Context(PROTOCOL, method, Headers(scope["headers"]), scope.get("client"))
+        ctx = Context(PROTOCOL, method, Headers(scope["headers"]), scope.get("client"), scope=scope)
         await self.table.refused(ctx, error)
 
     async def _serve(
@@ -339,7 +339,9 @@ class RestProtocol:
             # Refused before the chain: the observers still count and log it.
             await self.refused(op.method, scope, exc)
             raise
-        ctx = Context(PROTOCOL, op.method, Headers(scope["headers"]), scope.get("client"))
+        ctx = Context(
+            PROTOCOL, op.method, Headers(scope["headers"]), scope.get("client"), None, scope
+        )
         output = await invoke(op.method, ctx, request)
         headers: list[tuple[bytes, bytes]] = []
         if op.location is not None:

@@ -68,10 +68,11 @@ async def serve(
     except ClientDisconnected:
         return
     except Error as exc:
-        await refused(Context("rest", op.method, Headers(scope["headers"]), peer(scope)), exc)
+        headers = Headers(scope["headers"])
+        await refused(Context("rest", op.method, headers, peer(scope), scope=scope), exc)
         await send_problem(send, exc, path)
         return
-    ctx = Context("rest", op.method, Headers(scope["headers"]), peer(scope))
+    ctx = Context("rest", op.method, Headers(scope["headers"]), peer(scope), scope=scope)
     exchange = Exchange(receive)
     exchange.watch()
     await exchange.run(_events(ctx, request, path, send))
