@@ -9,6 +9,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from docs_src.observability.service import service
 from twofold import App
 from twofold.access import AccessLog
+from twofold.limits import Deadlines
 from twofold.metrics import Metrics
 from twofold.otel import Tracing
 from twofold.tracing import RequestIds
@@ -26,5 +27,6 @@ app = App(
         RequestIds(),
         Metrics(),
         AccessLog(),
+        Deadlines(),  # enforces get_quote's @timeout
     ],
 )

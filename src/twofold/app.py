@@ -88,6 +88,14 @@ class App:
                 f"{guarded[0]} requires credentials: add twofold.auth.Authentication "
                 "to the App's interceptors"
             )
+        timed = [m.full_name for m in self.table if m.timeout is not None]
+        if timed and not any(isinstance(i, Deadlines) for i in self.interceptors):
+            # As for credentials: a declared timeout nobody enforces would be
+            # a promise the server silently breaks.
+            raise DefinitionError(
+                f"{timed[0]} declares a @timeout: add twofold.limits.Deadlines "
+                "to the App's interceptors"
+            )
         # Each App composes its own chain, so one service can sit in two apps
         # with different interceptors.
         for i, method in enumerate(self.table.methods):

@@ -13,6 +13,7 @@ from tests.unit.wires import PROTOCOLS, Wires, wires
 from twofold import App, Context, Service
 from twofold.auth import Authentication
 from twofold.bearer import JwtBearer, issue
+from twofold.definition import DefinitionError
 from twofold.limits import ConcurrencyLimit, Deadlines, RateLimit, StreamLimit, timeout
 
 EVENTS: list[str] = []
@@ -142,13 +143,17 @@ def test_concurrency_limit_is_resource_exhausted_with_retry_after(protocol: str)
         assert (await first).code is None
         assert (await w.call(protocol, "Wait", {"key": "a"}, {})).code is None
 
-    run(App(service, interceptors=[ConcurrencyLimit(1)]), scenario)
+    run(App(service, interceptors=[ConcurrencyLimit(1), Deadlines()]), scenario)
 
 
 def test_rate_limit_per_identity() -> None:
     app = App(
         service,
-        interceptors=[Authentication(JwtBearer(secret=SECRET)), RateLimit(rate=0.5, burst=2)],
+        interceptors=[
+            Authentication(JwtBearer(secret=SECRET)),
+            RateLimit(rate=0.5, burst=2),
+            Deadlines(),
+        ],
     )
     alice = {"authorization": f"Bearer {issue(SECRET, 'alice')}"}
     bob = {"authorization": f"Bearer {issue(SECRET, 'bob')}"}
@@ -179,7 +184,13 @@ def test_stream_limit() -> None:
         assert "more than 3 response messages" in str(raised.value)
         assert len([x async for x in call(method.input_type(n=3))]) == 3
 
-    run(App(service, interceptors=[StreamLimit(3)]), scenario)
+    run(App(service, interceptors=[StreamLimit(3), Deadlines()]), scenario)
+
+
+def test_a_declared_timeout_nobody_enforces_is_refused() -> None:
+    with pytest.raises(DefinitionError, match="Deadlines"):
+        App(service)
+    App(service, interceptors=[Deadlines()])
 
 
 def test_a_timeout_must_be_sensible() -> None:
