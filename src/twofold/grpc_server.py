@@ -22,7 +22,11 @@ Beside the app's services the server carries the standard health service
 (SERVING for each service and for ``""``, NOT_SERVING once shutdown starts)
 and server reflection, which serves the descriptors of our schema.
 ``grpc.max_receive_message_length`` is the app's ``max_body_size``, so a
-larger message is refused with RESOURCE_EXHAUSTED before it is read.
+larger message is refused with RESOURCE_EXHAUSTED before it is read (by
+grpcio: no interceptor hears of it). A message that does not decode, and a
+method no service has (answered UNIMPLEMENTED by a last, catch-all handler),
+are told to the App's observers (:class:`~twofold.interceptors.Observer`) as
+refusals, so that metrics, logs and traces count them.
 """
 
 from __future__ import annotations
