@@ -238,7 +238,7 @@ def test_every_stream_and_caller(protocol: str) -> None:
                     before = await snapshot()
                     REACHED.clear()
                     result = await w.stream(
-                        protocol, rpc, STREAM_PAYLOADS[rpc], headers(case, 1), timeout_ms=200
+                        protocol, rpc, STREAM_PAYLOADS[rpc], headers(case, 1), timeout_ms=500
                     )
                     where = (rpc, case)
                     assert result.code == code, (where, result)

@@ -38,7 +38,7 @@ service = Service("deadlines.v1")
 
 
 @service.procedure(http=("GET", "/ticks"))
-@timeout(0.3)
+@timeout(0.5)
 async def ticks(pause: float) -> AsyncIterator[Tick]:
     """One message, then a pause longer than the declared timeout."""
     try:
@@ -63,7 +63,7 @@ async def drips(pause: float) -> AsyncIterator[Tick]:
 
 
 @service.procedure
-@timeout(0.3)
+@timeout(0.5)
 async def add(ticks: AsyncIterator[Tick]) -> Total:
     """A client stream whose handler is slow once it has read everything."""
     total = 0
@@ -168,8 +168,8 @@ def test_a_server_side_deadline_ends_a_server_stream(wire: str, rpc: str) -> Non
         await asyncio.sleep(0.05)
         assert EVENTS == ["cancelled"]
 
-    # Ticks declares @timeout(0.3); Drips declares none and gets the default.
-    metrics = run(scenario, default=0.3 if rpc == "Drips" else None)
+    # Ticks declares @timeout(0.5); Drips declares none and gets the default.
+    metrics = run(scenario, default=0.5 if rpc == "Drips" else None)
     # Measured to its end: the stream's outcome is what /metrics counts.
     labels = {
         "protocol": wire.removesuffix("-proto"),

@@ -170,7 +170,8 @@ class Wires:
         if protocol == "jsonrpc":
             return await self._jsonrpc(method, payloads[0], raw)
         if protocol == "rest":
-            return await self._sse(method, payloads[0], {**raw, "request-timeout": "0.5"})
+            deadline = {"request-timeout": str(timeout_ms / 1000)}
+            return await self._sse(method, payloads[0], {**raw, **deadline})
         if protocol.startswith("connect"):
             binary = protocol == "connect-proto"
             encode = self.schema.codec(method.input_type).encode
