@@ -15,6 +15,7 @@ from tests.e2e.server import Server
 from tests.tokens import ADMIN
 
 LIST = "catalog.v1.CatalogService/ListProducts"
+JSON = {"content-type": "application/json"}
 
 
 def test_metrics_count_calls_of_every_protocol(
@@ -36,6 +37,52 @@ def test_metrics_count_calls_of_every_protocol(
     )
     assert "twofold_call_duration_seconds_bucket" in text
     assert "twofold_calls_in_flight" in text
+
+
+def counter(url: str, protocol: str, method: str, code: str) -> float:
+    labels = f'code="{code}",method="{method}",protocol="{protocol}"'
+    for line in httpx.get(f"{url}/metrics").text.splitlines():
+        if line.startswith(f"twofold_calls_total{{{labels}}} "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_refusals_before_the_handler_are_counted_once(catalog: Server, http: httpx.Client) -> None:
+    create = "catalog.v1.CatalogService/CreateProduct"
+    cases = [
+        # (protocol, method label, code, the request)
+        (
+            "rest",
+            create,
+            "resource_exhausted",
+            lambda: http.post("/products", content=b"x" * 2**21),
+        ),
+        (
+            "rest",
+            create,
+            "invalid_argument",
+            lambda: http.post("/products", content=b"{", headers=JSON),
+        ),
+        ("rest", "_OTHER", "not_found", lambda: http.get("/no/such/thing")),
+        (
+            "jsonrpc",
+            "_OTHER",
+            "unimplemented",
+            lambda: http.post("/jsonrpc", json={"jsonrpc": "2.0", "id": 1, "method": "Nope"}),
+        ),
+        (
+            "connect",
+            create,
+            "invalid_argument",
+            lambda: http.post(f"/{create}", content=b"{", headers=JSON),
+        ),
+    ]
+    for protocol, method, code, send in cases:
+        before = counter(catalog.url, protocol, method, code)
+        r = send()
+        assert r.status_code in (200, 400, 404, 413), r.text
+        assert r.headers["x-request-id"]
+        assert counter(catalog.url, protocol, method, code) == before + 1, (protocol, code)
 
 
 def test_request_ids_and_one_access_line_per_call(catalog: Server, http: httpx.Client) -> None:
