@@ -33,10 +33,14 @@ class _Through(httpx.BaseTransport):
 class ClientCaller(Caller):
     protocol = ""
 
-    def __init__(self, client: httpx.Client, methods: dict[str, Method]) -> None:
+    def __init__(self, client: httpx.Client, methods: dict[str, Method], target: str = "") -> None:
         super().__init__(client, methods)
+        self.target = target
         rpcs = [Rpc.from_method(m) for m in methods.values()]
-        self.twofold = Client(
+        self.twofold = self.connect(rpcs, client)
+
+    def connect(self, rpcs: list[Rpc[Any, Any]], client: httpx.Client) -> Client:
+        return Client(
             rpcs,
             str(client.base_url),
             protocol=self.protocol,
@@ -67,6 +71,31 @@ class ConnectClientCaller(ClientCaller):
     name, protocol = "client-connect", "connect"
 
 
+class ConnectProtoClientCaller(ClientCaller):
+    name, protocol = "client-connect-proto", "connect-proto"
+
+
+class GrpcWebClientCaller(ClientCaller):
+    name, protocol = "client-grpc-web", "grpc-web"
+
+
+class GrpcClientCaller(ClientCaller):
+    """Over the catalog's native gRPC port: grpcio, not the test's httpx client."""
+
+    name, protocol = "client-grpc", "grpc"
+
+    def connect(self, rpcs: list[Rpc[Any, Any]], client: httpx.Client) -> Client:
+        return Client(rpcs, self.target, protocol="grpc", auth=BearerToken(ADMIN))
+
+
 CLIENT_CALLERS: dict[str, type[Caller]] = {
-    c.name: c for c in (RestClientCaller, JsonRpcClientCaller, ConnectClientCaller)
+    c.name: c
+    for c in (
+        RestClientCaller,
+        JsonRpcClientCaller,
+        ConnectClientCaller,
+        ConnectProtoClientCaller,
+        GrpcWebClientCaller,
+        GrpcClientCaller,
+    )
 }

@@ -13,7 +13,7 @@ import pytest
 from examples.catalog import service
 from tests.e2e import grpc_stubs
 from tests.e2e.callers import CALLERS, Caller
-from tests.e2e.client_callers import CLIENT_CALLERS
+from tests.e2e.client_callers import CLIENT_CALLERS, GrpcClientCaller
 from tests.e2e.grpc_callers import GrpcCaller
 from tests.e2e.proto_callers import PROTO_CALLERS
 from tests.e2e.server import Server, start
@@ -58,4 +58,9 @@ def protocol(request: pytest.FixtureRequest, http: httpx.Client) -> Caller:
     if request.param == "grpc":
         channel = request.getfixturevalue("channel")
         return GrpcCaller(channel, request.getfixturevalue("stubs"), service)
+    if request.param == GrpcClientCaller.name:
+        target = request.getfixturevalue("catalog").grpc_target
+        caller = GrpcClientCaller(http, service.methods, target=target)
+        request.addfinalizer(caller.twofold.close)
+        return caller
     return {**CALLERS, **CLIENT_CALLERS, **PROTO_CALLERS}[request.param](http, service.methods)

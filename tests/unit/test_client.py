@@ -221,8 +221,12 @@ def test_the_sync_client_runs_an_app_in_process() -> None:
 
 
 def test_clear_errors_for_what_cannot_work() -> None:
-    with pytest.raises(ValueError, match="not supported by the client yet"):
-        Client(shop, "http://shop", protocol="grpc")
+    with pytest.raises(ValueError, match="no in-process transport"):
+        Client(shop, app, protocol="grpc")
+    with pytest.raises(ValueError, match="gRPC target"):
+        Client(shop, "ftp://shop:50051", protocol="grpc")
+    with pytest.raises(ValueError, match="grpcio"):
+        Client(shop, "shop:50051", protocol="grpc", transport=httpx.HTTPTransport())
     with pytest.raises(ValueError, match="unknown protocol 'soap'"):
         Client(shop, "http://shop", protocol="soap")
     with pytest.raises(ValueError, match="http"):

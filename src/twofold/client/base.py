@@ -2,10 +2,11 @@
 
 :class:`BaseClient` looks methods up, turns arguments into the request
 message, and decides about deadlines and retries; the subclasses in
-:mod:`twofold.client.stubs` only add the I/O (a send, a sleep) in their own
-colour. A deadline is a point on ``time.monotonic()``'s clock, fixed when a
-call starts, so that every attempt and every wait between attempts come out
-of the same budget.
+:mod:`twofold.client.stubs` only add the I/O (a call, a sleep) in their own
+colour, through the calls of their protocol (:mod:`twofold.client.calls`
+over HTTP, :mod:`twofold.client.channels` over native gRPC). A deadline is a
+point on ``time.monotonic()``'s clock, fixed when a call starts, so that
+every attempt and every wait between attempts come out of the same budget.
 """
 
 from __future__ import annotations
@@ -19,17 +20,28 @@ import httpx
 import msgspec
 
 from twofold.client.auth import Auth
+from twofold.client.codecs import Codecs
 from twofold.client.errors import Failure
-from twofold.client.protocols import Protocol
-from twofold.client.protocols import protocol as make_protocol
-from twofold.client.retry import RETRYABLE_CODES, Retry, retry_after
+from twofold.client.protocols import check
+from twofold.client.retry import RETRYABLE_CODES, Retry
 from twofold.client.rpc import Rpc, RpcTable, Services
-from twofold.client.transports import HttpRequest, HttpResponse
 from twofold.code import Code
 from twofold.errors import Error, validation_error
 from twofold.method import StreamKind
 
 logger = logging.getLogger("twofold.client")
+_PRIMITIVE = {
+    StreamKind.UNARY: "invoke",
+    StreamKind.SERVER: "server_stream",
+    StreamKind.CLIENT: "client_stream",
+    StreamKind.BIDI: "bidi_stream",
+}
+_KIND_NAME = {
+    StreamKind.UNARY: "unary",
+    StreamKind.SERVER: "server streaming",
+    StreamKind.CLIENT: "client streaming",
+    StreamKind.BIDI: "bidi streaming",
+}
 
 MiB = 1 << 20
 DEFAULT_MAX_RESPONSE_SIZE = 4 * MiB  # gRPC's default largest received message
@@ -71,7 +83,8 @@ class BaseClient:
         headers: Mapping[str, str] | None,
     ) -> None:
         self._rpcs = RpcTable(services)
-        self._protocol: Protocol = make_protocol(protocol)
+        self._protocol = check(protocol)
+        self._codecs = Codecs(self._rpcs.rpcs, self._rpcs.services)
         if timeout is not None and timeout <= 0:
             raise ValueError("timeout must be positive (or None for no deadline)")
         self.timeout = timeout
@@ -82,7 +95,7 @@ class BaseClient:
 
     @property
     def protocol(self) -> str:
-        return self._protocol.name
+        return self._protocol
 
     @property
     def rpcs(self) -> list[Rpc[Any, Any]]:
@@ -117,34 +130,22 @@ class BaseClient:
         seconds = self.timeout if timeout is None else timeout
         return None if seconds is None else time.monotonic() + seconds
 
-    def _prepare(
-        self,
-        rpc: Rpc[Any, Any],
-        message: Any,
-        deadline: float | None,
-        headers: Mapping[str, str] | None,
-    ) -> HttpRequest:
-        if rpc.kind is not StreamKind.UNARY:
-            kind = rpc.kind.value
-            raise Error(Code.UNIMPLEMENTED, f"{rpc.name} is {kind} streaming: not supported yet")
-        remaining = None
-        if deadline is not None:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise Error(Code.DEADLINE_EXCEEDED, f"deadline exceeded before calling {rpc.name}")
-        request = self._protocol.request(rpc, message, remaining)
-        request.headers.update(self._headers)
+    def _start(
+        self, rpc: Rpc[Any, Any], kind: StreamKind, headers: Mapping[str, str] | None
+    ) -> dict[str, str]:
+        """Check that ``rpc`` is called the way it streams; the call's headers."""
+        if rpc.kind is not kind:
+            use = _PRIMITIVE[rpc.kind]
+            raise TypeError(f"{rpc.name} is {_KIND_NAME[rpc.kind]}: call it with {use}()")
+        merged = dict(self._headers)
         if headers:
-            request.headers.update({k.lower(): v for k, v in headers.items()})
-        return request
+            merged.update({k.lower(): v for k, v in headers.items()})
+        return merged
 
-    def _result(self, rpc: Rpc[Any, Any], response: HttpResponse) -> Any:
-        try:
-            return self._protocol.response(rpc, response)
-        except Failure as failure:
-            if failure.retry_after is None:
-                failure.retry_after = retry_after(response.headers.get("retry-after"))
-            raise
+    @staticmethod
+    def _check_deadline(rpc: Rpc[Any, Any], deadline: float | None) -> None:
+        if deadline is not None and deadline <= time.monotonic():
+            raise Error(Code.DEADLINE_EXCEEDED, f"deadline exceeded before calling {rpc.name}")
 
     def _delay(
         self, rpc: Rpc[Any, Any], failure: Failure, attempt: int, deadline: float | None

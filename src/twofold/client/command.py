@@ -21,7 +21,6 @@ import httpx
 import msgspec
 
 from twofold.client.errors import Failure
-from twofold.client.protocols import protocol as make_protocol
 from twofold.client.rpc import Rpc
 from twofold.client.stubs import Stub
 from twofold.client.transports import HttpRequest, HttpTransport, base_url
@@ -34,6 +33,8 @@ USAGE_ERROR = 2
 # with Python's 1 (an uncaught exception) or argparse's 2 (bad arguments).
 EXIT_OFFSET = 10
 MAX_DOCUMENT_SIZE = 16 << 20
+# The wires `twofold call` speaks: those whose messages are JSON, read with no types.
+PROTOCOLS = ("connect", "rest", "jsonrpc")
 _CONNECT_PATH = re.compile(r"^/([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+)/([A-Za-z_]\w*)$")
 _SERVICE_NAME = re.compile(r"^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+$")
 
@@ -205,7 +206,9 @@ def run(
     try:
         extra = _headers(headers)
         payload = _message(message)
-        make_protocol(protocol)  # an unknown one is refused before any network
+        if protocol not in PROTOCOLS:  # refused before any network
+            # The binary wires need the message types, which an OpenAPI document lacks.
+            raise ValueError(f"unknown protocol {protocol!r}; use {', '.join(PROTOCOLS)}")
         base_url(url)
     except ValueError as exc:
         stderr.write(f"twofold call: error: {exc}\n")

@@ -149,6 +149,39 @@ def connect_details(items: object) -> list[Detail]:
     return out
 
 
+def grpc_code(status: object) -> Code:
+    """``grpc-status`` as a code: its number, 1 to 16; anything else is UNKNOWN."""
+    text = status.decode("latin-1") if isinstance(status, bytes) else status
+    if isinstance(text, str) and text.strip().isdigit():
+        number = int(text)
+        if 0 < number <= max(c.value for c in Code):
+            return Code(number)
+    return Code.UNKNOWN
+
+
+def status_details(raw: bytes | str | None) -> list[Detail]:
+    """The details of ``grpc-status-details-bin``: a google.rpc.Status, as bytes (grpcio
+    decodes -bin metadata) or as base64 text, padded or not (gRPC-Web's trailers).
+
+    Details that cannot be read are dropped: the code and message still stand.
+    """
+    if not raw:
+        return []
+    try:
+        data = _b64(raw) if isinstance(raw, str) else raw
+        out: list[Detail] = []
+        for number, value in _fields(data):
+            if number == 3 and isinstance(value, bytes):  # repeated google.protobuf.Any
+                parts = dict(_fields(value))
+                url, packed = parts.get(1, b""), parts.get(2, b"")
+                if isinstance(url, bytes) and isinstance(packed, bytes):
+                    type_name = url.decode().rsplit("/", 1)[-1]
+                    out.append(_from_proto(type_name, packed, {}))
+        return out
+    except (ValueError, UnicodeDecodeError):
+        return []
+
+
 def _b64(value: object) -> bytes:
     if not isinstance(value, str):
         raise ValueError("not base64")

@@ -1,35 +1,41 @@
-"""One encoder/decoder per wire: REST, JSON-RPC 2.0 and Connect (JSON codec).
+"""One encoder/decoder per wire spoken over HTTP: REST, JSON-RPC 2.0, Connect
+(JSON or protobuf) and gRPC-Web.
 
 A protocol turns ``(rpc, message)`` into an :class:`HttpRequest` and an
 :class:`HttpResponse` into the output message, or raises
 :class:`~twofold.client.errors.Failure` with the error the server meant.
 Each reads the error document its server side writes (problem+json,
-JSON-RPC's ``error.data``, Connect's error body); anything else is coded by
-HTTP status (:data:`~twofold.client.errors.HTTP_FALLBACK`).
+JSON-RPC's ``error.data``, Connect's error body, gRPC-Web's trailers);
+anything else is coded by HTTP status
+(:data:`~twofold.client.errors.HTTP_FALLBACK`).
 
 Outputs are decoded into the method's output type and any mismatch is
 INTERNAL: the server broke its contract, retrying will not mend it.
 
-Adding a protocol is one class here and one entry in :data:`PROTOCOLS`.
-The binary ones (``connect-proto``, ``grpc``, ``grpc-web``) will also need
-their transport: gRPC's status lives in trailers, which a grpcio (or HTTP/2)
-transport can hand over as response headers without the client changing.
+The protocols that carry streams (Connect, gRPC-Web) also build a streaming
+request from enveloped messages (``stream_request``) and read the answer
+with a :mod:`~twofold.client.streams` reader. Native gRPC is not an HTTP
+exchange one can hold in hand (grpcio owns the HTTP/2 connection): it is
+:mod:`twofold.client.channels`.
+
+Adding a protocol is one class here and one entry in :data:`HTTP_PROTOCOLS`.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import AsyncIterable, Iterable
 from typing import Any, ClassVar, Literal
 
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from twofold import protojson
+from twofold import envelope
+from twofold.client.codecs import Codecs, MessageCodec
 from twofold.client.errors import (
     Failure,
     code_from,
-    connect_details,
     fail,
     json_details,
     message_from,
@@ -37,6 +43,7 @@ from twofold.client.errors import (
     violations,
 )
 from twofold.client.rpc import Rpc
+from twofold.client.streams import ConnectReader, GrpcWebReader, Reader, connect_error
 from twofold.client.transports import HttpRequest, HttpResponse
 from twofold.code import Code
 from twofold.errors import Error
@@ -47,8 +54,7 @@ JSON = "application/json"
 PROBLEM_JSON = "application/problem+json"
 _encode = msgspec.json.Encoder().encode
 _decode_any = msgspec.json.Decoder().decode
-# Protocols that are specified but not yet spoken by this client.
-PLANNED = ("connect-proto", "grpc", "grpc-web")
+Chunks = Iterable[bytes] | AsyncIterable[bytes]
 
 
 def _is_json(media_type: str) -> bool:
@@ -77,14 +83,31 @@ class Protocol:
     """The encoder/decoder of one wire."""
 
     name: ClassVar[str]
+    streams: ClassVar[bool] = False
+    """True when the wire carries streams (Connect, gRPC-Web)."""
 
-    def __init__(self) -> None:
+    def __init__(self, codecs: Codecs) -> None:
+        self.codecs = codecs
         self._decoders: dict[type[Any], msgspec.json.Decoder[Any]] = {}
 
     def request(self, rpc: Rpc[Any, Any], message: Any, timeout: float | None) -> HttpRequest:
         raise NotImplementedError
 
     def response(self, rpc: Rpc[Any, Any], response: HttpResponse) -> Any:
+        raise NotImplementedError
+
+    def codec(self, rpc: Rpc[Any, Any]) -> MessageCodec:
+        """The message codec of a streaming wire."""
+        raise NotImplementedError
+
+    def stream_request(
+        self, rpc: Rpc[Any, Any], body: Chunks, timeout: float | None
+    ) -> HttpRequest:
+        """A streaming call whose body is ``body``: enveloped messages."""
+        raise NotImplementedError
+
+    def reader(self, rpc: Rpc[Any, Any], head: HttpResponse, limit: int) -> Reader:
+        """The reader of a streamed answer; raises Failure when ``head`` says it is none."""
         raise NotImplementedError
 
     def _output(self, rpc: Rpc[Any, Any], raw: bytes | msgspec.Raw) -> Any:
@@ -111,8 +134,8 @@ class Rest(Protocol):
 
     name = "rest"
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, codecs: Codecs) -> None:
+        super().__init__(codecs)
         self._templates: dict[str, Template] = {}
 
     def request(self, rpc: Rpc[Any, Any], message: Any, timeout: float | None) -> HttpRequest:
@@ -211,8 +234,8 @@ class JsonRpc(Protocol):
 
     name = "jsonrpc"
 
-    def __init__(self, path: str = "/jsonrpc") -> None:
-        super().__init__()
+    def __init__(self, codecs: Codecs, path: str = "/jsonrpc") -> None:
+        super().__init__(codecs)
         self.path = path
         self._ids = itertools.count(1)
 
@@ -266,48 +289,144 @@ class JsonRpc(Protocol):
         return Error(code, message_from(error.get("message"), code), details)
 
 
+def _milliseconds(timeout: float) -> int:
+    # At least 1: a deadline rounded down to 0 would mean "none" to some servers.
+    return max(1, math.ceil(timeout * 1000))
+
+
 class Connect(Protocol):
-    """Connect unary calls with the JSON codec: proto3 JSON both ways."""
+    """Connect with the JSON codec: proto3 JSON both ways; streams enveloped."""
 
     name = "connect"
+    streams = True
+    media_type = JSON
+    stream_type = "application/connect+json"
 
-    def request(self, rpc: Rpc[Any, Any], message: Any, timeout: float | None) -> HttpRequest:
-        headers = {"content-type": JSON, "accept": JSON, "connect-protocol-version": "1"}
+    def codec(self, rpc: Rpc[Any, Any]) -> MessageCodec:
+        return self.codecs.json(rpc)
+
+    def _headers(self, content_type: str, timeout: float | None) -> dict[str, str]:
+        headers = {"content-type": content_type, "connect-protocol-version": "1"}
         if timeout is not None:
             # The server cancels the handler at the deadline (its context
             # carries it too); 10 digits is the most the header may have.
-            milliseconds = min(max(1, math.ceil(timeout * 1000)), 9_999_999_999)
-            headers["connect-timeout-ms"] = str(milliseconds)
-        content = protojson.codec(rpc.input_type).encode(message)
+            headers["connect-timeout-ms"] = str(min(_milliseconds(timeout), 9_999_999_999))
+        return headers
+
+    def request(self, rpc: Rpc[Any, Any], message: Any, timeout: float | None) -> HttpRequest:
+        headers = self._headers(self.media_type, timeout)
+        headers["accept"] = self.media_type
+        content = self.codec(rpc).encode(message)
         return HttpRequest("POST", rpc.path, headers, content)
 
     def response(self, rpc: Rpc[Any, Any], response: HttpResponse) -> Any:
         if response.status == 200:
-            if response.media_type != JSON:
+            if response.media_type != self.media_type:
                 raise unexpected(response.status, response.media_type, response.content)
             try:
-                return protojson.codec(rpc.output_type).decode(response.content)
+                return self.codec(rpc).decode(response.content)
             except Error as exc:
                 raise _malformed(rpc, exc.message) from None
-        doc = _document(response)
-        if doc is None or not isinstance(doc.get("code"), str):
+        failure = connect_error(response)
+        if failure is None:
             raise unexpected(response.status, response.media_type, response.content)
-        code = code_from(doc["code"])
-        details = connect_details(doc.get("details"))
-        error = Error(code, message_from(doc.get("message"), code), details)
-        raise _failure(error, response)
+        raise failure
+
+    def stream_request(
+        self, rpc: Rpc[Any, Any], body: Chunks, timeout: float | None
+    ) -> HttpRequest:
+        headers = self._headers(self.stream_type, timeout)
+        return HttpRequest("POST", rpc.path, headers, stream=body)
+
+    def reader(self, rpc: Rpc[Any, Any], head: HttpResponse, limit: int) -> Reader:
+        return ConnectReader(self.codec(rpc).decode, limit, head)
 
 
-ProtocolName = Literal["rest", "jsonrpc", "connect"]
-PROTOCOLS: dict[str, type[Protocol]] = {p.name: p for p in (Rest, JsonRpc, Connect)}
+class ConnectProto(Connect):
+    """Connect with the protobuf codec (``application/proto``): twofold's own
+    binary codec, from the same types; errors are Connect's JSON all the same."""
+
+    name = "connect-proto"
+    media_type = "application/proto"
+    stream_type = "application/connect+proto"
+
+    def codec(self, rpc: Rpc[Any, Any]) -> MessageCodec:
+        return self.codecs.proto(rpc)
 
 
-def protocol(name: str) -> Protocol:
-    """A fresh encoder/decoder for ``name``; a clear ValueError for any other name."""
-    found = PROTOCOLS.get(name)
+# grpc-timeout's units, finest first: the value may have at most 8 digits.
+_GRPC_UNITS = (("m", 1e3), ("S", 1.0), ("M", 1 / 60), ("H", 1 / 3600))
+
+
+def grpc_timeout(timeout: float) -> str:
+    """A deadline as ``grpc-timeout``: 1 to 8 digits and a unit, rounded up."""
+    for unit, per_second in _GRPC_UNITS:
+        value = max(1, math.ceil(timeout * per_second))
+        if value < 10**8:
+            return f"{value}{unit}"
+    return "99999999H"
+
+
+class GrpcWeb(Protocol):
+    """gRPC-Web (``application/grpc-web+proto``) over HTTP/1.1 or HTTP/2.
+
+    Every call is a stream on this wire: a unary call is one request
+    envelope and a response of one message and the trailers.
+    """
+
+    name = "grpc-web"
+    streams = True
+    content_type = "application/grpc-web+proto"
+
+    def codec(self, rpc: Rpc[Any, Any]) -> MessageCodec:
+        return self.codecs.proto(rpc)
+
+    def _headers(self, timeout: float | None) -> dict[str, str]:
+        # x-grpc-web marks the call for gRPC-Web proxies (Envoy's filter, grpcwebproxy).
+        headers = {"content-type": self.content_type, "x-grpc-web": "1"}
+        if timeout is not None:
+            headers["grpc-timeout"] = grpc_timeout(timeout)
+        return headers
+
+    def request(self, rpc: Rpc[Any, Any], message: Any, timeout: float | None) -> HttpRequest:
+        content = envelope.frame(self.codec(rpc).encode(message))
+        return HttpRequest("POST", rpc.path, self._headers(timeout), content)
+
+    def response(self, rpc: Rpc[Any, Any], response: HttpResponse) -> Any:
+        # The transport already refused a body over the limit: no second one here.
+        reader = self.reader(rpc, response, 1 << 32)
+        messages = reader.feed(response.content)
+        reader.end()
+        if len(messages) != 1:
+            raise fail(Code.INTERNAL, f"{rpc.name} answered {len(messages)} messages, not one")
+        return messages[0]
+
+    def stream_request(
+        self, rpc: Rpc[Any, Any], body: Chunks, timeout: float | None
+    ) -> HttpRequest:
+        return HttpRequest("POST", rpc.path, self._headers(timeout), stream=body)
+
+    def reader(self, rpc: Rpc[Any, Any], head: HttpResponse, limit: int) -> Reader:
+        return GrpcWebReader(self.codec(rpc).decode, limit, head)
+
+
+ProtocolName = Literal["rest", "jsonrpc", "connect", "connect-proto", "grpc-web", "grpc"]
+HTTP_PROTOCOLS: dict[str, type[Protocol]] = {
+    p.name: p for p in (Rest, JsonRpc, Connect, ConnectProto, GrpcWeb)
+}
+GRPC = "grpc"
+NAMES = (*HTTP_PROTOCOLS, GRPC)
+
+
+def protocol(name: str, codecs: Codecs) -> Protocol:
+    """A fresh HTTP encoder/decoder for ``name``; a clear ValueError for an unknown name."""
+    found = HTTP_PROTOCOLS.get(name)
     if found is not None:
-        return found()
-    choices = ", ".join(PROTOCOLS)
-    if name in PLANNED:
-        raise ValueError(f"protocol {name!r} is not supported by the client yet; use {choices}")
-    raise ValueError(f"unknown protocol {name!r}; use {choices}")
+        return found(codecs)
+    raise ValueError(f"unknown protocol {name!r}; use {', '.join(NAMES)}")
+
+
+def check(name: str) -> str:
+    if name not in NAMES:
+        raise ValueError(f"unknown protocol {name!r}; use {', '.join(NAMES)}")
+    return name

@@ -71,7 +71,9 @@ class RpcTable:
     """The methods a client can call, by RPC name, qualified name and Python name."""
 
     def __init__(self, services: Services) -> None:
-        self.rpcs: list[Rpc[Any, Any]] = list(_flatten(services))
+        self.services: list[Service] = []
+        """The services given whole: their lock files number the protobuf fields."""
+        self.rpcs: list[Rpc[Any, Any]] = list(_flatten(services, self.services))
         if not self.rpcs:
             raise ValueError("a client needs at least one method to call")
         self._by_name: dict[str, Rpc[Any, Any] | None] = {}
@@ -115,7 +117,7 @@ class RpcTable:
         return "call one of " + ", ".join(found)
 
 
-def _flatten(services: Services) -> Iterator[Rpc[Any, Any]]:
+def _flatten(services: Services, whole: list[Service]) -> Iterator[Rpc[Any, Any]]:
     items = [services] if isinstance(services, Service | Method | Rpc) else services
     for item in items:
         if isinstance(item, Rpc):
@@ -123,6 +125,7 @@ def _flatten(services: Services) -> Iterator[Rpc[Any, Any]]:
         elif isinstance(item, Method):
             yield Rpc.from_method(item)
         elif isinstance(item, Service):
+            whole.append(item)
             yield from (Rpc.from_method(m) for m in item.methods.values())
         else:
             raise TypeError(f"expected a Service, a Method or an Rpc, got {type(item).__name__}")

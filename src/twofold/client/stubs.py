@@ -1,20 +1,30 @@
 """The clients: :class:`Client` and :class:`AsyncClient`, over a shared base.
 
 Two layers in each colour. A *stub* (:class:`Stub`, :class:`AsyncStub`)
-calls an :class:`~twofold.client.Rpc` with a typed message (``invoke``) or a
-method by name (``call``); a generated client module subclasses it and adds
-one typed method per RPC. A *client* (:class:`Client`, :class:`AsyncClient`)
-is a stub that also answers every method's Python name:
-``client.get_product(id=1)``. Those attributes are found at run time, so a
-type checker sees ``Callable[..., Any]``; the generated module is where the
-types are.
+calls an :class:`~twofold.client.Rpc` with a typed message, one primitive
+per streaming kind (``invoke`` for unary calls, ``server_stream``,
+``client_stream``, ``bidi_stream``), or a method by name (``call``); a
+generated client module subclasses it and adds one typed method per RPC.
+A *client* (:class:`Client`, :class:`AsyncClient`) is a stub that also
+answers every method's Python name: ``client.get_product(id=1)``. Those
+attributes are found at run time, so a type checker sees
+``Callable[..., Any]``; the generated module is where the types are.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+)
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -22,10 +32,15 @@ import httpx
 
 from twofold.client.auth import Auth
 from twofold.client.base import DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_RETRY, BaseClient
+from twofold.client.calls import AsyncHttpCalls, HttpCalls
+from twofold.client.channels import AsyncGrpcCalls, GrpcCalls
 from twofold.client.errors import Failure
+from twofold.client.protocols import GRPC
+from twofold.client.protocols import protocol as make_protocol
 from twofold.client.retry import Retry
 from twofold.client.rpc import Rpc, Services
 from twofold.client.transports import AsyncHttpTransport, HttpTransport, Target
+from twofold.method import StreamKind
 
 InputT = TypeVar("InputT")
 OutputT = TypeVar("OutputT")
@@ -34,13 +49,16 @@ A = TypeVar("A", bound="AsyncStub")
 
 
 class Stub(BaseClient):
-    """A sync client of some methods, over HTTP (httpx) or an in-process ASGI app.
+    """A sync client of some methods: over HTTP (httpx) or an in-process ASGI
+    app, or over native gRPC (grpcio).
 
     ``target`` is the server's base URL (``"http://127.0.0.1:8000"``) or an
-    ASGI app. ``protocol`` is ``"rest"``, ``"jsonrpc"`` or ``"connect"``.
-    ``timeout`` is every call's deadline in seconds (None: no deadline).
-    ``transport`` replaces httpx's (``httpx.HTTPTransport(verify=...)``,
-    ``httpx.MockTransport(handler)``...).
+    ASGI app; for ``protocol="grpc"``, the gRPC server's ``host:port`` (or
+    ``http(s)://host:port``). ``protocol`` is ``"connect"``,
+    ``"connect-proto"``, ``"grpc-web"``, ``"grpc"``, ``"rest"`` or
+    ``"jsonrpc"``. ``timeout`` is every call's deadline in seconds (None: no
+    deadline). ``transport`` replaces httpx's (``httpx.HTTPTransport(verify=...)``,
+    ``httpx.MockTransport(handler)``...); it has no meaning for gRPC.
     """
 
     def __init__(
@@ -59,9 +77,15 @@ class Stub(BaseClient):
         super().__init__(
             services, protocol=protocol, timeout=timeout, retry=retry, auth=auth, headers=headers
         )
-        self._transport = HttpTransport(
-            target, max_response_size=max_response_size, transport=transport
-        )
+        self._calls: HttpCalls | GrpcCalls
+        if self.protocol == GRPC:
+            _no_transport(transport)
+            self._calls = GrpcCalls(
+                target, self._codecs, max_response_size=max_response_size, headers=self._headers
+            )
+        else:
+            http = HttpTransport(target, max_response_size=max_response_size, transport=transport)
+            self._calls = HttpCalls(make_protocol(self.protocol, self._codecs), http)
 
     def invoke(
         self,
@@ -76,20 +100,92 @@ class Stub(BaseClient):
         ``timeout`` overrides the client's deadline for this call (retries
         included); ``headers`` are added to this call only.
         """
+        sent = self._start(rpc, StreamKind.UNARY, headers)
         message = self._message(rpc, message, {})
         deadline = self._deadline(timeout)
         attempt = 0
         while True:
             attempt += 1
-            request = self._prepare(rpc, message, deadline, headers)
+            self._check_deadline(rpc, deadline)
             try:
-                output: OutputT = self._result(rpc, self._transport.send(request, deadline))
+                output: OutputT = self._calls.unary(rpc, message, deadline, sent)
                 return output
             except Failure as failure:
                 delay = self._delay(rpc, failure, attempt, deadline)
                 if delay is None:
                     raise failure.error from None
             time.sleep(delay)
+
+    def server_stream(
+        self,
+        rpc: Rpc[InputT, OutputT],
+        message: InputT,
+        *,
+        timeout: float | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Iterator[OutputT]:
+        """Call a server-streaming ``rpc``: an iterator of its outputs.
+
+        The call is made when iteration starts; leaving the loop early (or
+        ``close()`` on the iterator) ends it. A failure before the first
+        output is retried as a unary call's would be; after it, never.
+        """
+        sent = self._start(rpc, StreamKind.SERVER, headers)
+        return self._streamed(rpc, self._message(rpc, message, {}), self._deadline(timeout), sent)
+
+    def _streamed(
+        self, rpc: Rpc[Any, Any], message: Any, deadline: float | None, sent: dict[str, str]
+    ) -> Iterator[Any]:
+        attempt = 0
+        while True:
+            attempt += 1
+            self._check_deadline(rpc, deadline)
+            received = False
+            try:
+                for output in self._calls.stream(rpc, [message], deadline, sent, single=True):
+                    received = True
+                    yield output
+                return
+            except Failure as failure:
+                delay = None if received else self._delay(rpc, failure, attempt, deadline)
+                if delay is None:
+                    raise failure.error from None
+            time.sleep(delay)
+
+    def client_stream(
+        self,
+        rpc: Rpc[InputT, OutputT],
+        messages: Iterable[InputT],
+        *,
+        timeout: float | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> OutputT:
+        """Call a client-streaming ``rpc`` with ``messages``, sent as they are
+        produced: its one output. Never retried (the messages are used up)."""
+        sent = self._start(rpc, StreamKind.CLIENT, headers)
+        deadline = self._deadline(timeout)
+        self._check_deadline(rpc, deadline)
+        requests = (self._message(rpc, m, {}) for m in messages)
+        try:
+            output: OutputT = self._calls.client_stream(rpc, requests, deadline, sent)
+        except Failure as failure:
+            raise failure.error from None
+        return output
+
+    def bidi_stream(
+        self,
+        rpc: Rpc[InputT, OutputT],
+        messages: Iterable[InputT],
+        *,
+        timeout: float | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Iterator[OutputT]:
+        """Call a bidi-streaming ``rpc`` (over gRPC): the outputs, read while
+        ``messages`` are sent. Never retried."""
+        sent = self._start(rpc, StreamKind.BIDI, headers)
+        deadline = self._deadline(timeout)
+        requests = (self._message(rpc, m, {}) for m in messages)
+        return _unwrapped(self._calls.stream(rpc, requests, deadline, sent, single=False))
 
     def call(
         self,
@@ -101,13 +197,21 @@ class Stub(BaseClient):
         headers: Mapping[str, str] | None = None,
         **fields: Any,
     ) -> Any:
-        """Call a method by RPC name with a message, a dict, or keyword fields."""
+        """Call a method by RPC name with a message, a dict, or keyword fields
+        (a client or bidi stream: with an iterable of those)."""
         rpc = self._lookup(method)
+        options: dict[str, Any] = {"timeout": timeout, "headers": headers}
+        if rpc.kind is StreamKind.CLIENT:
+            return self.client_stream(rpc, _stream_of(rpc, message, fields), **options)
+        if rpc.kind is StreamKind.BIDI:
+            return self.bidi_stream(rpc, _stream_of(rpc, message, fields), **options)
         request = self._message(rpc, message, fields)
-        return self.invoke(rpc, request, timeout=timeout, headers=headers)
+        if rpc.kind is StreamKind.SERVER:
+            return self.server_stream(rpc, request, **options)
+        return self.invoke(rpc, request, **options)
 
     def close(self) -> None:
-        self._transport.close()
+        self._calls.close()
 
     def __enter__(self: S) -> S:
         return self
@@ -144,9 +248,17 @@ class AsyncStub(BaseClient):
         super().__init__(
             services, protocol=protocol, timeout=timeout, retry=retry, auth=auth, headers=headers
         )
-        self._transport = AsyncHttpTransport(
-            target, max_response_size=max_response_size, transport=transport
-        )
+        self._calls: AsyncHttpCalls | AsyncGrpcCalls
+        if self.protocol == GRPC:
+            _no_transport(transport)
+            self._calls = AsyncGrpcCalls(
+                target, self._codecs, max_response_size=max_response_size, headers=self._headers
+            )
+        else:
+            http = AsyncHttpTransport(
+                target, max_response_size=max_response_size, transport=transport
+            )
+            self._calls = AsyncHttpCalls(make_protocol(self.protocol, self._codecs), http)
 
     async def invoke(
         self,
@@ -157,20 +269,101 @@ class AsyncStub(BaseClient):
         headers: Mapping[str, str] | None = None,
     ) -> OutputT:
         """Call ``rpc`` with ``message``: the output, or :class:`~twofold.Error`."""
+        sent = self._start(rpc, StreamKind.UNARY, headers)
         message = self._message(rpc, message, {})
         deadline = self._deadline(timeout)
         attempt = 0
         while True:
             attempt += 1
-            request = self._prepare(rpc, message, deadline, headers)
+            self._check_deadline(rpc, deadline)
             try:
-                output: OutputT = self._result(rpc, await self._transport.send(request, deadline))
+                output: OutputT = await self._calls.unary(rpc, message, deadline, sent)
                 return output
             except Failure as failure:
                 delay = self._delay(rpc, failure, attempt, deadline)
                 if delay is None:
                     raise failure.error from None
             await asyncio.sleep(delay)
+
+    def server_stream(
+        self,
+        rpc: Rpc[InputT, OutputT],
+        message: InputT,
+        *,
+        timeout: float | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> AsyncIterator[OutputT]:
+        """Call a server-streaming ``rpc``: an async iterator of its outputs
+        (``async for``, no ``await``); see :meth:`Stub.server_stream`."""
+        sent = self._start(rpc, StreamKind.SERVER, headers)
+        return self._streamed(rpc, self._message(rpc, message, {}), self._deadline(timeout), sent)
+
+    async def _streamed(
+        self, rpc: Rpc[Any, Any], message: Any, deadline: float | None, sent: dict[str, str]
+    ) -> AsyncIterator[Any]:
+        attempt = 0
+        while True:
+            attempt += 1
+            self._check_deadline(rpc, deadline)
+            received = False
+            try:
+                # aclosing: a caller that stops early ends the call now, not at collection.
+                outputs = self._calls.stream(rpc, [message], deadline, sent, single=True)
+                async with contextlib.aclosing(outputs):
+                    async for output in outputs:
+                        received = True
+                        yield output
+                return
+            except Failure as failure:
+                delay = None if received else self._delay(rpc, failure, attempt, deadline)
+                if delay is None:
+                    raise failure.error from None
+            await asyncio.sleep(delay)
+
+    async def client_stream(
+        self,
+        rpc: Rpc[InputT, OutputT],
+        messages: AsyncIterable[InputT] | Iterable[InputT],
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 - the RPC's deadline
+        headers: Mapping[str, str] | None = None,
+    ) -> OutputT:
+        """Call a client-streaming ``rpc`` with ``messages`` (sync or async
+        iterable): its one output. Never retried."""
+        sent = self._start(rpc, StreamKind.CLIENT, headers)
+        deadline = self._deadline(timeout)
+        self._check_deadline(rpc, deadline)
+        requests = self._checked(rpc, messages)
+        try:
+            output: OutputT = await self._calls.client_stream(rpc, requests, deadline, sent)
+        except Failure as failure:
+            raise failure.error from None
+        return output
+
+    def bidi_stream(
+        self,
+        rpc: Rpc[InputT, OutputT],
+        messages: AsyncIterable[InputT] | Iterable[InputT],
+        *,
+        timeout: float | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> AsyncIterator[OutputT]:
+        """Call a bidi-streaming ``rpc`` (over gRPC): the outputs, read while
+        ``messages`` are sent. Never retried."""
+        sent = self._start(rpc, StreamKind.BIDI, headers)
+        deadline = self._deadline(timeout)
+        requests = self._checked(rpc, messages)
+        return _async_unwrapped(self._calls.stream(rpc, requests, deadline, sent, single=False))
+
+    async def _checked(
+        self, rpc: Rpc[Any, Any], messages: AsyncIterable[Any] | Iterable[Any]
+    ) -> AsyncIterator[Any]:
+        if isinstance(messages, AsyncIterable):
+            async for message in messages:
+                yield self._message(rpc, message, {})
+        else:
+            for message in messages:
+                yield self._message(rpc, message, {})
 
     async def call(
         self,
@@ -182,13 +375,35 @@ class AsyncStub(BaseClient):
         headers: Mapping[str, str] | None = None,
         **fields: Any,
     ) -> Any:
-        """Call a method by RPC name with a message, a dict, or keyword fields."""
+        """Call a unary or client-streaming method by RPC name (a streaming
+        output comes from :meth:`call_stream`)."""
         rpc = self._lookup(method)
+        if rpc.kind is StreamKind.CLIENT:
+            messages = _stream_of(rpc, message, fields)
+            return await self.client_stream(rpc, messages, timeout=timeout, headers=headers)
         request = self._message(rpc, message, fields)
         return await self.invoke(rpc, request, timeout=timeout, headers=headers)
 
+    def call_stream(
+        self,
+        method: str,
+        message: Any = None,
+        /,
+        *,
+        timeout: float | None = None,
+        headers: Mapping[str, str] | None = None,
+        **fields: Any,
+    ) -> AsyncIterator[Any]:
+        """Call a server- or bidi-streaming method by RPC name: its outputs."""
+        rpc = self._lookup(method)
+        if rpc.kind is StreamKind.BIDI:
+            messages = _stream_of(rpc, message, fields)
+            return self.bidi_stream(rpc, messages, timeout=timeout, headers=headers)
+        request = self._message(rpc, message, fields)
+        return self.server_stream(rpc, request, timeout=timeout, headers=headers)
+
     async def aclose(self) -> None:
-        await self._transport.aclose()
+        await self._calls.aclose()
 
     async def __aenter__(self: A) -> A:
         return self
@@ -214,7 +429,7 @@ class Client(Stub):
         rpc = _find(self, name)
 
         def method(message: Any = None, /, *, timeout: float | None = None, **fields: Any) -> Any:
-            return self.invoke(rpc, self._message(rpc, message, fields), timeout=timeout)
+            return self.call(rpc.full_name, message, timeout=timeout, **fields)
 
         return _named(method, rpc)
 
@@ -226,8 +441,20 @@ class AsyncClient(AsyncStub):
     """An async client whose attributes are the methods' Python names:
     ``await client.get_product(id=1)``."""
 
-    def __getattr__(self, name: str) -> Callable[..., Coroutine[Any, Any, Any]]:
+    def __getattr__(self, name: str) -> Callable[..., Any]:
         rpc = _find(self, name)
+        if rpc.kind in (StreamKind.SERVER, StreamKind.BIDI):
+            # A stream is an async iterator straight away: ``async for`` with no ``await``.
+            def stream(
+                message: Any = None,
+                /,
+                *,
+                timeout: float | None = None,
+                **fields: Any,
+            ) -> AsyncIterator[Any]:
+                return self.call_stream(rpc.full_name, message, timeout=timeout, **fields)
+
+            return _named(stream, rpc)
 
         async def method(
             message: Any = None,
@@ -236,12 +463,40 @@ class AsyncClient(AsyncStub):
             timeout: float | None = None,  # noqa: ASYNC109
             **fields: Any,
         ) -> Any:
-            return await self.invoke(rpc, self._message(rpc, message, fields), timeout=timeout)
+            return await self.call(rpc.full_name, message, timeout=timeout, **fields)
 
         return _named(method, rpc)
 
     def __dir__(self) -> list[str]:
         return [*super().__dir__(), *(r.python_name for r in self._rpcs)]
+
+
+def _no_transport(transport: object) -> None:
+    if transport is not None:
+        raise ValueError("transport= is an httpx transport: protocol 'grpc' uses grpcio")
+
+
+def _stream_of(rpc: Rpc[Any, Any], messages: Any, fields: Mapping[str, Any]) -> Any:
+    if fields or messages is None:
+        raise TypeError(f"{rpc.name} takes a stream: pass an iterable of messages (or dicts)")
+    return messages
+
+
+def _unwrapped(outputs: Iterator[Any]) -> Iterator[Any]:
+    """The outputs, with a failure raised as its error."""
+    try:
+        yield from outputs
+    except Failure as failure:
+        raise failure.error from None
+
+
+async def _async_unwrapped(outputs: AsyncGenerator[Any, None]) -> AsyncIterator[Any]:
+    try:
+        async with contextlib.aclosing(outputs):
+            async for output in outputs:
+                yield output
+    except Failure as failure:
+        raise failure.error from None
 
 
 def _find(client: BaseClient, name: str) -> Rpc[Any, Any]:

@@ -1,7 +1,9 @@
 """Moving bytes: one HTTP exchange per call, over httpx, with the failures coded.
 
-The contract is httpx's own, one method: ``send(request, timeout)`` returns
-the whole response or raises :class:`~twofold.client.errors.Failure`. The
+The contract is httpx's own: ``send(request, deadline)`` returns the whole
+response or raises :class:`~twofold.client.errors.Failure`; for streams,
+``open(request, deadline)`` returns the response head and a :class:`Body`
+to read chunk by chunk (each read bounded by what is left of the deadline). The
 protocol modules build the request and read the response and never see
 httpx; this module never sees a message. ``target`` is a base URL, or an
 ASGI app called in process (no socket): the async transport uses
@@ -18,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
@@ -45,6 +47,12 @@ class HttpRequest:
     headers: dict[str, str]
     content: bytes = b""
     params: tuple[tuple[str, str], ...] = ()
+    stream: Iterable[bytes] | AsyncIterable[bytes] | None = None
+    """A body sent as it is produced (a client stream), instead of ``content``."""
+
+    @property
+    def body(self) -> Any:
+        return self.stream if self.stream is not None else (self.content or None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,13 +98,96 @@ def _too_large(limit: int) -> Failure:
     return fail(Code.RESOURCE_EXHAUSTED, f"response is larger than the {limit}-byte limit")
 
 
-def _declared_too_large(response: httpx.Response, limit: int) -> bool:
+def _declared_too_large(response: httpx.Response | HttpResponse, limit: int) -> bool:
     declared = response.headers.get("content-length", "")
     return declared.isdigit() and int(declared) > limit
 
 
 def _timeout(seconds: float | None) -> httpx.Timeout:
     return httpx.Timeout(seconds)
+
+
+def _remaining(deadline: float | None) -> float | None:
+    return None if deadline is None else max(0.0, deadline - time.monotonic())
+
+
+def _late() -> Failure:
+    return fail(Code.DEADLINE_EXCEEDED, "deadline exceeded reading the response")
+
+
+def _head(response: httpx.Response) -> HttpResponse:
+    return HttpResponse(response.status_code, response.headers, b"")
+
+
+class Body:
+    """A response body being read, sync: iterate for chunks, then ``close``."""
+
+    def __init__(self, response: httpx.Response, url: str, deadline: float | None) -> None:
+        self._response = response
+        self._url = url
+        self._deadline = deadline
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            for chunk in self._response.iter_bytes():
+                # Each read times out on its own; the deadline is for the whole.
+                if self._deadline is not None and time.monotonic() > self._deadline:
+                    raise _late()
+                yield chunk
+        except httpx.HTTPError as exc:
+            raise _coded(exc, self._url) from None
+
+    def read(self, limit: int) -> bytes:
+        """The rest of the body, refused past ``limit`` bytes."""
+        chunks, size = [], 0
+        for chunk in self:
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(limit)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def close(self) -> None:
+        # Closing mid-body drops the connection: that is how the server hears of it.
+        self._response.close()
+
+
+class AsyncBody:
+    """A response body being read, async: ``async for`` chunks, then ``aclose``."""
+
+    def __init__(self, response: httpx.Response, url: str, deadline: float | None) -> None:
+        self._response = response
+        self._url = url
+        self._deadline = deadline
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        chunks = self._response.aiter_bytes()
+        while True:
+            try:
+                # One read at a time under the deadline: a timeout around the
+                # whole loop would fire while the caller holds a chunk, in its code.
+                async with asyncio.timeout(_remaining(self._deadline)):
+                    chunk = await anext(chunks)
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                raise _late() from None
+            except httpx.HTTPError as exc:
+                raise _coded(exc, self._url) from None
+            yield chunk
+
+    async def read(self, limit: int) -> bytes:
+        """The rest of the body, refused past ``limit`` bytes."""
+        chunks, size = [], 0
+        async for chunk in self:
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(limit)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def aclose(self) -> None:
+        await self._response.aclose()
 
 
 class HttpTransport:
@@ -120,35 +211,29 @@ class HttpTransport:
     def send(self, request: HttpRequest, deadline: float | None) -> HttpResponse:
         """Send and read the whole response; ``deadline`` is on ``time.monotonic()``."""
         limit = self.max_response_size
-        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+        head, body = self.open(request, deadline)
+        try:
+            if _declared_too_large(head, limit):
+                raise _too_large(limit)
+            return HttpResponse(head.status, head.headers, body.read(limit))
+        finally:
+            body.close()
+
+    def open(self, request: HttpRequest, deadline: float | None) -> tuple[HttpResponse, Body]:
+        """Send, and return the head of the response and its body, still to read."""
         try:
             built = self.client.build_request(
                 request.method,
                 request.path,
                 params=request.params or None,
                 headers=request.headers,
-                content=request.content or None,
-                timeout=_timeout(remaining),
+                content=request.body,
+                timeout=_timeout(_remaining(deadline)),
             )
             response = self.client.send(built, stream=True)
-            try:
-                if _declared_too_large(response, limit):
-                    raise _too_large(limit)
-                chunks, size = [], 0
-                for chunk in response.iter_bytes():
-                    size += len(chunk)
-                    if size > limit:
-                        raise _too_large(limit)
-                    # Each read times out on its own; the deadline is for the whole.
-                    if deadline is not None and time.monotonic() > deadline:
-                        message = "deadline exceeded reading the response"
-                        raise fail(Code.DEADLINE_EXCEEDED, message)
-                    chunks.append(chunk)
-                return HttpResponse(response.status_code, response.headers, b"".join(chunks))
-            finally:
-                response.close()
         except httpx.HTTPError as exc:
             raise _coded(exc, self.url) from None
+        return _head(response), Body(response, self.url, deadline)
 
     def close(self) -> None:
         self.client.close()
@@ -192,7 +277,7 @@ class AsyncHttpTransport:
             request.path,
             params=request.params or None,
             headers=request.headers,
-            content=request.content or None,
+            content=request.body,
             timeout=_timeout(remaining),
         )
         response = await self.client.send(built, stream=True)
@@ -208,6 +293,29 @@ class AsyncHttpTransport:
             return HttpResponse(response.status_code, response.headers, b"".join(chunks))
         finally:
             await response.aclose()
+
+    async def open(
+        self, request: HttpRequest, deadline: float | None
+    ) -> tuple[HttpResponse, AsyncBody]:
+        """Send, and return the head of the response and its body, still to read."""
+        remaining = _remaining(deadline)
+        try:
+            built = self.client.build_request(
+                request.method,
+                request.path,
+                headers=request.headers,
+                content=request.body,
+                timeout=_timeout(remaining),
+            )
+            async with asyncio.timeout(remaining):
+                response = await self.client.send(built, stream=True)
+        except TimeoutError:
+            raise fail(
+                Code.DEADLINE_EXCEEDED, f"deadline exceeded waiting for {self.url}"
+            ) from None
+        except httpx.HTTPError as exc:
+            raise _coded(exc, self.url) from None
+        return _head(response), AsyncBody(response, self.url, deadline)
 
     async def aclose(self) -> None:
         await self.client.aclose()
