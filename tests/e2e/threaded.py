@@ -3,10 +3,12 @@
 The client tests need servers whose handlers they can watch (was it
 cancelled?) and servers that misbehave on purpose; both are easiest when the
 server shares the test's memory. The port is the kernel's choice (port 0).
+:func:`serve_grpc` does the same for an App's native gRPC server.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Iterator
@@ -36,3 +38,28 @@ def serve(app: Any) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+@contextmanager
+def serve_grpc(app: Any) -> Iterator[str]:
+    """Serve ``app``'s methods over native gRPC until the block ends; yields ``host:port``."""
+    from twofold.grpc_server import GrpcServer
+
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="test-grpc-server", daemon=True)
+    thread.start()
+
+    async def start() -> tuple[GrpcServer, int]:
+        server = GrpcServer(app)
+        port = server.add_port("127.0.0.1:0")
+        await server.start()
+        return server, port
+
+    server, port = asyncio.run_coroutine_threadsafe(start(), loop).result(10)
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        asyncio.run_coroutine_threadsafe(server.stop(None), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
