@@ -2,12 +2,14 @@
 
 A server that is down, a handler slower than the deadline, a 503 with
 Retry-After, a method that must never be retried: over every protocol, and
-counted at both ends (requests the client sent, requests the server saw).
+counted at both ends (requests the client sent, requests the server saw;
+over gRPC, where grpcio owns the connection, the retries the client logged).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -18,12 +20,12 @@ import msgspec
 import pytest
 
 from tests.e2e.server import free_port
-from tests.e2e.threaded import serve
+from tests.e2e.threaded import serve, serve_grpc
 from twofold import App, Code, Error, Idempotency, Service
 from twofold.asgi import ASGIApp, Receive, Scope, Send
 from twofold.client import AsyncClient, Client, Retry
 
-PROTOCOLS = ["rest", "jsonrpc", "connect"]
+PROTOCOLS = ["rest", "jsonrpc", "connect", "connect-proto", "grpc-web"]
 FAST_RETRY = Retry(attempts=3, backoff=0.01, max_backoff=0.02)
 
 service = Service("faults.v1")
@@ -118,6 +120,16 @@ def url() -> Iterator[str]:
         yield base
 
 
+@pytest.fixture(scope="module")
+def grpc_target() -> Iterator[str]:
+    with serve_grpc(App(service)) as address:
+        yield address
+
+
+def retries(caplog: pytest.LogCaptureFixture) -> int:
+    return sum("retrying" in r.getMessage() for r in caplog.records if r.name == "twofold.client")
+
+
 def raised(fn: Any, *args: Any, **kwargs: Any) -> Error:
     with pytest.raises(Error) as info:
         fn(*args, **kwargs)
@@ -141,6 +153,29 @@ def test_a_method_with_side_effects_is_never_retried(protocol: str, down: str) -
         error = raised(c.create_item, item={"id": 1})
     assert error.code is Code.UNAVAILABLE
     assert transport.sent == 1
+
+
+def test_grpc_server_down_is_unavailable_after_the_retries(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, "twofold.client")
+    nowhere = f"127.0.0.1:{free_port()}"
+    with Client(service, nowhere, protocol="grpc", retry=FAST_RETRY) as c:
+        assert raised(c.get_item, id=1).code is Code.UNAVAILABLE
+        assert retries(caplog) == 2  # three attempts in all
+        caplog.clear()
+        assert raised(c.create_item, item={"id": 1}).code is Code.UNAVAILABLE
+        assert retries(caplog) == 0  # a create is never repeated
+
+    async def main() -> Error:
+        async with AsyncClient(service, nowhere, protocol="grpc", retry=FAST_RETRY) as c:
+            with pytest.raises(Error) as info:
+                await c.get_item(id=1)
+            return info.value
+
+    caplog.clear()
+    assert asyncio.run(main()).code is Code.UNAVAILABLE
+    assert retries(caplog) == 2
 
 
 def test_async_server_down_is_retried_too(down: str) -> None:
@@ -169,25 +204,29 @@ def wait_for_cancellation() -> bool:
     return CANCELLED.wait(3)
 
 
-def test_connect_deadline_cancels_the_handler(url: str) -> None:
+@pytest.mark.parametrize("protocol", ["connect", "connect-proto", "grpc-web", "grpc"])
+def test_the_deadline_cancels_the_handler(protocol: str, url: str, grpc_target: str) -> None:
     STARTED.clear()
     CANCELLED.clear()
     started = time.monotonic()
-    with Client(service, url, protocol="connect") as c:
+    target = grpc_target if protocol == "grpc" else url
+    with Client(service, target, protocol=protocol) as c:
         error = raised(c.slow, seconds=5, timeout=0.3)
     assert error.code is Code.DEADLINE_EXCEEDED
     assert time.monotonic() - started < 2
     assert STARTED.is_set()
-    # connect-timeout-ms went with the call: the server stopped the handler.
+    # connect-timeout-ms or grpc-timeout went with the call: the server stopped the handler.
     assert wait_for_cancellation()
 
 
-def test_async_connect_deadline_cancels_the_handler(url: str) -> None:
+@pytest.mark.parametrize("protocol", ["connect", "grpc"])
+def test_async_deadline_cancels_the_handler(protocol: str, url: str, grpc_target: str) -> None:
     STARTED.clear()
     CANCELLED.clear()
+    target = grpc_target if protocol == "grpc" else url
 
     async def main() -> Error:
-        async with AsyncClient(service, url, protocol="connect", timeout=0.3) as c:
+        async with AsyncClient(service, target, protocol=protocol, timeout=0.3) as c:
             with pytest.raises(Error) as info:
                 await c.slow(seconds=5)
             return info.value
