@@ -1,4 +1,4 @@
-"""Clients of Twofold services over REST, JSON-RPC 2.0 and Connect.
+"""Clients of Twofold services over REST, JSON-RPC 2.0, Connect, gRPC-Web and gRPC.
 
 ``Client`` and ``AsyncClient`` call any method of a service by its Python
 name; ``Stub`` and ``AsyncStub`` are what a generated client module (``twofold
@@ -13,7 +13,7 @@ from twofold.client.retry import Retry
 from twofold.client.rpc import Rpc
 from twofold.client.stubs import AsyncClient, AsyncStub, Client, Stub
 from twofold.client.transports import Target
-from twofold.method import Empty, HttpBinding, Idempotency
+from twofold.method import Empty, HttpBinding, Idempotency, StreamKind
 
 __all__ = [
     "ApiKey",
@@ -30,6 +30,7 @@ __all__ = [
     "RawDetail",
     "Retry",
     "Rpc",
+    "StreamKind",
     "Stub",
     "Target",
 ]
