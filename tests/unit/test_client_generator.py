@@ -20,13 +20,14 @@ from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Literal, TypedDict
+from typing import Annotated, Any, Literal, TypedDict
 
 import msgspec
 import pytest
 
-from twofold import App, Idempotency, Service
+from twofold import App, Code, Error, Idempotency, Service
 from twofold.client.generator import GeneratorError, generate, run
+from twofold.protobuf import FieldNumber
 
 
 class Level(enum.IntEnum):
@@ -207,6 +208,42 @@ def test_the_generated_client_calls_the_app(client: ModuleType, protocol: str) -
     assert other_tree.node_name == "other b"
     with client.TrickyServiceClient(app, protocol=protocol) as sync:
         assert sync.search(text="s", limit=2).children[0].node_name == "limit 2"
+
+
+def test_the_binary_wires_refuse_types_protobuf_cannot_carry(client: ModuleType) -> None:
+    app = App([tricky, other])
+    with (
+        client.TrickyServiceClient(app, protocol="connect-proto") as c,
+        pytest.raises(Error) as info,
+    ):
+        c.search(text="a")
+    assert info.value.code is Code.UNIMPLEMENTED and "protobuf" in info.value.message
+
+
+class Pinned(msgspec.Struct, kw_only=True):
+    a: int
+    b: Annotated[str, FieldNumber(7)]
+
+
+pinned = Service("pinned.v1")
+
+
+@pinned.procedure
+async def mirror(value: Pinned) -> Pinned:
+    return value
+
+
+@pytest.mark.parametrize("protocol", ["connect-proto", "grpc-web"])
+def test_pinned_field_numbers_are_kept(tmp_path: Path, protocol: str) -> None:
+    source = generate([pinned])
+    assert "b: Annotated[str, FieldNumber(7)]" in source
+    module = load(source, tmp_path, "pinned_client")
+    try:
+        with module.PinnedServiceClient(App(pinned), protocol=protocol) as c:
+            sent = module.Pinned(a=1, b="seven")
+            assert c.mirror(value=sent) == sent  # b crossed as field 7 both ways
+    finally:
+        sys.modules.pop("pinned_client", None)
 
 
 def test_a_type_without_a_wire_form_is_refused() -> None:

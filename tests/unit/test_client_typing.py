@@ -19,7 +19,7 @@ from twofold.client.generator import generate
 ROOT = Path(__file__).resolve().parents[2]
 
 USES = """
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Iterator
 from decimal import Decimal
 from typing import Any, assert_type
 
@@ -39,11 +39,27 @@ def generated(c: cc.CatalogServiceClient) -> None:
     assert_type(c.generate_report().categories, list[cc.CategorySummary])
     assert_type(c.invoke(cc.GET_PRODUCT, cc.GetProductRequest(id=1)), cc.Product)
     assert_type(c.call("GetProduct", id=1), Any)
+    assert_type(c.watch_prices(category="Office"), Iterator[cc.PriceChange])
+    for change in c.watch_prices():
+        assert_type(change.new_price, Decimal)
+    imports = [cc.ImportProductsRequest(product=new)]
+    assert_type(c.import_products(imports, timeout=5.0), cc.ImportSummary)
+    assert_type(c.server_stream(cc.WATCH_PRICES, cc.WatchPricesRequest()), Iterator[cc.PriceChange])
 
 
 async def generated_async(c: cc.AsyncCatalogServiceClient) -> None:
     assert_type(await c.get_product(id=1), cc.Product)
     assert_type(await c.list_users(), cc.ListUsersResponse)
+    assert_type(c.watch_prices(), AsyncIterator[cc.PriceChange])
+    async for change in c.watch_prices(category="Office"):
+        assert_type(change, cc.PriceChange)
+
+    async def products() -> AsyncIterator[cc.ImportProductsRequest]:
+        product = cc.NewProduct(name="P", price=Decimal(1), category="C")
+        yield cc.ImportProductsRequest(product=product)
+
+    assert_type(await c.import_products(products()), cc.ImportSummary)
+    assert_type(await c.import_products([]), cc.ImportSummary)
 
 
 def build() -> None:
@@ -54,7 +70,7 @@ def build() -> None:
 def dynamic(c: Client, a: AsyncClient) -> None:
     assert_type(c.get_product, Callable[..., Any])
     assert_type(c.call("GetProduct", id=1), Any)
-    assert_type(a.get_product, Callable[..., Coroutine[Any, Any, Any]])
+    assert_type(a.get_product, Callable[..., Any])
 """
 
 MISTAKES = """
@@ -69,6 +85,9 @@ def mistakes(c: cc.CatalogServiceClient) -> None:
     c.invoke(cc.GET_PRODUCT, cc.GetUserRequest(id=1))  # E: misc
     cc.CatalogServiceClient("http://x", protocol=3)  # E: arg-type
     cc.CatalogServiceClient("http://x", colour="red")  # E: call-arg
+    c.import_products(cc.ImportProductsRequest(product=None))  # E: arg-type
+    c.import_products([cc.GetProductRequest(id=1)])  # E: list-item
+    c.watch_prices(category=1)  # E: arg-type
 """
 
 

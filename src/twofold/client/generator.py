@@ -4,9 +4,14 @@ The module it writes holds the message types as msgspec Structs (enums as
 enums, constraints as ``Meta``), one :class:`~twofold.client.Rpc` per method
 and two classes per service, ``<Service>Client`` and
 ``Async<Service>Client``, with one typed method per RPC
-(``get_product(*, id: int) -> Product``). It imports msgspec, the standard
-library and :mod:`twofold.client` only, so a consumer needs none of the
-server's code or its dependencies, and it passes ``mypy --strict``.
+(``get_product(*, id: int) -> Product``; a server stream returns an
+``Iterator``, a client stream takes an ``Iterable``). It imports msgspec,
+the standard library and :mod:`twofold.client` only, so a consumer needs
+none of the server's code or its dependencies, and it passes ``mypy --strict``.
+
+Protobuf numbers fields by number, not name: where the server's numbers
+(its lock file, explicit ones) are not the ones declaration order gives, the
+module pins them with ``FieldNumber``, so the binary wires agree too.
 
 Types are written from msgspec's own view of them (``msgspec.inspect``), so
 the module describes what goes over the wire whatever spelling the server
@@ -32,7 +37,7 @@ from msgspec import inspect as mi
 
 from twofold.client.stubs import AsyncStub, Stub
 from twofold.definition import Service
-from twofold.method import Empty, HttpBinding, Idempotency, Method
+from twofold.method import Empty, HttpBinding, Idempotency, Method, StreamKind
 from twofold.naming import pascal, snake
 
 _MESSAGE = (mi.StructType, mi.DataclassType)
@@ -97,6 +102,7 @@ _IMPORTED = {
     "datetime", "decimal", "enum", "uuid", "msgspec", "Meta", "UNSET", "UnsetType",
     "Annotated", "Any", "Literal", "NamedTuple", "NotRequired", "TypedDict", "Unpack",
     "AsyncOptions", "AsyncStub", "Empty", "HttpBinding", "Idempotency", "Options", "Rpc",
+    "StreamKind", "FieldNumber", "AsyncIterable", "AsyncIterator", "Iterable", "Iterator",
     "Stub", "Target",
 }  # fmt: skip
 # Attributes of the stubs: a method named like one gets a trailing underscore.
@@ -117,6 +123,7 @@ class _Module:
             for method in service.methods.values():
                 for tp in (method.input_type, method.output_type):
                     self._collect(mi.type_info(tp))
+        self.numbers = _pinned_numbers(self.services)
 
     # -- discovering the types ---------------------------------------------------
 
@@ -294,8 +301,13 @@ class _Module:
             options.append(f"rename={renamed!r}")
         lines = [f"class {name}(msgspec.Struct, {', '.join(options)}):"]
         lines += _docstring(_own_doc(node.cls), "    ", blank=bool(node.fields))
+        pinned = self.numbers.get(node.cls, {})
+        if pinned:
+            self.imports.update(("Annotated", "FieldNumber"))
         for field in node.fields:
             annotation = self.field_annotation(field)
+            if field.name in pinned:
+                annotation = f"Annotated[{annotation}, FieldNumber({pinned[field.name]})]"
             default = self.default(field)
             suffix = "" if default is None else f" = {default}"
             lines.append(f"    {field.name}: {annotation}{suffix}")
@@ -362,14 +374,19 @@ class _Module:
         if method.http is not None:
             self.imports.add("HttpBinding")
             args.append(f"http={_binding(method.http)}")
+        if method.kind is not StreamKind.UNARY:
+            self.imports.add("StreamKind")
+            args.append(f"kind=StreamKind.{method.kind.name}")
         lines = [f"{constant} = Rpc(", *(f"    {a}," for a in args), ")"]
         return "\n".join(lines)
 
     def method(self, method: Method, constant: str, asynchronous: bool) -> str:
-        node = self.nodes[method.input_type]
         name = method.python_name or snake(method.name)
         if name in _RESERVED:
             name += "_"
+        if method.kind in (StreamKind.CLIENT, StreamKind.BIDI):
+            return self._streaming_input(method, name, constant, asynchronous)
+        node = self.nodes[method.input_type]
         params, args = ["self", "*"], []
         # A default that is a fresh object per call (a list...) is None in the
         # signature, so that no call shares one.
@@ -395,9 +412,16 @@ class _Module:
             params.append("timeout: float | None = None")
         output = self.type_names[method.output_type]
         keyword = "async def" if asynchronous else "def"
+        primitive, awaited = "invoke", "await " if asynchronous else ""
+        if method.kind is StreamKind.SERVER:
+            # An (async) iterator straight away: no coroutine to await first.
+            iterator = "AsyncIterator" if asynchronous else "Iterator"
+            self.imports.add(iterator)
+            output = f"{iterator}[{output}]"
+            keyword, primitive, awaited = "def", "server_stream", ""
         lines = [f"    {keyword} {name}("]
         # ruff's ASYNC109 takes any async ``timeout`` for a missed asyncio.timeout.
-        noqa = "  # noqa: ASYNC109" if asynchronous else ""
+        noqa = "  # noqa: ASYNC109" if keyword == "async def" else ""
         lines += [f"        {p},{noqa if p.startswith('timeout:') else ''}" for p in params]
         lines.append(f"    ) -> {output}:")
         lines += _docstring(method.description or method.summary, "        ")
@@ -407,8 +431,38 @@ class _Module:
         call_args = ", ".join(args)
         request = f"{self.type_names[method.input_type]}({call_args})"
         deadline = ", timeout=timeout" if has_timeout else ""
-        awaited = "await " if asynchronous else ""
-        lines.append(f"        return {awaited}self.invoke({constant}, {request}{deadline})")
+        lines.append(f"        return {awaited}self.{primitive}({constant}, {request}{deadline})")
+        return "\n".join(lines)
+
+    def _streaming_input(self, method: Method, name: str, constant: str, asynchronous: bool) -> str:
+        """A client or bidi stream: the messages as one positional iterable."""
+        item, output = self.type_names[method.input_type], self.type_names[method.output_type]
+        iterable = f"Iterable[{item}]"
+        self.imports.add("Iterable")
+        if asynchronous:
+            self.imports.add("AsyncIterable")
+            iterable = f"AsyncIterable[{item}] | {iterable}"
+        keyword, awaited = ("async def", "await ") if asynchronous else ("def", "")
+        primitive = "client_stream"
+        if method.kind is StreamKind.BIDI:
+            iterator = "AsyncIterator" if asynchronous else "Iterator"
+            self.imports.add(iterator)
+            output = f"{iterator}[{output}]"
+            keyword, awaited, primitive = "def", "", "bidi_stream"
+        noqa = "  # noqa: ASYNC109" if keyword == "async def" else ""
+        lines = [
+            f"    {keyword} {name}(",
+            "        self,",
+            f"        requests: {iterable},",
+            "        /,",
+            "        *,",
+            f"        timeout: float | None = None,{noqa}",
+            f"    ) -> {output}:",
+        ]
+        lines += _docstring(method.description or method.summary, "        ")
+        lines.append(
+            f"        return {awaited}self.{primitive}({constant}, requests, timeout=timeout)"
+        )
         return "\n".join(lines)
 
     def client(
@@ -480,15 +534,40 @@ class _Module:
         used = self.imports
         typing_names = ["Annotated", "Any", "Literal", "NamedTuple", "NotRequired", "TypedDict"]
         client_names = ["AsyncOptions", "AsyncStub", "Options", "Rpc", "Stub", "Target"]
-        client_names += [n for n in ("Empty", "HttpBinding", "Idempotency") if n in used]
+        client_names += [
+            n for n in ("Empty", "HttpBinding", "Idempotency", "StreamKind") if n in used
+        ]
         lines = [f"import {m}" for m in ("datetime", "decimal", "enum", "uuid") if m in used]
+        abc_names = ["AsyncIterable", "AsyncIterator", "Iterable", "Iterator"]
+        if any(n in used for n in abc_names):
+            lines.append(_from("collections.abc", [n for n in abc_names if n in used]))
         lines.append(_from("typing", [*(n for n in typing_names if n in used), "Unpack"]))
         lines += ["", "import msgspec"]
         msgspec_names = [n for n in ("Meta", "UNSET", "UnsetType") if n in used]
         if msgspec_names:
             lines.append(_from("msgspec", msgspec_names))
         lines += ["", _from("twofold.client", client_names)]
+        if "FieldNumber" in used:
+            lines.append("from twofold.protobuf import FieldNumber")
         return lines
+
+
+def _pinned_numbers(services: Sequence[Service]) -> dict[type, dict[str, int]]:
+    """Per message type, its fields' protobuf numbers, where the server's are
+    not 1, 2, 3... in declaration order, the numbers the written type would get."""
+    try:
+        from twofold.protobuf import Schema
+
+        schema = Schema(services)
+    except Exception:  # types protobuf cannot carry: the JSON wires still work
+        return {}
+    out: dict[type, dict[str, int]] = {}
+    for tp, message in schema.messages.items():
+        numbers = [f.number for f in message.fields]
+        if numbers != list(range(1, len(numbers) + 1)):
+            # A oneof's variants cannot be pinned one by one: only plain fields are.
+            out[tp] = {f.name: f.number for f in message.fields if f.oneof is None}
+    return out
 
 
 def _from(module: str, names: Iterable[str]) -> str:
