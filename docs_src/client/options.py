@@ -9,7 +9,7 @@ def connect(url: str, token: str) -> Client:
     return Client(
         service,
         url,  # "http://127.0.0.1:8000"
-        protocol="rest",  # or "jsonrpc", "connect" (the default)
+        protocol="rest",  # or "connect" (the default), "connect-proto", "grpc-web", "jsonrpc"
         timeout=5.0,  # each call's deadline, retries included
         retry=Retry(attempts=4, backoff=0.2, max_backoff=2.0),
         auth=BearerToken(token),  # or ApiKey(key, header="x-api-key")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from docs_src.quickstart.app import app, service
-from tests.e2e.threaded import serve
+from tests.e2e.threaded import serve, serve_grpc
 from twofold.client.command import exit_status
 from twofold.client.generator import generate
 from twofold.code import Code
@@ -61,3 +61,23 @@ def test_generated_example_and_module() -> None:
 def test_exit_status_table() -> None:
     rows = dict(re.findall(r"^\| `(\w+)` \| (\d+) \|$", PAGE, re.M))
     assert {c.wire_name: str(exit_status(c)) for c in Code} == rows
+
+
+@pytest.mark.parametrize("protocol", ["connect", "connect-proto", "grpc-web"])
+def test_streaming_in_process(protocol: str) -> None:
+    from docs_src.client.streaming import trade
+    from docs_src.streaming.ticker import app as ticker
+
+    quotes, total = trade(ticker, protocol)
+    assert [q.cents for q in quotes] == [100, 101, 102]
+    assert (total.trades, total.shares) == (2, 350)
+
+
+def test_streaming_over_grpc() -> None:
+    from docs_src.client.streaming import first_quote, trade
+    from docs_src.streaming.ticker import app as ticker
+
+    with serve_grpc(ticker) as address:
+        quote, total = asyncio.run(first_quote(address))
+        assert [q.symbol for q in trade(address, "grpc")[0]] == ["ACME"] * 3
+    assert quote.cents == 100 and total.shares == 10

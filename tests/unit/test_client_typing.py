@@ -19,7 +19,7 @@ from twofold.client.generator import generate
 ROOT = Path(__file__).resolve().parents[2]
 
 USES = """
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator
 from decimal import Decimal
 from typing import Any, assert_type
 
@@ -39,18 +39,21 @@ def generated(c: cc.CatalogServiceClient) -> None:
     assert_type(c.generate_report().categories, list[cc.CategorySummary])
     assert_type(c.invoke(cc.GET_PRODUCT, cc.GetProductRequest(id=1)), cc.Product)
     assert_type(c.call("GetProduct", id=1), Any)
-    assert_type(c.watch_prices(category="Office"), Iterator[cc.PriceChange])
+    assert_type(c.watch_prices(category="Office"), Generator[cc.PriceChange, None, None])
     for change in c.watch_prices():
         assert_type(change.new_price, Decimal)
     imports = [cc.ImportProductsRequest(product=new)]
     assert_type(c.import_products(imports, timeout=5.0), cc.ImportSummary)
-    assert_type(c.server_stream(cc.WATCH_PRICES, cc.WatchPricesRequest()), Iterator[cc.PriceChange])
+    stream = c.server_stream(cc.WATCH_PRICES, cc.WatchPricesRequest())
+    assert_type(stream, Generator[cc.PriceChange, None, None])
+    stream.close()
 
 
 async def generated_async(c: cc.AsyncCatalogServiceClient) -> None:
     assert_type(await c.get_product(id=1), cc.Product)
     assert_type(await c.list_users(), cc.ListUsersResponse)
-    assert_type(c.watch_prices(), AsyncIterator[cc.PriceChange])
+    assert_type(c.watch_prices(), AsyncGenerator[cc.PriceChange, None])
+    await c.watch_prices().aclose()
     async for change in c.watch_prices(category="Office"):
         assert_type(change, cc.PriceChange)
 

@@ -4,8 +4,8 @@ The module it writes holds the message types as msgspec Structs (enums as
 enums, constraints as ``Meta``), one :class:`~twofold.client.Rpc` per method
 and two classes per service, ``<Service>Client`` and
 ``Async<Service>Client``, with one typed method per RPC
-(``get_product(*, id: int) -> Product``; a server stream returns an
-``Iterator``, a client stream takes an ``Iterable``). It imports msgspec,
+(``get_product(*, id: int) -> Product``; a server stream returns a
+``Generator``, a client stream takes an ``Iterable``). It imports msgspec,
 the standard library and :mod:`twofold.client` only, so a consumer needs
 none of the server's code or its dependencies, and it passes ``mypy --strict``.
 
@@ -102,7 +102,7 @@ _IMPORTED = {
     "datetime", "decimal", "enum", "uuid", "msgspec", "Meta", "UNSET", "UnsetType",
     "Annotated", "Any", "Literal", "NamedTuple", "NotRequired", "TypedDict", "Unpack",
     "AsyncOptions", "AsyncStub", "Empty", "HttpBinding", "Idempotency", "Options", "Rpc",
-    "StreamKind", "FieldNumber", "AsyncIterable", "AsyncIterator", "Iterable", "Iterator",
+    "StreamKind", "FieldNumber", "AsyncIterable", "AsyncGenerator", "Iterable", "Generator",
     "Stub", "Target",
 }  # fmt: skip
 # Attributes of the stubs: a method named like one gets a trailing underscore.
@@ -415,9 +415,7 @@ class _Module:
         primitive, awaited = "invoke", "await " if asynchronous else ""
         if method.kind is StreamKind.SERVER:
             # An (async) iterator straight away: no coroutine to await first.
-            iterator = "AsyncIterator" if asynchronous else "Iterator"
-            self.imports.add(iterator)
-            output = f"{iterator}[{output}]"
+            output = _generator(output, asynchronous, self.imports)
             keyword, primitive, awaited = "def", "server_stream", ""
         lines = [f"    {keyword} {name}("]
         # ruff's ASYNC109 takes any async ``timeout`` for a missed asyncio.timeout.
@@ -445,9 +443,7 @@ class _Module:
         keyword, awaited = ("async def", "await ") if asynchronous else ("def", "")
         primitive = "client_stream"
         if method.kind is StreamKind.BIDI:
-            iterator = "AsyncIterator" if asynchronous else "Iterator"
-            self.imports.add(iterator)
-            output = f"{iterator}[{output}]"
+            output = _generator(output, asynchronous, self.imports)
             keyword, awaited, primitive = "def", "", "bidi_stream"
         noqa = "  # noqa: ASYNC109" if keyword == "async def" else ""
         lines = [
@@ -538,7 +534,7 @@ class _Module:
             n for n in ("Empty", "HttpBinding", "Idempotency", "StreamKind") if n in used
         ]
         lines = [f"import {m}" for m in ("datetime", "decimal", "enum", "uuid") if m in used]
-        abc_names = ["AsyncIterable", "AsyncIterator", "Iterable", "Iterator"]
+        abc_names = ["AsyncGenerator", "AsyncIterable", "Generator", "Iterable"]
         if any(n in used for n in abc_names):
             lines.append(_from("collections.abc", [n for n in abc_names if n in used]))
         lines.append(_from("typing", [*(n for n in typing_names if n in used), "Unpack"]))
@@ -550,6 +546,13 @@ class _Module:
         if "FieldNumber" in used:
             lines.append("from twofold.protobuf import FieldNumber")
         return lines
+
+
+def _generator(output: str, asynchronous: bool, imports: set[str]) -> str:
+    """A stream's return type: a generator, so that ``close()``/``aclose()`` are typed."""
+    kind = "AsyncGenerator" if asynchronous else "Generator"
+    imports.add(kind)
+    return f"{kind}[{output}, None]" if asynchronous else f"{kind}[{output}, None, None]"
 
 
 def _pinned_numbers(services: Sequence[Service]) -> dict[type, dict[str, int]]:

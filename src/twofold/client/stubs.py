@@ -21,6 +21,7 @@ from collections.abc import (
     AsyncIterable,
     AsyncIterator,
     Callable,
+    Generator,
     Iterable,
     Iterator,
     Mapping,
@@ -123,7 +124,7 @@ class Stub(BaseClient):
         *,
         timeout: float | None = None,
         headers: Mapping[str, str] | None = None,
-    ) -> Iterator[OutputT]:
+    ) -> Generator[OutputT, None, None]:
         """Call a server-streaming ``rpc``: an iterator of its outputs.
 
         The call is made when iteration starts; leaving the loop early (or
@@ -135,7 +136,7 @@ class Stub(BaseClient):
 
     def _streamed(
         self, rpc: Rpc[Any, Any], message: Any, deadline: float | None, sent: dict[str, str]
-    ) -> Iterator[Any]:
+    ) -> Generator[Any, None, None]:
         attempt = 0
         while True:
             attempt += 1
@@ -179,7 +180,7 @@ class Stub(BaseClient):
         *,
         timeout: float | None = None,
         headers: Mapping[str, str] | None = None,
-    ) -> Iterator[OutputT]:
+    ) -> Generator[OutputT, None, None]:
         """Call a bidi-streaming ``rpc`` (over gRPC): the outputs, read while
         ``messages`` are sent. Never retried."""
         sent = self._start(rpc, StreamKind.BIDI, headers)
@@ -292,7 +293,7 @@ class AsyncStub(BaseClient):
         *,
         timeout: float | None = None,
         headers: Mapping[str, str] | None = None,
-    ) -> AsyncIterator[OutputT]:
+    ) -> AsyncGenerator[OutputT, None]:
         """Call a server-streaming ``rpc``: an async iterator of its outputs
         (``async for``, no ``await``); see :meth:`Stub.server_stream`."""
         sent = self._start(rpc, StreamKind.SERVER, headers)
@@ -300,7 +301,7 @@ class AsyncStub(BaseClient):
 
     async def _streamed(
         self, rpc: Rpc[Any, Any], message: Any, deadline: float | None, sent: dict[str, str]
-    ) -> AsyncIterator[Any]:
+    ) -> AsyncGenerator[Any, None]:
         attempt = 0
         while True:
             attempt += 1
@@ -347,7 +348,7 @@ class AsyncStub(BaseClient):
         *,
         timeout: float | None = None,
         headers: Mapping[str, str] | None = None,
-    ) -> AsyncIterator[OutputT]:
+    ) -> AsyncGenerator[OutputT, None]:
         """Call a bidi-streaming ``rpc`` (over gRPC): the outputs, read while
         ``messages`` are sent. Never retried."""
         sent = self._start(rpc, StreamKind.BIDI, headers)
@@ -482,7 +483,7 @@ def _stream_of(rpc: Rpc[Any, Any], messages: Any, fields: Mapping[str, Any]) -> 
     return messages
 
 
-def _unwrapped(outputs: Iterator[Any]) -> Iterator[Any]:
+def _unwrapped(outputs: Iterator[Any]) -> Generator[Any, None, None]:
     """The outputs, with a failure raised as its error."""
     try:
         yield from outputs
@@ -490,7 +491,7 @@ def _unwrapped(outputs: Iterator[Any]) -> Iterator[Any]:
         raise failure.error from None
 
 
-async def _async_unwrapped(outputs: AsyncGenerator[Any, None]) -> AsyncIterator[Any]:
+async def _async_unwrapped(outputs: AsyncGenerator[Any, None]) -> AsyncGenerator[Any, None]:
     try:
         async with contextlib.aclosing(outputs):
             async for output in outputs:
