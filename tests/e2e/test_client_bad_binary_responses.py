@@ -1,10 +1,11 @@
-"""Hostile answers on the binary wires: twofold.Client raises twofold.Error, never anything else.
+"""Hostile answers on the binary wires and in streams: twofold.Client raises
+twofold.Error, never anything else.
 
 A tiny raw ASGI app (no Twofold in it) answers each method with one kind of
-bad gRPC-Web, Connect-proto or Connect-stream response: truncated envelopes,
-bytes that are not protobuf, no grpc-status, the wrong content type, a
-message over the client's limit. A raw grpcio server (generic handlers, no
-Twofold) does the same over native gRPC.
+bad gRPC-Web, Connect-proto, Connect-stream or Server-Sent-Events response:
+truncated envelopes, bytes that are not protobuf, no grpc-status, the wrong
+content type, a message over the client's limit. A raw grpcio server
+(generic handlers, no Twofold) does the same over native gRPC.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import pytest
 from tests.e2e.threaded import serve
 from twofold import Code, Error
 from twofold.asgi import Receive, Scope, Send
-from twofold.client import Client, Empty, Idempotency, Rpc, StreamKind
+from twofold.client import Client, Empty, HttpBinding, Idempotency, Rpc, StreamKind
 from twofold.details import BadRequest, FieldViolation
 from twofold.envelope import COMPRESSED, END_STREAM, TRAILERS, frame
 from twofold.protocols.grpcweb import status_trailers
@@ -98,6 +99,31 @@ ANSWERS: dict[str, Any] = {
     ),
     "cs_truncated": (200, [(b"content-type", b"application/connect+proto")], frame(ITEM)[:-1]),
     "cs_html": (502, [(b"content-type", b"text/html")], b"<html>Bad Gateway</html>"),
+    "sse_ok": (200, [(b"content-type", b"text/event-stream")], b': hi\n\ndata: {"id": 7}\n\n'),
+    "sse_bad_json": (200, [(b"content-type", b"text/event-stream")], b"data: {nope\n\n"),
+    "sse_wrong_shape": (200, [(b"content-type", b"text/event-stream")], b'data: {"id": "x"}\n\n'),
+    "sse_bad_error": (
+        200,
+        [(b"content-type", b"text/event-stream")],
+        b'data: {"id": 7}\n\nevent: error\ndata: <html>\n\n',
+    ),
+    "sse_error": (
+        200,
+        [(b"content-type", b"text/event-stream")],
+        b'data: {"id": 7}\n\nevent: error\ndata: {"code": "aborted", "detail": "x"}\n\n',
+    ),
+    "sse_cut": (200, [(b"content-type", b"text/event-stream")], b'data: {"id": 7}\n\ndata: {"i'),
+    "sse_too_big": (
+        200,
+        [(b"content-type", b"text/event-stream")],
+        b"data: " + b"x" * 600 + b"\ndata: " + b"x" * 600 + b"\n\n",
+    ),
+    "sse_html": (200, [(b"content-type", b"text/html")], b"<html></html>"),
+    "sse_problem": (
+        404,
+        [(b"content-type", b"application/problem+json")],
+        b'{"code": "not_found", "detail": "no such stream", "status": 404}',
+    ),
     "cs_unary_error": (
         429,
         [(b"content-type", b"application/json")],
@@ -118,8 +144,10 @@ async def bad_server(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 def rpc(name: str) -> Rpc[Any, Any]:
-    kind = StreamKind.SERVER if name.startswith("cs_") else StreamKind.UNARY
-    return Rpc(SERVICE, name, Empty, Item, name, idempotency=Idempotency.NO_SIDE_EFFECTS, kind=kind)
+    kind = StreamKind.SERVER if name.startswith(("cs_", "sse_")) else StreamKind.UNARY
+    http = HttpBinding("GET", f"/{name}")
+    safe = Idempotency.NO_SIDE_EFFECTS
+    return Rpc(SERVICE, name, Empty, Item, name, idempotency=safe, http=http, kind=kind)
 
 
 RPCS = [rpc(name) for name in ANSWERS]
@@ -135,7 +163,7 @@ def outcome(url: str, name: str, protocol: str) -> Error | list[Any] | Any:
     with Client(RPCS, url, protocol=protocol, retry=None, max_response_size=LIMIT) as client:
         try:
             result = client.call(name)
-            return list(result) if name.startswith("cs_") else result
+            return list(result) if name.startswith(("cs_", "sse_")) else result
         except Error as exc:
             assert type(exc) is Error
             return exc
@@ -205,6 +233,26 @@ def test_bad_connect_proto_answers(url: str, name: str, code: Code, says: str) -
 def test_bad_connect_streams(url: str, name: str, code: Code, says: str) -> None:
     assert outcome(url, "cs_ok", "connect-proto") == [Item(id=7, name="x")]
     error = outcome(url, name, "connect-proto")
+    assert isinstance(error, Error), error
+    assert error.code is code and says in error.message, error
+
+
+@pytest.mark.parametrize(
+    ("name", "code", "says"),
+    [
+        ("sse_bad_json", Code.INTERNAL, "malformed"),
+        ("sse_wrong_shape", Code.INTERNAL, "malformed Item"),
+        ("sse_bad_error", Code.INTERNAL, "malformed error event"),
+        ("sse_error", Code.ABORTED, "x"),
+        ("sse_cut", Code.INTERNAL, "truncated"),
+        ("sse_too_big", Code.RESOURCE_EXHAUSTED, "limit"),
+        ("sse_html", Code.UNKNOWN, "text/html"),
+        ("sse_problem", Code.NOT_FOUND, "no such stream"),
+    ],
+)
+def test_bad_event_streams(url: str, name: str, code: Code, says: str) -> None:
+    assert outcome(url, "sse_ok", "rest") == [Item(id=7)]
+    error = outcome(url, name, "rest")
     assert isinstance(error, Error), error
     assert error.code is code and says in error.message, error
 

@@ -2,7 +2,8 @@
 
 The service is tests/e2e/grpc_app.py (every streaming kind, handlers that
 record their ``finally``), served in this process by uvicorn for Connect and
-gRPC-Web and by the grpcio server for gRPC.
+gRPC-Web and by the grpcio server for gRPC; REST's Server-Sent Events have a
+service of their own here, since a stream needs a REST route to be one.
 """
 
 from __future__ import annotations
@@ -18,10 +19,24 @@ import pytest
 from tests.e2e import grpc_app
 from tests.e2e.grpc_app import EVENTS, Number
 from tests.e2e.threaded import serve, serve_grpc
-from twofold import Code, Error
+from twofold import App, Code, Error, Idempotency, Service
 from twofold.client import AsyncClient, Client
 
 STREAMING = ["connect", "connect-proto", "grpc-web", "grpc"]
+events = Service("events.v1")
+
+
+@events.procedure(http=("GET", "/count"), idempotency=Idempotency.NO_SIDE_EFFECTS)
+async def count(n: int, interval: float = 0.0) -> AsyncIterator[Number]:
+    """0, 1, ... |n|-1 as Server-Sent Events; fails after them when n is negative."""
+    try:
+        for i in range(abs(n)):
+            yield Number(i)
+            await asyncio.sleep(interval)
+        if n < 0:
+            raise Error(Code.OUT_OF_RANGE, "negative count")
+    finally:
+        EVENTS.append("events finally")
 
 
 @pytest.fixture(scope="module")
@@ -167,3 +182,25 @@ def test_a_broken_request_stream_cancels_the_call(targets: dict[str, str]) -> No
             c.total(broken())
         assert info.value.code is Code.INVALID_ARGUMENT, protocol
         assert [v.field for v in info.value.violations] == ["n"]
+
+
+def test_server_streams_over_rest_as_server_sent_events() -> None:
+    EVENTS.clear()
+    with serve(App(events)) as url, Client(events, url, protocol="rest") as c:
+        assert ns(c.count(n=3)) == [0, 1, 2]
+        received = []
+        with pytest.raises(Error) as info:
+            for number in c.count(n=-2):
+                received.append(number.n)
+        assert received == [0, 1]
+        assert (info.value.code, info.value.message) == (Code.OUT_OF_RANGE, "negative count")
+        EVENTS.clear()  # the handlers above ended before their last event was sent
+        with contextlib.closing(c.count(n=10_000, interval=0.01)) as numbers:
+            assert next(numbers).n == 0
+        assert wait_for("events finally")  # leaving the stream cancelled the handler
+
+        async def main() -> list[int]:
+            async with AsyncClient(events, url, protocol="rest") as a:
+                return [n.n async for n in a.count(n=2)]
+
+        assert asyncio.run(main()) == [0, 1]

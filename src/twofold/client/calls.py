@@ -5,8 +5,8 @@ ones (:mod:`twofold.client.channels`): ``unary``, ``client_stream`` and
 ``stream``, each raising :class:`~twofold.client.errors.Failure`, so the
 stubs run retries and deadlines the same way over every protocol.
 
-Streams go over Connect and gRPC-Web. A request stream is sent as it is
-produced, but HTTP/1.1 (and httpx over HTTP/2) sends the whole request
+Streams go over Connect and gRPC-Web, and server streams over REST as
+Server-Sent Events. A request stream is sent as it is produced, but HTTP/1.1 (and httpx over HTTP/2) sends the whole request
 before reading the response: fine for a client stream, which is answered
 once it ends, and for a server stream's one message; a bidi stream needs
 both directions at once, which only native gRPC gives this client.
@@ -18,19 +18,17 @@ import time
 from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
-    AsyncIterator,
     Iterable,
     Iterator,
     Mapping,
 )
 from typing import Any
 
-from twofold import envelope
 from twofold.client.errors import Failure, fail
 from twofold.client.protocols import Protocol
 from twofold.client.retry import retry_after
 from twofold.client.rpc import Rpc
-from twofold.client.streams import CONNECT_STREAM_TYPES, GRPC_WEB_TYPES
+from twofold.client.streams import STREAM_TYPES
 from twofold.client.transports import (
     AsyncHttpTransport,
     HttpRequest,
@@ -40,8 +38,6 @@ from twofold.client.transports import (
 from twofold.code import Code
 from twofold.errors import Error
 from twofold.method import StreamKind
-
-_STREAM_TYPES = (*CONNECT_STREAM_TYPES, *GRPC_WEB_TYPES)
 
 
 def _remaining(deadline: float | None) -> float | None:
@@ -58,34 +54,34 @@ def _result(protocol: Protocol, rpc: Rpc[Any, Any], response: HttpResponse) -> A
 
 
 def _check_streams(protocol: Protocol, rpc: Rpc[Any, Any]) -> None:
-    if not protocol.streams:
+    if rpc.kind is StreamKind.BIDI:
+        raise Error(
+            Code.UNIMPLEMENTED,
+            f"{rpc.name} is bidi streaming, which needs both directions at once: call it over grpc",
+        )
+    if rpc.kind not in protocol.kinds:
         kind = rpc.kind.value
         raise Error(
             Code.UNIMPLEMENTED,
             f"{rpc.name} is {kind} streaming, which {protocol.name} does not carry: "
             "call it over connect, connect-proto, grpc-web or grpc",
         )
-    if rpc.kind is StreamKind.BIDI:
-        raise Error(
-            Code.UNIMPLEMENTED,
-            f"{rpc.name} is bidi streaming, which needs both directions at once: call it over grpc",
-        )
 
 
 def _request(
     protocol: Protocol,
     rpc: Rpc[Any, Any],
-    body: Iterable[bytes] | AsyncIterable[bytes],
+    messages: Iterable[Any] | AsyncIterable[Any],
     deadline: float | None,
     headers: Mapping[str, str],
 ) -> HttpRequest:
-    request = protocol.stream_request(rpc, body, _remaining(deadline))
+    request = protocol.stream_request(rpc, messages, _remaining(deadline))
     request.headers.update(headers)
     return request
 
 
 def _is_stream(head: HttpResponse) -> bool:
-    return head.status == 200 and head.media_type in _STREAM_TYPES
+    return head.status == 200 and head.media_type in STREAM_TYPES
 
 
 class HttpCalls:
@@ -125,12 +121,9 @@ class HttpCalls:
     ) -> Iterator[Any]:
         protocol = self.protocol
         _check_streams(protocol, rpc)
-        encode = protocol.codec(rpc).encode
-        body = (envelope.frame(encode(m)) for m in messages)
         limit = self.transport.max_response_size
-        head, chunks = self.transport.open(
-            _request(protocol, rpc, body, deadline, headers), deadline
-        )
+        request = _request(protocol, rpc, messages, deadline, headers)
+        head, chunks = self.transport.open(request, deadline)
         try:
             whole: list[bytes] | None = None
             if not _is_stream(head):  # an error document, a proxy's page: read it whole
@@ -145,17 +138,6 @@ class HttpCalls:
 
     def close(self) -> None:
         self.transport.close()
-
-
-async def _framed(
-    messages: AsyncIterable[Any] | Iterable[Any], encode: Any
-) -> AsyncIterator[bytes]:
-    if isinstance(messages, AsyncIterable):
-        async for message in messages:
-            yield envelope.frame(encode(message))
-    else:
-        for message in messages:
-            yield envelope.frame(encode(message))
 
 
 class AsyncHttpCalls:
@@ -195,9 +177,8 @@ class AsyncHttpCalls:
     ) -> AsyncGenerator[Any, None]:
         protocol = self.protocol
         _check_streams(protocol, rpc)
-        body = _framed(messages, protocol.codec(rpc).encode)
         limit = self.transport.max_response_size
-        request = _request(protocol, rpc, body, deadline, headers)
+        request = _request(protocol, rpc, messages, deadline, headers)
         head, chunks = await self.transport.open(request, deadline)
         try:
             if _is_stream(head):

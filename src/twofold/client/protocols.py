@@ -12,9 +12,10 @@ anything else is coded by HTTP status
 Outputs are decoded into the method's output type and any mismatch is
 INTERNAL: the server broke its contract, retrying will not mend it.
 
-The protocols that carry streams (Connect, gRPC-Web) also build a streaming
-request from enveloped messages (``stream_request``) and read the answer
-with a :mod:`~twofold.client.streams` reader. Native gRPC is not an HTTP
+The protocols that carry streams (Connect and gRPC-Web; REST, server
+streams only, as Server-Sent Events) also build a streaming request
+(``stream_request``) and read the answer with a
+:mod:`~twofold.client.streams` reader. Native gRPC is not an HTTP
 exchange one can hold in hand (grpcio owns the HTTP/2 connection): it is
 :mod:`twofold.client.channels`.
 
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import AsyncIterable, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from typing import Any, ClassVar, Literal
 
 import msgspec
@@ -43,10 +44,18 @@ from twofold.client.errors import (
     violations,
 )
 from twofold.client.rpc import Rpc
-from twofold.client.streams import ConnectReader, GrpcWebReader, Reader, connect_error
+from twofold.client.streams import (
+    EVENT_STREAM,
+    ConnectReader,
+    EventReader,
+    GrpcWebReader,
+    Reader,
+    connect_error,
+)
 from twofold.client.transports import HttpRequest, HttpResponse
 from twofold.code import Code
 from twofold.errors import Error
+from twofold.method import StreamKind
 from twofold.protocols.jsonrpc import ERROR_CODES
 from twofold.routing import Template
 
@@ -54,7 +63,8 @@ JSON = "application/json"
 PROBLEM_JSON = "application/problem+json"
 _encode = msgspec.json.Encoder().encode
 _decode_any = msgspec.json.Decoder().decode
-Chunks = Iterable[bytes] | AsyncIterable[bytes]
+Messages = Iterable[Any] | AsyncIterable[Any]
+_ENVELOPED = frozenset({StreamKind.UNARY, StreamKind.SERVER, StreamKind.CLIENT})
 
 
 def _is_json(media_type: str) -> bool:
@@ -83,8 +93,8 @@ class Protocol:
     """The encoder/decoder of one wire."""
 
     name: ClassVar[str]
-    streams: ClassVar[bool] = False
-    """True when the wire carries streams (Connect, gRPC-Web)."""
+    kinds: ClassVar[frozenset[StreamKind]] = frozenset({StreamKind.UNARY})
+    """The calls this wire carries over HTTP."""
 
     def __init__(self, codecs: Codecs) -> None:
         self.codecs = codecs
@@ -101,9 +111,9 @@ class Protocol:
         raise NotImplementedError
 
     def stream_request(
-        self, rpc: Rpc[Any, Any], body: Chunks, timeout: float | None
+        self, rpc: Rpc[Any, Any], messages: Messages, timeout: float | None
     ) -> HttpRequest:
-        """A streaming call whose body is ``body``: enveloped messages."""
+        """A streaming call of ``messages`` (a list of one for a server stream)."""
         raise NotImplementedError
 
     def reader(self, rpc: Rpc[Any, Any], head: HttpResponse, limit: int) -> Reader:
@@ -133,6 +143,7 @@ class Rest(Protocol):
     """REST as :mod:`twofold.protocols.rest` serves it: the method's HTTP binding."""
 
     name = "rest"
+    kinds = frozenset({StreamKind.UNARY, StreamKind.SERVER})
 
     def __init__(self, codecs: Codecs) -> None:
         super().__init__(codecs)
@@ -182,11 +193,40 @@ class Rest(Protocol):
         doc = _document(response)
         if doc is None or not isinstance(doc.get("code"), str):
             raise unexpected(response.status, response.media_type, response.content)
-        # An RFC 9457 problem document with Twofold's ``code`` and ``violations``.
-        code = code_from(doc["code"])
-        details = [*violations(doc.get("violations")), *json_details(doc.get("details"))]
-        error = Error(code, message_from(doc.get("detail"), code), details)
-        raise _failure(error, response)
+        raise _failure(_problem(doc), response)
+
+    def stream_request(
+        self, rpc: Rpc[Any, Any], messages: Messages, timeout: float | None
+    ) -> HttpRequest:
+        if not isinstance(messages, list) or len(messages) != 1:
+            raise TypeError("a REST stream is a server stream: one request message")
+        request = self.request(rpc, messages[0], timeout)
+        request.headers["accept"] = f"{EVENT_STREAM}, {PROBLEM_JSON}"
+        return request
+
+    def reader(self, rpc: Rpc[Any, Any], head: HttpResponse, limit: int) -> Reader:
+        if head.status != 200 or head.media_type != EVENT_STREAM:
+            self.response(rpc, head)  # raises: the problem document, or what came instead
+            raise unexpected(head.status, head.media_type, head.content)
+        return EventReader(lambda data: self._output(rpc, data), _event_problem, limit)
+
+
+def _problem(doc: dict[str, Any]) -> Error:
+    """An RFC 9457 problem document with Twofold's ``code`` and ``violations``."""
+    code = code_from(doc["code"])
+    details = [*violations(doc.get("violations")), *json_details(doc.get("details"))]
+    return Error(code, message_from(doc.get("detail"), code), details)
+
+
+def _event_problem(data: bytes) -> Failure:
+    """The failure an SSE ``event: error`` reports, its data a problem document."""
+    try:
+        doc = _decode_any(data)
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+        doc = None
+    if not isinstance(doc, dict) or not isinstance(doc.get("code"), str):
+        return fail(Code.INTERNAL, "malformed error event in the event stream")
+    return Failure(_problem(doc))
 
 
 def _text(value: Any) -> str:
@@ -289,6 +329,28 @@ class JsonRpc(Protocol):
         return Error(code, message_from(error.get("message"), code), details)
 
 
+def _enveloped(
+    rpc: Rpc[Any, Any], headers: dict[str, str], messages: Messages, codec: MessageCodec
+) -> HttpRequest:
+    """A stream's request: each message enveloped. A list (a server stream's
+    one message) is sent as it is; any other iterable as it is produced, in
+    its own colour (httpx sends a sync or an async body)."""
+    if isinstance(messages, list):
+        content = b"".join(envelope.frame(codec.encode(m)) for m in messages)
+        return HttpRequest("POST", rpc.path, headers, content)
+    body: Iterable[bytes] | AsyncIterable[bytes]
+    if isinstance(messages, AsyncIterable):
+        body = _aframed(messages, codec)
+    else:
+        body = (envelope.frame(codec.encode(m)) for m in messages)
+    return HttpRequest("POST", rpc.path, headers, stream=body)
+
+
+async def _aframed(messages: AsyncIterable[Any], codec: MessageCodec) -> AsyncIterator[bytes]:
+    async for message in messages:
+        yield envelope.frame(codec.encode(message))
+
+
 def _milliseconds(timeout: float) -> int:
     # At least 1: a deadline rounded down to 0 would mean "none" to some servers.
     return max(1, math.ceil(timeout * 1000))
@@ -298,7 +360,7 @@ class Connect(Protocol):
     """Connect with the JSON codec: proto3 JSON both ways; streams enveloped."""
 
     name = "connect"
-    streams = True
+    kinds = _ENVELOPED
     media_type = JSON
     stream_type = "application/connect+json"
 
@@ -333,10 +395,9 @@ class Connect(Protocol):
         raise failure
 
     def stream_request(
-        self, rpc: Rpc[Any, Any], body: Chunks, timeout: float | None
+        self, rpc: Rpc[Any, Any], messages: Messages, timeout: float | None
     ) -> HttpRequest:
-        headers = self._headers(self.stream_type, timeout)
-        return HttpRequest("POST", rpc.path, headers, stream=body)
+        return _enveloped(rpc, self._headers(self.stream_type, timeout), messages, self.codec(rpc))
 
     def reader(self, rpc: Rpc[Any, Any], head: HttpResponse, limit: int) -> Reader:
         return ConnectReader(self.codec(rpc).decode, limit, head)
@@ -375,7 +436,7 @@ class GrpcWeb(Protocol):
     """
 
     name = "grpc-web"
-    streams = True
+    kinds = _ENVELOPED
     content_type = "application/grpc-web+proto"
 
     def codec(self, rpc: Rpc[Any, Any]) -> MessageCodec:
@@ -402,9 +463,9 @@ class GrpcWeb(Protocol):
         return messages[0]
 
     def stream_request(
-        self, rpc: Rpc[Any, Any], body: Chunks, timeout: float | None
+        self, rpc: Rpc[Any, Any], messages: Messages, timeout: float | None
     ) -> HttpRequest:
-        return HttpRequest("POST", rpc.path, self._headers(timeout), stream=body)
+        return _enveloped(rpc, self._headers(timeout), messages, self.codec(rpc))
 
     def reader(self, rpc: Rpc[Any, Any], head: HttpResponse, limit: int) -> Reader:
         return GrpcWebReader(self.codec(rpc).decode, limit, head)

@@ -1,6 +1,6 @@
-"""Reading a Connect stream or a gRPC-Web response: messages, then the outcome.
+"""Reading a streamed response: Connect, gRPC-Web, or Server-Sent Events (REST).
 
-Both are enveloped messages (:mod:`twofold.client.frames`) followed by a
+Connect and gRPC-Web are enveloped messages (:mod:`twofold.client.frames`) followed by a
 last word that says how the call ended, and both always answer HTTP 200,
 so an error arrives after the headers, possibly after some messages:
 
@@ -18,6 +18,11 @@ completed, decoded; it raises :class:`~twofold.client.errors.Failure` with
 the server's error as soon as the outcome says so, and ``end`` checks that
 the outcome came at all. Unary gRPC-Web calls read their whole body through
 the same reader.
+
+REST serves a server stream as Server-Sent Events (:mod:`twofold.protocols.sse`):
+one ``data:`` line of REST JSON per output, and a failure after the first
+one as a last ``event: error`` whose data is the problem document. SSE has
+no end marker: the body ending between events is the stream ending.
 """
 
 from __future__ import annotations
@@ -46,11 +51,23 @@ from twofold.errors import Error
 
 CONNECT_STREAM_TYPES = ("application/connect+json", "application/connect+proto")
 GRPC_WEB_TYPES = ("application/grpc-web", "application/grpc-web+proto")
+EVENT_STREAM = "text/event-stream"
+STREAM_TYPES = (*CONNECT_STREAM_TYPES, *GRPC_WEB_TYPES, EVENT_STREAM)
 _decode_json = msgspec.json.Decoder().decode
 
 
 class Reader:
-    """Messages, then the outcome, of one streamed response."""
+    """The outputs of one streamed response, chunk by chunk, then its end."""
+
+    def feed(self, chunk: bytes) -> list[Any]:
+        raise NotImplementedError
+
+    def end(self) -> None:
+        raise NotImplementedError
+
+
+class Enveloped(Reader):
+    """Enveloped messages, then the outcome."""
 
     def __init__(self, decode: Callable[[bytes], Any], limit: int, head: HttpResponse) -> None:
         self._decode = decode
@@ -93,7 +110,7 @@ class Reader:
             raise fail(Code.INTERNAL, f"malformed response message: {exc.message}") from None
 
 
-class ConnectReader(Reader):
+class ConnectReader(Enveloped):
     """A Connect stream's response (``application/connect+json`` or ``+proto``)."""
 
     def __init__(self, decode: Callable[[bytes], Any], limit: int, head: HttpResponse) -> None:
@@ -128,7 +145,7 @@ class ConnectReader(Reader):
         )
 
 
-class GrpcWebReader(Reader):
+class GrpcWebReader(Enveloped):
     """A gRPC-Web response (``application/grpc-web`` or ``+proto``)."""
 
     def __init__(self, decode: Callable[[bytes], Any], limit: int, head: HttpResponse) -> None:
@@ -160,6 +177,67 @@ class GrpcWebReader(Reader):
 
     def _missing(self) -> Failure:
         return fail(Code.INTERNAL, "protocol error: the response has no grpc-status")
+
+
+class EventReader(Reader):
+    """A REST server stream: Server-Sent Events, each ``data`` one output.
+
+    ``decode`` reads an output from REST JSON, ``problem`` the failure of an
+    ``event: error``'s problem document; an event larger than ``limit`` is
+    RESOURCE_EXHAUSTED, like any other message.
+    """
+
+    def __init__(
+        self,
+        decode: Callable[[bytes], Any],
+        problem: Callable[[bytes], Failure],
+        limit: int,
+    ) -> None:
+        self._decode = decode
+        self._problem = problem
+        self._limit = limit
+        self._buffer = bytearray()
+        self._event = b""
+        self._data: list[bytes] = []
+        self._size = 0
+
+    def feed(self, chunk: bytes) -> list[Any]:
+        self._buffer += chunk
+        out = []
+        while (end := self._buffer.find(b"\n")) >= 0:
+            line = bytes(self._buffer[:end]).removesuffix(b"\r")
+            del self._buffer[: end + 1]
+            if line:
+                self._field(line)
+            elif self._data:  # a blank line ends an event
+                data, event = b"\n".join(self._data), self._event
+                self._event, self._data, self._size = b"", [], 0
+                if event == b"error":
+                    raise self._problem(data)
+                out.append(self._decode(data))
+        self._check(len(self._buffer))  # a line still arriving counts too
+        return out
+
+    def _check(self, pending: int) -> None:
+        if self._size + pending > self._limit:
+            message = f"an event is larger than the {self._limit}-byte limit"
+            raise fail(Code.RESOURCE_EXHAUSTED, message)
+
+    def _field(self, line: bytes) -> None:
+        if line.startswith(b":"):
+            return  # a comment: the server's keepalive
+        name, _, value = line.partition(b":")
+        value = value.removeprefix(b" ")
+        if name == b"data":
+            self._data.append(value)
+            self._size += len(value)
+            self._check(0)
+        elif name == b"event":
+            self._event = value
+
+    def end(self) -> None:
+        if self._data or self._buffer.strip():
+            raise fail(Code.INTERNAL, "truncated response: the event stream ends inside an event")
 
 
 def _raise_status(trailers: Any) -> None:

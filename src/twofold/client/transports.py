@@ -303,6 +303,7 @@ class AsyncHttpTransport:
             built = self.client.build_request(
                 request.method,
                 request.path,
+                params=request.params or None,
                 headers=request.headers,
                 content=request.body,
                 timeout=_timeout(remaining),
