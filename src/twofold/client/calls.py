@@ -6,10 +6,11 @@ ones (:mod:`twofold.client.channels`): ``unary``, ``client_stream`` and
 stubs run retries and deadlines the same way over every protocol.
 
 Streams go over Connect and gRPC-Web, and server streams over REST as
-Server-Sent Events. A request stream is sent as it is produced, but HTTP/1.1 (and httpx over HTTP/2) sends the whole request
-before reading the response: fine for a client stream, which is answered
-once it ends, and for a server stream's one message; a bidi stream needs
-both directions at once, which only native gRPC gives this client.
+Server-Sent Events. A request stream is sent as it is produced, but
+HTTP/1.1 (and httpx over HTTP/2) sends the whole request before reading the
+response: fine for a client stream, which is answered once it ends, and for
+a server stream's one message; a bidi stream needs both directions at once,
+which only native gRPC gives this client.
 """
 
 from __future__ import annotations
