@@ -12,7 +12,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -59,6 +59,12 @@ async def slow(seconds: float = 5.0) -> Item:
         CANCELLED.set()
         raise
     return Item(id=0)
+
+
+@service.procedure(idempotency=Idempotency.NO_SIDE_EFFECTS)
+async def items_from(first: int) -> AsyncIterator[Item]:
+    for i in range(first, first + 2):
+        yield Item(id=i)
 
 
 class Flaky:
@@ -176,6 +182,28 @@ def test_grpc_server_down_is_unavailable_after_the_retries(
     caplog.clear()
     assert asyncio.run(main()).code is Code.UNAVAILABLE
     assert retries(caplog) == 2
+
+
+@pytest.mark.parametrize("protocol", ["connect", "grpc"])
+def test_a_stream_that_cannot_start_is_retried(
+    protocol: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, "twofold.client")
+    nowhere = f"127.0.0.1:{free_port()}"
+    target = nowhere if protocol == "grpc" else f"http://{nowhere}"
+    with Client(service, target, protocol=protocol, retry=FAST_RETRY) as c:
+        assert raised(list, c.items_from(first=1)).code is Code.UNAVAILABLE
+    assert retries(caplog) == 2
+
+
+def test_a_503_before_a_stream_waits_then_streams() -> None:
+    flaky = Flaky(App(service), failures=1, retry_after="1")
+    with serve(flaky) as base, Client(service, base, protocol="grpc-web") as c:
+        started = time.monotonic()
+        assert [item.id for item in c.items_from(first=5)] == [5, 6]
+        waited = time.monotonic() - started
+    assert flaky.seen == 2
+    assert 1.0 <= waited < 3.0
 
 
 def test_async_server_down_is_retried_too(down: str) -> None:

@@ -20,7 +20,7 @@ from tests.e2e import grpc_app
 from tests.e2e.grpc_app import EVENTS, Number
 from tests.e2e.threaded import serve, serve_grpc
 from twofold import App, Code, Error, Idempotency, Service
-from twofold.client import AsyncClient, Client
+from twofold.client import ApiKey, AsyncClient, Client
 
 STREAMING = ["connect", "connect-proto", "grpc-web", "grpc"]
 events = Service("events.v1")
@@ -204,3 +204,14 @@ def test_server_streams_over_rest_as_server_sent_events() -> None:
                 return [n.n async for n in a.count(n=2)]
 
         assert asyncio.run(main()) == [0, 1]
+
+
+@pytest.mark.parametrize("protocol", [*STREAMING, "jsonrpc"])
+def test_auth_and_headers_reach_the_handler_on_every_wire(
+    targets: dict[str, str], protocol: str
+) -> None:
+    with client(targets, protocol, auth=ApiKey("k3y"), headers={"x-team": "blue"}) as c:
+        assert c.echo_metadata(name="x-api-key").text.endswith(" k3y")
+        assert c.echo_metadata(name="x-team").text.endswith(" blue")
+        per_call = c.call("EchoMetadata", name="x-trace", headers={"X-Trace": "t1"})
+        assert per_call.text.endswith(" t1")

@@ -29,7 +29,7 @@ from twofold.client.errors import Failure, fail
 from twofold.client.protocols import Protocol
 from twofold.client.retry import retry_after
 from twofold.client.rpc import Rpc
-from twofold.client.streams import STREAM_TYPES
+from twofold.client.streams import STREAM_TYPES, Reader
 from twofold.client.transports import (
     AsyncHttpTransport,
     HttpRequest,
@@ -49,9 +49,21 @@ def _result(protocol: Protocol, rpc: Rpc[Any, Any], response: HttpResponse) -> A
     try:
         return protocol.response(rpc, response)
     except Failure as failure:
-        if failure.retry_after is None:
-            failure.retry_after = retry_after(response.headers.get("retry-after"))
-        raise
+        raise _waiting(failure, response) from None
+
+
+def _reader(protocol: Protocol, rpc: Rpc[Any, Any], head: HttpResponse, limit: int) -> Reader:
+    try:
+        return protocol.reader(rpc, head, limit)
+    except Failure as failure:  # refused before the stream began: a 503, a 429...
+        raise _waiting(failure, head) from None
+
+
+def _waiting(failure: Failure, response: HttpResponse) -> Failure:
+    """``failure`` with the server's ``Retry-After``, unless it has a wait already."""
+    if failure.retry_after is None:
+        failure.retry_after = retry_after(response.headers.get("retry-after"))
+    return failure
 
 
 def _check_streams(protocol: Protocol, rpc: Rpc[Any, Any]) -> None:
@@ -130,7 +142,7 @@ class HttpCalls:
             if not _is_stream(head):  # an error document, a proxy's page: read it whole
                 whole = [chunks.read(limit)]
                 head = HttpResponse(head.status, head.headers, whole[0])
-            reader = protocol.reader(rpc, head, limit)
+            reader = _reader(protocol, rpc, head, limit)
             for chunk in chunks if whole is None else whole:
                 yield from reader.feed(chunk)
             reader.end()
@@ -183,15 +195,14 @@ class AsyncHttpCalls:
         head, chunks = await self.transport.open(request, deadline)
         try:
             if _is_stream(head):
-                reader = protocol.reader(rpc, head, limit)
+                reader = _reader(protocol, rpc, head, limit)
                 async for chunk in chunks:
                     for output in reader.feed(chunk):
                         yield output
             else:  # an error document, a proxy's page: read it whole
                 content = await chunks.read(limit)
-                reader = protocol.reader(
-                    rpc, HttpResponse(head.status, head.headers, content), limit
-                )
+                whole = HttpResponse(head.status, head.headers, content)
+                reader = _reader(protocol, rpc, whole, limit)
                 for output in reader.feed(content):
                     yield output
             reader.end()
