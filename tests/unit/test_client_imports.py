@@ -28,6 +28,9 @@ def test_the_client_imports_no_server_dependency() -> None:
     loaded = top_level(modules_after("import twofold.client, twofold.client.command"))
     assert not loaded & set(SERVER_SIDE), loaded & set(SERVER_SIDE)
     assert "httpx" in loaded
+    # grpcio comes with the first gRPC client, protobuf with the first binary call.
+    assert "grpc" not in loaded
+    assert "google.protobuf" not in modules_after("import twofold.client")
 
 
 def test_a_server_does_not_import_httpx() -> None:

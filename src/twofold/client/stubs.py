@@ -27,14 +27,13 @@ from collections.abc import (
     Mapping,
 )
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
 from twofold.client.auth import Auth
 from twofold.client.base import DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_RETRY, BaseClient
 from twofold.client.calls import AsyncHttpCalls, HttpCalls
-from twofold.client.channels import AsyncGrpcCalls, GrpcCalls
 from twofold.client.errors import Failure
 from twofold.client.protocols import GRPC
 from twofold.client.protocols import protocol as make_protocol
@@ -42,6 +41,10 @@ from twofold.client.retry import Retry
 from twofold.client.rpc import Rpc, Services
 from twofold.client.transports import AsyncHttpTransport, HttpTransport, Target
 from twofold.method import StreamKind
+
+if TYPE_CHECKING:
+    # grpcio is imported when a client speaks gRPC, not by every client.
+    from twofold.client.channels import AsyncGrpcCalls, GrpcCalls
 
 InputT = TypeVar("InputT")
 OutputT = TypeVar("OutputT")
@@ -80,6 +83,8 @@ class Stub(BaseClient):
         )
         self._calls: HttpCalls | GrpcCalls
         if self.protocol == GRPC:
+            from twofold.client.channels import GrpcCalls
+
             _no_transport(transport)
             self._calls = GrpcCalls(
                 target, self._codecs, max_response_size=max_response_size, headers=self._headers
@@ -251,6 +256,8 @@ class AsyncStub(BaseClient):
         )
         self._calls: AsyncHttpCalls | AsyncGrpcCalls
         if self.protocol == GRPC:
+            from twofold.client.channels import AsyncGrpcCalls
+
             _no_transport(transport)
             self._calls = AsyncGrpcCalls(
                 target, self._codecs, max_response_size=max_response_size, headers=self._headers
