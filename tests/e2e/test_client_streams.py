@@ -172,16 +172,40 @@ def test_what_a_wire_cannot_carry_is_unimplemented(targets: dict[str, str], prot
             assert info.value.code is Code.UNIMPLEMENTED
 
 
-def test_a_broken_request_stream_cancels_the_call(targets: dict[str, str]) -> None:
-    def broken() -> Iterator[Any]:
-        yield Number(1)
-        yield {"n": "two"}  # not a Number: the client refuses it mid-stream
+def broken() -> Iterator[Any]:
+    yield Number(1)
+    yield {"n": "two"}  # not a Number: the client refuses it mid-stream
 
+
+def test_a_broken_request_stream_cancels_the_call(targets: dict[str, str]) -> None:
     for protocol in STREAMING:
         with client(targets, protocol) as c, pytest.raises(Error) as info:
             c.total(broken())
         assert info.value.code is Code.INVALID_ARGUMENT, protocol
         assert [v.field for v in info.value.violations] == ["n"]
+    with client(targets, "grpc") as c, pytest.raises(Error) as info:
+        list(c.double(broken()))
+    assert info.value.code is Code.INVALID_ARGUMENT
+
+    class Broken(Exception):
+        pass
+
+    async def failing() -> AsyncIterator[Number]:
+        yield Number(1)
+        await asyncio.sleep(0.05)  # the first answer may come back meanwhile
+        raise Broken
+
+    async def main() -> None:
+        async with async_client(targets, "grpc") as a:
+            with pytest.raises(Broken):
+                await a.total(failing())
+            with pytest.raises(Broken):
+                [n async for n in a.double(failing())]
+            with pytest.raises(Error) as info:
+                [n async for n in a.double(broken())]
+            assert info.value.code is Code.INVALID_ARGUMENT
+
+    asyncio.run(main())
 
 
 def test_server_streams_over_rest_as_server_sent_events() -> None:

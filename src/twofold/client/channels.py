@@ -319,9 +319,13 @@ class AsyncGrpcCalls:
                 yield _decoded(rpc, codec, raw)
             if writer is not None:
                 await writer
-        except grpc.aio.AioRpcError as exc:
+        except (grpc.aio.AioRpcError, asyncio.CancelledError) as exc:
             if writer is not None and writer.done() and not writer.cancelled():
-                writer.result()  # the caller's iterable broke first: its exception
+                # The caller's iterable broke first, and the writer cancelled
+                # the call (a read then raises CancelledError): its exception.
+                writer.result()
+            if isinstance(exc, asyncio.CancelledError):
+                raise  # our task was cancelled: not the call's doing
             raise failure(exc) from None
         finally:
             call.cancel()
