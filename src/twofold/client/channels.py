@@ -329,7 +329,9 @@ class AsyncGrpcCalls:
             raise failure(exc) from None
         finally:
             call.cancel()
-            if writer is not None and not writer.done():
+            if writer is not None:
+                if writer.done() and not writer.cancelled():
+                    writer.exception()  # retrieved: asyncio must not log it as lost
                 writer.cancel()
 
     async def aclose(self) -> None:
