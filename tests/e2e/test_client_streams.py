@@ -117,6 +117,22 @@ def test_leaving_a_stream_early_ends_the_call_on_the_server(
 
 
 @pytest.mark.parametrize("protocol", STREAMING)
+def test_leaving_an_async_stream_early_ends_the_call(
+    targets: dict[str, str], protocol: str
+) -> None:
+    EVENTS.clear()
+
+    async def main() -> list[int]:
+        async with async_client(targets, protocol) as c:
+            ticks = c.ticks(interval=0.01)
+            async with contextlib.aclosing(ticks):
+                return [(await anext(ticks)).n for _ in range(2)]
+
+    assert asyncio.run(main()) == [0, 1]
+    assert wait_for("ticks finally")
+
+
+@pytest.mark.parametrize("protocol", STREAMING)
 def test_a_deadline_ends_a_stream(targets: dict[str, str], protocol: str) -> None:
     EVENTS.clear()
     received = []
