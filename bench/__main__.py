@@ -136,10 +136,17 @@ def main(argv: list[str] | None = None) -> int:
         keep = {"twofold", *args.servers.split(",")}
         cases = [replace(c, servers=tuple(s for s in c.servers if s.name in keep)) for c in cases]
     if args.compare:
-        b = candidate(str(Path(args.compare).resolve()))
-        cases = [replace(c, servers=(c.servers[0], b, *c.servers[1:])) for c in cases]
-    if args.raw:
-        cases = [replace(c, servers=(*c.servers, RAW)) for c in cases]
+        src = str(Path(args.compare).resolve())
+        cases = [
+            replace(c, servers=(c.servers[0], candidate(c.servers[0], src), *c.servers[1:]))
+            for c in cases
+        ]
+    if args.raw:  # the raw app is an HTTP/1.1 ceiling: no meaning for gRPC
+        cases = [replace(c, servers=(*c.servers, RAW)) if c.tool is None else c for c in cases]
+    missing = {c.tool for c in cases if c.tool and not load.available(c.tool)}
+    if missing:
+        print(f"{', '.join(sorted(missing))} not found (apt-get install nghttp2-client)")
+        cases = [c for c in cases if c.tool not in missing]
     stub_dir = None
     if any(s.needs_stubs for c in cases for s in c.servers):
         stub_dir = stubs.generate(peers, out / "stubs")

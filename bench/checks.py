@@ -2,20 +2,27 @@
 
 A server that answers wrongly is not measured: a fast wrong answer is no
 result. These are the peer directory's checks (``bench.py: check()``) plus
-an error case for Connect.
+an error case for Connect and for gRPC. Protobuf answers are compared byte
+for byte with :mod:`bench.wire`'s.
 """
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import tempfile
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
+from bench import wire
 from bench.apps.catalog import NEW_PRODUCT, PRODUCTS
-from bench.cases import CONNECT_PREFIX
+from bench.cases import CONNECT_PREFIX, GET_PROTO, PROTO
 
 CONNECT = {"connect-protocol-version": "1"}
+CONNECT_PROTO = {**CONNECT, "content-type": PROTO}
 
 
 class CheckFailed(Exception):
@@ -66,6 +73,26 @@ def connect_create(client: httpx.Client) -> None:
     _expect(r.status_code == 200 and _connect_json(r) == NEW_PRODUCT, "Connect CreateProduct", r)
 
 
+def connect_proto_get(client: httpx.Client) -> None:
+    url = f"{CONNECT_PREFIX}/GetProduct"
+    r = client.post(url, content=GET_PROTO, headers=CONNECT_PROTO)
+    want = wire.product(PRODUCTS[42])
+    _expect(r.status_code == 200 and r.content == want, "Connect proto GetProduct", r)
+    r = client.post(url, content=wire.get_product_request(99999), headers=CONNECT_PROTO)
+    _expect(
+        r.status_code == 404 and r.json().get("code") == "not_found",  # errors are JSON
+        "Connect proto GetProduct of an unknown id must be not_found",
+        r,
+    )
+
+
+def connect_proto_create(client: httpx.Client) -> None:
+    body = wire.create_product_request(NEW_PRODUCT)
+    r = client.post(f"{CONNECT_PREFIX}/CreateProduct", content=body, headers=CONNECT_PROTO)
+    want = wire.product(NEW_PRODUCT)
+    _expect(r.status_code == 200 and r.content == want, "Connect proto CreateProduct", r)
+
+
 def raw(client: httpx.Client) -> None:
     r = client.get("/")
     _expect(r.status_code == 200 and len(r.content) == 120, "the raw app's constant body", r)
@@ -77,11 +104,54 @@ CHECKS: dict[str, Callable[[httpx.Client], None]] = {
     "rest-post": rest_post,
     "connect-get": connect_get,
     "connect-create": connect_create,
+    "connect-proto-get": connect_proto_get,
+    "connect-proto-create": connect_proto_create,
 }
+
+
+def grpc_get(port: int) -> None:
+    """GetProduct over gRPC: product 42's bytes, NOT_FOUND for an unknown id, and
+    ``grpc-status: 0`` for the very bytes h2load sends (with nghttp, when installed)."""
+    import grpc  # a Twofold dependency, imported only for this check
+
+    path = f"{CONNECT_PREFIX}/GetProduct"
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        call = channel.unary_unary(path)
+        try:
+            got = call(GET_PROTO, timeout=10)
+            if got != wire.product(PRODUCTS[42]):
+                raise CheckFailed(f"gRPC GetProduct answered {got!r}")
+            call(wire.get_product_request(99999), timeout=10)
+        except grpc.RpcError as exc:
+            if exc.code() is not grpc.StatusCode.NOT_FOUND:
+                raise CheckFailed(f"gRPC GetProduct: {exc.code()} {exc.details()}") from None
+        else:
+            raise CheckFailed("gRPC GetProduct of an unknown id did not fail")
+    if shutil.which("nghttp") is None:
+        return
+    with tempfile.NamedTemporaryFile(suffix=".bin") as body:
+        body.write(wire.grpc_frame(GET_PROTO))
+        body.flush()
+        out = subprocess.run(
+            ["nghttp", "-v", "-d", body.name, "-H", ":method: POST",
+             "-H", "content-type: application/grpc", "-H", "te: trailers",
+             f"http://127.0.0.1:{port}{path}"],
+            capture_output=True, text=True, timeout=10, check=False,
+        ).stdout  # fmt: skip
+    if "grpc-status: 0" not in out:
+        raise CheckFailed(f"nghttp saw no grpc-status: 0:\n{out[-800:]}")
+
+
+PORT_CHECKS: dict[str, Callable[[int], None]] = {"grpc-get": grpc_get}
 
 
 def check(kind: str, base_url: str) -> None:
     """Raise :class:`CheckFailed` unless the server at ``base_url`` answers ``kind`` right."""
+    if kind in PORT_CHECKS:
+        port = urlsplit(base_url).port
+        assert port is not None, base_url
+        PORT_CHECKS[kind](port)
+        return
     try:
         with httpx.Client(base_url=base_url, timeout=10) as client:
             CHECKS[kind](client)

@@ -165,6 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     keep = set(args.servers.split(",")) if args.servers else None
     for name in args.cases or list(CASES):
         case = CASES[name]
+        if not case.servers[0].asgi:
+            continue  # not an ASGI app (gRPC): python -m bench measures it
         if args.profile:
             print(f"== {name}: cProfile of twofold, {args.n} requests")
             asyncio.run(profile(case, case.servers[0], args.n, args.top))

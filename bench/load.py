@@ -1,11 +1,14 @@
-"""Load generators: wrk when installed, else a small asyncio HTTP/1.1 client.
+"""Load generators: wrk when installed, else a small asyncio HTTP/1.1 client; h2load for gRPC.
 
-Both keep ``connections`` keep-alive connections busy for ``duration``
-seconds, one request in flight on each (wrk's model), and report req/s,
-p50/p99 latency and the count of bad answers. The fallback exists so the
-benchmark runs anywhere; it spends far more CPU per request than wrk and can
-be the bottleneck for the fastest servers (the runner reports load-gen CPU so
-that shows).
+wrk and the fallback keep ``connections`` keep-alive connections busy for
+``duration`` seconds, one request in flight on each (wrk's model), and
+report req/s, p50/p99 latency and the count of bad answers. The fallback
+exists so the benchmark runs anywhere; it spends far more CPU per request
+than wrk and can be the bottleneck for the fastest servers (the runner
+reports load-gen CPU so that shows).
+
+gRPC goes over HTTP/2 with h2load, as in the peer baselines: 16 connections
+of 16 concurrent streams each, whatever ``connections`` says.
 
 Run as ``python -m bench.load SPEC_JSON`` the fallback prints one JSON
 result; the runner starts it that way so that it can be pinned to its core.
@@ -50,6 +53,8 @@ def run(
     """Run the load once, pinned to ``cpu`` with taskset."""
     if tool == "wrk":
         return _run_wrk(port, request, duration, connections, cpu)
+    if tool == "h2load":
+        return _run_h2load(port, request, duration, cpu)
     spec = {
         "port": port,
         "method": request.method,
@@ -135,6 +140,67 @@ def _run_wrk(port: int, request: Request, duration: int, connections: int, cpu: 
     if done.returncode != 0:
         raise RuntimeError(f"wrk failed: {done.stderr.strip()}")
     return parse_wrk(" ".join(cmd) + "\n" + done.stdout)
+
+
+# ---------------------------------------------------------------- h2load
+
+H2_CLIENTS, H2_STREAMS = 16, 16  # the peer baselines' h2load -c16 -m16
+
+
+def parse_h2load(out: str, latencies_us: list[int], expect_data: int | None) -> LoadResult:
+    """h2load's summary, the latencies of its ``--log-file``.
+
+    h2load sees HTTP statuses only, and a gRPC error is an HTTP 200 whose
+    trailers say otherwise. But an error carries no message, so when
+    ``expect_data`` (the bytes of one answer's DATA frames) is given, DATA
+    received must be exactly that per request: every call answered in full.
+    """
+    rps = re.search(r"finished in ([\d.]+)(us|ms|s|m), ([\d.]+) req/s", out)
+    reqs = re.search(r"requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded", out)
+    codes = re.search(r"status codes: (\d+) 2xx", out)
+    data = re.search(r"traffic: .*\((\d+)\) data", out)
+    if not (rps and reqs and codes and data):
+        raise RuntimeError(f"cannot read h2load output:\n{out}")
+    done, succeeded, ok = int(reqs.group(1)), int(reqs.group(2)), int(codes.group(1))
+    errors = []
+    if succeeded != done or ok != done:
+        errors.append(f"{done - min(succeeded, ok)} of {done} failed or not 2xx")
+    if expect_data is not None and int(data.group(1)) != expect_data * done:
+        errors.append(f"{data.group(1)} bytes of DATA for {done} answers of {expect_data}")
+    lat = sorted(latencies_us)
+    n = len(lat)
+    return LoadResult(
+        tool="h2load",
+        requests=done,
+        seconds=_ms(rps.group(1) + rps.group(2)) / 1e3,
+        rps=float(rps.group(3)),
+        p50_ms=lat[n // 2] / 1e3 if n else None,
+        p99_ms=lat[min(n - 1, n * 99 // 100)] / 1e3 if n else None,
+        errors="; ".join(errors),
+        output=out,
+    )
+
+
+def _run_h2load(port: int, request: Request, duration: int, cpu: str) -> LoadResult:
+    with (
+        tempfile.NamedTemporaryFile(suffix=".bin", prefix="bench-") as body,
+        tempfile.NamedTemporaryFile("r", suffix=".log", prefix="bench-") as log,
+    ):
+        body.write(request.body)
+        body.flush()
+        cmd = [
+            "taskset", "-c", cpu, "h2load", "-t1", f"-c{H2_CLIENTS}", f"-m{H2_STREAMS}",
+            "-D", str(duration), "-d", body.name, "--log-file", log.name,
+            *(f"-H{name.lower()}: {value}" for name, value in request.headers),
+            f"http://127.0.0.1:{port}{request.path}",
+        ]  # fmt: skip
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60)
+        if done.returncode != 0:
+            raise RuntimeError(f"h2load failed: {done.stderr.strip()}")
+        # One line per request: start (µs since the epoch), HTTP status, µs to the end.
+        latencies = [int(f[2]) for f in (ln.split("\t") for ln in log) if f[1] == "200"]
+    summary = done.stdout[done.stdout.find("finished in") :]
+    return parse_h2load(" ".join(cmd) + "\n" + summary, latencies, request.answer_size)
 
 
 # ---------------------------------------------------------------- asyncio fallback

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from bench.cases import RAW
+from bench.load import H2_CLIENTS, H2_STREAMS
 from bench.runner import SPREAD, CaseResult, ServerResult
 
 
@@ -63,8 +64,11 @@ def _note(s: ServerResult) -> str:
 def case_table(result: CaseResult) -> str:
     case, st = result.case, result.settings
     req = case.request
+    load = f"{st.connections} connections"
+    if result.tool == "h2load":
+        load = f"{H2_CLIENTS} connections x {H2_STREAMS} streams"
     lines = [
-        f"{case.name}: {req.method} {req.path}  ({result.tool}, {st.connections} connections, "
+        f"{case.name}: {req.method} {req.path}  ({result.tool}, {load}, "
         f"{st.duration} s runs, median of clean runs)",
         f"  {'server':<11}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'CPU µs/req':>11}{'srv CPU':>9}"
         f"{'gen CPU':>9}{'others':>8}  runs req/s (clean)",
@@ -100,7 +104,7 @@ def case_table(result: CaseResult) -> str:
 def _ratio_line(result: CaseResult, ours_name: str, peer: str) -> str:
     value = ratio(result, peer, ours_name)
     target = result.case.targets.get(peer)
-    want = f"target >= {target:.1f}x" if target is not None else "no target"
+    want = f"target >= {target:g}x" if target is not None else "no target"
     verdict_ = verdict(result, peer, False, ours_name)
     cpu_verdict = verdict(result, peer, True, ours_name)
     if peer == RAW.name:
@@ -140,7 +144,7 @@ def summary(results: Iterable[CaseResult]) -> str:
                 f"| {_num(s.median('cpu_us_per_req'), '.0f')} "
                 f"| {_num(s.median('server_cpu_pct'), '.0f')} "
                 f"| {_num(value, '.2f') + 'x' if value is not None else ''} "
-                f"| {f'>= {target:.1f}x' if target is not None else ''} "
+                f"| {f'>= {target:g}x' if target is not None else ''} "
                 f"| {_verdict_cell(result, s)} "
                 f"| {_num(by_cpu, '.2f') + 'x' if by_cpu is not None else ''} "
                 f"| {verdict(result, s.server, True) if is_peer and s.server != RAW.name else ''} |"

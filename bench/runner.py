@@ -132,6 +132,9 @@ class _Process:
             "--host", "127.0.0.1", "--port", str(self.port), "--no-access-log",
             "--loop", "uvloop", "--http", "httptools", "--log-level", "warning", server.app,
         ]  # fmt: skip
+        if server.argv:
+            fill = {"{python}": sys.executable, "{port}": str(self.port)}
+            cmd = [fill.get(arg, arg) for arg in server.argv]
         if settings.pin:
             cmd = ["taskset", "-c", settings.server_cpu, *cmd]
         env = {**os.environ, PEERS_ENV: str(settings.peers)}
@@ -195,8 +198,9 @@ def _measure(
     meter.start()
     k0 = cpu.core_ticks()
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    tool = case.tool or settings.tool
     result = load.run(
-        settings.tool, proc.port, case.request, duration, settings.connections, settings.load_cpu
+        tool, proc.port, case.request, duration, settings.connections, settings.load_cpu
     )
     wall = time.monotonic() - t0
     servers, others = meter.stop()
@@ -287,7 +291,7 @@ def run_case(case: Case, settings: Settings, say: Any = print) -> CaseResult:
         for proc in procs:
             proc.stop()
         jsonl.close()
-    return CaseResult(case, settings.tool, settings, results)
+    return CaseResult(case, case.tool or settings.tool, settings, results)
 
 
 def _fmt(value: float | None, spec: str = ".2f") -> str:
