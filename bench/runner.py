@@ -27,6 +27,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -119,10 +120,11 @@ class CaseResult:
     servers: dict[str, ServerResult]
 
 
-class _Process:
+class ServerProcess:
     """One server: a uvicorn process in its own session, so its process group is its id."""
 
-    def __init__(self, server: Server, settings: Settings) -> None:
+    def __init__(self, server: Server, settings: Settings, wrap: Sequence[str] = ()) -> None:
+        """``wrap`` goes before the server's command (a tool that runs it: valgrind)."""
         self.server = server
         self.port = _free_port()
         self.log_path = settings.out / f"{server.name}-{self.port}.log"
@@ -135,6 +137,7 @@ class _Process:
         if server.argv:
             fill = {"{python}": sys.executable, "{port}": str(self.port)}
             cmd = [fill.get(arg, arg) for arg in server.argv]
+        cmd = [*wrap, *cmd]
         if settings.pin:
             cmd = ["taskset", "-c", settings.server_cpu, *cmd]
         env = {**os.environ, PEERS_ENV: str(settings.peers)}
@@ -172,11 +175,11 @@ class _Process:
                 time.sleep(0.1)
         raise CheckFailed("did not open its port")
 
-    def stop(self) -> None:
+    def stop(self, grace: float = 10) -> None:
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
             try:
-                self.proc.wait(10)
+                self.proc.wait(grace)
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
@@ -190,7 +193,7 @@ def _free_port() -> int:
 
 
 def _measure(
-    proc: _Process, groups: list[int], case: Case, settings: Settings, duration: int
+    proc: ServerProcess, groups: list[int], case: Case, settings: Settings, duration: int
 ) -> tuple[load.LoadResult, dict[str, Any]]:
     """One load run against one server, with the CPU every party used meanwhile."""
     t0 = time.monotonic()
@@ -221,12 +224,12 @@ def _measure(
 
 def run_case(case: Case, settings: Settings, say: Any = print) -> CaseResult:
     results = {s.name: ServerResult(s.name) for s in case.servers}
-    procs: list[_Process] = []
+    procs: list[ServerProcess] = []
     jsonl = (settings.out / "runs.jsonl").open("a")
     try:
         for server in case.servers:
-            procs.append(_Process(server, settings))
-        live: list[_Process] = []
+            procs.append(ServerProcess(server, settings))
+        live: list[ServerProcess] = []
         for proc in procs:
             try:
                 proc.wait_ready()

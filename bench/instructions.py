@@ -1,0 +1,122 @@
+"""``python -m bench.instructions [case ...]``: each server's instructions per request, exactly.
+
+Each server of a case runs whole (uvicorn and the app, or the gRPC server
+and its C-core threads) under ``valgrind --tool=cachegrind``, and h2load
+sends it ``--small`` and then, in a fresh server, ``--large`` requests one
+at a time (``-c1 -m1``; ``--h1`` for HTTP/1.1 cases). The difference of the
+two totals over the difference of the counts is what one request costs, the
+start-up and shutdown cancelled out. Sequential requests batch nothing, so
+the count barely moves from run to run (within 1%) and not at all with what
+else the machine is doing: the measure for a change to a hot path on a
+shared machine, where req/s cannot resolve a few percent.
+
+It counts user-space instructions only: the kernel's share (system calls,
+context switches) is left out, which for gRPC is about a third of the CPU.
+A run takes one to three minutes per server.
+
+    python -m bench.instructions grpc-get
+    python -m bench.instructions grpc-get --compare ../candidate/src
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+from bench import stubs
+from bench.apps.catalog import peers_dir
+from bench.cases import CASES, Case, Server, candidate
+from bench.checks import check
+from bench.runner import ServerProcess, Settings
+
+
+def _total(path: Path) -> int:
+    """The instruction total of a cachegrind output file."""
+    match = re.search(r"^summary: (\d+)", path.read_text(), re.M)
+    if match is None:
+        raise RuntimeError(f"no summary in {path}")
+    return int(match.group(1))
+
+
+def _h2load(case: Case, port: int, n: int, out: Path) -> None:
+    body = out / "body.bin"
+    body.write_bytes(case.request.body)
+    cmd = ["h2load", "-n", str(n), "-c1", "-m1"]
+    if case.tool != "h2load":
+        cmd.append("--h1")
+    if case.request.body:
+        cmd += ["-d", str(body)]
+    if case.request.method not in ("GET", "POST"):
+        raise ValueError(f"h2load sends GET or POST, not {case.request.method}")
+    cmd += [f"-H{name.lower()}: {value}" for name, value in case.request.headers]
+    cmd.append(f"http://127.0.0.1:{port}{case.request.path}")
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False).stdout
+    ok = re.search(r"(\d+) succeeded", done)
+    codes = re.search(r"status codes: (\d+) 2xx", done)
+    if not (ok and codes and int(ok.group(1)) == n == int(codes.group(1))):
+        raise RuntimeError(f"not every request succeeded:\n{done}")
+
+
+def count(case: Case, server: Server, n: int, settings: Settings) -> int:
+    """Instructions the server spent, start to end, serving ``n`` requests of ``case``."""
+    result = settings.out / f"cachegrind.{case.name}.{server.name}.{n}"
+    wrap = ("valgrind", "--tool=cachegrind", "--cache-sim=no", f"--cachegrind-out-file={result}")
+    proc = ServerProcess(server, settings, wrap)
+    try:
+        proc.wait_ready(timeout=600)
+        check(server.check or case.check, proc.url)  # also waits for the app behind the port
+        _h2load(case, proc.port, n, settings.out)
+    finally:
+        proc.stop(grace=300)  # valgrind writes its file as the process ends
+    return _total(result)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.instructions", description=__doc__)
+    p.add_argument("cases", nargs="*", metavar="case", help=f"any of {', '.join(CASES)} (all)")
+    p.add_argument("--small", type=int, default=500, help="requests in the first run")
+    p.add_argument("--large", type=int, default=2500, help="requests in the second run")
+    p.add_argument("--servers", help="only these servers, comma-separated (twofold is kept)")
+    p.add_argument("--compare", metavar="SRC", help="also count Twofold from SRC, as twofold-b")
+    args = p.parse_args(argv)
+    for tool in ("valgrind", "h2load"):
+        if shutil.which(tool) is None:
+            print(f"{tool} not found (apt-get install valgrind nghttp2-client)", file=sys.stderr)
+            return 2
+    out = Path(tempfile.mkdtemp(prefix="twofold-instructions-"))
+    cases = [CASES[name] for name in args.cases or CASES]
+    for case in cases:
+        servers = list(case.servers)
+        if args.servers:
+            keep = {"twofold", *args.servers.split(",")}
+            servers = [s for s in servers if s.name in keep]
+        if args.compare:
+            servers.insert(1, candidate(servers[0], str(Path(args.compare).resolve())))
+        case = replace(case, servers=tuple(servers))
+        stub_dir = None
+        if any(s.needs_stubs for s in servers):
+            stub_dir = stubs.generate(peers_dir(), out / "stubs")
+        settings = Settings(pin=False, peers=peers_dir(), stubs=stub_dir, out=out)
+        per_request: dict[str, float] = {}
+        print(f"== {case.name}: {case.request.method} {case.request.path}", flush=True)
+        for server in servers:
+            small = count(case, server, args.small, settings)
+            large = count(case, server, args.large, settings)
+            per_request[server.name] = (large - small) / (args.large - args.small)
+            line = f"   {server.name:<11} {per_request[server.name]:>10,.0f} instructions/request"
+            ours = per_request.get("twofold")
+            if server.name != "twofold" and ours:
+                line += f"   {per_request[server.name] / ours:.3f}x twofold's"
+            print(line, flush=True)
+    print(f"cachegrind files and logs: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
