@@ -6,9 +6,10 @@ sends it ``--small`` and then, in a fresh server, ``--large`` requests one
 at a time (``-c1 -m1``; ``--h1`` for HTTP/1.1 cases). The difference of the
 two totals over the difference of the counts is what one request costs, the
 start-up and shutdown cancelled out. Sequential requests batch nothing, so
-the count barely moves from run to run (within 1%) and not at all with what
-else the machine is doing: the measure for a change to a hot path on a
-shared machine, where req/s cannot resolve a few percent.
+the count moves little from run to run (1-5% for gRPC, whose C-core threads
+poll on timers) and hardly with what else the machine is doing: the measure
+for a change to a hot path on a shared machine, where req/s cannot resolve
+a few percent. Run it twice when a difference is that small.
 
 It counts user-space instructions only: the kernel's share (system calls,
 context switches) is left out, which for gRPC is about a third of the CPU.
