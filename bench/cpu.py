@@ -79,7 +79,10 @@ class Meter:
         wall = time.monotonic() - self._t0
         (srv1, oth1), busy1, own1 = ticks(self.groups), busy_ticks(), own_ticks()
         servers = {g: srv1[g] - self._srv0[g] for g in self.groups}
-        by_process = oth1 - self._oth0
+        # A reaped child's whole life lands in its parent's cutime at once, so
+        # the per-process sum can jump by more than the window held (a run once
+        # read 2446% of a core on two cores): never more than the cores did.
+        by_process = min(oth1 - self._oth0, busy1 - self._busy0)
         by_core = (busy1 - self._busy0) - sum(servers.values()) - (own1 - self._own0)
         others = 100 * max(0, by_process, by_core) / HZ / wall
         return {g: t / HZ for g, t in servers.items()}, others
