@@ -23,11 +23,12 @@ from twofold.context import Context
 from twofold.definition import DefinitionError, Service
 from twofold.errors import Error
 from twofold.headers import Headers
-from twofold.http import encode_headers, peer, respond
+from twofold.http import header, peer, respond
 from twofold.interceptors import Interceptor, chain, refusals
 from twofold.limits import ConcurrencyLimit, Deadlines, RateLimit
 from twofold.method import Method
 from twofold.options import Options
+from twofold.protocols import connect
 from twofold.protocols.connect import ConnectProtocol
 from twofold.protocols.grpcweb import GrpcWebProtocol
 from twofold.protocols.jsonrpc import JsonRpcProtocol
@@ -36,6 +37,12 @@ from twofold.table import MethodTable
 from twofold.tracing import RequestIds
 
 logger = logging.getLogger("twofold")
+
+# What an RPC path takes, for the 415 that answers anything else.
+RPC_MEDIA_TYPES = (
+    "application/json or application/proto (Connect), application/connect+json or "
+    "application/connect+proto (Connect streams), application/grpc-web[-text][+proto] (gRPC-Web)"
+)
 
 Lifespan = Callable[["App"], AbstractAsyncContextManager[None]]
 
@@ -148,18 +155,25 @@ class App:
                     await protocol.serve(method, scope, receive, send)
                     return
             # No RPC protocol takes this verb or content type: say what would
-            # work. Counted as Connect's, whose answer this is.
-            if scope["method"] not in ("POST", "GET"):
-                error = Error(Code.UNIMPLEMENTED, "use POST")
+            # work, as a Connect error (the JSON the clients of an RPC path
+            # read), since a bodiless answer leaves a client guessing at the
+            # cause. Counted as Connect's, whose answer this is.
+            verb = scope["method"]
+            if verb not in ("POST", "GET"):
+                message = f"{verb} is not allowed on {method.path}: use POST"
+                error = Error(Code.UNIMPLEMENTED, message)
                 error.http_status = status = 405
                 headers = [(b"allow", b"POST")]
             else:
-                error = Error(Code.INVALID_ARGUMENT, "unsupported content type")
+                content_type = header(scope, b"content-type")
+                given = content_type.decode("latin-1") if content_type else "no Content-Type"
+                message = f"unsupported media type ({given}): send {RPC_MEDIA_TYPES}"
+                error = Error(Code.UNIMPLEMENTED, message)
                 error.http_status = status = 415
                 headers = [(b"accept-post", b"application/json")]
             ctx = Context("connect", method, Headers(scope["headers"]), peer(scope), scope=scope)
             await table.refused(ctx, error)
-            await respond(send, status, headers=[*headers, *encode_headers(error.headers)])
+            await connect.send_error(send, error, status, headers)
 
         return endpoint
 

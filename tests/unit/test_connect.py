@@ -455,13 +455,16 @@ def test_content_encoding_other_than_gzip_or_identity_is_unimplemented() -> None
 def test_other_content_types_are_415(content_type: str | None) -> None:
     headers = {"content-type": content_type} if content_type else {}
     r = rpc("GetProduct", b'{"id": 1}', headers=headers)
-    assert r.status_code == 415
     assert r.headers["accept-post"] == "application/json"
+    # A Connect error, so that a client sees why rather than a bare status.
+    message = error(r, 415, "unimplemented")["message"]
+    assert (content_type or "no Content-Type") in message and "application/proto" in message
 
 
 def test_other_verbs_are_405() -> None:
     r = request("PUT", "/shop.v1.ShopService/GetProduct", content=b"{}", headers=JSON)
-    assert (r.status_code, r.headers["allow"]) == (405, "POST")
+    assert r.headers["allow"] == "POST"
+    assert "PUT is not allowed" in error(r, 405, "unimplemented")["message"]
 
 
 # --- errors -----------------------------------------------------------------

@@ -136,7 +136,7 @@ class ConnectProtocol:
                         Code.UNIMPLEMENTED, f"{method.full_name} is only callable by POST"
                     )
                     await self.refused(method, scope, error)
-                    await _send_error(send, error, status=405, headers=[(b"allow", b"POST")])
+                    await send_error(send, error, status=405, headers=[(b"allow", b"POST")])
                     return
                 raw, binary = _get_message(scope["query_string"], self.options.max_body_size)
             else:
@@ -178,13 +178,13 @@ class ConnectProtocol:
             return
         except UnsupportedCodec as exc:
             await self.refused(method, scope, exc)
-            await _send_error(send, exc, status=415)
+            await send_error(send, exc, status=415)
             return
         except Exception as exc:  # only coded errors reach the wire
             error = as_error(exc)
             if ctx is None:  # refused before the chain: the observers still count it
                 await self.refused(method, scope, error)
-            await _send_error(send, error, context=ctx)
+            await send_error(send, error, context=ctx)
             return
         await respond(send, 200, body, response_headers, PROTO if binary else JSON)
 
@@ -456,7 +456,7 @@ def error_body(error: Error) -> dict[str, Any]:
     return doc
 
 
-async def _send_error(
+async def send_error(
     send: Send,
     error: Error,
     status: int | None = None,
