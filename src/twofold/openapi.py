@@ -26,7 +26,7 @@ import msgspec
 
 from twofold import caching, idempotency, messages
 from twofold.code import Code
-from twofold.method import Idempotency, Method
+from twofold.method import Idempotency, Method, StreamKind
 from twofold.routing import Template
 from twofold.schemas import Schema, Schemas, ref, used
 from twofold.table import MethodTable
@@ -34,6 +34,7 @@ from twofold.table import MethodTable
 OPENAPI_VERSION = "3.1.0"
 JSON = "application/json"
 PROBLEM_JSON = "application/problem+json"
+EVENT_STREAM = "text/event-stream"
 # The schemas this module writes itself; no message type may take these names.
 PROBLEM, CONNECT_ERROR, ERROR_CODE = "Problem", "ConnectError", "ErrorCode"
 
@@ -204,7 +205,10 @@ class _Document:
             if method.http is not None:
                 path, verb, op = self._rest(method)
                 self._add(method, path, verb, self._guarded(method, op, rest=True))
-            if not method.resource:
+            # A stream's Connect path takes enveloped messages (application/
+            # connect+json), a framing JSON Schema cannot describe: the .proto
+            # is the contract there, as for every RPC of a resource.
+            if not method.resource and method.kind is StreamKind.UNARY:
                 for verb, op in self._connect(method):
                     self._add(method, method.path, verb, self._guarded(method, op, rest=False))
         _unique_operation_ids(self.operations)
@@ -319,7 +323,9 @@ class _Document:
                 skip |= {caching.ETAG_FIELD, idempotency.KEY_FIELD}
             params += [self._parameter(f, "query") for n, f in fields.items() if n not in skip]
         op = self._operation(method, method.name)
-        headers = [_IF_NONE_MATCH] if read else [_IF_MATCH] if if_match else []
+        streams = method.kind is not StreamKind.UNARY
+        # A stream is live: no validator to revalidate it against.
+        headers = [] if streams else [_IF_NONE_MATCH] if read else [_IF_MATCH] if if_match else []
         if keyed:
             headers.append(_IDEMPOTENCY_KEY)
         if params or headers:
@@ -366,10 +372,13 @@ class _Document:
             if any(m.http and m.http.verb == "GET" and m.http.path == binding.location
                    for m in self.table):  # fmt: skip
                 success["links"] = _get_created_link(binding.location, binding.location_field)
-        if status != 204:
+        streams = method.kind is not StreamKind.UNARY
+        if streams:
+            success["content"] = {EVENT_STREAM: {"schema": self._event(method)}}
+        elif status != 204:
             schema = self.schemas.schema(method.output_type)
             success["content"] = {JSON: {"schema": schema}}
-        read = binding.verb == "GET"
+        read = binding.verb == "GET" and not streams
         success.setdefault("headers", {}).update(_success_headers(method, read))
         out: Schema = {str(status): success}
         if read:
@@ -384,7 +393,8 @@ class _Document:
             out["400"] = self._shared("BadRequest")
         if template.variables:
             out["404"] = self._shared("NotFound")
-        out["406"] = self._shared("NotAcceptable")
+        if not streams:  # an event stream is not negotiated (twofold.protocols.sse)
+            out["406"] = self._shared("NotAcceptable")
         fields = {f.name for f in messages.fields(method.input_type)}
         if not read and caching.ETAG_FIELD in fields:
             out["412"] = self._shared("PreconditionFailed")
@@ -395,6 +405,24 @@ class _Document:
             out["415"] = self._shared("UnsupportedMediaType")
         out["default"] = self._shared(PROBLEM)
         return dict(sorted(out.items(), key=lambda kv: (kv[0] == "default", kv[0])))
+
+    def _event(self, method: Method) -> Schema:
+        """One Server-Sent Event of a stream (twofold.protocols.sse), as tools that
+        read an OpenAPI 3.1 event stream take ``schema``: each event on its own,
+        its ``data`` a message as JSON, or a last ``error`` event's problem."""
+        message = self.schemas.schema(method.output_type)
+        data = {"type": "string", "contentMediaType": JSON, "contentSchema": message}
+        return {
+            "type": "object",
+            "properties": {
+                "event": {"type": "string", "enum": ["message", "error"]},
+                "data": data,
+            },
+            "required": ["data"],
+            "description": "Each output message is one event whose data is its JSON; "
+            "a failure after the first is a last `error` event whose data is a problem "
+            "document.",
+        }
 
     def _connect(self, method: Method) -> list[tuple[str, Schema]]:
         base = method.name if method.http is None else f"{method.name}Connect"

@@ -146,6 +146,24 @@ def test_the_service_is_catalog_v1() -> None:
         assert method.summary, f"{method.name} has no docstring"
 
 
+def test_streams_are_documented_as_what_they_send() -> None:
+    doc = app.openapi
+    watch = doc["paths"]["/products:watchPrices"]["get"]
+    ok = watch["responses"]["200"]
+    event = ok["content"]["text/event-stream"]["schema"]
+    assert list(ok["content"]) == ["text/event-stream"] and event["required"] == ["data"]
+    assert event["properties"]["data"]["contentSchema"] == {
+        "$ref": "#/components/schemas/PriceChange"
+    }
+    # Live: no validator, so no If-None-Match, ETag or 304.
+    assert "ETag" not in ok["headers"] and "304" not in watch["responses"]
+    assert "If-None-Match" not in {p["name"] for p in watch["parameters"]}
+    # Enveloped Connect streams are the .proto's to describe, not OpenAPI's.
+    rpc = "/catalog.v1.CatalogService"
+    assert f"{rpc}/WatchPrices" not in doc["paths"] and f"{rpc}/ImportProducts" not in doc["paths"]
+    assert f"{rpc}/GenerateReport" in doc["paths"]
+
+
 def test_product_lifecycle(run: Run) -> None:
     async def scenario(client: httpx.AsyncClient) -> None:
         body = {"name": "T-Shirt", "price": "22.00", "category": "Clothes"}
