@@ -27,6 +27,7 @@ from typing import Any, Literal
 import msgspec
 from msgspec import UNSET, UnsetType
 
+from twofold import numbers
 from twofold.asgi import Receive, Scope, Send
 from twofold.code import Code
 from twofold.context import Context
@@ -147,7 +148,7 @@ class _Target:
     """A method as JSON-RPC calls it, with its params decoder built once."""
 
     method: Method
-    decoder: msgspec.json.Decoder[Any]
+    decoder: numbers.Decoder[Any]
     # JSON-encoded wire names in declaration order: positional params are
     # spliced into an object under these keys, so both forms share one decoder
     # and its validation messages.
@@ -158,7 +159,7 @@ class _Target:
         info = msgspec.inspect.type_info(method.input_type)
         fields = getattr(info, "fields", ())
         names = tuple(_encode(f.encode_name) for f in fields)
-        return cls(method, msgspec.json.Decoder(method.input_type), names)
+        return cls(method, numbers.Decoder(method.input_type), names)
 
     def decode(self, params: msgspec.Raw, request_id: Id) -> Any:
         """The request message from ``params``: raises only Error or _Fault."""

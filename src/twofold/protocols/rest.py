@@ -4,7 +4,8 @@ Routes come from each method's :class:`~twofold.method.HttpBinding`, in the
 manner of google.api.http: path variables and query parameters fill request
 fields, and the body is either the whole rest of the message (``"*"``) or one
 field of it (``"product"``). Query and path values are text, so they are
-converted leniently ("42" -> 42); a JSON body is decoded strictly.
+converted leniently ("42" -> 42); a JSON body is decoded strictly, its
+numbers as JSON Schema reads them (:mod:`twofold.numbers`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from urllib.parse import parse_qsl, urlencode
 
 import msgspec
 
-from twofold import caching, idempotency, messages, negotiation
+from twofold import caching, idempotency, messages, negotiation, numbers
 from twofold.asgi import Receive, Scope, Send
 from twofold.code import HTTP_STATUS, Code
 from twofold.context import Context
@@ -149,7 +150,7 @@ def _decoder(method: Method, path: set[str], query: set[str], body: str | None) 
 
     if body == "*":
         if not path:
-            body_decoder = msgspec.json.Decoder(tp)
+            body_decoder = numbers.Decoder(tp)
 
             def whole_body(params: dict[str, Any], raw: bytes) -> Any:
                 return body_decoder.decode(raw or b"{}")
@@ -158,7 +159,7 @@ def _decoder(method: Method, path: set[str], query: set[str], body: str | None) 
         body_tp = messages.subset(
             f"{method.name}Body", tp, {f.name for f in messages.fields(tp)} - path, module
         )
-        decoder = msgspec.json.Decoder(body_tp)
+        decoder = numbers.Decoder(body_tp)
         body_names = tuple(f.name for f in messages.fields(body_tp))
 
         def merged(params: dict[str, Any], raw: bytes) -> Any:
@@ -171,7 +172,7 @@ def _decoder(method: Method, path: set[str], query: set[str], body: str | None) 
         return merged
 
     field = next(f for f in messages.fields(tp) if f.name == body)
-    field_decoder = msgspec.json.Decoder(field.type)
+    field_decoder = numbers.Decoder(field.type)
 
     def one_field(params: dict[str, Any], raw: bytes) -> Any:
         # No path or query fields (a top-level create): nothing to convert.
