@@ -25,13 +25,26 @@ Tags = Annotated[list[Tag], Meta(max_length=20)]
 Price = Annotated[
     Decimal,
     Meta(
-        description="A price in the catalog's currency: not negative, at most 2 decimal places.",
+        description="A price in the catalog's currency: not negative, below a billion, "
+        "at most 2 decimal places.",
         examples=["22.00"],
-        extra_json_schema={"pattern": r"^\d+(\.\d{1,2})?$"},
+        # Exactly the rule service.cents enforces, so that a client (or a fuzzer)
+        # can tell a valid price from the schema alone. [0-9], not \d: in Python
+        # \d also matches other scripts' digits.
+        extra_json_schema={"pattern": r"^[0-9]{1,9}(\.[0-9]{1,2})?$"},
     ),
 ]
+# No \s: Python's also matches \x1c-\x1f, ECMA-262's (JSON Schema's) does not, so
+# the two dialects would disagree on what an email is. Spelled as one class
+# both read alike: no @, no ASCII control character or space.
+_EMAIL_PART = r"[^@\x00-\x20\x7f]+"
 Email = Annotated[
-    str, Meta(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254, examples=["ada@example.com"])
+    str,
+    Meta(
+        pattern=rf"^{_EMAIL_PART}@{_EMAIL_PART}\.{_EMAIL_PART}$",
+        max_length=254,
+        examples=["ada@example.com"],
+    ),
 ]
 Quantity = Annotated[int, Meta(ge=1, le=1_000_000)]
 Etag = Annotated[

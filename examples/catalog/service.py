@@ -45,7 +45,7 @@ products = service.resource("products")
 users = service.resource("users")
 orders = users.resource("orders")
 
-MAX_PRICE = Decimal("1000000000")
+MAX_PRICE = Decimal("999999999.99")  # the most models.Price's pattern admits
 # How long caches (browsers, proxies, CDNs) may serve a product without asking
 # again: a price change can take this long to show. Read when the module loads.
 PRODUCT_MAX_AGE = int(os.environ.get("CATALOG_PRODUCT_MAX_AGE", "60"))
@@ -55,7 +55,7 @@ def cents(price: Decimal, field: str) -> int:
     """A price as integer cents, or INVALID_ARGUMENT naming ``field``."""
     if not price.is_finite():
         raise Error.invalid(field, "must be a number")
-    if price < 0:
+    if price.is_signed():  # "-0" too: the pattern of models.Price has no sign
         raise Error.invalid(field, "must not be negative")
     if price > MAX_PRICE:
         raise Error.invalid(field, f"must be at most {MAX_PRICE}")
