@@ -26,7 +26,7 @@ from twofold.headers import Headers
 from twofold.http import header, peer, respond
 from twofold.interceptors import Interceptor, chain, refusals
 from twofold.limits import ConcurrencyLimit, Deadlines, RateLimit
-from twofold.method import Method
+from twofold.method import Idempotency, Method, StreamKind
 from twofold.options import Options
 from twofold.protocols import connect
 from twofold.protocols.connect import ConnectProtocol
@@ -148,6 +148,11 @@ class App:
     def _rpc_endpoint(self, method: Method) -> ASGIApp:
         protocols = self.rpc_protocols
         table = self.table
+        # Connect's GET is for unary side-effect-free methods only.
+        gettable = method.idempotency is Idempotency.NO_SIDE_EFFECTS and (
+            method.kind is StreamKind.UNARY
+        )
+        allow = b"GET, POST" if gettable else b"POST"
 
         async def endpoint(scope: Scope, receive: Receive, send: Send) -> None:
             for protocol in protocols:
@@ -160,10 +165,10 @@ class App:
             # cause. Counted as Connect's, whose answer this is.
             verb = scope["method"]
             if verb not in ("POST", "GET"):
-                message = f"{verb} is not allowed on {method.path}: use POST"
+                message = f"{verb} is not allowed on {method.path}: use {allow.decode()}"
                 error = Error(Code.UNIMPLEMENTED, message)
                 error.http_status = status = 405
-                headers = [(b"allow", b"POST")]
+                headers = [(b"allow", allow)]
             else:
                 content_type = header(scope, b"content-type")
                 given = content_type.decode("latin-1") if content_type else "no Content-Type"

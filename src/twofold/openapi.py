@@ -427,12 +427,13 @@ class _Document:
     def _connect(self, method: Method) -> list[tuple[str, Schema]]:
         base = method.name if method.http is None else f"{method.name}Connect"
         request = self.schemas.proto_json(method.input_type)
-        # connect.py reads an empty body (or a GET with no message) as the
-        # empty message, so input is only required when a field is.
+        # A GET with no message is the empty message, so the message is only
+        # required when a field is. A POST always needs its Content-Type (the
+        # app cannot tell the protocol without it: 415), hence a body, if only {}.
         required = any(f.required for f in messages.fields(method.input_type))
         post = self._operation(method, base)
         post["parameters"] = [_connect_version_header(), _connect_timeout_header()]
-        post["requestBody"] = {"required": required, "content": {JSON: {"schema": request}}}
+        post["requestBody"] = {"required": True, "content": {JSON: {"schema": request}}}
         post["responses"] = self._connect_responses(method)
         ops = [("post", post)]
         if method.idempotency is Idempotency.NO_SIDE_EFFECTS:
@@ -477,7 +478,9 @@ _IF_MATCH: Schema = {
     "in": "header",
     "description": "Write only if the item's ETag is still this one (else 412); * for any.",
     "required": False,
-    "schema": {"type": "string", "pattern": '^(\\*|"[\\x21\\x23-\\x7e]+")$'},
+    # An ETag's characters (RFC 9110 §8.8.3: 0x21 and 0x23-0x7E) spelled as
+    # themselves, not as \x escapes, which not every generator reads.
+    "schema": {"type": "string", "pattern": '^(\\*|"[!#-~]+")$'},
 }
 
 _REQUEST_TIMEOUT: Schema = {
@@ -603,14 +606,16 @@ def _connect_get_parameters(request: Schema, required: bool) -> list[Schema]:
     message = {
         "name": "message",
         "in": "query",
-        "description": "The request message as JSON, URL-encoded (or base64url with base64=1).",
+        "description": "The request message as JSON, URL-encoded.",
         "required": required,
         "content": {JSON: {"schema": request}},
     }
     return [
         message,
         text("encoding", ["json"], "The codec of `message`.", True),
-        text("base64", ["1"], "Set when `message` is base64url-encoded.", False),
+        # Not `base64=1` (message base64url-encoded), which connect.py also
+        # takes: it changes what `message` must be, and OpenAPI has no way to
+        # say so; a client that sets it follows the Connect protocol anyway.
         text("connect", ["v1"], "The Connect protocol version.", False),
     ]
 

@@ -154,16 +154,26 @@ def _proto_json_node(node: Schema, variants: set[str]) -> Schema:
     if integer_width(node) == 64:
         kinds = node["type"] if isinstance(node["type"], list) else [node["type"]]
         node = {**node, "type": [*kinds, "string"], "pattern": INT64_PATTERN}
+    if node.get("additionalProperties") is False:
+        # Connect ignores unknown fields (as connect-go does), for clients newer
+        # than the server; REST refuses them.
+        node = {k: v for k, v in node.items() if k != "additionalProperties"}
     return node
 
 
+def _closed(schema: Schema) -> bool:
+    return any(node.get("additionalProperties") is False for node in walk(schema))
+
+
+def _int64(schema: Schema) -> bool:
+    return any(integer_width(node) == 64 for node in walk(schema))
+
+
 def _needing_variants(components: dict[str, Schema], enums: set[str]) -> set[str]:
-    """Components holding an int64 or an enum, directly or through the components
-    they reference."""
+    """Components holding an int64, an enum or a closed object (no unknown
+    fields), directly or through the components they reference."""
     found = enums | {
-        name
-        for name, schema in components.items()
-        if any(integer_width(node) == 64 for node in walk(schema))
+        name for name, schema in components.items() if _int64(schema) or _closed(schema)
     }
     refs = {name: set(references(schema)) for name, schema in components.items()}
     grew = True
@@ -264,6 +274,8 @@ class Schemas:
         for name in self.variants:
             variant = transform(self.components[name], self._proto_json_node)
             note = "As proto3 JSON (Connect) writes it: an int64 may be a string."
+            if _closed(self.components[name]) and not _int64(self.components[name]):
+                note = "As proto3 JSON (Connect) reads it: unknown fields are ignored."
             if name in self.enums:
                 # Written as the proto name; the Python value is read too.
                 names = list(_enum_names(self.enums[name]).values())

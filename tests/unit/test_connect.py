@@ -463,8 +463,10 @@ def test_other_content_types_are_415(content_type: str | None) -> None:
 
 def test_other_verbs_are_405() -> None:
     r = request("PUT", "/shop.v1.ShopService/GetProduct", content=b"{}", headers=JSON)
-    assert r.headers["allow"] == "POST"
+    assert r.headers["allow"] == "GET, POST"  # side-effect free: Connect's GET too
     assert "PUT is not allowed" in error(r, 405, "unimplemented")["message"]
+    r = request("DELETE", "/shop.v1.ShopService/CreateProduct")
+    assert (r.status_code, r.headers["allow"]) == (405, "POST")
 
 
 # --- errors -----------------------------------------------------------------

@@ -384,10 +384,15 @@ def test_connect_operations() -> None:
         "Connect-Protocol-Version",
         "Connect-Timeout-Ms",
     ]
-    # No int64 anywhere in these messages: no variant is needed.
+    # No int64 anywhere in these messages, but the request refuses unknown
+    # fields on REST, which Connect ignores: a variant that admits them.
     assert report["requestBody"]["content"]["application/json"]["schema"] == {
-        "$ref": "#/components/schemas/GenerateReportRequest"
+        "$ref": "#/components/schemas/GenerateReportRequest.ProtoJSON"
     }
+    variant = component("GenerateReportRequest.ProtoJSON")
+    assert "additionalProperties" not in variant
+    assert "GenerateReportRequest" not in DOC["components"]["schemas"]  # only REST's is closed
+    assert variant["description"].endswith("unknown fields are ignored.")
     assert report["responses"]["200"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/Report"
     }
@@ -403,13 +408,12 @@ def test_connect_operations() -> None:
 
 def test_connect_get_for_side_effect_free_procedures() -> None:
     found = params("/catalog.v1.CatalogService/SearchProducts", "get")
-    assert list(found) == ["message", "encoding", "base64", "connect", "Connect-Timeout-Ms"]
+    assert list(found) == ["message", "encoding", "connect", "Connect-Timeout-Ms"]
     assert found["message"]["required"] is True  # "query" is a required field
     assert found["message"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/SearchProductsRequest.ProtoJSON"
     }
     assert found["encoding"]["schema"]["enum"] == ["json"]
-    assert found["base64"]["required"] is False
     responses = op("/catalog.v1.CatalogService/SearchProducts", "get")["responses"]
     assert responses["200"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/ProductPage.ProtoJSON"
@@ -422,6 +426,7 @@ def test_int64_variants_for_connect() -> None:
     # through Product.
     assert names == {
         "EmailReportRequest.ProtoJSON",
+        "GenerateReportRequest.ProtoJSON",  # closed, not int64: see test_connect_operations
         "Product.ProtoJSON",
         "ProductPage.ProtoJSON",
         "SearchProductsRequest.ProtoJSON",
