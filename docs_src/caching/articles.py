@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import secrets
+from datetime import UTC, datetime
 from typing import Annotated
 
 import msgspec
 
 from twofold import App, Cache, Code, Error, Idempotency, Service
-from twofold.caching import check_etag
+from twofold.caching import check_etag, check_unmodified
 from twofold.idempotency import IdempotencyKeys, MemoryStore
 from twofold.pagination import PageTokens
 
@@ -18,6 +19,8 @@ class Article(msgspec.Struct, kw_only=True):
     title: str
     body: str
     etag: str = ""  # the version: the ETag of GET /articles/{id}, If-Match of writes
+    # When it last changed: Last-Modified of reads, If-Unmodified-Since of writes.
+    updated_at: datetime = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 class NewArticle(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -66,14 +69,20 @@ async def get_article(id: int) -> Article:
 
 
 @articles.update
-async def update_article(id: int, article: ArticlePatch, etag: str = "") -> Article:
+async def update_article(
+    id: int, article: ArticlePatch, etag: str = "", unmodified_since: datetime | None = None
+) -> Article:
     """PATCH with If-Match: "v1" (REST) or {"etag": "v1"} (RPC) writes only
-    if the article is still at that version."""
+    if the article is still at that version; with If-Unmodified-Since (REST)
+    or unmodified_since (RPC), only if it has not changed since then."""
     current = _find(id)
     # In a database: lock the row first (SELECT ... FOR UPDATE), then check.
     check_etag(etag, current.etag, f"article {id}")
+    check_unmodified(unmodified_since, current.updated_at, f"article {id}")
     changes = {k: v for k, v in msgspec.structs.asdict(article).items() if v is not msgspec.UNSET}
-    ARTICLES[id] = msgspec.structs.replace(current, **changes, etag=secrets.token_hex(8))
+    ARTICLES[id] = msgspec.structs.replace(
+        current, **changes, etag=secrets.token_hex(8), updated_at=datetime.now(UTC)
+    )
     return ARTICLES[id]
 
 

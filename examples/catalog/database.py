@@ -75,6 +75,8 @@ class ProductRow(Base):
     category: Mapped[str] = mapped_column(String(100))
     tags: Mapped[list[str]] = mapped_column(JSON)
     version: Mapped[str] = mapped_column(String(32), default=lambda: new_version())
+    # When it last changed, as Unix time: its Last-Modified.
+    updated_at: Mapped[float] = mapped_column(Float, default=time.time)
 
 
 class UserRow(Base):

@@ -10,6 +10,7 @@ places, not negative) are checked by :func:`examples.catalog.service.cents`.
 from __future__ import annotations
 
 import enum
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated
 
@@ -54,6 +55,17 @@ Etag = Annotated[
         "to make a write conditional."
     ),
 ]
+UpdatedAt = Annotated[
+    datetime,
+    Meta(
+        description="When the resource last changed: its Last-Modified, sent back in "
+        "If-Unmodified-Since (or as unmodified_since) to make a write conditional."
+    ),
+]
+UnmodifiedSince = Annotated[
+    datetime | None,
+    Meta(description="Write only if the resource has not changed since (else ABORTED)."),
+]
 NextPageToken = Annotated[
     str, Meta(description="Pass as page_token to get the next page; empty on the last page.")
 ]
@@ -67,6 +79,7 @@ class Product(msgspec.Struct, kw_only=True):
     price: Decimal
     category: str
     tags: list[str]
+    updated_at: UpdatedAt
     etag: Etag = ""
 
 

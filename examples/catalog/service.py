@@ -8,6 +8,8 @@ before the transaction starts.
 from __future__ import annotations
 
 import os
+import time
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import msgspec
@@ -32,12 +34,13 @@ from examples.catalog.models import (
     Product,
     ProductPatch,
     Report,
+    UnmodifiedSince,
     User,
 )
 from examples.catalog.security import owner
 from twofold import Cache, Code, Error, Idempotency, Service
 from twofold.auth import requires
-from twofold.caching import check_etag
+from twofold.caching import check_etag, check_unmodified
 from twofold.pagination import Filters
 
 service = Service("catalog.v1", description="A product catalog with users and their orders.")
@@ -77,8 +80,22 @@ def _product(row: ProductRow) -> Product:
         price=money(row.price_cents),
         category=row.category,
         tags=list(row.tags),
+        updated_at=_when(row.updated_at),
         etag=row.version,
     )
+
+
+def _when(unix_time: float) -> datetime:
+    return datetime.fromtimestamp(unix_time, UTC)
+
+
+def _check_unchanged(row: ProductRow, etag: str, since: datetime | None) -> None:
+    """The conditions of a write on a product (If-Match, If-Unmodified-Since), checked
+    with its row locked; then the row gets a new version and modification time."""
+    check_etag(etag, row.version, f"product {row.id}")
+    check_unmodified(since, _when(row.updated_at), f"product {row.id}")
+    row.version = new_version()
+    row.updated_at = time.time()
 
 
 def _user(row: UserRow) -> User:
@@ -205,20 +222,24 @@ async def list_products(
 @products.update
 @requires("products:write")
 async def update_product(
-    id: Id, product: ProductPatch, etag: str = "", update_mask: str = ""
+    id: Id,
+    product: ProductPatch,
+    etag: str = "",
+    update_mask: str = "",
+    unmodified_since: UnmodifiedSince = None,
 ) -> Product:
     """Change some fields of a product; the fields not given keep their value.
 
-    With ``etag``, only if the product is still at that version (else ABORTED,
-    412 on REST); ``update_mask`` (``"name,price"``) limits the change to
-    those fields.
+    With ``etag``, only if the product is still at that version, and with
+    ``unmodified_since``, only if it has not changed since (else ABORTED, 412
+    on REST); ``update_mask`` (``"name,price"``) limits the change to those
+    fields.
     """
     patch = masked(product, update_mask)  # fields not to change are UNSET
     price = None if isinstance(patch.price, UnsetType) else cents(patch.price, "product.price")
     async with current().transaction(write=True) as session:
         row = await _find_product(session, id, lock=True)
-        check_etag(etag, row.version, f"product {id}")
-        row.version = new_version()
+        _check_unchanged(row, etag, unmodified_since)
         if not isinstance(patch.name, UnsetType):
             row.name = patch.name
         if price is not None:
@@ -233,13 +254,15 @@ async def update_product(
 
 @products.replace
 @requires("products:write")
-async def replace_product(id: Id, product: NewProduct, etag: str = "") -> Product:
-    """Replace every field of a product (only if still at version ``etag``, when given)."""
+async def replace_product(
+    id: Id, product: NewProduct, etag: str = "", unmodified_since: UnmodifiedSince = None
+) -> Product:
+    """Replace every field of a product (only if still at version ``etag``, and
+    unchanged since ``unmodified_since``, when given)."""
     price = cents(product.price, "product.price")
     async with current().transaction(write=True) as session:
         row = await _find_product(session, id, lock=True)
-        check_etag(etag, row.version, f"product {id}")
-        row.version = new_version()
+        _check_unchanged(row, etag, unmodified_since)
         row.name, row.price_cents = product.name, price
         row.category, row.tags = product.category, product.tags
         await session.flush()
@@ -248,11 +271,11 @@ async def replace_product(id: Id, product: NewProduct, etag: str = "") -> Produc
 
 @products.delete
 @requires("products:write")
-async def delete_product(id: Id, etag: str = "") -> None:
+async def delete_product(id: Id, etag: str = "", unmodified_since: UnmodifiedSince = None) -> None:
     """Delete a product. A product that has been ordered cannot be deleted."""
     async with current().transaction(write=True) as session:
         row = await _find_product(session, id, lock=True)
-        check_etag(etag, row.version, f"product {id}")
+        _check_unchanged(row, etag, unmodified_since)
         try:
             await session.execute(delete(ProductRow).where(ProductRow.id == row.id))
         except IntegrityError:

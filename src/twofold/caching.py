@@ -16,12 +16,23 @@ the write: the request message has an ``etag`` field, REST fills it from
 ``If-Match``, RPC callers send it, and the handler compares it with the
 stored version inside its transaction (:func:`check_etag`). A stale one is
 ABORTED, answered 412 on REST (:class:`PreconditionFailed`).
+
+A resource that also declares a modification time, an output field named
+``updated_at`` (a ``datetime``), gets the other validator as well: reads
+carry ``Last-Modified`` and answer ``If-Modified-Since`` with 304 (when no
+``If-None-Match`` is given, RFC 9110 §13.2.2), and a write whose request has
+an ``unmodified_since`` field takes ``If-Unmodified-Since`` into it, for the
+handler to compare inside its transaction (:func:`check_unmodified`) just as
+it does the etag. HTTP dates count whole seconds, so times are compared at
+that precision.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 
 from twofold.code import Code
@@ -29,6 +40,10 @@ from twofold.errors import Error
 from twofold.method import Idempotency, Method
 
 ETAG_FIELD = "etag"
+# The output field that declares a modification time, and the write request
+# field If-Unmodified-Since fills.
+MODIFIED_FIELD = "updated_at"
+UNMODIFIED_SINCE_FIELD = "unmodified_since"
 NO_CACHE = b"no-cache"
 NO_STORE = b"no-store"
 
@@ -95,18 +110,36 @@ def etag(output: Any, body: bytes, gzip: bool = False) -> bytes:
 
 
 def read_headers(
-    method: Method, tag: bytes, present: list[tuple[bytes, bytes]]
+    method: Method, tag: bytes, present: list[tuple[bytes, bytes]], when: datetime | None = None
 ) -> list[tuple[bytes, bytes]]:
-    """The caching headers of a successful read: Cache-Control, ETag and Vary,
-    except those among ``present`` (headers the handler set win)."""
+    """The caching headers of a successful read: Cache-Control, ETag, Vary and,
+    given the output's modification time, Last-Modified; except those among
+    ``present`` (headers the handler set win)."""
     names = {name for name, _ in present}
     found = [(b"cache-control", cache_control(method)), (b"etag", tag), (b"vary", vary(method))]
+    if when is not None:
+        found.append((b"last-modified", last_modified(when)))
     return [h for h in found if h[0] not in names]
 
 
-def not_modified(if_none_match: bytes | None, tag: bytes) -> bool:
-    """True when a read with this ``If-None-Match`` is answered 304 Not Modified."""
-    return if_none_match is not None and none_match(if_none_match, tag)
+def not_modified(
+    if_none_match: bytes | None,
+    tag: bytes,
+    if_modified_since: bytes | None = None,
+    when: datetime | None = None,
+) -> bool:
+    """True when a read with these conditions is answered 304 Not Modified.
+
+    If-None-Match decides when present; only without it is If-Modified-Since
+    read (RFC 9110 §13.2.2), and only for an output with a modification time.
+    """
+    if if_none_match is not None:
+        return none_match(if_none_match, tag)
+    return (
+        if_modified_since is not None
+        and when is not None
+        and not_modified_since(if_modified_since, when)
+    )
 
 
 def none_match(if_none_match: bytes, tag: bytes) -> bool:
@@ -156,6 +189,58 @@ def check_etag(expected: str, current: str, what: str = "the resource") -> None:
         raise PreconditionFailed(
             f"{what} has changed: its etag is no longer {expected!r}; read it again"
         )
+
+
+def modified(output: Any) -> datetime | None:
+    """The modification time an output declares (its ``updated_at``), if any."""
+    value = getattr(output, MODIFIED_FIELD, None)
+    return value if isinstance(value, datetime) else None
+
+
+def last_modified(when: datetime) -> bytes:
+    """``Last-Modified``'s value: an IMF-fixdate, ``Sun, 06 Nov 1994 08:49:37 GMT``."""
+    return format_datetime(_utc(when).replace(microsecond=0), usegmt=True).encode()
+
+
+def http_date(value: bytes | str) -> datetime | None:
+    """An HTTP-date header value as an aware datetime; None when it is not one,
+    since RFC 9110 (§13.1.3, §13.1.4) has recipients ignore an invalid date."""
+    text = value.decode("latin-1") if isinstance(value, bytes) else value
+    try:
+        parsed = parsedate_to_datetime(text.strip())
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if parsed.tzinfo is None:  # "-0000": no zone given, which HTTP dates never are
+        return None
+    return parsed.astimezone(UTC)
+
+
+def not_modified_since(if_modified_since: bytes, when: datetime) -> bool:
+    """True when a read with this ``If-Modified-Since`` is answered 304."""
+    since = http_date(if_modified_since)
+    return since is not None and _seconds(when) <= since
+
+
+def check_unmodified(since: datetime | None, when: datetime, what: str = "the resource") -> None:
+    """Raise :class:`PreconditionFailed` if the resource changed after ``since``.
+
+    ``since`` is the request's ``unmodified_since`` (None: unconditional);
+    ``when`` its stored modification time. Call it where :func:`check_etag`
+    goes: inside the transaction, after locking the row.
+    """
+    if since is not None and _seconds(when) > _utc(since):
+        raise PreconditionFailed(
+            f"{what} has changed since {last_modified(since).decode()}; read it again"
+        )
+
+
+def _utc(when: datetime) -> datetime:
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+def _seconds(when: datetime) -> datetime:
+    # What an HTTP date can say: whole seconds.
+    return _utc(when).replace(microsecond=0)
 
 
 class PreconditionFailed(Error):

@@ -60,7 +60,8 @@ _RESPONSES = {
     "PreconditionFailed": (
         PROBLEM_JSON,
         "Precondition Failed: the item has changed since the ETag in `If-Match` was read "
-        "(or that ETag is weak); nothing was written. Read it again.",
+        "(or that ETag is weak), or since the time in `If-Unmodified-Since`; nothing was "
+        "written. Read it again.",
     ),
     "ContentTooLarge": (PROBLEM_JSON, "Content Too Large: the body is over the size limit."),
     "UnsupportedMediaType": (
@@ -314,18 +315,23 @@ class _Document:
         params = [self._parameter(fields[name], "path") for name in template.variables]
         read = binding.verb == "GET"
         if_match = not read and caching.ETAG_FIELD in fields
+        unmodified = not read and caching.UNMODIFIED_SINCE_FIELD in fields
         keyed = binding.verb == "POST" and idempotency.KEY_FIELD in fields
         if binding.body != "*":
             # As in rest.py: every field not in the path or the body is a query
-            # parameter, but a write's etag and key, which come from headers.
+            # parameter, but a write's conditions and key, which come from headers.
             skip = {*template.variables, binding.body}
             if not read:
-                skip |= {caching.ETAG_FIELD, idempotency.KEY_FIELD}
+                skip |= {caching.ETAG_FIELD, caching.UNMODIFIED_SINCE_FIELD, idempotency.KEY_FIELD}
             params += [self._parameter(f, "query") for n, f in fields.items() if n not in skip]
         op = self._operation(method, method.name)
         streams = method.kind is not StreamKind.UNARY
         # A stream is live: no validator to revalidate it against.
         headers = [] if streams else [_IF_NONE_MATCH] if read else [_IF_MATCH] if if_match else []
+        if not streams and read and _declares_modified(method):
+            headers.append(_IF_MODIFIED_SINCE)
+        if unmodified:
+            headers.append(_IF_UNMODIFIED_SINCE)
         if keyed:
             headers.append(_IDEMPOTENCY_KEY)
         if params or headers:
@@ -396,7 +402,7 @@ class _Document:
         if not streams:  # an event stream is not negotiated (twofold.protocols.sse)
             out["406"] = self._shared("NotAcceptable")
         fields = {f.name for f in messages.fields(method.input_type)}
-        if not read and caching.ETAG_FIELD in fields:
+        if not read and (caching.ETAG_FIELD in fields or caching.UNMODIFIED_SINCE_FIELD in fields):
             out["412"] = self._shared("PreconditionFailed")
         if binding.verb == "POST" and idempotency.KEY_FIELD in fields:
             out["422"] = self._shared("UnprocessableContent")
@@ -499,6 +505,24 @@ _REQUEST_ID: Schema = {
     "required": False,
     "schema": {"type": "string"},
 }
+# An HTTP-date (IMF-fixdate), as Last-Modified gives it.
+_HTTP_DATE = {"type": "string", "examples": ["Sun, 06 Nov 1994 08:49:37 GMT"]}
+_IF_MODIFIED_SINCE: Schema = {
+    "name": "If-Modified-Since",
+    "in": "header",
+    "description": "A Last-Modified the client holds: answered 304 without a body if the "
+    "item has not changed since. Ignored when If-None-Match is given.",
+    "required": False,
+    "schema": _HTTP_DATE,
+}
+_IF_UNMODIFIED_SINCE: Schema = {
+    "name": "If-Unmodified-Since",
+    "in": "header",
+    "description": "Write only if the item has not changed since this time, its "
+    "Last-Modified (else 412). Ignored with If-Match, or when not an HTTP-date.",
+    "required": False,
+    "schema": _HTTP_DATE,
+}
 
 _IDEMPOTENCY_KEY: Schema = {
     "name": "Idempotency-Key",
@@ -510,12 +534,24 @@ _IDEMPOTENCY_KEY: Schema = {
 }
 
 
+def _declares_modified(method: Method) -> bool:
+    """Whether the method's output has a modification time (twofold.caching)."""
+    return caching.MODIFIED_FIELD in {f.name for f in messages.fields(method.output_type)}
+
+
 def _success_headers(method: Method, read: bool) -> Schema:
     """The caching headers of a successful answer (twofold.caching)."""
     text = {"type": "string"}
     headers: Schema = {
         "Cache-Control": {"description": "How caches may keep this answer.", "schema": text}
     }
+    if method.kind is StreamKind.UNARY and _declares_modified(method):
+        headers["Last-Modified"] = {
+            "description": "When the item last changed, to whole seconds: send it in "
+            + ("If-Modified-Since to revalidate." if read else "If-Unmodified-Since."),
+            "required": True,
+            "schema": _HTTP_DATE,
+        }
     if read:
         headers["ETag"] = {
             "description": "A strong validator: send it in If-None-Match to revalidate.",

@@ -40,6 +40,30 @@ def test_the_caching_example_serves_what_the_page_says() -> None:
         assert r.status_code == 409 and r.json()["code"] == "aborted"
         assert (await c.get("/articles/1")).headers["etag"] == new_tag
 
+        # The modification time: Last-Modified, If-Modified-Since, If-Unmodified-Since.
+        r = await c.get("/articles/2")
+        assert r.headers["last-modified"] == "Thu, 01 Jan 2026 00:00:00 GMT"
+        since = {"if-modified-since": r.headers["last-modified"]}
+        r = await c.get("/articles/2", headers=since)
+        assert r.status_code == 304 and r.content == b""
+        earlier = {"if-modified-since": "Wed, 31 Dec 2025 23:59:59 GMT"}
+        assert (await c.get("/articles/2", headers=earlier)).status_code == 200
+        # If-None-Match decides when both are given (RFC 9110 §13.2.2).
+        r = await c.get("/articles/2", headers={**since, "if-none-match": '"other"'})
+        assert r.status_code == 200
+        before = {"if-unmodified-since": "Wed, 31 Dec 2025 00:00:00 GMT"}
+        r = await c.patch("/articles/2", json={"title": "late"}, headers=before)
+        assert r.status_code == 412 and r.json()["code"] == "aborted"
+        assert ARTICLES[2].title == "t2"  # nothing written
+        at = {"if-unmodified-since": "Thu, 01 Jan 2026 00:00:00 GMT"}
+        r = await c.patch("/articles/2", json={"title": "on time"}, headers=at)
+        assert r.status_code == 200 and r.headers["last-modified"] != at["if-unmodified-since"]
+        r = await c.patch("/articles/2", json={"title": "again"}, headers=at)
+        assert r.status_code == 412 and ARTICLES[2].title == "on time"
+        rpc = {"id": 2, "article": {"title": "x"}, "unmodifiedSince": "2025-12-31T00:00:00Z"}
+        r = await c.post("/press.v1.PressService/UpdateArticle", json=rpc)
+        assert r.status_code == 409 and r.json()["code"] == "aborted"
+
         r = await c.get("/articles", params={"page_size": 2})
         assert r.headers["cache-control"] == "no-cache"
         link = r.headers["link"]

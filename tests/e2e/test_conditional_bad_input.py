@@ -66,6 +66,35 @@ def test_if_match_star_and_the_current_etag(http: httpx.Client, product: dict[st
     problem(http.patch("/products/987654321", json={}, headers={"if-match": "*"}), 404, "not_found")
 
 
+def test_modified_since_is_412_and_writes_nothing(
+    http: httpx.Client, product: dict[str, Any]
+) -> None:
+    url = f"/products/{product['id']}"
+    r = http.get(url)
+    last_modified = r.headers["last-modified"]
+    assert http.get(url, headers={"if-modified-since": last_modified}).status_code == 304
+    earlier = "Sun, 06 Nov 1994 08:49:37 GMT"
+    headers = {"if-unmodified-since": earlier}
+    problem(http.patch(url, json={"price": "1.00"}, headers=headers), 412, "aborted")
+    new = {"name": "X", "price": "1.00", "category": "Y"}
+    problem(http.put(url, json=new, headers=headers), 412, "aborted")
+    problem(http.delete(url, headers=headers), 412, "aborted")
+    unchanged(http, product)
+    # Its own Last-Modified is the condition that holds.
+    r = http.patch(url, json={"price": "41.00"}, headers={"if-unmodified-since": last_modified})
+    assert r.status_code == 200 and r.json()["price"] == "41.00", r.text
+    assert "last-modified" in r.headers  # sent on writes too
+    # Over RPC the field is the condition, ABORTED when stale.
+    stale = {
+        "id": product["id"],
+        "product": {"name": "Z"},
+        "unmodifiedSince": "1994-11-06T08:49:37Z",
+    }
+    r = http.post(f"{CONNECT}/UpdateProduct", json=stale)
+    assert r.status_code == 409 and r.json()["code"] == "aborted", r.text
+    assert http.get(url).json()["name"] == "Lamp"
+
+
 @pytest.mark.parametrize(
     "params",
     [
@@ -123,7 +152,8 @@ def test_a_merge_patch_changes_only_what_it_names(
         headers={"content-type": "application/merge-patch+json"},
     )
     assert r.status_code == 200, r.text
-    assert r.json() == {**product, "tags": ["a", "b"], "etag": r.json()["etag"]}
+    versioned = {"etag": r.json()["etag"], "updated_at": r.json()["updated_at"]}
+    assert r.json() == {**product, "tags": ["a", "b"], **versioned}
 
 
 def test_update_mask_over_rpc(http: httpx.Client, product: dict[str, Any]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -10,7 +11,17 @@ import msgspec
 import pytest
 
 from twofold import App, Cache, Code, Context, Error, Idempotency, Service
-from twofold.caching import PreconditionFailed, check_etag, etag, if_match, none_match
+from twofold.caching import (
+    PreconditionFailed,
+    check_etag,
+    check_unmodified,
+    etag,
+    http_date,
+    if_match,
+    last_modified,
+    none_match,
+    not_modified_since,
+)
 
 
 class Note(msgspec.Struct, kw_only=True):
@@ -241,6 +252,69 @@ def test_if_match_on_a_write_without_an_etag_field_is_refused() -> None:
     assert r.status_code == 400
     assert r.json()["violations"][0]["field"] == "If-Match"
     assert NOTES[1].etag == "v1"
+
+
+def test_if_unmodified_since_on_a_write_without_the_field_is_refused() -> None:
+    r = call("PATCH", "/notes/1", json={"text": "x"}, headers={"if-unmodified-since": LONG_AGO})
+    assert r.status_code == 400
+    assert r.json()["violations"][0]["field"] == "If-Unmodified-Since"
+    assert NOTES[1].etag == "v1"
+
+
+LONG_AGO = "Sun, 06 Nov 1994 08:49:37 GMT"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (LONG_AGO, datetime(1994, 11, 6, 8, 49, 37, tzinfo=UTC)),
+        ("Sunday, 06-Nov-94 08:49:37 GMT", datetime(1994, 11, 6, 8, 49, 37, tzinfo=UTC)),
+        ("yesterday", None),
+        ("", None),
+        ("Sun, 06 Nov 1994 08:49:37 -0000", None),  # no zone: not an HTTP date
+    ],
+)
+def test_http_dates(value: str, expected: datetime | None) -> None:
+    assert http_date(value) == expected
+
+
+def test_modification_times_compare_in_whole_seconds() -> None:
+    stored = datetime(2026, 1, 1, 0, 0, 0, 900_000, tzinfo=UTC)
+    assert last_modified(stored) == b"Thu, 01 Jan 2026 00:00:00 GMT"
+    check_unmodified(datetime(2026, 1, 1, tzinfo=UTC), stored)  # the same second
+    check_unmodified(None, stored)
+    with pytest.raises(PreconditionFailed):
+        check_unmodified(datetime(2025, 12, 31, 23, 59, 59, tzinfo=UTC), stored)
+    assert not_modified_since(b"Thu, 01 Jan 2026 00:00:00 GMT", stored)
+    assert not not_modified_since(b"Wed, 31 Dec 2025 23:59:59 GMT", stored)
+    assert not not_modified_since(b"not a date", stored)
+
+
+def test_rest_ignores_if_unmodified_since_with_if_match_or_when_not_a_date() -> None:
+    from docs_src.caching.articles import ARTICLES, Article
+    from docs_src.caching.articles import app as articles_app
+
+    ARTICLES.clear()
+    ARTICLES[1] = Article(id=1, title="t", body="b", etag="v1")
+
+    async def go() -> None:
+        transport = httpx.ASGITransport(articles_app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            headers = {"if-unmodified-since": "not a date"}
+            r = await client.patch("/articles/1", json={"body": "new"}, headers=headers)
+            assert r.status_code == 200, r.text
+            headers = {"if-unmodified-since": LONG_AGO, "if-match": r.headers["etag"]}
+            r = await client.patch("/articles/1", json={"body": "newer"}, headers=headers)
+            assert r.status_code == 200, r.text
+            doc = articles_app.openapi["paths"]["/articles/{id}"]
+            names = {p["name"] for p in doc["patch"]["parameters"]}
+            assert {"If-Match", "If-Unmodified-Since"} <= names
+            assert "412" in doc["patch"]["responses"]
+            assert "Last-Modified" in doc["get"]["responses"]["200"]["headers"]
+            assert "Last-Modified" in doc["get"]["responses"]["304"]["headers"]
+            assert "If-Modified-Since" in {p["name"] for p in doc["get"]["parameters"]}
+
+    asyncio.run(go())
 
 
 def test_the_rpc_way_is_an_etag_field_and_aborted() -> None:

@@ -170,28 +170,28 @@ def test_product_lifecycle(run: Run) -> None:
         r = await client.post("/products", json=body)
         assert r.status_code == 201, r.text
         created = r.json()
-        assert created == {**body, "id": created["id"], "tags": [], "etag": created["etag"]}
+        server_set = {k: created[k] for k in ("id", "etag", "updated_at")}
+        assert created == {**body, **server_set, "tags": []}
         assert r.headers["location"] == f"/products/{created['id']}"
         url = r.headers["location"]
 
         assert await ok(client.get(url)) == created
         patched = await ok(client.patch(url, json={"price": "20.00"}))
         assert patched["etag"] != created["etag"]  # every write is a new version
-        assert patched == {**created, "price": "20.00", "etag": patched["etag"]}
+        assert patched["updated_at"] >= created["updated_at"]  # and a modification time
+        versioned = {"etag": patched["etag"], "updated_at": patched["updated_at"]}
+        assert patched == {**created, "price": "20.00", **versioned}
         patched = await ok(client.patch(url, json={"tags": ["cotton", "summer"]}))
-        assert patched == {
-            **created,
-            "price": "20.00",
-            "tags": ["cotton", "summer"],
-            "etag": patched["etag"],
-        }
+        versioned = {"etag": patched["etag"], "updated_at": patched["updated_at"]}
+        assert patched == {**created, "price": "20.00", "tags": ["cotton", "summer"], **versioned}
         patched = await ok(client.patch(url, json={}))
         assert await ok(client.get(url)) == patched
 
         new = {"name": "Polo", "price": "35.50", "category": "Shirts"}
         replaced = await ok(client.put(url, json=new))
         # tags reset too
-        assert replaced == {**new, "id": created["id"], "tags": [], "etag": replaced["etag"]}
+        versioned = {"etag": replaced["etag"], "updated_at": replaced["updated_at"]}
+        assert replaced == {**new, "id": created["id"], "tags": [], **versioned}
 
         assert await ok(client.delete(url), 204) is None
         await problem(client.get(url), 404, "not_found")

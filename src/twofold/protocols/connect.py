@@ -167,8 +167,10 @@ class ConnectProtocol:
             if scope["method"] == "GET":
                 # A side-effect-free read: cacheable and revalidated like REST's.
                 tag = caching.etag(output, body, gzip)
-                response_headers += caching.read_headers(method, tag, response_headers)
-                if caching.not_modified(headers.get(b"if-none-match"), tag):
+                when = caching.modified(output)
+                response_headers += caching.read_headers(method, tag, response_headers, when)
+                since = headers.get(b"if-modified-since")
+                if caching.not_modified(headers.get(b"if-none-match"), tag, since, when):
                     await respond(send, 304, headers=response_headers)
                     return
             if gzip:

@@ -83,6 +83,8 @@ class Operation:
     cache_control: tuple[bytes, bytes]
     vary: tuple[bytes, bytes]
     if_match: bool
+    # A write whose request has an unmodified_since field takes If-Unmodified-Since.
+    unmodified: bool
     # A POST whose request has an idempotency_key field takes Idempotency-Key into it.
     keyed: bool
     # The output has next_page_token: a list, answered with a Link header.
@@ -102,9 +104,11 @@ class Operation:
             query = set(all_fields) - path_fields - ({body} if body else set())
         read = binding.verb == "GET"
         if_match = not read and caching.ETAG_FIELD in all_fields
+        unmodified = not read and caching.UNMODIFIED_SINCE_FIELD in all_fields
         keyed = binding.verb == "POST" and idempotency.KEY_FIELD in all_fields
-        # The etag and key of a write come from headers, not from the URL.
-        url_query = query - {caching.ETAG_FIELD, idempotency.KEY_FIELD} if not read else query
+        # The conditions and key of a write come from headers, not from the URL.
+        headers = {caching.ETAG_FIELD, caching.UNMODIFIED_SINCE_FIELD, idempotency.KEY_FIELD}
+        url_query = query - headers if not read else query
         output_fields = {f.name for f in messages.fields(method.output_type)}
         location = Template.parse(binding.location) if binding.location else None
         prefix = None
@@ -129,6 +133,7 @@ class Operation:
             cache_control=(b"cache-control", caching.cache_control(method)),
             vary=(b"vary", caching.vary(method)),
             if_match=if_match,
+            unmodified=unmodified,
             keyed=keyed,
             pages=read and NEXT_PAGE_TOKEN in output_fields,
         )
@@ -300,12 +305,14 @@ class RestProtocol:
     ) -> None:
         try:
             # One pass for the headers every request may carry.
-            accept = if_none_match = None
+            accept = if_none_match = if_modified_since = None
             for name, value in scope["headers"]:
                 if name == b"accept":
                     accept = value
                 elif name == b"if-none-match":
                     if_none_match = value
+                elif name == b"if-modified-since":
+                    if_modified_since = value
             if accept is not None and not negotiation.accepts_json(accept):
                 # Refused before anything runs: a write must not happen unanswered.
                 raise negotiation.NotAcceptable
@@ -332,6 +339,11 @@ class RestProtocol:
                 if_match = header(scope, b"if-match")
                 if if_match is not None:
                     request = _with_etag(op, request, if_match)
+                since = header(scope, b"if-unmodified-since")
+                # With If-Match, which is the more exact, If-Unmodified-Since is
+                # ignored (RFC 9110 §13.1.4).
+                if since is not None and if_match is None:
+                    request = _with_unmodified_since(op, request, since)
                 key = header(scope, b"idempotency-key") if op.keyed else None
                 if key is not None:
                     value = idempotency.check_key(key.decode("latin-1"))
@@ -361,11 +373,16 @@ class RestProtocol:
         gzip = len(body) >= negotiation.GZIP_MIN_SIZE and negotiation.accepts_gzip(
             header(scope, b"accept-encoding")
         )
+        when = caching.modified(output)
+        if when is not None:
+            headers.append((b"last-modified", caching.last_modified(when)))
         if op.read:
             tag = caching.etag(output, body, gzip)
             headers.append((b"etag", tag))
             headers.append(op.vary)
-            if if_none_match is not None and caching.none_match(if_none_match, tag):
+            if (if_none_match is not None or if_modified_since is not None) and (
+                caching.not_modified(if_none_match, tag, if_modified_since, when)
+            ):
                 await respond(send, 304, headers=headers)
                 return
             if op.pages:
@@ -399,7 +416,20 @@ def _with_etag(op: Operation, request: Any, if_match: bytes) -> Any:
     return _replace(request, caching.ETAG_FIELD, caching.if_match(if_match.decode("latin-1")))
 
 
-def _replace(request: Any, name: str, value: str) -> Any:
+def _with_unmodified_since(op: Operation, request: Any, since: bytes) -> Any:
+    """The request with If-Unmodified-Since in its ``unmodified_since`` field,
+    checked by the handler inside its transaction, as the etag is."""
+    if not op.unmodified:
+        raise Error.invalid(
+            "If-Unmodified-Since",
+            f"{op.method.name} cannot be made conditional: it takes no unmodified_since",
+        )
+    when = caching.http_date(since)
+    # Not an HTTP-date: ignored, as RFC 9110 §13.1.4 has it.
+    return request if when is None else _replace(request, caching.UNMODIFIED_SINCE_FIELD, when)
+
+
+def _replace(request: Any, name: str, value: Any) -> Any:
     if isinstance(request, msgspec.Struct):
         return msgspec.structs.replace(request, **{name: value})
     return dataclasses.replace(request, **{name: value})
