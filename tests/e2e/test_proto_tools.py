@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -111,8 +112,14 @@ def test_generated_stubs_have_every_method(stubs: Any) -> None:
 def test_bytes_cross_between_our_codec_and_protoc_classes(stubs: Any) -> None:
     pb2, _, _ = stubs
     schema = Schema(service)
+    when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
     product = Product(
-        id=2**40, name="Café", price=Decimal("22.00"), category="Clothes", tags=["a", "b"]
+        id=2**40,
+        name="Café",
+        price=Decimal("22.00"),
+        category="Clothes",
+        tags=["a", "b"],
+        updated_at=when,
     )
     theirs = pb2.Product.FromString(schema.codec(Product).encode(product))
     assert (theirs.id, theirs.name, theirs.price, list(theirs.tags)) == (
@@ -121,6 +128,7 @@ def test_bytes_cross_between_our_codec_and_protoc_classes(stubs: Any) -> None:
         "22.00",
         ["a", "b"],
     )
+    assert theirs.updated_at.ToDatetime(tzinfo=UTC) == when  # a google.protobuf.Timestamp
     order = pb2.Order(
         id=1, user_id=2, product_id=3, quantity=4, total="9.99", status=pb2.ORDER_STATUS_CANCELLED
     )
