@@ -128,6 +128,7 @@ def test_a_token_from_another_filter(http: httpx.Client, product: dict[str, Any]
         ({"price": None}, "product.price"),
         ({"colour": "red"}, "product.colour"),  # unknown
         ({"name": ""}, "product.name"),
+        ({"price": 1.5}, "product.price"),  # a number: prices are decimal strings
     ],
 )
 def test_bad_merge_patches(
