@@ -79,8 +79,10 @@ class Product(msgspec.Struct, kw_only=True):
     price: Decimal
     category: str
     tags: list[str]
-    updated_at: UpdatedAt
     etag: Etag = ""
+    # Last, so that declaration order keeps the protobuf numbers of the lock
+    # (a client built from the methods alone numbers fields in that order).
+    updated_at: UpdatedAt
 
 
 class NewProduct(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

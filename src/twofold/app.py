@@ -173,7 +173,7 @@ class App:
                 content_type = header(scope, b"content-type")
                 given = content_type.decode("latin-1") if content_type else "no Content-Type"
                 message = f"unsupported media type ({given}): send {RPC_MEDIA_TYPES}"
-                error = Error(Code.UNIMPLEMENTED, message)
+                error = Error(Code.INVALID_ARGUMENT, message)
                 error.http_status = status = 415
                 headers = [(b"accept-post", b"application/json")]
             ctx = Context("connect", method, Headers(scope["headers"]), peer(scope), scope=scope)

@@ -416,15 +416,21 @@ class _Document:
         """One Server-Sent Event of a stream (twofold.protocols.sse), as tools that
         read an OpenAPI 3.1 event stream take ``schema``: each event on its own,
         its ``data`` a message as JSON, or a last ``error`` event's problem."""
-        message = self.schemas.schema(method.output_type)
-        data = {"type": "string", "contentMediaType": JSON, "contentSchema": message}
+
+        def data(schema: Schema) -> Schema:
+            return {"type": "string", "contentMediaType": JSON, "contentSchema": schema}
+
+        self.responses.add(PROBLEM)  # so that the Problem schema is in the document
         return {
             "type": "object",
             "properties": {
                 "event": {"type": "string", "enum": ["message", "error"]},
-                "data": data,
+                "data": {"type": "string"},
             },
             "required": ["data"],
+            "if": {"properties": {"event": {"const": "error"}}, "required": ["event"]},
+            "then": {"properties": {"data": data(ref(PROBLEM))}},
+            "else": {"properties": {"data": data(self.schemas.schema(method.output_type))}},
             "description": "Each output message is one event whose data is its JSON; "
             "a failure after the first is a last `error` event whose data is a problem "
             "document.",
@@ -489,13 +495,30 @@ _IF_MATCH: Schema = {
     "schema": {"type": "string", "pattern": '^(\\*|"[!#-~]+")$'},
 }
 
+_FRACTION = "(\\.[0-9]+)?"
+_SECONDS_PATTERN = (
+    "^0*("
+    + "|".join(
+        [
+            f"[1-9][0-9]{{0,3}}{_FRACTION}",  # 1 to 9999.x
+            f"[1-7][0-9]{{4}}{_FRACTION}",  # 10000 to 79999.x
+            f"8[0-5][0-9]{{3}}{_FRACTION}",  # 80000 to 85999.x
+            f"86[0-3][0-9]{{2}}{_FRACTION}",  # 86000 to 86399.x
+            "86400(\\.0+)?",
+            "\\.[0-9]*[1-9][0-9]*",  # 0.x, not all zeros
+        ]
+    )
+    + ")$"
+)
 _REQUEST_TIMEOUT: Schema = {
     "name": "Request-Timeout",
     "in": "header",
     "description": "The call's deadline, in seconds from now (decimal, e.g. 2.5; at most "
     "86400): when it passes the call is cancelled and answered 504.",
     "required": False,
-    "schema": {"type": "string", "pattern": "^[0-9]+(\\.[0-9]+)?$", "maxLength": 32},
+    # Exactly what twofold.limits takes: decimal seconds in (0, 86400]; "0"
+    # fits the shape of a number but not the range, so the pattern spells it.
+    "schema": {"type": "string", "pattern": _SECONDS_PATTERN, "maxLength": 32},
 }
 _REQUEST_ID: Schema = {
     "name": "X-Request-Id",

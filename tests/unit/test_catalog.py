@@ -152,8 +152,13 @@ def test_streams_are_documented_as_what_they_send() -> None:
     ok = watch["responses"]["200"]
     event = ok["content"]["text/event-stream"]["schema"]
     assert list(ok["content"]) == ["text/event-stream"] and event["required"] == ["data"]
-    assert event["properties"]["data"]["contentSchema"] == {
+    assert event["else"]["properties"]["data"]["contentSchema"] == {
         "$ref": "#/components/schemas/PriceChange"
+    }
+    # A failure after the first event: a last `event: error` with a problem document.
+    assert event["if"]["properties"]["event"] == {"const": "error"}
+    assert event["then"]["properties"]["data"]["contentSchema"] == {
+        "$ref": "#/components/schemas/Problem"
     }
     # Live: no validator, so no If-None-Match, ETag or 304.
     assert "ETag" not in ok["headers"] and "304" not in watch["responses"]

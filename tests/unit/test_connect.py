@@ -457,7 +457,7 @@ def test_other_content_types_are_415(content_type: str | None) -> None:
     r = rpc("GetProduct", b'{"id": 1}', headers=headers)
     assert r.headers["accept-post"] == "application/json"
     # A Connect error, so that a client sees why rather than a bare status.
-    message = error(r, 415, "unimplemented")["message"]
+    message = error(r, 415, "invalid_argument")["message"]
     assert (content_type or "no Content-Type") in message and "application/proto" in message
 
 
