@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import timeit
 from collections.abc import Callable
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -56,7 +57,12 @@ def _row(
 def main() -> None:
     schema = Schema(service)
     product = Product(
-        id=12345, name="T-Shirt", price=Decimal("22.00"), category="Clothes", tags=["a", "b"]
+        id=12345,
+        name="T-Shirt",
+        price=Decimal("22.00"),
+        category="Clothes",
+        tags=["a", "b"],
+        updated_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
     )
     page = ListProductsResponse(products=[product] * 20, next_page_token="token")
     request = GetProductRequest(id=42)
@@ -68,6 +74,7 @@ def main() -> None:
     def product_to_upb(p: Any, m: Any) -> Any:
         m.id, m.name, m.price, m.category = p.id, p.name, str(p.price), p.category
         m.tags.extend(p.tags)
+        m.updated_at.FromDatetime(p.updated_at)
         return m
 
     def upb_encode_product(p: Any = product) -> bytes:
