@@ -31,10 +31,13 @@ from sqlalchemy import (
     String,
     delete,
     event,
+    inspect,
     text,
 )
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -235,7 +238,37 @@ async def _create_tables(engine: AsyncEngine) -> None:
             lock = text("SELECT pg_advisory_xact_lock(:key)")
             await conn.execute(lock, {"key": _SCHEMA_LOCK_KEY})
         await conn.run_sync(Base.metadata.create_all)
+        await _add_missing_columns(conn)
         await conn.commit()
+
+
+# Columns added after the first release, with what an existing row gets. The
+# catalog has no migration tool (it is an example, kept to one file); a
+# catalog.db from an earlier version must still start, not fail on the first
+# SELECT of a column it lacks.
+_ADDED_COLUMNS = {
+    # When it last changed: unknown for old rows, so "now" (the first
+    # Last-Modified a client sees is then no earlier than the truth).
+    ("products", "updated_at"): "FLOAT NOT NULL DEFAULT 0",
+}
+
+
+async def _add_missing_columns(conn: AsyncConnection) -> None:
+    def missing(sync_conn: Connection) -> list[tuple[str, str]]:
+        inspector = inspect(sync_conn)
+        return [
+            (table, column)
+            for table, column in _ADDED_COLUMNS
+            if column not in {c["name"] for c in inspector.get_columns(table)}
+        ]
+
+    for table, column in await conn.run_sync(missing):
+        # Names from the constant above, never from input.
+        await conn.exec_driver_sql(
+            f"ALTER TABLE {table} ADD COLUMN {column} {_ADDED_COLUMNS[table, column]}"
+        )
+        await conn.execute(text(f"UPDATE {table} SET {column} = :now"), {"now": time.time()})
+        logger.warning("added the column %s.%s to an existing database", table, column)
 
 
 def page_token_secret(url: str) -> bytes:

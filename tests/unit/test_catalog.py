@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from decimal import Decimal
@@ -557,6 +558,34 @@ def test_data_and_tokens_survive_a_restart(
         ):
             params = {"category": "Books", "page_token": page["next_page_token"]}
             await problem(c.get("/products", params=params), 400, "invalid_argument")
+
+    asyncio.run(main())
+
+
+def test_a_database_from_before_updated_at_still_starts(database_url: str, tmp_path: Path) -> None:
+    # A catalog.db written before products had updated_at: the column is added
+    # on start, the old row keeps its data and gains a Last-Modified.
+    with sqlite3.connect(tmp_path / "catalog.db") as db:
+        db.execute(
+            "CREATE TABLE products (id INTEGER PRIMARY KEY, name VARCHAR(200), "
+            "price_cents BIGINT, category VARCHAR(100), tags JSON, version VARCHAR(32))"
+        )
+        db.execute("INSERT INTO products VALUES (7, 'Old', 1250, 'Books', '[]', 'v1')")
+    db.close()
+
+    async def main() -> None:
+        async with (
+            running(app),
+            httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://t") as client,
+        ):
+            r = await client.get("/products/7")
+            assert r.status_code == 200, r.text
+            assert r.json()["name"] == "Old" and r.json()["price"] == "12.50"
+            assert "last-modified" in r.headers
+            again = await client.get(
+                "/products/7", headers={"if-modified-since": r.headers["last-modified"]}
+            )
+            assert again.status_code == 304
 
     asyncio.run(main())
 
