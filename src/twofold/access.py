@@ -36,15 +36,7 @@ class AccessLog:
         def end(exc: BaseException | None) -> None:
             self._line(ctx, outcome.name(ctx, exc), time.perf_counter() - start)
 
-        try:
-            result = await call_next(request, ctx)
-        except BaseException as exc:
-            end(exc)
-            raise
-        if outcome.streams(ctx):
-            return outcome.watched(result, ctx, end)
-        end(None)
-        return result
+        return await outcome.observe(ctx, request, call_next, end)
 
     async def refused(self, ctx: Context, error: Error) -> None:
         """The line of a call refused before the chain ran (its duration: 0)."""

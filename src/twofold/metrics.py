@@ -69,15 +69,7 @@ class Metrics:
             self.duration.labels(*labels).observe(time.perf_counter() - start)
             self.calls.labels(*labels, outcome.name(ctx, exc)).inc()
 
-        try:
-            result = await call_next(request, ctx)
-        except BaseException as exc:
-            end(exc)
-            raise
-        if outcome.streams(ctx):
-            return outcome.watched(result, ctx, end)
-        end(None)
-        return result
+        return await outcome.observe(ctx, request, call_next, end)
 
     async def refused(self, ctx: Context, error: Error) -> None:
         """Count a call refused before the chain (not timed: it never ran)."""

@@ -20,6 +20,7 @@ from typing import Any
 from twofold.code import Code
 from twofold.context import Context
 from twofold.errors import Error
+from twofold.interceptors import CallNext
 from twofold.method import StreamKind
 
 # The name of success where a code name is wanted (metric labels, log lines).
@@ -45,6 +46,25 @@ def name(ctx: Context, exc: BaseException | None) -> str:
 def streams(ctx: Context) -> bool:
     """Whether the call's result is a stream of messages rather than one."""
     return ctx.method.kind in (StreamKind.SERVER, StreamKind.BIDI)
+
+
+async def observe(
+    ctx: Context,
+    request: Any,
+    call_next: CallNext,
+    end: Callable[[BaseException | None], None],
+) -> Any:
+    """Run the rest of the chain, calling ``end`` once with how the call ended:
+    when it returns or raises, or, for a server stream, after its last message."""
+    try:
+        result = await call_next(request, ctx)
+    except BaseException as exc:
+        end(exc)
+        raise
+    if streams(ctx):
+        return watched(result, ctx, end)
+    end(None)
+    return result
 
 
 async def watched(
