@@ -19,11 +19,9 @@ from twofold import docs, openapi
 from twofold.asgi import ASGIApp, Receive, Scope, Send
 from twofold.auth import Authentication
 from twofold.code import Code
-from twofold.context import Context
 from twofold.definition import DefinitionError, Service
 from twofold.errors import Error
-from twofold.headers import Headers
-from twofold.http import header, peer, respond
+from twofold.http import header, respond
 from twofold.interceptors import Interceptor, chain, refusals
 from twofold.limits import ConcurrencyLimit, Deadlines, RateLimit
 from twofold.method import Idempotency, Method, StreamKind
@@ -176,8 +174,7 @@ class App:
                 error = Error(Code.INVALID_ARGUMENT, message)
                 error.http_status = status = 415
                 headers = [(b"accept-post", b"application/json")]
-            ctx = Context("connect", method, Headers(scope["headers"]), peer(scope), scope=scope)
-            await table.refused(ctx, error)
+            await table.refuse("connect", method, scope, error)
             await connect.send_error(send, error, status, headers)
 
         return endpoint

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
+from twofold.asgi import Scope
+from twofold.context import Context
 from twofold.definition import DefinitionError, Service
+from twofold.errors import Error
+from twofold.headers import Headers
 from twofold.interceptors import Refused, nobody
 from twofold.method import Method
 
@@ -24,6 +28,13 @@ class MethodTable:
             for method in service.methods.values():
                 self.methods.append(method)
                 self.by_path[method.path] = method
+
+    async def refuse(self, protocol: str, method: Method, scope: Scope, error: Error) -> None:
+        """Tell the observers of an HTTP request refused before the chain ran."""
+        headers = Headers(scope["headers"])
+        await self.refused(
+            Context(protocol, method, headers, scope.get("client"), scope=scope), error
+        )
 
     def __iter__(self) -> Iterator[Method]:
         return iter(self.methods)

@@ -135,7 +135,7 @@ class ConnectProtocol:
                     error = Error(
                         Code.UNIMPLEMENTED, f"{method.full_name} is only callable by POST"
                     )
-                    await self.refused(method, scope, error)
+                    await self.table.refuse(PROTOCOL, method, scope, error)
                     await send_error(send, error, status=405, headers=[(b"allow", b"POST")])
                     return
                 raw, binary = _get_message(scope["query_string"], self.options.max_body_size)
@@ -179,20 +179,16 @@ class ConnectProtocol:
         except ClientDisconnected:
             return
         except UnsupportedCodec as exc:
-            await self.refused(method, scope, exc)
+            await self.table.refuse(PROTOCOL, method, scope, exc)
             await send_error(send, exc, status=415)
             return
         except Exception as exc:  # only coded errors reach the wire
             error = as_error(exc)
             if ctx is None:  # refused before the chain: the observers still count it
-                await self.refused(method, scope, error)
+                await self.table.refuse(PROTOCOL, method, scope, error)
             await send_error(send, error, context=ctx)
             return
         await respond(send, 200, body, response_headers, PROTO if binary else JSON)
-
-    async def refused(self, method: Method, scope: Scope, error: Error) -> None:
-        ctx = Context(PROTOCOL, method, Headers(scope["headers"]), peer(scope), scope=scope)
-        await self.table.refused(ctx, error)
 
 
 @dataclass(slots=True)
@@ -299,7 +295,7 @@ class _Stream:
         except Exception as exc:  # only coded errors reach the wire
             error = as_error(exc)
             if not self.called:
-                await self.protocol.refused(self.method, scope, error)
+                await self.protocol.table.refuse(PROTOCOL, self.method, scope, error)
         await self._end(error)
 
     async def _single(self, reader: envelope.Reader) -> Any:

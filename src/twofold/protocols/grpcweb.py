@@ -154,11 +154,7 @@ class _Call:
             error = as_error(exc)
             if not self.called:
                 # Refused before the chain: the observers still count it.
-                headers = Headers(self.scope["headers"])
-                refused = Context(
-                    PROTOCOL, self.method, headers, peer(self.scope), scope=self.scope
-                )
-                await self.protocol.table.refused(refused, error)
+                await self.protocol.table.refuse(PROTOCOL, self.method, self.scope, error)
         await self._end(error)
 
     def _start_headers(self) -> list[tuple[bytes, bytes]]:

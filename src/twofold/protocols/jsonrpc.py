@@ -259,8 +259,7 @@ class JsonRpcProtocol:
     async def _refused(self, scope: Scope, error: Error, status: int) -> list[tuple[bytes, bytes]]:
         """Tell the observers of a request refused whole; the error's headers to send."""
         error.http_status = status
-        ctx = Context(PROTOCOL, UNKNOWN, Headers(scope["headers"]), peer(scope), scope=scope)
-        await self.table.refused(ctx, error)
+        await self.table.refuse(PROTOCOL, UNKNOWN, scope, error)
         return encode_headers(error.headers)
 
     async def _refuse(

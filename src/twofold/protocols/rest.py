@@ -254,7 +254,7 @@ class RestProtocol:
         route, params = self.router.match(path)
         if route is None:
             error = Error(Code.NOT_FOUND, f"no route for {path}")
-            await self.refused(UNKNOWN, scope, error)
+            await self.table.refuse(PROTOCOL, UNKNOWN, scope, error)
             await send_problem(send, error, path, 404)
             return
         verb: str = scope["method"]
@@ -265,7 +265,7 @@ class RestProtocol:
                 return
             error = Error(Code.UNIMPLEMENTED, f"{verb} is not allowed on {path}")
             error.http_status = 405
-            await self.refused(UNKNOWN, scope, error)
+            await self.table.refuse(PROTOCOL, UNKNOWN, scope, error)
             await send_problem(send, error, path, 405, [(b"allow", route.allow)])
             return
         try:
@@ -289,10 +289,6 @@ class RestProtocol:
             await send_problem(send, exc, path, 422)
         except Error as exc:
             await send_problem(send, exc, path)
-
-    async def refused(self, method: Method, scope: Scope, error: Error) -> None:
-        ctx = Context(PROTOCOL, method, Headers(scope["headers"]), scope.get("client"), scope=scope)
-        await self.table.refused(ctx, error)
 
     async def _serve(
         self,
@@ -350,7 +346,7 @@ class RestProtocol:
                     request = _replace(request, idempotency.KEY_FIELD, value)
         except Error as exc:
             # Refused before the chain: the observers still count and log it.
-            await self.refused(op.method, scope, exc)
+            await self.table.refuse(PROTOCOL, op.method, scope, exc)
             raise
         ctx = Context(
             PROTOCOL, op.method, Headers(scope["headers"]), scope.get("client"), None, scope
