@@ -26,18 +26,29 @@ async def invoke(method: Method, ctx: Context, request: Any) -> Any:
     (client streaming) and the result an async iterator (server streaming):
     read that one with :func:`stream`.
     """
+    if ctx.deadline is None:
+        try:
+            return await method.call(request, ctx)
+        except Error:
+            raise
+        except Exception as exc:
+            raise as_error(exc) from None
+    timeout = asyncio.timeout_at(ctx.deadline)
     try:
-        if ctx.deadline is None:
+        async with timeout:
             return await method.call(request, ctx)
-        async with asyncio.timeout_at(ctx.deadline):
-            return await method.call(request, ctx)
-    except TimeoutError as exc:
-        if ctx.deadline is not None and asyncio.get_running_loop().time() >= ctx.deadline:
-            raise Error(Code.DEADLINE_EXCEEDED, "deadline exceeded") from None
-        raise as_error(exc) from None
     except Error:
         raise
     except Exception as exc:
+        # Whether our timeout fired, not the clock: a TimeoutError the handler
+        # raised itself is a bug (INTERNAL), and code on a cancelled handler's
+        # way out may put its own exception in place of the cancellation (a
+        # database session closed mid-operation, say). The caller's answer is
+        # then still the deadline; that exception is logged, as any unexpected one.
+        if timeout.expired():
+            if not isinstance(exc, TimeoutError):
+                as_error(exc)
+            raise Error(Code.DEADLINE_EXCEEDED, "deadline exceeded") from None
         raise as_error(exc) from None
 
 
