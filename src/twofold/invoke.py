@@ -26,30 +26,38 @@ async def invoke(method: Method, ctx: Context, request: Any) -> Any:
     (client streaming) and the result an async iterator (server streaming):
     read that one with :func:`stream`.
     """
-    if ctx.deadline is None:
-        try:
-            return await method.call(request, ctx)
-        except Error:
-            raise
-        except Exception as exc:
-            raise as_error(exc) from None
-    timeout = asyncio.timeout_at(ctx.deadline)
     try:
-        async with timeout:
+        if ctx.deadline is None:
             return await method.call(request, ctx)
+        return await before(ctx.deadline, method.call(request, ctx))
     except Error:
         raise
     except Exception as exc:
-        # Whether our timeout fired, not the clock: a TimeoutError the handler
-        # raised itself is a bug (INTERNAL), and code on a cancelled handler's
-        # way out may put its own exception in place of the cancellation (a
-        # database session closed mid-operation, say). The caller's answer is
-        # then still the deadline; that exception is logged, as any unexpected one.
-        if timeout.expired():
-            if not isinstance(exc, TimeoutError):
-                as_error(exc)
-            raise Error(Code.DEADLINE_EXCEEDED, "deadline exceeded") from None
         raise as_error(exc) from None
+
+
+async def before(deadline: float, call: Awaitable[Any]) -> Any:
+    """``await call``, cancelled at ``deadline`` (on the loop's clock) with DEADLINE_EXCEEDED.
+
+    Whether our timeout fired decides, not the clock: a TimeoutError the
+    handler raised itself is its own (a bug, INTERNAL once it reaches a
+    protocol), and code on a cancelled handler's way out may put its own
+    exception in place of the cancellation (a database session closed
+    mid-operation, say). The caller's answer is then still the deadline;
+    that exception is logged, as any unexpected one.
+    """
+    timeout = asyncio.timeout_at(deadline)
+    try:
+        async with timeout:
+            return await call
+    except Error:
+        raise
+    except Exception as exc:
+        if not timeout.expired():
+            raise
+        if not isinstance(exc, TimeoutError):
+            as_error(exc)
+        raise Error(Code.DEADLINE_EXCEEDED, "deadline exceeded") from None
 
 
 @contextlib.asynccontextmanager

@@ -26,6 +26,7 @@ from twofold.code import Code
 from twofold.context import Context
 from twofold.errors import Error
 from twofold.interceptors import CallNext
+from twofold.invoke import before
 from twofold.method import StreamKind
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -85,13 +86,7 @@ class Deadlines:
         if ctx.deadline is not None and ctx.deadline <= deadline:
             return await call_next(request, ctx)
         ctx.deadline = deadline
-        try:
-            async with asyncio.timeout_at(deadline):
-                return await call_next(request, ctx)
-        except TimeoutError:
-            if loop.time() >= deadline:
-                raise Error(Code.DEADLINE_EXCEEDED, "deadline exceeded") from None
-            raise
+        return await before(deadline, call_next(request, ctx))
 
 
 def exhausted(message: str, retry_after: float) -> Error:

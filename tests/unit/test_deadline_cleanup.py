@@ -17,6 +17,7 @@ import msgspec
 import pytest
 
 from twofold import App, Service
+from twofold.limits import Deadlines, timeout
 
 service = Service("cleanup.v1")
 
@@ -27,6 +28,17 @@ class Done(msgspec.Struct):
 
 @service.procedure
 async def close_badly(pause: float) -> Done:
+    try:
+        await asyncio.sleep(pause)
+    except asyncio.CancelledError:
+        raise RuntimeError("connection closed in the middle of an operation") from None
+    return Done(True)
+
+
+@service.procedure
+@timeout(0.05)
+async def close_badly_in_time(pause: float) -> Done:
+    """The same, under the server's own deadline (the Deadlines interceptor's timeout)."""
     try:
         await asyncio.sleep(pause)
     except asyncio.CancelledError:
@@ -48,7 +60,7 @@ async def time_out(pause: float) -> Done:
 
 def call(name: str, pause: float, timeout_ms: int) -> httpx.Response:
     async def main() -> httpx.Response:
-        transport = httpx.ASGITransport(App(service))
+        transport = httpx.ASGITransport(App(service, interceptors=[Deadlines()]))
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             return await client.post(
                 f"/cleanup.v1.CleanupService/{name}",
@@ -71,6 +83,14 @@ def test_a_clean_up_error_after_the_deadline_is_deadline_exceeded(
     assert r.status_code == 504, r.text
     assert body(r)["code"] == "deadline_exceeded"
     # The exception that replaced the cancellation is not lost.
+    assert "connection closed in the middle of an operation" in caplog.text
+
+
+def test_so_it_is_under_the_server_side_deadline(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.ERROR, logger="twofold.errors"):
+        r = call("CloseBadlyInTime", pause=5, timeout_ms=5000)
+    assert r.status_code == 504, r.text
+    assert body(r)["code"] == "deadline_exceeded"
     assert "connection closed in the middle of an operation" in caplog.text
 
 
