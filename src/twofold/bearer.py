@@ -96,7 +96,10 @@ class JwtBearer:
         elif jwks is not None:
             self._keys = _jwks_keys(jwks)
         self.jwks_url = jwks_url
-        self._fetched = 0.0
+        # When the keys were last fetched, by the monotonic clock; None before
+        # the first fetch (the clock's zero is the boot, so 0.0 would read as
+        # "fresh" on a machine up for less than JWKS_TTL).
+        self._fetched: float | None = None
         self._lock = asyncio.Lock()
         self.audience = audience
         self.issuer = issuer
@@ -136,7 +139,7 @@ class JwtBearer:
 
     async def _select(self, header: Mapping[str, Any]) -> _Key:
         """The key the token names (by ``kid``), pinned to that key's algorithm."""
-        if self.jwks_url is not None and time.monotonic() - self._fetched > JWKS_TTL:
+        if self.jwks_url is not None and self._stale():
             await self._fetch()
         kid = header.get("kid")
         candidates = [k for k in self._keys if kid is None or k.kid == kid]
@@ -149,11 +152,14 @@ class JwtBearer:
             raise jwt.InvalidAlgorithmError("algorithm not allowed for this key")
         return key
 
+    def _stale(self) -> bool:
+        return self._fetched is None or time.monotonic() - self._fetched > JWKS_TTL
+
     async def _fetch(self) -> None:
         import httpx  # imported only by apps that fetch their keys
 
         async with self._lock:
-            if time.monotonic() - self._fetched <= JWKS_TTL:
+            if not self._stale():
                 return
             try:
                 async with httpx.AsyncClient(timeout=5.0) as client:

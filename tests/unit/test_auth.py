@@ -225,7 +225,20 @@ def _hmac_with(secret: bytes, claims: dict[str, Any], kid: str) -> str:
     return (header + b"." + body + b"." + signature).decode()
 
 
-def test_es256_keys_fetched_from_a_jwks_url() -> None:
+@pytest.mark.parametrize("uptime", [None, 60.0], ids=["any-uptime", "machine-just-booted"])
+def test_es256_keys_fetched_from_a_jwks_url(
+    uptime: float | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if uptime is not None:
+        # The monotonic clock counts from the boot: on a machine up for less
+        # than JWKS_TTL the first call must still fetch the keys.
+        import types
+
+        import twofold.bearer
+
+        start = time.monotonic()
+        clock = types.SimpleNamespace(monotonic=lambda: time.monotonic() - start + uptime)
+        monkeypatch.setattr(twofold.bearer, "time", clock)
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
     from threading import Thread
 
