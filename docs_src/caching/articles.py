@@ -9,9 +9,9 @@ from typing import Annotated
 import msgspec
 
 from twofold import App, Cache, Code, Error, Idempotency, Service
-from twofold.caching import check_etag, check_unmodified
-from twofold.idempotency import IdempotencyKeys, MemoryStore
-from twofold.pagination import PageTokens
+from twofold.http.caching import check_etag, check_unmodified
+from twofold.http.pagination import PageTokens
+from twofold.interceptors.idempotency import IdempotencyKeys, MemoryStore
 
 
 class Article(msgspec.Struct, kw_only=True):

@@ -9,8 +9,8 @@ import msgspec
 from google.rpc import error_details_pb2, status_pb2  # type: ignore[import-untyped]
 
 from twofold import App, Context, Error, Service
-from twofold.grpc_server import GrpcServer
 from twofold.protobuf import Schema
+from twofold.server.grpc import GrpcServer
 
 service = Service("greet.v1")
 

@@ -7,10 +7,10 @@ import asyncio
 import msgspec
 
 from twofold import App, Context, Service
-from twofold.access import AccessLog
-from twofold.limits import ConcurrencyLimit, Deadlines, timeout
-from twofold.metrics import Metrics
-from twofold.tracing import TRACE, RequestIds
+from twofold.interceptors.access import AccessLog
+from twofold.interceptors.limits import ConcurrencyLimit, Deadlines, timeout
+from twofold.interceptors.metrics import Metrics
+from twofold.interceptors.tracing import TRACE, RequestIds
 
 
 class Quote(msgspec.Struct):

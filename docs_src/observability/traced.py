@@ -8,11 +8,11 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from docs_src.observability.service import service
 from twofold import App
-from twofold.access import AccessLog
-from twofold.limits import Deadlines
-from twofold.metrics import Metrics
-from twofold.otel import Tracing
-from twofold.tracing import RequestIds
+from twofold.interceptors.access import AccessLog
+from twofold.interceptors.limits import Deadlines
+from twofold.interceptors.metrics import Metrics
+from twofold.interceptors.otel import Tracing
+from twofold.interceptors.tracing import RequestIds
 
 # The application's choice of SDK, processor and exporter: in production a
 # BatchSpanProcessor and an OTLP exporter, here spans kept in memory.

@@ -8,8 +8,15 @@ from typing import Any
 import msgspec
 
 from twofold import App, Context, Service
-from twofold.auth import AUTHENTICATED, ApiKey, ApiKeys, Authentication, Identity, requires
-from twofold.bearer import DEVELOPMENT_SECRET, JwtBearer
+from twofold.interceptors.auth import (
+    AUTHENTICATED,
+    ApiKey,
+    ApiKeys,
+    Authentication,
+    Identity,
+    requires,
+)
+from twofold.interceptors.bearer import DEVELOPMENT_SECRET, JwtBearer
 
 
 class Invoice(msgspec.Struct):

@@ -19,11 +19,11 @@ from examples.catalog.database import SqlIdempotencyStore, lifespan
 from examples.catalog.security import authentication
 from examples.catalog.service import service
 from twofold import App
-from twofold.access import AccessLog
-from twofold.idempotency import IdempotencyKeys
-from twofold.limits import ConcurrencyLimit, Deadlines
-from twofold.metrics import Metrics
-from twofold.tracing import RequestIds
+from twofold.interceptors.access import AccessLog
+from twofold.interceptors.idempotency import IdempotencyKeys
+from twofold.interceptors.limits import ConcurrencyLimit, Deadlines
+from twofold.interceptors.metrics import Metrics
+from twofold.interceptors.tracing import RequestIds
 
 app = App(
     service,

@@ -46,8 +46,8 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from twofold import App, Code, Error
-from twofold.idempotency import Record
-from twofold.pagination import PageTokens
+from twofold.http.pagination import PageTokens
+from twofold.interceptors.idempotency import Record
 
 URL_ENV = "CATALOG_DATABASE_URL"
 SECRET_ENV = "CATALOG_PAGE_TOKEN_SECRET"
@@ -114,7 +114,7 @@ def new_version() -> str:
 
 
 class IdempotencyRow(Base):
-    """A key a client sent with a create (twofold.idempotency), until it expires."""
+    """A key a client sent with a create (twofold.interceptors.idempotency), until it expires."""
 
     __tablename__ = "idempotency_keys"
 

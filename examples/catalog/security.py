@@ -19,8 +19,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from twofold.auth import Authentication, Identity
-from twofold.bearer import DEVELOPMENT_SECRET, JwtBearer
+from twofold.interceptors.auth import Authentication, Identity
+from twofold.interceptors.bearer import DEVELOPMENT_SECRET, JwtBearer
 
 SECRET_ENV = "CATALOG_JWT_SECRET"
 AUDIENCE_ENV = "CATALOG_JWT_AUDIENCE"

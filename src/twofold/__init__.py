@@ -2,16 +2,16 @@
 
 from typing import TYPE_CHECKING, Any
 
-from twofold.app import App
-from twofold.caching import Cache
-from twofold.code import Code
-from twofold.context import Context
-from twofold.definition import DefinitionError, Resource, Service
-from twofold.details import BadRequest, ErrorInfo, FieldViolation
-from twofold.errors import Error
-from twofold.interceptors import CallNext, Interceptor
-from twofold.method import Empty, HttpBinding, Idempotency, Method, StreamKind
-from twofold.options import Options
+from twofold.core.chain import CallNext, Interceptor
+from twofold.core.code import Code
+from twofold.core.context import Context
+from twofold.core.definition import DefinitionError, Resource, Service
+from twofold.core.details import BadRequest, ErrorInfo, FieldViolation
+from twofold.core.errors import Error
+from twofold.core.method import Empty, HttpBinding, Idempotency, Method, StreamKind
+from twofold.core.options import Options
+from twofold.http.caching import Cache
+from twofold.server.app import App
 
 if TYPE_CHECKING:
     from twofold.client import AsyncClient, Client

@@ -73,8 +73,8 @@ def test_interceptor_example_times_every_protocol() -> None:
 
 
 def test_error_table_in_docs_matches_the_code() -> None:
-    from twofold.code import HTTP_STATUS
-    from twofold.protocols.jsonrpc import ERROR_CODES
+    from twofold.core.code import HTTP_STATUS
+    from twofold.wires.jsonrpc import ERROR_CODES
 
     text = (ROOT / "docs/errors.md").read_text()
     for code, status in HTTP_STATUS.items():

@@ -14,9 +14,9 @@ from typing import Any
 import httpx
 import msgspec
 
-from twofold import protojson
-from twofold.method import Method
-from twofold.routing import Template
+from twofold.core.method import Method
+from twofold.http.routing import Template
+from twofold.protobuf import json as protojson
 
 JSONRPC_CODES = {-32700: "parse_error", -32600: "invalid_request", -32601: "method_not_found"}
 

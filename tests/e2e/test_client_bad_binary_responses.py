@@ -22,11 +22,11 @@ import pytest
 
 from tests.e2e.threaded import serve
 from twofold import Code, Error
-from twofold.asgi import Receive, Scope, Send
 from twofold.client import Client, Empty, HttpBinding, Idempotency, Rpc, StreamKind
-from twofold.details import BadRequest, FieldViolation
-from twofold.envelope import COMPRESSED, END_STREAM, TRAILERS, frame
-from twofold.protocols.grpcweb import status_trailers
+from twofold.core.asgi import Receive, Scope, Send
+from twofold.core.details import BadRequest, FieldViolation
+from twofold.http.envelope import COMPRESSED, END_STREAM, TRAILERS, frame
+from twofold.wires.grpcweb import status_trailers
 
 LIMIT = 1000
 SERVICE = "bad.v1.BadService"

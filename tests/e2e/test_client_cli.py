@@ -24,8 +24,8 @@ from tests.e2e.server import ROOT, Server, free_port
 from tests.e2e.threaded import serve
 from tests.tokens import ADMIN
 from twofold import App, Context, Idempotency, Service, cli
-from twofold.client.command import exit_status
-from twofold.code import Code
+from twofold.cli.call import exit_status
+from twofold.core.code import Code
 
 AUTH = f"authorization: Bearer {ADMIN}"  # the catalog's writes need a token
 

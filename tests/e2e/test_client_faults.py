@@ -22,8 +22,8 @@ import pytest
 from tests.e2e.server import free_port
 from tests.e2e.threaded import serve, serve_grpc
 from twofold import App, Code, Error, Idempotency, Service
-from twofold.asgi import ASGIApp, Receive, Scope, Send
 from twofold.client import AsyncClient, Client, Retry
+from twofold.core.asgi import ASGIApp, Receive, Scope, Send
 
 PROTOCOLS = ["rest", "jsonrpc", "connect", "connect-proto", "grpc-web"]
 FAST_RETRY = Retry(attempts=3, backoff=0.01, max_backoff=0.02)

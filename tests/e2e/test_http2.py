@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests.e2e.server import ROOT, free_port
-from twofold.envelope import END_STREAM, frame
+from twofold.http.envelope import END_STREAM, frame
 
 PATH = "/tick.v1.TickService/"
 STREAM = {"content-type": "application/connect+json"}

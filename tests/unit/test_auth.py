@@ -25,8 +25,8 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from tests.unit.wires import PROTOCOLS, Wires, wires
 from twofold import App, Context, DefinitionError, Service
-from twofold.auth import ApiKey, ApiKeys, Authentication, Identity, public, requires
-from twofold.bearer import JwtBearer, issue
+from twofold.interceptors.auth import ApiKey, ApiKeys, Authentication, Identity, public, requires
+from twofold.interceptors.bearer import JwtBearer, issue
 
 SECRET = "a test secret that is long enough for HS256"
 RAN: list[str] = []
@@ -234,11 +234,11 @@ def test_es256_keys_fetched_from_a_jwks_url(
         # than JWKS_TTL the first call must still fetch the keys.
         import types
 
-        import twofold.bearer
+        import twofold.interceptors.bearer
 
         start = time.monotonic()
         clock = types.SimpleNamespace(monotonic=lambda: time.monotonic() - start + uptime)
-        monkeypatch.setattr(twofold.bearer, "time", clock)
+        monkeypatch.setattr(twofold.interceptors.bearer, "time", clock)
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
     from threading import Thread
 
@@ -326,7 +326,7 @@ def test_issue_makes_a_token_the_bearer_accepts() -> None:
 
 def test_token_command_prints_a_development_token(capsys: pytest.CaptureFixture[str]) -> None:
     from twofold import cli
-    from twofold.bearer import DEVELOPMENT_SECRET
+    from twofold.interceptors.bearer import DEVELOPMENT_SECRET
 
     argv = ["token", "--subject", "alice", "--scopes", "products:write,orders:write"]
     assert cli.main([*argv, "--expires-in", "120"]) == 0

@@ -1,4 +1,4 @@
-"""Validators, Cache-Control, conditional writes and list Links, in process (twofold.caching)."""
+"""Validators, Cache-Control, conditional writes and list Links, in process (http.caching)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import msgspec
 import pytest
 
 from twofold import App, Cache, Code, Context, Error, Idempotency, Service
-from twofold.caching import (
+from twofold.http.caching import (
     PreconditionFailed,
     check_etag,
     check_unmodified,

@@ -22,7 +22,7 @@ import pytest
 from examples.catalog import app, service
 from examples.catalog.service import generate_report
 from tests.tokens import AUTHORIZATION
-from twofold.asgi import ASGIApp, Message
+from twofold.core.asgi import ASGIApp, Message
 
 # The package's ``service`` attribute is the Service, which hides the module of
 # the same name from attribute access; import_module finds the module itself.

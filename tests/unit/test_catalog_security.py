@@ -30,9 +30,9 @@ from examples.catalog.security import AUDIENCE_ENV, InsecureConfiguration, authe
 from tests.unit.test_catalog import running
 from tests.unit.wires import PROTOCOLS, Wires, wires
 from twofold import App, CallNext, Context
-from twofold.bearer import DEVELOPMENT_SECRET
-from twofold.idempotency import IdempotencyKeys
-from twofold.limits import Deadlines
+from twofold.interceptors.bearer import DEVELOPMENT_SECRET
+from twofold.interceptors.idempotency import IdempotencyKeys
+from twofold.interceptors.limits import Deadlines
 
 AUDIENCE = "catalog"
 REACHED: list[str] = []

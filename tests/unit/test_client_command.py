@@ -7,8 +7,8 @@ import pytest
 
 from examples.catalog import app as catalog_app
 from twofold import App, Code, Error, Idempotency, Service
-from twofold.client.command import Catalog
-from twofold.method import HttpBinding
+from twofold.cli.call import Catalog
+from twofold.core.method import HttpBinding
 
 
 class Report(msgspec.Struct):

@@ -185,7 +185,7 @@ def test_names_and_signatures(client: ModuleType) -> None:
     # A list default is made fresh on each call, not shared between calls.
     assert "tags: list[str] | None = None" in source and "tags = []" in source
     assert 'tag_field="kind"' in source.replace("'", '"')
-    for banned in ("tests", "twofold.definition", "sqlalchemy", "uvicorn"):
+    for banned in ("tests", "twofold.core.definition", "sqlalchemy", "uvicorn"):
         assert f"import {banned}" not in source and f"from {banned}" not in source
 
 

@@ -25,7 +25,7 @@ def top_level(modules: set[str]) -> set[str]:
 
 
 def test_the_client_imports_no_server_dependency() -> None:
-    loaded = top_level(modules_after("import twofold.client, twofold.client.command"))
+    loaded = top_level(modules_after("import twofold.client, twofold.cli.call"))
     assert not loaded & set(SERVER_SIDE), loaded & set(SERVER_SIDE)
     assert "httpx" in loaded
     # grpcio comes with the first gRPC client, protobuf with the first binary call.

@@ -13,11 +13,11 @@ from twofold.client.frames import Frames
 from twofold.client.protocols import grpc_timeout
 from twofold.client.streams import ConnectReader, EventReader, GrpcWebReader
 from twofold.client.transports import HttpResponse
-from twofold.code import Code
-from twofold.details import BadRequest, ErrorInfo, FieldViolation
-from twofold.envelope import END_STREAM, TRAILERS, frame
-from twofold.errors import Error
-from twofold.protocols.grpcweb import status_details as server_status_details
+from twofold.core.code import Code
+from twofold.core.details import BadRequest, ErrorInfo, FieldViolation
+from twofold.core.errors import Error
+from twofold.http.envelope import END_STREAM, TRAILERS, frame
+from twofold.wires.grpcweb import status_details as server_status_details
 
 
 def head(content_type: str) -> HttpResponse:

@@ -16,7 +16,7 @@ import msgspec
 import pytest
 
 from twofold import App, Code, Context, Error, Options, Service
-from twofold.envelope import COMPRESSED, END_STREAM, frame
+from twofold.http.envelope import COMPRESSED, END_STREAM, frame
 from twofold.protobuf import Schema
 
 service = Service("tick.v1")

@@ -17,7 +17,7 @@ import msgspec
 import pytest
 
 from twofold import App, Service
-from twofold.limits import Deadlines, timeout
+from twofold.interceptors.limits import Deadlines, timeout
 
 service = Service("cleanup.v1")
 
@@ -78,7 +78,7 @@ def body(response: httpx.Response) -> Any:
 def test_a_clean_up_error_after_the_deadline_is_deadline_exceeded(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    with caplog.at_level(logging.ERROR, logger="twofold.errors"):
+    with caplog.at_level(logging.ERROR, logger="twofold.core.errors"):
         r = call("CloseBadly", pause=5, timeout_ms=50)
     assert r.status_code == 504, r.text
     assert body(r)["code"] == "deadline_exceeded"
@@ -87,7 +87,7 @@ def test_a_clean_up_error_after_the_deadline_is_deadline_exceeded(
 
 
 def test_so_it_is_under_the_server_side_deadline(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.ERROR, logger="twofold.errors"):
+    with caplog.at_level(logging.ERROR, logger="twofold.core.errors"):
         r = call("CloseBadlyInTime", pause=5, timeout_ms=5000)
     assert r.status_code == 504, r.text
     assert body(r)["code"] == "deadline_exceeded"

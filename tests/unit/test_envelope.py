@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from twofold import Code, Error
-from twofold.envelope import COMPRESSED, Envelope, Reader, frame, gunzip
-from twofold.http import ClientDisconnected
+from twofold.http.body import ClientDisconnected
+from twofold.http.envelope import COMPRESSED, Envelope, Reader, frame, gunzip
 
 
 def chunks(*parts: bytes) -> Any:

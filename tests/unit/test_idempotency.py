@@ -1,4 +1,4 @@
-"""Idempotency keys (twofold.idempotency): retries return the first answer, once."""
+"""Idempotency keys (twofold.interceptors.idempotency): retries return the first answer, once."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import msgspec
 import pytest
 
 from twofold import App, Code, Error, Service
-from twofold.idempotency import IdempotencyKeys, MemoryStore, _fingerprint
+from twofold.interceptors.idempotency import IdempotencyKeys, MemoryStore, _fingerprint
 
 
 class Ticket(msgspec.Struct, kw_only=True):

@@ -34,7 +34,7 @@ from twofold import (
     Service,
     StreamKind,
 )
-from twofold.protocols.jsonrpc import ERROR_CODES
+from twofold.wires.jsonrpc import ERROR_CODES
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "password=hunter2 at /srv/app/db.py"

@@ -11,10 +11,10 @@ import pytest
 
 from tests.unit.wires import PROTOCOLS, Wires, wires
 from twofold import App, Context, Service
-from twofold.auth import Authentication
-from twofold.bearer import JwtBearer, issue
-from twofold.definition import DefinitionError
-from twofold.limits import ConcurrencyLimit, Deadlines, RateLimit, StreamLimit, timeout
+from twofold.core.definition import DefinitionError
+from twofold.interceptors.auth import Authentication
+from twofold.interceptors.bearer import JwtBearer, issue
+from twofold.interceptors.limits import ConcurrencyLimit, Deadlines, RateLimit, StreamLimit, timeout
 
 EVENTS: list[str] = []
 GATE: dict[str, asyncio.Event] = {}

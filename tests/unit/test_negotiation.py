@@ -1,4 +1,4 @@
-"""Accept (406) and Accept-Encoding (gzip) on REST (twofold.negotiation)."""
+"""Accept (406) and Accept-Encoding (gzip) on REST (twofold.http.negotiation)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import msgspec
 import pytest
 
 from twofold import App, Service
-from twofold.negotiation import accepts_gzip, accepts_json
+from twofold.http.negotiation import accepts_gzip, accepts_json
 
 
 class Doc(msgspec.Struct, kw_only=True):

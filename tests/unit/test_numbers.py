@@ -11,7 +11,7 @@ import msgspec
 import pytest
 
 from twofold import App, Service
-from twofold.numbers import Decoder
+from twofold.core.numbers import Decoder
 
 
 class Line(msgspec.Struct, forbid_unknown_fields=True):

@@ -12,11 +12,11 @@ import pytest
 
 from tests.unit.wires import PROTOCOLS, Wires, wires
 from twofold import App, Code, Context, Error, Service
-from twofold.access import AccessLog
-from twofold.auth import Authentication, requires
-from twofold.bearer import JwtBearer, issue
-from twofold.metrics import Metrics
-from twofold.tracing import TRACE, RequestIds, TraceParent, parse_traceparent
+from twofold.interceptors.access import AccessLog
+from twofold.interceptors.auth import Authentication, requires
+from twofold.interceptors.bearer import JwtBearer, issue
+from twofold.interceptors.metrics import Metrics
+from twofold.interceptors.tracing import TRACE, RequestIds, TraceParent, parse_traceparent
 
 SECRET = "a test secret that is long enough for HS256"
 SEEN: list[object] = []

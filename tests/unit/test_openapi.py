@@ -19,7 +19,9 @@ from openapi_schema_validator import OAS31Validator
 from openapi_spec_validator import validate
 
 from docs_src.openapi import service as docs_example
-from twofold import App, Code, Error, Idempotency, Options, Service, messages, openapi, schemas
+from twofold import App, Code, Error, Idempotency, Options, Service
+from twofold.contracts import openapi, schemas
+from twofold.core import messages
 
 Small = Annotated[int, Meta(ge=0, le=100_000)]
 

@@ -8,10 +8,10 @@ import msgspec
 from openapi_spec_validator import validate
 
 from twofold import App, Service
-from twofold.auth import Authentication, public, requires
-from twofold.bearer import JwtBearer
-from twofold.limits import Deadlines, RateLimit
-from twofold.tracing import RequestIds
+from twofold.interceptors.auth import Authentication, public, requires
+from twofold.interceptors.bearer import JwtBearer
+from twofold.interceptors.limits import Deadlines, RateLimit
+from twofold.interceptors.tracing import RequestIds
 
 SECRET = "a test secret that is long enough for HS256"
 

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from twofold import Code, Error
-from twofold.pagination import MAX_TOKEN_LENGTH, TAG_SIZE, Filters, PageTokens
+from twofold.http.pagination import MAX_TOKEN_LENGTH, TAG_SIZE, Filters, PageTokens
 
 SECRET = b"0123456789abcdef-test-secret"
 BOOKS: Filters = {"list": "products", "category": "Books"}

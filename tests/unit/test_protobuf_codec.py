@@ -15,7 +15,7 @@ from google.protobuf import json_format
 
 from twofold import Code, Empty, Error, Service
 from twofold.protobuf import Schema
-from twofold.protobuf.codec import varint
+from twofold.protobuf.binary import varint
 
 Small = Annotated[int, msgspec.Meta(ge=-5, le=1000)]
 

@@ -13,7 +13,7 @@ import msgspec
 import pytest
 
 from twofold import Code, Empty, Error
-from twofold.protojson import codec
+from twofold.protobuf.json import codec
 
 Int32 = Annotated[int, msgspec.Meta(ge=0, le=2**31 - 1)]
 

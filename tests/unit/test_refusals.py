@@ -21,12 +21,12 @@ import pytest
 
 from tests.unit.wires import Wires, wires
 from twofold import App, Options, Service
-from twofold.access import AccessLog
-from twofold.auth import Authentication, requires
-from twofold.bearer import JwtBearer, issue
-from twofold.limits import RateLimit
-from twofold.metrics import Metrics
-from twofold.tracing import RequestIds
+from twofold.interceptors.access import AccessLog
+from twofold.interceptors.auth import Authentication, requires
+from twofold.interceptors.bearer import JwtBearer, issue
+from twofold.interceptors.limits import RateLimit
+from twofold.interceptors.metrics import Metrics
+from twofold.interceptors.tracing import RequestIds
 
 SECRET = "a test secret that is long enough for HS256"
 REACHED: list[str] = []

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from twofold.routing import Router, Template, TemplateError
+from twofold.http.routing import Router, Template, TemplateError
 
 TEMPLATES = [
     "/products",

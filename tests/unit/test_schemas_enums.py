@@ -6,8 +6,8 @@ import enum
 
 import msgspec
 
-from twofold import protojson
-from twofold.schemas import Schemas
+from twofold.contracts.schemas import Schemas
+from twofold.protobuf import json as protojson
 
 
 class OrderStatus(enum.Enum):

@@ -11,7 +11,7 @@ import httpx
 import msgspec
 
 from twofold import App, Code, Error, Service
-from twofold.protocols import sse
+from twofold.wires import sse
 
 service = Service("sse.v1")
 EVENTS: list[str] = []

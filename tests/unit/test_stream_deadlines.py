@@ -20,8 +20,8 @@ import pytest
 
 from tests.unit.wires import Wires, wires
 from twofold import App, Service
-from twofold.limits import Deadlines, timeout
-from twofold.metrics import Metrics
+from twofold.interceptors.limits import Deadlines, timeout
+from twofold.interceptors.metrics import Metrics
 
 EVENTS: list[str] = []
 

@@ -11,9 +11,9 @@ import msgspec
 import pytest
 
 from twofold import Code, Context, DefinitionError, Error, Service, StreamKind
-from twofold.headers import Headers
-from twofold.interceptors import chain
-from twofold.invoke import deadline, invoke, stream
+from twofold.core.chain import chain
+from twofold.core.headers import Headers
+from twofold.core.invoke import deadline, invoke, stream
 
 
 class Tick(msgspec.Struct):

@@ -20,10 +20,10 @@ import httpx
 import msgspec
 
 from twofold import App, Code
-from twofold.grpc_server import GrpcServer
-from twofold.method import Method
+from twofold.core.method import Method
+from twofold.http.routing import Template
 from twofold.protobuf import Schema
-from twofold.routing import Template
+from twofold.server.grpc import GrpcServer
 
 PROTOCOLS = ["rest", "jsonrpc", "connect", "connect-proto", "grpc-web", "grpc"]
 

@@ -13,7 +13,7 @@ from twofold.client.retry import Retry
 from twofold.client.rpc import Rpc
 from twofold.client.stubs import AsyncClient, AsyncStub, Client, Stub
 from twofold.client.transports import Target
-from twofold.method import Empty, HttpBinding, Idempotency, StreamKind
+from twofold.core.method import Empty, HttpBinding, Idempotency, StreamKind
 
 __all__ = [
     "ApiKey",

@@ -25,9 +25,9 @@ from twofold.client.errors import Failure
 from twofold.client.protocols import check
 from twofold.client.retry import RETRYABLE_CODES, Retry
 from twofold.client.rpc import Rpc, RpcTable, Services
-from twofold.code import Code
-from twofold.errors import Error, validation_error
-from twofold.method import StreamKind
+from twofold.core.code import Code
+from twofold.core.errors import Error, validation_error
+from twofold.core.method import StreamKind
 
 logger = logging.getLogger("twofold.client")
 _PRIMITIVE = {

@@ -36,9 +36,9 @@ import msgspec
 from msgspec import inspect as mi
 
 from twofold.client.stubs import AsyncStub, Stub
-from twofold.definition import Service
-from twofold.method import Empty, HttpBinding, Idempotency, Method, StreamKind
-from twofold.naming import pascal, snake
+from twofold.core.definition import Service
+from twofold.core.method import Empty, HttpBinding, Idempotency, Method, StreamKind
+from twofold.core.naming import pascal, snake
 
 _MESSAGE = (mi.StructType, mi.DataclassType)
 _DEFINED = (mi.StructType, mi.DataclassType, mi.TypedDictType, mi.NamedTupleType, mi.EnumType)

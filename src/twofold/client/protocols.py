@@ -32,7 +32,6 @@ from typing import Any, ClassVar, Literal
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from twofold import envelope
 from twofold.client.codecs import Codecs, MessageCodec
 from twofold.client.errors import (
     Failure,
@@ -53,11 +52,12 @@ from twofold.client.streams import (
     connect_error,
 )
 from twofold.client.transports import HttpRequest, HttpResponse
-from twofold.code import Code
-from twofold.errors import Error
-from twofold.method import StreamKind
-from twofold.protocols.jsonrpc import ERROR_CODES
-from twofold.routing import Template
+from twofold.core.code import Code
+from twofold.core.errors import Error
+from twofold.core.method import StreamKind
+from twofold.http import envelope
+from twofold.http.routing import Template
+from twofold.wires.jsonrpc import ERROR_CODES
 
 JSON = "application/json"
 PROBLEM_JSON = "application/problem+json"
@@ -140,7 +140,7 @@ def _malformed(rpc: Rpc[Any, Any], problem: str) -> Failure:
 
 
 class Rest(Protocol):
-    """REST as :mod:`twofold.protocols.rest` serves it: the method's HTTP binding."""
+    """REST as :mod:`twofold.wires.rest` serves it: the method's HTTP binding."""
 
     name = "rest"
     kinds = frozenset({StreamKind.UNARY, StreamKind.SERVER})
