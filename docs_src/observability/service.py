@@ -7,8 +7,9 @@ import asyncio
 import msgspec
 
 from twofold import App, Context, Service
+from twofold.core.policy import timeout
 from twofold.interceptors.access import AccessLog
-from twofold.interceptors.limits import ConcurrencyLimit, Deadlines, timeout
+from twofold.interceptors.limits import ConcurrencyLimit, Deadlines
 from twofold.interceptors.metrics import Metrics
 from twofold.interceptors.tracing import TRACE, RequestIds
 

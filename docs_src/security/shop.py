@@ -8,14 +8,8 @@ from typing import Any
 import msgspec
 
 from twofold import App, Context, Service
-from twofold.interceptors.auth import (
-    AUTHENTICATED,
-    ApiKey,
-    ApiKeys,
-    Authentication,
-    Identity,
-    requires,
-)
+from twofold.core.policy import AUTHENTICATED, Identity, requires
+from twofold.interceptors.auth import ApiKey, ApiKeys, Authentication
 from twofold.interceptors.bearer import DEVELOPMENT_SECRET, JwtBearer
 
 

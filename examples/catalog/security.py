@@ -19,7 +19,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from twofold.interceptors.auth import Authentication, Identity
+from twofold.core.policy import Identity
+from twofold.interceptors.auth import Authentication
 from twofold.interceptors.bearer import DEVELOPMENT_SECRET, JwtBearer
 
 SECRET_ENV = "CATALOG_JWT_SECRET"

@@ -39,9 +39,9 @@ from examples.catalog.models import (
 )
 from examples.catalog.security import owner
 from twofold import Cache, Code, Error, Idempotency, Service
+from twofold.core.policy import requires
 from twofold.http.caching import check_etag, check_unmodified
 from twofold.http.pagination import Filters
-from twofold.interceptors.auth import requires
 
 service = Service("catalog.v1", description="A product catalog with users and their orders.")
 products = service.resource("products")

@@ -34,7 +34,7 @@ from examples.catalog.database import _ID, Base, ProductRow, current
 from examples.catalog.models import NewProduct
 from examples.catalog.service import create_product, money, service
 from twofold import Code, Error, Idempotency
-from twofold.interceptors.auth import requires
+from twofold.core.policy import requires
 
 logger = logging.getLogger(__name__)
 

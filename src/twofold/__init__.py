@@ -10,7 +10,7 @@ from twofold.core.details import BadRequest, ErrorInfo, FieldViolation
 from twofold.core.errors import Error
 from twofold.core.method import Empty, HttpBinding, Idempotency, Method, StreamKind
 from twofold.core.options import Options
-from twofold.http.caching import Cache
+from twofold.core.policy import Cache
 from twofold.server.app import App
 
 if TYPE_CHECKING:

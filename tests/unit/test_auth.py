@@ -25,7 +25,8 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from tests.unit.wires import PROTOCOLS, Wires, wires
 from twofold import App, Context, DefinitionError, Service
-from twofold.interceptors.auth import ApiKey, ApiKeys, Authentication, Identity, public, requires
+from twofold.core.policy import Identity, public, requires
+from twofold.interceptors.auth import ApiKey, ApiKeys, Authentication
 from twofold.interceptors.bearer import JwtBearer, issue
 
 SECRET = "a test secret that is long enough for HS256"

@@ -17,7 +17,8 @@ import msgspec
 import pytest
 
 from twofold import App, Service
-from twofold.interceptors.limits import Deadlines, timeout
+from twofold.core.policy import timeout
+from twofold.interceptors.limits import Deadlines
 
 service = Service("cleanup.v1")
 

@@ -34,7 +34,7 @@ from twofold import (
     Service,
     StreamKind,
 )
-from twofold.wires.jsonrpc import ERROR_CODES
+from twofold.core.code import JSONRPC_CODE
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "password=hunter2 at /srv/app/db.py"
@@ -511,21 +511,21 @@ def test_error_without_message_uses_the_code_name() -> None:
 @pytest.mark.parametrize("code", list(Code), ids=lambda c: c.name)
 def test_every_code_renders_from_the_table(code: Code) -> None:
     params = {"code": code.name, "message": f"boom {code.name}"}
-    error = error_of(call(make_app(), "Fail", params), ERROR_CODES[code], code.wire_name)
+    error = error_of(call(make_app(), "Fail", params), JSONRPC_CODE[code], code.wire_name)
     assert error["message"] == f"boom {code.name}"
 
 
 def test_error_table_is_complete_and_in_the_reserved_ranges() -> None:
-    assert set(ERROR_CODES) == set(Code)
-    assert len(set(ERROR_CODES.values())) == len(Code)
+    assert set(JSONRPC_CODE) == set(Code)
+    assert len(set(JSONRPC_CODE.values())) == len(Code)
     standard = {Code.INVALID_ARGUMENT: -32602, Code.UNIMPLEMENTED: -32601, Code.INTERNAL: -32603}
-    for code, rpc_code in ERROR_CODES.items():
+    for code, rpc_code in JSONRPC_CODE.items():
         if code in standard:
             assert rpc_code == standard[code]
         else:
             assert -32099 <= rpc_code <= -32000
             assert rpc_code == -32000 - code.value
-    assert ERROR_CODES[Code.NOT_FOUND] == -32005
+    assert JSONRPC_CODE[Code.NOT_FOUND] == -32005
 
 
 # --- protocol errors --------------------------------------------------------
@@ -816,7 +816,7 @@ def test_docs_wire_examples_are_what_the_server_answers() -> None:
 
 def test_docs_error_table_is_the_module_table() -> None:
     rows = re.findall(r"^\| ([A-Z_]+) \| ([a-z_]+) \| (-\d+) \|$", DOC.read_text(), flags=re.M)
-    assert {Code[name]: int(number) for name, _, number in rows} == ERROR_CODES
+    assert {Code[name]: int(number) for name, _, number in rows} == JSONRPC_CODE
     assert all(Code[name].wire_name == wire for name, wire, _ in rows)
 
 

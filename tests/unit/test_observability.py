@@ -12,8 +12,9 @@ import pytest
 
 from tests.unit.wires import PROTOCOLS, Wires, wires
 from twofold import App, Code, Context, Error, Service
+from twofold.core.policy import requires
 from twofold.interceptors.access import AccessLog
-from twofold.interceptors.auth import Authentication, requires
+from twofold.interceptors.auth import Authentication
 from twofold.interceptors.bearer import JwtBearer, issue
 from twofold.interceptors.metrics import Metrics
 from twofold.interceptors.tracing import TRACE, RequestIds, TraceParent, parse_traceparent

@@ -8,7 +8,8 @@ import msgspec
 from openapi_spec_validator import validate
 
 from twofold import App, Service
-from twofold.interceptors.auth import Authentication, public, requires
+from twofold.core.policy import public, requires
+from twofold.interceptors.auth import Authentication
 from twofold.interceptors.bearer import JwtBearer
 from twofold.interceptors.limits import Deadlines, RateLimit
 from twofold.interceptors.tracing import RequestIds

@@ -21,8 +21,9 @@ import pytest
 
 from tests.unit.wires import Wires, wires
 from twofold import App, Options, Service
+from twofold.core.policy import requires
 from twofold.interceptors.access import AccessLog
-from twofold.interceptors.auth import Authentication, requires
+from twofold.interceptors.auth import Authentication
 from twofold.interceptors.bearer import JwtBearer, issue
 from twofold.interceptors.limits import RateLimit
 from twofold.interceptors.metrics import Metrics

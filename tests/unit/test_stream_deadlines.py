@@ -20,7 +20,8 @@ import pytest
 
 from tests.unit.wires import Wires, wires
 from twofold import App, Service
-from twofold.interceptors.limits import Deadlines, timeout
+from twofold.core.policy import timeout
+from twofold.interceptors.limits import Deadlines
 from twofold.interceptors.metrics import Metrics
 
 EVENTS: list[str] = []

@@ -28,6 +28,7 @@ from twofold.contracts.schemas import Schema, Schemas, ref, used
 from twofold.core import messages
 from twofold.core.code import Code
 from twofold.core.method import Idempotency, Method, StreamKind
+from twofold.core.policy import KEY_FIELD
 from twofold.core.table import MethodTable
 from twofold.http import caching
 from twofold.http.routing import Template
@@ -318,13 +319,13 @@ class _Document:
         read = binding.verb == "GET"
         if_match = not read and caching.ETAG_FIELD in fields
         unmodified = not read and caching.UNMODIFIED_SINCE_FIELD in fields
-        keyed = binding.verb == "POST" and idempotency.KEY_FIELD in fields
+        keyed = binding.verb == "POST" and KEY_FIELD in fields
         if binding.body != "*":
             # As in rest.py: every field not in the path or the body is a query
             # parameter, but a write's conditions and key, which come from headers.
             skip = {*template.variables, binding.body}
             if not read:
-                skip |= {caching.ETAG_FIELD, caching.UNMODIFIED_SINCE_FIELD, idempotency.KEY_FIELD}
+                skip |= {caching.ETAG_FIELD, caching.UNMODIFIED_SINCE_FIELD, KEY_FIELD}
             params += [self._parameter(f, "query") for n, f in fields.items() if n not in skip]
         op = self._operation(method, method.name)
         streams = method.kind is not StreamKind.UNARY
@@ -406,7 +407,7 @@ class _Document:
         fields = {f.name for f in messages.fields(method.input_type)}
         if not read and (caching.ETAG_FIELD in fields or caching.UNMODIFIED_SINCE_FIELD in fields):
             out["412"] = self._shared("PreconditionFailed")
-        if binding.verb == "POST" and idempotency.KEY_FIELD in fields:
+        if binding.verb == "POST" and KEY_FIELD in fields:
             out["422"] = self._shared("UnprocessableContent")
         if binding.body is not None:
             out["413"] = self._shared("ContentTooLarge")

@@ -85,3 +85,46 @@ HTTP_STATUS: dict[Code, int] = {
     Code.DATA_LOSS: 500,
     Code.UNAUTHENTICATED: 401,
 }
+
+
+# JSON-RPC 2.0's own error codes for protocol faults (its spec, section 5.1).
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+METHOD_NOT_FOUND = -32601
+INVALID_PARAMS = -32602
+INTERNAL_ERROR = -32603
+
+# The one table from canonical codes to JSON-RPC error codes (the client reads
+# it backwards). The spec reserves -32768..-32000 and leaves -32099..-32000 to
+# implementations for server errors: a code with no JSON-RPC meaning goes there
+# as -32000 minus its gRPC number, so that number stays readable in the JSON-RPC
+# code. error.data.code always carries the canonical name, which is what
+# clients should switch on.
+JSONRPC_CODE: dict[Code, int] = {
+    Code.CANCELED: -32001,
+    # UNKNOWN is not -32603: it is an error some code chose not to classify,
+    # not a broken server invariant.
+    Code.UNKNOWN: -32002,
+    # The spec's own "Invalid params": a handler rejecting an argument and the
+    # decoder rejecting a field read the same to a client. -32003 is unused.
+    Code.INVALID_ARGUMENT: INVALID_PARAMS,
+    Code.DEADLINE_EXCEEDED: -32004,
+    Code.NOT_FOUND: -32005,
+    Code.ALREADY_EXISTS: -32006,
+    Code.PERMISSION_DENIED: -32007,
+    # Also what an over-large body gets (with HTTP 413).
+    Code.RESOURCE_EXHAUSTED: -32008,
+    Code.FAILED_PRECONDITION: -32009,
+    Code.ABORTED: -32010,
+    # Not -32602: the arguments are well formed, the range depends on state
+    # (a page past the end), which is what makes it OUT_OF_RANGE.
+    Code.OUT_OF_RANGE: -32011,
+    # The spec's "Method not found" is "does not exist / is not available",
+    # which is what UNIMPLEMENTED means. -32012 is unused.
+    Code.UNIMPLEMENTED: METHOD_NOT_FOUND,
+    # The spec's "Internal JSON-RPC error". -32013 is unused.
+    Code.INTERNAL: INTERNAL_ERROR,
+    Code.UNAVAILABLE: -32014,
+    Code.DATA_LOSS: -32015,
+    Code.UNAUTHENTICATED: -32016,
+}

@@ -10,7 +10,7 @@ from twofold.core.headers import Headers
 
 if TYPE_CHECKING:
     from twofold.core.method import Method
-    from twofold.interceptors.auth import Identity
+    from twofold.core.policy import Identity
 
 
 class Context:

@@ -30,9 +30,7 @@ from twofold.core.context import Context
 from twofold.core.method import Empty, HttpBinding, Idempotency, Method, StreamKind
 from twofold.core.naming import pascal
 from twofold.core.naming import singular as make_singular
-from twofold.http.caching import Cache
-from twofold.interceptors.auth import SECURITY_ATTRIBUTE, Requirement
-from twofold.interceptors.limits import TIMEOUT_ATTRIBUTE
+from twofold.core.policy import SECURITY_ATTRIBUTE, TIMEOUT_ATTRIBUTE, Cache, Requirement
 
 F = TypeVar("F", bound=Callable[..., Any])
 _EMPTY = Empty()
@@ -306,7 +304,7 @@ class Service:
         It has a REST route only when ``http`` gives one, e.g.
         ``http=("POST", "/reports:generate")`` (the body is then the whole
         message). ``cache`` says how caches may keep its answers
-        (:class:`~twofold.http.caching.Cache`).
+        (:class:`~twofold.core.policy.Cache`).
         """
 
         def register(f: F) -> F:

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 
 import msgspec
 
-from twofold.core.code import Code
+from twofold.core.code import HTTP_STATUS, Code
 from twofold.core.details import BadRequest, Detail, FieldViolation
 
 logger = logging.getLogger("twofold")
@@ -48,6 +48,11 @@ class Error(Exception):
 
     def __repr__(self) -> str:
         return f"Error({self.code.name}, {self.message!r})"
+
+    @property
+    def status(self) -> int:
+        """The HTTP status of this error on REST: its own, else its code's."""
+        return self.http_status or HTTP_STATUS[self.code]
 
     @property
     def violations(self) -> tuple[FieldViolation, ...]:

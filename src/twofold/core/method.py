@@ -15,8 +15,7 @@ import msgspec
 
 if TYPE_CHECKING:
     from twofold.core.context import Context
-    from twofold.http.caching import Cache
-    from twofold.interceptors.auth import Requirement
+    from twofold.core.policy import Cache, Requirement
 
 # What the core calls: the handler adapted to (request message, context).
 Handler = Callable[[Any, "Context"], Awaitable[Any]]

@@ -30,7 +30,6 @@ that precision.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
@@ -38,48 +37,13 @@ from typing import Any
 from twofold.core.code import Code
 from twofold.core.errors import Error
 from twofold.core.method import Idempotency, Method
+from twofold.core.policy import NO_CACHE, NO_STORE
 
 ETAG_FIELD = "etag"
 # The output field that declares a modification time, and the write request
 # field If-Unmodified-Since fills.
 MODIFIED_FIELD = "updated_at"
 UNMODIFIED_SINCE_FIELD = "unmodified_since"
-NO_CACHE = b"no-cache"
-NO_STORE = b"no-store"
-
-
-@dataclass(frozen=True, slots=True)
-class Cache:
-    """How shared and private caches may keep a method's successful answers.
-
-    ``max_age`` is seconds of freshness (None: revalidate every time);
-    ``public`` lets shared caches (proxies, CDNs) keep answers to requests
-    that carried ``Authorization``; ``private`` keeps them out of shared
-    caches altogether; ``no_store`` forbids keeping them anywhere. ``vary``
-    names request headers the answer depends on beyond those the framework
-    adds itself (``Accept-Encoding``).
-    """
-
-    max_age: int | None = None
-    public: bool = False
-    private: bool = False
-    no_store: bool = False
-    vary: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        if self.max_age is not None and self.max_age < 0:
-            raise ValueError("Cache(max_age=...) must not be negative")
-        if self.public and self.private:
-            raise ValueError("a Cache cannot be both public and private")
-
-    @property
-    def header(self) -> bytes:
-        """The ``Cache-Control`` value: ``public, max-age=60``."""
-        if self.no_store:
-            return NO_STORE
-        parts = ["public" if self.public else "private" if self.private else ""]
-        parts.append("no-cache" if self.max_age is None else f"max-age={self.max_age}")
-        return ", ".join(p for p in parts if p).encode()
 
 
 def cache_control(method: Method) -> bytes:

@@ -18,76 +18,19 @@ from __future__ import annotations
 import hashlib
 import hmac
 import inspect
-from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from twofold.core.chain import CallNext
 from twofold.core.code import Code
 from twofold.core.context import Context
 from twofold.core.errors import Error
 from twofold.core.headers import Headers
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-# The attribute @requires and @public leave on a function for Service.add.
-SECURITY_ATTRIBUTE = "__twofold_security__"
+from twofold.core.policy import Identity
 
 # Longest credential read; anything longer is refused unparsed.
 MAX_CREDENTIAL = 8192
-
-
-@dataclass(frozen=True, slots=True)
-class Identity:
-    """Who made a call: ``ctx.identity`` in a handler."""
-
-    subject: str
-    scopes: frozenset[str] = frozenset()
-    # "bearer" or "api_key": which scheme proved it.
-    scheme: str = "bearer"
-    # The verified token claims (empty for an API key).
-    claims: Mapping[str, Any] = field(default_factory=dict)
-
-    def has_scopes(self, scopes: Iterable[str]) -> bool:
-        return all(scope in self.scopes for scope in scopes)
-
-
-# A custom authorization test: True lets the call through, False is PERMISSION_DENIED.
-Check = Callable[[Identity, Any], "bool | Awaitable[bool]"]
-
-
-@dataclass(frozen=True, slots=True)
-class Requirement:
-    """What a method asks of its caller."""
-
-    public: bool = False
-    scopes: tuple[str, ...] = ()
-    check: Check | None = None
-
-
-PUBLIC = Requirement(public=True)
-AUTHENTICATED = Requirement()
-
-
-def requires(*scopes: str, check: Check | None = None) -> Callable[[F], F]:
-    """Declare that a handler needs an identity with every one of ``scopes``.
-
-    Put it under the method decorator (``@products.create`` above it).
-    ``check(identity, request)`` may refuse a call the scopes allow.
-    """
-    requirement = Requirement(scopes=tuple(scopes), check=check)
-
-    def declare(fn: F) -> F:
-        setattr(fn, SECURITY_ATTRIBUTE, requirement)
-        return fn
-
-    return declare
-
-
-def public(fn: F) -> F:
-    """Declare that anyone may call a handler, whatever its service's default."""
-    setattr(fn, SECURITY_ATTRIBUTE, PUBLIC)
-    return fn
 
 
 class Verifier(Protocol):

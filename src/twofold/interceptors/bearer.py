@@ -24,7 +24,8 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from twofold.core.code import Code
 from twofold.core.errors import Error
 from twofold.core.headers import Headers
-from twofold.interceptors.auth import MAX_CREDENTIAL, Identity, bearer_token, unauthenticated
+from twofold.core.policy import Identity
+from twofold.interceptors.auth import MAX_CREDENTIAL, bearer_token, unauthenticated
 
 logger = logging.getLogger("twofold")
 

@@ -39,8 +39,8 @@ from twofold.core.chain import CallNext
 from twofold.core.code import Code
 from twofold.core.context import Context
 from twofold.core.errors import Error
+from twofold.core.policy import KEY_FIELD
 
-KEY_FIELD = "idempotency_key"
 MAX_KEY_LENGTH = 255
 DEFAULT_TTL = 24 * 3600.0
 _encode = msgspec.json.Encoder(order="sorted").encode

@@ -20,7 +20,7 @@ import math
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from twofold.core.chain import CallNext
 from twofold.core.code import Code
@@ -28,27 +28,10 @@ from twofold.core.context import Context
 from twofold.core.errors import Error
 from twofold.core.invoke import before
 from twofold.core.method import StreamKind
+from twofold.core.policy import MAX_TIMEOUT
 
-F = TypeVar("F", bound=Callable[..., Any])
-
-# The attribute @timeout leaves on a function for Service.add.
-TIMEOUT_ATTRIBUTE = "__twofold_timeout__"
 # REST's deadline header: decimal seconds, as in "Request-Timeout: 2.5".
 REQUEST_TIMEOUT = "request-timeout"
-# The longest timeout a client may ask for; longer is a mistake, not a wish.
-MAX_TIMEOUT = 24 * 3600.0
-
-
-def timeout(seconds: float) -> Callable[[F], F]:
-    """Declare a handler's server-side timeout (under the method decorator)."""
-    if not 0 < seconds <= MAX_TIMEOUT:
-        raise ValueError(f"a timeout must be in (0, {MAX_TIMEOUT:g}] seconds")
-
-    def declare(fn: F) -> F:
-        setattr(fn, TIMEOUT_ATTRIBUTE, float(seconds))
-        return fn
-
-    return declare
 
 
 def _requested(ctx: Context) -> float | None:

@@ -170,9 +170,8 @@ def _http_status(ctx: Context, code: Code | None, exc: BaseException | None) -> 
         if ctx.method.returns_empty:
             return 204
         return binding.status if binding is not None else 200
-    # Some errors have a status of their own on REST (413, 412, 415...).
-    special = getattr(exc, "http_status", None)
-    return special if isinstance(special, int) else HTTP_STATUS[code]
+    # The error's own status, as REST sends it (413, 412, 415... or its code's).
+    return exc.status if isinstance(exc, Error) else HTTP_STATUS[code]
 
 
 def _peer(peer: str | None) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from twofold.http.body import header, respond
 from twofold.interceptors.auth import Authentication
 from twofold.interceptors.limits import ConcurrencyLimit, Deadlines, RateLimit
 from twofold.interceptors.tracing import RequestIds
-from twofold.wires import connect
+from twofold.wires import connect, sse
 from twofold.wires.connect import ConnectProtocol
 from twofold.wires.grpcweb import GrpcWebProtocol
 from twofold.wires.jsonrpc import JsonRpcProtocol
@@ -108,7 +108,7 @@ class App:
             bound.call = chain(self.interceptors, method.handler)
             self.table.methods[i] = bound
             self.table.by_path[bound.path] = bound
-        self.rest = RestProtocol(self.table, self.options)
+        self.rest = RestProtocol(self.table, self.options, sse.serve)
         self.jsonrpc = JsonRpcProtocol(self.table, self.options)
         self.rpc_protocols: list[RpcProtocol] = [
             ConnectProtocol(self.table, self.options),

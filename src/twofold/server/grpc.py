@@ -34,7 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Iterable
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import grpc
 from google.protobuf import any_pb2, descriptor_pb2
@@ -50,7 +50,10 @@ from twofold.core.headers import Headers
 from twofold.core.invoke import deadline, invoke, stream
 from twofold.core.method import UNKNOWN, Method, StreamKind
 from twofold.protobuf import Schema, descriptors
-from twofold.server.app import App
+
+if TYPE_CHECKING:
+    # Only its table and options are used: a gRPC-only server loads no HTTP wire.
+    from twofold.server.app import App
 
 PROTOCOL = "grpc"
 DETAILS_KEY = "grpc-status-details-bin"

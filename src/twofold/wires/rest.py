@@ -11,28 +11,26 @@ numbers as JSON Schema reads them (:mod:`twofold.core.numbers`).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import msgspec
 
-from twofold.core import messages, numbers
 from twofold.core.asgi import Receive, Scope, Send
-from twofold.core.code import HTTP_STATUS, Code
+from twofold.core.chain import Refused
+from twofold.core.code import Code
 from twofold.core.context import Context
-from twofold.core.details import BadRequest
 from twofold.core.errors import Error, validation_error
 from twofold.core.headers import Headers
 from twofold.core.invoke import invoke
-from twofold.core.method import UNKNOWN, Method, StreamKind
+from twofold.core.method import UNKNOWN, StreamKind
 from twofold.core.options import Options
+from twofold.core.policy import KEY_FIELD
 from twofold.core.table import MethodTable
 from twofold.http import caching, negotiation
 from twofold.http.body import (
-    BodyTooLarge,
     ClientDisconnected,
     encode_headers,
     header,
@@ -40,20 +38,20 @@ from twofold.http.body import (
     read_body,
     respond,
 )
+from twofold.http.operation import NEXT_PAGE_TOKEN, Operation, add_query, shape
+from twofold.http.problem import UnsupportedMediaType, send_problem
 from twofold.http.routing import Router, Template, quote_segment
 from twofold.interceptors import idempotency
-from twofold.wires import sse
 
 PROTOCOL = "rest"
+# What serves a server-streaming method on its route (the App gives sse.serve):
+# (operation, path values, scope, receive, send, max body size, refusal observer).
+ServeStream = Callable[
+    [Operation, dict[str, Any], Scope, Receive, Send, int, Refused], Awaitable[None]
+]
 JSON = b"application/json"
-PROBLEM_JSON = b"application/problem+json"
-# The list response field whose value the Link: rel="next" header carries (AIP-158).
-NEXT_PAGE_TOKEN = "next_page_token"
 _encode = msgspec.json.Encoder().encode
 _decode_any = msgspec.json.Decoder().decode
-
-# Builds the request message from (path and query values, raw body).
-Decode = Callable[[dict[str, Any], bytes], Any]
 
 
 def _is_json(content_type: bytes | None) -> bool:
@@ -61,149 +59,6 @@ def _is_json(content_type: bytes | None) -> bool:
         return True
     mt = media_type(content_type)
     return mt == JSON or (mt.startswith(b"application/") and mt.endswith(b"+json"))
-
-
-@dataclass(slots=True)
-class Operation:
-    """One verb on one route: the method it calls and how to build its request."""
-
-    method: Method
-    template: Template
-    status: int
-    query_fields: dict[str, bool]  # name -> repeated
-    body: str | None
-    decode: Decode
-    location: Template | None
-    # "/products/" when the new item's id is the location's only variable, so
-    # that building it is one concatenation; else None.
-    location_prefix: str | None
-    location_field: str
-    # Caching (twofold.http.caching), worked out once: a read answers with an ETag
-    # and honours If-None-Match; a write whose request has an ``etag`` field
-    # takes If-Match into it.
-    read: bool
-    cache_control: tuple[bytes, bytes]
-    vary: tuple[bytes, bytes]
-    if_match: bool
-    # A write whose request has an unmodified_since field takes If-Unmodified-Since.
-    unmodified: bool
-    # A POST whose request has an idempotency_key field takes Idempotency-Key into it.
-    keyed: bool
-    # The output has next_page_token: a list, answered with a Link header.
-    pages: bool
-
-    @classmethod
-    def build(cls, method: Method) -> Operation:
-        binding = method.http
-        assert binding is not None
-        template = Template.parse(binding.path)
-        all_fields = {f.name: f for f in messages.fields(method.input_type)}
-        path_fields = set(template.variables)
-        body = binding.body
-        if body == "*":
-            query = set()
-        else:
-            query = set(all_fields) - path_fields - ({body} if body else set())
-        read = binding.verb == "GET"
-        if_match = not read and caching.ETAG_FIELD in all_fields
-        unmodified = not read and caching.UNMODIFIED_SINCE_FIELD in all_fields
-        keyed = binding.verb == "POST" and idempotency.KEY_FIELD in all_fields
-        # The conditions and key of a write come from headers, not from the URL.
-        headers = {caching.ETAG_FIELD, caching.UNMODIFIED_SINCE_FIELD, idempotency.KEY_FIELD}
-        url_query = query - headers if not read else query
-        output_fields = {f.name for f in messages.fields(method.output_type)}
-        location = Template.parse(binding.location) if binding.location else None
-        prefix = None
-        if (
-            location is not None
-            and location.verb is None
-            and len(location.variables) == 1
-            and location.segments[-1].startswith("{")
-        ):
-            prefix = "/" + "".join(s + "/" for s in location.segments[:-1])
-        return cls(
-            method=method,
-            template=template,
-            status=204 if method.returns_empty else binding.status,
-            query_fields={n: messages.is_repeated(all_fields[n].type) for n in sorted(url_query)},
-            body=body,
-            decode=_decoder(method, path_fields, query, body),
-            location=location,
-            location_prefix=prefix,
-            location_field=binding.location_field,
-            read=read,
-            cache_control=(b"cache-control", caching.cache_control(method)),
-            vary=(b"vary", caching.vary(method)),
-            if_match=if_match,
-            unmodified=unmodified,
-            keyed=keyed,
-            pages=read and NEXT_PAGE_TOKEN in output_fields,
-        )
-
-
-def _decoder(method: Method, path: set[str], query: set[str], body: str | None) -> Decode:
-    """Pick the cheapest way to build this operation's request message."""
-    tp = method.input_type
-    module = tp.__module__
-    if body is None:
-        # Everything is text from the URL: one lenient conversion.
-        def from_params(params: dict[str, Any], _: bytes) -> Any:
-            return msgspec.convert(params, tp, strict=False)
-
-        return from_params
-
-    params_tp = messages.subset(f"{method.name}Params", tp, path | query, module)
-    param_names = tuple(f.name for f in messages.fields(params_tp))
-
-    if body == "*":
-        if not path:
-            body_decoder = numbers.Decoder(tp)
-
-            def whole_body(params: dict[str, Any], raw: bytes) -> Any:
-                return body_decoder.decode(raw or b"{}")
-
-            return whole_body
-        body_tp = messages.subset(
-            f"{method.name}Body", tp, {f.name for f in messages.fields(tp)} - path, module
-        )
-        decoder = numbers.Decoder(body_tp)
-        body_names = tuple(f.name for f in messages.fields(body_tp))
-
-        def merged(params: dict[str, Any], raw: bytes) -> Any:
-            p = msgspec.convert(params, params_tp, strict=False)
-            b = decoder.decode(raw or b"{}")
-            kwargs = {n: getattr(p, n) for n in param_names}
-            kwargs.update({n: getattr(b, n) for n in body_names})
-            return tp(**kwargs)
-
-        return merged
-
-    field = next(f for f in messages.fields(tp) if f.name == body)
-    field_decoder = numbers.Decoder(field.type)
-
-    def one_field(params: dict[str, Any], raw: bytes) -> Any:
-        # No path or query fields (a top-level create): nothing to convert.
-        p = msgspec.convert(params, params_tp, strict=False) if param_names else None
-        if not raw:
-            if field.required:
-                raise Error.invalid(body, "a request body is required")
-            value = (
-                field.default
-                if field.default_factory is msgspec.NODEFAULT
-                else (field.default_factory())
-            )
-        else:
-            try:
-                value = field_decoder.decode(raw)
-            except msgspec.ValidationError as exc:
-                raise validation_error(exc, prefix=body) from None
-        if p is None:
-            return tp(**{body: value})
-        kwargs = {n: getattr(p, n) for n in param_names}
-        kwargs[body] = value
-        return tp(**kwargs)
-
-    return one_field
 
 
 @dataclass(slots=True)
@@ -226,8 +81,9 @@ class RestProtocol:
 
     name = PROTOCOL
 
-    def __init__(self, table: MethodTable, options: Options) -> None:
+    def __init__(self, table: MethodTable, options: Options, stream: ServeStream) -> None:
         self.options = options
+        self.stream = stream
         self.table = table
         self.router: Router[Route] = Router()
         routes: dict[str, Route] = {}
@@ -235,7 +91,7 @@ class RestProtocol:
             if method.http is None:
                 continue
             op = Operation.build(method)
-            key = _shape(op.template)
+            key = shape(op.template)
             route = routes.get(key)
             if route is None:
                 route = routes[key] = Route(op.template, {})
@@ -257,7 +113,7 @@ class RestProtocol:
         if route is None:
             error = Error(Code.NOT_FOUND, f"no route for {path}")
             await self.table.refuse(PROTOCOL, UNKNOWN, scope, error)
-            await send_problem(send, error, path, 404)
+            await send_problem(send, error, path)
             return
         verb: str = scope["method"]
         op = route.operations.get("GET" if verb == "HEAD" else verb)
@@ -268,27 +124,18 @@ class RestProtocol:
             error = Error(Code.UNIMPLEMENTED, f"{verb} is not allowed on {path}")
             error.http_status = 405
             await self.table.refuse(PROTOCOL, UNKNOWN, scope, error)
-            await send_problem(send, error, path, 405, [(b"allow", route.allow)])
+            await send_problem(send, error, path, [(b"allow", route.allow)])
             return
         try:
             if op.method.kind is not StreamKind.UNARY:
-                # Server streaming over REST is Server-Sent Events.
-                await sse.serve(
+                # Server streaming on a REST route (Server-Sent Events, given by the App).
+                await self.stream(
                     op, params, scope, receive, send, self.options.max_body_size, self.table.refused
                 )
                 return
             await self._serve(op, params, scope, receive, send, verb == "HEAD")
         except ClientDisconnected:
             return
-        except BodyTooLarge as exc:
-            await send_problem(send, exc, path, 413)
-        except caching.PreconditionFailed as exc:
-            await send_problem(send, exc, path, 412)
-        except negotiation.NotAcceptable as exc:
-            await send_problem(send, exc, path, 406)
-        except idempotency.KeyReused as exc:
-            # The request is well formed but contradicts the first use of its key.
-            await send_problem(send, exc, path, 422)
         except Error as exc:
             await send_problem(send, exc, path)
 
@@ -316,7 +163,7 @@ class RestProtocol:
                 raise negotiation.NotAcceptable
             qs: bytes = scope["query_string"]
             if qs and op.query_fields:
-                _add_query(params, qs, op.query_fields)
+                add_query(params, qs, op.query_fields)
             raw = b""
             if op.body is not None:
                 raw = await read_body(scope, receive, self.options.max_body_size)
@@ -345,7 +192,7 @@ class RestProtocol:
                 key = header(scope, b"idempotency-key") if op.keyed else None
                 if key is not None:
                     value = idempotency.check_key(key.decode("latin-1"))
-                    request = _replace(request, idempotency.KEY_FIELD, value)
+                    request = _replace(request, KEY_FIELD, value)
         except Error as exc:
             # Refused before the chain: the observers still count and log it.
             await self.table.refuse(PROTOCOL, op.method, scope, exc)
@@ -445,40 +292,6 @@ def _next_link(scope: Scope, token: str) -> bytes:
     return f'<{root}{scope["path"]}?{urlencode(pairs)}>; rel="next"'.encode("latin-1")
 
 
-class UnsupportedMediaType(Error):
-    http_status = 415
-
-    def __init__(self, accept_header: bytes) -> None:
-        super().__init__(
-            Code.INVALID_ARGUMENT, "unsupported media type: send Content-Type: application/json"
-        )
-        self.accept_header = accept_header
-
-
-def _shape(template: Template) -> str:
-    segs = ["{}" if s.startswith("{") else s for s in template.segments]
-    return "/" + "/".join(segs) + (f":{template.verb}" if template.verb else "")
-
-
-def _add_query(params: dict[str, Any], qs: bytes, known: dict[str, bool]) -> None:
-    """Known query parameters into ``params``; unknown ones are ignored, as caches
-    and browsers add their own (cache-busters, tracking)."""
-    try:
-        pairs = parse_qsl(qs.decode("latin-1"), keep_blank_values=True, max_num_fields=1000)
-    except ValueError:
-        raise Error(Code.INVALID_ARGUMENT, "too many query parameters") from None
-    for name, value in pairs:
-        repeated = known.get(name)
-        if repeated is None:
-            continue
-        if repeated:
-            params.setdefault(name, []).append(value)
-        elif name in params:
-            raise Error.invalid(name, "given more than once")
-        else:
-            params[name] = value
-
-
 def _location(op: Operation, params: dict[str, Any], output: Any) -> bytes:
     """The created item's path: the request's path variables plus the new id."""
     assert op.location is not None
@@ -488,42 +301,3 @@ def _location(op: Operation, params: dict[str, Any], output: Any) -> bytes:
     values = dict(params)
     values[op.location.variables[-1]] = new_id
     return op.location.expand(values).encode()
-
-
-def problem(error: Error, instance: str, status: int) -> dict[str, Any]:
-    """The RFC 9457 document for an error: standard members plus ``code`` and
-    ``violations``. ``type`` is about:blank, so ``title`` is the status phrase
-    as the RFC asks; ``code`` tells apart errors sharing a status."""
-    doc: dict[str, Any] = {
-        "type": "about:blank",
-        "title": HTTPStatus(status).phrase
-        if status in HTTPStatus._value2member_map_
-        else ("Client Closed Request"),
-        "status": status,
-        "detail": error.message or error.code.wire_name,
-        "instance": instance,
-        "code": error.code.wire_name,
-    }
-    violations = error.violations
-    if violations:
-        doc["violations"] = [{"field": v.field, "description": v.description} for v in violations]
-    others = [d for d in error.details if not isinstance(d, BadRequest)]
-    if others:
-        doc["details"] = [{"type": d.TYPE_NAME, **d.to_json()} for d in others]
-    return doc
-
-
-async def send_problem(
-    send: Send,
-    error: Error,
-    instance: str,
-    status: int | None = None,
-    headers: list[tuple[bytes, bytes]] | None = None,
-) -> None:
-    if isinstance(error, UnsupportedMediaType):
-        status = 415
-        headers = [*(headers or []), (error.accept_header, JSON)]
-    status = status or HTTP_STATUS[error.code]
-    # An error is never to be reused: the next request may well succeed.
-    raw = [*(headers or []), *encode_headers(error.headers), (b"cache-control", caching.NO_STORE)]
-    await respond(send, status, _encode(problem(error, instance, status)), raw, PROBLEM_JSON)

@@ -15,22 +15,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 
 from twofold.core.asgi import Receive, Scope, Send
 from twofold.core.chain import Refused
-from twofold.core.code import HTTP_STATUS, Code
+from twofold.core.code import Code
 from twofold.core.context import Context
 from twofold.core.errors import Error, as_error, validation_error
 from twofold.core.headers import Headers
 from twofold.core.invoke import deadline, stream
 from twofold.http.body import ClientDisconnected, encode_headers, peer, read_body
+from twofold.http.operation import Operation, add_query
+from twofold.http.problem import problem, send_problem
 from twofold.wires.exchange import Exchange
-
-if TYPE_CHECKING:
-    from twofold.wires.rest import Operation
 
 EVENT_STREAM = b"text/event-stream"
 KEEPALIVE = 15.0  # seconds of silence before a comment line
@@ -51,13 +50,11 @@ async def serve(
     refused: Refused,
 ) -> None:
     """Answer one request to a server-streaming REST route with an event stream."""
-    from twofold.wires.rest import _add_query, send_problem
-
     path: str = scope["path"]
     try:
         qs: bytes = scope["query_string"]
         if qs and op.query_fields:
-            _add_query(params, qs, op.query_fields)
+            add_query(params, qs, op.query_fields)
         raw = b"" if op.body is None else await read_body(scope, receive, max_body_size)
         try:
             request = op.decode(params, raw)
@@ -79,8 +76,6 @@ async def serve(
 
 
 async def _events(ctx: Context, request: Any, path: str, send: Send) -> None:
-    from twofold.wires.rest import problem, send_problem
-
     stream_ = _Events(ctx, send)
     # The handler's generator runs in one task of its own from start to end
     # (a timeout or a context manager inside it may span its yields), while
@@ -108,8 +103,7 @@ async def _events(ctx: Context, request: Any, path: str, send: Send) -> None:
         if not stream_.started:
             await send_problem(send, error, path)
             return
-        status = HTTP_STATUS[error.code]
-        doc = _encode(problem(error, path, status))
+        doc = _encode(problem(error, path))
         await send({"type": "http.response.body", "body": b"event: error\ndata: " + doc + b"\n\n"})
         return
     finally:
