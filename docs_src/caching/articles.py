@@ -8,10 +8,19 @@ from typing import Annotated
 
 import msgspec
 
-from twofold import App, Cache, Code, Error, Idempotency, Service
-from twofold.http.caching import check_etag, check_unmodified
-from twofold.http.pagination import PageTokens
-from twofold.interceptors.idempotency import IdempotencyKeys, MemoryStore
+from twofold import (
+    App,
+    Cache,
+    Code,
+    Error,
+    Idempotency,
+    IdempotencyKeys,
+    PageTokens,
+    Service,
+    check_etag,
+    check_unmodified,
+)
+from twofold.interceptors.idempotency import MemoryStore
 
 
 class Article(msgspec.Struct, kw_only=True):

@@ -8,9 +8,8 @@ import grpc
 import msgspec
 from google.rpc import error_details_pb2, status_pb2  # type: ignore[import-untyped]
 
-from twofold import App, Context, Error, Service
+from twofold import App, Context, Error, GrpcServer, Service
 from twofold.protobuf import Schema
-from twofold.server.grpc import GrpcServer
 
 service = Service("greet.v1")
 

@@ -6,12 +6,18 @@ import asyncio
 
 import msgspec
 
-from twofold import App, Context, Service
-from twofold.core.policy import timeout
-from twofold.interceptors.access import AccessLog
-from twofold.interceptors.limits import ConcurrencyLimit, Deadlines
-from twofold.interceptors.metrics import Metrics
-from twofold.interceptors.tracing import TRACE, RequestIds
+from twofold import (
+    AccessLog,
+    App,
+    ConcurrencyLimit,
+    Context,
+    Deadlines,
+    Metrics,
+    RequestIds,
+    Service,
+    timeout,
+)
+from twofold.interceptors.tracing import TRACE
 
 
 class Quote(msgspec.Struct):

@@ -18,12 +18,15 @@ from examples.catalog import streams  # noqa: F401  (adds WatchPrices and Import
 from examples.catalog.database import SqlIdempotencyStore, lifespan
 from examples.catalog.security import authentication
 from examples.catalog.service import service
-from twofold import App
-from twofold.interceptors.access import AccessLog
-from twofold.interceptors.idempotency import IdempotencyKeys
-from twofold.interceptors.limits import ConcurrencyLimit, Deadlines
-from twofold.interceptors.metrics import Metrics
-from twofold.interceptors.tracing import RequestIds
+from twofold import (
+    AccessLog,
+    App,
+    ConcurrencyLimit,
+    Deadlines,
+    IdempotencyKeys,
+    Metrics,
+    RequestIds,
+)
 
 app = App(
     service,

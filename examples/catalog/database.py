@@ -45,8 +45,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from twofold import App, Code, Error
-from twofold.http.pagination import PageTokens
+from twofold import App, Code, Error, PageTokens
 from twofold.interceptors.idempotency import Record
 
 URL_ENV = "CATALOG_DATABASE_URL"

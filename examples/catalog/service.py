@@ -38,9 +38,7 @@ from examples.catalog.models import (
     User,
 )
 from examples.catalog.security import owner
-from twofold import Cache, Code, Error, Idempotency, Service
-from twofold.core.policy import requires
-from twofold.http.caching import check_etag, check_unmodified
+from twofold import Cache, Code, Error, Idempotency, Service, check_etag, check_unmodified, requires
 from twofold.http.pagination import Filters
 
 service = Service("catalog.v1", description="A product catalog with users and their orders.")

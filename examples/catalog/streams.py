@@ -33,8 +33,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from examples.catalog.database import _ID, Base, ProductRow, current
 from examples.catalog.models import NewProduct
 from examples.catalog.service import create_product, money, service
-from twofold import Code, Error, Idempotency
-from twofold.core.policy import requires
+from twofold import Code, Error, Idempotency, requires
 
 logger = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ import httpx
 
 from tests.e2e.callers import Caller, Outcome
 from tests.tokens import ADMIN
-from twofold import Error
-from twofold.client import BearerToken, Client, Rpc
+from twofold import Client, Error
+from twofold.client import BearerToken, Rpc
 from twofold.core.code import HTTP_STATUS
 from twofold.core.method import Method
 

@@ -16,7 +16,8 @@ from google.rpc import error_details_pb2, status_pb2
 
 from examples.catalog import service
 from tests.e2e.callers import Caller, Outcome
-from twofold.core.code import HTTP_STATUS, Code
+from twofold import Code
+from twofold.core.code import HTTP_STATUS
 from twofold.http.envelope import TRAILERS, frame
 from twofold.protobuf import Schema
 

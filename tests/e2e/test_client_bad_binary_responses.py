@@ -21,10 +21,9 @@ import msgspec
 import pytest
 
 from tests.e2e.threaded import serve
-from twofold import Code, Error
-from twofold.client import Client, Empty, HttpBinding, Idempotency, Rpc, StreamKind
+from twofold import BadRequest, Client, Code, Error, FieldViolation
+from twofold.client import Empty, HttpBinding, Idempotency, Rpc, StreamKind
 from twofold.core.asgi import Receive, Scope, Send
-from twofold.core.details import BadRequest, FieldViolation
 from twofold.http.envelope import COMPRESSED, END_STREAM, TRAILERS, frame
 from twofold.wires.grpcweb import status_trailers
 

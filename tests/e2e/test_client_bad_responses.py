@@ -16,8 +16,8 @@ import msgspec
 import pytest
 
 from tests.e2e.threaded import serve
-from twofold import Code, Error
-from twofold.client import Client, Empty, HttpBinding, Idempotency, Retry, Rpc
+from twofold import Client, Code, Error
+from twofold.client import Empty, HttpBinding, Idempotency, Retry, Rpc
 from twofold.core.asgi import Receive, Scope, Send
 
 LIMIT = 1000

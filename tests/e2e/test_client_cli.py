@@ -23,9 +23,8 @@ import pytest
 from tests.e2e.server import ROOT, Server, free_port
 from tests.e2e.threaded import serve
 from tests.tokens import ADMIN
-from twofold import App, Context, Idempotency, Service, cli
+from twofold import App, Code, Context, Idempotency, Service, cli
 from twofold.cli.call import exit_status
-from twofold.core.code import Code
 
 AUTH = f"authorization: Bearer {ADMIN}"  # the catalog's writes need a token
 

@@ -21,8 +21,8 @@ import pytest
 
 from tests.e2e.server import free_port
 from tests.e2e.threaded import serve, serve_grpc
-from twofold import App, Code, Error, Idempotency, Service
-from twofold.client import AsyncClient, Client, Retry
+from twofold import App, AsyncClient, Client, Code, Error, Idempotency, Service
+from twofold.client import Retry
 from twofold.core.asgi import ASGIApp, Receive, Scope, Send
 
 PROTOCOLS = ["rest", "jsonrpc", "connect", "connect-proto", "grpc-web"]

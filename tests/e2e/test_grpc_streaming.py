@@ -19,9 +19,8 @@ from google.rpc import error_details_pb2, status_pb2  # type: ignore[import-unty
 
 from tests.e2e import grpc_app
 from tests.e2e.grpc_app import Number, Text
-from twofold import App, Code, Context, Error, ErrorInfo
-from twofold.core.options import Options
-from twofold.server.grpc import GrpcServer, status_details
+from twofold import App, Code, Context, Error, ErrorInfo, GrpcServer, Options
+from twofold.server.grpc import status_details
 
 
 class Calls:

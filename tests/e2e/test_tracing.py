@@ -25,9 +25,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from tests.e2e.threaded import serve
 from tests.unit.wires import PROTOCOLS, Wires, wires
-from twofold import App, Code, Error, Service
-from twofold.interceptors.otel import Tracing
-from twofold.interceptors.tracing import RequestIds
+from twofold import App, Code, Error, RequestIds, Service, Tracing
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_ID = "00f067aa0ba902b7"

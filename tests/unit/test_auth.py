@@ -24,10 +24,20 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from tests.unit.wires import PROTOCOLS, Wires, wires
-from twofold import App, Context, DefinitionError, Service
-from twofold.core.policy import Identity, public, requires
-from twofold.interceptors.auth import ApiKey, ApiKeys, Authentication
-from twofold.interceptors.bearer import JwtBearer, issue
+from twofold import (
+    ApiKeys,
+    App,
+    Authentication,
+    Context,
+    DefinitionError,
+    Identity,
+    JwtBearer,
+    Service,
+    StoredApiKey,
+    public,
+    requires,
+)
+from twofold.interceptors.bearer import issue
 
 SECRET = "a test secret that is long enough for HS256"
 RAN: list[str] = []
@@ -165,7 +175,9 @@ def test_public_read_and_custom_check(protocol: str) -> None:
 
 
 def test_api_keys_are_hashed_and_checked() -> None:
-    keys = ApiKeys([ApiKey.of("k-123", "robot", ["notes:write"]), ApiKey.of("k-ro", "reader")])
+    keys = ApiKeys(
+        [StoredApiKey.of("k-123", "robot", ["notes:write"]), StoredApiKey.of("k-ro", "reader")]
+    )
     assert "k-123" not in repr(keys.keys)
     app = make_app(JwtBearer(secret=SECRET, audience="notes"), keys)
 

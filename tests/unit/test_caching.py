@@ -10,11 +10,19 @@ import httpx
 import msgspec
 import pytest
 
-from twofold import App, Cache, Code, Context, Error, Idempotency, Service
-from twofold.http.caching import (
-    PreconditionFailed,
+from twofold import (
+    App,
+    Cache,
+    Code,
+    Context,
+    Error,
+    Idempotency,
+    Service,
     check_etag,
     check_unmodified,
+)
+from twofold.http.caching import (
+    PreconditionFailed,
     etag,
     http_date,
     if_match,

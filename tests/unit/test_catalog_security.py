@@ -29,10 +29,8 @@ from examples.catalog.database import (
 from examples.catalog.security import AUDIENCE_ENV, InsecureConfiguration, authentication
 from tests.unit.test_catalog import running
 from tests.unit.wires import PROTOCOLS, Wires, wires
-from twofold import App, CallNext, Context
+from twofold import App, CallNext, Context, Deadlines, IdempotencyKeys
 from twofold.interceptors.bearer import DEVELOPMENT_SECRET
-from twofold.interceptors.idempotency import IdempotencyKeys
-from twofold.interceptors.limits import Deadlines
 
 AUDIENCE = "catalog"
 REACHED: list[str] = []

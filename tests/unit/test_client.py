@@ -20,7 +20,9 @@ import pytest
 
 from twofold import (
     App,
+    AsyncClient,
     BadRequest,
+    Client,
     Code,
     Context,
     Error,
@@ -31,13 +33,11 @@ from twofold import (
 )
 from twofold.client import (
     ApiKey,
-    AsyncClient,
-    AsyncOptions,
+    AsyncClientOptions,
     AsyncStub,
     BearerToken,
-    Client,
+    ClientOptions,
     Empty,
-    Options,
     RawDetail,
     Retry,
     Stub,
@@ -241,7 +241,7 @@ def test_clear_errors_for_what_cannot_work() -> None:
 
 def test_options_typed_dicts_match_the_constructors() -> None:
     # Generated clients pass **options through: the two lists must agree.
-    for cls, options in ((Stub, Options), (AsyncStub, AsyncOptions)):
+    for cls, options in ((Stub, ClientOptions), (AsyncStub, AsyncClientOptions)):
         hints = get_type_hints(cls.__init__)
         keywords = set(hints) - {"services", "target", "return"}
         assert keywords == set(get_type_hints(options)), cls

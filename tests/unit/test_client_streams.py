@@ -8,14 +8,12 @@ from typing import Any
 import httpx
 import pytest
 
+from twofold import BadRequest, Code, Error, ErrorInfo, FieldViolation
 from twofold.client.errors import Failure, status_details
 from twofold.client.frames import Frames
 from twofold.client.protocols import grpc_timeout
 from twofold.client.streams import ConnectReader, EventReader, GrpcWebReader
 from twofold.client.transports import HttpResponse
-from twofold.core.code import Code
-from twofold.core.details import BadRequest, ErrorInfo, FieldViolation
-from twofold.core.errors import Error
 from twofold.http.envelope import END_STREAM, TRAILERS, frame
 from twofold.wires.grpcweb import status_details as server_status_details
 

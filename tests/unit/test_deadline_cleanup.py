@@ -16,9 +16,7 @@ import httpx
 import msgspec
 import pytest
 
-from twofold import App, Service
-from twofold.core.policy import timeout
-from twofold.interceptors.limits import Deadlines
+from twofold import App, Deadlines, Service, timeout
 
 service = Service("cleanup.v1")
 

@@ -8,7 +8,8 @@ from typing import Annotated, Any
 import msgspec
 import pytest
 
-from twofold import Context, DefinitionError, Empty, Idempotency, Service
+from twofold import Context, DefinitionError, Idempotency, Service
+from twofold.core.method import Empty
 
 
 class Item(msgspec.Struct):

@@ -9,8 +9,8 @@ import httpx
 import msgspec
 import pytest
 
-from twofold import App, Code, Error, Service
-from twofold.interceptors.idempotency import IdempotencyKeys, MemoryStore, _fingerprint
+from twofold import App, Code, Error, IdempotencyKeys, Service
+from twofold.interceptors.idempotency import MemoryStore, _fingerprint
 
 
 class Ticket(msgspec.Struct, kw_only=True):

@@ -21,20 +21,9 @@ import pytest
 
 from docs_src.jsonrpc import client as docs_client
 from docs_src.jsonrpc import service as docs_service
-from twofold import (
-    App,
-    CallNext,
-    Code,
-    Context,
-    Empty,
-    Error,
-    ErrorInfo,
-    Method,
-    Options,
-    Service,
-    StreamKind,
-)
+from twofold import App, CallNext, Code, Context, Error, ErrorInfo, Options, Service
 from twofold.core.code import JSONRPC_CODE
+from twofold.core.method import Empty, Method, StreamKind
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "password=hunter2 at /srv/app/db.py"

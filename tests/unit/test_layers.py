@@ -10,6 +10,8 @@ edge like any other.
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
@@ -231,3 +233,20 @@ def test_the_client_imports_no_server_side_module() -> None:
 
 def test_the_grpc_server_does_not_import_the_asgi_app() -> None:
     assert "twofold.server.app" not in reachable("twofold.server.grpc")
+
+
+def _loaded_after(code: str) -> set[str]:
+    script = f"{code}\nimport sys\nprint('\\n'.join(sys.modules))"
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    return set(done.stdout.split())
+
+
+def test_at_run_time_too() -> None:
+    # What the static graph says, checked against what the interpreter loads.
+    client = _loaded_after("import twofold.client")
+    assert {m for m in client if m.startswith(SERVER_SIDE)} == set()
+    grpc_only = _loaded_after("import twofold.server.grpc")
+    assert "twofold.server.app" not in grpc_only
+    assert {m for m in grpc_only if m.startswith("twofold.wires")} == set()

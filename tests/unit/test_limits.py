@@ -10,12 +10,20 @@ import msgspec
 import pytest
 
 from tests.unit.wires import PROTOCOLS, Wires, wires
-from twofold import App, Context, Service
-from twofold.core.definition import DefinitionError
-from twofold.core.policy import timeout
-from twofold.interceptors.auth import Authentication
-from twofold.interceptors.bearer import JwtBearer, issue
-from twofold.interceptors.limits import ConcurrencyLimit, Deadlines, RateLimit, StreamLimit
+from twofold import (
+    App,
+    Authentication,
+    ConcurrencyLimit,
+    Context,
+    Deadlines,
+    DefinitionError,
+    JwtBearer,
+    RateLimit,
+    Service,
+    StreamLimit,
+    timeout,
+)
+from twofold.interceptors.bearer import issue
 
 EVENTS: list[str] = []
 GATE: dict[str, asyncio.Event] = {}

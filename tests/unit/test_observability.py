@@ -11,13 +11,21 @@ import msgspec
 import pytest
 
 from tests.unit.wires import PROTOCOLS, Wires, wires
-from twofold import App, Code, Context, Error, Service
-from twofold.core.policy import requires
-from twofold.interceptors.access import AccessLog
-from twofold.interceptors.auth import Authentication
-from twofold.interceptors.bearer import JwtBearer, issue
-from twofold.interceptors.metrics import Metrics
-from twofold.interceptors.tracing import TRACE, RequestIds, TraceParent, parse_traceparent
+from twofold import (
+    AccessLog,
+    App,
+    Authentication,
+    Code,
+    Context,
+    Error,
+    JwtBearer,
+    Metrics,
+    RequestIds,
+    Service,
+    requires,
+)
+from twofold.interceptors.bearer import issue
+from twofold.interceptors.tracing import TRACE, TraceParent, parse_traceparent
 
 SECRET = "a test secret that is long enough for HS256"
 SEEN: list[object] = []

@@ -7,12 +7,17 @@ from typing import Any
 import msgspec
 from openapi_spec_validator import validate
 
-from twofold import App, Service
-from twofold.core.policy import public, requires
-from twofold.interceptors.auth import Authentication
-from twofold.interceptors.bearer import JwtBearer
-from twofold.interceptors.limits import Deadlines, RateLimit
-from twofold.interceptors.tracing import RequestIds
+from twofold import (
+    App,
+    Authentication,
+    Deadlines,
+    JwtBearer,
+    RateLimit,
+    RequestIds,
+    Service,
+    public,
+    requires,
+)
 
 SECRET = "a test secret that is long enough for HS256"
 

@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from twofold import Code, Error
-from twofold.http.pagination import MAX_TOKEN_LENGTH, TAG_SIZE, Filters, PageTokens
+from twofold import Code, Error, PageTokens
+from twofold.http.pagination import MAX_TOKEN_LENGTH, TAG_SIZE, Filters
 
 SECRET = b"0123456789abcdef-test-secret"
 BOOKS: Filters = {"list": "products", "category": "Books"}

@@ -13,7 +13,8 @@ import msgspec
 import pytest
 from google.protobuf import json_format
 
-from twofold import Code, Empty, Error, Service
+from twofold import Code, Error, Service
+from twofold.core.method import Empty
 from twofold.protobuf import Schema
 from twofold.protobuf.binary import varint
 

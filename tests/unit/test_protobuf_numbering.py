@@ -10,8 +10,9 @@ from typing import Annotated, Any
 import msgspec
 import pytest
 
-from twofold import Empty, Service
+from twofold import Service
 from twofold.cli import main
+from twofold.core.method import Empty
 from twofold.protobuf import FieldNumber, Lock, LockError, ProblemKind, Schema
 
 

@@ -12,7 +12,8 @@ from google.protobuf import descriptor_pb2
 
 from examples.catalog import service as catalog
 from examples.catalog.models import OrderStatus, Product
-from twofold import DefinitionError, Empty, Service, StreamKind
+from twofold import DefinitionError, Service
+from twofold.core.method import Empty, StreamKind
 from twofold.protobuf import FieldNumber, Schema
 
 F = descriptor_pb2.FieldDescriptorProto

@@ -12,7 +12,8 @@ from typing import Annotated, Any
 import msgspec
 import pytest
 
-from twofold import Code, Empty, Error
+from twofold import Code, Error
+from twofold.core.method import Empty
 from twofold.protobuf.json import codec
 
 Int32 = Annotated[int, msgspec.Meta(ge=0, le=2**31 - 1)]

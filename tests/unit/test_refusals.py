@@ -20,14 +20,19 @@ import msgspec
 import pytest
 
 from tests.unit.wires import Wires, wires
-from twofold import App, Options, Service
-from twofold.core.policy import requires
-from twofold.interceptors.access import AccessLog
-from twofold.interceptors.auth import Authentication
-from twofold.interceptors.bearer import JwtBearer, issue
-from twofold.interceptors.limits import RateLimit
-from twofold.interceptors.metrics import Metrics
-from twofold.interceptors.tracing import RequestIds
+from twofold import (
+    AccessLog,
+    App,
+    Authentication,
+    JwtBearer,
+    Metrics,
+    Options,
+    RateLimit,
+    RequestIds,
+    Service,
+    requires,
+)
+from twofold.interceptors.bearer import issue
 
 SECRET = "a test secret that is long enough for HS256"
 REACHED: list[str] = []

@@ -19,10 +19,7 @@ import msgspec
 import pytest
 
 from tests.unit.wires import Wires, wires
-from twofold import App, Service
-from twofold.core.policy import timeout
-from twofold.interceptors.limits import Deadlines
-from twofold.interceptors.metrics import Metrics
+from twofold import App, Deadlines, Metrics, Service, timeout
 
 EVENTS: list[str] = []
 

@@ -10,10 +10,11 @@ from typing import Any
 import msgspec
 import pytest
 
-from twofold import Code, Context, DefinitionError, Error, Service, StreamKind
+from twofold import Code, Context, DefinitionError, Error, Service
 from twofold.core.chain import chain
 from twofold.core.headers import Headers
 from twofold.core.invoke import deadline, invoke, stream
+from twofold.core.method import StreamKind
 
 
 class Tick(msgspec.Struct):

@@ -19,11 +19,10 @@ import grpc
 import httpx
 import msgspec
 
-from twofold import App, Code
+from twofold import App, Code, GrpcServer
 from twofold.core.method import Method
 from twofold.http.routing import Template
 from twofold.protobuf import Schema
-from twofold.server.grpc import GrpcServer
 
 PROTOCOLS = ["rest", "jsonrpc", "connect", "connect-proto", "grpc-web", "grpc"]
 

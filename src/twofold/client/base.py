@@ -57,14 +57,14 @@ class _CommonOptions(TypedDict, total=False):
     max_response_size: int
 
 
-class Options(_CommonOptions, total=False):
-    """The keyword options of :class:`~twofold.client.Client` (for generated subclasses)."""
+class ClientOptions(_CommonOptions, total=False):
+    """The keyword options of :class:`~twofold.Client` (for generated subclasses)."""
 
     transport: httpx.BaseTransport | None
 
 
-class AsyncOptions(_CommonOptions, total=False):
-    """The keyword options of :class:`~twofold.client.AsyncClient`."""
+class AsyncClientOptions(_CommonOptions, total=False):
+    """The keyword options of :class:`~twofold.AsyncClient`."""
 
     transport: httpx.AsyncBaseTransport | None
 

@@ -20,7 +20,7 @@ class Context:
     no deadline. ``state`` is a free dict for interceptors to hand values to
     handlers (an authenticated identity, a request id). ``response_headers``
     are added to the response by HTTP protocols and sent as metadata by gRPC.
-    ``identity`` is who made the call, set by :class:`~twofold.interceptors.auth.Authentication`
+    ``identity`` is who made the call, set by :class:`~twofold.Authentication`
     (None for an anonymous call). ``scope`` is the ASGI scope of a call over
     HTTP (its path, scheme, HTTP version), None on native gRPC.
     """

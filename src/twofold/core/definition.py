@@ -6,7 +6,7 @@ from the function's parameters (a msgspec Struct named ``<Rpc>Request``), so
 ``async def get_product(id: int) -> Product`` is the RPC ``GetProduct`` taking
 ``GetProductRequest{id}``. A function whose first parameter is
 positional-only and typed with a Struct or dataclass takes that message as is.
-A parameter annotated :class:`~twofold.core.context.Context` receives the call
+A parameter annotated :class:`~twofold.Context` receives the call
 context and is not part of the message.
 """
 
@@ -304,7 +304,7 @@ class Service:
         It has a REST route only when ``http`` gives one, e.g.
         ``http=("POST", "/reports:generate")`` (the body is then the whole
         message). ``cache`` says how caches may keep its answers
-        (:class:`~twofold.core.policy.Cache`).
+        (:class:`~twofold.Cache`).
         """
 
         def register(f: F) -> F:

@@ -68,7 +68,7 @@ async def deadline(ctx: Context) -> AsyncIterator[None]:
     it: a timeout inside the handler's generator could not cancel the sends
     between its yields. The timeout is kept on the context even without a
     deadline, so that a server-side one found later (``@timeout``, applied by
-    :class:`~twofold.interceptors.limits.Deadlines` inside the chain) can bring it forward.
+    :class:`~twofold.Deadlines` inside the chain) can bring it forward.
     """
     try:
         async with asyncio.timeout_at(ctx.deadline) as timeout:

@@ -1,6 +1,6 @@
 """RFC 9457 problem documents: how every HTTP answer that is an error looks on REST.
 
-The status is the error's own (:attr:`~twofold.core.errors.Error.status`):
+The status is the error's own (:attr:`~twofold.Error.status`):
 its code's entry in the one table, or the HTTP status a few errors have of
 their own (413, 412, 406, 415, 422, 405).
 """

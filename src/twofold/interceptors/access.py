@@ -2,7 +2,7 @@
 
 :class:`AccessLog` logs to ``twofold.access`` at INFO, one JSON object per
 call: ``protocol``, ``method``, ``code`` (``ok`` or the canonical code name),
-``duration_ms``, ``peer`` and ``request_id`` (with :class:`~twofold.interceptors.tracing.RequestIds`
+``duration_ms``, ``peer`` and ``request_id`` (with :class:`~twofold.RequestIds`
 before it). Never a header, a body, a token or an error message: a message
 may quote what the caller sent. A stream's line is written at its end; a
 call refused before the chain ran (a malformed or over-large body, an

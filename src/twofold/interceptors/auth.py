@@ -66,7 +66,7 @@ def bearer_token(headers: Headers) -> str | None:
 
 
 @dataclass(frozen=True, slots=True)
-class ApiKey:
+class StoredApiKey:
     """A stored API key: the SHA-256 of the key, never the key itself."""
 
     digest: str
@@ -74,12 +74,12 @@ class ApiKey:
     scopes: frozenset[str] = frozenset()
 
     @classmethod
-    def of(cls, key: str, subject: str, scopes: Iterable[str] = ()) -> ApiKey:
+    def of(cls, key: str, subject: str, scopes: Iterable[str] = ()) -> StoredApiKey:
         return cls(hash_key(key), subject, frozenset(scopes))
 
 
 def hash_key(key: str) -> str:
-    """The digest an :class:`ApiKey` stores (hex SHA-256 of the UTF-8 key)."""
+    """The digest a :class:`StoredApiKey` stores (hex SHA-256 of the UTF-8 key)."""
     return hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()
 
 
@@ -92,7 +92,7 @@ class ApiKeys:
 
     scheme_name = "apiKey"
 
-    def __init__(self, keys: Iterable[ApiKey], *, header: str = "X-API-Key") -> None:
+    def __init__(self, keys: Iterable[StoredApiKey], *, header: str = "X-API-Key") -> None:
         self.keys = tuple(keys)
         self.header = header
 
@@ -105,7 +105,7 @@ class ApiKeys:
         if not key or len(key) > MAX_CREDENTIAL:
             raise unauthenticated("invalid API key", challenge)
         digest = hash_key(key).encode()
-        found: ApiKey | None = None
+        found: StoredApiKey | None = None
         for stored in self.keys:
             if hmac.compare_digest(digest, stored.digest.encode()):
                 found = stored

@@ -1,7 +1,7 @@
 """How a call ended, named alike by everything that watches calls (metrics, logs, traces).
 
 An interceptor sees a call end in one of three ways: it returns, it raises an
-:class:`~twofold.core.errors.Error`, or it raises something else. The last is
+:class:`~twofold.Error`, or it raises something else. The last is
 either a cancellation (the deadline passed, or the client went away) or a
 bug, which the protocol turns into INTERNAL. :func:`code` tells them apart
 the way the wire will, so that a counter, a log line and a span agree with

@@ -45,7 +45,7 @@ _PACKED = ("int64", "int32", "bool", "double")
 class Codec(NamedTuple, Generic[T]):
     """The binary codec of one message type; get one with ``Schema.codec``.
 
-    ``decode`` raises :class:`~twofold.core.errors.Error` (INVALID_ARGUMENT) for
+    ``decode`` raises :class:`~twofold.Error` (INVALID_ARGUMENT) for
     malformed bytes and for values that fail validation, with the field path.
     """
 

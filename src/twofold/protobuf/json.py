@@ -51,7 +51,7 @@ class Codec(NamedTuple, Generic[T]):
     """The proto3 JSON codec of one message type; get one with :func:`codec`.
 
     ``decode`` takes JSON text (bytes or str) or an already parsed object and
-    raises :class:`~twofold.core.errors.Error` (INVALID_ARGUMENT) with violations
+    raises :class:`~twofold.Error` (INVALID_ARGUMENT) with violations
     named by the original field names. ``encode`` returns JSON bytes.
     """
 

@@ -90,7 +90,7 @@ class App:
         if guarded and self.authentication is None:
             # Fail closed: a declared requirement nobody enforces is an open door.
             raise DefinitionError(
-                f"{guarded[0]} requires credentials: add twofold.interceptors.auth.Authentication "
+                f"{guarded[0]} requires credentials: add twofold.Authentication "
                 "to the App's interceptors"
             )
         timed = [m.full_name for m in self.table if m.timeout is not None]
@@ -98,8 +98,7 @@ class App:
             # As for credentials: a declared timeout nobody enforces would be
             # a promise the server silently breaks.
             raise DefinitionError(
-                f"{timed[0]} declares a @timeout: add twofold.interceptors.limits.Deadlines "
-                "to the App's interceptors"
+                f"{timed[0]} declares a @timeout: add twofold.Deadlines to the App's interceptors"
             )
         # Each App composes its own chain, so one service can sit in two apps
         # with different interceptors.

@@ -7,11 +7,11 @@ handler, not in grpcio's ``request_deserializer`` hook: grpcio turns an
 exception in that hook into a bare INTERNAL, whereas a decode failure is the
 caller's fault and must be INVALID_ARGUMENT with its field violations.
 
-Per call: the metadata becomes the :class:`~twofold.core.context.Context`'s
+Per call: the metadata becomes the :class:`~twofold.Context`'s
 headers, ``grpc-timeout`` its deadline (``context.time_remaining()``), the
 call runs through :func:`twofold.core.invoke.invoke` (so interceptors and error
 translation are those of every other protocol), ``ctx.response_headers`` go
-out as initial metadata, and an :class:`~twofold.core.errors.Error` goes out as
+out as initial metadata, and an :class:`~twofold.Error` goes out as
 status code, message and ``grpc-status-details-bin`` (a google.rpc.Status
 whose details are ``google.protobuf.Any``). A client that cancels, or a
 deadline that passes, cancels the handler's task: grpcio cancels the task
