@@ -28,9 +28,9 @@ from twofold.contracts.schemas import Schema, Schemas, ref, used
 from twofold.core import messages
 from twofold.core.code import Code
 from twofold.core.method import Idempotency, Method, StreamKind
-from twofold.core.policy import KEY_FIELD
 from twofold.core.table import MethodTable
 from twofold.http import caching
+from twofold.http.operation import Operation
 from twofold.http.routing import Template
 from twofold.interceptors import idempotency
 
@@ -313,29 +313,25 @@ class _Document:
     def _rest(self, method: Method) -> tuple[str, str, Schema]:
         binding = method.http
         assert binding is not None
-        template = Template.parse(binding.path)
+        # The route and request exactly as REST serves them.
+        shape = Operation.build(method)
+        template = shape.template
+        read = shape.read
         fields = {f.name: f for f in messages.fields(method.input_type)}
         params = [self._parameter(fields[name], "path") for name in template.variables]
-        read = binding.verb == "GET"
-        if_match = not read and caching.ETAG_FIELD in fields
-        unmodified = not read and caching.UNMODIFIED_SINCE_FIELD in fields
-        keyed = binding.verb == "POST" and KEY_FIELD in fields
-        if binding.body != "*":
-            # As in rest.py: every field not in the path or the body is a query
-            # parameter, but a write's conditions and key, which come from headers.
-            skip = {*template.variables, binding.body}
-            if not read:
-                skip |= {caching.ETAG_FIELD, caching.UNMODIFIED_SINCE_FIELD, KEY_FIELD}
-            params += [self._parameter(f, "query") for n, f in fields.items() if n not in skip]
+        query = [f for name, f in fields.items() if name in shape.query_fields]
+        params += [self._parameter(f, "query") for f in query]
         op = self._operation(method, method.name)
         streams = method.kind is not StreamKind.UNARY
         # A stream is live: no validator to revalidate it against.
-        headers = [] if streams else [_IF_NONE_MATCH] if read else [_IF_MATCH] if if_match else []
+        headers = (
+            [] if streams else [_IF_NONE_MATCH] if read else [_IF_MATCH] if shape.if_match else []
+        )
         if not streams and read and _declares_modified(method):
             headers.append(_IF_MODIFIED_SINCE)
-        if unmodified:
+        if shape.unmodified:
             headers.append(_IF_UNMODIFIED_SINCE)
-        if keyed:
+        if shape.keyed:
             headers.append(_IDEMPOTENCY_KEY)
         if params or headers:
             op["parameters"] = params + headers
@@ -346,7 +342,7 @@ class _Document:
                 required = fields[binding.body].required
             schema = self.schemas.schema(self.bodies[method])
             op["requestBody"] = {"required": required, "content": {JSON: {"schema": schema}}}
-        op["responses"] = self._rest_responses(method, template, bool(params))
+        op["responses"] = self._rest_responses(method, shape, bool(params))
         return _openapi_path(template), binding.verb.lower(), op
 
     def _parameter(self, field: messages.Field, where: str) -> Schema:
@@ -361,14 +357,14 @@ class _Document:
         param["required"] = where == "path" or field.required
         param["schema"] = schema
         if where == "query" and messages.is_repeated(field.type):
-            # ?tag=a&tag=b, which is how rest.py collects a repeated field.
+            # ?tag=a&tag=b, which is how http.operation.add_query collects a repeated field.
             param["style"], param["explode"] = "form", True
         return param
 
-    def _rest_responses(self, method: Method, template: Template, has_params: bool) -> Schema:
+    def _rest_responses(self, method: Method, shape: Operation, has_params: bool) -> Schema:
         binding = method.http
         assert binding is not None
-        status = 204 if method.returns_empty else binding.status
+        template, status = shape.template, shape.status
         success: Schema = {"description": _phrase(status)}
         if binding.location:
             success["headers"] = {
@@ -404,10 +400,9 @@ class _Document:
             out["404"] = self._shared("NotFound")
         if not streams:  # an event stream is not negotiated (twofold.wires.sse)
             out["406"] = self._shared("NotAcceptable")
-        fields = {f.name for f in messages.fields(method.input_type)}
-        if not read and (caching.ETAG_FIELD in fields or caching.UNMODIFIED_SINCE_FIELD in fields):
+        if shape.if_match or shape.unmodified:
             out["412"] = self._shared("PreconditionFailed")
-        if binding.verb == "POST" and KEY_FIELD in fields:
+        if shape.keyed:
             out["422"] = self._shared("UnprocessableContent")
         if binding.body is not None:
             out["413"] = self._shared("ContentTooLarge")

@@ -36,6 +36,7 @@ class Context:
         "method",
         "protocol",
         "scope",
+        "status",
     )
 
     def __init__(
@@ -61,6 +62,11 @@ class Context:
         # The timeout a streaming protocol holds around its whole exchange
         # (twofold.core.invoke.deadline), so that a deadline set later can move it.
         self._timeout: asyncio.Timeout | None = None
+        # The HTTP status the wire answers a success with, where the wire
+        # chooses one (REST: the binding's 200/201/204; SSE: 200), recorded
+        # by the wire so that observers need not work it out again. An
+        # error's status is its own (Error.status).
+        self.status: int | None = None
 
     @property
     def peer(self) -> str | None:

@@ -164,12 +164,9 @@ def _end(span: Span, ctx: Context, exc: BaseException | None) -> None:
 
 
 def _http_status(ctx: Context, code: Code | None, exc: BaseException | None) -> int:
-    """The status REST answers: the binding's on success, else the error's."""
+    """The status REST answers: the one its wire recorded on success, else the error's."""
     if code is None:
-        binding = ctx.method.http
-        if ctx.method.returns_empty:
-            return 204
-        return binding.status if binding is not None else 200
+        return ctx.status or 200
     # The error's own status, as REST sends it (413, 412, 415... or its code's).
     return exc.status if isinstance(exc, Error) else HTTP_STATUS[code]
 

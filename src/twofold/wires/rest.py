@@ -200,6 +200,7 @@ class RestProtocol:
         ctx = Context(
             PROTOCOL, op.method, Headers(scope["headers"]), scope.get("client"), None, scope
         )
+        ctx.status = op.status
         output = await invoke(op.method, ctx, request)
         headers: list[tuple[bytes, bytes]] = []
         if op.location is not None:

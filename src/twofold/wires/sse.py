@@ -70,6 +70,7 @@ async def serve(
         await send_problem(send, exc, path)
         return
     ctx = Context("rest", op.method, Headers(scope["headers"]), peer(scope), scope=scope)
+    ctx.status = 200
     exchange = Exchange(receive)
     exchange.watch()
     await exchange.run(_events(ctx, request, path, send))
