@@ -14,8 +14,8 @@ from twofold.client.frames import Frames
 from twofold.client.protocols import grpc_timeout
 from twofold.client.streams import ConnectReader, EventReader, GrpcWebReader
 from twofold.client.transports import HttpResponse
+from twofold.core.details import rpc_status
 from twofold.http.envelope import END_STREAM, TRAILERS, frame
-from twofold.wires.grpcweb import status_details as server_status_details
 
 
 def head(content_type: str) -> HttpResponse:
@@ -86,7 +86,7 @@ def test_status_details_from_bytes_and_from_base64_padded_or_not() -> None:
         "bad",
         [BadRequest((FieldViolation("a.b", "too long"),)), ErrorInfo("R", "d", {"k": "v"})],
     )
-    raw = server_status_details(error)
+    raw = rpc_status(error.code.value, error.message, error.details)
     padded = base64.b64encode(raw).decode()
     for value in (raw, padded, padded.rstrip("=")):
         assert status_details(value) == list(error.details)

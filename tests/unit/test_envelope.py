@@ -11,7 +11,8 @@ import pytest
 
 from twofold import Code, Error
 from twofold.http.body import ClientDisconnected
-from twofold.http.envelope import COMPRESSED, Envelope, Reader, frame, gunzip
+from twofold.http.envelope import COMPRESSED, Envelope, Reader, frame
+from twofold.http.negotiation import gunzip
 
 
 def chunks(*parts: bytes) -> Any:

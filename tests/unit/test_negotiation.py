@@ -141,3 +141,67 @@ def test_openapi_documents_406() -> None:
     for path in app.openapi["paths"].values():
         for op in path.values():
             assert op["responses"]["406"] == {"$ref": "#/components/responses/NotAcceptable"}
+
+
+# One gzip negotiation: every wire, and the docs page, read a coding list alike.
+CODINGS = [
+    (b"gzip", True),
+    (b"GZIP", True),
+    (b"identity, gzip;q=0.5", True),
+    (b"*", True),
+    (b"gzip;q=0", False),
+    (b"gzip; q=0.000", False),
+    (b"identity", False),
+]
+
+
+def _wires_compress(value: bytes) -> dict[str, bool]:
+    """Whether each wire gzipped a large answer, given ``value`` as its accept list."""
+    from twofold.http.envelope import COMPRESSED, frame
+
+    message = msgspec.json.encode({"id": 2000})
+    stream_headers = {
+        "content-type": "application/connect+json",
+        "connect-accept-encoding": value.decode(),
+    }
+
+    async def main() -> dict[str, bool]:
+        transport = httpx.ASGITransport(app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            enc = {"accept-encoding": value.decode()}
+            rest = await client.get("/pages/2000", headers=enc)
+            connect = await client.post(
+                "/pages.v1.PagesService/GetPage",
+                content=message,
+                headers={"content-type": "application/json", **enc},
+            )
+            docs = await client.get("/docs", headers=enc)
+            stream = await client.post(
+                "/pages.v1.PagesService/GetPage", content=frame(message), headers=stream_headers
+            )
+            grpc_web = await client.post(
+                "/pages.v1.PagesService/GetPage",
+                content=frame(b"\x08\xd0\x0f"),  # GetPageRequest{id: 2000}
+                headers={
+                    "content-type": "application/grpc-web+proto",
+                    "grpc-accept-encoding": value.decode(),
+                },
+            )
+        return {
+            "rest": rest.headers.get("content-encoding") == "gzip",
+            "connect": connect.headers.get("content-encoding") == "gzip",
+            "docs": docs.headers.get("content-encoding") == "gzip",
+            # Connect streaming and gRPC-Web flag each compressed message.
+            "connect-stream": bool(stream.content[0] & COMPRESSED),
+            "grpc-web": bool(grpc_web.content[0] & COMPRESSED),
+        }
+
+    return asyncio.run(main())
+
+
+@pytest.mark.parametrize(("value", "ok"), CODINGS)
+def test_every_wire_reads_an_accept_list_alike(value: bytes, ok: bool) -> None:
+    assert accepts_gzip(value) is ok
+    assert _wires_compress(value) == dict.fromkeys(
+        ["rest", "connect", "docs", "connect-stream", "grpc-web"], ok
+    )

@@ -20,6 +20,7 @@ from twofold.core.code import Code
 from twofold.core.errors import Error
 from twofold.http import envelope
 from twofold.http.envelope import HEADER_SIZE, Envelope
+from twofold.http.negotiation import gunzip
 
 
 class Frames:
@@ -60,7 +61,7 @@ class Frames:
             # gRPC's rule: a compressed flag with no encoding declared is a protocol error.
             raise fail(Code.INTERNAL, "protocol error: a compressed message with no encoding")
         try:
-            return envelope.gunzip(data, self._limit)
+            return gunzip(data, self._limit)
         except Error as exc:
             code = Code.RESOURCE_EXHAUSTED if exc.code is Code.RESOURCE_EXHAUSTED else Code.INTERNAL
             raise fail(code, f"response message: {exc.message}") from None

@@ -12,7 +12,6 @@ serves the app under a path prefix.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import html
 import importlib
@@ -24,6 +23,7 @@ from pathlib import Path
 
 from twofold.core.asgi import ASGIApp, Receive, Scope, Send
 from twofold.http.body import header, respond
+from twofold.http.negotiation import accepts_gzip, compress
 
 logger = logging.getLogger("twofold")
 
@@ -101,7 +101,7 @@ class _Asset:
         if not gzip_ok or self.content_type == b"image/png":
             return self._plain, False
         if self._gzipped is None:
-            self._gzipped = gzip.compress(self._plain, compresslevel=6, mtime=0)
+            self._gzipped = compress(self._plain)
         return self._gzipped, True
 
 
@@ -147,7 +147,7 @@ def _serve(asset: _Asset, cache_control: bytes) -> ASGIApp:
         if verb not in ("GET", "HEAD"):
             await respond(send, 405, headers=[(b"allow", b"GET, HEAD")])
             return
-        body, gzipped = asset.body(_accepts_gzip(header(scope, b"accept-encoding")))
+        body, gzipped = asset.body(accepts_gzip(header(scope, b"accept-encoding")))
         headers = [
             (b"content-type", asset.content_type),
             (b"content-length", str(len(body)).encode()),
@@ -163,15 +163,3 @@ def _serve(asset: _Asset, cache_control: bytes) -> ASGIApp:
         await send({"type": "http.response.body", "body": b"" if verb == "HEAD" else body})
 
     return endpoint
-
-
-def _accepts_gzip(accept_encoding: bytes | None) -> bool:
-    for item in (accept_encoding or b"").lower().split(b","):
-        coding, _, params = item.partition(b";")
-        if coding.strip() == b"gzip":
-            q = params.replace(b" ", b"").removeprefix(b"q=")
-            try:
-                return not params or float(q) > 0
-            except ValueError:
-                return False
-    return False

@@ -10,9 +10,13 @@ googleapis-common-protos for three tiny messages is not worth its import time.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 import msgspec
+
+# What a google.protobuf.Any's type_url starts with.
+TYPE_URL_PREFIX = "type.googleapis.com/"
 
 
 class Detail(Protocol):
@@ -40,6 +44,18 @@ def _varint(n: int) -> bytes:
 def _field_bytes(number: int, payload: bytes) -> bytes:
     # Wire type 2 (length-delimited): strings and embedded messages alike.
     return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+
+
+def rpc_status(code: int, message: str, details: Iterable[Detail]) -> bytes:
+    """A google.rpc.Status: the code, the message, and each detail packed as a
+    google.protobuf.Any. What gRPC and gRPC-Web send as grpc-status-details-bin."""
+    out = b"\x08" + _varint(code)  # field 1, varint: the code
+    if message:
+        out += _field_bytes(2, message.encode())
+    for d in details:
+        url = f"{TYPE_URL_PREFIX}{d.TYPE_NAME}".encode()
+        out += _field_bytes(3, _field_bytes(1, url) + _field_bytes(2, d.to_proto()))
+    return out
 
 
 def _field_str(number: int, value: str) -> bytes:

@@ -17,22 +17,18 @@ framing fault into the code the gRPC and Connect specs give it.
 from __future__ import annotations
 
 import binascii
-import gzip
-import zlib
-from collections.abc import Callable
 from typing import NamedTuple
 
 from twofold.core.asgi import Receive
 from twofold.core.code import Code
 from twofold.core.errors import Error
 from twofold.http.body import ClientDisconnected
+from twofold.http.negotiation import Decompress
 
 COMPRESSED = 0x01
 END_STREAM = 0x02
 TRAILERS = 0x80
 HEADER_SIZE = 5
-
-Decompress = Callable[[bytes, int], bytes]
 
 
 class Envelope(NamedTuple):
@@ -43,29 +39,6 @@ class Envelope(NamedTuple):
 def frame(data: bytes, flags: int = 0) -> bytes:
     """One envelope: flags, the length of ``data`` in 4 big-endian bytes, ``data``."""
     return bytes((flags,)) + len(data).to_bytes(4, "big") + data
-
-
-def gunzip(data: bytes, limit: int) -> bytes:
-    """Inflate gzip ``data``, refusing to produce more than ``limit`` bytes.
-
-    Checking the size while inflating (not after) is what stops a small
-    "zip bomb" from taking the server's memory.
-    """
-    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-    try:
-        out = inflater.decompress(data, limit + 1)
-    except zlib.error:
-        raise Error(Code.INVALID_ARGUMENT, "message is not valid gzip") from None
-    if len(out) > limit:
-        raise Error(Code.RESOURCE_EXHAUSTED, f"message is larger than {limit} bytes")
-    if not inflater.eof:
-        raise Error(Code.INVALID_ARGUMENT, "message is not valid gzip: truncated")
-    return out
-
-
-def compress(data: bytes) -> bytes:
-    # Level 6 is zlib's default balance; mtime=0 keeps the bytes reproducible.
-    return gzip.compress(data, compresslevel=6, mtime=0)
 
 
 class Reader:

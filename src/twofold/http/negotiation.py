@@ -1,14 +1,20 @@
-"""Content negotiation for JSON answers: Accept (406) and Accept-Encoding (gzip).
+"""Content negotiation, for every wire: Accept (406) and the one gzip negotiation.
 
 Twofold answers JSON (and problem+json for errors), so the only question
-``Accept`` asks is whether the client takes JSON at all; ``Accept-Encoding``
-whether it takes gzip. Both parse the RFC 9110 lists leniently: a malformed
-member simply does not match.
+``Accept`` asks is whether the client takes JSON at all. Every list that
+names content codings (``Accept-Encoding`` on REST, Connect and the docs
+page, Connect's ``connect-accept-encoding``, gRPC's ``grpc-accept-encoding``)
+is read by one rule, :func:`accepts_gzip`; every coding a request declares
+(``content-encoding``, ``connect-content-encoding``, ``grpc-encoding``,
+Connect GET's ``compression``) by :func:`decompressor`. Lists are parsed
+leniently, as RFC 9110 does: a malformed member simply does not match.
 """
 
 from __future__ import annotations
 
 import gzip
+import zlib
+from collections.abc import Callable
 
 from twofold.core.code import Code
 from twofold.core.errors import Error
@@ -16,6 +22,8 @@ from twofold.core.errors import Error
 GZIP = b"gzip"
 # Below this, gzip's header and the CPU cost outweigh the bytes saved.
 GZIP_MIN_SIZE = 1024
+# (data, limit) -> the inflated data, at most limit bytes.
+Decompress = Callable[[bytes, int], bytes]
 _COMMON = frozenset((b"*/*", b"application/json", b"application/problem+json"))
 
 
@@ -45,8 +53,43 @@ def accepts_gzip(accept_encoding: bytes | None) -> bool:
 
 
 def compress(body: bytes) -> bytes:
-    # mtime=0: the same body always compresses to the same bytes.
+    # Level 6 is zlib's default balance; mtime=0: the same body always
+    # compresses to the same bytes (an ETag per representation stays stable).
     return gzip.compress(body, compresslevel=6, mtime=0)
+
+
+def gunzip(data: bytes, limit: int) -> bytes:
+    """Inflate gzip ``data``, refusing to produce more than ``limit`` bytes.
+
+    Checking the size while inflating (not after) is what stops a small
+    "zip bomb" from taking the server's memory.
+    """
+    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(data, limit + 1)
+    except zlib.error:
+        raise Error(Code.INVALID_ARGUMENT, "message is not valid gzip") from None
+    if len(out) > limit:
+        raise Error(Code.RESOURCE_EXHAUSTED, f"message is larger than {limit} bytes")
+    if not inflater.eof:
+        raise Error(Code.INVALID_ARGUMENT, "message is not valid gzip: truncated")
+    return out
+
+
+def decompressor(where: str, coding: bytes | str | None) -> Decompress | None:
+    """How to read a body whose ``where`` (a header or parameter) says ``coding``.
+
+    Absent or identity is None. Anything but gzip is UNIMPLEMENTED with the
+    supported codings in the message, as Connect and gRPC ask.
+    """
+    if isinstance(coding, str):
+        coding = coding.encode("latin-1")
+    if coding is None or coding == b"identity":
+        return None
+    if coding != GZIP:
+        value = coding.decode("latin-1")
+        raise Error(Code.UNIMPLEMENTED, f"{where} {value!r} is not supported: use gzip or identity")
+    return gunzip
 
 
 def _refused(params: bytes) -> bool:

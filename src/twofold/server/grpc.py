@@ -37,14 +37,14 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import grpc
-from google.protobuf import any_pb2, descriptor_pb2
-from google.rpc import status_pb2  # type: ignore[import-untyped]
+from google.protobuf import descriptor_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2, reflection_pb2_grpc
 
 from twofold.core.chain import Refused, nobody
 from twofold.core.code import Code
 from twofold.core.context import Context
+from twofold.core.details import rpc_status
 from twofold.core.errors import Error, as_error
 from twofold.core.headers import Headers
 from twofold.core.invoke import deadline, invoke, stream
@@ -57,7 +57,6 @@ if TYPE_CHECKING:
 
 PROTOCOL = "grpc"
 DETAILS_KEY = "grpc-status-details-bin"
-TYPE_URL_PREFIX = "type.googleapis.com/"
 # Our codes are gRPC's numbers; grpcio wants its own enum members.
 STATUS: dict[Code, grpc.StatusCode] = {
     code: next(s for s in grpc.StatusCode if s.value[0] == code.value) for code in Code
@@ -172,16 +171,6 @@ class _Unregistered:
         pass  # served by the generic handler added beside
 
 
-def status_details(error: Error) -> bytes:
-    """``grpc-status-details-bin``: the error as a google.rpc.Status."""
-    status = status_pb2.Status(code=error.code.value, message=error.message)
-    for detail in error.details:
-        status.details.append(
-            any_pb2.Any(type_url=TYPE_URL_PREFIX + detail.TYPE_NAME, value=detail.to_proto())
-        )
-    return bytes(status.SerializeToString())
-
-
 def handler(method: Method, schema: Schema, refused: Refused = nobody) -> grpc.RpcMethodHandler:
     """The grpcio handler of one method: bytes in, bytes out, the codec inside.
 
@@ -197,12 +186,16 @@ def handler(method: Method, schema: Schema, refused: Refused = nobody) -> grpc.R
         async for raw in requests:
             yield decode(raw)
 
-    async def unary_unary(request: bytes, context: _ServicerContext) -> bytes:
-        ctx = _context(method, context)
+    async def decode_or_refuse(request: bytes, context: _ServicerContext, ctx: Context) -> Any:
+        # A message that does not decode never reaches the chain: a refusal.
         try:
-            message = decode(request)
+            return decode(request)
         except Exception as exc:
             await _refuse(context, ctx, as_error(exc), refused)
+
+    async def unary_unary(request: bytes, context: _ServicerContext) -> bytes:
+        ctx = _context(method, context)
+        message = await decode_or_refuse(request, context, ctx)
         try:
             output = await invoke(method, ctx, message)
             body = encode(output)
@@ -242,11 +235,7 @@ def handler(method: Method, schema: Schema, refused: Refused = nobody) -> grpc.R
 
     async def unary_stream(request: bytes, context: _ServicerContext) -> None:
         ctx = _context(method, context)
-        try:
-            message = decode(request)
-        except Exception as exc:
-            await _refuse(context, ctx, as_error(exc), refused)
-        await send_stream(message, context, ctx)
+        await send_stream(await decode_or_refuse(request, context, ctx), context, ctx)
 
     async def stream_stream(requests: AsyncIterator[bytes], context: _ServicerContext) -> None:
         ctx = _context(method, context)
@@ -326,7 +315,8 @@ async def _abort(context: _ServicerContext, ctx: Context, error: Error) -> None:
         await _send_headers(context, ctx)
     except Exception:
         error = Error(Code.INTERNAL, "internal error")
-    trailers = ((DETAILS_KEY, status_details(error)), *_metadata(error.headers))
+    details = rpc_status(error.code.value, error.message, error.details)
+    trailers = ((DETAILS_KEY, details), *_metadata(error.headers))
     await context.abort(STATUS[error.code], error.message, trailing_metadata=trailers)
 
 

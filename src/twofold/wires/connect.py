@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 from urllib.parse import parse_qsl
@@ -36,11 +36,11 @@ from twofold.core.code import HTTP_STATUS, Code
 from twofold.core.context import Context
 from twofold.core.errors import Error, as_error
 from twofold.core.headers import Headers
-from twofold.core.invoke import deadline, deliver, invoke
+from twofold.core.invoke import invoke
 from twofold.core.method import Idempotency, Method, StreamKind
 from twofold.core.options import Options
 from twofold.core.table import MethodTable
-from twofold.http import caching, envelope
+from twofold.http import caching, envelope, negotiation
 from twofold.http.body import (
     ClientDisconnected,
     encode_headers,
@@ -51,7 +51,7 @@ from twofold.http.body import (
     respond,
 )
 from twofold.protobuf import json as protojson
-from twofold.wires.exchange import Exchange
+from twofold.wires.exchange import EnvelopedCall
 
 PROTOCOL = "connect"
 JSON = b"application/json"
@@ -109,6 +109,17 @@ class ConnectProtocol:
             )
         return call.proto
 
+    def _stream(
+        self, method: Method, call: _Call, binary: bool, scope: Scope, send: Send
+    ) -> _Stream:
+        def codecs() -> tuple[Callable[[bytes], Any], Callable[[Any], bytes]]:
+            codec = self.proto(call, method) if binary else call
+            return codec.decode, codec.encode
+
+        stream = _Stream(self.table, self.options.max_body_size, method, scope, send, codecs)
+        stream.binary = binary
+        return stream
+
     async def serve(self, method: Method, scope: Scope, receive: Receive, send: Send) -> None:
         call = self.calls.get(method) or self.calls.setdefault(method, _Call.build(method))
         headers = dict(scope["headers"])  # the last value of each name
@@ -118,7 +129,7 @@ class ConnectProtocol:
             found = CONTENT_TYPES.get(content_type or b"")
             binary, streams = found or CONTENT_TYPES[media_type(content_type)]
             if streams:
-                await _Stream(self, method, call, binary, headers).serve(scope, receive, send)
+                await self._stream(method, call, binary, scope, send).serve(receive)
                 return
         ctx: Context | None = None
         response_headers: list[tuple[bytes, bytes]] = []
@@ -147,11 +158,11 @@ class ConnectProtocol:
                         Code.INVALID_ARGUMENT, "connect-protocol-version must be 1 when present"
                     )
                 raw = await read_body(scope, receive, self.options.max_body_size)
-                encoding = headers.get(b"content-encoding")
-                if encoding is not None and encoding != b"identity":
-                    if encoding != GZIP:
-                        _unsupported_encoding("content-encoding", encoding.decode("latin-1"))
-                    raw = envelope.gunzip(raw, self.options.max_body_size)
+                decompress = negotiation.decompressor(
+                    "content-encoding", headers.get(b"content-encoding")
+                )
+                if decompress is not None:
+                    raw = decompress(raw, self.options.max_body_size)
             if binary:
                 codec = self.proto(call, method)
                 request = codec.decode(raw)
@@ -164,7 +175,9 @@ class ConnectProtocol:
             if ctx.has_response_headers():
                 response_headers = encode_headers(ctx.response_headers)
             body = codec.encode(output) if binary else call.encode(output)
-            gzip = len(body) >= COMPRESS_MIN and _accepts_gzip(headers.get(b"accept-encoding"))
+            gzip = len(body) >= COMPRESS_MIN and negotiation.accepts_gzip(
+                headers.get(b"accept-encoding")
+            )
             if scope["method"] == "GET":
                 # A side-effect-free read: cacheable and revalidated like REST's.
                 tag = caching.etag(output, body, gzip)
@@ -175,7 +188,7 @@ class ConnectProtocol:
                     await respond(send, 304, headers=response_headers)
                     return
             if gzip:
-                body = envelope.compress(body)
+                body = negotiation.compress(body)
                 response_headers.append((b"content-encoding", GZIP))
         except ClientDisconnected:
             return
@@ -220,137 +233,39 @@ class UnsupportedCodec(Error):
     """A codec or a call shape we do not speak: the spec wants 415."""
 
 
-def _accepts_gzip(value: bytes | None) -> bool:
-    if not value:
-        return False
-    for item in value.split(b","):
-        name, _, params = item.strip().partition(b";")
-        if name.strip().lower() == GZIP:
-            return params.replace(b" ", b"") not in (b"q=0", b"q=0.0", b"q=0.00", b"q=0.000")
-    return False
+class _Stream(EnvelopedCall):
+    """One streaming call: Connect's hooks on the shared exchange loop."""
 
+    PROTOCOL = PROTOCOL
+    ENCODING_HEADER = "connect-content-encoding"
+    NO_MESSAGE = "the request stream has no message"
 
-class _Stream:
-    """One streaming call: enveloped messages in, enveloped messages out."""
+    binary = False  # application/connect+proto, else +json
 
-    def __init__(
-        self,
-        protocol: ConnectProtocol,
-        method: Method,
-        call: _Call,
-        binary: bool,
-        headers: dict[bytes, bytes],
-    ) -> None:
-        self.protocol = protocol
-        self.method = method
-        self.binary = binary
-        if binary:
-            codec = protocol.proto(call, method)
-            self.decode, self.encode = codec.decode, codec.encode
-        else:
-            self.decode, self.encode = call.decode, call.encode
-        self.headers = headers
-        self.content_type = STREAM_PROTO if binary else STREAM_JSON
-        self.compress = _accepts_gzip(headers.get(b"connect-accept-encoding"))
-        self.started = False
-        self.ctx: Context | None = None
-        # Whether the interceptor chain was reached: before it, a failure is a refusal.
-        self.called = False
+    def accepts_gzip(self) -> bool:
+        return negotiation.accepts_gzip(self.headers.get(b"connect-accept-encoding"))
 
-    async def serve(self, scope: Scope, receive: Receive, send: Send) -> None:
-        exchange = Exchange(receive)
-        self.send = send
-        await exchange.run(self._exchange(scope, receive, exchange))
+    def deadline(self) -> float | None:
+        return _deadline(self.headers.get(b"connect-timeout-ms"))
 
-    async def _exchange(self, scope: Scope, receive: Receive, exchange: Exchange) -> None:
-        error: Error | None = None
-        limit = self.protocol.options.max_body_size
-        try:
-            timeout = self.headers.get(b"connect-timeout-ms")
-            ctx = self.ctx = Context(
-                PROTOCOL,
-                self.method,
-                Headers(scope["headers"]),
-                peer(scope),
-                None if timeout is None else _deadline(timeout),
-                scope,
-            )
-            encoding = self.headers.get(b"connect-content-encoding")
-            decompress = None
-            if encoding is not None and encoding != b"identity":
-                if encoding != GZIP:
-                    _unsupported_encoding("connect-content-encoding", encoding.decode("latin-1"))
-                decompress = envelope.gunzip
-            reader = envelope.Reader(receive, limit, decompress)
-            async with deadline(ctx):
-                if self.method.kind in (StreamKind.CLIENT, StreamKind.BIDI):
-                    request = self._inputs(reader, exchange)
-                else:
-                    request = await self._single(reader)
-                    exchange.watch()
-                self.called = True
-                await deliver(self.method, ctx, request, self._write)
-        except ClientDisconnected:
-            exchange.disconnected()
-            return
-        except Exception as exc:  # only coded errors reach the wire
-            error = as_error(exc)
-            if not self.called:
-                await self.protocol.table.refuse(PROTOCOL, self.method, scope, error)
-        await self._end(error)
-
-    async def _single(self, reader: envelope.Reader) -> Any:
-        first = await reader.next()
-        if first is None:
-            raise Error(Code.INVALID_ARGUMENT, "the request stream has no message")
-        if first.flags & envelope.END_STREAM:
-            raise Error(Code.INVALID_ARGUMENT, "a request cannot carry an end-of-stream message")
-        if await reader.next() is not None:
-            raise Error(Code.INVALID_ARGUMENT, f"{self.method.name} takes exactly one message")
-        return self.decode(first.data)
-
-    async def _inputs(self, reader: envelope.Reader, exchange: Exchange) -> AsyncIterator[Any]:
-        while True:
-            try:
-                item = await reader.next()
-            except ClientDisconnected:
-                exchange.disconnected()
-                raise asyncio.CancelledError from None
-            if item is None:
-                exchange.watch()
-                return
-            if item.flags & envelope.END_STREAM:
-                raise Error(Code.INVALID_ARGUMENT, "a request cannot end its own stream")
-            yield self.decode(item.data)
-
-    async def _start(self) -> None:
-        self.started = True
-        raw = [(b"content-type", self.content_type)]
+    def start_headers(self) -> list[tuple[bytes, bytes]]:
+        raw = [(b"content-type", STREAM_PROTO if self.binary else STREAM_JSON)]
         if self.compress:
             raw.append((b"connect-content-encoding", GZIP))
-        ctx = self.ctx
-        if ctx is not None and ctx.has_response_headers():
-            raw.extend(encode_headers(ctx.response_headers))
-        await self.send({"type": "http.response.start", "status": 200, "headers": raw})
+        return raw
 
-    async def _write(self, output: Any) -> None:
-        if not self.started:
-            await self._start()
-        data = self.encode(output)
-        flags = 0
-        if self.compress and len(data) >= COMPRESS_MIN:
-            data, flags = envelope.compress(data), envelope.COMPRESSED
-        body = envelope.frame(data, flags)
-        await self.send({"type": "http.response.body", "body": body, "more_body": True})
+    def check(self, item: envelope.Envelope, single: bool) -> None:
+        if item.flags & envelope.END_STREAM:
+            if single:
+                raise Error(
+                    Code.INVALID_ARGUMENT, "a request cannot carry an end-of-stream message"
+                )
+            raise Error(Code.INVALID_ARGUMENT, "a request cannot end its own stream")
 
-    async def _end(self, error: Error | None) -> None:
+    async def end(self, error: Error | None) -> None:
         if not self.started:
-            try:
-                await self._start()
-            except ValueError:  # a handler header with a line break
-                self.ctx = None
-                error = Error(Code.INTERNAL, "internal error")
-                await self._start()
+            headers, error = self.safe_response_headers(error)
+            await self.start(headers)
         end: dict[str, Any] = {}
         if error is not None:
             end["error"] = error_body(error)
@@ -412,8 +327,7 @@ def _get_message(query_string: bytes, limit: int) -> tuple[bytes, bool]:
         )
     binary = encoding == "proto"
     compression = params.get("compression", "identity")
-    if compression not in ("identity", "gzip"):
-        _unsupported_encoding("compression", compression)
+    decompress = negotiation.decompressor("compression", compression)
     message = params.get("message", "")
     if params.get("base64") == "1":
         try:
@@ -423,14 +337,14 @@ def _get_message(query_string: bytes, limit: int) -> tuple[bytes, bool]:
             raise Error(
                 Code.INVALID_ARGUMENT, "the message query parameter is not valid base64"
             ) from None
-    elif binary or compression == "gzip":
+    elif binary or decompress is not None:
         # Binary percent-encoded: read the raw bytes, not UTF-8 text.
         pairs = parse_qsl(query_string, keep_blank_values=True, max_num_fields=100)
         raw = dict(pairs).get(b"message", b"")
     else:
         raw = message.encode()
-    if compression == "gzip":
-        raw = envelope.gunzip(raw, limit)
+    if decompress is not None:
+        raw = decompress(raw, limit)
     return raw, binary
 
 

@@ -18,26 +18,22 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 from twofold.core.asgi import Receive, Scope, Send
 from twofold.core.code import Code
-from twofold.core.context import Context
-from twofold.core.details import _field_bytes, _varint
-from twofold.core.errors import Error, as_error
-from twofold.core.headers import Headers
-from twofold.core.invoke import deadline, deliver
-from twofold.core.method import Method, StreamKind
+from twofold.core.details import rpc_status
+from twofold.core.errors import Error
+from twofold.core.method import Method
 from twofold.core.options import Options
 from twofold.core.table import MethodTable
-from twofold.http import envelope
-from twofold.http.body import ClientDisconnected, encode_headers, header, media_type, peer
-from twofold.wires.exchange import Exchange
+from twofold.http import envelope, negotiation
+from twofold.http.body import encode_headers, header, media_type
+from twofold.http.negotiation import GZIP
+from twofold.wires.exchange import EnvelopedCall
 
 PROTOCOL = "grpc-web"
-GZIP = b"gzip"
-COMPRESS_MIN = 1024
 # content type -> is it the base64 (-text) variant
 CONTENT_TYPES = {
     b"application/grpc-web": False,
@@ -83,149 +79,48 @@ class GrpcWebProtocol:
 
     async def serve(self, method: Method, scope: Scope, receive: Receive, send: Send) -> None:
         content_type = media_type(header(scope, b"content-type"))
-        call = _Call(self, method, scope, send, content_type, CONTENT_TYPES[content_type])
-        exchange = Exchange(receive)
-        await exchange.run(call.run(receive, exchange))
+        limit = self.options.max_body_size
+        text = CONTENT_TYPES[content_type]
+        call = _Call(self.table, limit, method, scope, send, lambda: self.codec(method), text)
+        call.content_type = content_type
+        await call.serve(receive)
 
 
-class _Call:
-    """One gRPC-Web call, from the request envelopes to the trailers."""
+class _Call(EnvelopedCall):
+    """One gRPC-Web call: gRPC-Web's hooks on the shared exchange loop."""
 
-    def __init__(
-        self,
-        protocol: GrpcWebProtocol,
-        method: Method,
-        scope: Scope,
-        send: Send,
-        content_type: bytes,
-        text: bool,
-    ) -> None:
-        self.protocol = protocol
-        self.method = method
-        self.scope = scope
-        self.send = send
-        self.content_type = content_type
-        self.text = text
-        self.headers = dict(scope["headers"])
-        self.compress = _accepts_gzip(self.headers.get(b"grpc-accept-encoding"))
-        self.started = False
-        self.ctx: Context | None = None
-        # Whether the interceptor chain was reached: before it, a failure is a refusal.
-        self.called = False
+    PROTOCOL = PROTOCOL
+    ENCODING_HEADER = "grpc-encoding"
+    NO_MESSAGE = "the request has no message"
+    content_type = b"application/grpc-web"
 
-    async def run(self, receive: Receive, exchange: Exchange) -> None:
-        error: Error | None = None
-        try:
-            decode, self.encode = self.protocol.codec(self.method)
-            ctx = self.ctx = Context(
-                PROTOCOL,
-                self.method,
-                Headers(self.scope["headers"]),
-                peer(self.scope),
-                _deadline(self.headers.get(b"grpc-timeout")),
-                self.scope,
-            )
-            encoding = self.headers.get(b"grpc-encoding")
-            decompress = None
-            if encoding is not None and encoding != b"identity":
-                if encoding != GZIP:
-                    raise Error(
-                        Code.UNIMPLEMENTED,
-                        f"grpc-encoding {encoding.decode('latin-1')!r} is not supported: "
-                        "use gzip or identity",
-                    )
-                decompress = envelope.gunzip
-            reader = envelope.Reader(
-                receive, self.protocol.options.max_body_size, decompress, text=self.text
-            )
-            kind = self.method.kind
-            async with deadline(ctx):
-                if kind in (StreamKind.CLIENT, StreamKind.BIDI):
-                    request = _inputs(reader, decode, exchange)
-                else:
-                    request = decode(await _single(reader, self.method))
-                    exchange.watch()
-                self.called = True
-                await deliver(self.method, ctx, request, self._write)
-        except ClientDisconnected:
-            exchange.disconnected()
-            return
-        except Exception as exc:  # only coded errors reach the wire
-            error = as_error(exc)
-            if not self.called:
-                # Refused before the chain: the observers still count it.
-                await self.protocol.table.refuse(PROTOCOL, self.method, self.scope, error)
-        await self._end(error)
+    def accepts_gzip(self) -> bool:
+        return negotiation.accepts_gzip(self.headers.get(b"grpc-accept-encoding"))
 
-    def _start_headers(self) -> list[tuple[bytes, bytes]]:
-        raw = [(b"content-type", self.content_type), (b"grpc-accept-encoding", b"gzip")]
+    def deadline(self) -> float | None:
+        return _deadline(self.headers.get(b"grpc-timeout"))
+
+    def start_headers(self) -> list[tuple[bytes, bytes]]:
+        raw = [(b"content-type", self.content_type), (b"grpc-accept-encoding", GZIP)]
         if self.compress:
             raw.append((b"grpc-encoding", GZIP))
-        ctx = self.ctx
-        if ctx is not None and ctx.has_response_headers():
-            raw.extend(encode_headers(ctx.response_headers))
         return raw
 
-    async def _write(self, output: Any) -> None:
-        if not self.started:
-            self.started = True
-            raw = self._start_headers()
-            await self.send({"type": "http.response.start", "status": 200, "headers": raw})
-        data = self.encode(output)
-        flags = 0
-        if self.compress and len(data) >= COMPRESS_MIN:
-            data, flags = envelope.compress(data), envelope.COMPRESSED
-        await self._body(envelope.frame(data, flags), more=True)
-
-    async def _end(self, error: Error | None) -> None:
-        trailers = status_trailers(error)
-        if not self.started:
-            # Trailers-only: the status in the headers, nothing in the body.
-            try:
-                raw = self._start_headers()
-            except ValueError:  # a handler header with a line break
-                self.ctx = None
-                trailers = status_trailers(Error(Code.INTERNAL, "internal error"))
-                raw = self._start_headers()
-            raw.extend(trailers)
-            await self.send({"type": "http.response.start", "status": 200, "headers": raw})
-            await self.send({"type": "http.response.body", "body": b""})
-            return
-        block = b"".join(k + b": " + v + b"\r\n" for k, v in trailers)
-        await self._body(envelope.frame(block, envelope.TRAILERS), more=False)
-
-    async def _body(self, data: bytes, more: bool) -> None:
+    async def body(self, data: bytes, more: bool) -> None:
         if self.text:
             data = base64.b64encode(data)
         await self.send({"type": "http.response.body", "body": data, "more_body": more})
 
-
-async def _single(reader: envelope.Reader, method: Method) -> bytes:
-    first = await reader.next()
-    if first is None:
-        raise Error(Code.INVALID_ARGUMENT, "the request has no message")
-    if await reader.next() is not None:
-        raise Error(Code.INVALID_ARGUMENT, f"{method.name} takes exactly one message")
-    return first.data
-
-
-async def _inputs(
-    reader: envelope.Reader, decode: Callable[[bytes], Any], exchange: Exchange
-) -> AsyncIterator[Any]:
-    while True:
-        try:
-            item = await reader.next()
-        except ClientDisconnected:
-            exchange.disconnected()
-            raise asyncio.CancelledError from None
-        if item is None:
-            exchange.watch()
+    async def end(self, error: Error | None) -> None:
+        if not self.started:
+            # Trailers-only: the status in the headers, nothing in the body.
+            raw, error = self.safe_response_headers(error)
+            raw.extend(status_trailers(error))
+            await self.start(raw)
+            await self.send({"type": "http.response.body", "body": b""})
             return
-        yield decode(item.data)
-
-
-def _accepts_gzip(value: bytes | None) -> bool:
-    return bool(value) and GZIP in (v.strip() for v in (value or b"").split(b","))
+        block = b"".join(k + b": " + v + b"\r\n" for k, v in status_trailers(error))
+        await self.body(envelope.frame(block, envelope.TRAILERS), more=False)
 
 
 def _deadline(value: bytes | None) -> float | None:
@@ -243,21 +138,6 @@ def percent_encode(message: str) -> bytes:
     return b"".join(bytes((b,)) if b in _SAFE else b"%%%02X" % b for b in message.encode("utf-8"))
 
 
-def status_details(error: Error) -> bytes:
-    """The google.rpc.Status of an error, each detail packed as a google.protobuf.Any.
-
-    Written by hand like the details themselves (:mod:`twofold.core.details`):
-    three fields are not worth importing the generated classes per error.
-    """
-    out = b"\x08" + _varint(error.code.value)  # field 1, varint: the code
-    if error.message:
-        out += _field_bytes(2, error.message.encode())
-    for d in error.details:
-        url = f"type.googleapis.com/{d.TYPE_NAME}".encode()
-        out += _field_bytes(3, _field_bytes(1, url) + _field_bytes(2, d.to_proto()))
-    return out
-
-
 def status_trailers(error: Error | None) -> list[tuple[bytes, bytes]]:
     """``grpc-status``, ``grpc-message`` and ``grpc-status-details-bin`` of an outcome."""
     if error is None:
@@ -267,7 +147,9 @@ def status_trailers(error: Error | None) -> list[tuple[bytes, bytes]]:
         out.append((b"grpc-message", percent_encode(error.message)))
     if error.details:
         # -bin metadata is base64; gRPC implementations send it unpadded.
-        value = base64.b64encode(status_details(error)).rstrip(b"=")
+        value = base64.b64encode(rpc_status(error.code.value, error.message, error.details)).rstrip(
+            b"="
+        )
         out.append((b"grpc-status-details-bin", value))
     out.extend(encode_headers(error.headers))
     return out
