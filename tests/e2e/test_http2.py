@@ -31,7 +31,7 @@ def hypercorn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 sys.executable,
                 "-m",
                 "hypercorn",
-                "tests.unit.test_connect_streaming:app",
+                "tests.unit.wires.test_connect_streaming:app",
                 "--bind",
                 f"127.0.0.1:{port}",
             ],

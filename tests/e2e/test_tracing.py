@@ -24,7 +24,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 
 from tests.e2e.threaded import serve
-from tests.unit.wires import PROTOCOLS, Wires, wires
+from tests.parity import PROTOCOLS, Wires, wires
 from twofold import App, Code, Error, RequestIds, Service, Tracing
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"

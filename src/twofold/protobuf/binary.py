@@ -10,7 +10,7 @@ Encoding is generated pure Python that writes the wire format straight from
 the msgspec value, field by field in number order as upb does; for the small
 messages an RPC carries it is faster than building a upb message first
 (``python -m bench.protobuf`` measures both), and it produces the same bytes
-(tests/unit/test_protobuf_codec.py compares them with upb's).
+(tests/unit/protobuf/test_protobuf_codec.py compares them with upb's).
 
 Proto3 has no "missing" for a scalar: a field not sent reads as its zero
 value, unless the Python field has a default, which then applies (such a

@@ -649,7 +649,7 @@ def test_real_connect_responses_validate() -> None:
 
 # --- docs/openapi.md ----------------------------------------------------------
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 PAGE = (ROOT / "docs" / "openapi.md").read_text()
 
 

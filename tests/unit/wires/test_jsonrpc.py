@@ -25,7 +25,7 @@ from twofold import App, CallNext, Code, Context, Error, ErrorInfo, Options, Ser
 from twofold.core.code import JSONRPC_CODE
 from twofold.core.method import Empty, Method, StreamKind
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SECRET = "password=hunter2 at /srv/app/db.py"
 _UNSET: Any = object()
 # A valid request, to spoil one member at a time.

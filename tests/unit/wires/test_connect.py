@@ -36,7 +36,7 @@ from twofold import (
     Service,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SECRET = "password=hunter2 in /srv/shop/db.py"
 JSON = {"content-type": "application/json"}
 

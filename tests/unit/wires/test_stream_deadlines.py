@@ -18,7 +18,7 @@ import grpc
 import msgspec
 import pytest
 
-from tests.unit.wires import Wires, wires
+from tests.parity import Wires, wires
 from twofold import App, Deadlines, Metrics, Service, timeout
 
 EVENTS: list[str] = []

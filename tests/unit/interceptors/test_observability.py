@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 import msgspec
 import pytest
 
-from tests.unit.wires import PROTOCOLS, Wires, wires
+from tests.parity import PROTOCOLS, Wires, wires
 from twofold import (
     AccessLog,
     App,

@@ -27,8 +27,8 @@ from examples.catalog.database import (
     lifespan,
 )
 from examples.catalog.security import AUDIENCE_ENV, InsecureConfiguration, authentication
-from tests.unit.test_catalog import running
-from tests.unit.wires import PROTOCOLS, Wires, wires
+from tests.parity import PROTOCOLS, Wires, wires
+from tests.unit.catalog.test_catalog import running
 from twofold import App, CallNext, Context, Deadlines, IdempotencyKeys
 from twofold.interceptors.bearer import DEVELOPMENT_SECRET
 

@@ -127,7 +127,7 @@ def test_the_lock_file_is_sorted_json_with_one_line_per_entry(tmp_path: Path) ->
 
 # -- the command ----------------------------------------------------------------
 
-TARGET = "tests.unit.test_protobuf_numbering"
+TARGET = "tests.unit.protobuf.test_protobuf_numbering"
 
 
 def test_update_then_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
-from tests.unit.wires import PROTOCOLS, Wires, wires
+from tests.parity import PROTOCOLS, Wires, wires
 from twofold import (
     ApiKeys,
     App,

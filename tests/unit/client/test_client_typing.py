@@ -16,7 +16,7 @@ from pathlib import Path
 from examples.catalog import service
 from twofold.client.generator import generate
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 USES = """
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator

@@ -9,7 +9,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from tests.unit.wires import PROTOCOLS, Wires, wires
+from tests.parity import PROTOCOLS, Wires, wires
 from twofold import (
     App,
     Authentication,

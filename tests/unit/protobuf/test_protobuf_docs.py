@@ -8,7 +8,7 @@ from docs_src.protobuf import shipping
 from twofold.cli import main
 from twofold.protobuf import Schema
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_the_example_round_trips_and_its_lock_is_current() -> None:
