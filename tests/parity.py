@@ -9,9 +9,10 @@ assert the same outcome whatever the wire.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import struct
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -286,3 +287,13 @@ async def wires(app: App, url: str | None = None) -> AsyncIterator[Wires]:
             yield Wires(app, client, channel)
     finally:
         await server.stop(None)
+
+
+def run(app: App, scenario: Callable[[Wires], Awaitable[None]]) -> None:
+    """Run ``scenario`` with every wire of ``app`` at hand, in one event loop."""
+
+    async def main() -> None:
+        async with wires(app) as w:
+            await scenario(w)
+
+    asyncio.run(main())

@@ -27,7 +27,7 @@ from examples.catalog.database import (
     lifespan,
 )
 from examples.catalog.security import AUDIENCE_ENV, InsecureConfiguration, authentication
-from tests.parity import PROTOCOLS, Wires, wires
+from tests.parity import Wires, wires
 from tests.unit.catalog.test_catalog import running
 from twofold import App, CallNext, Context, Deadlines, IdempotencyKeys
 from twofold.interceptors.bearer import DEVELOPMENT_SECRET
@@ -166,7 +166,6 @@ def catalog_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.usefixtures("catalog_env")
-@pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_every_method_and_caller(protocol: str) -> None:
     app = App(
         service,
@@ -220,7 +219,6 @@ def expected_stream(case: str, rpc: str, protocol: str) -> str | None:
 
 
 @pytest.mark.usefixtures("catalog_env")
-@pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_every_stream_and_caller(protocol: str) -> None:
     app = App(service, lifespan=lifespan, interceptors=[authentication(), spy, Deadlines()])
 

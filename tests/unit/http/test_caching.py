@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from typing import Any
 
 import httpx
 import msgspec
 import pytest
 
+from tests.asgi import ASGI
 from twofold import (
     App,
     Cache,
@@ -110,13 +110,7 @@ async def count_words() -> Report:
 app = App(service)
 
 
-def call(method: str, url: str, **kwargs: Any) -> httpx.Response:
-    async def go() -> httpx.Response:
-        transport = httpx.ASGITransport(app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            return await client.request(method, url, **kwargs)
-
-    return asyncio.run(go())
+call = ASGI(app).request
 
 
 @pytest.fixture(autouse=True)

@@ -10,6 +10,7 @@ import httpx
 import msgspec
 import pytest
 
+from tests.asgi import ASGI
 from twofold import App, Service
 from twofold.http.negotiation import accepts_gzip, accepts_json
 
@@ -38,13 +39,7 @@ async def create_page(page: Doc) -> Doc:
 app = App(service)
 
 
-def call(method: str, url: str, **kwargs: Any) -> httpx.Response:
-    async def go() -> httpx.Response:
-        transport = httpx.ASGITransport(app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            return await client.request(method, url, **kwargs)
-
-    return asyncio.run(go())
+call = ASGI(app).request
 
 
 @pytest.mark.parametrize(

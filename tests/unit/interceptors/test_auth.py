@@ -8,11 +8,9 @@ challenge, and that a refused handler never ran.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
-from tests.parity import PROTOCOLS, Wires, wires
+from tests.parity import PROTOCOLS, Wires, run
 from twofold import (
     ApiKeys,
     App,
@@ -95,14 +93,6 @@ def bearer(value: str) -> dict[str, str]:
     return {"authorization": f"Bearer {value}"}
 
 
-def run(app: App, scenario: Callable[[Wires], Awaitable[None]]) -> None:
-    async def main() -> None:
-        async with wires(app) as w:
-            await scenario(w)
-
-    asyncio.run(main())
-
-
 def unsigned(claims: dict[str, Any]) -> str:
     def part(value: dict[str, Any]) -> str:
         return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
@@ -130,7 +120,6 @@ CASES: list[tuple[str, dict[str, str], str | None]] = [
 ]
 
 
-@pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_write_over_every_protocol(protocol: str) -> None:
     async def scenario(w: Wires) -> None:
         for name, headers, code in CASES:
@@ -153,7 +142,6 @@ def test_write_over_every_protocol(protocol: str) -> None:
     run(make_app(), scenario)
 
 
-@pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_public_read_and_custom_check(protocol: str) -> None:
     async def scenario(w: Wires) -> None:
         anonymous = await w.call(protocol, "GetNote", {"id": 1}, {})

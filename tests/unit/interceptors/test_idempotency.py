@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
-import httpx
 import msgspec
 import pytest
 
+from tests.asgi import ASGI
 from twofold import App, Code, Error, IdempotencyKeys, Service
 from twofold.interceptors.idempotency import MemoryStore, _fingerprint
 
@@ -44,13 +43,7 @@ store = MemoryStore()
 app = App(service, interceptors=[IdempotencyKeys(store, ttl=60)])
 
 
-def call(method: str, url: str, **kwargs: Any) -> httpx.Response:
-    async def go() -> httpx.Response:
-        transport = httpx.ASGITransport(app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            return await client.request(method, url, **kwargs)
-
-    return asyncio.run(go())
+call = ASGI(app).request
 
 
 @pytest.fixture(autouse=True)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
 import pytest
 
-from tests.parity import PROTOCOLS, Wires, wires
+from tests.parity import PROTOCOLS, Wires, run
 from twofold import (
     App,
     Authentication,
@@ -72,15 +72,6 @@ async def count(n: int) -> AsyncIterator[Slept]:
         yield Slept(i)
 
 
-def run(app: App, scenario: Callable[[Wires], Awaitable[None]]) -> None:
-    async def main() -> None:
-        async with wires(app) as w:
-            await scenario(w)
-
-    asyncio.run(main())
-
-
-@pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_a_declared_timeout_cancels_a_slow_handler(protocol: str) -> None:
     async def scenario(w: Wires) -> None:
         EVENTS.clear()
@@ -137,7 +128,6 @@ def test_bad_request_timeouts_are_invalid_argument(value: str) -> None:
     run(App(service, interceptors=[Deadlines()]), scenario)
 
 
-@pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_concurrency_limit_is_resource_exhausted_with_retry_after(protocol: str) -> None:
     async def scenario(w: Wires) -> None:
         GATE["a"] = asyncio.Event()

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
 
 import msgspec
 import pytest
 
-from tests.parity import PROTOCOLS, Wires, wires
+from tests.parity import PROTOCOLS, Wires, run
 from twofold import (
     AccessLog,
     App,
@@ -64,14 +62,6 @@ def make_app() -> tuple[App, Metrics]:
     return App(service, interceptors=interceptors), metrics
 
 
-def run(app: App, scenario: Callable[[Wires], Awaitable[None]]) -> None:
-    async def main() -> None:
-        async with wires(app) as w:
-            await scenario(w)
-
-    asyncio.run(main())
-
-
 def test_metrics_count_every_protocol(caplog: pytest.LogCaptureFixture) -> None:
     app, _ = make_app()
     token = issue(SECRET, "alice", ["user"])
@@ -117,7 +107,6 @@ def test_metrics_count_every_protocol(caplog: pytest.LogCaptureFixture) -> None:
     )
 
 
-@pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_request_id_is_echoed_and_traceparent_reaches_the_handler(protocol: str) -> None:
     app, _ = make_app()
 
