@@ -93,7 +93,7 @@ INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 def is_int32(tp: Any) -> bool:
     """True when an int's Meta bounds fit int32; a bare ``int`` is int64.
 
-    This is DESIGN.md's int rule, shared by protobuf, proto3 JSON (int64 goes
+    This is the one int rule, shared by protobuf, proto3 JSON (int64 goes
     over JSON as a string) and the OpenAPI document, so all three agree.
     """
     info = mi.type_info(tp)

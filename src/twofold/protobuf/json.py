@@ -1,4 +1,4 @@
-"""The proto3 JSON mapping: Connect's JSON codec, and later gRPC-Web's and gRPC's.
+"""The proto3 JSON mapping: Connect's JSON codec, and the client's.
 
 It differs from plain msgspec JSON (what REST speaks) where protobuf clients
 notice: lowerCamelCase ``json_name`` keys are accepted beside the original

@@ -1,4 +1,4 @@
-"""From msgspec types to protobuf: DESIGN.md §3's mapping, one table.
+"""From msgspec types to protobuf: the type mapping (docs/protobuf.md), one table.
 
 | Python                               | protobuf                                  |
 |--------------------------------------|-------------------------------------------|

@@ -7,16 +7,11 @@ handler, not in grpcio's ``request_deserializer`` hook: grpcio turns an
 exception in that hook into a bare INTERNAL, whereas a decode failure is the
 caller's fault and must be INVALID_ARGUMENT with its field violations.
 
-Per call: the metadata becomes the :class:`~twofold.Context`'s
-headers, ``grpc-timeout`` its deadline (``context.time_remaining()``), the
-call runs through :func:`twofold.core.invoke.invoke` (so interceptors and error
-translation are those of every other protocol), ``ctx.response_headers`` go
-out as initial metadata, and an :class:`~twofold.Error` goes out as
-status code, message and ``grpc-status-details-bin`` (a google.rpc.Status
-whose details are ``google.protobuf.Any``). A client that cancels, or a
-deadline that passes, cancels the handler's task: grpcio cancels the task
-that runs the RPC, and :func:`twofold.core.invoke.deadline` cancels it at the
-deadline too.
+Per call (docs/architecture.md): the metadata becomes the Context's headers,
+``grpc-timeout`` its deadline, the call runs through the same
+:func:`~twofold.core.invoke.invoke` as every wire, and an Error goes out as
+status, message and ``grpc-status-details-bin``. A client that cancels, or
+a deadline that passes, cancels the handler's task.
 
 Beside the app's services the server carries the standard health service
 (SERVING for each service and for ``""``, NOT_SERVING once shutdown starts)
@@ -153,12 +148,8 @@ class _Unregistered:
     three and reflection's one beside the app's, that was 7 futures armed
     and disarmed per call, and more with every method the app adds.
     Unregistered, a call is matched in Python by one dict lookup
-    (:class:`_Dispatch` first: the app's calls are the hot ones). Measured
-    with ``python -m bench.instructions grpc-get`` (``twofold serve``,
-    sequential calls under cachegrind), together with skipping the
-    ``_send_headers`` coroutine when there are none, four runs: 400-433k
-    instructions per call before, 352-388k after; the hand-written grpc.aio
-    peer, 491-529k.
+    (:class:`_Dispatch` first: the app's calls are the hot ones); the cost
+    is in docs/benchmarks.md.
     """
 
     def __init__(self, server: Any) -> None:
