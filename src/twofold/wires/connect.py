@@ -116,9 +116,9 @@ class ConnectProtocol:
             codec = self.proto(call, method) if binary else call
             return codec.decode, codec.encode
 
-        stream = _Stream(self.table, self.options.max_body_size, method, scope, send, codecs)
-        stream.binary = binary
-        return stream
+        content_type = STREAM_PROTO if binary else STREAM_JSON
+        limit = self.options.max_body_size
+        return _Stream(self.table, limit, method, scope, send, codecs, content_type)
 
     async def serve(self, method: Method, scope: Scope, receive: Receive, send: Send) -> None:
         call = self.calls.get(method) or self.calls.setdefault(method, _Call.build(method))
@@ -240,8 +240,6 @@ class _Stream(EnvelopedCall):
     ENCODING_HEADER = "connect-content-encoding"
     NO_MESSAGE = "the request stream has no message"
 
-    binary = False  # application/connect+proto, else +json
-
     def accepts_gzip(self) -> bool:
         return negotiation.accepts_gzip(self.headers.get(b"connect-accept-encoding"))
 
@@ -249,7 +247,7 @@ class _Stream(EnvelopedCall):
         return _deadline(self.headers.get(b"connect-timeout-ms"))
 
     def start_headers(self) -> list[tuple[bytes, bytes]]:
-        raw = [(b"content-type", STREAM_PROTO if self.binary else STREAM_JSON)]
+        raw = [(b"content-type", self.content_type)]
         if self.compress:
             raw.append((b"connect-content-encoding", GZIP))
         return raw

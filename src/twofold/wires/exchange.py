@@ -106,6 +106,7 @@ class EnvelopedCall:
         scope: Scope,
         send: Send,
         codecs: Callable[[], tuple[Callable[[bytes], Any], Callable[[Any], bytes]]],
+        content_type: bytes,
         text: bool = False,
     ) -> None:
         self.table = table
@@ -113,7 +114,8 @@ class EnvelopedCall:
         self.method = method
         self.scope = scope
         self.send = send
-        self.codecs = codecs
+        self.codecs = codecs  # (decode, encode), looked up once the call is under way
+        self.content_type = content_type  # of the response
         self.text = text
         self.headers: dict[bytes, bytes] = dict(scope["headers"])  # the last value of each name
         self.compress = self.accepts_gzip()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -81,8 +82,8 @@ class GrpcWebProtocol:
         content_type = media_type(header(scope, b"content-type"))
         limit = self.options.max_body_size
         text = CONTENT_TYPES[content_type]
-        call = _Call(self.table, limit, method, scope, send, lambda: self.codec(method), text)
-        call.content_type = content_type
+        codecs = functools.partial(self.codec, method)
+        call = _Call(self.table, limit, method, scope, send, codecs, content_type, text)
         await call.serve(receive)
 
 
@@ -92,7 +93,6 @@ class _Call(EnvelopedCall):
     PROTOCOL = PROTOCOL
     ENCODING_HEADER = "grpc-encoding"
     NO_MESSAGE = "the request has no message"
-    content_type = b"application/grpc-web"
 
     def accepts_gzip(self) -> bool:
         return negotiation.accepts_gzip(self.headers.get(b"grpc-accept-encoding"))
