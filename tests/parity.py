@@ -62,19 +62,8 @@ class Wires:
     async def _rest(
         self, method: Method, payload: dict[str, Any], headers: dict[str, str]
     ) -> Result:
-        payload = dict(payload)
-        binding = method.http
-        assert binding is not None
-        template = Template.parse(binding.path)
-        path = template.expand({v: str(payload.pop(v)) for v in template.variables})
-        kwargs: dict[str, Any] = {}
-        if binding.body == "*":
-            kwargs["json"] = payload
-        elif binding.body:
-            kwargs["json"] = payload.pop(binding.body)
-        if binding.body != "*":
-            kwargs["params"] = payload
-        r = await self.http.request(binding.verb, path, headers=headers, **kwargs)
+        verb, path, kwargs = rest_request(method, payload)
+        r = await self.http.request(verb, path, headers=headers, **kwargs)
         if r.is_success:
             return Result(None, r.json() if r.content else None, dict(r.headers), r.status_code)
         return Result(r.json()["code"], None, dict(r.headers), r.status_code)
@@ -115,20 +104,10 @@ class Wires:
         body = struct.pack(">BI", 0, len(data)) + data
         all_headers = {**headers, "content-type": "application/grpc-web+proto"}
         r = await self.http.post(method.path, content=body, headers=all_headers)
-        found = dict(r.headers)
+        messages, found = grpc_web_answer(r)
         output = None
-        rest = r.content
-        while rest:
-            flags, size = struct.unpack(">BI", rest[:5])
-            chunk, rest = rest[5 : 5 + size], rest[5 + size :]
-            if flags & 0x80:
-                for line in chunk.decode().split("\r\n"):
-                    if line:
-                        key, _, value = line.partition(":")
-                        found[key.strip().lower()] = value.strip()
-            else:
-                decoded = self.schema.codec(method.output_type).decode(chunk)
-                output = msgspec.to_builtins(decoded)
+        for data in messages:
+            output = msgspec.to_builtins(self.schema.codec(method.output_type).decode(data))
         status = int(found["grpc-status"])
         code = None if status == 0 else Code(status).wire_name
         return Result(code, output, found, r.status_code)
@@ -259,13 +238,50 @@ def _frame(data: bytes) -> bytes:
     return struct.pack(">BI", 0, len(data)) + data
 
 
-def _frames(body: bytes) -> list[tuple[int, bytes]]:
+def envelopes(body: bytes) -> list[tuple[int, bytes]]:
+    """The (flags, payload) of each enveloped message in a response body."""
     out = []
     while body:
         flags, size = struct.unpack(">BI", body[:5])
         out.append((flags, body[5 : 5 + size]))
         body = body[5 + size :]
     return out
+
+
+_frames = envelopes
+
+
+def grpc_web_answer(response: httpx.Response) -> tuple[list[bytes], dict[str, str]]:
+    """A gRPC-Web answer's messages, and its trailers: the trailers envelope's
+    header lines over the response headers (trailers-only puts them there)."""
+    messages, trailers = [], dict(response.headers)
+    for flags, data in envelopes(response.content):
+        if flags & 0x80:
+            for line in data.decode().split("\r\n"):
+                key, _, value = line.partition(":")
+                if key:
+                    trailers[key.strip().lower()] = value.strip()
+        else:
+            messages.append(data)
+    return messages, trailers
+
+
+def rest_request(method: Method, payload: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+    """The verb, path and httpx arguments of a call on the method's REST route:
+    path variables into the path, the body field (or all) as JSON, the rest as query."""
+    payload = dict(payload)
+    binding = method.http
+    assert binding is not None, f"{method.name} has no REST binding"
+    template = Template.parse(binding.path)
+    path = template.expand({v: str(payload.pop(v)) for v in template.variables})
+    kwargs: dict[str, Any] = {}
+    if binding.body == "*":
+        kwargs["json"] = payload
+    elif binding.body:
+        kwargs["json"] = payload.pop(binding.body)
+    if binding.body != "*":
+        kwargs["params"] = {k: v for k, v in payload.items() if v is not None}
+    return binding.verb, path, kwargs
 
 
 @contextlib.asynccontextmanager

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from tests.e2e.server import hypercorn
+from tests.parity import envelopes
 from twofold.http.envelope import END_STREAM, frame
 
 PATH = "/tick.v1.TickService/"
@@ -22,15 +23,6 @@ def h2(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server = hypercorn("tests.unit.wires.test_connect_streaming:app", tmp_path_factory.mktemp("h2"))
     yield server.url
     server.stop()
-
-
-def envelopes(raw: bytes) -> list[tuple[int, bytes]]:
-    out = []
-    while raw:
-        size = int.from_bytes(raw[1:5], "big")
-        out.append((raw[0], raw[5 : 5 + size]))
-        raw = raw[5 + size :]
-    return out
 
 
 async def slowly(*ns: int) -> AsyncIterator[bytes]:
