@@ -47,6 +47,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.schema import CreateTable
 from sqlalchemy.sql.elements import ColumnElement
 
 from twofold import App, Code, Error
@@ -74,7 +75,10 @@ class Base(DeclarativeBase):
 
 class ProductRow(Base):
     __tablename__ = "products"
-    __table_args__ = (Index("ix_products_category_id", "category", "id"),)
+    __table_args__ = (
+        Index("ix_products_category_id", "category", "id"),
+        {"sqlite_autoincrement": True},  # see _never_reuse_ids
+    )
 
     id: Mapped[int] = mapped_column(_ID, primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -88,6 +92,7 @@ class ProductRow(Base):
 
 class UserRow(Base):
     __tablename__ = "users"
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(_ID, primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -96,7 +101,10 @@ class UserRow(Base):
 
 class OrderRow(Base):
     __tablename__ = "orders"
-    __table_args__ = (Index("ix_orders_user_id_id", "user_id", "id"),)
+    __table_args__ = (
+        Index("ix_orders_user_id_id", "user_id", "id"),
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(_ID, primary_key=True)
     user_id: Mapped[int] = mapped_column(_ID, ForeignKey("users.id"))
@@ -293,14 +301,62 @@ async def _create_tables(engine: AsyncEngine) -> None:
     them could both find a table missing and the second CREATE would fail.
     """
     async with engine.connect() as conn:
-        if conn.dialect.name == "sqlite":
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:
+            # Off while tables are rebuilt (SQLite ignores this inside a
+            # transaction); on again before the connection serves a call.
+            await conn.exec_driver_sql("PRAGMA foreign_keys = OFF")
             await conn.exec_driver_sql("BEGIN IMMEDIATE")
         elif conn.dialect.name == "postgresql":
             lock = text("SELECT pg_advisory_xact_lock(:key)")
             await conn.execute(lock, {"key": _SCHEMA_LOCK_KEY})
-        await conn.run_sync(Base.metadata.create_all)
-        await _add_missing_columns(conn)
-        await conn.commit()
+        try:
+            await conn.run_sync(Base.metadata.create_all)
+            await _add_missing_columns(conn)
+            if sqlite:
+                await conn.run_sync(_never_reuse_ids)
+            await conn.commit()
+        finally:
+            if sqlite:
+                await conn.exec_driver_sql("PRAGMA foreign_keys = ON")
+
+
+# Tables whose ids a client sees. SQLite gives a deleted row's id to the next
+# insert unless the table is AUTOINCREMENT; a reused id would let a stored
+# idempotent answer, a cached response or a bookmark name another row.
+# PostgreSQL's identity columns never reuse an id.
+_KEYED_TABLES = ("products", "users", "orders")
+
+
+def _never_reuse_ids(conn: Connection) -> None:
+    """Rebuild, once, a table an earlier version created without AUTOINCREMENT.
+
+    SQLite cannot add it to an existing table: the table is copied into a new
+    one (SQLite's documented way to change a table), in the schema lock's
+    transaction, with foreign keys off so that dropping the old table leaves
+    the rows that point at it alone. An id deleted before the upgrade above
+    the largest one left may still be given out once.
+    """
+    for name in _KEYED_TABLES:
+        found = conn.exec_driver_sql(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
+        ).scalar_one()
+        if "AUTOINCREMENT" in found.upper():
+            continue
+        table = Base.metadata.tables[name]
+        ddl = str(CreateTable(table).compile(dialect=conn.dialect)).strip()
+        columns = ", ".join(conn.dialect.identifier_preparer.quote(c.name) for c in table.columns)
+        # Names from the model above, never from input.
+        conn.exec_driver_sql(ddl.replace(f"CREATE TABLE {name} ", f"CREATE TABLE _new_{name} ", 1))
+        conn.exec_driver_sql(f"INSERT INTO _new_{name} ({columns}) SELECT {columns} FROM {name}")
+        conn.exec_driver_sql(f"DROP TABLE {name}")
+        conn.exec_driver_sql(f"ALTER TABLE _new_{name} RENAME TO {name}")
+        for index in table.indexes:
+            index.create(conn)
+        logger.warning("rebuilt the table %s so that its ids are never reused", name)
+    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").all()
+    if broken:
+        raise RuntimeError(f"the database has rows whose foreign keys point nowhere: {broken[:5]}")
 
 
 # Columns added after the first release: their type, and the statement that

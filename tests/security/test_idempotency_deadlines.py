@@ -235,3 +235,18 @@ def test_deadlines_neither_duplicate_nor_stick_a_key(
     log = server.output()
     assert "Traceback" not in log
     assert "Exception during reset" not in log
+
+
+def test_a_replayed_key_never_names_another_product(server: Server) -> None:
+    # SQLite gave a deleted row's id to the next insert: the stored answer of
+    # an old key then described a product that was not the one it created.
+    with httpx.Client(base_url=server.url, headers=AUTHORIZATION, timeout=30) as http:
+        body = {"name": "short-lived", "price": "3.00", "category": "ids"}
+        first = http.post("/products", json=body, headers={"idempotency-key": "ids-1"}).json()
+        assert http.delete(f"/products/{first['id']}").status_code == 204
+        other = {**body, "name": "successor"}
+        second = http.post("/products", json=other, headers={"idempotency-key": "ids-2"}).json()
+        assert second["id"] > first["id"]
+        replay = http.post("/products", json=body, headers={"idempotency-key": "ids-1"})
+        assert replay.json() == first
+        assert http.get(f"/products/{first['id']}").status_code == 404
