@@ -195,20 +195,14 @@ class SqlIdempotencyStore:
         # A fencing write: it changes the row only while this call holds the
         # key, and locks it until the transaction ends, so that a retry's
         # claim waits for the outcome rather than racing it.
-        done = await session.execute(
-            update(IdempotencyRow).where(_held(claim)).values(response=response,
-                                                              expires_at=expires)
-        )  # fmt: skip
-        if _rowcount(done) != 1:
+        change = update(IdempotencyRow).where(_held(claim))
+        done: Any = await session.execute(change.values(response=response, expires_at=expires))
+        if done.rowcount != 1:
             raise lease_lost()
 
     async def release(self, claim: Claim) -> None:
         async with current().transaction(write=True) as session:
             await session.execute(delete(IdempotencyRow).where(_held(claim)))
-
-
-def _rowcount(result: Any) -> int:
-    return int(result.rowcount)
 
 
 class Database:
