@@ -32,7 +32,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from examples.catalog.database import _ID, Base, ProductRow, current
 from examples.catalog.models import NewProduct
-from examples.catalog.service import create_product, money, service
+from examples.catalog.service import add_product, money, service
 from twofold import Code, Error, Idempotency
 from twofold.auth import requires
 
@@ -215,7 +215,7 @@ async def import_products(requests: AsyncIterator[ImportProductsRequest]) -> Imp
     async for request in requests:
         product = request.product
         try:
-            await create_product(product)
+            await add_product(product)
             created += 1
         except Error as exc:
             failed.append(ImportFailure(index=index, name=product.name, reason=exc.message))
