@@ -93,12 +93,13 @@ class App:
                 f"{guarded[0]} requires credentials: add twofold.auth.Authentication "
                 "to the App's interceptors"
             )
-        timed = [m.full_name for m in self.table if m.timeout is not None]
+        timed = [m for m in self.table if m.timeout is not None or m.lifetime is not None]
         if timed and not any(isinstance(i, Deadlines) for i in self.interceptors):
-            # As for credentials: a declared timeout nobody enforces would be
-            # a promise the server silently breaks.
+            # As for credentials: a declared timeout (or a stream's lifetime)
+            # nobody enforces would be a promise the server silently breaks.
+            declared = "@timeout" if timed[0].timeout is not None else "@lifetime"
             raise DefinitionError(
-                f"{timed[0]} declares a @timeout: add twofold.limits.Deadlines "
+                f"{timed[0].full_name} declares a {declared}: add twofold.limits.Deadlines "
                 "to the App's interceptors"
             )
         # Each App composes its own chain, so one service can sit in two apps

@@ -29,7 +29,7 @@ import msgspec
 from twofold.auth import SECURITY_ATTRIBUTE, Requirement
 from twofold.caching import Cache
 from twofold.context import Context
-from twofold.limits import TIMEOUT_ATTRIBUTE
+from twofold.limits import LIFETIME_ATTRIBUTE, TIMEOUT_ATTRIBUTE
 from twofold.method import Empty, HttpBinding, Idempotency, Method, StreamKind
 from twofold.naming import pascal
 from twofold.naming import singular as make_singular
@@ -257,6 +257,15 @@ class Service:
                     raise DefinitionError(
                         f"{fn.__qualname__}: {http.verb} {http.path} needs a parameter {param!r}"
                     )
+        lifetime = getattr(fn, LIFETIME_ATTRIBUTE, None)
+        if lifetime is not None and sig.kind not in (StreamKind.SERVER, StreamKind.BIDI):
+            raise DefinitionError(
+                f"{fn.__qualname__}: @lifetime is for server and bidi streams; use @timeout"
+            )
+        if lifetime is not None and hasattr(fn, TIMEOUT_ATTRIBUTE):
+            raise DefinitionError(
+                f"{fn.__qualname__}: a long-lived stream (@lifetime) has no @timeout"
+            )
         summary, description = _docs(fn)
         method = Method(
             service=self.full_name,
@@ -275,6 +284,7 @@ class Service:
             cache=cache,
             security=getattr(fn, SECURITY_ATTRIBUTE, self.security),
             timeout=getattr(fn, TIMEOUT_ATTRIBUTE, None),
+            lifetime=lifetime,
         )
         self.methods[name] = method
         return method
