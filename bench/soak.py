@@ -153,7 +153,9 @@ Action = Callable[[], Awaitable[str]]
 class Load:
     """The clients' actions; each answers the outcome it saw (a status or a code)."""
 
-    def __init__(self, http: httpx.AsyncClient, rpc: Grpc, products: list[int]) -> None:
+    def __init__(
+        self, http: httpx.AsyncClient, rpc: Grpc, products: list[int], only: list[str]
+    ) -> None:
         self.http = http
         self.rpc = rpc
         self.products = products
@@ -175,6 +177,8 @@ class Load:
             ("tiny deadline", 5, self.tiny_deadline),
             ("no credentials", 2, self.no_credentials),
         ]
+        if only:
+            self.actions = [a for a in self.actions if a[0] in only]
 
     def product(self) -> int:
         return self.rng.choice(self.products)
@@ -352,7 +356,9 @@ async def sample(server: Server, until: float, samples: list[tuple[float, int]])
         await asyncio.sleep(1.0)
 
 
-async def soak(server: Server, seconds: float, clients: int) -> list[tuple[float, int]]:
+async def soak(
+    server: Server, seconds: float, clients: int, only: list[str]
+) -> list[tuple[float, int]]:
     limits = httpx.Limits(max_connections=4 * clients)
     async with (
         httpx.AsyncClient(base_url=server.url, timeout=30.0, limits=limits) as http,
@@ -364,7 +370,7 @@ async def soak(server: Server, seconds: float, clients: int) -> list[tuple[float
             r = await http.post("/products", json=product, headers=AUTHORIZATION)
             r.raise_for_status()
             products.append(int(r.json()["id"]))
-        load = Load(http, Grpc(channel), products)
+        load = Load(http, Grpc(channel), products, only)
         until = time.monotonic() + seconds
         samples: list[tuple[float, int]] = []
         await asyncio.gather(
@@ -386,6 +392,10 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
         "--warmup", type=float,
         help="seconds before the RSS baseline is taken (default: a fifth of the run, at most 60)",
     )  # fmt: skip
+    p.add_argument(
+        "--only", action="append", default=[], metavar="ACTION",
+        help='only this kind of call ("tiny deadline", "sse stream"...; repeatable)',
+    )  # fmt: skip
     args = p.parse_args(argv)
     if args.minutes <= 0 or args.clients < 1:
         p.error("--minutes must be positive and --clients at least 1")
@@ -399,7 +409,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="twofold-soak-") as tmp:
         server = start(Path(tmp))
         try:
-            samples = asyncio.run(soak(server, seconds, args.clients))
+            samples = asyncio.run(soak(server, seconds, args.clients, args.only))
             died = server.process.poll() is not None
         finally:
             server.stop()
