@@ -25,6 +25,7 @@ import ipaddress
 import math
 import random
 import time
+import urllib.parse
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -224,7 +225,8 @@ def remote_address(ctx: Context) -> str:
     """The caller's address, the same whatever the wire; its /64 for IPv6.
 
     HTTP servers give ``host:port`` (``[host]:port`` for IPv6), grpcio
-    ``ipv4:host:port`` or ``ipv6:[host]:port``. An IPv6 host is reduced to its
+    ``ipv4:host:port`` or ``ipv6:%5Bhost%5D:port`` (a URI, its brackets
+    percent-encoded). An IPv6 host is reduced to its
     /64, the block one subscriber is usually given, or every address of it
     would be a caller of its own; an IPv4-mapped one is its IPv4 address. It
     is the address of the TCP peer: behind a proxy, the proxy's, unless the
@@ -233,7 +235,7 @@ def remote_address(ctx: Context) -> str:
     """
     peer = ctx.peer or ""
     if peer.startswith(("ipv4:", "ipv6:")):
-        peer = peer[5:]
+        peer = urllib.parse.unquote(peer[5:])
     if peer.startswith("["):
         host = peer[1 : peer.find("]")]
     else:
