@@ -92,13 +92,22 @@ def test_streams_do_not_take_the_places_of_unary_calls() -> None:
             None,
             Code.RESOURCE_EXHAUSTED,
         ]
+        # The streams' budget is full; a unary call still runs, and holds the unary one...
         GATE["u"] = asyncio.Event()
-        GATE["u"].set()
-        assert await calls.unary(UNARY.input_type(key="u"), context(UNARY)) == Tick(0)
+        unary = asyncio.ensure_future(calls.unary(UNARY.input_type(key="u"), context(UNARY)))
+        await asyncio.sleep(0)
+        assert calls.limit.in_flight() == 1
+        # ...which does not keep a stream from starting once a stream ends.
         # Closed before its first message, a stream still gives its place back.
-        await calls.close_all()
-        assert calls.limit.in_flight(STREAM.kind) == 0
+        await calls.open.pop().aclose()
         assert await calls.open_stream() is None
+        GATE["u"].set()
+        assert await unary == Tick(0)
+        # Read to its end, a stream gives its place back too.
+        assert [tick async for tick in calls.open.pop()] == [Tick(0)]
+        assert calls.limit.in_flight(STREAM.kind) == 1
+        await calls.close_all()
+        assert calls.limit.in_flight(STREAM.kind) == calls.limit.in_flight() == 0
 
     asyncio.run(main())
 
@@ -131,7 +140,7 @@ def test_anonymous_streams_are_capped_per_address_whatever_the_wire() -> None:
     asyncio.run(main())
 
 
-def test_an_identity_set_before_the_limit_counts_too() -> None:
+def test_who_counts_as_identified() -> None:
     ctx = context(STREAM)
     assert not carries_credentials(ctx)
     ctx.identity = Identity("alice")
