@@ -257,15 +257,6 @@ class Service:
                     raise DefinitionError(
                         f"{fn.__qualname__}: {http.verb} {http.path} needs a parameter {param!r}"
                     )
-        lifetime = getattr(fn, LIFETIME_ATTRIBUTE, None)
-        if lifetime is not None and sig.kind not in (StreamKind.SERVER, StreamKind.BIDI):
-            raise DefinitionError(
-                f"{fn.__qualname__}: @lifetime is for server and bidi streams; use @timeout"
-            )
-        if lifetime is not None and hasattr(fn, TIMEOUT_ATTRIBUTE):
-            raise DefinitionError(
-                f"{fn.__qualname__}: a long-lived stream (@lifetime) has no @timeout"
-            )
         summary, description = _docs(fn)
         method = Method(
             service=self.full_name,
@@ -284,7 +275,7 @@ class Service:
             cache=cache,
             security=getattr(fn, SECURITY_ATTRIBUTE, self.security),
             timeout=getattr(fn, TIMEOUT_ATTRIBUTE, None),
-            lifetime=lifetime,
+            lifetime=getattr(fn, LIFETIME_ATTRIBUTE, None),
         )
         self.methods[name] = method
         return method

@@ -85,22 +85,25 @@ def test_the_clients_deadline_still_ends_a_long_lived_stream(wire: str) -> None:
 
 
 def test_lifetime_is_declared_only_where_it_means_something() -> None:
-    other = Service("lifetime.v2")
-    with pytest.raises(DefinitionError, match="server and bidi streams"):
+    unary = Service("lifetime.v2")
 
-        @other.procedure
-        @lifetime(60)
-        async def once(n: int) -> Tick:
-            return Tick(n)
+    @unary.procedure
+    @lifetime(60)
+    async def once(n: int) -> Tick:
+        return Tick(n)
+
+    with pytest.raises(DefinitionError, match="server and bidi streams"):
+        App(unary, interceptors=[Deadlines()])
+    both = Service("lifetime.v3")
+
+    @both.procedure
+    @lifetime(60)
+    @timeout(5)
+    async def bounded(n: int) -> AsyncIterator[Tick]:
+        yield Tick(n)
 
     with pytest.raises(DefinitionError, match="no @timeout"):
-
-        @other.procedure
-        @lifetime(60)
-        @timeout(5)
-        async def both(n: int) -> AsyncIterator[Tick]:
-            yield Tick(n)
-
+        App(both, interceptors=[Deadlines()])
     for seconds in (0, -1, 10**9):
         with pytest.raises(ValueError):
             lifetime(seconds)
