@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -35,12 +36,18 @@ from examples.catalog.models import NewProduct
 from examples.catalog.service import add_product, money, service
 from twofold import Code, Error, Idempotency
 from twofold.auth import requires
+from twofold.limits import lifetime
 
 logger = logging.getLogger(__name__)
 
 POLL_INTERVAL = 0.2  # seconds between two looks at price_changes, while anyone watches
 KEEP_FOR = 3600.0  # seconds a recorded change is kept: watchers only see what is new
 _QUEUE_SIZE = 1000  # changes a slow watcher may fall behind before it is cut off
+LIFETIME_ENV = "CATALOG_WATCH_LIFETIME"
+# Seconds a WatchPrices stream lasts at most before it ends and its client
+# reconnects: long enough that reconnections cost nothing, short enough that
+# an abandoned connection a proxy keeps open does not hold its slot for long.
+WATCH_LIFETIME = float(os.environ.get(LIFETIME_ENV) or 600)
 
 
 class PriceChangeRow(Base):
@@ -186,11 +193,16 @@ WATCH = PriceWatch()
 
 
 @service.procedure(http=("GET", "/products:watchPrices"), idempotency=Idempotency.NO_SIDE_EFFECTS)
+@lifetime(WATCH_LIFETIME)
 async def watch_prices(category: str = "") -> AsyncIterator[PriceChange]:
     """Every price change from now on, in one category or (empty) in all.
 
     Changes are seen within a fraction of a second, whichever process made
-    them. The stream never ends by itself: the client closes it.
+    them. The stream has no deadline; it ends without an error when the
+    client closes it or after at most ten minutes (as the server is
+    configured), and the client reconnects to go on watching. Changes made
+    while it was away are not replayed: read the prices again if none may
+    be missed.
     """
     async with WATCH.subscribe() as queue:
         while True:

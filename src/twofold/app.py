@@ -55,6 +55,30 @@ class RpcProtocol(Protocol):
     async def serve(self, method: Method, scope: Scope, receive: Receive, send: Send) -> None: ...
 
 
+def _check_deadlines(table: MethodTable, interceptors: Sequence[Interceptor]) -> None:
+    """Refuse timeouts and lifetimes that would not hold (here, whatever the decorator order)."""
+    for method in table:
+        if method.lifetime is None:
+            continue
+        if method.kind not in (StreamKind.SERVER, StreamKind.BIDI):
+            raise DefinitionError(
+                f"{method.full_name}: @lifetime is for server and bidi streams; use @timeout"
+            )
+        if method.timeout is not None:
+            raise DefinitionError(
+                f"{method.full_name}: a long-lived stream (@lifetime) has no @timeout"
+            )
+    timed = [m for m in table if m.timeout is not None or m.lifetime is not None]
+    if timed and not any(isinstance(i, Deadlines) for i in interceptors):
+        # As for credentials: a declared timeout (or a stream's lifetime)
+        # nobody enforces would be a promise the server silently breaks.
+        declared = "@timeout" if timed[0].timeout is not None else "@lifetime"
+        raise DefinitionError(
+            f"{timed[0].full_name} declares a {declared}: add twofold.limits.Deadlines "
+            "to the App's interceptors"
+        )
+
+
 class App:
     """Serve services over REST, JSON-RPC and Connect from one ASGI app.
 
@@ -93,14 +117,7 @@ class App:
                 f"{guarded[0]} requires credentials: add twofold.auth.Authentication "
                 "to the App's interceptors"
             )
-        timed = [m.full_name for m in self.table if m.timeout is not None]
-        if timed and not any(isinstance(i, Deadlines) for i in self.interceptors):
-            # As for credentials: a declared timeout nobody enforces would be
-            # a promise the server silently breaks.
-            raise DefinitionError(
-                f"{timed[0]} declares a @timeout: add twofold.limits.Deadlines "
-                "to the App's interceptors"
-            )
+        _check_deadlines(self.table, self.interceptors)
         # Each App composes its own chain, so one service can sit in two apps
         # with different interceptors.
         for i, method in enumerate(self.table.methods):

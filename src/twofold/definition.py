@@ -29,7 +29,7 @@ import msgspec
 from twofold.auth import SECURITY_ATTRIBUTE, Requirement
 from twofold.caching import Cache
 from twofold.context import Context
-from twofold.limits import TIMEOUT_ATTRIBUTE
+from twofold.limits import LIFETIME_ATTRIBUTE, TIMEOUT_ATTRIBUTE
 from twofold.method import Empty, HttpBinding, Idempotency, Method, StreamKind
 from twofold.naming import pascal
 from twofold.naming import singular as make_singular
@@ -275,6 +275,7 @@ class Service:
             cache=cache,
             security=getattr(fn, SECURITY_ATTRIBUTE, self.security),
             timeout=getattr(fn, TIMEOUT_ATTRIBUTE, None),
+            lifetime=getattr(fn, LIFETIME_ATTRIBUTE, None),
         )
         self.methods[name] = method
         return method

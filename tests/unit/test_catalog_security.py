@@ -173,7 +173,12 @@ def test_every_method_and_caller(protocol: str) -> None:
     app = App(
         service,
         lifespan=lifespan,
-        interceptors=[authentication(), spy, IdempotencyKeys(SqlIdempotencyStore())],
+        interceptors=[
+            authentication(),
+            spy,
+            Deadlines(),  # WatchPrices declares a @lifetime
+            IdempotencyKeys(SqlIdempotencyStore()),
+        ],
     )
 
     async def main() -> None:
