@@ -106,6 +106,8 @@ def _json(path: Path) -> object:
         return json.loads(text)
     except ValueError as exc:
         raise ContractError(f"{path}: not JSON ({exc})") from None
+    except RecursionError:
+        raise ContractError(f"{path}: nested too deeply to read") from None
 
 
 def _lone_proto(path: Path, work: Path, new_proto: Path | None) -> Path:
@@ -136,14 +138,18 @@ def _lone_proto(path: Path, work: Path, new_proto: Path | None) -> Path:
 
 def from_git(ref: str, target: str, work: Path) -> Path:
     """Export ``target`` as it was at ``ref``: a directory as :func:`_directory` reads."""
-    if not ref:
-        raise ContractError("git: needs a ref, like git:main or git:v1.2.0")
+    if not ref or ref.startswith("-"):
+        raise ContractError(f"git:{ref} names no ref: give one like git:main or git:v1.2.0")
     top = Path(_git("rev-parse", "--show-toplevel").strip())
     prefix = _git("rev-parse", "--show-prefix").strip()
+    # The commit itself, so that git archive is given a name it cannot take for an option.
+    commit = _git(
+        "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}", what=ref
+    )
     tree = work / "tree"
     tree.mkdir()
     archive = subprocess.run(
-        ["git", "archive", "--format=tar", ref, "--"],
+        ["git", "archive", "--format=tar", commit.strip(), "--"],
         cwd=top,
         capture_output=True,
         timeout=300,
@@ -197,7 +203,7 @@ def _mirrored_path(top: Path, tree: Path) -> list[str]:
     return out
 
 
-def _git(*args: str) -> str:
+def _git(*args: str, what: str = "") -> str:
     try:
         result = subprocess.run(
             ["git", *args], capture_output=True, text=True, timeout=60, check=False
@@ -205,6 +211,8 @@ def _git(*args: str) -> str:
     except OSError as exc:
         raise ContractError(f"git: cannot run it ({exc.strerror})") from None
     if result.returncode != 0:
+        if what and not result.stderr.strip():
+            raise ContractError(f"git:{what} is not a commit of this repository")
         raise ContractError(f"git: {_last_line(result.stderr)}")
     return result.stdout
 

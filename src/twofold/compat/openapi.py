@@ -312,7 +312,10 @@ def _requirements(doc: Document, operation: Node, where: str) -> list[Requiremen
     for entry in _array(raw, f"{where} security"):
         requirement = _object(entry, f"{where} security")
         alternatives.append(
-            {name: frozenset(_array(scopes, where)) for name, scopes in requirement.items()}
+            {
+                name: frozenset(s for s in _array(scopes, where) if isinstance(s, str))
+                for name, scopes in requirement.items()
+            }
         )
     return alternatives or [{}]
 

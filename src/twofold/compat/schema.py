@@ -94,26 +94,54 @@ class SchemaDiff:
         self.new = new
         self.out = out
         self._active: set[tuple[str, str, Direction]] = set()
+        # What comparing two referenced schemas found, relative to where they were
+        # reached: a component used by many operations (or many times in one
+        # schema) is compared once, so a document cannot make the walk exponential.
+        self._cache: dict[tuple[str, str, Direction], list[tuple[str, str, str]]] = {}
+        self._cuts = 0
 
     def compare(self, old: object, new: object, d: Direction, where: str, path: str = "") -> None:
         old, old_ref = self.old.resolve(old, where)
         new, new_ref = self.new.resolve(new, where)
-        key = (old_ref or "", new_ref or "", d)
-        if old_ref and new_ref:
-            # A recursive type (a tree of categories) is compared once per walk down it.
-            if key in self._active:
-                return
-            self._active.add(key)
-        try:
+        if not (old_ref and new_ref):
             self._compare(_schema(old, where), _schema(new, where), d, where, path)
+            return
+        key = (old_ref, new_ref, d)
+        found = self._cache.get(key)
+        if found is None:
+            if key in self._active:
+                # A recursive type (a tree of categories): its changes were or will be
+                # reported where the walk first reached it.
+                self._cuts += 1
+                return
+            found = self._walk(key, _schema(old, where), _schema(new, where), where)
+        for rule, rel, message in found:
+            at = _extend(path, rel)
+            self.out.append(Finding(OPENAPI, rule, f"{where} {at}" if at else where, message))
+
+    def _walk(
+        self, key: tuple[str, str, Direction], old: Node, new: Node, where: str
+    ) -> list[tuple[str, str, str]]:
+        saved, self.out = self.out, []
+        cuts = self._cuts
+        self._active.add(key)
+        try:
+            self._compare(old, new, key[2], where, "")
+            found = [(f.rule, f.location[len(where) :].strip(), f.message) for f in self.out]
         finally:
+            self.out = saved
             self._active.discard(key)
+        if self._cuts == cuts:  # not cut short by a cycle: the same wherever it is reached
+            self._cache[key] = found
+        return found
 
     def accepts(self, old: object, new: object, d: Direction, where: str) -> bool:
         """Whether comparing ``old`` with ``new`` finds nothing (used to match union variants)."""
         trial = SchemaDiff(self.old, self.new, [])
         trial._active = set(self._active)
+        trial._cache = self._cache
         trial.compare(old, new, d, where)
+        self._cuts += trial._cuts
         return not trial.out
 
     def _add(self, rule: str, d: Direction, where: str, path: str, message: str) -> None:
@@ -167,7 +195,9 @@ class SchemaDiff:
                     node = {**rest_node, keyword: others}
         return node, nullable
 
-    def _flatten(self, doc: Document, node: Node, where: str) -> Node:
+    def _flatten(
+        self, doc: Document, node: Node, where: str, seen: frozenset[str] = frozenset()
+    ) -> Node:
         """``allOf`` merged into one schema: every property and requirement of each part."""
         parts = node.get("allOf")
         if not isinstance(parts, list):
@@ -176,7 +206,11 @@ class SchemaDiff:
         properties = dict(_dict(merged.get("properties"), where))
         required = list(_list(merged.get("required"), where))
         for part in parts:
-            resolved = self._flatten(doc, _schema(doc.resolve(part, where)[0], where), where)
+            target, ref = doc.resolve(part, where)
+            if ref in seen:
+                raise ContractError(f"{doc.label}: {where}: {ref} is one of its own allOf parts")
+            inner = seen | {ref} if ref else seen
+            resolved = self._flatten(doc, _schema(target, where), where, inner)
             properties.update(_dict(resolved.get("properties"), where))
             required += [r for r in _list(resolved.get("required"), where) if r not in required]
             for key, value in resolved.items():
@@ -390,8 +424,8 @@ class SchemaDiff:
     def _object(self, old: Node, new: Node, d: Direction, where: str, path: str) -> None:
         old_props = _dict(old.get("properties"), where)
         new_props = _dict(new.get("properties"), where)
-        old_required = set(_list(old.get("required"), where))
-        new_required = set(_list(new.get("required"), where))
+        old_required = _names(old.get("required"), where)
+        new_required = _names(new.get("required"), where)
         hidden = "readOnly" if d is Direction.REQUEST else "writeOnly"
 
         def unseen(name: str) -> bool:
@@ -508,8 +542,19 @@ def _list(node: object, where: str) -> list[Any]:
     return node
 
 
+def _names(node: object, where: str) -> set[str]:
+    return {name for name in _list(node, where) if isinstance(name, str)}
+
+
 def _join(path: str, name: str) -> str:
     return f"{path}.{name}" if path else name
+
+
+def _extend(path: str, rel: str) -> str:
+    """``rel``, a path found below a schema, from where ``path`` reached that schema."""
+    if not rel or not path:
+        return path or rel
+    return path + rel if rel.startswith("[") else f"{path}.{rel}"
 
 
 def _is_null(node: object) -> bool:
