@@ -171,6 +171,7 @@ BAD: list[tuple[str, str, str]] = [
     ("broken.proto", 'syntax = "proto3"; package shop.v1; message {', "does not compile"),
     ("nopackage.proto", 'syntax = "proto3"; message Item {}', "no package statement"),
     ("image.binpb", "", "the file is empty"),
+    ("deep.json", "[" * 100_000 + "]" * 100_000, "nested too deeply to read"),
 ]
 
 
@@ -188,8 +189,10 @@ def test_an_old_contract_that_cannot_be_read(shop: Path, name: str, content: str
     [
         ("missing.json", "missing.json: no such file or directory"),
         ("empty-dir", "holds no contract"),
-        ("git:no-such-ref", "git archive no-such-ref: fatal: not a valid object name"),
-        ("git:", "needs a ref"),
+        ("git:no-such-ref", "git:no-such-ref is not a commit of this repository"),
+        ("git:HEAD:shop.py", "git:HEAD:shop.py is not a commit of this repository"),
+        ("git:--output=x", "git:--output=x names no ref"),
+        ("git:", "git: names no ref"),
     ],
 )
 def test_an_old_contract_that_is_not_there(shop: Path, against: str, why: str) -> None:

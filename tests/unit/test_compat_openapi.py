@@ -686,3 +686,58 @@ def test_recursive_schemas_are_compared_without_end() -> None:
 def test_a_document_that_cannot_be_read_is_an_error(document: object, message: str) -> None:
     with pytest.raises(ContractError, match=message.replace("$", r"\$")):
         openapi.diff(document, _base())
+
+
+def _chain(depth: int, leaf_type: str) -> Doc:
+    """A document whose schema Level0 refers twice to Level1, which refers twice to
+    Level2...: 2**depth paths through it."""
+    doc = _base()
+    for level in range(depth):
+        nxt = {"$ref": f"#/components/schemas/Level{level + 1}"}
+        _schemas(doc)[f"Level{level}"] = {"type": "object", "properties": {"a": nxt, "b": nxt}}
+    _schemas(doc)[f"Level{depth}"] = {"type": leaf_type}
+    _schemas(doc)["Item"]["properties"]["deep"] = {"$ref": "#/components/schemas/Level0"}
+    return doc
+
+
+def test_a_component_reached_many_ways_is_compared_once() -> None:
+    """40 levels of two references each would be 2**40 walks if each were followed anew."""
+    findings = openapi.diff(_chain(40, "string"), _chain(40, "integer"))
+    assert {f.rule for f in findings} == {"RESPONSE_TYPE_CHANGED"}
+    # Once per response that holds an Item, at the first of its 2**40 paths.
+    deep = "deep." + "a." * 40
+    assert [f.location for f in findings] == [
+        f"GET /items response 200 body items[].{deep[:-1]}",
+        f"POST /items response 201 body {deep[:-1]}",
+        f"GET /items/{{id}} response 200 body {deep[:-1]}",
+        f"PATCH /items/{{id}} response 200 body {deep[:-1]}",
+    ]
+
+
+def test_a_schema_nested_deeper_than_the_stack_is_an_error() -> None:
+    def deep() -> Doc:
+        node: Doc = {"type": "string"}
+        for _ in range(5000):
+            node = {"type": "array", "items": node}
+        return node
+
+    old, new = _base(), _base()
+    _schemas(old)["Item"]["properties"]["deep"] = deep()
+    _schemas(new)["Item"]["properties"]["deep"] = deep()
+    with pytest.raises(ContractError, match="nested too deeply"):
+        openapi.diff(old, new)
+
+
+def test_an_all_of_that_contains_itself_is_an_error() -> None:
+    doc = _base()
+    _schemas(doc)["Loop"] = {"allOf": [{"$ref": "#/components/schemas/Loop"}]}
+    _schemas(doc)["Item"]["properties"]["loop"] = {"$ref": "#/components/schemas/Loop"}
+    with pytest.raises(ContractError, match="is one of its own allOf parts"):
+        openapi.diff(doc, copy.deepcopy(doc))
+
+
+def test_odd_but_valid_json_in_required_and_scopes_is_not_a_crash() -> None:
+    old = _base()
+    _schemas(old)["NewItem"]["required"] = ["name", {"not": "a name"}, 3]
+    old["paths"]["/items"]["post"]["security"] = [{"bearer": ["items:write", {"x": 1}]}]
+    assert openapi.diff(old, copy.deepcopy(old)) == []

@@ -160,7 +160,7 @@ def from_git(ref: str, target: str, work: Path) -> Path:
             f"git archive {ref}: {_last_line(archive.stderr.decode(errors='replace'))}"
         )
     with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
-        tar.extractall(tree, filter="data")
+        tar.extractall(tree, filter=_inside)
     out = work / "old"
     cwd = tree / prefix
     if not cwd.is_dir():
@@ -184,6 +184,15 @@ def from_git(ref: str, target: str, work: Path) -> Path:
             why = _last_line(result.stderr).removeprefix("twofold: error: ")
             raise ContractError(f"cannot export {target} as of git:{ref}: {why}")
     return out
+
+
+def _inside(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
+    """tarfile's "data" filter, skipping what it refuses (a link to an absolute path or
+    out of the tree) instead of failing: an export needs no such file."""
+    try:
+        return tarfile.data_filter(member, dest)
+    except tarfile.FilterError:
+        return None
 
 
 def _mirrored_path(top: Path, tree: Path) -> list[str]:

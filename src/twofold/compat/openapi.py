@@ -30,7 +30,12 @@ def diff(
     old: object, new: object, *, old_label: str = "old", new_label: str = "new"
 ) -> list[Finding]:
     """Every breaking change from ``old`` to ``new`` (parsed JSON documents)."""
-    return _Diff(Document(old, old_label), Document(new, new_label)).run()
+    try:
+        return _Diff(Document(old, old_label), Document(new, new_label)).run()
+    except RecursionError:
+        # Schemas nested deeper than Python's stack, written by hand (references
+        # are followed once per cycle, so no real document gets here).
+        raise ContractError("a schema is nested too deeply to compare") from None
 
 
 class _Diff:

@@ -99,6 +99,10 @@ class SchemaDiff:
         # schema) is compared once, so a document cannot make the walk exponential.
         self._cache: dict[tuple[str, str, Direction], list[tuple[str, str, str]]] = {}
         self._cuts = 0
+        # (where, key) already reported: a component reached by several paths of one
+        # body is reported at the first, or a document could make the report itself
+        # exponential (each level of a schema referring twice to the next doubles it).
+        self._reported: set[tuple[str, tuple[str, str, Direction]]] = set()
 
     def compare(self, old: object, new: object, d: Direction, where: str, path: str = "") -> None:
         old, old_ref = self.old.resolve(old, where)
@@ -115,6 +119,9 @@ class SchemaDiff:
                 self._cuts += 1
                 return
             found = self._walk(key, _schema(old, where), _schema(new, where), where)
+        if (where, key) in self._reported:
+            return
+        self._reported.add((where, key))
         for rule, rel, message in found:
             at = _extend(path, rel)
             self.out.append(Finding(OPENAPI, rule, f"{where} {at}" if at else where, message))
@@ -140,6 +147,7 @@ class SchemaDiff:
         trial = SchemaDiff(self.old, self.new, [])
         trial._active = set(self._active)
         trial._cache = self._cache
+        trial._reported = set(self._reported)
         trial.compare(old, new, d, where)
         self._cuts += trial._cuts
         return not trial.out
