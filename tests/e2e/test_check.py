@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.server import ROOT
+from twofold.compat import protobuf
 
 BUF = ROOT / "node_modules" / ".bin" / "buf"
 
@@ -211,3 +212,17 @@ def test_an_old_definition_that_does_not_load(shop: Path) -> None:
     assert (result.returncode, result.stdout) == (2, "")
     assert result.stderr.startswith("twofold: error: cannot export shop:service as of git:HEAD")
     assert len(result.stderr.splitlines()) == 1
+
+
+def test_another_copy_of_googleapis_is_not_a_change(shop: Path) -> None:
+    """The old export may carry its own google/api files; they are imports, not the API."""
+    old = shop / "contracts"
+    assert _twofold("proto", "shop:service", "-o", str(old), cwd=shop).returncode == 0
+    http = (protobuf.GOOGLEAPIS / "google/api/http.proto").read_text()
+    assert "bool fully_decode_reserved_expansion = 2;" in http
+    (old / "google/api").mkdir(parents=True)
+    (old / "google/api/http.proto").write_text(
+        http.replace("bool fully_decode_reserved_expansion = 2;", "")
+    )
+    result = _twofold("check", "shop:service", "--against", str(old), cwd=shop)
+    assert (result.returncode, result.stdout) == (0, ""), result.stderr

@@ -206,9 +206,10 @@ def _mirrored_path(top: Path, tree: Path) -> list[str]:
             continue
         absolute = Path(entry).resolve()
         if absolute == top or top in absolute.parents:
-            mirrored = str(tree / absolute.relative_to(top))
-            if mirrored not in out:
-                out.append(mirrored)
+            mirrored = tree / absolute.relative_to(top)
+            # A virtualenv inside the repository is not in the archive: leave it.
+            if mirrored.is_dir() and str(mirrored) not in out:
+                out.append(str(mirrored))
     return out
 
 

@@ -8,8 +8,9 @@ readable by old peers (Connect and REST clients read JSON field names).
 
 Each side is laid out as one buf module: its ``.proto`` files, plus
 ``google/api/annotations.proto`` and ``http.proto`` (the HTTP bindings the
-exported files import) from googleapis-common-protos when the side lacks
-them. A buf image (``buf build -o old.binpb``) may stand for the old side.
+exported files import), always the copies googleapis-common-protos installed,
+so that two googleapis versions are never reported as a change of the API.
+A buf image (``buf build -o old.binpb``) may stand for the old side.
 """
 
 from __future__ import annotations
@@ -59,9 +60,8 @@ def module(files: Path, out: Path) -> Path:
     """A buf module at ``out``: the ``.proto`` files under ``files`` and what they import."""
     shutil.copytree(files, out, ignore=shutil.ignore_patterns("*.json", "*.yaml", "*.yml"))
     for name in GOOGLE_API:
-        if not (out / name).exists():
-            (out / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(GOOGLEAPIS / name, out / name)
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(GOOGLEAPIS / name, out / name)
     return out
 
 
