@@ -221,8 +221,12 @@ def test_another_copy_of_googleapis_is_not_a_change(shop: Path) -> None:
     http = (protobuf.GOOGLEAPIS / "google/api/http.proto").read_text()
     assert "bool fully_decode_reserved_expansion = 2;" in http
     (old / "google/api").mkdir(parents=True)
+    # A field the installed copy lacks: compared, it would be a deletion.
     (old / "google/api/http.proto").write_text(
-        http.replace("bool fully_decode_reserved_expansion = 2;", "")
+        http.replace(
+            "bool fully_decode_reserved_expansion = 2;",
+            "bool fully_decode_reserved_expansion = 2;\n  string from_elsewhere = 99;",
+        )
     )
     result = _twofold("check", "shop:service", "--against", str(old), cwd=shop)
     assert (result.returncode, result.stdout) == (0, ""), result.stderr
