@@ -668,4 +668,6 @@ def _divides(divisor: float, value: float) -> bool:
     if divisor == 0:
         return False
     ratio = value / divisor
+    if not math.isfinite(ratio) or (ratio == 0 and value != 0):
+        return False  # NaN, an overflow or an underflow: nothing can be proven
     return math.isclose(ratio, round(ratio), rel_tol=0, abs_tol=1e-9)
