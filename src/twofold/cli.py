@@ -98,6 +98,20 @@ def _parser() -> argparse.ArgumentParser:
     mode.add_argument("--update", action="store_true", help="write the lock file")
     mode.add_argument("--check", action="store_true", help="fail if the lock is not up to date")
     proto.set_defaults(run=_proto)
+
+    check = sub.add_parser(
+        "check", help="report breaking changes of the OpenAPI and .proto contracts"
+    )
+    check.add_argument("target", metavar="MODULE:ATTR")
+    check.add_argument(
+        "--against",
+        required=True,
+        metavar="OLD",
+        help="old contracts: a file, a directory of exported contracts, or git:REF",
+    )
+    check.add_argument("--lock", metavar="PATH", help="default: the service's proto_lock")
+    check.add_argument("--json", action="store_true", help="a JSON list of the findings")
+    check.set_defaults(run=_check)
     return parser
 
 
@@ -124,6 +138,12 @@ def _token(args: argparse.Namespace) -> int:
 
 def _proto(args: argparse.Namespace) -> int:
     from twofold.protobuf import command  # google.protobuf is imported only when needed
+
+    return command.run(args)
+
+
+def _check(args: argparse.Namespace) -> int:
+    from twofold.compat import command  # buf and git are run only by this command
 
     return command.run(args)
 
