@@ -423,9 +423,12 @@ def _get_message(query_string: bytes, limit: int) -> tuple[bytes, bool]:
                 Code.INVALID_ARGUMENT, "the message query parameter is not valid base64"
             ) from None
     elif binary or coding == "gzip":
-        # Binary percent-encoded: read the raw bytes, not UTF-8 text.
-        pairs = parse_qsl(query_string, keep_blank_values=True, max_num_fields=100)
-        raw = dict(pairs).get(b"message", b"")
+        # Binary percent-encoded: read the raw bytes, not UTF-8 text. Latin-1
+        # maps every byte to one character and back (parse_qsl on bytes
+        # would decode %XX as UTF-8, then fail to encode it as ASCII).
+        text = query_string.decode("latin-1")
+        pairs = parse_qsl(text, keep_blank_values=True, max_num_fields=100, encoding="latin-1")
+        raw = dict(pairs).get("message", "").encode("latin-1")
     else:
         raw = message.encode()
     if coding == "gzip":
