@@ -140,7 +140,11 @@ def checker(tp: Any) -> Callable[[Any], None] | None:
         return None
 
     def run(tree: Any) -> None:
-        check(tree, "$")
+        try:
+            check(tree, "$")
+        except RecursionError:
+            # A recursive type nested deeper than Python's stack: the client's fault.
+            raise msgspec.ValidationError("message is nested too deeply") from None
 
     return run
 

@@ -58,6 +58,7 @@ async def prices(
     return Generic(plain=high or low, many=each or [])
 
 
+GENERIC_APP = App(generic)
 # A valid message of each catalog type that holds a Decimal, but for the Decimal.
 CATALOG_BASES: dict[str, dict[str, Any]] = {
     "NewProduct": {"name": "n", "category": "c"},
@@ -114,7 +115,7 @@ class Field:
 
     def __init__(self, app: App, tp: type[Any], name: str, base: dict[str, Any]) -> None:
         self.name = name
-        components = openapi.document(app.table, title="t", version="1")["components"]["schemas"]
+        components, schema = _published(app)
         # A type only an RPC procedure uses has only its proto3 JSON component.
         connect = components.get(tp.__name__ + ".ProtoJSON") or components[tp.__name__]
         rest = components.get(tp.__name__, connect)
@@ -123,7 +124,6 @@ class Field:
         assert self.rest and self.connect, (tp, name)
         self.json = Decoder(tp).decode
         self.protojson = protojson.codec(tp).decode
-        schema = Schema(app.table)
         codec = schema.codec(tp)
         self.binary = codec.decode
         self.upb = schema.message_class(tp).FromString(
@@ -144,6 +144,17 @@ class Field:
             _accepts(self.protojson, body),
             _accepts(self.binary, message.SerializeToString()),
         )
+
+
+_PUBLISHED: dict[int, tuple[dict[str, Any], Schema]] = {}
+
+
+def _published(app: App) -> tuple[dict[str, Any], Schema]:
+    """The app's component schemas and protobuf schema, built once per app."""
+    if id(app) not in _PUBLISHED:
+        doc = openapi.document(app.table, title="t", version="1")
+        _PUBLISHED[id(app)] = (doc["components"]["schemas"], Schema(app.table))
+    return _PUBLISHED[id(app)]
 
 
 def _accepts(decode: Callable[[Any], Any], data: Any) -> bool:
@@ -217,7 +228,7 @@ def test_catalog_decimals_are_accepted_exactly_as_published(tp: type[Any], name:
 
 @pytest.mark.parametrize("name", ["plain", "described", "narrow", "maybe"])
 def test_generic_decimals_are_accepted_exactly_as_published(name: str) -> None:
-    field = Field(App(generic), Generic, name, {})
+    field = Field(GENERIC_APP, Generic, name, {})
 
     @PROPERTY
     @given(CANDIDATES)
@@ -230,7 +241,7 @@ def test_generic_decimals_are_accepted_exactly_as_published(name: str) -> None:
 
 
 def test_a_pattern_on_an_optional_decimal_applies_with_the_plain_rule() -> None:
-    field = Field(App(generic), Generic, "maybe", {})
+    field = Field(GENERIC_APP, Generic, "maybe", {})
     assert [p.pattern for p in field.rest] == [NARROW[:-1] + r"\Z", decimals.PATTERN[:-1] + r"\Z"]
     assert Decoder(Generic).decode(b'{"maybe": null}').maybe is None
 
@@ -278,6 +289,11 @@ def test_recursive_and_tagged_types() -> None:
     check({"amount": "1", "children": [{"amount": "2", "children": [{"amount": "3"}]}]})
     with pytest.raises(msgspec.ValidationError, match=r"\$\.children\[0\]\.children\[0\]\.amount"):
         check({"amount": "1", "children": [{"amount": "2", "children": [{"amount": "3e0"}]}]})
+    deep = {"amount": "1"}
+    for _ in range(1500):  # past Python's recursion limit
+        deep = {"amount": "1", "children": [deep]}
+    with pytest.raises(msgspec.ValidationError, match="nested too deeply"):
+        check(deep)  # not a RecursionError, which would be a 500
     shapes = decimals.checker(Shapes)
     assert shapes is not None
     shapes({"shapes": [{"type": "Label", "radius": "wide"}, {"type": "Circle", "radius": "2"}]})

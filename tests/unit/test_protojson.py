@@ -208,7 +208,8 @@ def test_floats_take_and_give_the_proto3_spellings_of_non_finite_values() -> Non
 
 
 def test_decimal_is_a_fixed_point_string_both_ways() -> None:
-    assert decode(Product, b'{"id": 1, "name": "n", "unitPrice": "0.1"}').unit_price == Decimal("0.1")
+    given = b'{"id": 1, "name": "n", "unitPrice": "0.1"}'
+    assert decode(Product, given).unit_price == Decimal("0.1")
     assert encoded(Product(id=1, name="n", unit_price=Decimal("9.90")))["unit_price"] == "9.90"
     # Out as its published pattern has it: no exponent.
     assert encoded(Product(id=1, name="n", unit_price=Decimal("1E+2")))["unit_price"] == "100"
