@@ -65,6 +65,10 @@ class TestRest:
         assert r.headers["accept-encoding"] == "gzip"
         assert r.json()["code"] == "invalid_argument"
 
+    def test_the_document_says_so(self, http: httpx.Client) -> None:
+        answers = http.get("/openapi.json").json()["components"]["responses"]
+        assert "Accept-Encoding" in answers["UnsupportedMediaType"]["headers"]
+
     @pytest.mark.usefixtures("unchanged")
     def test_gzip_bomb_is_413(self, http: httpx.Client) -> None:
         r = http.post("/products", content=BOMB, headers={**JSON, "content-encoding": "gzip"})
