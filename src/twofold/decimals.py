@@ -44,8 +44,9 @@ _SEQUENCES = (mi.ListType, mi.SetType, mi.FrozenSetType, mi.VarTupleType)
 _MESSAGES = (mi.StructType, mi.DataclassType, mi.TypedDictType)
 _NUMBERS = (int, float)
 # Python and ECMA-262 read these differently (\s: Unicode spaces in ECMA;
-# {,n}: a quantifier in Python, literal text in ECMA) or only one has them.
-_REFUSED = re.compile(r"\\[sSAZzG]|\{,|\(\?[^:=!<]|\(\?<[^=!]")
+# {,n}: a quantifier in Python, literal text in ECMA; [] and [^]: an empty
+# class in ECMA, the start of one holding "]" in Python) or only one has them.
+_REFUSED = re.compile(r"\\[sSAZzG]|\{,|\(\?[^:=!<]|\(\?<[^=!]|\[\^?\]")
 
 
 def compile_pattern(pattern: str) -> re.Pattern[str]:

@@ -305,7 +305,16 @@ def test_recursive_and_tagged_types() -> None:
 
 @pytest.mark.parametrize(
     "pattern",
-    [r"^\s*[0-9]+$", r"^[0-9]{,3}$", r"^(?P<n>[0-9])$", r"^(?i)e$", "^[0-9\u0660]+$", r"^[0-9]\Z"],
+    [
+        r"^\s*[0-9]+$",
+        r"^[0-9]{,3}$",
+        r"^(?P<n>[0-9])$",
+        r"^(?i)e$",
+        "^[0-9\u0660]+$",
+        r"^[0-9]\Z",
+        r"^[]0-9]+$",
+        r"^[0-9",
+    ],
 )
 def test_patterns_python_reads_otherwise_are_refused_at_start_up(pattern: str) -> None:
     bad = Annotated[Decimal, Meta(extra_json_schema={"pattern": pattern})]
