@@ -218,15 +218,23 @@ async def watch_prices(category: str = "") -> AsyncIterator[PriceChange]:
 async def import_products(requests: AsyncIterator[ImportProductsRequest]) -> ImportSummary:
     """Create many products from one stream; each is created or fails on its own.
 
-    A product that breaks a rule of the catalog (a price with fractions of a
-    cent, say) is listed in ``failed`` with the reason and the others are
-    still created; a message that is not a NewProduct at all ends the call.
+    A product the catalog refuses (one that repeats an earlier product of
+    the same import, same name and category, say) is listed in ``failed``
+    with the reason and the others are still created; a message that is not
+    a valid NewProduct (a price with fractions of a cent, say, which its
+    published pattern refuses) ends the call with INVALID_ARGUMENT, the
+    products before it created.
     """
     created, failed = 0, []
     index = 0
+    seen: dict[tuple[str, str], int] = {}
     async for request in requests:
         product = request.product
         try:
+            first = seen.setdefault((product.category, product.name), index)
+            if first != index:
+                # An import file listing a product twice: the copy is not added.
+                raise Error.invalid("product", f"repeats product {first} of this import")
             await add_product(product)
             created += 1
         except Error as exc:

@@ -380,7 +380,7 @@ def test_report_sums_prices_exactly_per_category(run: Run) -> None:
 
 def test_prices_are_exact_decimal_strings(run: Run) -> None:
     async def scenario(client: httpx.AsyncClient) -> None:
-        cases = {"22": "22.00", "0.1": "0.10", "22.000": "22.00", "1e1": "10.00", "0": "0.00"}
+        cases = {"22": "22.00", "0.1": "0.10", "022.5": "22.50", "0": "0.00"}
         for given, stored in cases.items():
             assert (await new_product(client, price=given))["price"] == stored
         big = await new_product(client, price="999999999.99")
@@ -398,7 +398,10 @@ def test_validation_names_the_field(run: Run) -> None:
         product = await new_product(client)
         url = f"/products/{product['id']}"
         good = {"name": "x", "price": "1.00", "category": "c"}
-        for price in ("-0.01", "0.001", "1.234", "NaN", "Infinity", "cheap", "1000000000.01"):
+        refused = ("-0.01", "0.001", "1.234", "NaN", "Infinity", "cheap", "1000000000.01")
+        # What the published pattern refuses though Decimal() reads it.
+        refused += ("22.000", "1e1", "+1", " 1", "1_000", "\u0661\u0662", "-0", "1.", ".5")
+        for price in refused:
             for call in (
                 client.post("/products", json={**good, "price": price}),
                 client.put(url, json={**good, "price": price}),

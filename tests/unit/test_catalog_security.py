@@ -212,7 +212,7 @@ STREAMS = ["WatchPrices", "ImportProducts"]
 NEW = {"name": "Imported", "price": "5.00", "category": "import"}
 STREAM_PAYLOADS = {
     "WatchPrices": [{"category": ""}],
-    "ImportProducts": [{"product": NEW}, {"product": NEW}],
+    "ImportProducts": [{"product": NEW}, {"product": {**NEW, "name": "Imported too"}}],
 }
 
 

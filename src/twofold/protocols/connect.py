@@ -31,7 +31,7 @@ from urllib.parse import parse_qsl
 
 import msgspec
 
-from twofold import caching, envelope, protojson
+from twofold import caching, compression, envelope, protojson
 from twofold.asgi import Receive, Scope, Send
 from twofold.code import HTTP_STATUS, Code
 from twofold.context import Context
@@ -150,7 +150,7 @@ class ConnectProtocol:
                 if encoding is not None and encoding != b"identity":
                     if encoding != GZIP:
                         _unsupported_encoding("content-encoding", encoding.decode("latin-1"))
-                    raw = envelope.gunzip(raw, self.options.max_body_size)
+                    raw = compression.gunzip(raw, self.options.max_body_size)
             if binary:
                 codec = self.proto(call, method)
                 request = codec.decode(raw)
@@ -279,7 +279,7 @@ class _Stream:
             if encoding is not None and encoding != b"identity":
                 if encoding != GZIP:
                     _unsupported_encoding("connect-content-encoding", encoding.decode("latin-1"))
-                decompress = envelope.gunzip
+                decompress = compression.gunzip
             reader = envelope.Reader(receive, limit, decompress)
             async with deadline(ctx):
                 if self.method.kind in (StreamKind.CLIENT, StreamKind.BIDI):
@@ -410,9 +410,9 @@ def _get_message(query_string: bytes, limit: int) -> tuple[bytes, bool]:
             f"encoding {encoding!r} is not supported: use encoding=json or encoding=proto",
         )
     binary = encoding == "proto"
-    compression = params.get("compression", "identity")
-    if compression not in ("identity", "gzip"):
-        _unsupported_encoding("compression", compression)
+    coding = params.get("compression", "identity")
+    if coding not in ("identity", "gzip"):
+        _unsupported_encoding("compression", coding)
     message = params.get("message", "")
     if params.get("base64") == "1":
         try:
@@ -422,14 +422,17 @@ def _get_message(query_string: bytes, limit: int) -> tuple[bytes, bool]:
             raise Error(
                 Code.INVALID_ARGUMENT, "the message query parameter is not valid base64"
             ) from None
-    elif binary or compression == "gzip":
-        # Binary percent-encoded: read the raw bytes, not UTF-8 text.
-        pairs = parse_qsl(query_string, keep_blank_values=True, max_num_fields=100)
-        raw = dict(pairs).get(b"message", b"")
+    elif binary or coding == "gzip":
+        # Binary percent-encoded: read the raw bytes, not UTF-8 text. Latin-1
+        # maps every byte to one character and back (parse_qsl on bytes
+        # would decode %XX as UTF-8, then fail to encode it as ASCII).
+        text = query_string.decode("latin-1")
+        pairs = parse_qsl(text, keep_blank_values=True, max_num_fields=100, encoding="latin-1")
+        raw = dict(pairs).get("message", "").encode("latin-1")
     else:
         raw = message.encode()
-    if compression == "gzip":
-        raw = envelope.gunzip(raw, limit)
+    if coding == "gzip":
+        raw = compression.gunzip(raw, limit)
     return raw, binary
 
 

@@ -21,7 +21,7 @@ import base64
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from twofold import envelope
+from twofold import compression, envelope
 from twofold.asgi import Receive, Scope, Send
 from twofold.code import Code
 from twofold.context import Context
@@ -134,7 +134,7 @@ class _Call:
                         f"grpc-encoding {encoding.decode('latin-1')!r} is not supported: "
                         "use gzip or identity",
                     )
-                decompress = envelope.gunzip
+                decompress = compression.gunzip
             reader = envelope.Reader(
                 receive, self.protocol.options.max_body_size, decompress, text=self.text
             )

@@ -19,12 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from twofold import compression
 from twofold.asgi import Receive, Scope, Send
 from twofold.code import HTTP_STATUS, Code
 from twofold.context import Context
 from twofold.errors import Error, as_error, validation_error
 from twofold.headers import Headers
-from twofold.http import ClientDisconnected, encode_headers, peer, read_body
+from twofold.http import ClientDisconnected, encode_headers, header, peer, read_body
 from twofold.interceptors import Refused
 from twofold.invoke import deadline, stream
 from twofold.protocols.streaming import Exchange
@@ -58,7 +59,12 @@ async def serve(
         qs: bytes = scope["query_string"]
         if qs and op.query_fields:
             _add_query(params, qs, op.query_fields)
-        raw = b"" if op.body is None else await read_body(scope, receive, max_body_size)
+        raw = b""
+        if op.body is not None:
+            raw = await read_body(scope, receive, max_body_size)
+            coding = header(scope, b"content-encoding")
+            if coding is not None:
+                raw = compression.decode_body(coding, raw, max_body_size)
         try:
             request = op.decode(params, raw)
         except msgspec.ValidationError as exc:
