@@ -58,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
         default="auto",
         help="the HTTP/1.1 parser (default auto: httptools when installed)",
     )
-    _limit_arguments(serve.add_argument_group("limits, per process (see docs/serving.md)"))
+    _limit_arguments(serve.add_argument_group("limits, per process (see docs/observability.md)"))
     serve.set_defaults(run=_serve)
 
     spec = sub.add_parser("openapi", help="print the OpenAPI 3.1 document")
