@@ -98,9 +98,9 @@ class _State:
 
     __slots__ = (
         "head_bytes",
+        "head_mark",
         "head_scope",
         "head_since",
-        "header_bytes",
         "quiet_since",
         "received",
         "seen",
@@ -113,7 +113,7 @@ class _State:
         self.head_since: float | None = now  # since when a request head has been read
         self.head_scope: Any = None  # httptools: the request whose head that is
         self.head_bytes = 0  # httptools: bytes of the head being read, bar its first read
-        self.header_bytes = 0  # httptools: of its header fields so far
+        self.head_mark = 0  # httptools: ``received`` before the read the head began in, or earlier
 
 
 class _Limited:
@@ -124,6 +124,7 @@ class _Limited:
     """
 
     limits: ServerLimits
+    head_bound: int  # limits.max_url_bytes + limits.max_header_bytes
     transport: asyncio.Transport
     connections: set[Any]
     loop: asyncio.AbstractEventLoop
@@ -217,9 +218,11 @@ if HTTPTOOLS:
             # uvicorn's, plus the count of bytes and the refusals of _Refusal.
             self._unset_keepalive_if_required()
             state = self.limited
-            state.received += len(data)
             cycle = self.cycle
             in_head = cycle is None or cycle.scope is not self.scope
+            if not in_head:
+                state.head_mark = state.received  # any head begins in this read or later
+            state.received += len(data)
             try:
                 self.parser.feed_data(data)
             except httptools.HttpParserError as exc:
@@ -240,30 +243,34 @@ if HTTPTOOLS:
             if cycle is not None and cycle.scope is self.scope:
                 state.head_bytes = 0  # no head being read
             elif in_head:
-                # llhttp holds an unfinished header value itself until its
-                # end arrives: bound what it may gather (counting the reads
-                # that came wholly inside the head, so never more than it).
+                # A head still unfinished after a whole read: llhttp holds an
+                # unfinished header value itself, and the fields gather in
+                # uvicorn's list, until the head ends. Bound what they may
+                # gather (counting the reads that came wholly inside the
+                # head, so never more than it).
                 state.head_bytes += len(data)
-                if state.head_bytes > self.limits.max_header_bytes + self.limits.max_url_bytes:
-                    self._refuse(431, "the request head is too large")
+                if state.head_bytes > self.head_bound:
+                    if len(self.url) > self.limits.max_url_bytes:
+                        self._refuse(414, "the request target is too long")
+                    else:
+                        self._refuse(431, "the request head is too large")
 
-        def on_message_begin(self) -> None:
-            super().on_message_begin()
-            self.limited.header_bytes = 0
-
-        def on_url(self, url: bytes) -> None:
-            super().on_url(url)
-            if len(self.url) > self.limits.max_url_bytes:
+        def on_headers_complete(self) -> None:
+            # The exact limits, before uvicorn starts the app. Summing the
+            # fields' sizes is needed only when the reads since the head
+            # began hold more bytes than the limit.
+            limits = self.limits
+            if len(self.url) > limits.max_url_bytes:
                 raise _Refusal(414, "the request target is too long")
-
-        def on_header(self, name: bytes, value: bytes) -> None:
-            state = self.limited
-            state.header_bytes += len(name) + len(value)
-            if state.header_bytes > self.limits.max_header_bytes:
-                raise _Refusal(431, "the request header fields are too large")
-            if len(self.headers) >= self.limits.max_headers:
+            headers = self.headers
+            if len(headers) > limits.max_headers:
                 raise _Refusal(431, "the request has too many header fields")
-            super().on_header(name, value)
+            state = self.limited
+            if state.received - state.head_mark > limits.max_header_bytes and (
+                sum(len(name) + len(value) for name, value in headers) > limits.max_header_bytes
+            ):
+                raise _Refusal(431, "the request header fields are too large")
+            HttpToolsProtocol.on_headers_complete(self)
 
         def _head_since(self, now: float) -> float | None:
             state = self.limited
@@ -353,7 +360,8 @@ def protocol(limits: ServerLimits, http: str = "auto") -> type[asyncio.Protocol]
         base = LimitedHttpTools
     elif http == "httptools":
         raise ValueError("httptools is not installed")
-    return type(base.__name__, (base,), {"limits": limits})
+    head_bound = limits.max_url_bytes + limits.max_header_bytes
+    return type(base.__name__, (base,), {"limits": limits, "head_bound": head_bound})
 
 
 def config_options(limits: ServerLimits, http: str = "auto") -> dict[str, Any]:
