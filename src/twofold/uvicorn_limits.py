@@ -390,4 +390,8 @@ async def watch(limits: ServerLimits, state: ServerState) -> None:
         now = loop.time()
         for connection in list(state.connections):
             if isinstance(connection, _Limited):
-                connection.check_deadlines(now)
+                try:
+                    connection.check_deadlines(now)
+                except Exception:  # one connection's fault must not end every timeout
+                    logger.exception("Checking a connection's deadlines failed")
+                    connection.transport.close()

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.server import Server, start
+from tests.e2e.server import ROOT, Server, start
 
 TARGET = "tests.e2e.grpc_app:app"
 TIMEOUT = 1.0  # header, body and idle timeouts of the servers under test
@@ -188,3 +190,16 @@ def test_connections_beyond_the_limit_are_refused_and_the_others_served(tmp_path
         for sock in held:
             sock.close()
         server.stop()
+
+
+def test_a_limit_that_is_not_positive_is_a_one_line_error() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "twofold", "serve", TARGET, "--header-timeout", "0"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr == "twofold: error: --header-timeout must be positive\n"
