@@ -133,7 +133,7 @@ def test_half_sent_heads_are_closed_after_the_header_timeout(server: Server) -> 
             send(sock, b"GET / HTTP/1.1\r\nhost: t\r\nx-slow: ")
         for sock in socks:
             answered = answer(sock)
-            assert answered == b"" or status(answered) == 408
+            assert status(answered) == 408  # part of a request had come
     finally:
         for sock in socks:
             sock.close()
@@ -157,7 +157,7 @@ def test_a_stalled_body_is_408(server: Server) -> None:
     with connect(server) as sock:
         send(sock, WHOAMI + b"content-length: 100\r\n\r\n{")
         answered = answer(sock)
-    assert answered == b"" or status(answered) == 408
+    assert status(answered) == 408
 
 
 def test_a_slow_body_that_keeps_moving_is_read(server: Server) -> None:
