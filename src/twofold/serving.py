@@ -99,8 +99,12 @@ def run(settings: Settings) -> int:
 
 
 def _config(settings: Settings, app: Any) -> uvicorn.Config:
-    return uvicorn.Config(
+    # uvloop when installed (the [standard] extra), as uvicorn picks; the
+    # HTTP/1.1 protocol is uvicorn's, with the limits.
+    return uvicorn_limits.LimitedConfig(
         app,
+        limits=settings.limits,
+        http=settings.http,
         factory=isinstance(app, str),
         host=settings.host,
         port=settings.port,
@@ -111,9 +115,6 @@ def _config(settings: Settings, app: Any) -> uvicorn.Config:
         log_config=_log_config(settings.access_log),
         lifespan="off",  # run by _serve, around both servers
         timeout_graceful_shutdown=int(settings.grace) or 1,
-        # uvloop when installed (the [standard] extra), as uvicorn picks; the
-        # HTTP/1.1 protocol is uvicorn's, with the limits.
-        **uvicorn_limits.config_options(settings.limits, settings.http),
     )
 
 

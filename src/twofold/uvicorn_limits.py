@@ -5,21 +5,27 @@ with httptools (llhttp keeps a header value in memory however long it grows),
 times out neither a head nor a body that stops arriving (its keep-alive
 timer runs only between requests, and any byte resets it), and refuses no
 connection: ``limit_concurrency`` answers 503 per request, after the head
-was read. Each protocol class here overrides the few callbacks it needs:
+was read. Each protocol class here overrides the few methods it needs:
 
-- httptools: ``on_url`` (414) and ``on_header`` (431) refuse from inside the
-  parser, so that an oversized head is never gathered whole; a raised
-  ``_Refusal`` comes back out of ``feed_data`` as the parser error's
-  context. The part of a header that llhttp holds between two reads is
-  bounded in ``data_received``.
+- httptools: ``data_received`` bounds a head that is still unfinished after
+  a whole read (what llhttp and uvicorn gather of it), and
+  ``on_headers_complete`` checks the exact limits (414, 431) before uvicorn
+  starts the app; a ``_Refusal`` raised there comes back out of
+  ``feed_data`` as the parser error's context. No wrapper runs per header:
+  a Python method that httptools calls from C costs one to three thousand
+  instructions, which per header was most of a request's overhead.
 - h11: h11 itself refuses a head larger than ``h11_max_incomplete_event_size``
   (431, or 414 while the request line is unfinished); the exact field and
   target limits are checked before the app is called.
 
 Timeouts are not timers per request (two more timer handles per request
-would cost the hot path several percent): each connection records when its
-head started and counts the bytes it receives, and one ``watch`` task per
-server looks at every connection a few times per timeout.
+would cost the hot path several percent): each connection counts the bytes
+it receives, the httptools one tells a head being read from uvicorn's own
+state, and one ``watch`` task per server looks at every connection a few
+times per timeout. The keep-alive idle timeout stays uvicorn's.
+
+``LimitedConfig`` carries the limits to the protocols, and ``watch`` is
+started beside ``uvicorn.Server.serve`` (``twofold.serving``).
 """
 
 from __future__ import annotations
@@ -97,16 +103,20 @@ class _State:
     dicts (30 keys), and slow every attribute uvicorn reads per request."""
 
     __slots__ = (
+        "head_bound",
         "head_bytes",
         "head_mark",
         "head_scope",
         "head_since",
+        "limits",
         "quiet_since",
         "received",
         "seen",
     )
 
-    def __init__(self, now: float) -> None:
+    def __init__(self, now: float, limits: ServerLimits) -> None:
+        self.limits = limits
+        self.head_bound = limits.max_url_bytes + limits.max_header_bytes
         self.received = 0  # bytes received on the connection
         self.seen = 0  # ``received`` when watch last looked
         self.quiet_since = now  # when watch last saw bytes come
@@ -123,8 +133,7 @@ class _Limited:
     (``transport``, ``connections``, ``cycle``, ``flow``, ``loop``).
     """
 
-    limits: ServerLimits
-    head_bound: int  # limits.max_url_bytes + limits.max_header_bytes
+    config: Config
     transport: asyncio.Transport
     connections: set[Any]
     loop: asyncio.AbstractEventLoop
@@ -134,8 +143,9 @@ class _Limited:
 
     def _start(self, transport: asyncio.Transport) -> bool:
         """Whether to serve this new connection; if not, it is answered 503 and closed."""
-        self.limited = _State(self.loop.time())
-        if len(self.connections) < self.limits.max_connections:
+        limits = _limits(self.config)
+        self.limited = _State(self.loop.time(), limits)
+        if len(self.connections) < limits.max_connections:
             return True
         # uvicorn's connection_lost, called after the close, needs a transport.
         self.transport = transport
@@ -143,6 +153,10 @@ class _Limited:
         transport.write(refusal_bytes(503, "too many connections"))
         transport.close()
         return False
+
+    @property
+    def limits(self) -> ServerLimits:
+        return self.limited.limits
 
     def _refuse(self, status: int, detail: str) -> None:
         logger.warning("Refused a request: %s", detail)
@@ -249,7 +263,7 @@ if HTTPTOOLS:
                 # gather (counting the reads that came wholly inside the
                 # head, so never more than it).
                 state.head_bytes += len(data)
-                if state.head_bytes > self.head_bound:
+                if state.head_bytes > state.head_bound:
                     if len(self.url) > self.limits.max_url_bytes:
                         self._refuse(414, "the request target is too long")
                     else:
@@ -259,13 +273,13 @@ if HTTPTOOLS:
             # The exact limits, before uvicorn starts the app. Summing the
             # fields' sizes is needed only when the reads since the head
             # began hold more bytes than the limit.
-            limits = self.limits
+            state = self.limited
+            limits = state.limits
             if len(self.url) > limits.max_url_bytes:
                 raise _Refusal(414, "the request target is too long")
             headers = self.headers
             if len(headers) > limits.max_headers:
                 raise _Refusal(431, "the request has too many header fields")
-            state = self.limited
             if state.received - state.head_mark > limits.max_header_bytes and (
                 sum(len(name) + len(value) for name, value in headers) > limits.max_header_bytes
             ):
@@ -330,7 +344,7 @@ class LimitedH11(_Limited, H11Protocol):
             self._refuse(431, "the request head is too large")
 
     def _checked(self, app: ASGI3Application) -> ASGI3Application:
-        limits = self.limits
+        limits = _limits(self.config)
 
         async def checked(scope: Any, receive: Any, send: Any) -> None:
             # h11 parsed the whole head within its buffer; the exact limits here.
@@ -351,29 +365,44 @@ class LimitedH11(_Limited, H11Protocol):
         return bool(self.conn.they_are_waiting_for_100_continue)
 
 
-def protocol(limits: ServerLimits, http: str = "auto") -> type[asyncio.Protocol]:
+def protocol(http: str = "auto") -> type[asyncio.Protocol]:
     """uvicorn's ``http`` protocol class for ``http`` ("auto", "httptools" or "h11")."""
     if http not in ("auto", "httptools", "h11"):
         raise ValueError(f"unknown HTTP/1.1 implementation {http!r}")
-    base: type[_Limited] = LimitedH11
     if http != "h11" and HTTPTOOLS:
-        base = LimitedHttpTools
-    elif http == "httptools":
+        return LimitedHttpTools
+    if http == "httptools":
         raise ValueError("httptools is not installed")
-    head_bound = limits.max_url_bytes + limits.max_header_bytes
-    return type(base.__name__, (base,), {"limits": limits, "head_bound": head_bound})
+    return LimitedH11
 
 
-def config_options(limits: ServerLimits, http: str = "auto") -> dict[str, Any]:
-    """The ``uvicorn.Config`` keywords that carry ``limits``."""
-    return {
-        "http": protocol(limits, http),
-        # uvicorn hands it to loop.call_later: seconds, a float is fine.
-        "timeout_keep_alive": limits.idle_timeout,
-        "h11_max_incomplete_event_size": (
-            limits.max_url_bytes + limits.max_header_bytes + H11_HEAD_SLACK
-        ),
-    }
+class LimitedConfig(Config):
+    """uvicorn's ``Config``, carrying ``limits`` to the protocols above.
+
+    The limits travel in the config, not in a class made for them, because
+    ``--reload`` pickles the config into its worker process.
+    """
+
+    def __init__(self, app: Any, *, limits: ServerLimits, http: str = "auto", **options: Any):
+        super().__init__(
+            app,
+            http=protocol(http),
+            # uvicorn hands it to loop.call_later: seconds, a float is fine.
+            timeout_keep_alive=limits.idle_timeout,  # type: ignore[arg-type]
+            h11_max_incomplete_event_size=(
+                limits.max_url_bytes + limits.max_header_bytes + H11_HEAD_SLACK
+            ),
+            **options,
+        )
+        self.limits = limits
+
+
+def _limits(config: Config) -> ServerLimits:
+    if not isinstance(config, LimitedConfig):
+        raise TypeError(
+            "the twofold protocols are served with a twofold.uvicorn_limits.LimitedConfig"
+        )
+    return config.limits
 
 
 async def watch(limits: ServerLimits, state: ServerState) -> None:

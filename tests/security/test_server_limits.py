@@ -203,3 +203,14 @@ def test_a_limit_that_is_not_positive_is_a_one_line_error() -> None:
     )
     assert done.returncode == 2
     assert done.stderr == "twofold: error: --header-timeout must be positive\n"
+
+
+def test_the_limits_reach_the_reload_worker(tmp_path: Path) -> None:
+    # --reload pickles uvicorn's config into its worker process: the limits travel in it.
+    server = start(TARGET, tmp_path, None, "--no-grpc", "--reload", "--max-headers", "5")
+    try:
+        with connect(server) as sock:
+            send(sock, WHOAMI + b"".join(b"x-h%d: v\r\n" % i for i in range(10)) + TWO)
+            assert status(answer(sock)) == 431
+    finally:
+        server.stop()
