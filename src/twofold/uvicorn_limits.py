@@ -290,8 +290,11 @@ if HTTPTOOLS:
             state = self.limited
             scope = self.scope
             cycle = self.cycle
-            if cycle is not None and cycle.scope is scope:
-                return None  # the head is read: the body, the app or idleness follow
+            if cycle is not None and (cycle.scope is scope or not cycle.response_complete):
+                # The head is read (the body, the app or idleness follow), or
+                # a pipelined one waits for the answer before it: its time
+                # counts from that answer's end, and no 408 cuts into it.
+                return None
             if scope is not state.head_scope:  # a head begun since watch last looked
                 state.head_scope = scope
                 state.head_since = now

@@ -139,6 +139,18 @@ def test_half_sent_heads_are_closed_after_the_header_timeout(server: Server) -> 
             sock.close()
 
 
+def test_a_slow_pipelined_head_waits_for_the_answer_before_it(server: Server) -> None:
+    body = b'{"seconds": %r}' % (2 * TIMEOUT)
+    sleep = b"POST /streams.v1.Streams/Sleep HTTP/1.1\r\nhost: t\r\n"
+    sleep += b"content-type: application/json\r\ncontent-length: %d\r\n\r\n" % len(body)
+    with connect(server) as sock:
+        # The next request's head begins while the first is being answered, and stalls.
+        send(sock, sleep + body + b"GET / HTTP/1.1\r\nhost: t\r\nx-slow: ")
+        assert response(sock).startswith(b"HTTP/1.1 200 ")  # not cut by a 408
+        closed = answer(sock)  # by the header timeout, or by the keep-alive one first
+        assert closed == b"" or status(closed) == 408
+
+
 def test_a_connection_that_sends_nothing_is_closed(server: Server) -> None:
     with connect(server) as sock:
         assert answer(sock) == b""
