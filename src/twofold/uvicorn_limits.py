@@ -98,9 +98,13 @@ async def _problem(send: ASGISendCallable, status: int, detail: str) -> None:
 
 
 class _State:
-    """What a connection keeps for its limits: one attribute on the protocol,
-    whose own ~28 would otherwise outgrow CPython's shared-key instance
-    dicts (30 keys), and slow every attribute uvicorn reads per request."""
+    """What a connection keeps for its limits, as one attribute of the protocol.
+
+    uvicorn's protocol has 28 attributes; past 30, CPython stops sharing an
+    instance dict's keys, which slows every attribute read uvicorn makes per
+    request (these nine as attributes of their own: 1.4% more instructions
+    per REST GET).
+    """
 
     __slots__ = (
         "head_bound",
