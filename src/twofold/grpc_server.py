@@ -26,7 +26,9 @@ larger message is refused with RESOURCE_EXHAUSTED before it is read (by
 grpcio: no interceptor hears of it). A message that does not decode, and a
 method no service has (answered UNIMPLEMENTED by a last, catch-all handler),
 are told to the App's observers (:class:`~twofold.interceptors.Observer`) as
-refusals, so that metrics, logs and traces count them.
+refusals, so that metrics, logs and traces count them. The server's
+:class:`~twofold.server_limits.ServerLimits` become grpcio's options
+(``_limit_options``): those grpcio has a counterpart for.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from twofold.interceptors import Refused, nobody
 from twofold.invoke import deadline, invoke, stream
 from twofold.method import UNKNOWN, Method, StreamKind
 from twofold.protobuf import Schema, descriptors
+from twofold.server_limits import ServerLimits
 
 PROTOCOL = "grpc"
 DETAILS_KEY = "grpc-status-details-bin"
@@ -70,13 +73,21 @@ class GrpcServer:
     instead of a silent share with some other process.
     """
 
-    def __init__(self, app: App, *, schema: Schema | None = None, reuse_port: bool = False) -> None:
+    def __init__(
+        self,
+        app: App,
+        *,
+        schema: Schema | None = None,
+        reuse_port: bool = False,
+        limits: ServerLimits | None = None,
+    ) -> None:
         self.app = app
         self.schema = schema or Schema(app.table)
         self.server: Any = grpc.aio.server(
             options=[
                 ("grpc.max_receive_message_length", app.options.max_body_size),
                 ("grpc.so_reuseport", int(reuse_port)),
+                *_limit_options(limits or ServerLimits()),
             ]
         )
         # One generic handler, one dict lookup by path, for every method of
@@ -129,6 +140,24 @@ class GrpcServer:
         """Refuse new calls, let calls in flight finish for ``grace`` seconds, then cancel them."""
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
+
+
+def _limit_options(limits: ServerLimits) -> list[tuple[str, int]]:
+    """``limits`` as grpcio channel arguments. Header count, target length and
+    body timeout have none: gRPC's metadata size covers the first two, and a
+    stalled message is the call's deadline's business."""
+    return [
+        ("grpc.max_allowed_incoming_connections", limits.max_connections),
+        # Soft and hard limit alike: between the two grpcio refuses at random.
+        ("grpc.max_metadata_size", limits.max_header_bytes),
+        ("grpc.absolute_max_metadata_size", limits.max_header_bytes),
+        ("grpc.max_concurrent_streams", limits.max_concurrent_streams),
+        # From accept until the HTTP/2 preface and SETTINGS have arrived.
+        ("grpc.server_handshake_timeout_ms", round(limits.header_timeout * 1000)),
+        # A connection with no call for this long gets a GOAWAY; the channel
+        # reconnects on its next call.
+        ("grpc.max_connection_idle_ms", round(limits.idle_timeout * 1000)),
+    ]
 
 
 class _Dispatch(grpc.GenericRpcHandler):  # type: ignore[misc]
