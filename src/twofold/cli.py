@@ -132,6 +132,7 @@ _LIMIT_FLAGS: dict[str, tuple[str, type[int] | type[float], str, str]] = {
     "header_timeout": ("--header-timeout", float, "SECONDS", "to receive a request's head"),
     "body_timeout": ("--body-timeout", float, "SECONDS", "a request body may stall: 408 past it"),
     "idle_timeout": ("--idle-timeout", float, "SECONDS", "a kept-alive connection may idle"),
+    "grpc_idle_timeout": ("--grpc-idle-timeout", float, "SECONDS", "a gRPC connection may idle"),
     "max_concurrent_streams": ("--max-concurrent-streams", int, "N", "per HTTP/2 connection"),
 }
 

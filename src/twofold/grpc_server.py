@@ -156,7 +156,7 @@ def _limit_options(limits: ServerLimits) -> list[tuple[str, int]]:
         ("grpc.server_handshake_timeout_ms", round(limits.header_timeout * 1000)),
         # A connection with no call for this long gets a GOAWAY; the channel
         # reconnects on its next call.
-        ("grpc.max_connection_idle_ms", round(limits.idle_timeout * 1000)),
+        ("grpc.max_connection_idle_ms", round(limits.grpc_idle_timeout * 1000)),
     ]
 
 

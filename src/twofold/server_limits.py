@@ -12,7 +12,8 @@ fields (Node's and h11's limit), 100 fields (gunicorn's and Envoy's), 8 KiB
 of request target (nginx's line buffer), a 10 s header-read timeout (Go
 servers' usual ``ReadHeaderTimeout``), 30 s without a byte of an unfinished
 body (nginx's ``client_body_timeout`` is 60 s), 5 s of keep-alive idleness
-(uvicorn's default) and 1000 connections per process.
+(uvicorn's default; an hour for gRPC
+channels) and 1000 connections per process.
 """
 
 from __future__ import annotations
@@ -47,8 +48,13 @@ class ServerLimits:
     (while the server is reading it): 408 and close. A long upload that keeps
     moving is never cut."""
     idle_timeout: float = 5.0
-    """Seconds a kept-alive connection may wait for its next request.
-    gRPC: ``grpc.max_connection_idle_ms`` (a GOAWAY the client reconnects after)."""
+    """Seconds a kept-alive HTTP/1.1 connection may wait for its next request."""
+    grpc_idle_timeout: float = 3600.0
+    """Seconds a native gRPC connection may go without a call before a GOAWAY
+    (``grpc.max_connection_idle_ms``; the channel reconnects on its next
+    call). Apart from ``idle_timeout`` because a gRPC channel is meant to live
+    long and multiplex: closing it after seconds would make most calls pay a
+    new connection. An hour is Envoy's default idle timeout."""
     max_concurrent_streams: int = 100
     """Streams one HTTP/2 connection may have open at once (native gRPC:
     ``grpc.max_concurrent_streams``)."""

@@ -18,3 +18,12 @@ def test_the_defaults_are_the_documented_ones() -> None:
 def test_a_limit_must_be_positive(field: str) -> None:
     with pytest.raises(ValueError, match=f"ServerLimits.{field} must be positive"):
         ServerLimits(**{field: 0})
+
+
+def test_grpc_channels_are_not_closed_at_the_http_idle_timeout() -> None:
+    from twofold.grpc_server import _limit_options
+
+    options = dict(_limit_options(ServerLimits(idle_timeout=1.0)))
+    assert options["grpc.max_connection_idle_ms"] == 3_600_000
+    options = dict(_limit_options(ServerLimits(grpc_idle_timeout=30.0)))
+    assert options["grpc.max_connection_idle_ms"] == 30_000
