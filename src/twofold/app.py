@@ -130,6 +130,9 @@ class App:
                 self.options.docs_path, self.options.openapi_path, self.title
             ).items():
                 self._exact[path] = endpoint
+        for service in services:
+            # This App has copied the methods: a later one would never be served.
+            service.freeze(f"App({self.title!r})")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":

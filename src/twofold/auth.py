@@ -24,14 +24,12 @@ from typing import Any, Protocol, TypeVar
 
 from twofold.code import Code
 from twofold.context import Context
+from twofold.declarations import declare
 from twofold.errors import Error
 from twofold.headers import Headers
 from twofold.interceptors import CallNext
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-# The attribute @requires and @public leave on a function for Service.add.
-SECURITY_ATTRIBUTE = "__twofold_security__"
 
 # Longest credential read; anything longer is refused unparsed.
 MAX_CREDENTIAL = 8192
@@ -72,21 +70,22 @@ AUTHENTICATED = Requirement()
 def requires(*scopes: str, check: Check | None = None) -> Callable[[F], F]:
     """Declare that a handler needs an identity with every one of ``scopes``.
 
-    Put it under the method decorator (``@products.create`` above it).
+    It may sit above or under the method decorator (:mod:`twofold.declarations`).
     ``check(identity, request)`` may refuse a call the scopes allow.
     """
     requirement = Requirement(scopes=tuple(scopes), check=check)
+    shown = ", ".join([*(repr(s) for s in scopes), *(["check=..."] if check else [])])
 
-    def declare(fn: F) -> F:
-        setattr(fn, SECURITY_ATTRIBUTE, requirement)
+    def decorate(fn: F) -> F:
+        declare(fn, "security", requirement, f"@requires({shown})")
         return fn
 
-    return declare
+    return decorate
 
 
 def public(fn: F) -> F:
     """Declare that anyone may call a handler, whatever its service's default."""
-    setattr(fn, SECURITY_ATTRIBUTE, PUBLIC)
+    declare(fn, "security", PUBLIC, "@public")
     return fn
 
 

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 from twofold.code import Code
 from twofold.context import Context
+from twofold.declarations import declare
 from twofold.errors import Error
 from twofold.interceptors import CallNext
 from twofold.invoke import before
@@ -31,8 +32,6 @@ from twofold.method import StreamKind
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-# The attribute @timeout leaves on a function for Service.add.
-TIMEOUT_ATTRIBUTE = "__twofold_timeout__"
 # REST's deadline header: decimal seconds, as in "Request-Timeout: 2.5".
 REQUEST_TIMEOUT = "request-timeout"
 # The longest timeout a client may ask for; longer is a mistake, not a wish.
@@ -40,15 +39,15 @@ MAX_TIMEOUT = 24 * 3600.0
 
 
 def timeout(seconds: float) -> Callable[[F], F]:
-    """Declare a handler's server-side timeout (under the method decorator)."""
+    """Declare a handler's server-side timeout (above or under the method decorator)."""
     if not 0 < seconds <= MAX_TIMEOUT:
         raise ValueError(f"a timeout must be in (0, {MAX_TIMEOUT:g}] seconds")
 
-    def declare(fn: F) -> F:
-        setattr(fn, TIMEOUT_ATTRIBUTE, float(seconds))
+    def decorate(fn: F) -> F:
+        declare(fn, "timeout", float(seconds), f"@timeout({seconds!r})")
         return fn
 
-    return declare
+    return decorate
 
 
 def _requested(ctx: Context) -> float | None:
