@@ -86,6 +86,8 @@ class App:
         self.authentication = next(
             (i for i in self.interceptors if isinstance(i, Authentication)), None
         )
+        if self.authentication is not None:
+            _check_decided(self.table)
         guarded = [m.full_name for m in self.table if m.security and not m.security.public]
         if guarded and self.authentication is None:
             # Fail closed: a declared requirement nobody enforces is an open door.
@@ -233,3 +235,22 @@ class App:
             await send({"type": "lifespan.shutdown.failed", "message": str(exc)})
             return
         await send({"type": "lifespan.shutdown.complete"})
+
+
+def _check_decided(table: MethodTable) -> None:
+    """Secure by default: with Authentication, every method must say who may call it.
+
+    A method that declares nothing would otherwise be callable by anyone,
+    which is how a forgotten ``@requires`` ships. Public is a decision too:
+    ``@public``.
+    """
+    undecided = [m.full_name for m in table if m.security is None]
+    if not undecided:
+        return
+    fix = "add @public or @requires(...), or give the service a default: Service(..., security=...)"
+    if len(undecided) == 1:
+        raise DefinitionError(f"{undecided[0]} has no security decision: {fix}")
+    raise DefinitionError(
+        f"{len(undecided)} methods have no security decision ({', '.join(undecided)}): "
+        f"for each, {fix}"
+    )

@@ -22,7 +22,7 @@ import pytest
 from tests.unit.wires import Wires, wires
 from twofold import App, Options, Service
 from twofold.access import AccessLog
-from twofold.auth import Authentication, requires
+from twofold.auth import Authentication, public, requires
 from twofold.bearer import JwtBearer, issue
 from twofold.limits import RateLimit
 from twofold.metrics import Metrics
@@ -42,6 +42,7 @@ service = Service("refuse.v1")
 
 
 @service.procedure(http=("POST", "/echo"))
+@public
 async def echo(text: str) -> Echo:
     REACHED.append(text)
     return Echo(text)
