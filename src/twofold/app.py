@@ -22,7 +22,7 @@ from twofold.code import Code
 from twofold.definition import DefinitionError, Service
 from twofold.errors import Error
 from twofold.http import header, respond
-from twofold.interceptors import Interceptor, chain, refusals
+from twofold.interceptors import Interceptor, admission, chain, refusals
 from twofold.limits import ConcurrencyLimit, Deadlines, RateLimit
 from twofold.method import Idempotency, Method, StreamKind
 from twofold.options import Options
@@ -83,6 +83,8 @@ class App:
         self.table = MethodTable(services)
         # Protocols tell these interceptors of requests refused before the chain.
         self.table.refused = refusals(self.interceptors)
+        # Their header-only steps (credentials), run before a body is read.
+        self.table.admit = admission(self.interceptors)
         self.authentication = next(
             (i for i in self.interceptors if isinstance(i, Authentication)), None
         )
