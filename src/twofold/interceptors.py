@@ -40,8 +40,10 @@ class Observer(Protocol):
     interceptor with a ``refused`` method is told of each, in the App's
     order, before the error goes out, so that metrics, access logs and traces
     count every answer exactly once. It may add headers to ``error``.
-    Refusals by interceptors (credentials, limits) pass through the chain as
-    errors, so the interceptors before them see those as usual.
+    Refusals by interceptors in the chain (limits, ``check=``) pass through
+    it as errors, so the interceptors before them see those as usual; a
+    refusal by a header-only step (credentials, :class:`Gate`) is told to
+    the observers before that interceptor, the same ones.
     """
 
     async def refused(self, ctx: Context, error: Error) -> None: ...
