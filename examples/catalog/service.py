@@ -39,7 +39,7 @@ from examples.catalog.models import (
 )
 from examples.catalog.security import owner
 from twofold import Cache, Code, Context, Error, Idempotency, Service, idempotency
-from twofold.auth import requires
+from twofold.auth import public, requires
 from twofold.caching import check_etag, check_unmodified
 from twofold.pagination import Filters
 
@@ -203,6 +203,7 @@ async def add_product(product: NewProduct, ctx: Context | None = None) -> Produc
 
 
 @products.get(cache=Cache(max_age=PRODUCT_MAX_AGE, public=True))
+@public
 async def get_product(id: Id) -> Product:
     """Get one product by id."""
     async with current().transaction() as session:
@@ -210,6 +211,7 @@ async def get_product(id: Id) -> Product:
 
 
 @products.list
+@public
 async def list_products(
     page_size: PageSize = 20, page_token: str = "", category: str | None = None
 ) -> ListProductsResponse:
@@ -316,6 +318,7 @@ async def create_user(user: NewUser) -> User:
 
 
 @users.get
+@public
 async def get_user(id: Id) -> User:
     """Get one user by id."""
     async with current().transaction() as session:
@@ -323,6 +326,7 @@ async def get_user(id: Id) -> User:
 
 
 @users.list
+@public
 async def list_users(page_size: PageSize = 20, page_token: str = "") -> ListUsersResponse:
     """List users in id order."""
     filters: Filters = {"list": "users"}
@@ -417,6 +421,7 @@ async def cancel_order(user_id: Id, order_id: Id, etag: str = "") -> Order:
 @service.procedure(
     idempotency=Idempotency.NO_SIDE_EFFECTS, cache=Cache(private=True, max_age=PRODUCT_MAX_AGE)
 )
+@public
 async def generate_report(category: str | None = None) -> Report:
     """Count the products of each category and add up their prices.
 

@@ -35,7 +35,7 @@ from examples.catalog.database import _ID, Base, ProductRow, current
 from examples.catalog.models import NewProduct
 from examples.catalog.service import add_product, money, service
 from twofold import Code, Error, Idempotency
-from twofold.auth import requires
+from twofold.auth import public, requires
 from twofold.limits import lifetime
 
 logger = logging.getLogger(__name__)
@@ -193,6 +193,7 @@ WATCH = PriceWatch()
 
 
 @service.procedure(http=("GET", "/products:watchPrices"), idempotency=Idempotency.NO_SIDE_EFFECTS)
+@public
 @lifetime(WATCH_LIFETIME)
 async def watch_prices(category: str = "") -> AsyncIterator[PriceChange]:
     """Every price change from now on, in one category or (empty) in all.

@@ -22,7 +22,7 @@ from twofold.code import Code
 from twofold.definition import DefinitionError, Service
 from twofold.errors import Error
 from twofold.http import header, respond
-from twofold.interceptors import Interceptor, chain, refusals
+from twofold.interceptors import Interceptor, admission, chain, refusals
 from twofold.limits import ConcurrencyLimit, Deadlines, RateLimit
 from twofold.method import Idempotency, Method, StreamKind
 from twofold.options import Options
@@ -107,9 +107,13 @@ class App:
         self.table = MethodTable(services)
         # Protocols tell these interceptors of requests refused before the chain.
         self.table.refused = refusals(self.interceptors)
+        # Their header-only steps (credentials), run before a body is read.
+        self.table.admit = admission(self.interceptors)
         self.authentication = next(
             (i for i in self.interceptors if isinstance(i, Authentication)), None
         )
+        if self.authentication is not None:
+            _check_decided(self.table)
         guarded = [m.full_name for m in self.table if m.security and not m.security.public]
         if guarded and self.authentication is None:
             # Fail closed: a declared requirement nobody enforces is an open door.
@@ -147,6 +151,9 @@ class App:
                 self.options.docs_path, self.options.openapi_path, self.title
             ).items():
                 self._exact[path] = endpoint
+        for service in services:
+            # This App has copied the methods: a later one would never be served.
+            service.freeze(f"App({self.title!r})")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -247,3 +254,22 @@ class App:
             await send({"type": "lifespan.shutdown.failed", "message": str(exc)})
             return
         await send({"type": "lifespan.shutdown.complete"})
+
+
+def _check_decided(table: MethodTable) -> None:
+    """Secure by default: with Authentication, every method must say who may call it.
+
+    A method that declares nothing would otherwise be callable by anyone,
+    which is how a forgotten ``@requires`` ships. Public is a decision too:
+    ``@public``.
+    """
+    undecided = [m.full_name for m in table if m.security is None]
+    if not undecided:
+        return
+    fix = "add @public or @requires(...), or give the service a default: Service(..., security=...)"
+    if len(undecided) == 1:
+        raise DefinitionError(f"{undecided[0]} has no security decision: {fix}")
+    raise DefinitionError(
+        f"{len(undecided)} methods have no security decision ({', '.join(undecided)}): "
+        f"for each, {fix}"
+    )

@@ -49,7 +49,7 @@ from twofold.code import Code
 from twofold.context import Context
 from twofold.errors import Error, as_error
 from twofold.headers import Headers
-from twofold.interceptors import Refused, nobody
+from twofold.interceptors import Admit, Refused, nobody
 from twofold.invoke import deadline, invoke, stream
 from twofold.method import UNKNOWN, Method, StreamKind
 from twofold.protobuf import Schema, descriptors
@@ -93,7 +93,8 @@ class GrpcServer:
         # One generic handler, one dict lookup by path, for every method of
         # every service; nothing is a grpcio "registered method" (see _Unregistered).
         handlers = {
-            method.path: handler(method, self.schema, app.table.refused) for method in app.table
+            method.path: handler(method, self.schema, app.table.refused, app.table.admit)
+            for method in app.table
         }
         self.server.add_generic_rpc_handlers((_Dispatch(handlers),))
         self.services = list(dict.fromkeys(method.service for method in app.table))
@@ -208,11 +209,15 @@ def status_details(error: Error) -> bytes:
     return bytes(status.SerializeToString())
 
 
-def handler(method: Method, schema: Schema, refused: Refused = nobody) -> grpc.RpcMethodHandler:
+def handler(
+    method: Method, schema: Schema, refused: Refused = nobody, admit: Admit | None = None
+) -> grpc.RpcMethodHandler:
     """The grpcio handler of one method: bytes in, bytes out, the codec inside.
 
     ``refused`` hears of a call refused before the interceptor chain (a
-    message that does not decode).
+    message that does not decode). ``admit`` runs the interceptors'
+    header-only steps (credentials) on the metadata before any message is
+    decoded, or, for a client stream, read.
     """
     decode = schema.codec(method.input_type).decode
     encode = schema.codec(method.output_type).encode
@@ -225,6 +230,8 @@ def handler(method: Method, schema: Schema, refused: Refused = nobody) -> grpc.R
 
     async def unary_unary(request: bytes, context: _ServicerContext) -> bytes:
         ctx = _context(method, context)
+        if admit is not None:
+            await _admit(context, ctx, admit)
         try:
             message = decode(request)
         except Exception as exc:
@@ -240,6 +247,8 @@ def handler(method: Method, schema: Schema, refused: Refused = nobody) -> grpc.R
 
     async def stream_unary(requests: AsyncIterator[bytes], context: _ServicerContext) -> bytes:
         ctx = _context(method, context)
+        if admit is not None:
+            await _admit(context, ctx, admit)
         try:
             output = await invoke(method, ctx, decoded(requests))
             body = encode(output)
@@ -268,6 +277,8 @@ def handler(method: Method, schema: Schema, refused: Refused = nobody) -> grpc.R
 
     async def unary_stream(request: bytes, context: _ServicerContext) -> None:
         ctx = _context(method, context)
+        if admit is not None:
+            await _admit(context, ctx, admit)
         try:
             message = decode(request)
         except Exception as exc:
@@ -276,6 +287,8 @@ def handler(method: Method, schema: Schema, refused: Refused = nobody) -> grpc.R
 
     async def stream_stream(requests: AsyncIterator[bytes], context: _ServicerContext) -> None:
         ctx = _context(method, context)
+        if admit is not None:
+            await _admit(context, ctx, admit)
         await send_stream(decoded(requests), context, ctx)
 
     make: dict[StreamKind, tuple[Callable[..., grpc.RpcMethodHandler], Any]] = {
@@ -321,6 +334,13 @@ async def _refuse(
     await refused(ctx, error)
     await _abort(context, ctx, error)
     raise AssertionError("unreachable: grpcio's abort raises")
+
+
+async def _admit(context: _ServicerContext, ctx: Context, admit: Admit) -> None:
+    """Run the header-only steps; a refusal (told to its observers already) ends the call."""
+    refusal = await admit(ctx)
+    if refusal is not None:
+        await _abort(context, ctx, refusal)
 
 
 class _Unknown(grpc.GenericRpcHandler):  # type: ignore[misc]

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from twofold.code import Code
 from twofold.context import Context
+from twofold.declarations import declare
 from twofold.errors import Error, as_error
 from twofold.interceptors import CallNext
 from twofold.invoke import before
@@ -43,10 +44,6 @@ if TYPE_CHECKING:
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-# The attribute @timeout leaves on a function for Service.add.
-TIMEOUT_ATTRIBUTE = "__twofold_timeout__"
-# The attribute @lifetime leaves on a function for Service.add.
-LIFETIME_ATTRIBUTE = "__twofold_lifetime__"
 # The part of a lifetime taken off at random (gRPC's MAX_CONNECTION_AGE
 # jitters by 10% too), so that a crowd of streams opened together (after a
 # restart, say) ends, and reconnects, spread out.
@@ -58,15 +55,15 @@ MAX_TIMEOUT = 24 * 3600.0
 
 
 def timeout(seconds: float) -> Callable[[F], F]:
-    """Declare a handler's server-side timeout (under the method decorator)."""
+    """Declare a handler's server-side timeout (above or under the method decorator)."""
     if not 0 < seconds <= MAX_TIMEOUT:
         raise ValueError(f"a timeout must be in (0, {MAX_TIMEOUT:g}] seconds")
 
-    def declare(fn: F) -> F:
-        setattr(fn, TIMEOUT_ATTRIBUTE, float(seconds))
+    def decorate(fn: F) -> F:
+        declare(fn, "timeout", float(seconds), f"@timeout({seconds!r})")
         return fn
 
-    return declare
+    return decorate
 
 
 def lifetime(seconds: float) -> Callable[[F], F]:
@@ -84,11 +81,11 @@ def lifetime(seconds: float) -> Callable[[F], F]:
     if not 0 < seconds <= MAX_TIMEOUT:
         raise ValueError(f"a lifetime must be in (0, {MAX_TIMEOUT:g}] seconds")
 
-    def declare(fn: F) -> F:
-        setattr(fn, LIFETIME_ATTRIBUTE, float(seconds))
+    def decorate(fn: F) -> F:
+        declare(fn, "lifetime", float(seconds), f"@lifetime({seconds!r})")
         return fn
 
-    return declare
+    return decorate
 
 
 def _requested(ctx: Context) -> float | None:

@@ -13,7 +13,7 @@ import pytest
 
 from tests.unit.wires import PROTOCOLS, Wires, wires
 from twofold import App, Code, Context, Error, Service
-from twofold.auth import ApiKey, ApiKeys, Authentication, Identity
+from twofold.auth import PUBLIC, ApiKey, ApiKeys, Authentication, Identity
 from twofold.bearer import JwtBearer, issue
 from twofold.headers import Headers
 from twofold.interceptors import chain
@@ -36,7 +36,7 @@ class Tick(msgspec.Struct):
     n: int
 
 
-service = Service("budgets.v1")
+service = Service("budgets.v1", security=PUBLIC)
 
 
 @service.procedure(http=("POST", "/wait:run"))

@@ -120,6 +120,8 @@ class ConnectProtocol:
                 await _Stream(self, method, call, binary, headers).serve(scope, receive, send)
                 return
         ctx: Context | None = None
+        # Whether the observers heard of a failure already (an admission refusal).
+        told = False
         response_headers: list[tuple[bytes, bytes]] = []
         try:
             timeout = headers.get(b"connect-timeout-ms")
@@ -130,14 +132,22 @@ class ConnectProtocol:
                     f"{method.name} streams: call it with application/connect+json "
                     "or application/connect+proto",
                 )
-            if scope["method"] == "GET":
-                if not call.get_allowed:
-                    error = Error(
-                        Code.UNIMPLEMENTED, f"{method.full_name} is only callable by POST"
-                    )
-                    await self.table.refuse(PROTOCOL, method, scope, error)
-                    await send_error(send, error, status=405, headers=[(b"allow", b"POST")])
-                    return
+            get = scope["method"] == "GET"
+            if get and not call.get_allowed:
+                error = Error(Code.UNIMPLEMENTED, f"{method.full_name} is only callable by POST")
+                await self.table.refuse(PROTOCOL, method, scope, error)
+                await send_error(send, error, status=405, headers=[(b"allow", b"POST")])
+                return
+            call_ctx = Context(
+                PROTOCOL, method, Headers(scope["headers"]), peer(scope), deadline, scope
+            )
+            if self.table.admit is not None:
+                # Credentials before the message is read or decoded.
+                refusal = await self.table.admit(call_ctx)
+                if refusal is not None:
+                    told = True
+                    raise refusal
+            if get:
                 raw, binary = _get_message(scope["query_string"], self.options.max_body_size)
             else:
                 version = headers.get(b"connect-protocol-version")
@@ -158,13 +168,13 @@ class ConnectProtocol:
                 # An empty body is the empty message, as in the binary codec; curl
                 # sends nothing for a method without arguments.
                 request = call.decode(raw or b"{}")
-            ctx = Context(PROTOCOL, method, Headers(scope["headers"]), peer(scope), deadline, scope)
+            ctx = call_ctx
             output = await invoke(method, ctx, request)
             if ctx.has_response_headers():
                 response_headers = encode_headers(ctx.response_headers)
             body = codec.encode(output) if binary else call.encode(output)
             gzip = len(body) >= COMPRESS_MIN and _accepts_gzip(headers.get(b"accept-encoding"))
-            if scope["method"] == "GET":
+            if get:
                 # A side-effect-free read: cacheable and revalidated like REST's.
                 tag = caching.etag(output, body, gzip)
                 when = caching.modified(output)
@@ -184,7 +194,7 @@ class ConnectProtocol:
             return
         except Exception as exc:  # only coded errors reach the wire
             error = as_error(exc)
-            if ctx is None:  # refused before the chain: the observers still count it
+            if ctx is None and not told:  # refused before the chain: the observers still count it
                 await self.table.refuse(PROTOCOL, method, scope, error)
             await send_error(send, error, context=ctx)
             return
@@ -274,6 +284,12 @@ class _Stream:
                 None if timeout is None else _deadline(timeout),
                 scope,
             )
+            if self.protocol.table.admit is not None:
+                # Credentials before the first message is read.
+                refusal = await self.protocol.table.admit(ctx)
+                if refusal is not None:
+                    self.called = True  # told already, as a refusal in the chain is
+                    raise refusal
             encoding = self.headers.get(b"connect-content-encoding")
             decompress = None
             if encoding is not None and encoding != b"identity":

@@ -125,6 +125,12 @@ class _Call:
                 _deadline(self.headers.get(b"grpc-timeout")),
                 self.scope,
             )
+            if self.protocol.table.admit is not None:
+                # Credentials before the first message is read.
+                refusal = await self.protocol.table.admit(ctx)
+                if refusal is not None:
+                    self.called = True  # told already, as a refusal in the chain is
+                    raise refusal
             encoding = self.headers.get(b"grpc-encoding")
             decompress = None
             if encoding is not None and encoding != b"identity":

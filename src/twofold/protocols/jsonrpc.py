@@ -269,10 +269,16 @@ class JsonRpcProtocol:
         return encode_headers(error.headers)
 
     async def _refuse(
-        self, exchange: _Exchange, method: Method, error: Error, answer: bytes | None
+        self,
+        exchange: _Exchange,
+        method: Method,
+        error: Error,
+        answer: bytes | None,
+        ctx: Context | None = None,
     ) -> bytes | None:
         """Tell the observers of one call refused before the chain; then ``answer``."""
-        ctx = Context(PROTOCOL, method, exchange.headers, exchange.peer, scope=exchange.scope)
+        if ctx is None:
+            ctx = Context(PROTOCOL, method, exchange.headers, exchange.peer, scope=exchange.scope)
         await self.table.refused(ctx, error)
         if not exchange.batch and error.headers:
             exchange.response_headers = encode_headers(error.headers)
@@ -316,8 +322,20 @@ class JsonRpcProtocol:
         # From here on a notification gets no answer, even an error (spec §4.1).
         notification = request.id is UNSET
         target: _Target | None = None
+        ctx: Context | None = None
         try:
             target = self._resolve(request.method)
+            ctx = Context(
+                PROTOCOL, target.method, exchange.headers, exchange.peer, scope=exchange.scope
+            )
+            if self.table.admit is not None:
+                # Credentials before params: the envelope named the method, and
+                # a refused caller's params are never decoded or validated.
+                refusal = await self.table.admit(ctx)
+                if refusal is not None:
+                    if not exchange.batch and refusal.headers:
+                        exchange.response_headers = encode_headers(refusal.headers)
+                    return None if notification else _error(request_id, refusal)
             message = target.decode(params, request_id)
         except (_Fault, Error) as exc:
             # Refused before the chain: the observers still count and log it.
@@ -326,11 +344,10 @@ class JsonRpcProtocol:
                 error, answer = exc.error, _fault(exc)
             else:
                 error, answer = exc, _error(request_id, exc)
-            return await self._refuse(exchange, method, error, None if notification else answer)
-        try:
-            ctx = Context(
-                PROTOCOL, target.method, exchange.headers, exchange.peer, scope=exchange.scope
+            return await self._refuse(
+                exchange, method, error, None if notification else answer, ctx
             )
+        try:
             output = await invoke(target.method, ctx, message)
             result = _encode(output)
             if not exchange.batch and ctx.has_response_headers():

@@ -290,14 +290,23 @@ class RestProtocol:
             await self.table.refuse(PROTOCOL, UNKNOWN, scope, error)
             await send_problem(send, error, path, 405, [(b"allow", route.allow)])
             return
+        ctx = Context(
+            PROTOCOL, op.method, Headers(scope["headers"]), scope.get("client"), None, scope
+        )
+        if self.table.admit is not None:
+            # Credentials before the body: a refused caller's body is never read.
+            refusal = await self.table.admit(ctx)
+            if refusal is not None:
+                await send_problem(send, refusal, path)
+                return
         try:
             if op.method.kind is not StreamKind.UNARY:
                 # Server streaming over REST is Server-Sent Events.
                 await sse.serve(
-                    op, params, scope, receive, send, self.options.max_body_size, self.table.refused
+                    op, ctx, params, receive, send, self.options.max_body_size, self.table.refused
                 )
                 return
-            await self._serve(op, params, scope, receive, send, verb == "HEAD")
+            await self._serve(op, ctx, params, scope, receive, send, verb == "HEAD")
         except ClientDisconnected:
             return
         except BodyTooLarge as exc:
@@ -315,6 +324,7 @@ class RestProtocol:
     async def _serve(
         self,
         op: Operation,
+        ctx: Context,
         params: dict[str, Any],
         scope: Scope,
         receive: Receive,
@@ -371,11 +381,8 @@ class RestProtocol:
                     request = _replace(request, idempotency.KEY_FIELD, value)
         except Error as exc:
             # Refused before the chain: the observers still count and log it.
-            await self.table.refuse(PROTOCOL, op.method, scope, exc)
+            await self.table.refused(ctx, exc)
             raise
-        ctx = Context(
-            PROTOCOL, op.method, Headers(scope["headers"]), scope.get("client"), None, scope
-        )
         output = await invoke(op.method, ctx, request)
         headers: list[tuple[bytes, bytes]] = []
         if op.location is not None:
