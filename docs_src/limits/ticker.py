@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import msgspec
 
 from twofold import App, Service
-from twofold.auth import ApiKey, ApiKeys, Authentication, requires
+from twofold.auth import ApiKey, ApiKeys, Authentication, public, requires
 from twofold.bearer import DEVELOPMENT_SECRET, JwtBearer
 from twofold.limits import Budget, ConcurrencyLimit, Deadlines, credentials_of, lifetime
 from twofold.metrics import Metrics
@@ -25,6 +25,7 @@ service = Service("ticker.v1")
 
 
 @service.procedure(http=("GET", "/quotes/{symbol}"))
+@public
 async def get_quote(symbol: str) -> Quote:
     return Quote(symbol, PRICES.get(symbol, 0.0))
 
@@ -37,6 +38,7 @@ async def set_quote(symbol: str, price: float) -> Quote:
 
 
 @service.procedure(http=("GET", "/quotes/{symbol}:watch"))
+@public
 @lifetime(600)  # no deadline: ends cleanly within 10 minutes, and the client reconnects
 async def watch_quote(symbol: str) -> AsyncIterator[Quote]:
     while True:
