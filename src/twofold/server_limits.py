@@ -55,9 +55,14 @@ class ServerLimits:
     call). Apart from ``idle_timeout`` because a gRPC channel is meant to live
     long and multiplex: closing it after seconds would make most calls pay a
     new connection. An hour is Envoy's default idle timeout."""
-    max_concurrent_streams: int = 100
+    max_concurrent_streams: int = 1000
     """Streams one HTTP/2 connection may have open at once (native gRPC:
-    ``grpc.max_concurrent_streams``)."""
+    ``grpc.max_concurrent_streams``). Higher than a browser-facing server's
+    usual 100 because one gRPC connection often carries a whole client's (or
+    a proxy's) calls, and a stream past the limit is refused with
+    REFUSED_STREAM, which grpcio reports as UNAVAILABLE rather than queueing
+    it; grpc-go and Envoy set no limit at all. The App's stream budget
+    (``ConcurrencyLimit``) is the limit on what the process holds."""
 
     def __post_init__(self) -> None:
         for field in fields(self):

@@ -11,7 +11,7 @@ def test_the_defaults_are_the_documented_ones() -> None:
     limits = ServerLimits()
     assert (limits.max_header_bytes, limits.max_headers, limits.max_url_bytes) == (16384, 100, 8192)
     assert (limits.header_timeout, limits.body_timeout, limits.idle_timeout) == (10.0, 30.0, 5.0)
-    assert (limits.max_connections, limits.max_concurrent_streams) == (1000, 100)
+    assert (limits.max_connections, limits.max_concurrent_streams) == (1000, 1000)
 
 
 @pytest.mark.parametrize("field", ["max_headers", "header_timeout", "max_connections"])
