@@ -11,12 +11,13 @@ Prices are stored as integer cents, so every sum is exact on every database.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import os
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -29,10 +30,12 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    and_,
     delete,
     event,
     inspect,
     text,
+    update,
 )
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
@@ -44,9 +47,11 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.schema import CreateTable
+from sqlalchemy.sql.elements import ColumnElement
 
 from twofold import App, Code, Error, PageTokens
-from twofold.interceptors.idempotency import Record
+from twofold.interceptors.idempotency import Claim, Record, lease_lost, running
 
 URL_ENV = "CATALOG_DATABASE_URL"
 SECRET_ENV = "CATALOG_PAGE_TOKEN_SECRET"
@@ -69,7 +74,10 @@ class Base(DeclarativeBase):
 
 class ProductRow(Base):
     __tablename__ = "products"
-    __table_args__ = (Index("ix_products_category_id", "category", "id"),)
+    __table_args__ = (
+        Index("ix_products_category_id", "category", "id"),
+        {"sqlite_autoincrement": True},  # see _never_reuse_ids
+    )
 
     id: Mapped[int] = mapped_column(_ID, primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -83,6 +91,7 @@ class ProductRow(Base):
 
 class UserRow(Base):
     __tablename__ = "users"
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(_ID, primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -91,7 +100,10 @@ class UserRow(Base):
 
 class OrderRow(Base):
     __tablename__ = "orders"
-    __table_args__ = (Index("ix_orders_user_id_id", "user_id", "id"),)
+    __table_args__ = (
+        Index("ix_orders_user_id_id", "user_id", "id"),
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(_ID, primary_key=True)
     user_id: Mapped[int] = mapped_column(_ID, ForeignKey("users.id"))
@@ -122,46 +134,74 @@ class IdempotencyRow(Base):
     fingerprint: Mapped[bytes] = mapped_column(LargeBinary(32))
     # The first answer, as JSON; NULL while the first call runs.
     response: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
-    expires_at: Mapped[float] = mapped_column(Float, index=True)  # Unix time
+    # Which call holds the key (Claim.token): only that one may answer or free it.
+    token: Mapped[str] = mapped_column(String(64), default="")
+    # Unix time: the end of the running call's lease, then of the answer's life.
+    expires_at: Mapped[float] = mapped_column(Float, index=True)
+
+
+def _held(claim: Claim) -> ColumnElement[bool]:
+    """The key's row, if ``claim`` still holds it and it has no answer yet."""
+    return and_(
+        IdempotencyRow.method == claim.scope,
+        IdempotencyRow.key == claim.key,
+        IdempotencyRow.token == claim.token,
+        IdempotencyRow.response.is_(None),
+    )
 
 
 class SqlIdempotencyStore:
-    """Idempotency keys in the catalog's database, shared by every worker."""
+    """Idempotency keys in the catalog's database, shared by every worker.
 
-    async def reserve(
-        self, scope: str, key: str, fingerprint: bytes, expires: float
-    ) -> Record | None:
+    A handler completes its key in its own transaction (``within``, an
+    ``AsyncSession``): the answer then commits with the product or order it
+    describes, or neither does.
+    """
+
+    async def reserve(self, claim: Claim, fingerprint: bytes, lease: float) -> Record | None:
         async with current().transaction(write=True) as session:
+            # Answers past their ttl, and claims whose process died mid-call.
             await session.execute(
                 delete(IdempotencyRow).where(IdempotencyRow.expires_at <= time.time())
             )
-            row = await session.get(IdempotencyRow, (scope, key), with_for_update=True)
+            row = await session.get(IdempotencyRow, (claim.scope, claim.key), with_for_update=True)
             if row is not None:
                 return Record(row.fingerprint, row.response)
-            session.add(IdempotencyRow(method=scope, key=key, fingerprint=fingerprint,
-                                       response=None, expires_at=expires))  # fmt: skip
+            session.add(IdempotencyRow(method=claim.scope, key=claim.key, token=claim.token,
+                                       fingerprint=fingerprint, response=None,
+                                       expires_at=lease))  # fmt: skip
             try:
                 await session.flush()
             except IntegrityError:
                 # Another process claimed it between our read and our insert.
-                raise Error(
-                    Code.ABORTED, "a request with this idempotency key is still running"
-                ) from None
+                raise running() from None
             return None
 
-    async def complete(self, scope: str, key: str, response: bytes) -> None:
-        async with current().transaction(write=True) as session:
-            row = await session.get(IdempotencyRow, (scope, key))
-            if row is not None:
-                row.response = response
+    async def complete(
+        self, claim: Claim, response: bytes, expires: float, within: Any = None
+    ) -> None:
+        if within is None:
+            async with current().transaction(write=True) as session:
+                await self._complete(session, claim, response, expires)
+        elif isinstance(within, AsyncSession):
+            await self._complete(within, claim, response, expires)
+        else:
+            raise TypeError(f"within must be an AsyncSession, not {type(within).__name__}")
 
-    async def release(self, scope: str, key: str) -> None:
+    async def _complete(
+        self, session: AsyncSession, claim: Claim, response: bytes, expires: float
+    ) -> None:
+        # A fencing write: it changes the row only while this call holds the
+        # key, and locks it until the transaction ends, so that a retry's
+        # claim waits for the outcome rather than racing it.
+        change = update(IdempotencyRow).where(_held(claim))
+        done: Any = await session.execute(change.values(response=response, expires_at=expires))
+        if done.rowcount != 1:
+            raise lease_lost()
+
+    async def release(self, claim: Claim) -> None:
         async with current().transaction(write=True) as session:
-            await session.execute(
-                delete(IdempotencyRow).where(
-                    IdempotencyRow.method == scope, IdempotencyRow.key == key
-                )
-            )
+            await session.execute(delete(IdempotencyRow).where(_held(claim)))
 
 
 class Database:
@@ -188,7 +228,30 @@ class Database:
             if self._sqlite:
                 await session.execute(text("BEGIN IMMEDIATE" if write else "BEGIN"))
             yield session
-            await session.commit()
+            await _to_the_end(session.commit())
+
+
+async def _to_the_end(step: Coroutine[Any, Any, None]) -> None:
+    """Run ``step`` to its end even if the call is cancelled meanwhile, then re-raise that.
+
+    A commit once begun is finished: cut short, the driver may commit all the
+    same (aiosqlite's thread goes on; PostgreSQL may have committed before
+    the cancel arrives), and the connection would go back to the pool from
+    the middle of its reset, logged as "Exception during reset". A call whose
+    deadline passes during its commit thus fails with the write committed,
+    as one whose answer is lost on the way does; an idempotency key
+    completed in the same transaction tells a retry what happened.
+    """
+    task = asyncio.ensure_future(step)
+    cancelled: asyncio.CancelledError | None = None
+    while not task.done():
+        try:
+            await asyncio.wait([task])
+        except asyncio.CancelledError as exc:
+            cancelled = exc
+    task.result()
+    if cancelled is not None:
+        raise cancelled
 
 
 _current: Database | None = None
@@ -231,24 +294,81 @@ async def _create_tables(engine: AsyncEngine) -> None:
     them could both find a table missing and the second CREATE would fail.
     """
     async with engine.connect() as conn:
-        if conn.dialect.name == "sqlite":
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:
+            # Off while tables are rebuilt (SQLite ignores this inside a
+            # transaction); on again before the connection serves a call.
+            await conn.exec_driver_sql("PRAGMA foreign_keys = OFF")
             await conn.exec_driver_sql("BEGIN IMMEDIATE")
         elif conn.dialect.name == "postgresql":
             lock = text("SELECT pg_advisory_xact_lock(:key)")
             await conn.execute(lock, {"key": _SCHEMA_LOCK_KEY})
-        await conn.run_sync(Base.metadata.create_all)
-        await _add_missing_columns(conn)
-        await conn.commit()
+        try:
+            await conn.run_sync(Base.metadata.create_all)
+            await _add_missing_columns(conn)
+            if sqlite:
+                await conn.run_sync(_never_reuse_ids)
+            await conn.commit()
+        finally:
+            if sqlite:
+                await conn.exec_driver_sql("PRAGMA foreign_keys = ON")
 
 
-# Columns added after the first release, with what an existing row gets. The
-# catalog has no migration tool (it is an example, kept to one file); a
-# catalog.db from an earlier version must still start, not fail on the first
-# SELECT of a column it lacks.
+# Tables whose ids a client sees. SQLite gives a deleted row's id to the next
+# insert unless the table is AUTOINCREMENT; a reused id would let a stored
+# idempotent answer, a cached response or a bookmark name another row.
+# PostgreSQL's identity columns never reuse an id.
+_KEYED_TABLES = ("products", "users", "orders")
+
+
+def _never_reuse_ids(conn: Connection) -> None:
+    """Rebuild, once, a table an earlier version created without AUTOINCREMENT.
+
+    SQLite cannot add it to an existing table: the table is copied into a new
+    one (SQLite's documented way to change a table), in the schema lock's
+    transaction, with foreign keys off so that dropping the old table leaves
+    the rows that point at it alone. An id deleted before the upgrade above
+    the largest one left may still be given out once.
+    """
+    for name in _KEYED_TABLES:
+        found = conn.exec_driver_sql(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
+        ).scalar_one()
+        if "AUTOINCREMENT" in found.upper():
+            continue
+        table = Base.metadata.tables[name]
+        ddl = str(CreateTable(table).compile(dialect=conn.dialect)).strip()
+        columns = ", ".join(conn.dialect.identifier_preparer.quote(c.name) for c in table.columns)
+        # Names from the model above, never from input.
+        conn.exec_driver_sql(ddl.replace(f"CREATE TABLE {name} ", f"CREATE TABLE _new_{name} ", 1))
+        conn.exec_driver_sql(f"INSERT INTO _new_{name} ({columns}) SELECT {columns} FROM {name}")
+        conn.exec_driver_sql(f"DROP TABLE {name}")
+        conn.exec_driver_sql(f"ALTER TABLE _new_{name} RENAME TO {name}")
+        for index in table.indexes:
+            index.create(conn)
+        logger.warning("rebuilt the table %s so that its ids are never reused", name)
+    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").all()
+    if broken:
+        raise RuntimeError(f"the database has rows whose foreign keys point nowhere: {broken[:5]}")
+
+
+# Columns added after the first release: their type, and the statement that
+# fills them in existing rows. The catalog has no migration tool (it is an
+# example, kept to one file); a catalog.db from an earlier version must
+# still start, not fail on the first SELECT of a column it lacks.
 _ADDED_COLUMNS = {
     # When it last changed: unknown for old rows, so "now" (the first
     # Last-Modified a client sees is then no earlier than the truth).
-    ("products", "updated_at"): "FLOAT NOT NULL DEFAULT 0",
+    ("products", "updated_at"): (
+        "FLOAT NOT NULL DEFAULT 0",
+        "UPDATE products SET updated_at = :now",
+    ),
+    # Which call holds a key: none of an earlier version's calls can complete
+    # theirs any more, so their unanswered keys are freed now.
+    ("idempotency_keys", "token"): (
+        "VARCHAR(64) NOT NULL DEFAULT ''",
+        "UPDATE idempotency_keys SET expires_at = :now WHERE response IS NULL",
+    ),
 }
 
 
@@ -263,10 +383,9 @@ async def _add_missing_columns(conn: AsyncConnection) -> None:
 
     for table, column in await conn.run_sync(missing):
         # Names from the constant above, never from input.
-        await conn.exec_driver_sql(
-            f"ALTER TABLE {table} ADD COLUMN {column} {_ADDED_COLUMNS[table, column]}"
-        )
-        await conn.execute(text(f"UPDATE {table} SET {column} = :now"), {"now": time.time()})
+        kind, fill = _ADDED_COLUMNS[table, column]
+        await conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+        await conn.execute(text(fill), {"now": time.time()})
         logger.warning("added the column %s.%s to an existing database", table, column)
 
 

@@ -18,7 +18,15 @@ if TYPE_CHECKING:
     from twofold.core.errors import Error
     from twofold.core.method import Idempotency
     from twofold.core.options import Options
-    from twofold.core.policy import AUTHENTICATED, Cache, Identity, public, requires, timeout
+    from twofold.core.policy import (
+        AUTHENTICATED,
+        Cache,
+        Identity,
+        lifetime,
+        public,
+        requires,
+        timeout,
+    )
     from twofold.http.caching import check_etag, check_unmodified
     from twofold.http.pagination import PageTokens
     from twofold.interceptors.access import AccessLog
@@ -69,6 +77,7 @@ __all__ = [
     "Tracing",
     "check_etag",
     "check_unmodified",
+    "lifetime",
     "public",
     "requires",
     "timeout",
@@ -113,6 +122,7 @@ _HOMES = {
     "Tracing": "twofold.interceptors.otel",
     "check_etag": "twofold.http.caching",
     "check_unmodified": "twofold.http.caching",
+    "lifetime": "twofold.core.policy",
     "public": "twofold.core.policy",
     "requires": "twofold.core.policy",
     "timeout": "twofold.core.policy",

@@ -33,6 +33,9 @@ RANKS = {
     "client": 3,
     "server": 4,
     "cli": 5,
+    # ``twofold check``: loads an app (server.loader) to compare its contracts
+    # with a released baseline; a tool beside the command line.
+    "compat": 5,
 }
 SERVER_SIDE = ("twofold.wires", "twofold.server", "twofold.contracts", "twofold.interceptors")
 

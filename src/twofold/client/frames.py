@@ -18,9 +18,8 @@ from __future__ import annotations
 from twofold.client.errors import Failure, fail
 from twofold.core.code import Code
 from twofold.core.errors import Error
-from twofold.http import envelope
+from twofold.http import compression, envelope
 from twofold.http.envelope import HEADER_SIZE, Envelope
-from twofold.http.negotiation import gunzip
 
 
 class Frames:
@@ -61,7 +60,7 @@ class Frames:
             # gRPC's rule: a compressed flag with no encoding declared is a protocol error.
             raise fail(Code.INTERNAL, "protocol error: a compressed message with no encoding")
         try:
-            return gunzip(data, self._limit)
+            return compression.gunzip(data, self._limit)
         except Error as exc:
             code = Code.RESOURCE_EXHAUSTED if exc.code is Code.RESOURCE_EXHAUSTED else Code.INTERNAL
             raise fail(code, f"response message: {exc.message}") from None

@@ -26,18 +26,18 @@ from typing import Any, TypeVar, overload
 
 import msgspec
 
+from twofold.core import declarations
 from twofold.core.context import Context
+
+# Re-exported: where users and the other layers have always imported it from.
+from twofold.core.declarations import DefinitionError as DefinitionError
 from twofold.core.method import Empty, HttpBinding, Idempotency, Method, StreamKind
 from twofold.core.naming import pascal
 from twofold.core.naming import singular as make_singular
-from twofold.core.policy import SECURITY_ATTRIBUTE, TIMEOUT_ATTRIBUTE, Cache, Requirement
+from twofold.core.policy import Cache, Requirement
 
 F = TypeVar("F", bound=Callable[..., Any])
 _EMPTY = Empty()
-
-
-class DefinitionError(TypeError):
-    """A definition that cannot be served; raised at import time, never per request."""
 
 
 def is_message_type(tp: Any) -> bool:
@@ -210,6 +210,9 @@ class Service:
         # Every method's requirement unless it declares its own (twofold.interceptors.auth).
         self.security = security
         self.methods: dict[str, Method] = {}
+        # The first App built from it (twofold.server.app): from then on the service
+        # is what that App serves, and a later method or option is refused.
+        self.served_by: str | None = None
         self.resources: list[Resource] = []
         # The protobuf lock file (docs/protobuf.md); a relative path is taken
         # beside the module that makes the service, found as namedtuple finds
@@ -221,6 +224,20 @@ class Service:
     @property
     def full_name(self) -> str:
         return f"{self.package}.{self.name}"
+
+    def check_open(self, what: str) -> None:
+        """Refuse ``what`` (a method, an option) once an App serves the service."""
+        if self.served_by is not None:
+            raise DefinitionError(
+                f"{what} comes after {self.served_by} was built from {self.full_name}: "
+                "an App copies its services' methods, so declare every method and "
+                "option before building it"
+            )
+
+    def freeze(self, by: str) -> None:
+        """What an App does when built: no method or option may change from now on."""
+        if self.served_by is None:
+            self.served_by = by
 
     def add(
         self,
@@ -234,6 +251,7 @@ class Service:
         cache: Cache | None = None,
     ) -> Method:
         """Turn ``fn`` into a method; the building block every decorator uses."""
+        self.check_open(f"method {name} ({declarations.where(fn)})")
         if name in self.methods:
             raise DefinitionError(f"{self.full_name}: method {name} is defined twice")
         sig = _inspect(fn, name)
@@ -256,6 +274,9 @@ class Service:
                         f"{fn.__qualname__}: {http.verb} {http.path} needs a parameter {param!r}"
                     )
         summary, description = _docs(fn)
+        # Options under the method decorator; one above it finds the method
+        # through declarations.register (twofold.core.declarations).
+        options = declarations.options(fn)
         method = Method(
             service=self.full_name,
             name=name,
@@ -271,9 +292,11 @@ class Service:
             tags=tags,
             resource=resource,
             cache=cache,
-            security=getattr(fn, SECURITY_ATTRIBUTE, self.security),
-            timeout=getattr(fn, TIMEOUT_ATTRIBUTE, None),
+            security=options.get("security", self.security),
+            timeout=options.get("timeout"),
+            lifetime=options.get("lifetime"),
         )
+        declarations.register(fn, self, method)
         self.methods[name] = method
         return method
 

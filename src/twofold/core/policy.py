@@ -13,10 +13,9 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-F = TypeVar("F", bound=Callable[..., Any])
+from twofold.core.declarations import declare
 
-# The attribute @requires and @public leave on a function for Service.add.
-SECURITY_ATTRIBUTE = "__twofold_security__"
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,40 +53,62 @@ AUTHENTICATED = Requirement()
 def requires(*scopes: str, check: Check | None = None) -> Callable[[F], F]:
     """Declare that a handler needs an identity with every one of ``scopes``.
 
-    Put it under the method decorator (``@products.create`` above it).
+    It may sit above or under the method decorator (:mod:`twofold.core.declarations`).
     ``check(identity, request)`` may refuse a call the scopes allow.
     """
     requirement = Requirement(scopes=tuple(scopes), check=check)
+    shown = ", ".join([*(repr(s) for s in scopes), *(["check=..."] if check else [])])
 
-    def declare(fn: F) -> F:
-        setattr(fn, SECURITY_ATTRIBUTE, requirement)
+    def decorate(fn: F) -> F:
+        declare(fn, "security", requirement, f"@requires({shown})")
         return fn
 
-    return declare
+    return decorate
 
 
 def public(fn: F) -> F:
     """Declare that anyone may call a handler, whatever its service's default."""
-    setattr(fn, SECURITY_ATTRIBUTE, PUBLIC)
+    declare(fn, "security", PUBLIC, "@public")
     return fn
 
 
-# The attribute @timeout leaves on a function for Service.add.
-TIMEOUT_ATTRIBUTE = "__twofold_timeout__"
 # The longest timeout a client may ask for; longer is a mistake, not a wish.
 MAX_TIMEOUT = 24 * 3600.0
 
 
 def timeout(seconds: float) -> Callable[[F], F]:
-    """Declare a handler's server-side timeout (under the method decorator)."""
+    """Declare a handler's server-side timeout (above or under the method decorator)."""
     if not 0 < seconds <= MAX_TIMEOUT:
         raise ValueError(f"a timeout must be in (0, {MAX_TIMEOUT:g}] seconds")
 
-    def declare(fn: F) -> F:
-        setattr(fn, TIMEOUT_ATTRIBUTE, float(seconds))
+    def decorate(fn: F) -> F:
+        declare(fn, "timeout", float(seconds), f"@timeout({seconds!r})")
         return fn
 
-    return declare
+    return decorate
+
+
+def lifetime(seconds: float) -> Callable[[F], F]:
+    """Declare a long-lived stream's lifetime (under the method decorator).
+
+    For a server or bidi stream that follows events and has no end of its
+    own (a subscription): it has no server-side deadline (neither
+    ``@timeout`` nor ``Deadlines(default=...)`` applies), and ends cleanly
+    (OK) after ``seconds`` at most, less up to
+    :data:`~twofold.interceptors.limits.LIFETIME_JITTER` of them so that
+    streams opened together do not all reconnect together.
+    The client reconnects then; its own deadline, if it sent one, still
+    applies. A bound, not a deadline: no stream lives forever, so neither
+    does a slot of the stream budget (:class:`~twofold.ConcurrencyLimit`).
+    """
+    if not 0 < seconds <= MAX_TIMEOUT:
+        raise ValueError(f"a lifetime must be in (0, {MAX_TIMEOUT:g}] seconds")
+
+    def decorate(fn: F) -> F:
+        declare(fn, "lifetime", float(seconds), f"@lifetime({seconds!r})")
+        return fn
+
+    return decorate
 
 
 # A create whose request has this field is idempotent by key: REST fills it

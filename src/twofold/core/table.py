@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from twofold.core.asgi import Scope
-from twofold.core.chain import Refused, nobody
+from twofold.core.chain import Admit, Refused, nobody
 from twofold.core.context import Context
 from twofold.core.definition import DefinitionError, Service
 from twofold.core.errors import Error
@@ -20,6 +20,9 @@ class MethodTable:
         self.by_path: dict[str, Method] = {}
         # Set by the App: what protocols tell of requests refused before the chain.
         self.refused: Refused = nobody
+        # Set by the App when an interceptor has a header-only step: what
+        # every protocol runs after routing and before reading the body.
+        self.admit: Admit | None = None
         names = set()
         for service in self.services:
             if service.full_name in names:

@@ -13,11 +13,11 @@ leniently, as RFC 9110 does: a malformed member simply does not match.
 from __future__ import annotations
 
 import gzip
-import zlib
 from collections.abc import Callable
 
 from twofold.core.code import Code
 from twofold.core.errors import Error
+from twofold.http import compression
 
 GZIP = b"gzip"
 # Below this, gzip's header and the CPU cost outweigh the bytes saved.
@@ -58,24 +58,6 @@ def compress(body: bytes) -> bytes:
     return gzip.compress(body, compresslevel=6, mtime=0)
 
 
-def gunzip(data: bytes, limit: int) -> bytes:
-    """Inflate gzip ``data``, refusing to produce more than ``limit`` bytes.
-
-    Checking the size while inflating (not after) is what stops a small
-    "zip bomb" from taking the server's memory.
-    """
-    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-    try:
-        out = inflater.decompress(data, limit + 1)
-    except zlib.error:
-        raise Error(Code.INVALID_ARGUMENT, "message is not valid gzip") from None
-    if len(out) > limit:
-        raise Error(Code.RESOURCE_EXHAUSTED, f"message is larger than {limit} bytes")
-    if not inflater.eof:
-        raise Error(Code.INVALID_ARGUMENT, "message is not valid gzip: truncated")
-    return out
-
-
 def decompressor(where: str, coding: bytes | str | None) -> Decompress | None:
     """How to read a body whose ``where`` (a header or parameter) says ``coding``.
 
@@ -89,7 +71,7 @@ def decompressor(where: str, coding: bytes | str | None) -> Decompress | None:
     if coding != GZIP:
         value = coding.decode("latin-1")
         raise Error(Code.UNIMPLEMENTED, f"{where} {value!r} is not supported: use gzip or identity")
-    return gunzip
+    return compression.gunzip
 
 
 def _refused(params: bytes) -> bool:

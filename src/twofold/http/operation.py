@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl
 
 import msgspec
 
-from twofold.core import messages, numbers
+from twofold.core import decimals, messages, numbers
 from twofold.core.code import Code
 from twofold.core.errors import Error, validation_error
 from twofold.core.method import Method
@@ -118,9 +118,31 @@ def _decoder(method: Method, path: set[str], query: set[str], body: str | None) 
         def from_params(params: dict[str, Any], _: bytes) -> Any:
             return msgspec.convert(params, tp, strict=False)
 
-        return from_params
+        return from_params if decimals.checker(tp) is None else _checked(from_params, tp)
 
     params_tp = messages.subset(f"{method.name}Params", tp, path | query, module)
+    if decimals.checker(params_tp) is not None:
+        return _checked(_decoder_with_body(method, path, body, params_tp), params_tp)
+    return _decoder_with_body(method, path, body, params_tp)
+
+
+def _checked(decode: Decode, params_tp: Any) -> Decode:
+    """``decode``, with the Decimals among path and query values held to their
+    rule (:mod:`twofold.core.decimals`): lenient conversion reads "1e2" too."""
+    check = decimals.checker(params_tp)
+    assert check is not None
+
+    def checked(params: dict[str, Any], raw: bytes) -> Any:
+        request = decode(params, raw)
+        check(params)
+        return request
+
+    return checked
+
+
+def _decoder_with_body(method: Method, path: set[str], body: str, params_tp: Any) -> Decode:
+    tp = method.input_type
+    module = tp.__module__
     param_names = tuple(f.name for f in messages.fields(params_tp))
 
     if body == "*":

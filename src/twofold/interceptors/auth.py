@@ -5,7 +5,10 @@ A method declares what it requires in the definition: ``@requires("products:writ
 ``@public`` (anyone), or nothing, which takes the service's ``security=``
 default. :class:`Authentication` is an ordinary interceptor: it reads the
 credentials from ``ctx.headers`` (``Authorization`` on HTTP, ``authorization``
-metadata on gRPC), so every protocol is guarded by the same code.
+metadata on gRPC), so every protocol is guarded by the same code. Its
+header-only step (:meth:`Authentication.admit`: credentials and scopes)
+runs before a protocol reads the request body; only ``check=``, which needs
+the typed request, runs in the chain.
 
 Missing or invalid credentials are UNAUTHENTICATED with a
 ``WWW-Authenticate`` challenge (401 on REST), a valid identity without the
@@ -27,7 +30,7 @@ from twofold.core.code import Code
 from twofold.core.context import Context
 from twofold.core.errors import Error
 from twofold.core.headers import Headers
-from twofold.core.policy import Identity
+from twofold.core.policy import AUTHENTICATED, Identity
 
 # Longest credential read; anything longer is refused unparsed.
 MAX_CREDENTIAL = 8192
@@ -138,29 +141,47 @@ class Authentication:
                 return await verifier.verify(headers)
         return None
 
-    async def __call__(self, ctx: Context, request: Any, call_next: CallNext) -> Any:
-        requirement = ctx.method.security
+    async def admit(self, ctx: Context) -> None:
+        """The header-only step (:class:`~twofold.core.chain.Gate`): every protocol
+        runs it before reading the body, so a refused caller's body is never read.
+
+        It verifies the credentials, sets ``ctx.identity`` and checks the
+        method's scopes, which do not depend on the request. A method with no
+        requirement at all (the App refuses those, but a hand-made Method may
+        have none) needs an identity: nothing fails open.
+        """
         identity = await self.identify(ctx.headers)
         ctx.identity = identity
-        if requirement is not None and not requirement.public:
-            if identity is None:
+        requirement = ctx.method.security or AUTHENTICATED
+        if requirement.public:
+            return
+        if identity is None:
+            raise unauthenticated("credentials are required", f'Bearer realm="{self.realm}"')
+        if not identity.has_scopes(requirement.scopes):
+            missing = " ".join(requirement.scopes)
+            challenge = (
+                f'Bearer realm="{self.realm}", error="insufficient_scope", scope="{missing}"'
+            )
+            raise Error(
+                Code.PERMISSION_DENIED,
+                f"requires scope {missing}",
+                headers={"WWW-Authenticate": challenge},
+            )
+
+    async def __call__(self, ctx: Context, request: Any, call_next: CallNext) -> Any:
+        if not ctx.admitted:
+            # A caller that skipped the header-only phase is checked here.
+            await self.admit(ctx)
+        requirement = ctx.method.security
+        if requirement is not None and requirement.check is not None:
+            # Only the check needs the typed request: it runs here, in the chain.
+            if ctx.identity is None:
                 raise unauthenticated("credentials are required", f'Bearer realm="{self.realm}"')
-            if not identity.has_scopes(requirement.scopes):
-                missing = " ".join(requirement.scopes)
-                challenge = (
-                    f'Bearer realm="{self.realm}", error="insufficient_scope", scope="{missing}"'
-                )
-                raise Error(
-                    Code.PERMISSION_DENIED,
-                    f"requires scope {missing}",
-                    headers={"WWW-Authenticate": challenge},
-                )
-            if requirement.check is not None:
-                allowed = requirement.check(identity, request)
-                if inspect.isawaitable(allowed):
-                    allowed = await allowed
-                if not allowed:
-                    raise Error(Code.PERMISSION_DENIED, "not allowed for this caller")
+            allowed = requirement.check(ctx.identity, request)
+            if inspect.isawaitable(allowed):
+                allowed = await allowed
+            if not allowed:
+                raise Error(Code.PERMISSION_DENIED, "not allowed for this caller")
         return await call_next(request, ctx)
 
     def openapi_schemes(self) -> dict[str, dict[str, Any]]:

@@ -163,6 +163,12 @@ class EnvelopedCall:
                 self.deadline(),
                 self.scope,
             )
+            if self.table.admit is not None:
+                # Credentials before the first message is read.
+                refusal = await self.table.admit(ctx)
+                if refusal is not None:
+                    self.called = True  # told already, as a refusal in the chain is
+                    raise refusal
             where = self.ENCODING_HEADER
             decompress = decompressor(where, self.headers.get(where.encode()))
             reader = envelope.Reader(receive, self.limit, decompress, text=self.text)

@@ -29,7 +29,7 @@ from twofold.core.method import UNKNOWN, StreamKind
 from twofold.core.options import Options
 from twofold.core.policy import KEY_FIELD
 from twofold.core.table import MethodTable
-from twofold.http import caching, negotiation
+from twofold.http import caching, compression, negotiation
 from twofold.http.body import (
     ClientDisconnected,
     encode_headers,
@@ -45,9 +45,10 @@ from twofold.interceptors import idempotency
 
 PROTOCOL = "rest"
 # What serves a server-streaming method on its route (the App gives sse.serve):
-# (operation, path values, scope, receive, send, max body size, refusal observer).
+# (operation, the admitted call context, path values, receive, send, max body size,
+# refusal observer).
 ServeStream = Callable[
-    [Operation, dict[str, Any], Scope, Receive, Send, int, Refused], Awaitable[None]
+    [Operation, Context, dict[str, Any], Receive, Send, int, Refused], Awaitable[None]
 ]
 JSON = b"application/json"
 _encode = msgspec.json.Encoder().encode
@@ -126,14 +127,23 @@ class RestProtocol:
             await self.table.refuse(PROTOCOL, UNKNOWN, scope, error)
             await send_problem(send, error, path, [(b"allow", route.allow)])
             return
+        ctx = Context(
+            PROTOCOL, op.method, Headers(scope["headers"]), scope.get("client"), None, scope
+        )
+        if self.table.admit is not None:
+            # Credentials before the body: a refused caller's body is never read.
+            refusal = await self.table.admit(ctx)
+            if refusal is not None:
+                await send_problem(send, refusal, path)
+                return
         try:
             if op.method.kind is not StreamKind.UNARY:
                 # Server streaming on a REST route (Server-Sent Events, given by the App).
                 await self.stream(
-                    op, params, scope, receive, send, self.options.max_body_size, self.table.refused
+                    op, ctx, params, receive, send, self.options.max_body_size, self.table.refused
                 )
                 return
-            await self._serve(op, params, scope, receive, send, verb == "HEAD")
+            await self._serve(op, ctx, params, scope, receive, send, verb == "HEAD")
         except ClientDisconnected:
             return
         except Error as exc:
@@ -142,6 +152,7 @@ class RestProtocol:
     async def _serve(
         self,
         op: Operation,
+        ctx: Context,
         params: dict[str, Any],
         scope: Scope,
         receive: Receive,
@@ -167,6 +178,9 @@ class RestProtocol:
             raw = b""
             if op.body is not None:
                 raw = await read_body(scope, receive, self.options.max_body_size)
+                coding = header(scope, b"content-encoding")
+                if coding is not None:
+                    raw = compression.decode_body(coding, raw, self.options.max_body_size)
                 if raw and not _is_json(header(scope, b"content-type")):
                     accept = (
                         b"accept-patch"
@@ -195,11 +209,8 @@ class RestProtocol:
                     request = _replace(request, KEY_FIELD, value)
         except Error as exc:
             # Refused before the chain: the observers still count and log it.
-            await self.table.refuse(PROTOCOL, op.method, scope, exc)
+            await self.table.refused(ctx, exc)
             raise
-        ctx = Context(
-            PROTOCOL, op.method, Headers(scope["headers"]), scope.get("client"), None, scope
-        )
         ctx.status = op.status
         output = await invoke(op.method, ctx, request)
         headers: list[tuple[bytes, bytes]] = []

@@ -19,14 +19,14 @@ from typing import Any
 
 import msgspec
 
-from twofold.core.asgi import Receive, Scope, Send
+from twofold.core.asgi import Receive, Send
 from twofold.core.chain import Refused
 from twofold.core.code import Code
 from twofold.core.context import Context
 from twofold.core.errors import Error, as_error, validation_error
-from twofold.core.headers import Headers
 from twofold.core.invoke import deadline, stream
-from twofold.http.body import ClientDisconnected, encode_headers, peer, read_body
+from twofold.http import compression
+from twofold.http.body import ClientDisconnected, encode_headers, header, read_body
 from twofold.http.operation import Operation, add_query
 from twofold.http.problem import problem, send_problem
 from twofold.wires.exchange import Exchange
@@ -42,20 +42,30 @@ _encode = msgspec.json.Encoder().encode
 
 async def serve(
     op: Operation,
+    ctx: Context,
     params: dict[str, Any],
-    scope: Scope,
     receive: Receive,
     send: Send,
     max_body_size: int,
     refused: Refused,
 ) -> None:
-    """Answer one request to a server-streaming REST route with an event stream."""
+    """Answer one request to a server-streaming REST route with an event stream.
+
+    ``ctx`` is the call's, built (and admitted) by the REST protocol.
+    """
+    scope = ctx.scope
+    assert scope is not None
     path: str = scope["path"]
     try:
         qs: bytes = scope["query_string"]
         if qs and op.query_fields:
             add_query(params, qs, op.query_fields)
-        raw = b"" if op.body is None else await read_body(scope, receive, max_body_size)
+        raw = b""
+        if op.body is not None:
+            raw = await read_body(scope, receive, max_body_size)
+            coding = header(scope, b"content-encoding")
+            if coding is not None:
+                raw = compression.decode_body(coding, raw, max_body_size)
         try:
             request = op.decode(params, raw)
         except msgspec.ValidationError as exc:
@@ -65,11 +75,9 @@ async def serve(
     except ClientDisconnected:
         return
     except Error as exc:
-        headers = Headers(scope["headers"])
-        await refused(Context("rest", op.method, headers, peer(scope), scope=scope), exc)
+        await refused(ctx, exc)
         await send_problem(send, exc, path)
         return
-    ctx = Context("rest", op.method, Headers(scope["headers"]), peer(scope), scope=scope)
     ctx.status = 200
     exchange = Exchange(receive)
     exchange.watch()

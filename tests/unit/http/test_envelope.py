@@ -11,8 +11,8 @@ import pytest
 
 from twofold import Code, Error
 from twofold.http.body import ClientDisconnected
+from twofold.http.compression import gunzip
 from twofold.http.envelope import COMPRESSED, Envelope, Reader, frame
-from twofold.http.negotiation import gunzip
 
 
 def chunks(*parts: bytes) -> Any:

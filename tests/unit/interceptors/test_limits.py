@@ -23,6 +23,7 @@ from twofold import (
     StreamLimit,
     timeout,
 )
+from twofold.core.policy import PUBLIC
 from twofold.interceptors.bearer import issue
 
 EVENTS: list[str] = []
@@ -34,7 +35,7 @@ class Slept(msgspec.Struct):
     seconds: float
 
 
-service = Service("limits.v1")
+service = Service("limits.v1", security=PUBLIC)
 
 
 @service.procedure(http=("POST", "/slow:run"))

@@ -20,6 +20,7 @@ from twofold import (
     Metrics,
     RequestIds,
     Service,
+    public,
     requires,
 )
 from twofold.interceptors.bearer import issue
@@ -38,6 +39,7 @@ service = Service("obs.v1")
 
 
 @service.procedure(http=("POST", "/echo"))
+@public
 async def echo(text: str, ctx: Context) -> Echo:
     SEEN.append(ctx.state.get(TRACE))
     if text == "fail":
