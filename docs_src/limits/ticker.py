@@ -12,18 +12,19 @@ from twofold import (
     ApiKeys,
     App,
     Authentication,
+    Budget,
     ConcurrencyLimit,
     Deadlines,
     JwtBearer,
     Metrics,
     Service,
     StoredApiKey,
+    credentials_of,
     lifetime,
     public,
     requires,
 )
 from twofold.interceptors.bearer import DEVELOPMENT_SECRET
-from twofold.interceptors.limits import Budget, credentials_of
 
 
 class Quote(msgspec.Struct):

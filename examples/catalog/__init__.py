@@ -35,13 +35,13 @@ from examples.catalog.service import service
 from twofold import (
     AccessLog,
     App,
+    Budget,
     ConcurrencyLimit,
     Deadlines,
     IdempotencyKeys,
     Metrics,
     RequestIds,
 )
-from twofold.interceptors.limits import Budget
 
 app = App(
     service,

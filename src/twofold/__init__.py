@@ -33,12 +33,20 @@ if TYPE_CHECKING:
     from twofold.interceptors.auth import ApiKeys, Authentication, StoredApiKey
     from twofold.interceptors.bearer import JwtBearer
     from twofold.interceptors.idempotency import IdempotencyKeys
-    from twofold.interceptors.limits import ConcurrencyLimit, Deadlines, RateLimit, StreamLimit
+    from twofold.interceptors.limits import (
+        Budget,
+        ConcurrencyLimit,
+        Deadlines,
+        RateLimit,
+        StreamLimit,
+        credentials_of,
+    )
     from twofold.interceptors.metrics import Metrics
     from twofold.interceptors.otel import Tracing
     from twofold.interceptors.tracing import RequestIds
     from twofold.server.app import App
     from twofold.server.grpc import GrpcServer
+    from twofold.server.limits import ServerLimits
 
 __all__ = [
     "AUTHENTICATED",
@@ -48,6 +56,7 @@ __all__ = [
     "AsyncClient",
     "Authentication",
     "BadRequest",
+    "Budget",
     "Cache",
     "CallNext",
     "Client",
@@ -71,12 +80,14 @@ __all__ = [
     "RateLimit",
     "RequestIds",
     "Resource",
+    "ServerLimits",
     "Service",
     "StoredApiKey",
     "StreamLimit",
     "Tracing",
     "check_etag",
     "check_unmodified",
+    "credentials_of",
     "lifetime",
     "public",
     "requires",
@@ -93,6 +104,7 @@ _HOMES = {
     "AsyncClient": "twofold.client",
     "Authentication": "twofold.interceptors.auth",
     "BadRequest": "twofold.core.details",
+    "Budget": "twofold.interceptors.limits",
     "Cache": "twofold.core.policy",
     "CallNext": "twofold.core.chain",
     "Client": "twofold.client",
@@ -116,12 +128,14 @@ _HOMES = {
     "RateLimit": "twofold.interceptors.limits",
     "RequestIds": "twofold.interceptors.tracing",
     "Resource": "twofold.core.definition",
+    "ServerLimits": "twofold.server.limits",
     "Service": "twofold.core.definition",
     "StoredApiKey": "twofold.interceptors.auth",
     "StreamLimit": "twofold.interceptors.limits",
     "Tracing": "twofold.interceptors.otel",
     "check_etag": "twofold.http.caching",
     "check_unmodified": "twofold.http.caching",
+    "credentials_of": "twofold.interceptors.limits",
     "lifetime": "twofold.core.policy",
     "public": "twofold.core.policy",
     "requires": "twofold.core.policy",

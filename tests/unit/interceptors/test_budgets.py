@@ -16,6 +16,7 @@ from twofold import (
     ApiKeys,
     App,
     Authentication,
+    Budget,
     Code,
     ConcurrencyLimit,
     Context,
@@ -25,13 +26,14 @@ from twofold import (
     JwtBearer,
     Service,
     StoredApiKey,
+    credentials_of,
 )
 from twofold.core.chain import chain
 from twofold.core.headers import Headers
 from twofold.core.method import Method
 from twofold.core.policy import PUBLIC
 from twofold.interceptors.bearer import issue
-from twofold.interceptors.limits import Budget, carries_credentials, credentials_of, remote_address
+from twofold.interceptors.limits import carries_credentials, remote_address
 
 SECRET = "a test secret that is long enough for HS256"
 TOKEN = {"authorization": f"Bearer {issue(SECRET, 'alice')}"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from twofold.server.limits import ServerLimits
+from twofold import ServerLimits
 
 
 def test_the_defaults_are_the_documented_ones() -> None:
