@@ -22,6 +22,7 @@ import msgspec
 
 from twofold import App, Code, GrpcServer
 from twofold.core.method import Method
+from twofold.http.envelope import frame
 from twofold.http.routing import Template
 from twofold.protobuf import Schema
 
@@ -155,7 +156,7 @@ class Wires:
             binary = protocol == "connect-proto"
             encode = self.schema.codec(method.input_type).encode
             body = b"".join(
-                _frame(encode(m) if binary else msgspec.json.encode(p))
+                frame(encode(m) if binary else msgspec.json.encode(p))
                 for m, p in zip(messages, payloads, strict=True)
             )
             all_headers = {
@@ -164,7 +165,7 @@ class Wires:
                 "connect-timeout-ms": str(timeout_ms),
             }
             r = await self.http.post(method.path, content=body, headers=all_headers)
-            *frames, (_, end) = _frames(r.content)
+            *frames, (_, end) = envelopes(r.content)
             outputs = [
                 msgspec.to_builtins(decode(f)) if binary else msgspec.json.decode(f)
                 for _, f in frames
@@ -177,11 +178,11 @@ class Wires:
             "content-type": "application/grpc-web+proto",
             "grpc-timeout": f"{timeout_ms}m",
         }
-        body = b"".join(_frame(encode(m)) for m in messages)
+        body = b"".join(frame(encode(m)) for m in messages)
         r = await self.http.post(method.path, content=body, headers=all_headers)
         found = dict(r.headers)
         outputs = []
-        for flags, chunk in _frames(r.content):
+        for flags, chunk in envelopes(r.content):
             if flags & 0x80:
                 for line in chunk.decode().split("\r\n"):
                     key, _, value = line.partition(":")
@@ -234,10 +235,6 @@ class Wires:
         return Result(None, outputs)
 
 
-def _frame(data: bytes) -> bytes:
-    return struct.pack(">BI", 0, len(data)) + data
-
-
 def envelopes(body: bytes) -> list[tuple[int, bytes]]:
     """The (flags, payload) of each enveloped message in a response body."""
     out = []
@@ -246,9 +243,6 @@ def envelopes(body: bytes) -> list[tuple[int, bytes]]:
         out.append((flags, body[5 : 5 + size]))
         body = body[5 + size :]
     return out
-
-
-_frames = envelopes
 
 
 def grpc_web_answer(response: httpx.Response) -> tuple[list[bytes], dict[str, str]]:

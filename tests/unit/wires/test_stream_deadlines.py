@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -18,8 +17,9 @@ import grpc
 import msgspec
 import pytest
 
-from tests.parity import Wires, wires
+from tests.parity import Wires, envelopes, wires
 from twofold import App, Deadlines, Metrics, Service, timeout
+from twofold.http.envelope import frame
 
 EVENTS: list[str] = []
 
@@ -87,19 +87,6 @@ def run(scenario: Callable[[Wires], Awaitable[None]], default: float | None = No
     return metrics
 
 
-def frame(data: bytes) -> bytes:
-    return struct.pack(">BI", 0, len(data)) + data
-
-
-def frames(body: bytes) -> list[tuple[int, bytes]]:
-    out = []
-    while body:
-        flags, size = struct.unpack(">BI", body[:5])
-        out.append((flags, body[5 : 5 + size]))
-        body = body[5 + size :]
-    return out
-
-
 async def sse(w: Wires, path: str) -> tuple[list[Any], str]:
     r = await w.http.get(path, params={"pause": 5})
     assert r.status_code == 200
@@ -113,7 +100,7 @@ async def connect(w: Wires, rpc: str, body: bytes, binary: bool) -> tuple[list[A
     headers = {"content-type": f"application/connect+{kind}"}
     r = await w.http.post(f"/deadlines.v1.DeadlinesService/{rpc}", content=body, headers=headers)
     assert r.status_code == 200
-    *messages, (flags, end) = frames(r.content)
+    *messages, (flags, end) = envelopes(r.content)
     assert flags == 0x02
     return [m for _, m in messages], json.loads(end)["error"]["code"]
 
@@ -124,7 +111,7 @@ async def grpc_web(w: Wires, rpc: str, body: bytes) -> tuple[list[Any], str]:
     if not r.content:  # trailers-only: the status in the headers
         assert r.headers["grpc-status"] == "4"
         return [], "deadline_exceeded"
-    *messages, (flags, trailers) = frames(r.content)
+    *messages, (flags, trailers) = envelopes(r.content)
     assert flags == 0x80
     assert b"grpc-status: 4\r\n" in trailers
     return [m for _, m in messages], "deadline_exceeded"
