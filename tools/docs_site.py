@@ -113,7 +113,7 @@ def on_files(files: Files, config: MkDocsConfig) -> Files:
         origin = _state.origins[src_uri]
         for target in _link_targets(markdown):
             path = _repository_path(origin, target)
-            if path is not None and not _in_docs(path):
+            if path is not None and _page_for(path) is None:
                 _add_source(path, files, config)
     return files
 
@@ -161,8 +161,14 @@ def _repository_path(origin: str, url: str) -> str | None:
     return path
 
 
-def _in_docs(path: str) -> bool:
-    return path == _state.docs or path.startswith(_state.docs + "/")
+def _page_for(path: str) -> str | None:
+    """The site's page for a repository path that is one: a file of docs/, the
+    docs folder itself (the home page), README.md when it is the home page."""
+    if path.startswith(_state.docs + "/"):
+        return path[len(_state.docs) + 1 :]
+    if path == _state.docs or (path == README and _state.origins.get("index.md") == README):
+        return "index.md"
+    return None
 
 
 def _add_source(path: str, files: Files, config: MkDocsConfig) -> None:
@@ -229,11 +235,8 @@ class _RepositoryLinker(Treeprocessor):
             path = _repository_path(origin, url)
             if path is None:
                 continue
-            if _in_docs(path):
-                target = path[len(_state.docs) + 1 :]
-            elif path in _state.sources:
-                target = _state.sources[path]
-            else:
+            target = _page_for(path) or _state.sources.get(path)
+            if target is None:
                 continue
             new_path = posixpath.relpath(target, posixpath.dirname(src_uri) or ".")
             parts = urlsplit(url)

@@ -97,7 +97,8 @@ def _project(tmp_path: Path, nav: list[str]) -> Path:
 
             ## Part one
 
-            The module is [`src/tick.py`](../src/tick.py); see [part two](#part-two).
+            The module is [`src/tick.py`](../src/tick.py); see [part two](#part-two)
+            or go back to [the README](../README.md).
 
             ```
             +--------+      +--------+
@@ -141,6 +142,8 @@ def test_links_outside_docs_become_pages_of_code(tmp_path: Path) -> None:
     assert 'href="source/src/"' in home
     guide = (site / "guide" / "index.html").read_text()
     assert 'href="../source/src/tick.py/"' in guide
+    assert 'href="../">the README</a>' in guide  # README.md is the home page
+    assert not (site / "source" / "README.md").exists()
     # An ASCII diagram stays as written: plain text, not guessed as a language.
     assert "| client | ---&gt; | server |" in guide
     tick = (site / "source" / "src" / "tick.py" / "index.html").read_text()
