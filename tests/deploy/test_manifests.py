@@ -26,9 +26,7 @@ def kubernetes_validate(version: str | None, *paths: Path) -> subprocess.Complet
     command = [str(tool("kubernetes-validate")), "--strict"]
     if version is not None:
         command += ["--kubernetes-version", version]
-    return subprocess.run(
-        [*command, *map(str, paths)], capture_output=True, text=True, timeout=120
-    )
+    return subprocess.run([*command, *map(str, paths)], capture_output=True, text=True, timeout=120)
 
 
 @pytest.mark.parametrize("version", [OLDEST, None], ids=["oldest", "newest"])
