@@ -125,7 +125,12 @@ def http_requests() -> list[tuple[str, str, str]]:
     for path in docs.endpoints(app.options.docs_path, app.options.openapi_path, app.title):
         requests.append(("GET", path, "docs"))
     requests.append(("GET", app.options.openapi_path, "OpenAPI"))
-    return requests
+    # The app answers OPTIONS (Allow, a CORS preflight) and HEAD on every path it serves.
+    paths = {(path, what) for _, path, what in requests}
+    requests += [
+        (verb, path, f"{what} {verb}") for path, what in paths for verb in ("OPTIONS", "HEAD")
+    ]
+    return sorted(set(requests))
 
 
 @pytest.mark.parametrize(("verb", "path", "what"), http_requests())
