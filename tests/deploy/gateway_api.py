@@ -125,8 +125,20 @@ _BACKEND_OBJECT_REF = {
 _MIRROR = _object({"backendRef": _object(_BACKEND_OBJECT_REF, ("name",))}, ("backendRef",))
 
 
-def _filter(types: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    return _object({"type": {"enum": list(types)}, **types}, required=("type",))
+# A filter's type, and the field that holds its configuration.
+FILTER_FIELDS = {
+    "RequestHeaderModifier": "requestHeaderModifier",
+    "ResponseHeaderModifier": "responseHeaderModifier",
+    "RequestMirror": "requestMirror",
+    "RequestRedirect": "requestRedirect",
+    "URLRewrite": "urlRewrite",
+    "ExtensionRef": "extensionRef",
+}
+
+
+def _filter(fields: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    types = [t for t, field in FILTER_FIELDS.items() if field in fields]
+    return _object({"type": {"enum": types}, **fields}, required=("type",))
 
 
 _PATH_MODIFIER = _object(
@@ -163,10 +175,6 @@ GRPC_FILTER = _filter(
         "extensionRef": _LOCAL_OBJECT_REF,
     }
 )
-# The "type" values are the filters' names, capitalised.
-for _schema in (HTTP_FILTER, GRPC_FILTER):
-    _names = _schema["properties"]["type"]["enum"]
-    _schema["properties"]["type"]["enum"] = [n[0].upper() + n[1:] for n in _names]
 
 
 def _backend_ref(filter_: dict[str, Any]) -> dict[str, Any]:
@@ -301,7 +309,7 @@ def rule_violations(route: dict[str, Any]) -> list[str]:
             if request and backend > request:
                 problems.append(f"{where}.timeouts: backendRequest must be <= request")
         for f, filter_ in enumerate(rule.get("filters", [])):
-            field = filter_["type"][0].lower() + filter_["type"][1:]
+            field = FILTER_FIELDS[filter_["type"]]
             if field not in filter_:
                 problems.append(f"{where}.filters[{f}]: type {filter_['type']} needs {field}")
     return problems

@@ -60,6 +60,11 @@ def test_the_route_is_valid_gateway_api_v1(name: str) -> None:
             "is too long",
         ),
         (
+            "httproute.yaml",
+            lambda r: r["spec"]["rules"][0].update(filters=[{"type": "URLRewrite"}]),
+            "needs urlRewrite",
+        ),
+        (
             "grpcroute.yaml",
             lambda r: r["spec"]["rules"][0]["matches"][0].update(method={"type": "Exact"}),
             "one or both",
