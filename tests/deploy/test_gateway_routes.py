@@ -181,5 +181,5 @@ def test_every_grpc_service_reaches_the_h2c_port() -> None:
 def test_native_grpc_has_a_hostname_of_its_own_on_the_same_listener() -> None:
     """gRPC and Connect share their paths: on one hostname an HTTPRoute prefix could take gRPC."""
     http, grpc = load("httproute.yaml")["spec"], load("grpcroute.yaml")["spec"]
-    assert http["parentRefs"] == grpc["parentRefs"]
+    assert http["parentRefs"] and http["parentRefs"] == grpc["parentRefs"]
     assert grpc["hostnames"] and not set(http["hostnames"]) & set(grpc["hostnames"])
