@@ -20,8 +20,8 @@ from examples.catalog import app
 from examples.catalog.streams import WATCH_LIFETIME
 from tests.deploy import gateway_api
 from tests.deploy.manifests import load
-from twofold import docs
-from twofold.method import StreamKind
+from twofold.contracts import docs
+from twofold.core.method import StreamKind
 
 
 def problems(route: dict[str, Any]) -> list[str]:

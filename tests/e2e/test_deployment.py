@@ -25,7 +25,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests.deploy.manifests import container, load
 from tests.e2e.server import ROOT, Server, free_port, start
-from twofold.bearer import DEVELOPMENT_SECRET, issue
+from twofold.interceptors.bearer import DEVELOPMENT_SECRET, issue
 
 MIGRATE = ROOT / "examples" / "catalog" / "__main__.py"
 

@@ -16,6 +16,7 @@ import httpx
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from tests.cli import twofold
 from tests.e2e.grpc_app import Number, service
 from tests.e2e.server import ROOT, Server, free_port, start, wait_ready
 from twofold.protobuf import Schema
@@ -124,17 +125,6 @@ def test_workers_share_the_grpc_port(tmp_path: Path) -> None:
         server.stop()
     log = server.output()
     assert log.count("lifespan start") == 2 and log.count("lifespan stop") == 2
-
-
-def twofold(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "twofold", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def test_an_ipv6_host_serves_grpc_too(tmp_path: Path) -> None:
