@@ -18,7 +18,8 @@ NODE_STAMP = node_modules/.package-lock.json
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
 
-# Python tools the tests run as programs (schemathesis, openapi-python-client),
+# Python tools the tests run as programs (schemathesis, openapi-python-client,
+# kubernetes-validate, hadolint),
 # pinned by tools/requirements.txt, in their own virtualenv.
 TOOLS = .tools
 TOOLS_STAMP = $(TOOLS)/.installed-stamp

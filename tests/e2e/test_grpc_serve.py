@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -16,7 +18,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests.cli import twofold
 from tests.e2e.grpc_app import Number, service
-from tests.e2e.server import Server, start
+from tests.e2e.server import ROOT, Server, free_port, start, wait_ready
 from twofold.protobuf import Schema
 
 TARGET = "tests.e2e.grpc_app:app"
@@ -123,6 +125,30 @@ def test_workers_share_the_grpc_port(tmp_path: Path) -> None:
         server.stop()
     log = server.output()
     assert log.count("lifespan start") == 2 and log.count("lifespan stop") == 2
+
+
+def test_an_ipv6_host_serves_grpc_too(tmp_path: Path) -> None:
+    """--host :: (an IPv6 or dual-stack cluster) listens on both ports; here on ::1."""
+    port, grpc_port = free_port(), free_port()
+    ports = ["--port", str(port), "--grpc-port", str(grpc_port)]
+    log = tmp_path / "server.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "twofold", "serve", TARGET, "--host", "::1", *ports],
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    server = Server(f"http://[::1]:{port}", port, process, log, grpc_port)
+    try:
+        assert wait_ready(server), server.output()
+        with grpc.insecure_channel(f"[::1]:{grpc_port}") as channel:
+            health = health_pb2_grpc.HealthStub(channel)
+            status = health.Check(health_pb2.HealthCheckRequest(), timeout=10).status
+        assert status == health_pb2.HealthCheckResponse.SERVING
+        assert f"gRPC running on [::1]:{grpc_port}" in server.output()
+    finally:
+        server.stop()
 
 
 def test_taken_grpc_port_is_a_one_line_error() -> None:

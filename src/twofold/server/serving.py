@@ -168,14 +168,17 @@ async def _serve(
             grpc_server = GrpcServer(
                 load(settings.target), reuse_port=settings.workers > 1, limits=settings.limits
             )
-            address = f"{settings.host}:{settings.grpc_port}"
+            # An IPv6 literal in brackets, as grpcio parses "host:port"
+            # (":::50051" is no address to it; "[::]:50051" is).
+            host = f"[{settings.host}]" if ":" in settings.host else settings.host
+            address = f"{host}:{settings.grpc_port}"
             try:
                 port = grpc_server.add_port(address)
             except OSError:
                 logger.error("gRPC cannot listen on %s", address)
                 return 1
             await grpc_server.start()
-            logger.info("gRPC running on %s:%d", settings.host, port)
+            logger.info("gRPC running on %s:%d", host, port)
 
             async def stop_grpc() -> None:
                 await stopping.wait()
