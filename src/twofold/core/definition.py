@@ -126,22 +126,34 @@ def _inspect(
     """
     where = f"{fn.__module__}.{fn.__qualname__}"
     if inspect.isgeneratorfunction(fn):
-        raise DefinitionError(f"{where}: a streaming handler must be an async generator")
+        raise DefinitionError(
+            f"{where}: a streaming handler must be an async generator — write async def"
+        )
     try:
         hints = typing.get_type_hints(fn, include_extras=True)
     except NameError as exc:
-        raise DefinitionError(f"{where}: cannot resolve an annotation: {exc}") from None
+        raise DefinitionError(
+            f"{where}: cannot resolve an annotation: {exc} — import the type at module level"
+        ) from None
     if "return" not in hints:
-        raise DefinitionError(f"{where}: annotate the return type (-> None for no output)")
+        raise DefinitionError(
+            f"{where}: the return type is not annotated — add -> Message (-> None for no output)"
+        )
     output = hints.pop("return")
     server_streams = inspect.isasyncgenfunction(fn)
     if server_streams:
         output = _stream_item(output)
         if output is None:
-            raise DefinitionError(f"{where}: annotate an async generator -> AsyncIterator[Message]")
+            raise DefinitionError(
+                f"{where}: an async generator yields no declared type — "
+                "annotate it -> AsyncIterator[Message]"
+            )
     output_type: type[Any] = Empty if output is None or output is type(None) else output
     if not is_message_type(output_type):
-        raise DefinitionError(f"{where}: return type must be a msgspec Struct or dataclass")
+        raise DefinitionError(
+            f"{where}: the return type {output_type!r} is not a message — return a msgspec Struct "
+            "or dataclass (wrap a scalar in one)"
+        )
 
     params = list(inspect.signature(fn).parameters.values())
     context_param = next((p.name for p in params if hints.get(p.name) is Context), None)
@@ -165,7 +177,10 @@ def _inspect(
         and is_message_type(hints.get(others[0].name))
     ):
         if len(others) > 1:
-            raise DefinitionError(f"{where}: after the message only a Context may follow")
+            raise DefinitionError(
+                f"{where}: after the message only a Context may follow — make the other parameters "
+                "fields of the message"
+            )
         return _Signature(hints[others[0].name], output_type, (), context_param, True, kind)
 
     item_param = None
@@ -180,11 +195,17 @@ def _inspect(
     fields: list[tuple[Any, ...]] = []
     for p in others:
         if p.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
-            raise DefinitionError(f"{where}: *args and **kwargs cannot become message fields")
+            raise DefinitionError(
+                f"{where}: *args and **kwargs cannot become message fields — name each parameter"
+            )
         if p.kind is inspect.Parameter.POSITIONAL_ONLY:
-            raise DefinitionError(f"{where}: only a message type may be positional-only")
+            raise DefinitionError(
+                f"{where}: only a message type may be positional-only — drop the / after {p.name!r}"
+            )
         if p.name not in hints:
-            raise DefinitionError(f"{where}: parameter {p.name!r} needs a type annotation")
+            raise DefinitionError(
+                f"{where}: parameter {p.name!r} has no type — annotate it ({p.name}: int, ...)"
+            )
         if p.default is inspect.Parameter.empty:
             fields.append((wire[p.name], hints[p.name]))
         else:
@@ -265,11 +286,15 @@ class Service:
         security: Requirement | None = None,
     ) -> None:
         if not package or not all(part.isidentifier() for part in package.split(".")):
-            raise DefinitionError(f"invalid package name {package!r}")
+            raise DefinitionError(
+                f"invalid package name {package!r} — use dotted identifiers, like 'library.v1'"
+            )
         self.package = package
         self.name = name or f"{pascal(package.split('.')[0])}Service"
         if not self.name.isidentifier():
-            raise DefinitionError(f"invalid service name {self.name!r}")
+            raise DefinitionError(
+                f"invalid service name {self.name!r} — use an identifier, like 'LibraryService'"
+            )
         self.description = description
         # Every method's requirement unless it declares its own (twofold.interceptors.auth).
         self.security = security
@@ -324,13 +349,17 @@ class Service:
         """
         self.check_open(f"method {name} ({declarations.where(fn)})")
         if name in self.methods:
-            raise DefinitionError(f"{self.full_name}: method {name} is defined twice")
+            raise DefinitionError(
+                f"{self.full_name}: method {name} is defined twice — "
+                "rename one function, or give it name=..."
+            )
         sig = _inspect(fn, name, item, item_body)
         if item is not None and http is not None:
             http = dataclasses.replace(http, body=sig.item_field or "*")
         if http is not None and sig.kind in (StreamKind.CLIENT, StreamKind.BIDI):
             raise DefinitionError(
-                f"{fn.__qualname__}: a client-streaming method has no REST binding"
+                f"{fn.__qualname__}: a client-streaming method has no REST binding — "
+                "declare it with @service.procedure, without http="
             )
         if not sig.whole_message:
             # Two services of one module may both have a GetItem: the service in
