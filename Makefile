@@ -31,8 +31,12 @@ $(TOOLS_STAMP): tools/requirements.txt
 
 tools: $(TOOLS_STAMP)
 
+# `make run PORT=8080 GRPC_PORT=50052`; GRPC_PORT=0 serves no native gRPC.
+PORT ?= 8000
+GRPC_PORT ?= 50051
+
 run: $(STAMP)
-	$(BIN)/twofold serve examples.catalog:app
+	$(BIN)/twofold serve examples.catalog:app --port $(PORT) --grpc-port $(GRPC_PORT)
 
 test: lint typecheck unit
 
