@@ -76,6 +76,11 @@ def _stream_item(annotation: Any) -> Any | None:
     return None
 
 
+def _unannotated(tp: Any) -> Any:
+    """``T`` for ``Annotated[T, ...]``, else ``tp``."""
+    return typing.get_args(tp)[0] if typing.get_origin(tp) is typing.Annotated else tp
+
+
 def _item_param(
     where: str,
     params: list[inspect.Parameter],
@@ -99,7 +104,7 @@ def _item_param(
                 f"name one of {', '.join(names) or '(none)'}"
             )
         return explicit
-    typed = [n for n in names if is_message_type(hints.get(n))]
+    typed = [n for n in names if is_message_type(_unannotated(hints.get(n)))]
     if len(typed) > 1:
         raise DefinitionError(
             f"{where}: parameters {', '.join(typed)} are all messages — "

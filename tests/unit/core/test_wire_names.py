@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import inspect
 import json
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 import pytest
@@ -153,6 +153,13 @@ def test_item_is_chosen_by_type_or_by_body() -> None:
     assert method.http is not None and method.http.body == "item"
     assert [f.name for f in msgspec.structs.fields(method.input_type)] == ["id", "item", "audit"]
 
+    @items.create
+    async def create_item(draft: Annotated[Patch, msgspec.Meta(title="draft")]) -> Book:
+        raise NotImplementedError
+
+    created = service.methods["CreateItem"]
+    assert created.http is not None and created.http.body == "item"
+
     with pytest.raises(DefinitionError, match=r"changes, audit are all messages .* body="):
 
         @items.replace
@@ -161,13 +168,13 @@ def test_item_is_chosen_by_type_or_by_body() -> None:
 
     with pytest.raises(DefinitionError, match=r"body='nothing' names no parameter"):
 
-        @items.create(body="nothing")
-        async def create_item(new_item: Patch) -> Book:
+        @service.resource("others").create(body="nothing")
+        async def create_other(new_item: Patch) -> Book:
             raise NotImplementedError
 
     with pytest.raises(DefinitionError, match=r"'patch' is the request field 'item'"):
 
-        @items.create
+        @Service("other.v1", proto_lock="no-such.lock.json").resource("items").create
         async def create_item_twice(patch: Patch, item: str) -> Book:
             raise NotImplementedError
 
