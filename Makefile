@@ -52,8 +52,12 @@ docs: $(DOCS_STAMP)
 	NO_MKDOCS_2_WARNING=1 $(DOCS_TOOLS)/bin/mkdocs build --strict --site-dir $(SITE)
 	$(DOCS_TOOLS)/bin/python tools/site_links.py $(SITE)
 
+# `make run PORT=8080 GRPC_PORT=50052`; GRPC_PORT=0 serves no native gRPC.
+PORT ?= 8000
+GRPC_PORT ?= 50051
+
 run: $(STAMP)
-	$(BIN)/twofold serve examples.catalog:app
+	$(BIN)/twofold serve examples.catalog:app --port $(PORT) --grpc-port $(GRPC_PORT)
 
 test: lint typecheck unit
 

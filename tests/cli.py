@@ -9,11 +9,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def twofold(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    """``python -m twofold ARGS``: its exit status, stdout and stderr as text."""
+def twofold(*args: str, timeout: float = 60, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    """``python -m twofold ARGS`` (in ``cwd``): its exit status, stdout and stderr as text."""
     return subprocess.run(
         [sys.executable, "-m", "twofold", *args],
-        cwd=ROOT,
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=timeout,

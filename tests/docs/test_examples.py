@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import re
+import shutil
+import subprocess
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
+import pytest
 
 from twofold import App
+from twofold.cli.main import main as twofold
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,6 +33,33 @@ def test_readme_example_is_the_quickstart_module() -> None:
     assert block is not None
     module = (ROOT / "docs_src/quickstart/app.py").read_text()
     assert block.group(1) in module
+
+
+def test_readme_routes_table_is_what_twofold_routes_prints(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(
+        r"`twofold routes docs_src.quickstart.app:app`.*?```text\n(.*?)```", readme, re.S
+    )
+    assert block is not None
+    assert twofold(["routes", "docs_src.quickstart.app:app"]) == 0
+    assert capsys.readouterr().out == block.group(1)
+
+
+def test_make_run_takes_the_ports_the_readme_names() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert "make run PORT=8080 GRPC_PORT=50052" in readme
+    make = shutil.which("make")
+    assert make is not None
+    dry = subprocess.run(
+        [make, "-n", "-o", ".venv/.installed-stamp", "run", "PORT=8080", "GRPC_PORT=50052"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "twofold serve examples.catalog:app --port 8080 --grpc-port 50052" in dry.stdout
 
 
 def test_quickstart_serves_rest_jsonrpc_and_connect() -> None:

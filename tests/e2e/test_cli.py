@@ -7,6 +7,7 @@ import socket
 from pathlib import Path
 
 import httpx
+import pytest
 from openapi_spec_validator import validate
 
 from examples.catalog import service
@@ -58,6 +59,47 @@ def test_bad_targets_are_one_line_errors() -> None:
         assert expected in result.stderr
 
 
+MISDEFINED = """\
+import msgspec
+from twofold import Service
+
+
+class Book(msgspec.Struct):
+    id: int
+
+
+service = Service("library.v1")
+books = service.resource("books")
+{error}
+"""
+
+
+@pytest.mark.parametrize(
+    ("command", "error", "expected"),
+    [
+        (
+            "routes",
+            "\n@books.get\nasync def get_book(book_id: int) -> Book:\n    return Book(book_id)\n",
+            "library.py:12: get_book: GET /books/{id} needs a parameter 'id' — name a parameter",
+        ),
+        (
+            "routes",
+            "other = Service('library v2')\n",
+            "library.py:11: invalid package name 'library v2' — use dotted identifiers",
+        ),
+    ],
+)
+def test_a_definition_error_is_one_line_at_the_users_line(
+    tmp_path: Path, command: str, error: str, expected: str
+) -> None:
+    (tmp_path / "library.py").write_text(MISDEFINED.format(error=error))
+    result = twofold(command, "library:service", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith(expected), result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert result.stdout == ""
+
+
 def test_taken_port_is_a_one_line_error() -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
@@ -65,7 +107,9 @@ def test_taken_port_is_a_one_line_error() -> None:
         port = busy.getsockname()[1]
         result = twofold("serve", "examples.catalog:app", "--port", str(port))
     assert result.returncode == 1
-    assert result.stderr == f"twofold: error: port {port} on 127.0.0.1 is already in use\n"
+    assert result.stderr == (
+        f"twofold: error: port {port} on 127.0.0.1 is already in use — choose another with --port\n"
+    )
 
 
 def test_serve_with_workers(tmp_path: Path) -> None:

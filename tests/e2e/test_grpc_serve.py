@@ -160,7 +160,10 @@ def test_taken_grpc_port_is_a_one_line_error() -> None:
         http.close()
         result = twofold("serve", TARGET, "--port", str(free), "--grpc-port", str(port))
     assert result.returncode == 1
-    assert result.stderr == f"twofold: error: port {port} on 127.0.0.1 is already in use\n"
+    assert result.stderr == (
+        f"twofold: error: port {port} on 127.0.0.1 is already in use"
+        " — choose another with --grpc-port, or serve no gRPC with --no-grpc\n"
+    )
 
 
 def test_no_grpc(tmp_path: Path) -> None:

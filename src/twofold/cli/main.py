@@ -10,8 +10,9 @@ import sys
 from collections.abc import Sequence
 
 from twofold.contracts import openapi
+from twofold.core.declarations import DefinitionError
 from twofold.server.limits import ServerLimits
-from twofold.server.loader import ENV_TARGET, LoadError, load
+from twofold.server.loader import ENV_TARGET, LoadError, load, located
 
 # Where `twofold token` looks for its secret before the development one.
 TOKEN_SECRET_ENV = "TWOFOLD_JWT_SECRET"
@@ -22,6 +23,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.run(args))
+    except DefinitionError as exc:
+        # "file:line: what — fix", the form editors jump to; a mistake in the
+        # user's definitions is theirs to fix, so no traceback of ours.
+        print(located(exc) or f"twofold: error: {exc}", file=sys.stderr)
+        return 2
     except LoadError as exc:
         print(f"twofold: error: {exc}", file=sys.stderr)
         return 2
@@ -221,10 +227,13 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"twofold: error: {exc}", file=sys.stderr)
         return 2
     grpc_port = None if args.no_grpc or args.grpc_port == 0 else args.grpc_port
-    for port in (args.port, grpc_port):
+    for port, fix in (
+        (args.port, "choose another with --port"),
+        (grpc_port, "choose another with --grpc-port, or serve no gRPC with --no-grpc"),
+    ):
         problem = None if port is None else _port_problem(args.host, port)
         if problem:
-            print(f"twofold: error: {problem}", file=sys.stderr)
+            print(f"twofold: error: {problem} — {fix}", file=sys.stderr)
             return 1
     from twofold.server import serving  # uvicorn and grpcio are imported only to serve
 

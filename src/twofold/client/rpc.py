@@ -112,6 +112,10 @@ class RpcTable:
     def names(self) -> list[str]:
         return sorted({r.name for r in self.rpcs})
 
+    def python_names(self) -> list[str]:
+        """Every ``get_product``, as the client's attributes are named."""
+        return sorted(self._by_python_name)
+
     def _choices(self, name: str) -> str:
         found = [r.full_name for r in self.rpcs if name in (r.name, r.python_name)]
         return "call one of " + ", ".join(found)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import difflib
 import time
 from collections.abc import (
     AsyncGenerator,
@@ -517,7 +518,11 @@ def _find(client: BaseClient, name: str) -> Rpc[Any, Any]:
     except LookupError as exc:
         raise AttributeError(str(exc)) from None
     if rpc is None:
-        raise AttributeError(f"{type(client).__name__} has no method {name!r}")
+        # A misspelt method is the commonest mistake with a dynamic client:
+        # name the methods it was probably meant to be.
+        close = difflib.get_close_matches(name, client._rpcs.python_names(), n=3, cutoff=0.6)
+        hint = f": did you mean {', '.join(close)}?" if close else ""
+        raise AttributeError(f"{type(client).__name__} has no method {name!r}{hint}")
     return rpc
 
 

@@ -54,6 +54,11 @@ class _Signature:
     kind: StreamKind = StreamKind.UNARY
     # The parameter that receives the client's stream of messages, if any.
     stream_param: str | None = None
+    # The request field each of ``field_names`` is known by on the wire: its
+    # own name, except the item of a create/update/replace (see _item_param).
+    wire_names: tuple[str, ...] = ()
+    # The request field that holds the item, if the method takes one.
+    item_field: str | None = None
 
 
 _STREAMS = (
@@ -71,31 +76,89 @@ def _stream_item(annotation: Any) -> Any | None:
     return None
 
 
-def _inspect(fn: Callable[..., Any], rpc_name: str) -> _Signature:
+def _unannotated(tp: Any) -> Any:
+    """``T`` for ``Annotated[T, ...]``, else ``tp``."""
+    return typing.get_args(tp)[0] if typing.get_origin(tp) is typing.Annotated else tp
+
+
+def _item_param(
+    where: str,
+    params: list[inspect.Parameter],
+    hints: dict[str, Any],
+    item: str,
+    explicit: str | None,
+) -> str | None:
+    """The parameter that receives the item of a create/update/replace.
+
+    It is the one that ``body=`` names, else the one parameter typed with a
+    Struct or dataclass, else one named ``item`` (a ``dict`` item). Choosing
+    it by type rather than by name is what lets a handler rename it without
+    changing any wire: its request field is always the resource's singular
+    (AIP-133: ``book`` for books).
+    """
+    names = [p.name for p in params]
+    if explicit is not None:
+        if explicit not in names:
+            raise DefinitionError(
+                f"{where}: body={explicit!r} names no parameter — "
+                f"name one of {', '.join(names) or '(none)'}"
+            )
+        return explicit
+    typed = [n for n in names if is_message_type(_unannotated(hints.get(n)))]
+    if len(typed) > 1:
+        raise DefinitionError(
+            f"{where}: parameters {', '.join(typed)} are all messages — "
+            "say which one is the item with body='<parameter>'"
+        )
+    if typed:
+        return typed[0]
+    return item if item in names else None
+
+
+def _inspect(
+    fn: Callable[..., Any],
+    rpc_name: str,
+    item: str | None = None,
+    item_body: str | None = None,
+) -> _Signature:
     """Read a handler's signature: its request message, output and streaming kind.
 
     An ``async def`` generator streams its outputs (server streaming); a
     parameter typed ``AsyncIterator[T]`` receives the client's stream of
-    ``T`` messages (client streaming); both together are bidi.
+    ``T`` messages (client streaming); both together are bidi. With ``item``
+    (a resource's singular), the item parameter (:func:`_item_param`, or the
+    one ``item_body`` names) is the request field ``item`` whatever its name.
     """
     where = f"{fn.__module__}.{fn.__qualname__}"
     if inspect.isgeneratorfunction(fn):
-        raise DefinitionError(f"{where}: a streaming handler must be an async generator")
+        raise DefinitionError(
+            f"{where}: a streaming handler must be an async generator — write async def"
+        )
     try:
         hints = typing.get_type_hints(fn, include_extras=True)
     except NameError as exc:
-        raise DefinitionError(f"{where}: cannot resolve an annotation: {exc}") from None
+        raise DefinitionError(
+            f"{where}: cannot resolve an annotation: {exc} — import the type at module level"
+        ) from None
     if "return" not in hints:
-        raise DefinitionError(f"{where}: annotate the return type (-> None for no output)")
+        raise DefinitionError(
+            f"{where}: the return type is not annotated — add -> Message (-> None for no output)"
+        )
     output = hints.pop("return")
     server_streams = inspect.isasyncgenfunction(fn)
     if server_streams:
         output = _stream_item(output)
         if output is None:
-            raise DefinitionError(f"{where}: annotate an async generator -> AsyncIterator[Message]")
+            raise DefinitionError(
+                f"{where}: an async generator yields no declared type — "
+                "annotate it -> AsyncIterator[Message]"
+            )
     output_type: type[Any] = Empty if output is None or output is type(None) else output
     if not is_message_type(output_type):
-        raise DefinitionError(f"{where}: return type must be a msgspec Struct or dataclass")
+        raise DefinitionError(
+            f"{where}: the return type {output_type!r} is not a message — return a msgspec Struct "
+            "or dataclass (wrap a scalar in one)"
+        )
 
     params = list(inspect.signature(fn).parameters.values())
     context_param = next((p.name for p in params if hints.get(p.name) is Context), None)
@@ -119,21 +182,39 @@ def _inspect(fn: Callable[..., Any], rpc_name: str) -> _Signature:
         and is_message_type(hints.get(others[0].name))
     ):
         if len(others) > 1:
-            raise DefinitionError(f"{where}: after the message only a Context may follow")
+            raise DefinitionError(
+                f"{where}: after the message only a Context may follow — make the other parameters "
+                "fields of the message"
+            )
         return _Signature(hints[others[0].name], output_type, (), context_param, True, kind)
 
+    item_param = None
+    if item is not None:
+        item_param = _item_param(where, others, hints, item, item_body)
+    wire = {p.name: item if p.name == item_param and item else p.name for p in others}
+    if item_param is not None and item in [p.name for p in others if p.name != item_param]:
+        raise DefinitionError(
+            f"{where}: the item {item_param!r} is the request field {item!r}, "
+            f"and so is another parameter — rename that parameter"
+        )
     fields: list[tuple[Any, ...]] = []
     for p in others:
         if p.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
-            raise DefinitionError(f"{where}: *args and **kwargs cannot become message fields")
+            raise DefinitionError(
+                f"{where}: *args and **kwargs cannot become message fields — name each parameter"
+            )
         if p.kind is inspect.Parameter.POSITIONAL_ONLY:
-            raise DefinitionError(f"{where}: only a message type may be positional-only")
+            raise DefinitionError(
+                f"{where}: only a message type may be positional-only — drop the / after {p.name!r}"
+            )
         if p.name not in hints:
-            raise DefinitionError(f"{where}: parameter {p.name!r} needs a type annotation")
+            raise DefinitionError(
+                f"{where}: parameter {p.name!r} has no type — annotate it ({p.name}: int, ...)"
+            )
         if p.default is inspect.Parameter.empty:
-            fields.append((p.name, hints[p.name]))
+            fields.append((wire[p.name], hints[p.name]))
         else:
-            fields.append((p.name, hints[p.name], p.default))
+            fields.append((wire[p.name], hints[p.name], p.default))
     request_type = msgspec.defstruct(
         f"{rpc_name}Request",
         fields,
@@ -142,7 +223,16 @@ def _inspect(fn: Callable[..., Any], rpc_name: str) -> _Signature:
         module=fn.__module__,
     )
     names = tuple(p.name for p in others)
-    return _Signature(request_type, output_type, names, context_param, False, kind)
+    return _Signature(
+        request_type,
+        output_type,
+        names,
+        context_param,
+        False,
+        kind,
+        wire_names=tuple(wire[n] for n in names),
+        item_field=wire[item_param] if item_param is not None else None,
+    )
 
 
 def _adapt(fn: Callable[..., Any], sig: _Signature) -> Callable[[Any, Context], Any]:
@@ -163,7 +253,7 @@ def _adapt(fn: Callable[..., Any], sig: _Signature) -> Callable[[Any, Context], 
     elif sig.whole_message:
         args = ["req"]
     else:
-        args = [f"{n}=req.{n}" for n in sig.field_names]
+        args = [f"{n}=req.{w}" for n, w in zip(sig.field_names, sig.wire_names, strict=True)]
     if sig.context_param:
         args.append(f"{sig.context_param}=ctx")
     call = f"target({', '.join(args)})"
@@ -201,11 +291,15 @@ class Service:
         security: Requirement | None = None,
     ) -> None:
         if not package or not all(part.isidentifier() for part in package.split(".")):
-            raise DefinitionError(f"invalid package name {package!r}")
+            raise DefinitionError(
+                f"invalid package name {package!r} — use dotted identifiers, like 'library.v1'"
+            )
         self.package = package
         self.name = name or f"{pascal(package.split('.')[0])}Service"
         if not self.name.isidentifier():
-            raise DefinitionError(f"invalid service name {self.name!r}")
+            raise DefinitionError(
+                f"invalid service name {self.name!r} — use an identifier, like 'LibraryService'"
+            )
         self.description = description
         # Every method's requirement unless it declares its own (twofold.interceptors.auth).
         self.security = security
@@ -249,15 +343,28 @@ class Service:
         tags: tuple[str, ...] = (),
         resource: str = "",
         cache: Cache | None = None,
+        item: str | None = None,
+        item_body: str | None = None,
     ) -> Method:
-        """Turn ``fn`` into a method; the building block every decorator uses."""
+        """Turn ``fn`` into a method; the building block every decorator uses.
+
+        ``item`` (a resource's singular) makes the method take an item
+        (create, update, replace): the item parameter is the request field
+        ``item`` and the REST body; without one the body is the whole request.
+        """
         self.check_open(f"method {name} ({declarations.where(fn)})")
         if name in self.methods:
-            raise DefinitionError(f"{self.full_name}: method {name} is defined twice")
-        sig = _inspect(fn, name)
+            raise DefinitionError(
+                f"{self.full_name}: method {name} is defined twice — "
+                "rename one function, or give it name=..."
+            )
+        sig = _inspect(fn, name, item, item_body)
+        if item is not None and http is not None:
+            http = dataclasses.replace(http, body=sig.item_field or "*")
         if http is not None and sig.kind in (StreamKind.CLIENT, StreamKind.BIDI):
             raise DefinitionError(
-                f"{fn.__qualname__}: a client-streaming method has no REST binding"
+                f"{fn.__qualname__}: a client-streaming method has no REST binding — "
+                "declare it with @service.procedure, without http="
             )
         if not sig.whole_message:
             # Two services of one module may both have a GetItem: the service in
@@ -265,14 +372,20 @@ class Service:
             sig.request_type.__qualname__ = f"{self.name}.{name}Request"
         if http is not None:
             fields = _field_names(sig.request_type)
-            for param in (
-                *http.path_params,
-                *([http.body] if http.body not in (None, "*") else []),
-            ):
+            for param in http.path_params:
+                # A path variable's name is part of the API (the template, the
+                # OpenAPI parameter, the RPC field): the handler follows it.
                 if param not in fields:
                     raise DefinitionError(
-                        f"{fn.__qualname__}: {http.verb} {http.path} needs a parameter {param!r}"
+                        f"{fn.__qualname__}: {http.verb} {http.path} needs a parameter "
+                        f"{param!r} — name a parameter {param!r} (the path template's "
+                        "variable names it, on every wire)"
                     )
+            if http.body not in (None, "*") and http.body not in fields:
+                raise DefinitionError(
+                    f"{fn.__qualname__}: {http.verb} {http.path} takes its body in a "
+                    f"parameter {http.body!r} — add one, or bind body='*'"
+                )
         summary, description = _docs(fn)
         # Options under the method decorator; one above it finds the method
         # through declarations.register (twofold.core.declarations).
@@ -436,12 +549,12 @@ class Resource:
         status: int = 200,
         location: str | None = None,
         cache: Cache | None = None,
+        item_body: str | None = None,
     ) -> None:
-        if body == "item":
-            # Create/update/replace take the item in a field named after the
-            # resource (AIP-133): "product" for products; else the whole body.
-            params = inspect.signature(fn).parameters
-            body = self.singular if self.singular in params else "*"
+        # Create/update/replace take the item in a field named after the
+        # resource (AIP-133): "product" for products, whatever the handler
+        # calls its parameter; without an item the body is the whole request.
+        item = self.singular if body == "item" else None
         binding = HttpBinding(
             verb, path, body=body, status=status, location=location, location_field=self.id_field
         )
@@ -453,6 +566,8 @@ class Resource:
             tags=(self.plural,),
             resource=self.collection_path,
             cache=cache,
+            item=item,
+            item_body=item_body,
         )
 
     @overload
@@ -501,41 +616,70 @@ class Resource:
 
         return register(fn) if fn is not None else register
 
-    def create(self, fn: F) -> F:
-        self._register(
+    def _item_method(
+        self,
+        fn: F | None,
+        body: str | None,
+        name: str,
+        verb: str,
+        path: str,
+        idempotency: Idempotency,
+        **extra: Any,
+    ) -> F | Callable[[F], F]:
+        def register(f: F) -> F:
+            self._register(
+                f, name, verb, path, idempotency=idempotency, body="item", item_body=body, **extra
+            )
+            return f
+
+        return register(fn) if fn is not None else register
+
+    @overload
+    def create(self, fn: F, /) -> F: ...
+
+    @overload
+    def create(self, *, body: str | None = None) -> Callable[[F], F]: ...
+
+    def create(self, fn: F | None = None, *, body: str | None = None) -> F | Callable[[F], F]:
+        """The standard Create (POST), answering 201 with a ``Location``.
+
+        The item is the one Struct or dataclass parameter (``body=`` names
+        another); on every wire it is the field named after the resource.
+        """
+        return self._item_method(
             fn,
+            body,
             f"Create{self._name}",
             "POST",
             self.collection_path,
-            idempotency=Idempotency.UNKNOWN,
-            body="item",
+            Idempotency.UNKNOWN,
             status=201,
             location=self.item_path,
         )
-        return fn
 
-    def update(self, fn: F) -> F:
+    @overload
+    def update(self, fn: F, /) -> F: ...
+
+    @overload
+    def update(self, *, body: str | None = None) -> Callable[[F], F]: ...
+
+    def update(self, fn: F | None = None, *, body: str | None = None) -> F | Callable[[F], F]:
         """A partial update (PATCH): fields left out of the body keep their value."""
-        self._register(
-            fn,
-            f"Update{self._name}",
-            "PATCH",
-            self.item_path,
-            idempotency=Idempotency.UNKNOWN,
-            body="item",
+        return self._item_method(
+            fn, body, f"Update{self._name}", "PATCH", self.item_path, Idempotency.UNKNOWN
         )
-        return fn
 
-    def replace(self, fn: F) -> F:
-        self._register(
-            fn,
-            f"Replace{self._name}",
-            "PUT",
-            self.item_path,
-            idempotency=Idempotency.IDEMPOTENT,
-            body="item",
+    @overload
+    def replace(self, fn: F, /) -> F: ...
+
+    @overload
+    def replace(self, *, body: str | None = None) -> Callable[[F], F]: ...
+
+    def replace(self, fn: F | None = None, *, body: str | None = None) -> F | Callable[[F], F]:
+        """The standard full replace (PUT); the item as for :meth:`create`."""
+        return self._item_method(
+            fn, body, f"Replace{self._name}", "PUT", self.item_path, Idempotency.IDEMPOTENT
         )
-        return fn
 
     def delete(self, fn: F) -> F:
         self._register(

@@ -26,7 +26,9 @@ class MethodTable:
         names = set()
         for service in self.services:
             if service.full_name in names:
-                raise DefinitionError(f"service {service.full_name} is added twice")
+                raise DefinitionError(
+                    f"service {service.full_name} is added twice — list it once in App(...)"
+                )
             names.add(service.full_name)
             for method in service.methods.values():
                 self.methods.append(method)

@@ -125,10 +125,13 @@ class Builder:
             return found.full_name
         node = mi.type_info(cls)
         if not isinstance(node, _MESSAGE):
-            raise DefinitionError(f"protobuf: {cls!r} is not a Struct or dataclass")
+            raise DefinitionError(f"protobuf: {cls!r} is not a Struct or dataclass — make it one")
         where = f"{cls.__module__}.{cls.__qualname__}"
         if getattr(node, "array_like", False):
-            raise DefinitionError(f"protobuf: {where} is array_like, which has no protobuf form")
+            raise DefinitionError(
+                f"protobuf: {where} is array_like, which has no protobuf form — "
+                "drop array_like=True"
+            )
         doc = _doc(cls)
         msg = model.Message(cls, cls.__name__, package, [], doc)
         msg.tag_field, msg.tag = getattr(node, "tag_field", None), getattr(node, "tag", None)
@@ -141,11 +144,16 @@ class Builder:
             made = self._fields(f, raw[f.name], package, f"{where}.{f.name}")
             number = _explicit(raw[f.name].type)
             if number is not None and len(made) > 1:
-                raise DefinitionError(f"{where}.{f.name}: a oneof's members cannot share a number")
+                raise DefinitionError(
+                    f"{where}.{f.name}: a oneof's members cannot share a number — "
+                    "give each its own FieldNumber"
+                )
             for field in made:
                 explicit[field.name] = number
                 if any(x.name == field.name for x in fields):
-                    raise DefinitionError(f"protobuf: {where} has two fields named {field.name}")
+                    raise DefinitionError(
+                        f"protobuf: {where} has two fields named {field.name} — rename one"
+                    )
                 fields.append(field)
         numbers, entry = self.numbering.message(
             msg.full_name, [Wanted(f.name, f.type_text, explicit[f.name]) for f in fields]
@@ -188,7 +196,10 @@ class Builder:
                 for t in members
             ]
         if not members:
-            raise DefinitionError(f"protobuf: {where}: None alone has no protobuf form")
+            raise DefinitionError(
+                f"protobuf: {where}: None alone has no protobuf form — "
+                "give the field a type (T | None)"
+            )
         node = members[0]
         if isinstance(node, _SEQUENCE):
             kind = self._leaf(node.item_type, package, where)
@@ -196,7 +207,10 @@ class Builder:
         if isinstance(node, mi.DictType):
             key = self._leaf(node.key_type, package, where)
             if not isinstance(key, Scalar) or key.text or key.type in ("double", "bytes"):
-                raise DefinitionError(f"protobuf: {where}: map keys must be str, int or bool")
+                raise DefinitionError(
+                    f"protobuf: {where}: map keys must be str, int or bool — "
+                    "change the dict's key type"
+                )
             value = self._leaf(node.value_type, package, where)
             return [Field(f.name, kind=value, label=Label.MAP, map_key=key, doc=doc, **common)]
         kind = self._leaf(node, package, where)
@@ -243,7 +257,9 @@ class Builder:
         unspecified, names = enum_value_names(cls)
         by_value = all(isinstance(m.value, int) and not isinstance(m.value, bool) for m in cls)
         if by_value and not all(_INT32[0] <= m.value <= _INT32[1] for m in cls):
-            raise DefinitionError(f"protobuf: {where}: enum values must fit int32")
+            raise DefinitionError(
+                f"protobuf: {where}: enum values must fit int32 — use values in -2**31..2**31-1"
+            )
         item = model.Enum(cls, cls.__name__, package, [], _doc(cls))
         self._claim(item.full_name, cls)
         wanted = [Wanted(m.name, explicit=m.value if by_value else None) for m in cls]

@@ -5,9 +5,11 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import traceback
 from collections.abc import Sequence
+from pathlib import Path
 
-from twofold.core.definition import Service
+from twofold.core.definition import DefinitionError, Service
 from twofold.server.app import App
 
 # The env var through which worker processes (uvicorn --workers / --reload)
@@ -17,6 +19,35 @@ ENV_TARGET = "TWOFOLD_APP"
 
 class LoadError(Exception):
     """A target that cannot be loaded; the message is one line for the user."""
+
+
+# The twofold package's directory: frames under it are ours, not the user's.
+_PACKAGE = str(Path(__file__).resolve().parent.parent) + os.sep
+
+
+def located(exc: DefinitionError) -> str | None:
+    """``file:line: what — fix`` for a definition error, or None if no user code raised it.
+
+    The place is the user's: the innermost frame outside Twofold (the
+    decorator, the ``Service(...)`` call), as a compiler points at the line
+    to change rather than at its own source.
+    """
+    frames = traceback.extract_tb(exc.__traceback__)
+    user = [
+        f
+        for f in frames
+        if not f.filename.startswith("<")
+        and not str(Path(f.filename).resolve()).startswith(_PACKAGE)
+    ]
+    if not user:
+        return None
+    frame = user[-1]
+    path = Path(frame.filename)
+    try:
+        shown = str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        shown = str(path)
+    return f"{shown}:{frame.lineno}: {exc}"
 
 
 def load(target: str) -> App:

@@ -175,7 +175,11 @@ async def _serve(
             try:
                 port = grpc_server.add_port(address)
             except OSError:
-                logger.error("gRPC cannot listen on %s", address)
+                logger.error(
+                    "gRPC cannot listen on %s — choose another port with --grpc-port, "
+                    "or serve no gRPC with --no-grpc",
+                    address,
+                )
                 return 1
             await grpc_server.start()
             logger.info("gRPC running on %s:%d", host, port)

@@ -172,8 +172,13 @@ def test_unknown_and_ambiguous_names() -> None:
         return Item(id=id, name="other")
 
     with Client([shop, other], "http://shop") as c:
-        with pytest.raises(AttributeError, match="no method 'nope'"):
+        with pytest.raises(AttributeError, match=r"no method 'nope'$"):
             _ = c.nope
+        # The closest first.
+        with pytest.raises(AttributeError, match=r"'get_items': did you mean get_item, "):
+            _ = c.get_items
+        with pytest.raises(AttributeError, match=r"'creat_item': did you mean create_item"):
+            _ = c.creat_item
         with pytest.raises(AttributeError):
             _ = c._private
         with pytest.raises(Error) as info:

@@ -132,10 +132,10 @@ def test_whole_message_and_sync_handlers() -> None:
 @pytest.mark.parametrize(
     ("source", "message"),
     [
-        ("async def f(x) -> Item: ...", "needs a type annotation"),
-        ("async def f(x: int): ...", "annotate the return type"),
+        ("async def f(x) -> Item: ...", "'x' has no type — annotate it"),
+        ("async def f(x: int): ...", "return type is not annotated — add -> Message"),
         ("async def f(*xs: int) -> Item: ...", "cannot become message fields"),
-        ("async def f(x: int) -> int: ...", "must be a msgspec Struct or dataclass"),
+        ("async def f(x: int) -> int: ...", "is not a message — return a msgspec Struct"),
         ("async def f(x: int, /) -> Item: ...", "only a message type may be positional-only"),
         ("async def f(x: int) -> Item:\n    yield Item(1, 'a')", "-> AsyncIterator\\[Message\\]"),
     ],
