@@ -66,6 +66,19 @@ def counting_app(state: State) -> App:
             # Cancelled, or closed (GeneratorExit) by a wire that saw the client go.
             state.streams_ended += 1
 
+    @service.procedure(http=("GET", "/numbers:ticks"), idempotency=READ)
+    async def ticks() -> AsyncIterator[Number]:
+        i = 0
+        try:
+            while True:
+                # Paced: over a transport that waits for the whole body, this
+                # stream ends in the client's deadline instead of hanging.
+                await asyncio.sleep(0)
+                yield Number(i)
+                i += 1
+        finally:
+            state.streams_ended += 1
+
     return App(service, lifespan=lifespan)
 
 

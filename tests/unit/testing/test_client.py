@@ -86,7 +86,7 @@ def test_an_endless_stream_is_read_and_left_async(protocol: str) -> None:
     async def scenario() -> None:
         app = counting_app(state)
         async with AsyncTestClient(app, protocol=protocol, timeout=DEADLINE) as client:
-            numbers = client.forever()
+            numbers = client.ticks()
             async with contextlib.aclosing(numbers):
                 assert [(await anext(numbers)).value for _ in range(5)] == [0, 1, 2, 3, 4]
             assert (await client.echo(value=0)).value == 1000
