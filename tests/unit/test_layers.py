@@ -36,6 +36,8 @@ RANKS = {
     # ``twofold check``: loads an app (server.loader) to compare its contracts
     # with a released baseline; a tool beside the command line.
     "compat": 5,
+    # Test clients: start an App (server) and call it (client), in process.
+    "testing": 5,
 }
 SERVER_SIDE = ("twofold.wires", "twofold.server", "twofold.contracts", "twofold.interceptors")
 
