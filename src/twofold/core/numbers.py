@@ -53,14 +53,20 @@ class Decoder(Generic[T]):
             # Every whole float made an int (``any`` would stop at the first).
             if self.ints and any([_whole_floats(tree, path) for path in self.ints]):
                 try:
-                    return self._checked(msgspec.convert(tree, self.type), tree)
+                    value = msgspec.convert(tree, self.type)
                 except msgspec.ValidationError:
-                    pass
+                    pass  # more than whole floats is wrong: every violation below
+                else:
+                    return self._checked(value, tree)
             # Refused: the slow path names every violation, not only the first.
             raise violations.every(self.type, tree, exc) from None
-        if self.decimals is None:
-            return value
-        return self._checked(value, _decode_any(raw))
+        if self.decimals is not None:
+            tree = _decode_any(raw)
+            try:
+                self.decimals(tree)
+            except msgspec.ValidationError as exc:
+                raise violations.every(self.type, tree, exc) from None
+        return value
 
     def _checked(self, value: T, tree: Any) -> T:
         if self.decimals is not None:
