@@ -128,6 +128,9 @@ BOUND_KEYS = {
     "lt": "x-exclusiveMaximum",
 }
 _SYMBOLS = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}
+# In the Meta's (unpublished) ``extra``: this Meta came from Bounds, which only
+# a Decimal can honour.
+_MARK = "twofold.bounds"
 Bound = Decimal | int | str
 
 
@@ -168,7 +171,7 @@ def Bounds(
     fraction = {None: r"(\.[0-9]+)?", 0: ""}.get(places, rf"(\.[0-9]{{1,{places}}})?")
     extra: dict[str, Any] = {"pattern": f"^{sign}{digits}{fraction}$"}
     extra.update({BOUND_KEYS[k]: text(v) for k, v in values.items()})
-    return msgspec.Meta(extra_json_schema=extra)
+    return msgspec.Meta(extra_json_schema=extra, extra={_MARK: True})
 
 
 def _bound(name: str, value: Bound) -> Decimal:
@@ -272,6 +275,8 @@ class _Builder:
     def node(self, node: mi.Type, outer: _Rule = ((), ())) -> Check | None:
         """``outer``: the rule of enclosing unions, which applies to a Decimal inside."""
         if isinstance(node, mi.Metadata):
+            if (node.extra or {}).get(_MARK) and not _reaches_decimal(node.type, set()):
+                raise ValueError("Bounds apply to a Decimal (Annotated[Decimal, Bounds(...)])")
             pattern = _pattern(node)
             extra = node.extra_json_schema
             rule = ((*outer[0], *([pattern] if pattern else [])), (*outer[1], *bounds_of(extra)))
@@ -361,7 +366,10 @@ def _reaches_decimal(node: mi.Type, seen: set[Any]) -> bool:
     if isinstance(node, mi.DecimalType):
         return True
     if isinstance(node, mi.Metadata):
-        return _reaches_decimal(node.type, seen)
+        found = _reaches_decimal(node.type, seen)
+        if not found and (node.extra or {}).get(_MARK):
+            raise ValueError("Bounds apply to a Decimal (Annotated[Decimal, Bounds(...)])")
+        return found
     if isinstance(node, _MESSAGES):
         if node.cls in seen:
             return False

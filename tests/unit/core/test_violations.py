@@ -123,6 +123,17 @@ def test_impossible_bounds_are_refused_where_declared(kwargs: dict[str, object])
         Bounds(**kwargs)  # type: ignore[arg-type]
 
 
+def test_bounds_on_what_is_not_a_decimal_are_refused_at_start_up() -> None:
+    service = Service("misbounded.v1")
+
+    @service.procedure
+    async def count(n: Annotated[int, Bounds(ge=0)]) -> None:
+        return None
+
+    with pytest.raises(ValueError, match="Bounds apply to a Decimal"):
+        Decoder(service.methods["Count"].input_type)
+
+
 def test_the_catalog_publishes_its_price_bounds_in_openapi_and_proto() -> None:
     doc = openapi.document(catalog.table, title="t", version="1")
     price = doc["components"]["schemas"]["NewProduct"]["properties"]["price"]
