@@ -189,7 +189,7 @@ class _Walk:
     def message(self, cls: Any, value: dict[str, Any], path: str, out: Found) -> None:
         info = mi.type_info(cls)
         assert isinstance(info, mi.StructType | mi.DataclassType | mi.TypedDictType)
-        hints = typing.get_type_hints(cls, include_extras=True)
+        hints = _hints(cls)
         fields = {f.encode_name: f for f in info.fields}
         tag_field = getattr(info, "tag_field", None)
         forbid = getattr(info, "forbid_unknown_fields", False)
@@ -210,6 +210,16 @@ def _bare(tp: Any) -> Any:
     while typing.get_origin(tp) is Annotated:
         tp = tp.__origin__
     return tp
+
+
+def _hints(cls: Any) -> dict[str, Any]:
+    """The field types of a message class, by Python name (Any where unknown)."""
+    if issubclass(cls, msgspec.Struct):  # as msgspec resolved them
+        return {f.name: f.type for f in msgspec.structs.fields(cls)}
+    try:
+        return typing.get_type_hints(cls, include_extras=True)
+    except Exception:  # a name its module cannot resolve: judged as a whole
+        return {}
 
 
 def _is_message(tp: Any) -> bool:
