@@ -163,20 +163,47 @@ def Bounds(
     upper = values.get("le", values.get("lt"))
     if lower is not None and upper is not None and lower > upper:
         raise ValueError(f"Bounds: the lower bound {lower} is above the upper bound {upper}")
-    sign = "" if lower is not None and lower >= 0 else "-?"
+    signed = lower is None or lower < 0
     digits = "[0-9]+"
+    most: int | None = None
     if upper is not None and (lower is not None):
         most = max(len(str(int(abs(b)))) for b in (lower, upper))
         digits = f"[0-9]{{1,{most}}}"
     fraction = {None: r"(\.[0-9]+)?", 0: ""}.get(places, rf"(\.[0-9]{{1,{places}}})?")
-    extra: dict[str, Any] = {"pattern": f"^{sign}{digits}{fraction}$"}
+    pattern = f"^{'-?' if signed else ''}{digits}{fraction}$"
+    extra: dict[str, Any] = {"pattern": pattern}
     extra.update({BOUND_KEYS[k]: text(v) for k, v in values.items()})
-    return msgspec.Meta(extra_json_schema=extra, extra={_MARK: True})
+    implied = _implied(values, signed, most, places)
+    return msgspec.Meta(extra_json_schema=extra, extra={_MARK: (pattern, implied)})
+
+
+def _implied(
+    values: dict[str, Decimal], signed: bool, most: int | None, places: int | None
+) -> frozenset[str]:
+    """The bounds every string the pattern matches already keeps, which need no
+    comparison on each request (the catalog's price: all of them)."""
+    found = set()
+    if not signed and values.get("ge") == 0:  # no minus sign: never below 0
+        found.add("ge")
+    if most is not None:
+        # Every match lies in [-top, top], and below `above` in absolute value.
+        above = Decimal(10) ** most
+        top = above if places is None else above - Decimal(10) ** -places
+        exact = places is not None  # top itself matches
+        keeps: dict[str, Callable[[Decimal], bool]] = {
+            "le": lambda b: b >= top if exact else b >= above,
+            "lt": lambda b: b > top if exact else b >= above,
+            "ge": lambda b: signed and (b <= -top if exact else b <= -above),
+            "gt": lambda b: signed and (b < -top if exact else b <= -above),
+        }
+        found.update(name for name, bound in values.items() if keeps[name](bound))
+    return frozenset(found)
 
 
 def _bound(name: str, value: Bound) -> Decimal:
     try:
-        number = Decimal(value) if not isinstance(value, bool) else None
+        # Not a float: 0.1 is not one tenth, and a bound is exact.
+        number = Decimal(value) if not isinstance(value, bool | float) else None
     except ArithmeticError:
         number = None
     if number is None or not number.is_finite():
@@ -279,7 +306,11 @@ class _Builder:
                 raise ValueError("Bounds apply to a Decimal (Annotated[Decimal, Bounds(...)])")
             pattern = _pattern(node)
             extra = node.extra_json_schema
-            rule = ((*outer[0], *([pattern] if pattern else [])), (*outer[1], *bounds_of(extra)))
+            limits = bounds_of(extra)
+            made = (node.extra or {}).get(_MARK)
+            if made and made[0] == pattern:  # Bounds' own pattern: some bounds go without saying
+                limits = [(name, bound) for name, bound in limits if name not in made[1]]
+            rule = ((*outer[0], *([pattern] if pattern else [])), (*outer[1], *limits))
             if isinstance(node.type, mi.DecimalType):
                 return _decimal(((*rule[0], *([] if pattern else [PATTERN])), rule[1]))
             if isinstance(node.type, mi.UnionType):

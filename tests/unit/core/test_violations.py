@@ -116,6 +116,7 @@ def test_bounds_publish_a_pattern_and_the_values() -> None:
         {"places": -1},
         {"ge": "NaN"},
         {"le": "x"},
+        {"le": 0.1},
     ],
 )
 def test_impossible_bounds_are_refused_where_declared(kwargs: dict[str, object]) -> None:
