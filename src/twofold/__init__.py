@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from twofold.core.chain import CallNext, Interceptor
     from twofold.core.code import Code
     from twofold.core.context import Context
+    from twofold.core.decimals import Bounds
     from twofold.core.definition import DefinitionError, Resource, Service
     from twofold.core.details import BadRequest, ErrorInfo, FieldViolation
     from twofold.core.errors import Error
@@ -56,6 +57,7 @@ __all__ = [
     "AsyncClient",
     "Authentication",
     "BadRequest",
+    "Bounds",
     "Budget",
     "Cache",
     "CallNext",
@@ -104,6 +106,7 @@ _HOMES = {
     "AsyncClient": "twofold.client",
     "Authentication": "twofold.interceptors.auth",
     "BadRequest": "twofold.core.details",
+    "Bounds": "twofold.core.decimals",
     "Budget": "twofold.interceptors.limits",
     "Cache": "twofold.core.policy",
     "CallNext": "twofold.core.chain",

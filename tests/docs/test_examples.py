@@ -214,3 +214,26 @@ def test_errors_example_renders_on_every_protocol() -> None:
         assert (await c.get("/orders/101")).json()["code"] == "not_found"
 
     run(app, test)
+
+
+def test_bounds_example_lists_every_violation() -> None:
+    from docs_src.definition.prices import OFFERS, app
+
+    async def test(c: httpx.AsyncClient) -> None:
+        bad = {"title": "", "price": "5000.01", "tags": ["ok", "far too long a tag"]}
+        r = await c.post("/offers", json=bad)
+        assert r.status_code == 400
+        assert r.json()["violations"] == [
+            {"field": "offer.title", "description": "Expected `str` of length >= 1"},
+            {"field": "offer.price", "description": "Expected a decimal <= 5000"},
+            {"field": "offer.tags[1]", "description": "Expected `str` of length <= 10"},
+        ]
+        r = await c.post("/offers", json={"title": "Tea", "price": "-1"})
+        assert r.json()["violations"][0]["field"] == "offer.price"
+        assert not OFFERS
+        r = await c.post("/offers", json={"title": "Tea", "price": "5000.00"})
+        assert r.status_code == 201 and r.json()["price"] == "5000.00"
+        price = (await c.get("/openapi.json")).json()["components"]["schemas"]["Offer"]
+        assert price["properties"]["price"]["x-maximum"] == "5000"
+
+    run(app, test)

@@ -88,3 +88,35 @@ def test_the_published_pattern_is_what_refused_them(http: httpx.Client) -> None:
     assert pattern == r"^[0-9]{1,9}(\.[0-9]{1,2})?$"
     r = http.post("/products", json={**GOOD, "price": "12.5"})
     assert r.status_code == 201 and r.json()["price"] == "12.50", r.text
+
+
+# Three bad fields of a NewProduct: each is named, in the order sent.
+THREE_BAD = {"name": "", "price": "-1", "category": "decimal-input", "tags": ["ok", ""]}
+THREE_FIELDS = ["product.name", "product.price", "product.tags[1]"]
+
+
+@pytest.mark.usefixtures("unchanged")
+def test_three_bad_fields_are_three_violations_on_every_wire(
+    http: httpx.Client, channel: grpc.Channel, stubs: Stubs
+) -> None:
+    r = http.post("/products", json=THREE_BAD)
+    assert [v["field"] for v in r.json()["violations"]] == THREE_FIELDS, r.text
+    r = http.post(CREATE, json={"product": THREE_BAD})
+    found = r.json()["details"][0]["debug"]["fieldViolations"]
+    assert [v["field"] for v in found] == THREE_FIELDS, r.text
+    call = {"jsonrpc": "2.0", "id": 1, "method": "CreateProduct"}
+    error = http.post("/jsonrpc", json={**call, "params": {"product": THREE_BAD}}).json()["error"]
+    assert [v["field"] for v in error["data"]["violations"]] == THREE_FIELDS, error
+    pb2, grpc_pb2 = stubs
+    request = pb2.CreateProductRequest(
+        product=pb2.NewProduct(name="", price="-1", category="decimal-input", tags=["ok", ""])
+    )
+    with pytest.raises(grpc.RpcError) as info:
+        grpc_pb2.CatalogServiceStub(channel).CreateProduct(request, timeout=10)
+    assert violations(status_of(info.value)) == THREE_FIELDS
+
+
+def test_the_price_bounds_are_published(http: httpx.Client) -> None:
+    price = http.get("/openapi.json").json()["components"]["schemas"]["NewProduct"]
+    assert price["properties"]["price"]["x-maximum"] == "999999999.99"
+    assert price["properties"]["price"]["x-minimum"] == "0"

@@ -22,6 +22,7 @@ too, as it does in JSON Schema. Patterns are ECMA-262 regular expressions
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Callable
 from decimal import Decimal
@@ -40,6 +41,14 @@ PATTERN = r"^-?[0-9]+(\.[0-9]+)?$"
 _MAX_FIXED_EXPONENT = 1000
 
 Check = Callable[[Any, str], None]
+# The patterns and the bounds a Decimal is held to.
+_Rule = tuple[tuple[str, ...], tuple[tuple[str, Decimal], ...]]
+_TESTS: dict[str, Callable[[Decimal, Decimal], bool]] = {
+    "ge": operator.ge,
+    "gt": operator.gt,
+    "le": operator.le,
+    "lt": operator.lt,
+}
 _SEQUENCES = (mi.ListType, mi.SetType, mi.FrozenSetType, mi.VarTupleType)
 _MESSAGES = (mi.StructType, mi.DataclassType, mi.TypedDictType)
 _NUMBERS = (int, float)
@@ -108,6 +117,114 @@ def text(value: Decimal) -> str:
     return out
 
 
+# Where a Decimal's bounds are published in its JSON Schema. A Decimal is a
+# string on the wire, so JSON Schema's minimum/maximum (which constrain
+# numbers) would not apply to it; these keep JSON Schema's names, prefixed as
+# OpenAPI extensions, and hold the bound as a decimal string, exact.
+BOUND_KEYS = {
+    "ge": "x-minimum",
+    "gt": "x-exclusiveMinimum",
+    "le": "x-maximum",
+    "lt": "x-exclusiveMaximum",
+}
+_SYMBOLS = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}
+# In the Meta's (unpublished) ``extra``: this Meta came from Bounds, which only
+# a Decimal can honour.
+_MARK = "twofold.bounds"
+Bound = Decimal | int | str
+
+
+# Capitalised: used where a constraint goes, like msgspec.Meta (Annotated[Decimal, Bounds()]).
+def Bounds(
+    *,
+    ge: Bound | None = None,
+    gt: Bound | None = None,
+    le: Bound | None = None,
+    lt: Bound | None = None,
+    places: int | None = None,
+) -> msgspec.Meta:
+    """Bounds of a Decimal, as ``Annotated[Decimal, Bounds(ge=0, le="9999.99", places=2)]``.
+
+    Returns the ``msgspec.Meta`` that publishes them, which is also what
+    every wire enforces: a ``pattern`` for what a pattern can say (no minus
+    sign when the lower bound is not negative, at most ``places`` decimal
+    places, at most as many integer digits as the largest bound has when
+    both ends are bounded) and ``x-minimum``, ``x-exclusiveMinimum``,
+    ``x-maximum``, ``x-exclusiveMaximum`` (decimal strings) for the values.
+    Stack a ``Meta(description=...)`` beside it for the rest.
+    """
+    given = {"ge": ge, "gt": gt, "le": le, "lt": lt}
+    values = {k: _bound(k, v) for k, v in given.items() if v is not None}
+    if ("ge" in values and "gt" in values) or ("le" in values and "lt" in values):
+        raise ValueError("Bounds: give at most one of ge and gt, and one of le and lt")
+    if places is not None and (isinstance(places, bool) or places < 0):
+        raise ValueError(f"Bounds: places must be a whole number >= 0, not {places!r}")
+    lower = values.get("ge", values.get("gt"))
+    upper = values.get("le", values.get("lt"))
+    if lower is not None and upper is not None and lower > upper:
+        raise ValueError(f"Bounds: the lower bound {lower} is above the upper bound {upper}")
+    signed = lower is None or lower < 0
+    digits = "[0-9]+"
+    most: int | None = None
+    if upper is not None and (lower is not None):
+        most = max(len(str(int(abs(b)))) for b in (lower, upper))
+        digits = f"[0-9]{{1,{most}}}"
+    fraction = {None: r"(\.[0-9]+)?", 0: ""}.get(places, rf"(\.[0-9]{{1,{places}}})?")
+    pattern = f"^{'-?' if signed else ''}{digits}{fraction}$"
+    extra: dict[str, Any] = {"pattern": pattern}
+    extra.update({BOUND_KEYS[k]: text(v) for k, v in values.items()})
+    implied = _implied(values, signed, most, places)
+    return msgspec.Meta(extra_json_schema=extra, extra={_MARK: (pattern, implied)})
+
+
+def _implied(
+    values: dict[str, Decimal], signed: bool, most: int | None, places: int | None
+) -> frozenset[str]:
+    """The bounds every string the pattern matches already keeps, which need no
+    comparison on each request (the catalog's price: all of them)."""
+    found = set()
+    if not signed and values.get("ge") == 0:  # no minus sign: never below 0
+        found.add("ge")
+    if most is not None:
+        # Every match lies in [-top, top], and below `above` in absolute value.
+        above = Decimal(10) ** most
+        top = above if places is None else above - Decimal(10) ** -places
+        exact = places is not None  # top itself matches
+        keeps: dict[str, Callable[[Decimal], bool]] = {
+            "le": lambda b: b >= top if exact else b >= above,
+            "lt": lambda b: b > top if exact else b >= above,
+            "ge": lambda b: signed and (b <= -top if exact else b <= -above),
+            "gt": lambda b: signed and (b < -top if exact else b <= -above),
+        }
+        found.update(name for name, bound in values.items() if keeps[name](bound))
+    return frozenset(found)
+
+
+def _bound(name: str, value: Bound) -> Decimal:
+    try:
+        # Not a float: 0.1 is not one tenth, and a bound is exact.
+        number = Decimal(value) if not isinstance(value, bool | float) else None
+    except ArithmeticError:
+        number = None
+    if number is None or not number.is_finite():
+        raise ValueError(f"Bounds: {name} must be a finite decimal number, not {value!r}")
+    return number
+
+
+def bounds_of(extra: dict[str, Any] | None) -> list[tuple[str, Decimal]]:
+    """The published bounds in a Decimal's ``extra_json_schema``: ("ge", 0), ..."""
+    found = []
+    for name, key in BOUND_KEYS.items():
+        if extra and key in extra:
+            found.append((name, _bound(key, extra[key])))
+    return found
+
+
+def describe(extra: dict[str, Any] | None) -> str:
+    """The bounds a Decimal's schema publishes, in words: ">= 0, <= 9999.99"."""
+    return ", ".join(f"{_SYMBOLS[name]} {text(value)}" for name, value in bounds_of(extra))
+
+
 _COMPILED: dict[str, re.Pattern[str]] = {}
 
 
@@ -136,7 +253,7 @@ def checker(tp: Any) -> Callable[[Any], None] | None:
     failures. A number where a Decimal belongs is refused too: the schema
     says string.
     """
-    check = _Builder().node(mi.type_info(tp), ())
+    check = _Builder().node(mi.type_info(tp))
     if check is None:
         return None
 
@@ -154,15 +271,22 @@ def _refuse(description: str, where: str) -> None:
     raise msgspec.ValidationError(f"{description} - at `{where}`")
 
 
-def _decimal(patterns: tuple[str, ...]) -> Check:
+def _decimal(rule: _Rule) -> Check:
+    patterns, bounds = rule
     regexes = [_compiled(p) for p in patterns]
     wanted = " and ".join(patterns)
+    tests = [(_TESTS[name], f"{_SYMBOLS[name]} {text(bound)}", bound) for name, bound in bounds]
 
     def check(value: Any, where: str) -> None:
         if value.__class__ is str:
             for regex in regexes:
                 if regex.search(value) is None:
                     _refuse(f"Expected a decimal string matching {wanted}", where)
+            if tests:
+                number = Decimal(value)  # the patterns admit only decimal numbers
+                for test, words, bound in tests:
+                    if not test(number, bound):
+                        _refuse(f"Expected a decimal {words}", where)
         elif isinstance(value, _NUMBERS) and not isinstance(value, bool):
             _refuse('Expected a decimal string such as "22.00", got a number', where)
 
@@ -175,23 +299,31 @@ class _Builder:
     def __init__(self) -> None:
         self.messages: dict[Any, list[Check | None]] = {}
 
-    def node(self, node: mi.Type, outer: tuple[str, ...]) -> Check | None:
-        """``outer``: patterns of enclosing unions, which apply to a Decimal inside."""
+    def node(self, node: mi.Type, outer: _Rule = ((), ())) -> Check | None:
+        """``outer``: the rule of enclosing unions, which applies to a Decimal inside."""
         if isinstance(node, mi.Metadata):
+            if (node.extra or {}).get(_MARK) and not _reaches_decimal(node.type, set()):
+                raise ValueError("Bounds apply to a Decimal (Annotated[Decimal, Bounds(...)])")
             pattern = _pattern(node)
+            extra = node.extra_json_schema
+            limits = bounds_of(extra)
+            made = (node.extra or {}).get(_MARK)
+            if made and made[0] == pattern:  # Bounds' own pattern: some bounds go without saying
+                limits = [(name, bound) for name, bound in limits if name not in made[1]]
+            rule = ((*outer[0], *([pattern] if pattern else [])), (*outer[1], *limits))
             if isinstance(node.type, mi.DecimalType):
-                return _decimal((*outer, pattern or PATTERN))
-            if isinstance(node.type, mi.UnionType) and pattern is not None:
-                return self.node(node.type, (*outer, pattern))
-            return self.node(node.type, outer if isinstance(node.type, mi.UnionType) else ())
+                return _decimal(((*rule[0], *([] if pattern else [PATTERN])), rule[1]))
+            if isinstance(node.type, mi.UnionType):
+                return self.node(node.type, rule)
+            return self.node(node.type)
         if isinstance(node, mi.DecimalType):
-            return _decimal((*outer, PATTERN))
+            return _decimal(((*outer[0], PATTERN), outer[1]))
         if isinstance(node, _MESSAGES):
             return self.message(node)
         if isinstance(node, _SEQUENCES):
-            return _each(self.node(node.item_type, ()))
+            return _each(self.node(node.item_type))
         if isinstance(node, mi.DictType):
-            return _values(self.node(node.value_type, ()))
+            return _values(self.node(node.value_type))
         if isinstance(node, mi.UnionType):
             return self.union(node, outer)
         return None
@@ -210,11 +342,11 @@ class _Builder:
         if not _reaches_decimal(node, set()):
             return None
         holder = self.messages[node.cls] = [None]
-        fields = [(f.encode_name, self.node(f.type, ())) for f in node.fields]
+        fields = [(f.encode_name, self.node(f.type)) for f in node.fields]
         check = holder[0] = _fields([(name, c) for name, c in fields if c is not None])
         return check
 
-    def union(self, node: mi.UnionType, outer: tuple[str, ...]) -> Check | None:
+    def union(self, node: mi.UnionType, outer: _Rule) -> Check | None:
         by_class: dict[type, Check] = {}
         tagged: dict[Any, Check] = {}
         tag_field = ""
@@ -265,7 +397,10 @@ def _reaches_decimal(node: mi.Type, seen: set[Any]) -> bool:
     if isinstance(node, mi.DecimalType):
         return True
     if isinstance(node, mi.Metadata):
-        return _reaches_decimal(node.type, seen)
+        found = _reaches_decimal(node.type, seen)
+        if not found and (node.extra or {}).get(_MARK):
+            raise ValueError("Bounds apply to a Decimal (Annotated[Decimal, Bounds(...)])")
+        return found
     if isinstance(node, _MESSAGES):
         if node.cls in seen:
             return False

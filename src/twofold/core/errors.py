@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 
 import msgspec
 
+from twofold.core import violations
 from twofold.core.code import HTTP_STATUS, Code
 from twofold.core.details import BadRequest, Detail, FieldViolation
 
@@ -75,28 +76,25 @@ class Error(Exception):
 def validation_error(exc: msgspec.ValidationError, prefix: str = "") -> Error:
     """Turn msgspec's message ("Expected `int`, got `str` - at `$.id`") into violations.
 
-    ``prefix`` names the request field a body was decoded into, so that a
-    violation's path is always relative to the request message, whichever
-    protocol decoded it.
+    A :class:`~twofold.core.violations.Invalid` gives one violation per
+    field it found, in document order. ``prefix`` names the request field a
+    body was decoded into, so that a violation's path is always relative to
+    the request message, whichever protocol decoded it.
     """
-    text = str(exc)
-    description, _, where = text.partition(" - at `")
-    path = where.rstrip("`").removeprefix("$").lstrip(".") if where else ""
-    if description.startswith("Object missing required field `"):
-        missing = description.split("`")[1]
-        path = f"{path}.{missing}" if path else missing
-        description = "required field is missing"
-    elif description.startswith("Object contains unknown field `"):
-        unknown = description.split("`")[1]
-        path = f"{path}.{unknown}" if path else unknown
-        description = "unknown field"
-    if prefix:
-        path = f"{prefix}.{path}" if path else prefix
-    return Error(
-        Code.INVALID_ARGUMENT,
-        f"invalid {path}: {description}" if path else description,
-        [BadRequest((FieldViolation(path, description),))],
+    found = exc.violations if isinstance(exc, violations.Invalid) else (violations.split(str(exc)),)
+    listed = tuple(
+        FieldViolation(_join(prefix, path) if path else prefix, description)
+        for path, description in found
     )
+    first = listed[0]
+    message = f"invalid {first.field}: {first.description}" if first.field else first.description
+    if len(listed) > 1:
+        message += f" (and {len(listed) - 1} more)"
+    return Error(Code.INVALID_ARGUMENT, message, [BadRequest(listed)])
+
+
+def _join(prefix: str, path: str) -> str:
+    return f"{prefix}.{path}" if prefix else path
 
 
 def as_error(exc: BaseException) -> Error:

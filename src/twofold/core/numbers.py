@@ -11,7 +11,8 @@ edges made to match the schema: an integral number is taken for an ``int``,
 and a Decimal is held to its published rule (:mod:`twofold.core.decimals`).
 
 The fast path is unchanged: the typed decoder runs first, and a type with no
-``int`` or ``Decimal`` anywhere pays nothing more. A whole float is only
+``int`` or ``Decimal`` anywhere pays nothing more. A body it refuses is
+walked for every violation (:mod:`twofold.core.violations`). A whole float is only
 looked for after msgspec has refused the body; checking Decimals costs one
 untyped parse of bodies whose type has a ``Decimal``.
 """
@@ -24,7 +25,7 @@ from typing import Any, Generic, TypeVar
 import msgspec
 from msgspec import inspect as mi
 
-from twofold.core import decimals
+from twofold.core import decimals, violations
 
 T = TypeVar("T")
 Path = tuple[str, ...]
@@ -47,16 +48,32 @@ class Decoder(Generic[T]):
     def decode(self, raw: bytes | bytearray | memoryview | str) -> T:
         try:
             value = self._typed.decode(raw)
-        except msgspec.ValidationError:
-            if not self.ints:
-                raise
+        except msgspec.ValidationError as exc:
             tree = _decode_any(raw)
-            changed = [_whole_floats(tree, path) for path in self.ints]  # every one
-            if not any(changed):
-                raise  # not a whole float after all: msgspec's own message stands
-            value = msgspec.convert(tree, self.type)
+            # Every whole float made an int (``any`` would stop at the first).
+            if self.ints and any([_whole_floats(tree, path) for path in self.ints]):
+                try:
+                    value = msgspec.convert(tree, self.type)
+                except msgspec.ValidationError:
+                    pass  # more than whole floats is wrong: every violation below
+                else:
+                    return self._checked(value, tree)
+            # Refused: the slow path names every violation, not only the first.
+            raise violations.every(self.type, tree, exc) from None
         if self.decimals is not None:
-            self.decimals(_decode_any(raw))
+            tree = _decode_any(raw)
+            try:
+                self.decimals(tree)
+            except msgspec.ValidationError as exc:
+                raise violations.every(self.type, tree, exc) from None
+        return value
+
+    def _checked(self, value: T, tree: Any) -> T:
+        if self.decimals is not None:
+            try:
+                self.decimals(tree)
+            except msgspec.ValidationError as exc:
+                raise violations.every(self.type, tree, exc) from None
         return value
 
 

@@ -29,7 +29,7 @@ from typing import Any, Generic, NamedTuple, TypeVar
 import msgspec
 from google.protobuf.message import DecodeError
 
-from twofold.core import decimals
+from twofold.core import decimals, violations
 from twofold.core.code import Code
 from twofold.core.errors import Error, validation_error
 from twofold.protobuf import model
@@ -159,12 +159,16 @@ class Compiler:
                 raise Error(Code.INVALID_ARGUMENT, "message is nested too deeply") from None
             try:
                 tree = extract(message)
+            except msgspec.ValidationError as exc:
+                raise validation_error(exc) from None
+            try:
                 value = convert(tree, cls)
                 if check is not None:
                     check(tree)
                 return value
             except msgspec.ValidationError as exc:
-                raise validation_error(exc) from None
+                # Refused: name every violation, not only msgspec's first.
+                raise validation_error(violations.every(cls, tree, exc)) from None
 
         return Codec(cls, decode, encode)
 

@@ -26,7 +26,7 @@ from typing import Annotated, Any, Generic, NamedTuple, TypeVar
 import msgspec
 from msgspec import inspect as mi
 
-from twofold.core import decimals, messages
+from twofold.core import decimals, messages, violations
 from twofold.core.code import Code
 from twofold.core.errors import Error, validation_error
 from twofold.core.naming import camel
@@ -163,13 +163,21 @@ def _decoder(tp: type[T], node: mi.Type) -> Callable[[Any], T]:
                     else:
                         if check is not None:
                             # No alias in the body: its keys are the checker's.
-                            check(_decode_any(data))
+                            tree = _decode_any(data)
+                            try:
+                                check(tree)
+                            except msgspec.ValidationError as exc:
+                                raise violations.every(tp, tree, exc, strict=False) from None
                         return value
                 data = _decode_any(data)
             tree = normalize(data)
-            value = _convert(tree, tp, strict=False)
-            if check is not None:
-                check(tree)
+            try:
+                value = _convert(tree, tp, strict=False)
+                if check is not None:
+                    check(tree)
+            except msgspec.ValidationError as exc:
+                # Refused: name every violation, not only msgspec's first.
+                raise violations.every(tp, tree, exc, strict=False) from None
             return value
         except msgspec.ValidationError as exc:
             raise validation_error(exc) from None

@@ -31,7 +31,7 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import inspect as mi
 
-from twofold.core import messages
+from twofold.core import decimals, messages
 from twofold.core.definition import DefinitionError, Service
 from twofold.core.method import Empty
 from twofold.core.naming import snake
@@ -301,10 +301,19 @@ def _in_file_order(fields: list[Field]) -> list[Field]:
 
 def _unwrap(node: mi.Type) -> tuple[mi.Type, str]:
     doc = ""
+    bounds = ""
     while isinstance(node, mi.Metadata):
-        doc = doc or (node.extra_json_schema or {}).get("description", "")
+        extra = node.extra_json_schema or {}
+        doc = doc or extra.get("description", "")
+        # A Decimal is a proto string: its Bounds go in the comment, as the
+        # pattern and the x- bounds go in its JSON Schema.
+        bounds = bounds or (
+            f"A decimal string matching {extra['pattern']}, {decimals.describe(extra)}."
+            if decimals.describe(extra) and "pattern" in extra
+            else ""
+        )
         node = node.type
-    return node, doc
+    return node, "\n".join(part for part in (doc, bounds) if part)
 
 
 def _is_int32(node: mi.IntType) -> bool:

@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from msgspec import Meta
 
 from examples.catalog import app as catalog
-from twofold import App, Error, Service
+from twofold import App, Bounds, Error, Service
 from twofold.contracts import openapi
 from twofold.core import decimals
 from twofold.core.numbers import Decoder
@@ -44,6 +44,10 @@ class Generic(msgspec.Struct, kw_only=True):
     maybe: Annotated[Decimal | None, Meta(extra_json_schema={"pattern": NARROW})] = None
     many: list[Decimal] = []
     by_name: dict[str, Decimal] = {}
+    bounded: Annotated[Decimal, Bounds(gt="-10.5", lt=100, places=1)] = Decimal(0)
+    # Bounds its pattern already keeps (not compared on each request).
+    kept: Annotated[Decimal, Bounds(ge=0, le="99.99", places=2)] = Decimal(0)
+    kept_signed: Annotated[Decimal, Bounds(ge="-99.99", le="99.99", places=2)] = Decimal(0)
 
 
 generic = Service("generic.v1")
@@ -99,6 +103,20 @@ def ecma(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern[:-1] + r"\Z", re.ASCII)
 
 
+# A bound published beside the pattern (Bounds), as Python compares decimals.
+BOUND_TESTS = {
+    "x-minimum": Decimal.__ge__,
+    "x-exclusiveMinimum": Decimal.__gt__,
+    "x-maximum": Decimal.__le__,
+    "x-exclusiveMaximum": Decimal.__lt__,
+}
+
+
+def bounds(node: dict[str, Any]) -> list[tuple[Any, Decimal]]:
+    """The published bounds of a property, as (comparison, bound)."""
+    return [(test, Decimal(node[key])) for key, test in BOUND_TESTS.items() if key in node]
+
+
 def patterns(node: Any) -> list[str]:
     """Every pattern in a property's schema: all must match a string."""
     found = []
@@ -125,6 +143,8 @@ class Field:
         self.rest = [ecma(p) for p in patterns(rest["properties"][name])]
         self.connect = [ecma(p) for p in patterns(connect["properties"][name])]
         assert self.rest and self.connect, (tp, name)
+        self.rest_bounds = bounds(rest["properties"][name])
+        self.connect_bounds = bounds(connect["properties"][name])
         self.json = Decoder(tp).decode
         self.protojson = protojson.codec(tp).decode
         codec = schema.codec(tp)
@@ -135,7 +155,10 @@ class Field:
         self.base = base
 
     def published(self, text: str, connect: bool = False) -> bool:
-        return all(p.search(text) for p in (self.connect if connect else self.rest))
+        if not all(p.search(text) for p in (self.connect if connect else self.rest)):
+            return False
+        limits = self.connect_bounds if connect else self.rest_bounds
+        return all(test(Decimal(text), bound) for test, bound in limits)
 
     def accepted(self, text: str) -> tuple[bool, bool, bool]:
         body = json.dumps({**self.base, self.name: text})
@@ -205,7 +228,10 @@ def _message_types(app: App) -> Iterator[type[Any]]:
 # underscores, separators, NaN and Infinity; and the rule's own language.
 NEAR = st.text(alphabet="0123456789-+.eE_ \n\t\u0660\u0661\u06f3\uff11\u00a0NaIfity", max_size=16)
 CANDIDATES = st.one_of(
-    st.from_regex(r"-?[0-9]{1,12}(\.[0-9]{1,4})?", fullmatch=True), NEAR, st.text(max_size=6)
+    st.from_regex(r"-?[0-9]{1,12}(\.[0-9]{1,4})?", fullmatch=True),
+    st.from_regex(r"-?[0-9]{1,3}(\.[0-9]{1,2})?", fullmatch=True),  # near small bounds
+    NEAR,
+    st.text(max_size=6),
 )
 PROPERTY = settings(max_examples=150, deadline=None, database=None)
 
@@ -229,7 +255,9 @@ def test_catalog_decimals_are_accepted_exactly_as_published(tp: type[Any], name:
     check()
 
 
-@pytest.mark.parametrize("name", ["plain", "described", "narrow", "maybe"])
+@pytest.mark.parametrize(
+    "name", ["plain", "described", "narrow", "maybe", "bounded", "kept", "kept_signed"]
+)
 def test_generic_decimals_are_accepted_exactly_as_published(name: str) -> None:
     field = Field(GENERIC_APP, Generic, name, {})
 
