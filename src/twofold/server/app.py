@@ -28,6 +28,8 @@ from twofold.http.body import header, respond
 from twofold.interceptors.auth import Authentication
 from twofold.interceptors.limits import ConcurrencyLimit, Deadlines, RateLimit
 from twofold.interceptors.tracing import RequestIds
+from twofold.server import health
+from twofold.server.health import Readiness
 from twofold.wires import connect, sse
 from twofold.wires.connect import ConnectProtocol
 from twofold.wires.grpcweb import GrpcWebProtocol
@@ -146,6 +148,11 @@ class App:
             if endpoints is not None:
                 self._exact.update(endpoints())
         self._exact[self.options.openapi_path] = self._serve_openapi
+        self.readiness = Readiness()
+        """Whether to send this App traffic (``/readyz``); the server running it flips it."""
+        probes = health.endpoints(self.options.health_path, self.options.ready_path, self.readiness)
+        _check_probe_paths(probes, self._exact, self.rest)
+        self._exact.update(probes)
         if self.options.docs_path:
             for path, endpoint in docs.endpoints(
                 self.options.docs_path, self.options.openapi_path, self.title
@@ -216,13 +223,17 @@ class App:
             deadlines=has(Deadlines),
             limits=has(RateLimit, ConcurrencyLimit),
         )
-        return openapi.document(
+        document = openapi.document(
             self.table,
             title=self.title,
             version=self.version,
             security_schemes=schemes,
             policies=policies,
         )
+        if self.options.health_in_openapi:
+            paths = health.openapi_paths(self.options.health_path, self.options.ready_path)
+            document.setdefault("paths", {}).update(paths)
+        return document
 
     async def _serve_openapi(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["method"] not in ("GET", "HEAD"):
@@ -245,8 +256,10 @@ class App:
             logger.exception("startup failed")
             await send({"type": "lifespan.startup.failed", "message": str(exc)})
             return
+        self.readiness.started = True
         await send({"type": "lifespan.startup.complete"})
         await receive()  # lifespan.shutdown: the server is stopping
+        self.readiness.started = False
         try:
             await stack.aclose()
         except Exception as exc:
@@ -273,3 +286,18 @@ def _check_decided(table: MethodTable) -> None:
         f"{len(undecided)} methods have no security decision ({', '.join(undecided)}): "
         f"for each, {fix}"
     )
+
+
+def _check_probe_paths(
+    probes: dict[str, ASGIApp], exact: dict[str, ASGIApp], rest: RestProtocol
+) -> None:
+    """A health path that hid a method, or a method that hid a probe, is a mistake either way."""
+    # A REST route with variables that would match (``/{name}``) is no
+    # clash: the probe is the more specific path, as a literal route would be.
+    literal = {t.text for t in rest.router if not t.variables}
+    for path in probes:
+        if path in exact or path in literal:
+            raise DefinitionError(
+                f"{path} is both a health path and served by the App: "
+                "move one (Options(health_path=..., ready_path=...))"
+            )
