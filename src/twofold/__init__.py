@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         timeout,
     )
     from twofold.http.caching import check_etag, check_unmodified
+    from twofold.http.cors import Cors
     from twofold.http.pagination import PageTokens
     from twofold.interceptors.access import AccessLog
     from twofold.interceptors.auth import ApiKeys, Authentication, StoredApiKey
@@ -63,6 +64,7 @@ __all__ = [
     "Code",
     "ConcurrencyLimit",
     "Context",
+    "Cors",
     "Deadlines",
     "DefinitionError",
     "Error",
@@ -105,6 +107,7 @@ _HOMES = {
     "Authentication": "twofold.interceptors.auth",
     "BadRequest": "twofold.core.details",
     "Budget": "twofold.interceptors.limits",
+    "Cors": "twofold.http.cors",
     "Cache": "twofold.core.policy",
     "CallNext": "twofold.core.chain",
     "Client": "twofold.client",

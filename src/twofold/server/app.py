@@ -25,6 +25,7 @@ from twofold.core.method import Idempotency, Method, StreamKind
 from twofold.core.options import Options
 from twofold.core.table import MethodTable
 from twofold.http.body import header, respond
+from twofold.http.cors import Cors, CrossOrigin
 from twofold.interceptors.auth import Authentication
 from twofold.interceptors.limits import ConcurrencyLimit, Deadlines, RateLimit
 from twofold.interceptors.tracing import RequestIds
@@ -86,7 +87,8 @@ class App:
 
     ``interceptors`` wrap every call of every protocol, first one outermost.
     ``lifespan`` is an async context manager factory run around the server's
-    life (open a database pool on enter, close it on exit).
+    life (open a database pool on enter, close it on exit). ``cors`` lets
+    browser pages on other origins call every wire (docs/cors.md).
     """
 
     def __init__(
@@ -98,6 +100,7 @@ class App:
         lifespan: Lifespan | None = None,
         title: str | None = None,
         version: str = "0.1.0",
+        cors: Cors | None = None,
     ) -> None:
         services = [services] if isinstance(services, Service) else list(services)
         self.services = services
@@ -158,12 +161,19 @@ class App:
                 self.options.docs_path, self.options.openapi_path, self.title
             ).items():
                 self._exact[path] = endpoint
+        self.cors = cors
+        # Before routing, so that a preflight reaches no wire, interceptor or handler.
+        self._cross_origin = None if cors is None else CrossOrigin(cors, self._route)
         for service in services:
             # This App has copied the methods: a later one would never be served.
             service.freeze(f"App({self.title!r})")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
+            if self._cross_origin is not None:
+                await self._cross_origin(scope, receive, send)
+                return
+            # _route, inlined: this is every request's path.
             endpoint = self._exact.get(scope["path"])
             if endpoint is None:
                 await self.rest(scope, receive, send)
@@ -173,6 +183,14 @@ class App:
             await self._lifespan(receive, send)
         elif scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1008})
+
+    async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Routing alone, which CrossOrigin wraps when the App has a CORS policy."""
+        endpoint = self._exact.get(scope["path"])
+        if endpoint is None:
+            await self.rest(scope, receive, send)
+        else:
+            await endpoint(scope, receive, send)
 
     def _rpc_endpoint(self, method: Method) -> ASGIApp:
         protocols = self.rpc_protocols

@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from twofold.core.definition import Service
+from twofold.core.definition import DefinitionError, Service
 from twofold.server.app import App
 
 # The env var through which worker processes (uvicorn --workers / --reload)
@@ -32,6 +32,11 @@ def load(target: str) -> App:
         if exc.name and module_name.startswith(exc.name):
             raise LoadError(f"cannot import module {module_name!r}: no such module") from None
         raise LoadError(f"importing {module_name!r} failed: {exc}") from None
+    except DefinitionError as exc:
+        # Refused at import (a CORS policy browsers would reject, a guard
+        # nobody enforces): the message says what to change, a traceback
+        # would only bury it.
+        raise LoadError(f"{target}: {exc}") from None
     obj: object = module
     for part in attr.split("."):
         try:
