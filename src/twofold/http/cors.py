@@ -119,6 +119,11 @@ class Cors:
                     f"CORS origin {origin!r}: write scheme://host[:port] in lowercase ASCII, "
                     "no path or trailing slash (https://app.example.com, https://*.example.com)"
                 )
+            if form.group(4) == {"http": ":80", "https": ":443"}[form.group(1)]:
+                # A browser's Origin never names the scheme's own port.
+                raise DefinitionError(
+                    f"CORS origin {origin!r}: leave out the default port {form.group(4)}"
+                )
             if form.group(2):
                 rest = re.escape(origin[len(form.group(1)) + 5 :])
                 patterns.append(rf"{form.group(1)}://{_LABEL}(?:\.{_LABEL})*\.{rest}")

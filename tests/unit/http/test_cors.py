@@ -34,6 +34,7 @@ def app(cors: Cors) -> App:
         (["app.example.com"], "scheme://host"),
         (["https://a.*.example.com"], "scheme://host"),
         (["null"], "scheme://host"),
+        (["https://app.example.com:443"], "default port :443"),
         ("https://app.example.com", "not one string"),
         ([], "at least one origin"),
     ],
