@@ -15,6 +15,11 @@ the app starts:
 - ``CATALOG_TIMEOUT``: the server-side timeout of every call, in seconds
   (default 30); WatchPrices has none, and instead ends cleanly after
   ``CATALOG_WATCH_LIFETIME`` seconds (default 600), when its client reconnects.
+- ``CATALOG_CORS_ORIGINS``: the browser origins whose pages may call the
+  catalog, comma-separated (default ``http://localhost:5173``, a Vite dev
+  server); patterns like ``https://*.example.com`` work, ``*`` allows any.
+  ``CATALOG_CORS_CREDENTIALS=1`` lets pages send cookies too (the catalog
+  itself reads only the Authorization header); with ``*`` it refuses to start.
 
 Reads and WatchPrices are public, so the concurrency budgets are what stand
 between anonymous callers and everyone else: unary calls and streams have
@@ -37,16 +42,26 @@ from twofold import (
     App,
     Budget,
     ConcurrencyLimit,
+    Cors,
     Deadlines,
     IdempotencyKeys,
     Metrics,
     RequestIds,
 )
 
+
+def cors() -> Cors:
+    """Which browser origins may call the catalog, from the environment."""
+    listed = os.environ.get("CATALOG_CORS_ORIGINS") or "http://localhost:5173"
+    origins = [origin.strip() for origin in listed.split(",") if origin.strip()]
+    return Cors(origins, credentials=os.environ.get("CATALOG_CORS_CREDENTIALS") == "1")
+
+
 app = App(
     service,
     lifespan=lifespan,
     title="Product catalog",
+    cors=cors(),
     interceptors=[
         RequestIds(),  # X-Request-Id on every answer, in every log line
         Metrics(),  # GET /metrics

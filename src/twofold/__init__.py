@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         timeout,
     )
     from twofold.http.caching import check_etag, check_unmodified
+    from twofold.http.cors import Cors
     from twofold.http.pagination import PageTokens
     from twofold.interceptors.access import AccessLog
     from twofold.interceptors.auth import ApiKeys, Authentication, StoredApiKey
@@ -65,6 +66,7 @@ __all__ = [
     "Code",
     "ConcurrencyLimit",
     "Context",
+    "Cors",
     "Deadlines",
     "DefinitionError",
     "Error",
@@ -108,6 +110,7 @@ _HOMES = {
     "BadRequest": "twofold.core.details",
     "Bounds": "twofold.core.decimals",
     "Budget": "twofold.interceptors.limits",
+    "Cors": "twofold.http.cors",
     "Cache": "twofold.core.policy",
     "CallNext": "twofold.core.chain",
     "Client": "twofold.client",

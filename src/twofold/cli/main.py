@@ -59,6 +59,13 @@ def _parser() -> argparse.ArgumentParser:
         help="on SIGINT/SIGTERM, how long calls in flight may finish (default 10)",
     )
     serve.add_argument(
+        "--drain-delay",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="on SIGTERM, keep serving this long with /readyz 503 before stopping (default 0)",
+    )
+    serve.add_argument(
         "--http",
         choices=("auto", "httptools", "h11"),
         default="auto",
@@ -249,6 +256,7 @@ def _serve(args: argparse.Namespace) -> int:
             log_level=args.log_level,
             access_log=not args.no_access_log,
             grace=args.grace,
+            drain_delay=args.drain_delay,
             limits=limits,
             http=args.http,
         )

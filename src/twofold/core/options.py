@@ -19,3 +19,9 @@ class Options:
     openapi_path: str = "/openapi.json"
     docs_path: str | None = "/docs"
     """Where the interactive API page lives; None to serve none."""
+    health_path: str | None = "/healthz"
+    """Liveness (200 while the process answers); None to serve none."""
+    ready_path: str | None = "/readyz"
+    """Readiness (503 while starting or draining); None to serve none."""
+    health_in_openapi: bool = False
+    """Document the two health paths in OpenAPI (they are for probes, not clients)."""

@@ -25,9 +25,12 @@ from twofold.core.method import Idempotency, Method, StreamKind
 from twofold.core.options import Options
 from twofold.core.table import MethodTable
 from twofold.http.body import header, respond
+from twofold.http.cors import Cors, CrossOrigin
 from twofold.interceptors.auth import Authentication
 from twofold.interceptors.limits import ConcurrencyLimit, Deadlines, RateLimit
 from twofold.interceptors.tracing import RequestIds
+from twofold.server import health
+from twofold.server.health import Readiness
 from twofold.wires import connect, sse
 from twofold.wires.connect import ConnectProtocol
 from twofold.wires.grpcweb import GrpcWebProtocol
@@ -84,7 +87,8 @@ class App:
 
     ``interceptors`` wrap every call of every protocol, first one outermost.
     ``lifespan`` is an async context manager factory run around the server's
-    life (open a database pool on enter, close it on exit).
+    life (open a database pool on enter, close it on exit). ``cors`` lets
+    browser pages on other origins call every wire (docs/cors.md).
     """
 
     def __init__(
@@ -96,6 +100,7 @@ class App:
         lifespan: Lifespan | None = None,
         title: str | None = None,
         version: str = "0.1.0",
+        cors: Cors | None = None,
     ) -> None:
         services = [services] if isinstance(services, Service) else list(services)
         self.services = services
@@ -146,17 +151,29 @@ class App:
             if endpoints is not None:
                 self._exact.update(endpoints())
         self._exact[self.options.openapi_path] = self._serve_openapi
+        self.readiness = Readiness()
+        """Whether to send this App traffic (``/readyz``); the server running it flips it."""
+        probes = health.endpoints(self.options.health_path, self.options.ready_path, self.readiness)
+        _check_probe_paths(probes, self._exact, self.rest)
+        self._exact.update(probes)
         if self.options.docs_path:
             for path, endpoint in docs.endpoints(
                 self.options.docs_path, self.options.openapi_path, self.title
             ).items():
                 self._exact[path] = endpoint
+        self.cors = cors
+        # Before routing, so that a preflight reaches no wire, interceptor or handler.
+        self._cross_origin = None if cors is None else CrossOrigin(cors, self._route)
         for service in services:
             # This App has copied the methods: a later one would never be served.
             service.freeze(f"App({self.title!r})")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
+            if self._cross_origin is not None:
+                await self._cross_origin(scope, receive, send)
+                return
+            # _route, inlined: this is every request's path.
             endpoint = self._exact.get(scope["path"])
             if endpoint is None:
                 await self.rest(scope, receive, send)
@@ -166,6 +183,14 @@ class App:
             await self._lifespan(receive, send)
         elif scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1008})
+
+    async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Routing alone, which CrossOrigin wraps when the App has a CORS policy."""
+        endpoint = self._exact.get(scope["path"])
+        if endpoint is None:
+            await self.rest(scope, receive, send)
+        else:
+            await endpoint(scope, receive, send)
 
     def _rpc_endpoint(self, method: Method) -> ASGIApp:
         protocols = self.rpc_protocols
@@ -216,13 +241,17 @@ class App:
             deadlines=has(Deadlines),
             limits=has(RateLimit, ConcurrencyLimit),
         )
-        return openapi.document(
+        document = openapi.document(
             self.table,
             title=self.title,
             version=self.version,
             security_schemes=schemes,
             policies=policies,
         )
+        if self.options.health_in_openapi:
+            paths = health.openapi_paths(self.options.health_path, self.options.ready_path)
+            document.setdefault("paths", {}).update(paths)
+        return document
 
     async def _serve_openapi(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["method"] not in ("GET", "HEAD"):
@@ -245,8 +274,10 @@ class App:
             logger.exception("startup failed")
             await send({"type": "lifespan.startup.failed", "message": str(exc)})
             return
+        self.readiness.started = True
         await send({"type": "lifespan.startup.complete"})
         await receive()  # lifespan.shutdown: the server is stopping
+        self.readiness.started = False
         try:
             await stack.aclose()
         except Exception as exc:
@@ -273,3 +304,18 @@ def _check_decided(table: MethodTable) -> None:
         f"{len(undecided)} methods have no security decision ({', '.join(undecided)}): "
         f"for each, {fix}"
     )
+
+
+def _check_probe_paths(
+    probes: dict[str, ASGIApp], exact: dict[str, ASGIApp], rest: RestProtocol
+) -> None:
+    """A health path that hid a method, or a method that hid a probe, is a mistake either way."""
+    # A REST route with variables that would match (``/{name}``) is no
+    # clash: the probe is the more specific path, as a literal route would be.
+    literal = {t.text for t in rest.router if not t.variables}
+    for path in probes:
+        if path in exact or path in literal:
+            raise DefinitionError(
+                f"{path} is both a health path and served by the App: "
+                "move one (Options(health_path=..., ready_path=...))"
+            )

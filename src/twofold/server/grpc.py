@@ -134,6 +134,10 @@ class GrpcServer:
         for name in ("", *self.services):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
 
+    async def drain(self) -> None:
+        """Report NOT_SERVING (so health checkers move away) while still serving calls."""
+        await self.health.enter_graceful_shutdown()
+
     async def stop(self, grace: float | None) -> None:
         """Refuse new calls, let calls in flight finish for ``grace`` seconds, then cancel them."""
         await self.health.enter_graceful_shutdown()

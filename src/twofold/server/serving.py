@@ -60,6 +60,8 @@ import uvicorn
 from uvicorn.lifespan.on import LifespanOn
 
 from twofold.server import uvicorn_limits
+from twofold.server.app import App
+from twofold.server.health import Readiness
 from twofold.server.limits import ServerLimits
 from twofold.server.loader import load
 
@@ -80,6 +82,7 @@ class Settings:
     log_level: str = "info"
     access_log: bool = True
     grace: float = 10.0
+    drain_delay: float = 0.0  # on a signal, keep serving this long (readyz 503) before stopping
     limits: ServerLimits = field(default_factory=ServerLimits)
     http: str = "auto"  # the HTTP/1.1 parser: "auto" (httptools if installed), "httptools", "h11"
 
@@ -138,14 +141,51 @@ def _worker(settings: Settings, sockets: list[socket.socket] | None = None) -> i
 
 
 class _HttpServer(uvicorn.Server):
-    """uvicorn's server, telling the gRPC side the moment a signal arrives."""
+    """uvicorn's server, telling the App and the gRPC side the moment a signal arrives.
 
-    def __init__(self, config: uvicorn.Config, on_exit: asyncio.Event) -> None:
+    The App's readiness turns 503 at once. With a ``drain_delay`` both
+    servers go on serving for that long before they stop listening, so that
+    a load balancer polling ``/readyz`` (or gRPC health) takes this instance
+    out before connections are refused (kube-apiserver's
+    ``--shutdown-delay-duration``); a second signal stops at once.
+    """
+
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        on_exit: asyncio.Event,
+        on_drain: asyncio.Event,
+        readiness: Readiness,
+        drain_delay: float,
+    ) -> None:
         super().__init__(config)
         self.on_exit = on_exit
+        self.on_drain = on_drain
+        self.readiness = readiness
+        self.drain_delay = drain_delay
         self.loop = asyncio.get_running_loop()
+        self._delaying = False
+        self._exiting = False
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self.readiness.drain()
+        self.loop.call_soon_threadsafe(self.on_drain.set)
+        if self.drain_delay > 0 and not self._delaying:
+            self._delaying = True
+
+            def later() -> None:
+                self.loop.call_later(self.drain_delay, self._exit, sig, None)
+
+            # A signal handler interrupts the loop anywhere: schedule through
+            # the one call that is safe there.
+            self.loop.call_soon_threadsafe(later)
+            return
+        self._exit(sig, frame)
+
+    def _exit(self, sig: int, frame: FrameType | None = None) -> None:
+        if self._exiting:  # the delay ran out after a second signal stopped us
+            return
+        self._exiting = True
         super().handle_exit(sig, frame)
         self.loop.call_soon_threadsafe(self.on_exit.set)
 
@@ -158,7 +198,11 @@ async def _serve(
     await lifespan.startup()
     if lifespan.should_exit:
         return STARTUP_FAILURE
+    app = config.app  # the App itself, before uvicorn wraps it
+    assert isinstance(app, App), "_worker loads an App"
+    readiness = app.readiness
     stopping = asyncio.Event()
+    draining = asyncio.Event()
     grpc_stopped: asyncio.Task[None] | None = None
     try:
         grpc_server = None
@@ -168,6 +212,7 @@ async def _serve(
             grpc_server = GrpcServer(
                 load(settings.target), reuse_port=settings.workers > 1, limits=settings.limits
             )
+            readiness.require("grpc")
             # An IPv6 literal in brackets, as grpcio parses "host:port"
             # (":::50051" is no address to it; "[::]:50051" is).
             host = f"[{settings.host}]" if ":" in settings.host else settings.host
@@ -182,14 +227,17 @@ async def _serve(
                 )
                 return 1
             await grpc_server.start()
+            readiness.set("grpc", True)
             logger.info("gRPC running on %s:%d", host, port)
 
             async def stop_grpc() -> None:
+                await draining.wait()
+                await grpc_server.drain()  # NOT_SERVING, still serving calls
                 await stopping.wait()
                 await grpc_server.stop(settings.grace)
 
             grpc_stopped = asyncio.create_task(stop_grpc())
-        http = _HttpServer(config, stopping)
+        http = _HttpServer(config, stopping, draining, readiness, settings.drain_delay)
         watchdog = asyncio.create_task(uvicorn_limits.watch(settings.limits, http.server_state))
         parent = _watch_parent(http)
         # uvicorn re-raises the signal it caught once it is done; catch it
@@ -202,6 +250,7 @@ async def _serve(
             watchdog.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watchdog
+            draining.set()
             stopping.set()
             if grpc_stopped is not None:
                 await grpc_stopped
