@@ -18,10 +18,10 @@ the gRPC handlers use too. The order is
 With ``--workers N`` the parent binds the HTTP socket once and starts N
 such processes (spawned, as uvicorn does), handing them the socket; each
 worker's gRPC server binds the gRPC port itself with SO_REUSEPORT, so the
-kernel spreads connections over the workers. A signal to the parent is
-passed on to the workers; a worker that exits ends the others (no
-restarts: run a process manager for that). ``--reload`` uses uvicorn's
-reloader with this same worker.
+kernel spreads connections over the workers. :mod:`twofold.server.supervisor`
+keeps them running: a worker that dies is replaced, and a signal to the
+parent drains every worker. ``--reload`` uses uvicorn's reloader with this
+same worker.
 
 A worker never outlives its parent, even one killed with SIGKILL (which
 cannot be passed on): on Linux the kernel sends it SIGTERM when the parent
@@ -130,20 +130,32 @@ def _log_config(access_log: bool) -> dict[str, Any]:
     return config
 
 
-def _worker(settings: Settings, sockets: list[socket.socket] | None = None) -> int:
+def _worker(
+    settings: Settings,
+    sockets: list[socket.socket] | None = None,
+    on_ready: Callable[[], None] = lambda: None,
+) -> int:
     config = _config(settings, app=load(settings.target))
     runner = asyncio.Runner(loop_factory=config.get_loop_factory())
     with runner:
-        return runner.run(_serve(settings, config, sockets))
+        return runner.run(_serve(settings, config, sockets, on_ready))
 
 
 class _HttpServer(uvicorn.Server):
     """uvicorn's server, telling the gRPC side the moment a signal arrives."""
 
-    def __init__(self, config: uvicorn.Config, on_exit: asyncio.Event) -> None:
+    def __init__(
+        self, config: uvicorn.Config, on_exit: asyncio.Event, on_ready: Callable[[], None]
+    ) -> None:
         super().__init__(config)
         self.on_exit = on_exit
+        self.on_ready = on_ready
         self.loop = asyncio.get_running_loop()
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:  # the gRPC server started before: both serve now
+            self.on_ready()
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         super().handle_exit(sig, frame)
@@ -151,7 +163,10 @@ class _HttpServer(uvicorn.Server):
 
 
 async def _serve(
-    settings: Settings, config: uvicorn.Config, sockets: list[socket.socket] | None
+    settings: Settings,
+    config: uvicorn.Config,
+    sockets: list[socket.socket] | None,
+    on_ready: Callable[[], None],
 ) -> int:
     config.load()
     lifespan = LifespanOn(config)
@@ -182,7 +197,7 @@ async def _serve(
                 await grpc_server.stop(settings.grace)
 
             grpc_stopped = asyncio.create_task(stop_grpc())
-        http = _HttpServer(config, stopping)
+        http = _HttpServer(config, stopping, on_ready)
         watchdog = asyncio.create_task(uvicorn_limits.watch(settings.limits, http.server_state))
         parent = _watch_parent(http)
         # uvicorn re-raises the signal it caught once it is done; catch it
@@ -239,35 +254,35 @@ def _ignore(sig: int, frame: FrameType | None) -> None:
 
 
 def _supervise(settings: Settings, sock: socket.socket) -> int:
-    """Start ``settings.workers`` workers on one HTTP socket; stop them on a signal."""
+    """Keep ``settings.workers`` workers serving on one HTTP socket until a signal."""
+    from twofold.server.supervisor import Supervisor
+
     multiprocessing.allow_connection_pickling()
-    spawn = multiprocessing.get_context("spawn")
-    processes = [
-        spawn.Process(target=_worker_process, args=(settings, [sock]))
-        for _ in range(settings.workers)
-    ]
-
-    def forward(sig: int, frame: FrameType | None) -> None:
-        for process in processes:
-            if process.pid is not None and process.exitcode is None:
-                process.terminate()  # SIGTERM: each worker stops gracefully
-
-    previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+    target = functools.partial(_worker_process, settings, [sock])
     try:
-        for process in processes:
-            process.start()
-        multiprocessing.connection.wait([p.sentinel for p in processes])
-        forward(signal.SIGTERM, None)  # one exited: end the others
-        for process in processes:
-            process.join()
+        return Supervisor(settings.workers, settings.grace, target).run()
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
         sock.close()
-    # A worker stopped by our SIGTERM exits 0; a negative code is a signal we did not send.
-    return max((abs(p.exitcode or 0) for p in processes), default=0)
 
 
-def _worker_process(settings: Settings, sockets: list[socket.socket] | None = None) -> None:
+def _worker_process(
+    settings: Settings,
+    sockets: list[socket.socket] | None = None,
+    ready: multiprocessing.connection.Connection | None = None,
+) -> None:
     _die_with_parent()  # the parent may be gone already: _watch_parent sees to that
-    sys.exit(_worker(settings, sockets))
+    sys.exit(_worker(settings, sockets, _announcer(ready)))
+
+
+def _announcer(ready: multiprocessing.connection.Connection | None) -> Callable[[], None]:
+    """What a worker calls once it serves: tell the supervisor, through its pipe."""
+
+    def announce() -> None:
+        if ready is not None:
+            from twofold.server.supervisor import READY
+
+            with contextlib.suppress(OSError):
+                ready.send_bytes(READY)
+            ready.close()
+
+    return announce
