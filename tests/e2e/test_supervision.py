@@ -18,7 +18,7 @@ import httpx
 from tests.e2e.server import ROOT, Server, alive, free_port, start, workers_of
 from tests.e2e.test_grpc_serve import call
 
-TARGET = "tests.e2e.fragile_app:app"
+TARGET = "tests.e2e.supervised_app:app"
 WAIT = 60.0  # seconds for a worker to come or go on a loaded machine
 
 

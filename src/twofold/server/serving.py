@@ -255,12 +255,13 @@ def _ignore(sig: int, frame: FrameType | None) -> None:
 
 def _supervise(settings: Settings, sock: socket.socket) -> int:
     """Keep ``settings.workers`` workers serving on one HTTP socket until a signal."""
-    from twofold.server.supervisor import Supervisor
+    from twofold.server.supervisor import Supervisor, shared_metrics
 
     multiprocessing.allow_connection_pickling()
     target = functools.partial(_worker_process, settings, [sock])
     try:
-        return Supervisor(settings.workers, settings.grace, target).run()
+        with shared_metrics() as on_exit:
+            return Supervisor(settings.workers, settings.grace, target, on_exit=on_exit).run()
     finally:
         sock.close()
 

@@ -22,6 +22,11 @@ The supervisor starts the workers (spawned processes, each running
   after its servers do), then kills what is left with SIGKILL. It exits 0
   if every worker stopped cleanly, 1 otherwise.
 
+The workers' metrics are one server's: :func:`shared_metrics` gives them a
+directory for prometheus-client's multiprocess mode (see
+:mod:`twofold.interceptors.metrics`), tells it of each worker that ends,
+and removes it at the end.
+
 Signals reach the loop through a socket pair (the self-pipe trick), so the
 loop sleeps in one ``wait`` on the workers' sentinels, their pipes and the
 signals, with no polling.
@@ -35,13 +40,19 @@ import multiprocessing
 import multiprocessing.connection
 import multiprocessing.process
 import os
+import shutil
 import signal
 import socket
+import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
+
+from prometheus_client import multiprocess
+
+from twofold.interceptors.metrics import MULTIPROC_DIR
 
 logger = logging.getLogger("uvicorn.error")
 
@@ -284,3 +295,29 @@ def _how(code: int) -> str:
 def _failure(code: int) -> int:
     """The supervisor's exit status for a worker's: its own, or 1 for a signal or 0."""
     return code if code > 0 else 1
+
+
+@contextlib.contextmanager
+def shared_metrics() -> Iterator[Callable[[int], None]]:
+    """Set ``PROMETHEUS_MULTIPROC_DIR`` for the workers to come; what to call as each ends.
+
+    A directory set already is the operator's (it must be emptied between
+    runs, as prometheus-client requires): used, never removed. Otherwise a
+    fresh one, removed once the workers are gone. The workers inherit the
+    variable at spawn, before they import prometheus-client, which reads it
+    then.
+    """
+    given = os.environ.get(MULTIPROC_DIR)
+    directory = given or tempfile.mkdtemp(prefix="twofold-metrics-")
+    os.environ[MULTIPROC_DIR] = directory
+
+    def ended(pid: int) -> None:
+        # Drops the worker's live gauges (calls in flight), keeps its counts.
+        multiprocess.mark_process_dead(pid, directory)  # type: ignore[no-untyped-call]
+
+    try:
+        yield ended
+    finally:
+        if not given:
+            del os.environ[MULTIPROC_DIR]
+            shutil.rmtree(directory, ignore_errors=True)
