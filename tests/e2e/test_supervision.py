@@ -3,6 +3,7 @@ bounded, and a signal drains every worker."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -15,8 +16,11 @@ from typing import Any
 import grpc
 import httpx
 
+from tests.e2e.grpc_app import service
 from tests.e2e.server import ROOT, Server, alive, free_port, start, workers_of
-from tests.e2e.test_grpc_serve import call
+from tests.e2e.test_grpc_serve import SCHEMA, call
+from tests.parity import envelopes
+from twofold.http.envelope import frame
 
 TARGET = "tests.e2e.supervised_app:app"
 WAIT = 60.0  # seconds for a worker to come or go on a loaded machine
@@ -127,3 +131,63 @@ def test_sigterm_lets_a_call_in_flight_finish_in_every_worker(tmp_path: Path) ->
         server.stop()
     assert results == [200]
     assert "Received SIGTERM: stopping the workers" in server.output()
+
+
+def test_open_streams_end_with_unavailable_when_the_server_stops(tmp_path: Path) -> None:
+    """Past the grace period a stream still open ends with UNAVAILABLE on its wire, not cut."""
+    server = start(TARGET, tmp_path, None, "--workers", "2", "--grace", "1")
+    ends: dict[str, Any] = {}
+    ticks = service.methods["Ticks"]
+    request = SCHEMA.codec(ticks.input_type).encode(ticks.input_type(interval=0.2))
+    opened = threading.Barrier(4)  # the three streams and the test
+
+    def http(wire: str, content_type: str, body: bytes) -> None:
+        url = f"{server.url}{ticks.path}"
+        headers = {"content-type": content_type}
+        with httpx.stream("POST", url, content=frame(body), headers=headers, timeout=60) as r:
+            chunks = r.iter_raw()
+            first = next(chunks)
+            opened.wait()
+            ends[wire] = envelopes(first + b"".join(chunks))[-1]
+
+    def native() -> None:
+        with grpc.insecure_channel(server.grpc_target) as channel:
+            stream = channel.unary_stream(
+                ticks.path,
+                request_serializer=lambda m: m,
+                response_deserializer=SCHEMA.codec(ticks.output_type).decode,
+            )
+            answers = stream(request, timeout=60)
+            next(answers)
+            opened.wait()
+            try:
+                list(answers)
+            except grpc.RpcError as exc:
+                ends["grpc"] = exc.code()
+
+    threads = [
+        threading.Thread(
+            target=http, args=("connect", "application/connect+json", b'{"interval":0.2}')
+        ),
+        threading.Thread(target=http, args=("grpc-web", "application/grpc-web+proto", request)),
+        threading.Thread(target=native),
+    ]
+    try:
+        two_workers(server)
+        for thread in threads:
+            thread.start()
+        opened.wait(timeout=WAIT)
+        server.process.send_signal(signal.SIGTERM)
+        for thread in threads:
+            thread.join(timeout=WAIT)
+        assert server.process.wait(timeout=WAIT) == 0
+    finally:
+        server.stop()
+    connect_flags, connect_end = ends["connect"]
+    assert connect_flags == 2  # Connect's end-of-stream message
+    assert json.loads(connect_end)["error"]["code"] == "unavailable"
+    web_flags, trailers = ends["grpc-web"]
+    assert web_flags == 0x80  # gRPC-Web's trailers frame
+    assert b"grpc-status: 14" in trailers
+    assert ends["grpc"] is grpc.StatusCode.UNAVAILABLE
+    assert "Exception in ASGI application" not in server.output()

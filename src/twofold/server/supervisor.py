@@ -20,7 +20,8 @@ The supervisor starts the workers (spawned processes, each running
   connections, calls in flight get ``grace`` seconds); the supervisor
   waits ``grace`` plus ``STOP_MARGIN`` seconds for them (a lifespan ends
   after its servers do), then kills what is left with SIGKILL. It exits 0
-  if every worker stopped cleanly, 1 otherwise.
+  if every worker stopped cleanly (a worker still starting may die of the
+  SIGTERM itself: it had nothing in flight), 1 otherwise.
 
 The workers' metrics are one server's: :func:`shared_metrics` gives them a
 directory for prometheus-client's multiprocess mode (see
@@ -253,7 +254,9 @@ class Supervisor:
                 self.workers.remove(worker)
                 worker.process.join()
                 self.on_exit(worker.pid)
-                if worker.process.exitcode != 0:
+                # Killed by our SIGTERM: a worker still starting, before it
+                # handles signals; it had nothing in flight.
+                if worker.process.exitcode not in (0, -signal.SIGTERM):
                     logger.warning(
                         "Worker [%d] stopped (%s)", worker.pid, _how(worker.process.exitcode or 0)
                     )
