@@ -1,6 +1,7 @@
 """tests/e2e/grpc_app.py's service, for ``twofold serve --workers N``: metered, with a
 stream that says which worker serves it, and a lifespan that fails while the file
-named by ``$TWOFOLD_TEST_BREAK`` exists (a worker started then cannot start)."""
+named by ``$TWOFOLD_TEST_BREAK`` exists (a worker started then cannot start) and
+never ends if ``$TWOFOLD_TEST_HANG`` is set."""
 
 from __future__ import annotations
 
@@ -31,6 +32,8 @@ async def lifespan(app: App) -> AsyncIterator[None]:
     if marker and Path(marker).exists():  # noqa: ASYNC240 (one stat, at start-up)
         raise RuntimeError("the test broke this worker's start-up")
     yield
+    if os.environ.get("TWOFOLD_TEST_HANG"):
+        await asyncio.Event().wait()  # a lifespan that never ends: SIGKILL's business
 
 
 app = App([service, workers], lifespan=lifespan, interceptors=[Metrics()])

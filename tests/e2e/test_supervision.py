@@ -54,6 +54,14 @@ def whoami(server: Server) -> int | None:
             return None
 
 
+def both_serving(server: Server) -> list[int]:
+    """The two workers' pids, once each has answered a call."""
+    pids = two_workers(server)
+    answered: set[int | None] = set()
+    wait_for(lambda: answered.add(whoami(server)) or set(pids) <= answered, "both serve")
+    return pids
+
+
 def test_a_killed_worker_is_replaced_and_logged(tmp_path: Path) -> None:
     server = start(TARGET, tmp_path, None, "--workers", "2")
     try:
@@ -131,6 +139,20 @@ def test_sigterm_lets_a_call_in_flight_finish_in_every_worker(tmp_path: Path) ->
         server.stop()
     assert results == [200]
     assert "Received SIGTERM: stopping the workers" in server.output()
+
+
+def test_workers_that_do_not_stop_are_killed(tmp_path: Path) -> None:
+    server = start(TARGET, tmp_path, {"TWOFOLD_TEST_HANG": "1"}, "--workers", "2", "--grace", "0.5")
+    try:
+        pids = both_serving(server)
+        server.process.send_signal(signal.SIGTERM)
+        assert server.process.wait(timeout=WAIT) == 1  # not a clean stop
+    finally:
+        server.stop()
+    for pid in pids:
+        assert f"Worker [{pid}] did not stop within 5.5 s: killing it" in server.output()
+        assert not alive(pid)
+    assert "Traceback" not in server.output()
 
 
 def test_open_streams_end_with_unavailable_when_the_server_stops(tmp_path: Path) -> None:

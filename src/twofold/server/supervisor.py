@@ -165,6 +165,7 @@ class Supervisor:
         process = spawn.Process(target=self.target, kwargs={"ready": theirs})
         process.start()
         theirs.close()  # the worker's copy is the only one: EOF once it is gone
+        logger.info("Started worker process [%d]", process.pid)
         self.workers.append(Worker(process, ours))
 
     def _read_ready(self) -> None:
@@ -230,10 +231,10 @@ class Supervisor:
         for worker in self.workers:
             _signal(worker, signal.SIGTERM)
         deadline = time.monotonic() + self.grace + STOP_MARGIN
-        clean = True
+        clean, killed = True, False
         while self.workers:
             left = deadline - time.monotonic()
-            if left <= 0:
+            if left <= 0 and not killed:
                 for worker in self.workers:
                     logger.error(
                         "Worker [%d] did not stop within %.1f s: killing it",
@@ -241,10 +242,10 @@ class Supervisor:
                         self.grace + STOP_MARGIN,
                     )
                     _signal(worker, signal.SIGKILL)
-                deadline = float("inf")  # SIGKILL cannot be ignored: wait for it
-                clean = False
+                clean, killed = False, True
             waitables: list[Any] = [wake, *(w.process.sentinel for w in self.workers)]
-            multiprocessing.connection.wait(waitables, None if left <= 0 else left)
+            # After SIGKILL, which cannot be ignored, wait as long as it takes.
+            multiprocessing.connection.wait(waitables, None if killed else left)
             if signals:  # a second signal: pass it on (a second SIGINT hurries uvicorn)
                 _drain_socket(wake)
                 for worker in self.workers:
