@@ -72,6 +72,7 @@ def test_a_killed_worker_is_replaced_and_logged(tmp_path: Path) -> None:
         answered: set[int] = set()
         wait_for(lambda: answered.add(whoami(server)) or replacement in answered, "it serves")
         assert f"Worker [{first}] died (signal SIGKILL): starting a new one" in server.output()
+        assert f"Started worker process [{replacement}]" in server.output()
         assert server.process.poll() is None
     finally:
         server.stop()
