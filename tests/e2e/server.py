@@ -117,3 +117,28 @@ def wait_ready(server: Server, timeout: float = 20.0) -> bool:
         except httpx.TransportError:
             time.sleep(0.05)
     return False
+
+
+def workers_of(pid: int) -> list[int]:
+    """The worker processes of ``pid`` (multiprocessing's spawned children)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        if parent == pid and b"spawn_main" in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"  # a zombie has exited; whoever inherited it reaps it

@@ -10,7 +10,8 @@ import sys
 import time
 from pathlib import Path
 
-from tests.e2e.server import ROOT, Server, start, wait_ready
+from tests.e2e.server import ROOT, Server, alive, start, wait_ready
+from tests.e2e.server import workers_of as children
 
 TARGET = "tests.e2e.grpc_app:app"
 WAIT = 30.0  # seconds for the workers to go: they stop gracefully, loaded machine or not
@@ -24,31 +25,6 @@ def serve(port: int, tmp: Path) -> subprocess.Popen[bytes]:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-
-
-def children(pid: int) -> list[int]:
-    """The worker processes of ``pid`` (multiprocessing's spawned children)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            cmdline = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        parent = int(stat.rsplit(")", 1)[1].split()[1])
-        if parent == pid and b"spawn_main" in cmdline:
-            found.append(int(entry.name))
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"  # a zombie has exited; whoever inherited it reaps it
 
 
 def bindable(port: int) -> bool:

@@ -10,6 +10,16 @@ Each instance has its own registry, so two apps in one process do not clash.
 - ``twofold_call_duration_seconds{protocol,method}``: a latency histogram.
 - ``twofold_calls_in_flight{protocol,method}``: calls running now.
 
+With ``twofold serve --workers N`` the supervisor sets
+``PROMETHEUS_MULTIPROC_DIR`` (see :mod:`twofold.server.supervisor`), and
+prometheus-client's multiprocess mode keeps every worker's values in files
+there: ``/metrics`` on any worker then reads them all and reports the whole
+server. Counters and histograms are summed over the workers, live and dead
+(a total does not shrink when a worker is replaced); the in-flight gauge is
+a ``livesum``, the sum over live workers only, so the calls of a worker that
+died leave it. Without that variable each process reports its own, from the
+instance's registry.
+
 A stream is measured to its last message. A request a protocol refuses
 before the chain runs (a malformed or over-large body, an unsupported media
 type, an unknown method: ``method="_OTHER"``) is counted with its code too,
@@ -21,11 +31,13 @@ as an ordinary failed call.
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from twofold.core.asgi import ASGIApp, Receive, Scope, Send
 from twofold.core.chain import CallNext
@@ -41,6 +53,9 @@ class Metrics:
     ) -> None:
         self.path = path
         self.registry = registry or CollectorRegistry()
+        # prometheus-client picks its mode when imported, from the environment
+        # the process started with: read at the same time, not per scrape.
+        self.multiprocess_dir = os.environ.get(MULTIPROC_DIR) or None
         self.calls = Counter(
             "twofold_calls",
             "Calls finished, by protocol, method and canonical code.",
@@ -58,6 +73,7 @@ class Metrics:
             "Calls running now.",
             ["protocol", "method"],
             registry=self.registry,
+            multiprocess_mode="livesum",  # a dead worker's calls are not in flight
         )
 
     async def __call__(self, ctx: Context, request: Any, call_next: CallNext) -> Any:
@@ -85,5 +101,19 @@ class Metrics:
         if scope["method"] not in ("GET", "HEAD"):
             await respond(send, 405, headers=[(b"allow", b"GET, HEAD")])
             return
-        body = generate_latest(self.registry) if scope["method"] == "GET" else b""
+        body = generate_latest(self._source()) if scope["method"] == "GET" else b""
         await respond(send, 200, body, content_type=CONTENT_TYPE_LATEST.encode())
+
+    def _source(self) -> CollectorRegistry:
+        """What a scrape reads: every process's files in multiprocess mode, else ours."""
+        directory = self.multiprocess_dir
+        if directory is None:
+            return self.registry
+        # Read afresh at each scrape, as prometheus-client prescribes: the
+        # files of workers started since the last one count too.
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
+        return registry
+
+
+MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"  # prometheus-client's own variable

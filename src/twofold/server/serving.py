@@ -18,10 +18,10 @@ the gRPC handlers use too. The order is
 With ``--workers N`` the parent binds the HTTP socket once and starts N
 such processes (spawned, as uvicorn does), handing them the socket; each
 worker's gRPC server binds the gRPC port itself with SO_REUSEPORT, so the
-kernel spreads connections over the workers. A signal to the parent is
-passed on to the workers; a worker that exits ends the others (no
-restarts: run a process manager for that). ``--reload`` uses uvicorn's
-reloader with this same worker.
+kernel spreads connections over the workers. :mod:`twofold.server.supervisor`
+keeps them running: a worker that dies is replaced, and a signal to the
+parent drains every worker. ``--reload`` uses uvicorn's reloader with this
+same worker.
 
 A worker never outlives its parent, even one killed with SIGKILL (which
 cannot be passed on): on Linux the kernel sends it SIGTERM when the parent
@@ -133,11 +133,15 @@ def _log_config(access_log: bool) -> dict[str, Any]:
     return config
 
 
-def _worker(settings: Settings, sockets: list[socket.socket] | None = None) -> int:
+def _worker(
+    settings: Settings,
+    sockets: list[socket.socket] | None = None,
+    on_ready: Callable[[], None] = lambda: None,
+) -> int:
     config = _config(settings, app=load(settings.target))
     runner = asyncio.Runner(loop_factory=config.get_loop_factory())
     with runner:
-        return runner.run(_serve(settings, config, sockets))
+        return runner.run(_serve(settings, config, sockets, on_ready))
 
 
 class _HttpServer(uvicorn.Server):
@@ -157,15 +161,22 @@ class _HttpServer(uvicorn.Server):
         on_drain: asyncio.Event,
         readiness: Readiness,
         drain_delay: float,
+        on_ready: Callable[[], None],
     ) -> None:
         super().__init__(config)
         self.on_exit = on_exit
+        self.on_ready = on_ready
         self.on_drain = on_drain
         self.readiness = readiness
         self.drain_delay = drain_delay
         self.loop = asyncio.get_running_loop()
         self._delaying = False
         self._exiting = False
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:  # the gRPC server started before: both serve now
+            self.on_ready()
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         self.readiness.drain()
@@ -191,7 +202,10 @@ class _HttpServer(uvicorn.Server):
 
 
 async def _serve(
-    settings: Settings, config: uvicorn.Config, sockets: list[socket.socket] | None
+    settings: Settings,
+    config: uvicorn.Config,
+    sockets: list[socket.socket] | None,
+    on_ready: Callable[[], None],
 ) -> int:
     config.load()
     lifespan = LifespanOn(config)
@@ -237,7 +251,7 @@ async def _serve(
                 await grpc_server.stop(settings.grace)
 
             grpc_stopped = asyncio.create_task(stop_grpc())
-        http = _HttpServer(config, stopping, draining, readiness, settings.drain_delay)
+        http = _HttpServer(config, stopping, draining, readiness, settings.drain_delay, on_ready)
         watchdog = asyncio.create_task(uvicorn_limits.watch(settings.limits, http.server_state))
         parent = _watch_parent(http)
         # uvicorn re-raises the signal it caught once it is done; catch it
@@ -295,35 +309,38 @@ def _ignore(sig: int, frame: FrameType | None) -> None:
 
 
 def _supervise(settings: Settings, sock: socket.socket) -> int:
-    """Start ``settings.workers`` workers on one HTTP socket; stop them on a signal."""
+    """Keep ``settings.workers`` workers serving on one HTTP socket until a signal."""
+    from twofold.server.supervisor import Supervisor, shared_metrics
+
     multiprocessing.allow_connection_pickling()
-    spawn = multiprocessing.get_context("spawn")
-    processes = [
-        spawn.Process(target=_worker_process, args=(settings, [sock]))
-        for _ in range(settings.workers)
-    ]
-
-    def forward(sig: int, frame: FrameType | None) -> None:
-        for process in processes:
-            if process.pid is not None and process.exitcode is None:
-                process.terminate()  # SIGTERM: each worker stops gracefully
-
-    previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+    target = functools.partial(_worker_process, settings, [sock])
     try:
-        for process in processes:
-            process.start()
-        multiprocessing.connection.wait([p.sentinel for p in processes])
-        forward(signal.SIGTERM, None)  # one exited: end the others
-        for process in processes:
-            process.join()
+        with shared_metrics() as on_exit:
+            # Each worker serves on for drain_delay after the signal, then drains for grace.
+            stop_after = settings.drain_delay + settings.grace
+            return Supervisor(settings.workers, stop_after, target, on_exit=on_exit).run()
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
         sock.close()
-    # A worker stopped by our SIGTERM exits 0; a negative code is a signal we did not send.
-    return max((abs(p.exitcode or 0) for p in processes), default=0)
 
 
-def _worker_process(settings: Settings, sockets: list[socket.socket] | None = None) -> None:
+def _worker_process(
+    settings: Settings,
+    sockets: list[socket.socket] | None = None,
+    ready: multiprocessing.connection.Connection | None = None,
+) -> None:
     _die_with_parent()  # the parent may be gone already: _watch_parent sees to that
-    sys.exit(_worker(settings, sockets))
+    sys.exit(_worker(settings, sockets, _announcer(ready)))
+
+
+def _announcer(ready: multiprocessing.connection.Connection | None) -> Callable[[], None]:
+    """What a worker calls once it serves: tell the supervisor, through its pipe."""
+
+    def announce() -> None:
+        if ready is not None:
+            from twofold.server.supervisor import READY
+
+            with contextlib.suppress(OSError):
+                ready.send_bytes(READY)
+            ready.close()
+
+    return announce

@@ -72,6 +72,19 @@ class Exchange:
                 return
 
 
+def stopping() -> Error:
+    """The end of a stream the server cancelled (not its client, nor its deadline).
+
+    An ASGI server cancels what is still running when it stops (uvicorn, once
+    its graceful-shutdown timeout is over). A stream cut there would read as
+    a broken connection; ended with UNAVAILABLE instead, as a gRPC server
+    going away ends its calls, it tells the client to retry, elsewhere. The
+    wire catches the cancellation, writes this end and returns: the call is
+    over, which is what the cancellation asked for.
+    """
+    return Error(Code.UNAVAILABLE, "the server is shutting down")
+
+
 class EnvelopedCall:
     """One call on a wire of enveloped messages: the loop every such wire shares.
 
@@ -183,6 +196,10 @@ class EnvelopedCall:
         except ClientDisconnected:
             exchange.disconnected()
             return
+        except asyncio.CancelledError:
+            if exchange.gone:
+                raise
+            error = stopping()
         except Exception as exc:  # only coded errors reach the wire
             error = as_error(exc)
             if not self.called:

@@ -29,7 +29,7 @@ from twofold.http import compression
 from twofold.http.body import ClientDisconnected, encode_headers, header, read_body
 from twofold.http.operation import Operation, add_query
 from twofold.http.problem import problem, send_problem
-from twofold.wires.exchange import Exchange
+from twofold.wires.exchange import Exchange, stopping
 
 EVENT_STREAM = b"text/event-stream"
 KEEPALIVE = 15.0  # seconds of silence before a comment line
@@ -81,10 +81,10 @@ async def serve(
     ctx.status = 200
     exchange = Exchange(receive)
     exchange.watch()
-    await exchange.run(_events(ctx, request, path, send))
+    await exchange.run(_events(ctx, request, path, send, exchange))
 
 
-async def _events(ctx: Context, request: Any, path: str, send: Send) -> None:
+async def _events(ctx: Context, request: Any, path: str, send: Send, exchange: Exchange) -> None:
     stream_ = _Events(ctx, send)
     # The handler's generator runs in one task of its own from start to end
     # (a timeout or a context manager inside it may span its yields), while
@@ -102,8 +102,10 @@ async def _events(ctx: Context, request: Any, path: str, send: Send) -> None:
                     pump.result()  # raises what the handler raised
                     break
                 await stream_.idle()
-    except Exception as exc:  # only coded errors reach the wire
-        error = as_error(exc)
+    except (Exception, asyncio.CancelledError) as exc:  # only coded errors reach the wire
+        if isinstance(exc, asyncio.CancelledError) and exchange.gone:
+            raise
+        error = stopping() if isinstance(exc, asyncio.CancelledError) else as_error(exc)
         if not pump.done():
             # Stopped by the deadline: end the handler before the last event,
             # so that no message of its can follow the error.

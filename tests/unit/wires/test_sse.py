@@ -168,3 +168,48 @@ def test_a_generator_runs_in_one_task_while_the_stream_is_kept_alive(monkeypatch
     got = events(get("/ticks:timed", n=10).text)
     assert len(got) < 10 and [e for e, _ in got[:-1]] == ["message"] * (len(got) - 1)
     assert got[-1][0] == "error" and got[-1][1]["code"] == "deadline_exceeded"
+
+
+def test_a_stream_the_server_cancels_ends_with_unavailable() -> None:
+    """What uvicorn does to a request still running past its graceful-shutdown timeout."""
+
+    async def scenario() -> list[dict[str, Any]]:
+        sent: list[dict[str, Any]] = []
+        first = asyncio.Event()
+        never = asyncio.Event()
+
+        async def receive() -> dict[str, Any]:
+            await never.wait()  # the client stays
+            raise AssertionError
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+            if message.get("body", b"").startswith(b"data:"):
+                first.set()
+
+        scope = {
+            "type": "http",
+            "method": "GET",
+            "path": "/ticks:count",
+            "raw_path": b"/ticks:count",
+            "query_string": b"to=1000&pause=0.05",
+            "headers": [(b"accept", b"text/event-stream")],
+            "client": ("127.0.0.1", 1234),
+            "server": ("127.0.0.1", 80),
+            "scheme": "http",
+            "root_path": "",
+            "http_version": "1.1",
+        }
+        request = asyncio.ensure_future(app(scope, receive, send))
+        await first.wait()
+        request.cancel()
+        await request  # the stream ends: no CancelledError left to the server
+        return sent
+
+    sent = asyncio.run(scenario())
+    last = sent[-1]
+    assert last["type"] == "http.response.body" and not last.get("more_body", False)
+    error = next(
+        m["body"] for m in reversed(sent) if m.get("body", b"").startswith(b"event: error")
+    )
+    assert json.loads(error.split(b"data: ", 1)[1])["code"] == "unavailable"
