@@ -63,11 +63,6 @@ def load(target: str) -> App:
         if exc.name and module_name.startswith(exc.name):
             raise LoadError(f"cannot import module {module_name!r}: no such module") from None
         raise LoadError(f"importing {module_name!r} failed: {exc}") from None
-    except DefinitionError as exc:
-        # Refused at import (a CORS policy browsers would reject, a guard
-        # nobody enforces): the message says what to change, a traceback
-        # would only bury it.
-        raise LoadError(f"{target}: {exc}") from None
     obj: object = module
     for part in attr.split("."):
         try:

@@ -204,7 +204,12 @@ class EnvelopedCall:
             error = as_error(exc)
             if not self.called:
                 await self.table.refuse(self.PROTOCOL, self.method, self.scope, error)
-        await self.end(error)
+        try:
+            await self.end(error)
+        except OSError:
+            # ASGI servers raise OSError for a send after the client left
+            # (spec 2.4): a stream cut by the server's stop may find it gone.
+            exchange.gone = True
 
     async def _single(self, reader: envelope.Reader) -> bytes:
         first = await reader.next()
