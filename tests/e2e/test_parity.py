@@ -6,7 +6,11 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
+import pytest
+
 from tests.e2e.callers import Caller
+
+pytestmark = pytest.mark.postgresql
 
 
 def new_category() -> str:
