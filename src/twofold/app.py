@@ -60,7 +60,9 @@ class App:
 
     ``interceptors`` wrap every call of every protocol, first one outermost.
     ``lifespan`` is an async context manager factory run around the server's
-    life (open a database pool on enter, close it on exit).
+    life (open a database pool on enter, close it on exit). A lifespan that
+    raises :class:`Error` on enter refuses to start with its message and no
+    traceback; any other exception is logged with its traceback.
     """
 
     def __init__(
@@ -217,6 +219,12 @@ class App:
         try:
             if self.lifespan is not None:
                 await stack.enter_async_context(self.lifespan(self))
+        except Error as exc:
+            # Raised on purpose (a database that cannot be used, say): its
+            # message says what is wrong and the server logs it, alone; a
+            # traceback would only bury it.
+            await send({"type": "lifespan.startup.failed", "message": exc.message})
+            return
         except Exception as exc:
             logger.exception("startup failed")
             await send({"type": "lifespan.startup.failed", "message": str(exc)})
