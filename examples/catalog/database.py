@@ -4,7 +4,9 @@ SQLAlchemy 2 on asyncio. The URL comes from ``CATALOG_DATABASE_URL`` when the
 app starts (default: a SQLite file ``catalog.db`` in the working directory);
 ``postgresql+asyncpg://user:password@host/db`` works as well (install the
 ``postgres`` extra). The SQL stays portable: whatever only one database
-needs is confined to :func:`_prepare_sqlite` and :func:`_create_tables`.
+needs is confined to :func:`_prepare_sqlite` and :class:`Database`. The
+tables here are the newest schema; the migrations in
+:mod:`examples.catalog.schema` make a database's tables match them.
 
 Prices are stored as integer cents, so every sum is exact on every database.
 """
@@ -31,31 +33,21 @@ from sqlalchemy import (
     String,
     delete,
     event,
-    inspect,
     text,
 )
-from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import (
-    AsyncConnection,
-    AsyncEngine,
-    AsyncSession,
-    async_sessionmaker,
-    create_async_engine,
-)
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from examples.catalog import schema
 from twofold import App, Code, Error
 from twofold.idempotency import Record
 from twofold.pagination import PageTokens
 
-URL_ENV = "CATALOG_DATABASE_URL"
+URL_ENV = schema.URL_ENV
 SECRET_ENV = "CATALOG_PAGE_TOKEN_SECRET"
 DEFAULT_URL = "sqlite+aiosqlite:///catalog.db"
 BUSY_TIMEOUT_MS = 10_000
-# Any constant will do: every process of the catalog takes this lock while it
-# creates tables, so that only one of them does.
-_SCHEMA_LOCK_KEY = 0x7477_6F66_6F6C_64
 
 logger = logging.getLogger(__name__)
 
@@ -204,7 +196,8 @@ def current() -> Database:
 
 
 def create_engine(url: str) -> AsyncEngine:
-    engine = create_async_engine(url)
+    """The engine of ``url`` (:class:`~examples.catalog.schema.Unusable` if it cannot be one)."""
+    engine = schema.open_engine(url)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _prepare_sqlite)
     return engine
@@ -223,52 +216,6 @@ def _prepare_sqlite(dbapi_connection: Any, _record: Any) -> None:
     # Other databases always enforce foreign keys; SQLite only when asked.
     cursor.execute("PRAGMA foreign_keys = ON")
     cursor.close()
-
-
-async def _create_tables(engine: AsyncEngine) -> None:
-    """Create missing tables, one process at a time.
-
-    With ``--workers N`` every worker starts at once; without a lock two of
-    them could both find a table missing and the second CREATE would fail.
-    """
-    async with engine.connect() as conn:
-        if conn.dialect.name == "sqlite":
-            await conn.exec_driver_sql("BEGIN IMMEDIATE")
-        elif conn.dialect.name == "postgresql":
-            lock = text("SELECT pg_advisory_xact_lock(:key)")
-            await conn.execute(lock, {"key": _SCHEMA_LOCK_KEY})
-        await conn.run_sync(Base.metadata.create_all)
-        await _add_missing_columns(conn)
-        await conn.commit()
-
-
-# Columns added after the first release, with what an existing row gets. The
-# catalog has no migration tool (it is an example, kept to one file); a
-# catalog.db from an earlier version must still start, not fail on the first
-# SELECT of a column it lacks.
-_ADDED_COLUMNS = {
-    # When it last changed: unknown for old rows, so "now" (the first
-    # Last-Modified a client sees is then no earlier than the truth).
-    ("products", "updated_at"): "FLOAT NOT NULL DEFAULT 0",
-}
-
-
-async def _add_missing_columns(conn: AsyncConnection) -> None:
-    def missing(sync_conn: Connection) -> list[tuple[str, str]]:
-        inspector = inspect(sync_conn)
-        return [
-            (table, column)
-            for table, column in _ADDED_COLUMNS
-            if column not in {c["name"] for c in inspector.get_columns(table)}
-        ]
-
-    for table, column in await conn.run_sync(missing):
-        # Names from the constant above, never from input.
-        await conn.exec_driver_sql(
-            f"ALTER TABLE {table} ADD COLUMN {column} {_ADDED_COLUMNS[table, column]}"
-        )
-        await conn.execute(text(f"UPDATE {table} SET {column} = :now"), {"now": time.time()})
-        logger.warning("added the column %s.%s to an existing database", table, column)
 
 
 def page_token_secret(url: str) -> bytes:
@@ -291,13 +238,25 @@ def page_token_secret(url: str) -> bytes:
 
 @asynccontextmanager
 async def lifespan(app: App) -> AsyncIterator[None]:
-    """Open the database when the server starts, create its tables, close it on exit."""
+    """Open the database when the server starts, close it on exit.
+
+    A SQLite database is migrated to the newest schema on the spot; any other
+    must be already (``python -m examples.catalog migrate``), or the catalog
+    refuses to start, saying so in one line, as it does for a database it
+    cannot reach.
+    """
     global _current
     url = os.environ.get(URL_ENV, DEFAULT_URL)
-    tokens = PageTokens(page_token_secret(url))
-    engine = create_engine(url)
     try:
-        await _create_tables(engine)
+        engine = create_engine(url)
+    except schema.Unusable as exc:
+        raise Error(Code.FAILED_PRECONDITION, str(exc)) from None
+    try:
+        try:
+            await schema.prepare(engine)
+        except schema.Unusable as exc:
+            raise Error(Code.FAILED_PRECONDITION, str(exc)) from None
+        tokens = PageTokens(page_token_secret(url))
         _current = Database(engine, tokens)
         yield
     finally:
