@@ -113,7 +113,14 @@ def start(directory: Path) -> Cluster:
     # Not under pytest's tmp dirs: they are private to root, and the server may run as another user.
     tmp = Path(tempfile.mkdtemp(prefix="twofold-postgres-"))
     if user is not None:
-        account = pwd.getpwnam(user)
+        try:
+            account = pwd.getpwnam(user)
+        except KeyError:
+            tmp.rmdir()
+            raise RuntimeError(
+                f"no user {user!r} to run PostgreSQL as (it refuses root): "
+                "run scripts/ensure-postgres (make test does)"
+            ) from None
         os.chown(tmp, account.pw_uid, account.pw_gid)
     cluster = Cluster(directory, tmp, 0, user)
     try:
