@@ -45,6 +45,7 @@ typecheck: $(STAMP)
 
 unit: $(STAMP) $(NODE_STAMP) $(TOOLS_STAMP)
 	./scripts/ensure-nginx
+	./scripts/ensure-go
 	./scripts/ensure-postgres
 	$(BIN)/pytest
 

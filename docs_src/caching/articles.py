@@ -8,9 +8,10 @@ from typing import Annotated
 
 import msgspec
 
-from twofold import App, Cache, Code, Error, Idempotency, Service
+from twofold import App, Cache, Code, Context, Error, Idempotency, Service, idempotency
 from twofold.caching import check_etag, check_unmodified
 from twofold.idempotency import IdempotencyKeys, MemoryStore
+from twofold.limits import Deadlines
 from twofold.pagination import PageTokens
 
 
@@ -54,11 +55,14 @@ def _find(id: int) -> Article:
 
 
 @articles.create
-async def create_article(article: NewArticle, idempotency_key: str = "") -> Article:
+async def create_article(article: NewArticle, ctx: Context, idempotency_key: str = "") -> Article:
     """POST with Idempotency-Key: k1 (REST) or {"idempotency_key": "k1"} (RPC):
     a retry returns the first answer instead of creating a second article."""
     id = max(ARTICLES, default=0) + 1
     ARTICLES[id] = Article(id=id, title=article.title, body=article.body, etag="v1")
+    # The key's answer, with the write: no await between them, so no deadline
+    # can fall in between. With a database: inside the transaction, within=session.
+    await idempotency.complete(ctx, ARTICLES[id])
     return ARTICLES[id]
 
 
@@ -107,5 +111,8 @@ async def article_stats() -> Stats:
     return Stats(articles=len(ARTICLES))
 
 
-# Keys are remembered for a day; use a store in your database with several processes.
-app = App(service, interceptors=[IdempotencyKeys(MemoryStore(), ttl=24 * 3600)])
+# Answers are kept for a day; a call holds its key for at most 30 s (its lease).
+# With several processes, use a store in your database.
+app = App(
+    service, interceptors=[Deadlines(), IdempotencyKeys(MemoryStore(), ttl=24 * 3600, lease=30)]
+)

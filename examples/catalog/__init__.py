@@ -12,7 +12,21 @@ the app starts:
 - ``CATALOG_JWT_SECRET``, ``CATALOG_JWT_AUDIENCE``, ``CATALOG_ENV``: who may
   write, see :mod:`examples.catalog.security` (``twofold token`` makes a
   development token).
+- ``CATALOG_TIMEOUT``: the server-side timeout of every call, in seconds
+  (default 30); WatchPrices has none, and instead ends cleanly after
+  ``CATALOG_WATCH_LIFETIME`` seconds (default 600), when its client reconnects.
+
+Reads and WatchPrices are public, so the concurrency budgets are what stand
+between anonymous callers and everyone else: unary calls and streams have
+separate budgets, a share of each is kept for callers with credentials, and
+one address may hold at most 64 anonymous streams (behind a proxy, the
+proxy's address: cap connections per client there, e.g. nginx's
+``limit_conn``). The limit runs before ``Authentication``, so a refused call
+costs no token check; it tells identified callers by their ``Authorization``
+header, which ``Authentication`` then verifies.
 """
+
+import os
 
 from examples.catalog import streams  # noqa: F401  (adds WatchPrices and ImportProducts)
 from examples.catalog.database import SqlIdempotencyStore, lifespan
@@ -21,7 +35,7 @@ from examples.catalog.service import service
 from twofold import App
 from twofold.access import AccessLog
 from twofold.idempotency import IdempotencyKeys
-from twofold.limits import ConcurrencyLimit, Deadlines
+from twofold.limits import Budget, ConcurrencyLimit, Deadlines
 from twofold.metrics import Metrics
 from twofold.tracing import RequestIds
 
@@ -33,10 +47,13 @@ app = App(
         RequestIds(),  # X-Request-Id on every answer, in every log line
         Metrics(),  # GET /metrics
         AccessLog(),
-        ConcurrencyLimit(512),
+        ConcurrencyLimit(
+            unary=Budget(512, anonymous_share=0.75),
+            streams=Budget(1024, anonymous_share=0.5, per_address=64),
+        ),
         # Before the idempotency store: a refused call never touches it.
         authentication(),
-        Deadlines(default=30.0),
+        Deadlines(default=float(os.environ.get("CATALOG_TIMEOUT") or 30)),
         IdempotencyKeys(SqlIdempotencyStore()),
     ],
 )

@@ -13,12 +13,13 @@ Prices are stored as integer cents, so every sum is exact on every database.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import os
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -31,17 +32,20 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    and_,
     delete,
     event,
     text,
+    update,
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.elements import ColumnElement
 
 from examples.catalog import schema
 from twofold import App, Code, Error
-from twofold.idempotency import Record
+from twofold.idempotency import Claim, Record, lease_lost, running
 from twofold.pagination import PageTokens
 
 URL_ENV = schema.URL_ENV
@@ -62,7 +66,13 @@ class Base(DeclarativeBase):
 
 class ProductRow(Base):
     __tablename__ = "products"
-    __table_args__ = (Index("ix_products_category_id", "category", "id"),)
+    __table_args__ = (
+        Index("ix_products_category_id", "category", "id"),
+        # SQLite would give the largest deleted id to the next row: a reused
+        # id would let a stored idempotent answer, a cached response or a
+        # bookmark name another row. (PostgreSQL's sequences never reuse one.)
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(_ID, primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -76,6 +86,7 @@ class ProductRow(Base):
 
 class UserRow(Base):
     __tablename__ = "users"
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(_ID, primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -84,7 +95,10 @@ class UserRow(Base):
 
 class OrderRow(Base):
     __tablename__ = "orders"
-    __table_args__ = (Index("ix_orders_user_id_id", "user_id", "id"),)
+    __table_args__ = (
+        Index("ix_orders_user_id_id", "user_id", "id"),
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(_ID, primary_key=True)
     user_id: Mapped[int] = mapped_column(_ID, ForeignKey("users.id"))
@@ -115,46 +129,74 @@ class IdempotencyRow(Base):
     fingerprint: Mapped[bytes] = mapped_column(LargeBinary(32))
     # The first answer, as JSON; NULL while the first call runs.
     response: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
-    expires_at: Mapped[float] = mapped_column(Float, index=True)  # Unix time
+    # Which call holds the key (Claim.token): only that one may answer or free it.
+    token: Mapped[str] = mapped_column(String(64), default="")
+    # Unix time: the end of the running call's lease, then of the answer's life.
+    expires_at: Mapped[float] = mapped_column(Float, index=True)
+
+
+def _held(claim: Claim) -> ColumnElement[bool]:
+    """The key's row, if ``claim`` still holds it and it has no answer yet."""
+    return and_(
+        IdempotencyRow.method == claim.scope,
+        IdempotencyRow.key == claim.key,
+        IdempotencyRow.token == claim.token,
+        IdempotencyRow.response.is_(None),
+    )
 
 
 class SqlIdempotencyStore:
-    """Idempotency keys in the catalog's database, shared by every worker."""
+    """Idempotency keys in the catalog's database, shared by every worker.
 
-    async def reserve(
-        self, scope: str, key: str, fingerprint: bytes, expires: float
-    ) -> Record | None:
+    A handler completes its key in its own transaction (``within``, an
+    ``AsyncSession``): the answer then commits with the product or order it
+    describes, or neither does.
+    """
+
+    async def reserve(self, claim: Claim, fingerprint: bytes, lease: float) -> Record | None:
         async with current().transaction(write=True) as session:
+            # Answers past their ttl, and claims whose process died mid-call.
             await session.execute(
                 delete(IdempotencyRow).where(IdempotencyRow.expires_at <= time.time())
             )
-            row = await session.get(IdempotencyRow, (scope, key), with_for_update=True)
+            row = await session.get(IdempotencyRow, (claim.scope, claim.key), with_for_update=True)
             if row is not None:
                 return Record(row.fingerprint, row.response)
-            session.add(IdempotencyRow(method=scope, key=key, fingerprint=fingerprint,
-                                       response=None, expires_at=expires))  # fmt: skip
+            session.add(IdempotencyRow(method=claim.scope, key=claim.key, token=claim.token,
+                                       fingerprint=fingerprint, response=None,
+                                       expires_at=lease))  # fmt: skip
             try:
                 await session.flush()
             except IntegrityError:
                 # Another process claimed it between our read and our insert.
-                raise Error(
-                    Code.ABORTED, "a request with this idempotency key is still running"
-                ) from None
+                raise running() from None
             return None
 
-    async def complete(self, scope: str, key: str, response: bytes) -> None:
-        async with current().transaction(write=True) as session:
-            row = await session.get(IdempotencyRow, (scope, key))
-            if row is not None:
-                row.response = response
+    async def complete(
+        self, claim: Claim, response: bytes, expires: float, within: Any = None
+    ) -> None:
+        if within is None:
+            async with current().transaction(write=True) as session:
+                await self._complete(session, claim, response, expires)
+        elif isinstance(within, AsyncSession):
+            await self._complete(within, claim, response, expires)
+        else:
+            raise TypeError(f"within must be an AsyncSession, not {type(within).__name__}")
 
-    async def release(self, scope: str, key: str) -> None:
+    async def _complete(
+        self, session: AsyncSession, claim: Claim, response: bytes, expires: float
+    ) -> None:
+        # A fencing write: it changes the row only while this call holds the
+        # key, and locks it until the transaction ends, so that a retry's
+        # claim waits for the outcome rather than racing it.
+        change = update(IdempotencyRow).where(_held(claim))
+        done: Any = await session.execute(change.values(response=response, expires_at=expires))
+        if done.rowcount != 1:
+            raise lease_lost()
+
+    async def release(self, claim: Claim) -> None:
         async with current().transaction(write=True) as session:
-            await session.execute(
-                delete(IdempotencyRow).where(
-                    IdempotencyRow.method == scope, IdempotencyRow.key == key
-                )
-            )
+            await session.execute(delete(IdempotencyRow).where(_held(claim)))
 
 
 class Database:
@@ -181,7 +223,30 @@ class Database:
             if self._sqlite:
                 await session.execute(text("BEGIN IMMEDIATE" if write else "BEGIN"))
             yield session
-            await session.commit()
+            await _to_the_end(session.commit())
+
+
+async def _to_the_end(step: Coroutine[Any, Any, None]) -> None:
+    """Run ``step`` to its end even if the call is cancelled meanwhile, then re-raise that.
+
+    A commit once begun is finished: cut short, the driver may commit all the
+    same (aiosqlite's thread goes on; PostgreSQL may have committed before
+    the cancel arrives), and the connection would go back to the pool from
+    the middle of its reset, logged as "Exception during reset". A call whose
+    deadline passes during its commit thus fails with the write committed,
+    as one whose answer is lost on the way does; an idempotency key
+    completed in the same transaction tells a retry what happened.
+    """
+    task = asyncio.ensure_future(step)
+    cancelled: asyncio.CancelledError | None = None
+    while not task.done():
+        try:
+            await asyncio.wait([task])
+        except asyncio.CancelledError as exc:
+            cancelled = exc
+    task.result()
+    if cancelled is not None:
+        raise cancelled
 
 
 _current: Database | None = None

@@ -3,8 +3,11 @@
 Docstrings and ``Meta`` constraints are part of the contract: they become the
 OpenAPI descriptions and the validation every protocol applies before a
 handler runs. Prices are ``Decimal`` and travel as strings ("22.00"), never as
-floats; the rules msgspec cannot express on a Decimal (at most two decimal
-places, not negative) are checked by :func:`examples.catalog.service.cents`.
+floats; the rules msgspec cannot express on a Decimal (not negative, below a
+billion, at most two decimal places) are ``Price``'s pattern, which every
+protocol holds a price to before the handler runs (twofold.decimals), and
+which :func:`examples.catalog.service.cents` checks again where it turns a
+price into cents.
 """
 
 from __future__ import annotations
@@ -34,9 +37,9 @@ Price = Annotated[
         description="A price in the catalog's currency: not negative, below a billion, "
         "at most 2 decimal places.",
         examples=["22.00"],
-        # Exactly the rule service.cents enforces, so that a client (or a fuzzer)
-        # can tell a valid price from the schema alone. [0-9], not \d: in Python
-        # \d also matches other scripts' digits.
+        # Published, and enforced on every protocol as published, so that a
+        # client (or a fuzzer) can tell a valid price from the schema alone.
+        # [0-9], not \d: in Python \d also matches other scripts' digits.
         extra_json_schema={"pattern": r"^[0-9]{1,9}(\.[0-9]{1,2})?$"},
     ),
 ]

@@ -1,10 +1,11 @@
 """Who may do what in the catalog.
 
-Reads are public. Writing products needs ``products:write``, registering
-users ``users:write``. Orders belong to a user: only that user (a token whose
-subject is the user's id) may see, place or cancel them, and placing or
-cancelling also needs ``orders:write``; support staff with ``orders:admin``
-may act on anyone's orders.
+Reads are public, and each says so (``@public``): with Authentication in the
+App, a method that decides nothing is refused at import. Writing products
+needs ``products:write``, registering users ``users:write``. Orders belong
+to a user: only that user (a token whose subject is the user's id) may see,
+place or cancel them, and placing or cancelling also needs ``orders:write``;
+support staff with ``orders:admin`` may act on anyone's orders.
 
 Settings, read when the app is built:
 

@@ -39,8 +39,8 @@ from examples.catalog.models import (
     User,
 )
 from examples.catalog.security import owner
-from twofold import Cache, Code, Error, Idempotency, Service
-from twofold.auth import requires
+from twofold import Cache, Code, Context, Error, Idempotency, Service, idempotency
+from twofold.auth import public, requires
 from twofold.caching import check_etag, check_unmodified
 from twofold.pagination import Filters
 
@@ -177,12 +177,19 @@ def masked(patch: ProductPatch, update_mask: str) -> ProductPatch:
 
 @products.create
 @requires("products:write")
-async def create_product(product: NewProduct, idempotency_key: str = "") -> Product:
+async def create_product(product: NewProduct, ctx: Context, idempotency_key: str = "") -> Product:
     """Add a product to the catalog.
 
     A retry with the same ``idempotency_key`` (REST: ``Idempotency-Key``)
     returns the first answer instead of adding the product twice.
     """
+    return await add_product(product, ctx)
+
+
+async def add_product(product: NewProduct, ctx: Context | None = None) -> Product:
+    """Insert a product; with the call's ``ctx``, complete its idempotency key in
+    the same transaction, so that the key's answer commits with the product or
+    neither does."""
     price = cents(product.price, "product.price")
     async with current().transaction(write=True) as session:
         row = ProductRow(
@@ -190,10 +197,14 @@ async def create_product(product: NewProduct, idempotency_key: str = "") -> Prod
         )
         session.add(row)
         await session.flush()
-        return _product(row)
+        created = _product(row)
+        if ctx is not None:
+            await idempotency.complete(ctx, created, within=session)
+        return created
 
 
 @products.get(cache=Cache(max_age=PRODUCT_MAX_AGE, public=True))
+@public
 async def get_product(id: Id) -> Product:
     """Get one product by id."""
     async with current().transaction() as session:
@@ -201,6 +212,7 @@ async def get_product(id: Id) -> Product:
 
 
 @products.list
+@public
 async def list_products(
     page_size: PageSize = 20, page_token: str = "", category: CategoryFilter | None = None
 ) -> ListProductsResponse:
@@ -307,6 +319,7 @@ async def create_user(user: NewUser) -> User:
 
 
 @users.get
+@public
 async def get_user(id: Id) -> User:
     """Get one user by id."""
     async with current().transaction() as session:
@@ -314,6 +327,7 @@ async def get_user(id: Id) -> User:
 
 
 @users.list
+@public
 async def list_users(page_size: PageSize = 20, page_token: str = "") -> ListUsersResponse:
     """List users in id order."""
     filters: Filters = {"list": "users"}
@@ -331,7 +345,9 @@ async def list_users(page_size: PageSize = 20, page_token: str = "") -> ListUser
 
 @orders.create
 @requires("orders:write", check=owner)
-async def create_order(user_id: Id, order: NewOrder, idempotency_key: str = "") -> Order:
+async def create_order(
+    user_id: Id, order: NewOrder, ctx: Context, idempotency_key: str = ""
+) -> Order:
     """Place an order; its total is the product's current price times the quantity.
 
     A retry with the same ``idempotency_key`` places it only once.
@@ -352,7 +368,10 @@ async def create_order(user_id: Id, order: NewOrder, idempotency_key: str = "") 
         except IntegrityError:
             # The user or product was deleted by a concurrent call since we read it.
             raise Error(Code.NOT_FOUND, "the user or the product no longer exists") from None
-        return _order(row)
+        placed = _order(row)
+        # The key's answer commits with the order, or neither does.
+        await idempotency.complete(ctx, placed, within=session)
+        return placed
 
 
 @orders.get
@@ -403,6 +422,7 @@ async def cancel_order(user_id: Id, order_id: Id, etag: str = "") -> Order:
 @service.procedure(
     idempotency=Idempotency.NO_SIDE_EFFECTS, cache=Cache(private=True, max_age=PRODUCT_MAX_AGE)
 )
+@public
 async def generate_report(category: CategoryFilter | None = None) -> Report:
     """Count the products of each category and add up their prices.
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -39,9 +40,10 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from examples.catalog.database import _ID, Base, ProductRow, current
 from examples.catalog.models import NewProduct
-from examples.catalog.service import create_product, money, service
+from examples.catalog.service import add_product, money, service
 from twofold import Code, Error, Idempotency
-from twofold.auth import requires
+from twofold.auth import public, requires
+from twofold.limits import lifetime
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +52,11 @@ KEEP_FOR = 3600.0  # seconds a recorded change is kept: watchers only see what i
 _QUEUE_SIZE = 1000  # changes a slow watcher may fall behind before it is cut off
 # Any constant will do, as long as no other lock of the catalog uses it.
 _PRICE_CHANGES_LOCK_KEY = 0x7072_6963_6573
+LIFETIME_ENV = "CATALOG_WATCH_LIFETIME"
+# Seconds a WatchPrices stream lasts at most before it ends and its client
+# reconnects: long enough that reconnections cost nothing, short enough that
+# an abandoned connection a proxy keeps open does not hold its slot for long.
+WATCH_LIFETIME = float(os.environ.get(LIFETIME_ENV) or 600)
 
 
 class PriceChangeRow(Base):
@@ -201,11 +208,17 @@ WATCH = PriceWatch()
 
 
 @service.procedure(http=("GET", "/products:watchPrices"), idempotency=Idempotency.NO_SIDE_EFFECTS)
+@public
+@lifetime(WATCH_LIFETIME)
 async def watch_prices(category: str = "") -> AsyncIterator[PriceChange]:
     """Every price change from now on, in one category or (empty) in all.
 
     Changes are seen within a fraction of a second, whichever process made
-    them. The stream never ends by itself: the client closes it.
+    them. The stream has no deadline; it ends without an error when the
+    client closes it or after at most ten minutes (as the server is
+    configured), and the client reconnects to go on watching. Changes made
+    while it was away are not replayed: read the prices again if none may
+    be missed.
     """
     async with WATCH.subscribe() as queue:
         while True:
@@ -221,16 +234,24 @@ async def watch_prices(category: str = "") -> AsyncIterator[PriceChange]:
 async def import_products(requests: AsyncIterator[ImportProductsRequest]) -> ImportSummary:
     """Create many products from one stream; each is created or fails on its own.
 
-    A product that breaks a rule of the catalog (a price with fractions of a
-    cent, say) is listed in ``failed`` with the reason and the others are
-    still created; a message that is not a NewProduct at all ends the call.
+    A product the catalog refuses (one that repeats an earlier product of
+    the same import, same name and category, say) is listed in ``failed``
+    with the reason and the others are still created; a message that is not
+    a valid NewProduct (a price with fractions of a cent, say, which its
+    published pattern refuses) ends the call with INVALID_ARGUMENT, the
+    products before it created.
     """
     created, failed = 0, []
     index = 0
+    seen: dict[tuple[str, str], int] = {}
     async for request in requests:
         product = request.product
         try:
-            await create_product(product)
+            first = seen.setdefault((product.category, product.name), index)
+            if first != index:
+                # An import file listing a product twice: the copy is not added.
+                raise Error.invalid("product", f"repeats product {first} of this import")
+            await add_product(product)
             created += 1
         except Error as exc:
             failed.append(ImportFailure(index=index, name=product.name, reason=exc.message))

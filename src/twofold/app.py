@@ -22,7 +22,7 @@ from twofold.code import Code
 from twofold.definition import DefinitionError, Service
 from twofold.errors import Error
 from twofold.http import header, respond
-from twofold.interceptors import Interceptor, chain, refusals
+from twofold.interceptors import Interceptor, admission, chain, refusals
 from twofold.limits import ConcurrencyLimit, Deadlines, RateLimit
 from twofold.method import Idempotency, Method, StreamKind
 from twofold.options import Options
@@ -55,6 +55,30 @@ class RpcProtocol(Protocol):
     async def serve(self, method: Method, scope: Scope, receive: Receive, send: Send) -> None: ...
 
 
+def _check_deadlines(table: MethodTable, interceptors: Sequence[Interceptor]) -> None:
+    """Refuse timeouts and lifetimes that would not hold (here, whatever the decorator order)."""
+    for method in table:
+        if method.lifetime is None:
+            continue
+        if method.kind not in (StreamKind.SERVER, StreamKind.BIDI):
+            raise DefinitionError(
+                f"{method.full_name}: @lifetime is for server and bidi streams; use @timeout"
+            )
+        if method.timeout is not None:
+            raise DefinitionError(
+                f"{method.full_name}: a long-lived stream (@lifetime) has no @timeout"
+            )
+    timed = [m for m in table if m.timeout is not None or m.lifetime is not None]
+    if timed and not any(isinstance(i, Deadlines) for i in interceptors):
+        # As for credentials: a declared timeout (or a stream's lifetime)
+        # nobody enforces would be a promise the server silently breaks.
+        declared = "@timeout" if timed[0].timeout is not None else "@lifetime"
+        raise DefinitionError(
+            f"{timed[0].full_name} declares a {declared}: add twofold.limits.Deadlines "
+            "to the App's interceptors"
+        )
+
+
 class App:
     """Serve services over REST, JSON-RPC and Connect from one ASGI app.
 
@@ -85,9 +109,13 @@ class App:
         self.table = MethodTable(services)
         # Protocols tell these interceptors of requests refused before the chain.
         self.table.refused = refusals(self.interceptors)
+        # Their header-only steps (credentials), run before a body is read.
+        self.table.admit = admission(self.interceptors)
         self.authentication = next(
             (i for i in self.interceptors if isinstance(i, Authentication)), None
         )
+        if self.authentication is not None:
+            _check_decided(self.table)
         guarded = [m.full_name for m in self.table if m.security and not m.security.public]
         if guarded and self.authentication is None:
             # Fail closed: a declared requirement nobody enforces is an open door.
@@ -95,14 +123,7 @@ class App:
                 f"{guarded[0]} requires credentials: add twofold.auth.Authentication "
                 "to the App's interceptors"
             )
-        timed = [m.full_name for m in self.table if m.timeout is not None]
-        if timed and not any(isinstance(i, Deadlines) for i in self.interceptors):
-            # As for credentials: a declared timeout nobody enforces would be
-            # a promise the server silently breaks.
-            raise DefinitionError(
-                f"{timed[0]} declares a @timeout: add twofold.limits.Deadlines "
-                "to the App's interceptors"
-            )
+        _check_deadlines(self.table, self.interceptors)
         # Each App composes its own chain, so one service can sit in two apps
         # with different interceptors.
         for i, method in enumerate(self.table.methods):
@@ -132,6 +153,9 @@ class App:
                 self.options.docs_path, self.options.openapi_path, self.title
             ).items():
                 self._exact[path] = endpoint
+        for service in services:
+            # This App has copied the methods: a later one would never be served.
+            service.freeze(f"App({self.title!r})")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -238,3 +262,22 @@ class App:
             await send({"type": "lifespan.shutdown.failed", "message": str(exc)})
             return
         await send({"type": "lifespan.shutdown.complete"})
+
+
+def _check_decided(table: MethodTable) -> None:
+    """Secure by default: with Authentication, every method must say who may call it.
+
+    A method that declares nothing would otherwise be callable by anyone,
+    which is how a forgotten ``@requires`` ships. Public is a decision too:
+    ``@public``.
+    """
+    undecided = [m.full_name for m in table if m.security is None]
+    if not undecided:
+        return
+    fix = "add @public or @requires(...), or give the service a default: Service(..., security=...)"
+    if len(undecided) == 1:
+        raise DefinitionError(f"{undecided[0]} has no security decision: {fix}")
+    raise DefinitionError(
+        f"{len(undecided)} methods have no security decision ({', '.join(undecided)}): "
+        f"for each, {fix}"
+    )

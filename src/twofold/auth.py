@@ -5,7 +5,10 @@ A method declares what it requires in the definition: ``@requires("products:writ
 ``@public`` (anyone), or nothing, which takes the service's ``security=``
 default. :class:`Authentication` is an ordinary interceptor: it reads the
 credentials from ``ctx.headers`` (``Authorization`` on HTTP, ``authorization``
-metadata on gRPC), so every protocol is guarded by the same code.
+metadata on gRPC), so every protocol is guarded by the same code. Its
+header-only step (:meth:`Authentication.admit`: credentials and scopes)
+runs before a protocol reads the request body; only ``check=``, which needs
+the typed request, runs in the chain.
 
 Missing or invalid credentials are UNAUTHENTICATED with a
 ``WWW-Authenticate`` challenge (401 on REST), a valid identity without the
@@ -24,14 +27,12 @@ from typing import Any, Protocol, TypeVar
 
 from twofold.code import Code
 from twofold.context import Context
+from twofold.declarations import declare
 from twofold.errors import Error
 from twofold.headers import Headers
 from twofold.interceptors import CallNext
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-# The attribute @requires and @public leave on a function for Service.add.
-SECURITY_ATTRIBUTE = "__twofold_security__"
 
 # Longest credential read; anything longer is refused unparsed.
 MAX_CREDENTIAL = 8192
@@ -72,21 +73,22 @@ AUTHENTICATED = Requirement()
 def requires(*scopes: str, check: Check | None = None) -> Callable[[F], F]:
     """Declare that a handler needs an identity with every one of ``scopes``.
 
-    Put it under the method decorator (``@products.create`` above it).
+    It may sit above or under the method decorator (:mod:`twofold.declarations`).
     ``check(identity, request)`` may refuse a call the scopes allow.
     """
     requirement = Requirement(scopes=tuple(scopes), check=check)
+    shown = ", ".join([*(repr(s) for s in scopes), *(["check=..."] if check else [])])
 
-    def declare(fn: F) -> F:
-        setattr(fn, SECURITY_ATTRIBUTE, requirement)
+    def decorate(fn: F) -> F:
+        declare(fn, "security", requirement, f"@requires({shown})")
         return fn
 
-    return declare
+    return decorate
 
 
 def public(fn: F) -> F:
     """Declare that anyone may call a handler, whatever its service's default."""
-    setattr(fn, SECURITY_ATTRIBUTE, PUBLIC)
+    declare(fn, "security", PUBLIC, "@public")
     return fn
 
 
@@ -195,29 +197,47 @@ class Authentication:
                 return await verifier.verify(headers)
         return None
 
-    async def __call__(self, ctx: Context, request: Any, call_next: CallNext) -> Any:
-        requirement = ctx.method.security
+    async def admit(self, ctx: Context) -> None:
+        """The header-only step (:class:`~twofold.interceptors.Gate`): every protocol
+        runs it before reading the body, so a refused caller's body is never read.
+
+        It verifies the credentials, sets ``ctx.identity`` and checks the
+        method's scopes, which do not depend on the request. A method with no
+        requirement at all (the App refuses those, but a hand-made Method may
+        have none) needs an identity: nothing fails open.
+        """
         identity = await self.identify(ctx.headers)
         ctx.identity = identity
-        if requirement is not None and not requirement.public:
-            if identity is None:
+        requirement = ctx.method.security or AUTHENTICATED
+        if requirement.public:
+            return
+        if identity is None:
+            raise unauthenticated("credentials are required", f'Bearer realm="{self.realm}"')
+        if not identity.has_scopes(requirement.scopes):
+            missing = " ".join(requirement.scopes)
+            challenge = (
+                f'Bearer realm="{self.realm}", error="insufficient_scope", scope="{missing}"'
+            )
+            raise Error(
+                Code.PERMISSION_DENIED,
+                f"requires scope {missing}",
+                headers={"WWW-Authenticate": challenge},
+            )
+
+    async def __call__(self, ctx: Context, request: Any, call_next: CallNext) -> Any:
+        if not ctx.admitted:
+            # A caller that skipped the header-only phase is checked here.
+            await self.admit(ctx)
+        requirement = ctx.method.security
+        if requirement is not None and requirement.check is not None:
+            # Only the check needs the typed request: it runs here, in the chain.
+            if ctx.identity is None:
                 raise unauthenticated("credentials are required", f'Bearer realm="{self.realm}"')
-            if not identity.has_scopes(requirement.scopes):
-                missing = " ".join(requirement.scopes)
-                challenge = (
-                    f'Bearer realm="{self.realm}", error="insufficient_scope", scope="{missing}"'
-                )
-                raise Error(
-                    Code.PERMISSION_DENIED,
-                    f"requires scope {missing}",
-                    headers={"WWW-Authenticate": challenge},
-                )
-            if requirement.check is not None:
-                allowed = requirement.check(identity, request)
-                if inspect.isawaitable(allowed):
-                    allowed = await allowed
-                if not allowed:
-                    raise Error(Code.PERMISSION_DENIED, "not allowed for this caller")
+            allowed = requirement.check(ctx.identity, request)
+            if inspect.isawaitable(allowed):
+                allowed = await allowed
+            if not allowed:
+                raise Error(Code.PERMISSION_DENIED, "not allowed for this caller")
         return await call_next(request, ctx)
 
     def openapi_schemes(self) -> dict[str, dict[str, Any]]:

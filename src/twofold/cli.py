@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from twofold import openapi
 from twofold.loader import ENV_TARGET, LoadError, load
+from twofold.server_limits import ServerLimits
 
 # Where `twofold token` looks for its secret before the development one.
 TOKEN_SECRET_ENV = "TWOFOLD_JWT_SECRET"
@@ -51,6 +52,13 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="on SIGINT/SIGTERM, how long calls in flight may finish (default 10)",
     )
+    serve.add_argument(
+        "--http",
+        choices=("auto", "httptools", "h11"),
+        default="auto",
+        help="the HTTP/1.1 parser (default auto: httptools when installed)",
+    )
+    _limit_arguments(serve.add_argument_group("limits, per process (see docs/observability.md)"))
     serve.set_defaults(run=_serve)
 
     spec = sub.add_parser("openapi", help="print the OpenAPI 3.1 document")
@@ -98,7 +106,53 @@ def _parser() -> argparse.ArgumentParser:
     mode.add_argument("--update", action="store_true", help="write the lock file")
     mode.add_argument("--check", action="store_true", help="fail if the lock is not up to date")
     proto.set_defaults(run=_proto)
+
+    check = sub.add_parser(
+        "check", help="report breaking changes of the OpenAPI and .proto contracts"
+    )
+    check.add_argument("target", metavar="MODULE:ATTR")
+    check.add_argument(
+        "--against",
+        required=True,
+        metavar="OLD",
+        help="old contracts: a file, a directory of exported contracts, or git:REF",
+    )
+    check.add_argument("--lock", metavar="PATH", help="default: the service's proto_lock")
+    check.add_argument("--json", action="store_true", help="a JSON list of the findings")
+    check.set_defaults(run=_check)
     return parser
+
+
+# ServerLimits field -> (flag, type, metavar, help)
+_LIMIT_FLAGS: dict[str, tuple[str, type[int] | type[float], str, str]] = {
+    "max_connections": ("--max-connections", int, "N", "open connections; beyond: 503, closed"),
+    "max_header_bytes": ("--max-header-bytes", int, "BYTES", "header fields' size: 431 past it"),
+    "max_headers": ("--max-headers", int, "N", "header fields per request: 431 past it"),
+    "max_url_bytes": ("--max-url-bytes", int, "BYTES", "request target's length: 414 past it"),
+    "header_timeout": ("--header-timeout", float, "SECONDS", "to receive a request's head"),
+    "body_timeout": ("--body-timeout", float, "SECONDS", "a request body may stall: 408 past it"),
+    "idle_timeout": ("--idle-timeout", float, "SECONDS", "a kept-alive connection may idle"),
+    "grpc_idle_timeout": ("--grpc-idle-timeout", float, "SECONDS", "a gRPC connection may idle"),
+    "max_concurrent_streams": ("--max-concurrent-streams", int, "N", "per HTTP/2 connection"),
+}
+
+
+def _limit_arguments(group: argparse._ArgumentGroup) -> None:
+    defaults = ServerLimits()
+    for name, (flag, kind, metavar, text) in _LIMIT_FLAGS.items():
+        default = getattr(defaults, name)
+        group.add_argument(
+            flag, type=kind, default=default, metavar=metavar, help=f"{text} (default {default})"
+        )
+
+
+def _limits(args: argparse.Namespace) -> ServerLimits:
+    """The limits the flags ask for; ValueError names a flag whose value is not positive."""
+    values = {name: getattr(args, name) for name in _LIMIT_FLAGS}
+    for name, value in values.items():
+        if not value > 0:
+            raise ValueError(f"{_LIMIT_FLAGS[name][0]} must be positive")
+    return ServerLimits(**values)
 
 
 def _token(args: argparse.Namespace) -> int:
@@ -124,6 +178,12 @@ def _token(args: argparse.Namespace) -> int:
 
 def _proto(args: argparse.Namespace) -> int:
     from twofold.protobuf import command  # google.protobuf is imported only when needed
+
+    return command.run(args)
+
+
+def _check(args: argparse.Namespace) -> int:
+    from twofold.compat import command  # buf and git are run only by this command
 
     return command.run(args)
 
@@ -155,6 +215,11 @@ def _serve(args: argparse.Namespace) -> int:
     if args.reload and args.workers > 1:
         print("twofold: error: --reload and --workers cannot be combined", file=sys.stderr)
         return 2
+    try:
+        limits = _limits(args)
+    except ValueError as exc:
+        print(f"twofold: error: {exc}", file=sys.stderr)
+        return 2
     grpc_port = None if args.no_grpc or args.grpc_port == 0 else args.grpc_port
     for port in (args.port, grpc_port):
         problem = None if port is None else _port_problem(args.host, port)
@@ -175,6 +240,8 @@ def _serve(args: argparse.Namespace) -> int:
             log_level=args.log_level,
             access_log=not args.no_access_log,
             grace=args.grace,
+            limits=limits,
+            http=args.http,
         )
     )
 

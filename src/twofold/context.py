@@ -22,7 +22,9 @@ class Context:
     are added to the response by HTTP protocols and sent as metadata by gRPC.
     ``identity`` is who made the call, set by :class:`~twofold.auth.Authentication`
     (None for an anonymous call). ``scope`` is the ASGI scope of a call over
-    HTTP (its path, scheme, HTTP version), None on native gRPC.
+    HTTP (its path, scheme, HTTP version), None on native gRPC. ``admitted``
+    says whether the interceptors' header-only steps ran for this call
+    (:class:`~twofold.interceptors.Gate`).
     """
 
     __slots__ = (
@@ -30,6 +32,7 @@ class Context:
         "_response_headers",
         "_state",
         "_timeout",
+        "admitted",
         "deadline",
         "headers",
         "identity",
@@ -57,6 +60,7 @@ class Context:
         self.deadline = deadline
         self._state: dict[str, Any] | None = None
         self.identity: Identity | None = None
+        self.admitted = False
         self._response_headers: dict[str, str] | None = None
         # The timeout a streaming protocol holds around its whole exchange
         # (twofold.invoke.deadline), so that a deadline set later can move it.

@@ -26,20 +26,19 @@ from typing import Any, TypeVar, overload
 
 import msgspec
 
-from twofold.auth import SECURITY_ATTRIBUTE, Requirement
+from twofold import declarations
+from twofold.auth import Requirement
 from twofold.caching import Cache
 from twofold.context import Context
-from twofold.limits import TIMEOUT_ATTRIBUTE
+
+# Re-exported: where users and the other layers have always imported it from.
+from twofold.declarations import DefinitionError as DefinitionError
 from twofold.method import Empty, HttpBinding, Idempotency, Method, StreamKind
 from twofold.naming import pascal
 from twofold.naming import singular as make_singular
 
 F = TypeVar("F", bound=Callable[..., Any])
 _EMPTY = Empty()
-
-
-class DefinitionError(TypeError):
-    """A definition that cannot be served; raised at import time, never per request."""
 
 
 def is_message_type(tp: Any) -> bool:
@@ -212,6 +211,9 @@ class Service:
         # Every method's requirement unless it declares its own (twofold.auth).
         self.security = security
         self.methods: dict[str, Method] = {}
+        # The first App built from it (twofold.app): from then on the service
+        # is what that App serves, and a later method or option is refused.
+        self.served_by: str | None = None
         self.resources: list[Resource] = []
         # The protobuf lock file (docs/protobuf.md); a relative path is taken
         # beside the module that makes the service, found as namedtuple finds
@@ -223,6 +225,20 @@ class Service:
     @property
     def full_name(self) -> str:
         return f"{self.package}.{self.name}"
+
+    def check_open(self, what: str) -> None:
+        """Refuse ``what`` (a method, an option) once an App serves the service."""
+        if self.served_by is not None:
+            raise DefinitionError(
+                f"{what} comes after {self.served_by} was built from {self.full_name}: "
+                "an App copies its services' methods, so declare every method and "
+                "option before building it"
+            )
+
+    def freeze(self, by: str) -> None:
+        """What an App does when built: no method or option may change from now on."""
+        if self.served_by is None:
+            self.served_by = by
 
     def add(
         self,
@@ -236,6 +252,7 @@ class Service:
         cache: Cache | None = None,
     ) -> Method:
         """Turn ``fn`` into a method; the building block every decorator uses."""
+        self.check_open(f"method {name} ({declarations.where(fn)})")
         if name in self.methods:
             raise DefinitionError(f"{self.full_name}: method {name} is defined twice")
         sig = _inspect(fn, name)
@@ -258,6 +275,9 @@ class Service:
                         f"{fn.__qualname__}: {http.verb} {http.path} needs a parameter {param!r}"
                     )
         summary, description = _docs(fn)
+        # Options under the method decorator; one above it finds the method
+        # through declarations.register (twofold.declarations).
+        options = declarations.options(fn)
         method = Method(
             service=self.full_name,
             name=name,
@@ -273,9 +293,11 @@ class Service:
             tags=tags,
             resource=resource,
             cache=cache,
-            security=getattr(fn, SECURITY_ATTRIBUTE, self.security),
-            timeout=getattr(fn, TIMEOUT_ATTRIBUTE, None),
+            security=options.get("security", self.security),
+            timeout=options.get("timeout"),
+            lifetime=options.get("lifetime"),
         )
+        declarations.register(fn, self, method)
         self.methods[name] = method
         return method
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import binascii
 import gzip
-import zlib
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -32,6 +31,7 @@ END_STREAM = 0x02
 TRAILERS = 0x80
 HEADER_SIZE = 5
 
+# (data, limit) -> the inflated data: twofold.compression.gunzip.
 Decompress = Callable[[bytes, int], bytes]
 
 
@@ -43,24 +43,6 @@ class Envelope(NamedTuple):
 def frame(data: bytes, flags: int = 0) -> bytes:
     """One envelope: flags, the length of ``data`` in 4 big-endian bytes, ``data``."""
     return bytes((flags,)) + len(data).to_bytes(4, "big") + data
-
-
-def gunzip(data: bytes, limit: int) -> bytes:
-    """Inflate gzip ``data``, refusing to produce more than ``limit`` bytes.
-
-    Checking the size while inflating (not after) is what stops a small
-    "zip bomb" from taking the server's memory.
-    """
-    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-    try:
-        out = inflater.decompress(data, limit + 1)
-    except zlib.error:
-        raise Error(Code.INVALID_ARGUMENT, "message is not valid gzip") from None
-    if len(out) > limit:
-        raise Error(Code.RESOURCE_EXHAUSTED, f"message is larger than {limit} bytes")
-    if not inflater.eof:
-        raise Error(Code.INVALID_ARGUMENT, "message is not valid gzip: truncated")
-    return out
 
 
 def compress(data: bytes) -> bytes:

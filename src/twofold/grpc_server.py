@@ -26,7 +26,9 @@ larger message is refused with RESOURCE_EXHAUSTED before it is read (by
 grpcio: no interceptor hears of it). A message that does not decode, and a
 method no service has (answered UNIMPLEMENTED by a last, catch-all handler),
 are told to the App's observers (:class:`~twofold.interceptors.Observer`) as
-refusals, so that metrics, logs and traces count them.
+refusals, so that metrics, logs and traces count them. The server's
+:class:`~twofold.server_limits.ServerLimits` become grpcio's options
+(``_limit_options``): those grpcio has a counterpart for.
 """
 
 from __future__ import annotations
@@ -47,10 +49,11 @@ from twofold.code import Code
 from twofold.context import Context
 from twofold.errors import Error, as_error
 from twofold.headers import Headers
-from twofold.interceptors import Refused, nobody
+from twofold.interceptors import Admit, Refused, nobody
 from twofold.invoke import deadline, invoke, stream
 from twofold.method import UNKNOWN, Method, StreamKind
 from twofold.protobuf import Schema, descriptors
+from twofold.server_limits import ServerLimits
 
 PROTOCOL = "grpc"
 DETAILS_KEY = "grpc-status-details-bin"
@@ -70,19 +73,28 @@ class GrpcServer:
     instead of a silent share with some other process.
     """
 
-    def __init__(self, app: App, *, schema: Schema | None = None, reuse_port: bool = False) -> None:
+    def __init__(
+        self,
+        app: App,
+        *,
+        schema: Schema | None = None,
+        reuse_port: bool = False,
+        limits: ServerLimits | None = None,
+    ) -> None:
         self.app = app
         self.schema = schema or Schema(app.table)
         self.server: Any = grpc.aio.server(
             options=[
                 ("grpc.max_receive_message_length", app.options.max_body_size),
                 ("grpc.so_reuseport", int(reuse_port)),
+                *_limit_options(limits or ServerLimits()),
             ]
         )
         # One generic handler, one dict lookup by path, for every method of
         # every service; nothing is a grpcio "registered method" (see _Unregistered).
         handlers = {
-            method.path: handler(method, self.schema, app.table.refused) for method in app.table
+            method.path: handler(method, self.schema, app.table.refused, app.table.admit)
+            for method in app.table
         }
         self.server.add_generic_rpc_handlers((_Dispatch(handlers),))
         self.services = list(dict.fromkeys(method.service for method in app.table))
@@ -129,6 +141,24 @@ class GrpcServer:
         """Refuse new calls, let calls in flight finish for ``grace`` seconds, then cancel them."""
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
+
+
+def _limit_options(limits: ServerLimits) -> list[tuple[str, int]]:
+    """``limits`` as grpcio channel arguments. Header count, target length and
+    body timeout have none: gRPC's metadata size covers the first two, and a
+    stalled message is the call's deadline's business."""
+    return [
+        ("grpc.max_allowed_incoming_connections", limits.max_connections),
+        # Soft and hard limit alike: between the two grpcio refuses at random.
+        ("grpc.max_metadata_size", limits.max_header_bytes),
+        ("grpc.absolute_max_metadata_size", limits.max_header_bytes),
+        ("grpc.max_concurrent_streams", limits.max_concurrent_streams),
+        # From accept until the HTTP/2 preface and SETTINGS have arrived.
+        ("grpc.server_handshake_timeout_ms", round(limits.header_timeout * 1000)),
+        # A connection with no call for this long gets a GOAWAY; the channel
+        # reconnects on its next call.
+        ("grpc.max_connection_idle_ms", round(limits.grpc_idle_timeout * 1000)),
+    ]
 
 
 class _Dispatch(grpc.GenericRpcHandler):  # type: ignore[misc]
@@ -179,11 +209,15 @@ def status_details(error: Error) -> bytes:
     return bytes(status.SerializeToString())
 
 
-def handler(method: Method, schema: Schema, refused: Refused = nobody) -> grpc.RpcMethodHandler:
+def handler(
+    method: Method, schema: Schema, refused: Refused = nobody, admit: Admit | None = None
+) -> grpc.RpcMethodHandler:
     """The grpcio handler of one method: bytes in, bytes out, the codec inside.
 
     ``refused`` hears of a call refused before the interceptor chain (a
-    message that does not decode).
+    message that does not decode). ``admit`` runs the interceptors'
+    header-only steps (credentials) on the metadata before any message is
+    decoded, or, for a client stream, read.
     """
     decode = schema.codec(method.input_type).decode
     encode = schema.codec(method.output_type).encode
@@ -196,6 +230,8 @@ def handler(method: Method, schema: Schema, refused: Refused = nobody) -> grpc.R
 
     async def unary_unary(request: bytes, context: _ServicerContext) -> bytes:
         ctx = _context(method, context)
+        if admit is not None:
+            await _admit(context, ctx, admit)
         try:
             message = decode(request)
         except Exception as exc:
@@ -211,6 +247,8 @@ def handler(method: Method, schema: Schema, refused: Refused = nobody) -> grpc.R
 
     async def stream_unary(requests: AsyncIterator[bytes], context: _ServicerContext) -> bytes:
         ctx = _context(method, context)
+        if admit is not None:
+            await _admit(context, ctx, admit)
         try:
             output = await invoke(method, ctx, decoded(requests))
             body = encode(output)
@@ -239,6 +277,8 @@ def handler(method: Method, schema: Schema, refused: Refused = nobody) -> grpc.R
 
     async def unary_stream(request: bytes, context: _ServicerContext) -> None:
         ctx = _context(method, context)
+        if admit is not None:
+            await _admit(context, ctx, admit)
         try:
             message = decode(request)
         except Exception as exc:
@@ -247,6 +287,8 @@ def handler(method: Method, schema: Schema, refused: Refused = nobody) -> grpc.R
 
     async def stream_stream(requests: AsyncIterator[bytes], context: _ServicerContext) -> None:
         ctx = _context(method, context)
+        if admit is not None:
+            await _admit(context, ctx, admit)
         await send_stream(decoded(requests), context, ctx)
 
     make: dict[StreamKind, tuple[Callable[..., grpc.RpcMethodHandler], Any]] = {
@@ -292,6 +334,13 @@ async def _refuse(
     await refused(ctx, error)
     await _abort(context, ctx, error)
     raise AssertionError("unreachable: grpcio's abort raises")
+
+
+async def _admit(context: _ServicerContext, ctx: Context, admit: Admit) -> None:
+    """Run the header-only steps; a refusal (told to its observers already) ends the call."""
+    refusal = await admit(ctx)
+    if refusal is not None:
+        await _abort(context, ctx, refusal)
 
 
 class _Unknown(grpc.GenericRpcHandler):  # type: ignore[misc]

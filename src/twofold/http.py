@@ -17,8 +17,10 @@ class BodyTooLarge(Error):
 
     http_status = 413
 
-    def __init__(self, limit: int) -> None:
-        super().__init__(Code.RESOURCE_EXHAUSTED, f"request body is larger than {limit} bytes")
+    def __init__(self, limit: int, message: str = "") -> None:
+        super().__init__(
+            Code.RESOURCE_EXHAUSTED, message or f"request body is larger than {limit} bytes"
+        )
         self.limit = limit
 
 

@@ -101,6 +101,9 @@ class Method:
     security: Requirement | None = None
     # Its server-side timeout in seconds (twofold.limits.timeout), or None.
     timeout: float | None = None
+    # A long-lived stream's lifetime in seconds (twofold.limits.lifetime): no
+    # server-side deadline, a clean end when it is over. None: an ordinary call.
+    lifetime: float | None = None
     # Set by the App when it composes interceptors around ``handler``.
     call: Handler = field(init=False)
 

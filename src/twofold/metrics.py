@@ -13,8 +13,10 @@ Each instance has its own registry, so two apps in one process do not clash.
 A stream is measured to its last message. A request a protocol refuses
 before the chain runs (a malformed or over-large body, an unsupported media
 type, an unknown method: ``method="_OTHER"``) is counted with its code too,
-through :meth:`refused`, but not timed. So is one refused by an interceptor
-after this one (credentials, limits), as an ordinary failed call.
+through :meth:`refused`, but not timed. So is one refused by the
+header-only step of an interceptor after this one (credentials); one
+refused by an interceptor after this one in the chain (limits) is counted
+as an ordinary failed call.
 """
 
 from __future__ import annotations

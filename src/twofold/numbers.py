@@ -3,16 +3,17 @@
 JSON has one number type, and JSON Schema (hence OpenAPI) says an ``integer``
 is any number with no fractional part, so ``2.0`` is the integer 2; proto3
 JSON parsers agree. msgspec's strict decoding refuses ``2.0`` for an ``int``.
-The other way round, a ``Decimal`` is documented as a string (``"22.00"``:
-a JSON number would pass through a client's float first), yet msgspec
-accepts a number for it. :class:`Decoder` is msgspec's typed JSON decoder
-with both edges made to match the schema: an integral number is taken for an
-``int``, and a number where a ``Decimal`` belongs is a validation error.
+The other way round, a ``Decimal`` is documented as a string matching a
+pattern (``"22.00"``: a JSON number would pass through a client's float
+first), yet msgspec accepts a number for it, and strings such as ``"1e2"``
+or ``"1_000"``. :class:`Decoder` is msgspec's typed JSON decoder with both
+edges made to match the schema: an integral number is taken for an ``int``,
+and a Decimal is held to its published rule (:mod:`twofold.decimals`).
 
 The fast path is unchanged: the typed decoder runs first, and a type with no
 ``int`` or ``Decimal`` anywhere pays nothing more. A whole float is only
-looked for after msgspec has refused the body; numbers in decimal places
-cost one untyped parse of bodies whose type has a ``Decimal``.
+looked for after msgspec has refused the body; checking Decimals costs one
+untyped parse of bodies whose type has a ``Decimal``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from typing import Any, Generic, TypeVar
 
 import msgspec
 from msgspec import inspect as mi
+
+from twofold import decimals
 
 T = TypeVar("T")
 Path = tuple[str, ...]
@@ -38,8 +41,8 @@ class Decoder(Generic[T]):
         self.type = tp
         self._typed = msgspec.json.Decoder(tp)
         self.ints: list[Path] = []
-        self.decimals: list[Path] = []
         _collect(mi.type_info(tp), (), self, set())
+        self.decimals = decimals.checker(tp)
 
     def decode(self, raw: bytes | bytearray | memoryview | str) -> T:
         try:
@@ -52,24 +55,17 @@ class Decoder(Generic[T]):
             if not any(changed):
                 raise  # not a whole float after all: msgspec's own message stands
             value = msgspec.convert(tree, self.type)
-        if self.decimals:
-            tree = _decode_any(raw)
-            for path in self.decimals:
-                for where in _numbers(tree, path, "$"):
-                    raise msgspec.ValidationError(
-                        f'Expected a decimal string such as "22.00", got a number - at `{where}`'
-                    )
+        if self.decimals is not None:
+            self.decimals(_decode_any(raw))
         return value
 
 
 def _collect(node: mi.Type, path: Path, into: Decoder[Any], seen: set[Any]) -> None:
-    """Record where ints and Decimals sit in the type ``node``."""
+    """Record where ints sit in the type ``node``."""
     if isinstance(node, mi.Metadata):
         _collect(node.type, path, into, seen)
     elif isinstance(node, mi.IntType):
         into.ints.append(path)
-    elif isinstance(node, mi.DecimalType):
-        into.decimals.append(path)
     elif isinstance(node, (mi.StructType, mi.DataclassType, mi.TypedDictType)):
         if node.cls in seen:  # a recursive message: its fields are recorded once
             return
@@ -112,15 +108,3 @@ def _whole_floats(tree: Any, path: Path) -> bool:
                 container[key] = int(item)
                 changed = True
     return changed
-
-
-def _numbers(value: Any, path: Path, where: str) -> Iterator[str]:
-    """The places (``$.product.price``) along ``path`` that hold a JSON number."""
-    if not path:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            yield where
-        return
-    step, rest = path[0], path[1:]
-    for container, key in _children(value, step):
-        inner = f"{where}[{key}]" if isinstance(container, list) else f"{where}.{key}"
-        yield from _numbers(container[key], rest, inner)

@@ -66,7 +66,8 @@ _RESPONSES = {
     "ContentTooLarge": (PROBLEM_JSON, "Content Too Large: the body is over the size limit."),
     "UnsupportedMediaType": (
         PROBLEM_JSON,
-        "Unsupported Media Type: send the body as `application/json`.",
+        "Unsupported Media Type: send the body as `application/json`, as it is or with "
+        "`Content-Encoding: gzip` (another coding is answered with `Accept-Encoding`).",
     ),
     PROBLEM: (PROBLEM_JSON, "An error, as an RFC 9457 problem document."),
     CONNECT_ERROR: (
@@ -111,6 +112,7 @@ _ERROR_HEADERS: dict[str, list[str]] = {
     "Unauthorized": ["WWW-Authenticate"],
     "Forbidden": ["WWW-Authenticate"],
     "TooManyRequests": ["Retry-After"],
+    "UnsupportedMediaType": ["Accept-Encoding"],
     "ConnectUnauthenticated": ["WWW-Authenticate"],
     "ConnectPermissionDenied": ["WWW-Authenticate"],
     "ConnectResourceExhausted": ["Retry-After"],
@@ -124,6 +126,11 @@ _HEADERS: dict[str, Schema] = {
     "Retry-After": {
         "description": "Seconds to wait before trying again.",
         "schema": {"type": "integer", "minimum": 1},
+    },
+    "Accept-Encoding": {
+        "description": "The content codings a request body may have (RFC 9110 §15.5.16), "
+        "sent when it had another.",
+        "schema": {"type": "string"},
     },
     "X-Request-Id": {
         "description": "The request's id: the caller's `X-Request-Id` when it was sane, "

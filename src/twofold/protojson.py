@@ -20,12 +20,13 @@ import base64
 import datetime as dt
 import re
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from typing import Annotated, Any, Generic, NamedTuple, TypeVar
 
 import msgspec
 from msgspec import inspect as mi
 
-from twofold import messages
+from twofold import decimals, messages
 from twofold.code import Code
 from twofold.errors import Error, validation_error
 from twofold.naming import camel
@@ -146,6 +147,8 @@ def _decoder(tp: type[T], node: mi.Type) -> Callable[[Any], T]:
     pattern = f'"(?:{"|".join(sorted(aliases))})"'
     guard = re.compile((f"\\\\u|{pattern}" if lenient else pattern).encode()) if aliases else None
     fast = msgspec.json.Decoder(tp, strict=False).decode
+    # Lenient decoding reads "1e2" or a number as a Decimal: held to its rule.
+    check = decimals.checker(tp)
 
     def decode(data: Any) -> T:
         try:
@@ -154,11 +157,20 @@ def _decoder(tp: type[T], node: mi.Type) -> Callable[[Any], T]:
             if isinstance(data, _BUFFERS):
                 if guard is None or guard.search(data) is None:
                     try:
-                        return fast(data)
+                        value = fast(data)
                     except msgspec.ValidationError:
                         pass  # the general path decides, and names the field if wrong
+                    else:
+                        if check is not None:
+                            # No alias in the body: its keys are the checker's.
+                            check(_decode_any(data))
+                        return value
                 data = _decode_any(data)
-            return _convert(normalize(data), tp, strict=False)
+            tree = normalize(data)
+            value = _convert(tree, tp, strict=False)
+            if check is not None:
+                check(tree)
+            return value
         except msgspec.ValidationError as exc:
             raise validation_error(exc) from None
         except msgspec.DecodeError as exc:
@@ -321,7 +333,12 @@ class _Encoders:
     """
 
     def __init__(self) -> None:
-        self.ns: dict[str, Any] = {"_json": _encode, "_ts": _timestamp, "_nf": _nonfinite}
+        self.ns: dict[str, Any] = {
+            "_json": _encode,
+            "_ts": _timestamp,
+            "_nf": _nonfinite,
+            "_dt": decimals.text,
+        }
         self.names: dict[type, str | None] = {}  # None: msgspec's encoding is right
         self.sources: dict[type, tuple[list[str], str]] = {}
 
@@ -402,6 +419,8 @@ class _Encoders:
             return f"({var} if {var} - {var} == 0 else _nf({var}))"
         if isinstance(node, mi.DateTimeType):
             return f"_ts({var})"
+        if isinstance(node, mi.DecimalType):
+            return f"_dt({var})"
         if isinstance(node, mi.EnumType):
             table = f"_n{id(node.cls)}"
             self.ns[table] = _enum_names(node.cls)
@@ -443,10 +462,12 @@ class _Encoders:
 
 
 def _changes(leaf: mi.Type) -> bool:
-    return _is_int64(leaf) or isinstance(leaf, mi.FloatType | mi.DateTimeType | mi.EnumType)
+    kinds = mi.FloatType | mi.DateTimeType | mi.DecimalType | mi.EnumType
+    return _is_int64(leaf) or isinstance(leaf, kinds)
 
 
 _CLASSES = {mi.IntType: int, mi.FloatType: float, mi.DateTimeType: dt.datetime, mi.DictType: dict}
+_CLASSES[mi.DecimalType] = Decimal
 _CLASSES |= {
     mi.ListType: list,
     mi.SetType: set,

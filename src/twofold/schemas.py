@@ -1,14 +1,15 @@
 """JSON Schema for message types, as shared OpenAPI 3.1 components.
 
-msgspec derives the schemas; this module adds the two things it cannot know.
-First, an integer's protobuf width: ``format: int32`` or ``int64`` by the
-same rule as :func:`twofold.messages.is_int32`, so OpenAPI, ``.proto`` and
-proto3 JSON agree. Second, the proto3 JSON variant (``Product.ProtoJSON``)
-of every component that holds an int64, directly or through a reference:
-Connect's JSON is proto3 JSON, which writes an int64 as a *string* (a
-JavaScript number loses precision past 2**53) and reads a string or a
-number. A document that said ``integer`` there would make a response
-validator reject what the server really sends.
+msgspec derives the schemas; this module adds the three things it cannot know.
+First, a Decimal's ``pattern``: the rule every decoder holds it to
+(:mod:`twofold.decimals`). Second, an integer's protobuf width: ``format:
+int32`` or ``int64`` by the same rule as :func:`twofold.messages.is_int32`,
+so OpenAPI, ``.proto`` and proto3 JSON agree. Third, the proto3 JSON variant
+(``Product.ProtoJSON``) of every component that holds an int64, directly or
+through a reference: Connect's JSON is proto3 JSON, which writes an int64 as
+a *string* (a JavaScript number loses precision past 2**53) and reads a
+string or a number. A document that said ``integer`` there would make a
+response validator reject what the server really sends.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 import msgspec
 from msgspec import inspect as mi
 
+from twofold import decimals
 from twofold.messages import INT32_MAX, INT32_MIN
 
 Schema = dict[str, Any]
@@ -99,6 +101,10 @@ def _with_format(node: Schema) -> Schema:
     width = integer_width(node)
     if width is not None and "format" not in node:
         return {**node, "format": f"int{width}"}
+    if node.get("format") == "decimal" and node.get("type") == "string" and "pattern" not in node:
+        # What the server holds a Decimal to (twofold.decimals), where its
+        # type gives no pattern of its own.
+        return {**node, "pattern": decimals.PATTERN}
     return node
 
 

@@ -22,12 +22,28 @@ kernel spreads connections over the workers. A signal to the parent is
 passed on to the workers; a worker that exits ends the others (no
 restarts: run a process manager for that). ``--reload`` uses uvicorn's
 reloader with this same worker.
+
+A worker never outlives its parent, even one killed with SIGKILL (which
+cannot be passed on): on Linux the kernel sends it SIGTERM when the parent
+dies (``PR_SET_PDEATHSIG``), and on any system the worker watches the
+sentinel ``multiprocessing`` gives it (a pipe from the parent that reads as
+closed once the parent is gone). Either way it stops as on SIGTERM: no new
+connections, calls in flight get ``grace`` seconds. Without this, workers
+orphaned by a killed supervisor would keep the port, and a restarted
+server would find it in use.
+
+``settings.limits`` (:class:`~twofold.server_limits.ServerLimits`) bound
+what a connection may send and how long it may take, on both servers:
+:mod:`twofold.uvicorn_limits` maps them onto uvicorn, ``GrpcServer`` onto
+grpcio.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
+import ctypes
 import functools
 import logging
 import multiprocessing
@@ -35,14 +51,17 @@ import multiprocessing.connection
 import signal
 import socket
 import sys
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
 
 import uvicorn
 from uvicorn.lifespan.on import LifespanOn
 
+from twofold import uvicorn_limits
 from twofold.loader import load
+from twofold.server_limits import ServerLimits
 
 logger = logging.getLogger("uvicorn.error")
 STARTUP_FAILURE = 3  # uvicorn's exit status when the lifespan fails
@@ -61,6 +80,8 @@ class Settings:
     log_level: str = "info"
     access_log: bool = True
     grace: float = 10.0
+    limits: ServerLimits = field(default_factory=ServerLimits)
+    http: str = "auto"  # the HTTP/1.1 parser: "auto" (httptools if installed), "httptools", "h11"
 
 
 def run(settings: Settings) -> int:
@@ -78,8 +99,12 @@ def run(settings: Settings) -> int:
 
 
 def _config(settings: Settings, app: Any) -> uvicorn.Config:
-    return uvicorn.Config(
+    # uvloop when installed (the [standard] extra), as uvicorn picks; the
+    # HTTP/1.1 protocol is uvicorn's, with the limits.
+    return uvicorn_limits.LimitedConfig(
         app,
+        limits=settings.limits,
+        http=settings.http,
         factory=isinstance(app, str),
         host=settings.host,
         port=settings.port,
@@ -90,7 +115,6 @@ def _config(settings: Settings, app: Any) -> uvicorn.Config:
         log_config=_log_config(settings.access_log),
         lifespan="off",  # run by _serve, around both servers
         timeout_graceful_shutdown=int(settings.grace) or 1,
-        # httptools and uvloop when installed (the [standard] extra), as uvicorn picks.
     )
 
 
@@ -141,7 +165,9 @@ async def _serve(
         if settings.grpc_port is not None:
             from twofold.grpc_server import GrpcServer  # grpcio only when serving gRPC
 
-            grpc_server = GrpcServer(load(settings.target), reuse_port=settings.workers > 1)
+            grpc_server = GrpcServer(
+                load(settings.target), reuse_port=settings.workers > 1, limits=settings.limits
+            )
             address = f"{settings.host}:{settings.grpc_port}"
             try:
                 port = grpc_server.add_port(address)
@@ -157,12 +183,18 @@ async def _serve(
 
             grpc_stopped = asyncio.create_task(stop_grpc())
         http = _HttpServer(config, stopping)
+        watchdog = asyncio.create_task(uvicorn_limits.watch(settings.limits, http.server_state))
+        parent = _watch_parent(http)
         # uvicorn re-raises the signal it caught once it is done; catch it
         # here, so that the gRPC server and the lifespan still stop in order.
         previous = {s: signal.signal(s, _ignore) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
             await http.serve(sockets)
         finally:
+            parent()
+            watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watchdog
             stopping.set()
             if grpc_stopped is not None:
                 await grpc_stopped
@@ -171,6 +203,35 @@ async def _serve(
         return 0 if http.started else 1
     finally:
         await lifespan.shutdown()
+
+
+def _watch_parent(http: _HttpServer) -> Callable[[], None]:
+    """In a worker process: stop as on SIGTERM once the parent is gone; the
+    function that stops watching."""
+    parent = multiprocessing.parent_process()
+    if parent is None or parent.sentinel is None:
+        return lambda: None
+    loop = asyncio.get_running_loop()
+    sentinel = parent.sentinel
+
+    def gone() -> None:
+        loop.remove_reader(sentinel)
+        logger.warning("The parent process is gone: stopping")
+        http.handle_exit(signal.SIGTERM, None)
+
+    def stop() -> None:
+        loop.remove_reader(sentinel)
+
+    loop.add_reader(sentinel, gone)
+    return stop
+
+
+def _die_with_parent() -> None:
+    """Linux: have the kernel send this process SIGTERM when its parent dies."""
+    if sys.platform.startswith("linux"):
+        pr_set_pdeathsig = 1  # <linux/prctl.h>
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
 
 
 def _ignore(sig: int, frame: FrameType | None) -> None:
@@ -208,4 +269,5 @@ def _supervise(settings: Settings, sock: socket.socket) -> int:
 
 
 def _worker_process(settings: Settings, sockets: list[socket.socket] | None = None) -> None:
+    _die_with_parent()  # the parent may be gone already: _watch_parent sees to that
     sys.exit(_worker(settings, sockets))

@@ -9,7 +9,7 @@ from twofold.context import Context
 from twofold.definition import DefinitionError, Service
 from twofold.errors import Error
 from twofold.headers import Headers
-from twofold.interceptors import Refused, nobody
+from twofold.interceptors import Admit, Refused, nobody
 from twofold.method import Method
 
 
@@ -20,6 +20,9 @@ class MethodTable:
         self.by_path: dict[str, Method] = {}
         # Set by the App: what protocols tell of requests refused before the chain.
         self.refused: Refused = nobody
+        # Set by the App when an interceptor has a header-only step: what
+        # every protocol runs after routing and before reading the body.
+        self.admit: Admit | None = None
         names = set()
         for service in self.services:
             if service.full_name in names:

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from pathlib import Path
 
 import httpx
+import pytest
+from sqlalchemy import select
 
 from docs_src.caching.articles import ARTICLES, Article, app
+from tests.unit.test_catalog import running
+from twofold import Code, Error
+from twofold.idempotency import Claim
 
 
 def test_the_caching_example_serves_what_the_page_says() -> None:
@@ -95,5 +102,46 @@ def test_the_caching_example_serves_what_the_page_says() -> None:
         transport = httpx.ASGITransport(app)
         async with httpx.AsyncClient(transport=transport, base_url="http://docs") as client:
             await test(client)
+
+    asyncio.run(main())
+
+
+def test_the_receipts_example_completes_keys_in_its_own_transaction(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from docs_src.caching import receipts
+
+    monkeypatch.setenv("TILL_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'till.db'}")
+
+    async def count() -> int:
+        async with receipts.sessions() as session:
+            return len((await session.scalars(select(receipts.ReceiptRow))).all())
+
+    async def main() -> None:
+        transport = httpx.ASGITransport(receipts.app)
+        async with (
+            running(receipts.app),
+            httpx.AsyncClient(transport=transport, base_url="http://docs") as c,
+        ):
+            key = {"idempotency-key": "r1"}
+            first = await c.post("/receipts", json={"amount": 5}, headers=key)
+            again = await c.post("/receipts", json={"amount": 5}, headers=key)
+            assert first.status_code == again.status_code == 201
+            assert again.json() == first.json() and await count() == 1
+
+            # A call whose lease ran out and was taken over writes nothing.
+            store = receipts.SqlKeys()
+            late, retry = Claim("m", "k", "late"), Claim("m", "k", "retry")
+            assert await store.reserve(late, b"f", time.time() - 1) is None
+            assert await store.reserve(retry, b"f", time.time() + 30) is None
+            with pytest.raises(Error) as refused:
+                async with receipts.sessions.begin() as session:
+                    session.add(receipts.ReceiptRow(amount=7))
+                    await store.complete(late, b"{}", time.time() + 60, session)
+            assert refused.value.code is Code.ABORTED and await count() == 1
+            r = await c.post("/receipts", json={"amount": 5}, headers={"idempotency-key": "k"})
+            assert r.status_code == 201  # another method's key "k": unrelated
+            await store.release(late)  # not its key any more: nothing happens
+            assert await store.reserve(Claim("m", "k", "x"), b"f", 0) is not None
 
     asyncio.run(main())

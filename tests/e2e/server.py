@@ -71,7 +71,7 @@ def start(target: str, tmp: Path, env: dict[str, str] | None = None, *args: str)
                 stderr=subprocess.STDOUT,
             )
         server = Server(f"http://127.0.0.1:{port}", port, process, log, grpc_port)
-        if _wait_ready(server):
+        if wait_ready(server):
             return server
         server.stop()
         if "already in use" not in server.output() and "cannot listen" not in server.output():
@@ -79,7 +79,7 @@ def start(target: str, tmp: Path, env: dict[str, str] | None = None, *args: str)
     raise RuntimeError("no free port after 3 attempts")
 
 
-def _wait_ready(server: Server, timeout: float = 20.0) -> bool:
+def wait_ready(server: Server, timeout: float = 20.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.process.poll() is not None:

@@ -132,7 +132,7 @@ def test_import_products_over_connect(http: httpx.Client) -> None:
     items = [
         {"name": "A", "price": "1.00", "category": category},
         {"name": "B", "price": "2.00", "category": category},
-        {"name": "C", "price": "1.001", "category": category},  # fractions of a cent
+        {"name": "A", "price": "1.00", "category": category},  # a repeat: not added again
     ]
     body = b"".join(frame(json.dumps({"product": i}).encode()) for i in items)
     r = http.post(
@@ -145,9 +145,29 @@ def test_import_products_over_connect(http: httpx.Client) -> None:
     summary = json.loads(raw[5 : 5 + size])
     assert raw[5 + size] == END_STREAM and json.loads(raw[10 + size :]) == {}
     assert summary["created"] == "2"  # int64: a string in proto3 JSON
-    assert [(f["index"], f["name"]) for f in summary["failed"]] == [("2", "C")]
+    assert [(f["index"], f["name"]) for f in summary["failed"]] == [("2", "A")]
     listed = http.get("/products", params={"category": category}).json()["products"]
     assert sorted(p["name"] for p in listed) == ["A", "B"]
+
+
+def test_import_ends_at_a_message_its_schema_refuses(http: httpx.Client) -> None:
+    category = f"import-{uuid.uuid4().hex[:8]}"
+    items = [
+        {"name": "A", "price": "1.00", "category": category},
+        {"name": "C", "price": "1.001", "category": category},  # fractions of a cent
+        {"name": "D", "price": "1.00", "category": category},
+    ]
+    body = b"".join(frame(json.dumps({"product": i}).encode()) for i in items)
+    r = http.post(
+        SERVICE + "ImportProducts",
+        content=body,
+        headers={"content-type": "application/connect+json"},
+    )
+    assert r.content[0] == END_STREAM
+    error = json.loads(r.content[5:])["error"]
+    assert error["code"] == "invalid_argument" and "product.price" in error["message"]
+    listed = http.get("/products", params={"category": category}).json()["products"]
+    assert [p["name"] for p in listed] == ["A"]  # read before the bad message arrived
 
 
 def test_import_products_over_grpc_web(http: httpx.Client) -> None:

@@ -95,7 +95,7 @@ def test_watch_prices_and_import_products(
 
         products = [
             cc.NewProduct(name=name, price=Decimal(price), category=category)
-            for name, price in [("A", "1.00"), ("B", "2.00"), ("C", "1.001")]
+            for name, price in [("A", "1.00"), ("B", "2.00"), ("A", "1.00")]  # A repeats
         ]
         requests = [cc.ImportProductsRequest(product=p) for p in products]
         if protocol == "rest":  # Server-Sent Events go one way only
@@ -105,4 +105,4 @@ def test_watch_prices_and_import_products(
             return
         summary = c.import_products(iter(requests))
     assert summary.created == 2
-    assert [(f.index, f.name) for f in summary.failed] == [(2, "C")]
+    assert [(f.index, f.name) for f in summary.failed] == [(2, "A")]

@@ -107,6 +107,8 @@ def test_errors_set_the_exit_status(catalog: Server, protocol: str) -> None:
         '{"user": {"name": "A", "email": "nope"}}',
         "--protocol",
         protocol,
+        "-H",
+        AUTH,  # without credentials the body is not even looked at: 401
     )
     assert invalid.returncode == 13
     problem = json.loads(invalid.stderr)

@@ -25,7 +25,15 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from tests.unit.wires import PROTOCOLS, Wires, wires
 from twofold import App, Context, DefinitionError, Service
-from twofold.auth import ApiKey, ApiKeys, Authentication, Identity, public, requires
+from twofold.auth import (
+    AUTHENTICATED,
+    ApiKey,
+    ApiKeys,
+    Authentication,
+    Identity,
+    public,
+    requires,
+)
 from twofold.bearer import JwtBearer, issue
 
 SECRET = "a test secret that is long enough for HS256"
@@ -300,6 +308,46 @@ def test_no_token_or_secret_in_errors_or_logs(caplog: pytest.LogCaptureFixture) 
 def test_a_requirement_nobody_enforces_is_refused() -> None:
     with pytest.raises(DefinitionError, match="Authentication"):
         App(service)
+
+
+def test_with_authentication_every_method_must_decide() -> None:
+    undecided = Service("drafts.v1")
+    drafts = undecided.resource("drafts")
+
+    @drafts.get
+    async def get_draft(id: int) -> Note:
+        return Note(id, "")
+
+    @drafts.create
+    async def create_draft(draft: Note) -> Note:
+        return draft
+
+    @drafts.delete
+    @public
+    async def delete_draft(id: int) -> None:
+        return None
+
+    keys = ApiKeys([])
+    with pytest.raises(DefinitionError) as raised:
+        App(undecided, interceptors=[Authentication(keys)])
+    message = str(raised.value)
+    # Each undecided method by name, the decided one not, and how to decide.
+    assert "drafts.v1.DraftsService/GetDraft" in message
+    assert "drafts.v1.DraftsService/CreateDraft" in message
+    assert "DeleteDraft" not in message
+    assert "@public or @requires(...)" in message and "Service(..., security=...)" in message
+    # Without Authentication nobody checks anything: nothing to decide.
+    App(undecided)
+
+
+def test_a_service_default_is_a_decision() -> None:
+    decided = Service("drafts.v1", security=AUTHENTICATED)
+
+    @decided.procedure
+    async def publish_draft(id: int) -> Note:
+        return Note(id, "")
+
+    App(decided, interceptors=[Authentication(ApiKeys([]))])
 
 
 def test_openapi_declares_schemes_and_security() -> None:

@@ -173,7 +173,12 @@ def test_every_method_and_caller(protocol: str) -> None:
     app = App(
         service,
         lifespan=lifespan,
-        interceptors=[authentication(), spy, IdempotencyKeys(SqlIdempotencyStore())],
+        interceptors=[
+            authentication(),
+            spy,
+            Deadlines(),  # WatchPrices declares a @lifetime
+            IdempotencyKeys(SqlIdempotencyStore()),
+        ],
     )
 
     async def main() -> None:
@@ -207,7 +212,7 @@ STREAMS = ["WatchPrices", "ImportProducts"]
 NEW = {"name": "Imported", "price": "5.00", "category": "import"}
 STREAM_PAYLOADS = {
     "WatchPrices": [{"category": ""}],
-    "ImportProducts": [{"product": NEW}, {"product": NEW}],
+    "ImportProducts": [{"product": NEW}, {"product": {**NEW, "name": "Imported too"}}],
 }
 
 

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from twofold import Code, Error
-from twofold.envelope import COMPRESSED, Envelope, Reader, frame, gunzip
+from twofold.compression import gunzip
+from twofold.envelope import COMPRESSED, Envelope, Reader, frame
 from twofold.http import ClientDisconnected
 
 

@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import httpx
 import msgspec
 import pytest
 
-from twofold import App, Code, Error, Service
-from twofold.idempotency import IdempotencyKeys, MemoryStore, _fingerprint
+from twofold import App, Code, Context, Error, Service, idempotency
+from twofold.idempotency import (
+    Claim,
+    IdempotencyKeys,
+    MemoryStore,
+    Record,
+    _fingerprint,
+    _finish,
+)
+from twofold.limits import Deadlines
 
 
 class Ticket(msgspec.Struct, kw_only=True):
@@ -118,8 +127,8 @@ def test_a_call_still_running_is_aborted() -> None:
     request = service.methods["CreateTicket"].input_type(ticket=NewTicket(seat="A1"))
 
     async def go() -> None:
-        fingerprint = _fingerprint(request)
-        assert await store.reserve("box.v1.BoxService/CreateTicket", "k", fingerprint, 1e12) is None
+        claim = Claim("box.v1.BoxService/CreateTicket", "k", "another call")
+        assert await store.reserve(claim, _fingerprint(request), 1e12) is None
 
     asyncio.run(go())
     r = call("POST", "/tickets", json={"seat": "A1"}, headers={"idempotency-key": "k"})
@@ -128,10 +137,90 @@ def test_a_call_still_running_is_aborted() -> None:
     assert SOLD == []
 
 
+def test_a_lease_expires_and_the_late_call_cannot_answer_any_more() -> None:
+    async def go() -> None:
+        late, retry = Claim("m", "k", "late"), Claim("m", "k", "retry")
+        assert await store.reserve(late, b"x", time.time() - 1) is None  # its process died
+        assert await store.reserve(retry, b"x", time.time() + 60) is None  # taken over
+        with pytest.raises(Error) as refused:
+            await store.complete(late, b"{}", 1e12)
+        assert refused.value.code is Code.ABORTED
+        await store.release(late)  # not its key any more: nothing happens
+        await store.complete(retry, b'{"id": 1}', 1e12)
+        await store.release(retry)  # answered: kept
+        assert await store.reserve(Claim("m", "k", "third"), b"x", 1e12) == Record(
+            b"x", b'{"id": 1}'
+        )
+
+    asyncio.run(go())
+
+
 def test_keys_expire() -> None:
     async def go() -> None:
-        assert await store.reserve("m", "k", b"x", 0.0) is None
-        assert await store.reserve("m", "k", b"y", 1e12) is None  # the old one expired
+        assert await store.reserve(Claim("m", "k", "1"), b"x", 0.0) is None
+        assert await store.reserve(Claim("m", "k", "2"), b"y", 1e12) is None  # the old one expired
+
+    asyncio.run(go())
+
+
+# A handler that completes its key with its write, then goes on: the deadline
+# may cancel it before (nothing written, key freed) or after (key answered).
+ledger = Service("ledger.v1")
+entries = ledger.resource("entries")
+WRITTEN: list[Ticket] = []
+
+
+@entries.create
+async def create_entry(entry: NewTicket, ctx: Context, idempotency_key: str = "") -> Ticket:
+    await asyncio.sleep(0.02 if entry.seat == "slow before" else 0)
+    WRITTEN.append(Ticket(id=len(WRITTEN) + 1, seat=entry.seat))
+    # No await between the write and the completion: atomic on the event loop.
+    await idempotency.complete(ctx, WRITTEN[-1])
+    await asyncio.sleep(0.02 if entry.seat == "slow after" else 0)
+    return WRITTEN[-1]
+
+
+ledger_store = MemoryStore()
+ledger_app = App(ledger, interceptors=[Deadlines(), IdempotencyKeys(ledger_store, lease=5)])
+
+
+def call_ledger(seat: str, headers: dict[str, str]) -> httpx.Response:
+    async def go() -> httpx.Response:
+        transport = httpx.ASGITransport(ledger_app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            return await client.post("/entries", json={"seat": seat}, headers=headers)
+
+    return asyncio.run(go())
+
+
+@pytest.mark.parametrize("seat", ["slow before", "slow after"])
+def test_a_deadline_leaves_the_key_free_or_answered_never_stuck(seat: str) -> None:
+    WRITTEN.clear()
+    key = {"idempotency-key": seat.replace(" ", "-")}
+    cut = call_ledger(seat, {**key, "request-timeout": "0.01"})
+    assert cut.status_code == 504
+    assert len(WRITTEN) == (1 if seat == "slow after" else 0)
+    retried = call_ledger(seat, key)
+    assert retried.status_code == 201
+    assert len(WRITTEN) == 1  # written once, whenever the deadline fired
+    assert retried.json() == msgspec.to_builtins(WRITTEN[0])
+    assert all(record.response for _, _, record in ledger_store.entries.values())
+
+
+def test_clean_up_runs_to_its_end_when_cancelled_again() -> None:
+    done: list[str] = []
+
+    async def release() -> None:
+        await asyncio.sleep(0.01)
+        done.append("released")
+
+    async def go() -> None:
+        task = asyncio.create_task(_finish(release(), "release"))
+        await asyncio.sleep(0)
+        task.cancel()  # a second cancellation, while it cleans up
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert done == ["released"]
 
     asyncio.run(go())
 

@@ -11,7 +11,7 @@ import pytest
 
 from tests.unit.wires import PROTOCOLS, Wires, wires
 from twofold import App, Context, Service
-from twofold.auth import Authentication
+from twofold.auth import PUBLIC, Authentication
 from twofold.bearer import JwtBearer, issue
 from twofold.definition import DefinitionError
 from twofold.limits import ConcurrencyLimit, Deadlines, RateLimit, StreamLimit, timeout
@@ -25,7 +25,7 @@ class Slept(msgspec.Struct):
     seconds: float
 
 
-service = Service("limits.v1")
+service = Service("limits.v1", security=PUBLIC)
 
 
 @service.procedure(http=("POST", "/slow:run"))

@@ -52,7 +52,7 @@ def test_what_the_schema_refuses_is_refused(raw: bytes, where: str) -> None:
 
 def test_a_type_without_numbers_is_decoded_by_msgspec_alone() -> None:
     decoder = Decoder(msgspec.defstruct("Note", [("text", str)]))
-    assert (decoder.ints, decoder.decimals) == ([], [])
+    assert (decoder.ints, decoder.decimals) == ([], None)
 
 
 # REST and JSON-RPC decode alike.

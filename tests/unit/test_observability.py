@@ -13,7 +13,7 @@ import pytest
 from tests.unit.wires import PROTOCOLS, Wires, wires
 from twofold import App, Code, Context, Error, Service
 from twofold.access import AccessLog
-from twofold.auth import Authentication, requires
+from twofold.auth import Authentication, public, requires
 from twofold.bearer import JwtBearer, issue
 from twofold.metrics import Metrics
 from twofold.tracing import TRACE, RequestIds, TraceParent, parse_traceparent
@@ -31,6 +31,7 @@ service = Service("obs.v1")
 
 
 @service.procedure(http=("POST", "/echo"))
+@public
 async def echo(text: str, ctx: Context) -> Echo:
     SEEN.append(ctx.state.get(TRACE))
     if text == "fail":

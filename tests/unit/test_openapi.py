@@ -19,7 +19,18 @@ from openapi_schema_validator import OAS31Validator
 from openapi_spec_validator import validate
 
 from docs_src.openapi import service as docs_example
-from twofold import App, Code, Error, Idempotency, Options, Service, messages, openapi, schemas
+from twofold import (
+    App,
+    Code,
+    Error,
+    Idempotency,
+    Options,
+    Service,
+    decimals,
+    messages,
+    openapi,
+    schemas,
+)
 
 Small = Annotated[int, Meta(ge=0, le=100_000)]
 
@@ -275,7 +286,11 @@ def test_query_parameters_follow_the_request_fields() -> None:
     assert found["tag"]["schema"] == {"type": "array", "items": {"type": "string"}}
     assert (found["tag"]["style"], found["tag"]["explode"]) == ("form", True)
     # A query string cannot say null: an Optional field is just not required.
-    assert found["min_price"]["schema"] == {"type": "string", "format": "decimal"}
+    assert found["min_price"]["schema"] == {
+        "type": "string",
+        "format": "decimal",
+        "pattern": decimals.PATTERN,
+    }
     search = params("/products:search", "get")
     assert search["query"]["required"] is True
     assert search["limit"]["required"] is False
@@ -306,7 +321,11 @@ def test_components_keep_required_constraints_and_docstrings() -> None:
     assert product["required"] == ["id", "name", "price", "created"]
     assert product["description"] == "Something we sell.\n\nPrices are in euros."
     assert product["properties"]["name"] == {"type": "string", "maxLength": 80, "minLength": 1}
-    assert product["properties"]["price"] == {"type": "string", "format": "decimal"}
+    assert product["properties"]["price"] == {
+        "type": "string",
+        "format": "decimal",
+        "pattern": decimals.PATTERN,
+    }
     assert product["properties"]["size"]["anyOf"] == [
         {"$ref": "#/components/schemas/Dimensions"},
         {"type": "null"},

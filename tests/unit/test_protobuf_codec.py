@@ -106,7 +106,9 @@ def to_upb(value: Everything) -> Any:
     """The same value as a upb message, set field by field (protojson's JSON would do
     too, but then a bug shared by both codecs could hide)."""
     m = Upb(id=value.id, small=value.small, ratio=value.ratio, name=value.name)
-    m.blob, m.flag, m.price = value.blob, value.flag, str(value.price)
+    # A Decimal goes out in fixed-point, as its published pattern has it
+    # (-1.50E+3 is "-1500"), so that it reads back under that pattern.
+    m.blob, m.flag, m.price = value.blob, value.flag, format(value.price, "f")
     if value.key is not None:
         m.key = str(value.key)
     if value.day is not None:

@@ -207,9 +207,19 @@ def test_floats_take_and_give_the_proto3_spellings_of_non_finite_values() -> Non
         assert encoded(Product(id=1, name="n", ratio=value))["ratio"] == text
 
 
-def test_decimal_is_a_string_out_and_a_string_or_number_in() -> None:
-    assert decode(Product, b'{"id": 1, "name": "n", "unitPrice": 0.1}').unit_price == Decimal("0.1")
+def test_decimal_is_a_fixed_point_string_both_ways() -> None:
+    given = b'{"id": 1, "name": "n", "unitPrice": "0.1"}'
+    assert decode(Product, given).unit_price == Decimal("0.1")
     assert encoded(Product(id=1, name="n", unit_price=Decimal("9.90")))["unit_price"] == "9.90"
+    # Out as its published pattern has it: no exponent.
+    assert encoded(Product(id=1, name="n", unit_price=Decimal("1E+2")))["unit_price"] == "100"
+    # In: a number, or a string the pattern refuses, is INVALID_ARGUMENT naming the field;
+    # by the general path (a camelCase key) and the fast one alike.
+    for key in (b"unitPrice", b"unit_price"):
+        for value in (b"0.1", b'"1e2"', b'" 1"', b'"NaN"', b'"1_0"'):
+            with pytest.raises(Error) as refused:
+                decode(Product, b'{"id": 1, "name": "n", "' + key + b'": ' + value + b"}")
+            assert [v.field for v in refused.value.violations] == ["unit_price"]
 
 
 # --- unknown fields and nulls -----------------------------------------------

@@ -22,7 +22,7 @@ import pytest
 from tests.unit.wires import Wires, wires
 from twofold import App, Options, Service
 from twofold.access import AccessLog
-from twofold.auth import Authentication, requires
+from twofold.auth import Authentication, public, requires
 from twofold.bearer import JwtBearer, issue
 from twofold.limits import RateLimit
 from twofold.metrics import Metrics
@@ -42,6 +42,7 @@ service = Service("refuse.v1")
 
 
 @service.procedure(http=("POST", "/echo"))
+@public
 async def echo(text: str) -> Echo:
     REACHED.append(text)
     return Echo(text)
@@ -243,3 +244,49 @@ def test_interceptor_refusals_are_counted_and_logged_once(
         "resource_exhausted",
     ]
     assert SECRET not in caplog.text and "Bearer" not in caplog.text
+
+
+# A malformed message to Guarded on each wire, which only credentials may look at.
+MALFORMED: dict[str, Callable[[Wires], Awaitable[int]]] = {
+    "rest": post("/guarded", b"{", JSON),
+    "jsonrpc": post(
+        "/jsonrpc", b'{"jsonrpc": "2.0", "id": 1, "method": "Guarded", "params": [5]}', JSON
+    ),
+    "connect": post("/refuse.v1.RefuseService/Guarded", b"{", JSON),
+    "grpc-web": post(
+        "/refuse.v1.RefuseService/Guarded", envelope(b"\xff\xff"), "application/grpc-web+proto"
+    ),
+    "grpc": grpc_call("/refuse.v1.RefuseService/Guarded", b"\xff\xff"),
+}
+UNAUTHENTICATED = {"rest": 401, "jsonrpc": 200, "connect": 401, "grpc-web": 200, "grpc": 16}
+
+
+@pytest.mark.parametrize("protocol", sorted(MALFORMED))
+def test_credentials_refused_before_the_body_are_told_to_the_observers_before_them(
+    caplog: pytest.LogCaptureFixture, protocol: str
+) -> None:
+    """As if the refusal had passed through the chain: the observers outside
+    Authentication hear of it once, the ones inside it not at all."""
+    metrics = Metrics()
+    inside = AccessLog()
+    authentication = Authentication(JwtBearer(secret=SECRET))
+    app = App(service, interceptors=[RequestIds(), metrics, authentication, inside])
+    labels = {"protocol": protocol, "method": "refuse.v1.RefuseService/Guarded"}
+
+    async def main() -> None:
+        async with wires(app) as w:
+            REACHED.clear()
+            assert await MALFORMED[protocol](w) == UNAUTHENTICATED[protocol]
+            assert REACHED == []
+            counted = metrics.registry.get_sample_value(
+                "twofold_calls_total", {**labels, "code": "unauthenticated"}
+            )
+            assert counted == 1.0
+            malformed = metrics.registry.get_sample_value(
+                "twofold_calls_total", {**labels, "code": "invalid_argument"}
+            )
+            assert malformed is None
+
+    with caplog.at_level(logging.INFO, logger="twofold.access"):
+        asyncio.run(main())
+    assert access_lines(caplog) == []

@@ -15,7 +15,7 @@ message over the limit is RESOURCE_EXHAUSTED, as in grpc-go and connect-go.
 
 from __future__ import annotations
 
-from twofold import envelope
+from twofold import compression, envelope
 from twofold.client.errors import Failure, fail
 from twofold.code import Code
 from twofold.envelope import HEADER_SIZE, Envelope
@@ -60,7 +60,7 @@ class Frames:
             # gRPC's rule: a compressed flag with no encoding declared is a protocol error.
             raise fail(Code.INTERNAL, "protocol error: a compressed message with no encoding")
         try:
-            return envelope.gunzip(data, self._limit)
+            return compression.gunzip(data, self._limit)
         except Error as exc:
             code = Code.RESOURCE_EXHAUSTED if exc.code is Code.RESOURCE_EXHAUSTED else Code.INTERNAL
             raise fail(code, f"response message: {exc.message}") from None

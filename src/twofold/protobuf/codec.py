@@ -29,6 +29,7 @@ from typing import Any, Generic, NamedTuple, TypeVar
 import msgspec
 from google.protobuf.message import DecodeError
 
+from twofold import decimals
 from twofold.code import Code
 from twofold.errors import Error, validation_error
 from twofold.protobuf import model
@@ -131,6 +132,7 @@ class Compiler:
             "_pd": struct.Struct("<d").pack,
             "struct_pack": struct.pack,
             "_ts": _timestamp,
+            "_dt": decimals.text,
             "_from_ts": _from_timestamp,
             "_sign": _signbit,
             "_UNSET": msgspec.UNSET,
@@ -145,6 +147,8 @@ class Compiler:
         extract = self.ns[self._extractor(cls)]
         parse = upb.FromString
         convert = msgspec.convert
+        # A Decimal is a proto string: held to the rule its JSON Schema publishes.
+        check = decimals.checker(cls)
 
         def decode(data: bytes) -> T:
             try:
@@ -154,7 +158,11 @@ class Compiler:
             except RecursionError:
                 raise Error(Code.INVALID_ARGUMENT, "message is nested too deeply") from None
             try:
-                return convert(extract(message), cls)
+                tree = extract(message)
+                value = convert(tree, cls)
+                if check is not None:
+                    check(tree)
+                return value
             except msgspec.ValidationError as exc:
                 raise validation_error(exc) from None
 
@@ -238,7 +246,9 @@ class Compiler:
                 return [f"out += {t}", f"out += b'\\x01' if {var} else b'\\x00'"]
             if kind.type == "double":
                 return [f"out += {t}", f"out += _pd({var})"]
-            if kind.text == "str":
+            if kind.text == "decimal":
+                data = f"_dt({var}).encode()"
+            elif kind.text == "str":
                 data = f"str({var}).encode()"
             elif kind.text == "iso":
                 data = f"{var}.isoformat().encode()"

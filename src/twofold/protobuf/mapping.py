@@ -264,7 +264,7 @@ _SIMPLE: dict[type, Scalar] = {
     mi.FloatType: Scalar("double"),
     mi.StrType: Scalar("string"),
     mi.BoolType: Scalar("bool"),
-    mi.DecimalType: Scalar("string", "str"),
+    mi.DecimalType: Scalar("string", "decimal"),
     mi.UUIDType: Scalar("string", "str"),
     mi.DateType: Scalar("string", "iso"),
     mi.TimeType: Scalar("string", "iso"),

@@ -34,7 +34,7 @@ class Scalar:
     """A proto scalar; ``text`` formats a Python value that travels as a string."""
 
     type: str  # "int64", "int32", "double", "string", "bytes", "bool"
-    text: str = ""  # "str" (Decimal, UUID), "iso" (date, time), or "" (as is)
+    text: str = ""  # "decimal", "str" (UUID), "iso" (date, time), or "" (as is)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -31,7 +31,7 @@ from urllib.parse import parse_qsl
 
 import msgspec
 
-from twofold import caching, envelope, protojson
+from twofold import caching, compression, envelope, protojson
 from twofold.asgi import Receive, Scope, Send
 from twofold.code import HTTP_STATUS, Code
 from twofold.context import Context
@@ -120,6 +120,8 @@ class ConnectProtocol:
                 await _Stream(self, method, call, binary, headers).serve(scope, receive, send)
                 return
         ctx: Context | None = None
+        # Whether the observers heard of a failure already (an admission refusal).
+        told = False
         response_headers: list[tuple[bytes, bytes]] = []
         try:
             timeout = headers.get(b"connect-timeout-ms")
@@ -130,14 +132,22 @@ class ConnectProtocol:
                     f"{method.name} streams: call it with application/connect+json "
                     "or application/connect+proto",
                 )
-            if scope["method"] == "GET":
-                if not call.get_allowed:
-                    error = Error(
-                        Code.UNIMPLEMENTED, f"{method.full_name} is only callable by POST"
-                    )
-                    await self.table.refuse(PROTOCOL, method, scope, error)
-                    await send_error(send, error, status=405, headers=[(b"allow", b"POST")])
-                    return
+            get = scope["method"] == "GET"
+            if get and not call.get_allowed:
+                error = Error(Code.UNIMPLEMENTED, f"{method.full_name} is only callable by POST")
+                await self.table.refuse(PROTOCOL, method, scope, error)
+                await send_error(send, error, status=405, headers=[(b"allow", b"POST")])
+                return
+            call_ctx = Context(
+                PROTOCOL, method, Headers(scope["headers"]), peer(scope), deadline, scope
+            )
+            if self.table.admit is not None:
+                # Credentials before the message is read or decoded.
+                refusal = await self.table.admit(call_ctx)
+                if refusal is not None:
+                    told = True
+                    raise refusal
+            if get:
                 raw, binary = _get_message(scope["query_string"], self.options.max_body_size)
             else:
                 version = headers.get(b"connect-protocol-version")
@@ -150,7 +160,7 @@ class ConnectProtocol:
                 if encoding is not None and encoding != b"identity":
                     if encoding != GZIP:
                         _unsupported_encoding("content-encoding", encoding.decode("latin-1"))
-                    raw = envelope.gunzip(raw, self.options.max_body_size)
+                    raw = compression.gunzip(raw, self.options.max_body_size)
             if binary:
                 codec = self.proto(call, method)
                 request = codec.decode(raw)
@@ -158,13 +168,13 @@ class ConnectProtocol:
                 # An empty body is the empty message, as in the binary codec; curl
                 # sends nothing for a method without arguments.
                 request = call.decode(raw or b"{}")
-            ctx = Context(PROTOCOL, method, Headers(scope["headers"]), peer(scope), deadline, scope)
+            ctx = call_ctx
             output = await invoke(method, ctx, request)
             if ctx.has_response_headers():
                 response_headers = encode_headers(ctx.response_headers)
             body = codec.encode(output) if binary else call.encode(output)
             gzip = len(body) >= COMPRESS_MIN and _accepts_gzip(headers.get(b"accept-encoding"))
-            if scope["method"] == "GET":
+            if get:
                 # A side-effect-free read: cacheable and revalidated like REST's.
                 tag = caching.etag(output, body, gzip)
                 when = caching.modified(output)
@@ -184,7 +194,7 @@ class ConnectProtocol:
             return
         except Exception as exc:  # only coded errors reach the wire
             error = as_error(exc)
-            if ctx is None:  # refused before the chain: the observers still count it
+            if ctx is None and not told:  # refused before the chain: the observers still count it
                 await self.table.refuse(PROTOCOL, method, scope, error)
             await send_error(send, error, context=ctx)
             return
@@ -274,12 +284,18 @@ class _Stream:
                 None if timeout is None else _deadline(timeout),
                 scope,
             )
+            if self.protocol.table.admit is not None:
+                # Credentials before the first message is read.
+                refusal = await self.protocol.table.admit(ctx)
+                if refusal is not None:
+                    self.called = True  # told already, as a refusal in the chain is
+                    raise refusal
             encoding = self.headers.get(b"connect-content-encoding")
             decompress = None
             if encoding is not None and encoding != b"identity":
                 if encoding != GZIP:
                     _unsupported_encoding("connect-content-encoding", encoding.decode("latin-1"))
-                decompress = envelope.gunzip
+                decompress = compression.gunzip
             reader = envelope.Reader(receive, limit, decompress)
             async with deadline(ctx):
                 if self.method.kind in (StreamKind.CLIENT, StreamKind.BIDI):
@@ -410,9 +426,9 @@ def _get_message(query_string: bytes, limit: int) -> tuple[bytes, bool]:
             f"encoding {encoding!r} is not supported: use encoding=json or encoding=proto",
         )
     binary = encoding == "proto"
-    compression = params.get("compression", "identity")
-    if compression not in ("identity", "gzip"):
-        _unsupported_encoding("compression", compression)
+    coding = params.get("compression", "identity")
+    if coding not in ("identity", "gzip"):
+        _unsupported_encoding("compression", coding)
     message = params.get("message", "")
     if params.get("base64") == "1":
         try:
@@ -422,14 +438,17 @@ def _get_message(query_string: bytes, limit: int) -> tuple[bytes, bool]:
             raise Error(
                 Code.INVALID_ARGUMENT, "the message query parameter is not valid base64"
             ) from None
-    elif binary or compression == "gzip":
-        # Binary percent-encoded: read the raw bytes, not UTF-8 text.
-        pairs = parse_qsl(query_string, keep_blank_values=True, max_num_fields=100)
-        raw = dict(pairs).get(b"message", b"")
+    elif binary or coding == "gzip":
+        # Binary percent-encoded: read the raw bytes, not UTF-8 text. Latin-1
+        # maps every byte to one character and back (parse_qsl on bytes
+        # would decode %XX as UTF-8, then fail to encode it as ASCII).
+        text = query_string.decode("latin-1")
+        pairs = parse_qsl(text, keep_blank_values=True, max_num_fields=100, encoding="latin-1")
+        raw = dict(pairs).get("message", "").encode("latin-1")
     else:
         raw = message.encode()
-    if compression == "gzip":
-        raw = envelope.gunzip(raw, limit)
+    if coding == "gzip":
+        raw = compression.gunzip(raw, limit)
     return raw, binary
 
 

@@ -21,7 +21,7 @@ import base64
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from twofold import envelope
+from twofold import compression, envelope
 from twofold.asgi import Receive, Scope, Send
 from twofold.code import Code
 from twofold.context import Context
@@ -125,6 +125,12 @@ class _Call:
                 _deadline(self.headers.get(b"grpc-timeout")),
                 self.scope,
             )
+            if self.protocol.table.admit is not None:
+                # Credentials before the first message is read.
+                refusal = await self.protocol.table.admit(ctx)
+                if refusal is not None:
+                    self.called = True  # told already, as a refusal in the chain is
+                    raise refusal
             encoding = self.headers.get(b"grpc-encoding")
             decompress = None
             if encoding is not None and encoding != b"identity":
@@ -134,7 +140,7 @@ class _Call:
                         f"grpc-encoding {encoding.decode('latin-1')!r} is not supported: "
                         "use gzip or identity",
                     )
-                decompress = envelope.gunzip
+                decompress = compression.gunzip
             reader = envelope.Reader(
                 receive, self.protocol.options.max_body_size, decompress, text=self.text
             )

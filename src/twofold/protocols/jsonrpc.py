@@ -11,8 +11,10 @@ the JSON-RPC layer produced an answer it is sent with 200, errors included
 notifications. HTTP-level faults, found before a JSON-RPC request exists,
 use HTTP's own statuses, with a JSON-RPC error object (id null) as the body
 so that a JSON-RPC client still gets something it can parse: 405 (not POST,
-with ``Allow``), 415 (not JSON), 413 (body over ``max_body_size``) and 400
-(a Content-Length that is not a number).
+with ``Allow``), 415 (not JSON, or a ``Content-Encoding`` other than gzip,
+with ``Accept-Encoding``), 413 (body over ``max_body_size``, as sent or once
+decompressed) and 400 (a Content-Length that is not a number, a body that is
+not the gzip it claims to be).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import Any, Literal
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from twofold import numbers
+from twofold import compression, numbers
 from twofold.asgi import Receive, Scope, Send
 from twofold.code import Code
 from twofold.context import Context
@@ -238,15 +240,19 @@ class JsonRpcProtocol:
             return
         try:
             raw = await read_body(scope, receive, self.options.max_body_size)
+            coding = header(scope, b"content-encoding")
+            if coding is not None:
+                raw = compression.decode_body(coding, raw, self.options.max_body_size)
         except ClientDisconnected:
             return
-        except BodyTooLarge as exc:
+        except BodyTooLarge as exc:  # as sent, or once decompressed
             headers = await self._refused(scope, exc, 413)
             await respond(send, 413, _error(None, exc), headers, JSON)
             return
-        except Error as exc:  # a Content-Length that is not a number
-            headers = await self._refused(scope, exc, 400)
-            await respond(send, 400, _error(None, exc, INVALID_REQUEST), headers, JSON)
+        except Error as exc:  # a bad Content-Length, a coding or gzip we cannot read
+            status = 415 if isinstance(exc, compression.UnsupportedEncoding) else 400
+            headers = await self._refused(scope, exc, status)
+            await respond(send, status, _error(None, exc, INVALID_REQUEST), headers, JSON)
             return
         batch = _BATCH.match(raw) is not None
         exchange = _Exchange(scope, peer(scope), batch)
@@ -263,10 +269,16 @@ class JsonRpcProtocol:
         return encode_headers(error.headers)
 
     async def _refuse(
-        self, exchange: _Exchange, method: Method, error: Error, answer: bytes | None
+        self,
+        exchange: _Exchange,
+        method: Method,
+        error: Error,
+        answer: bytes | None,
+        ctx: Context | None = None,
     ) -> bytes | None:
         """Tell the observers of one call refused before the chain; then ``answer``."""
-        ctx = Context(PROTOCOL, method, exchange.headers, exchange.peer, scope=exchange.scope)
+        if ctx is None:
+            ctx = Context(PROTOCOL, method, exchange.headers, exchange.peer, scope=exchange.scope)
         await self.table.refused(ctx, error)
         if not exchange.batch and error.headers:
             exchange.response_headers = encode_headers(error.headers)
@@ -310,8 +322,20 @@ class JsonRpcProtocol:
         # From here on a notification gets no answer, even an error (spec §4.1).
         notification = request.id is UNSET
         target: _Target | None = None
+        ctx: Context | None = None
         try:
             target = self._resolve(request.method)
+            ctx = Context(
+                PROTOCOL, target.method, exchange.headers, exchange.peer, scope=exchange.scope
+            )
+            if self.table.admit is not None:
+                # Credentials before params: the envelope named the method, and
+                # a refused caller's params are never decoded or validated.
+                refusal = await self.table.admit(ctx)
+                if refusal is not None:
+                    if not exchange.batch and refusal.headers:
+                        exchange.response_headers = encode_headers(refusal.headers)
+                    return None if notification else _error(request_id, refusal)
             message = target.decode(params, request_id)
         except (_Fault, Error) as exc:
             # Refused before the chain: the observers still count and log it.
@@ -320,11 +344,10 @@ class JsonRpcProtocol:
                 error, answer = exc.error, _fault(exc)
             else:
                 error, answer = exc, _error(request_id, exc)
-            return await self._refuse(exchange, method, error, None if notification else answer)
-        try:
-            ctx = Context(
-                PROTOCOL, target.method, exchange.headers, exchange.peer, scope=exchange.scope
+            return await self._refuse(
+                exchange, method, error, None if notification else answer, ctx
             )
+        try:
             output = await invoke(target.method, ctx, message)
             result = _encode(output)
             if not exchange.batch and ctx.has_response_headers():

@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, urlencode
 
 import msgspec
 
-from twofold import caching, idempotency, messages, negotiation, numbers
+from twofold import caching, compression, decimals, idempotency, messages, negotiation, numbers
 from twofold.asgi import Receive, Scope, Send
 from twofold.code import HTTP_STATUS, Code
 from twofold.context import Context
@@ -148,9 +148,31 @@ def _decoder(method: Method, path: set[str], query: set[str], body: str | None) 
         def from_params(params: dict[str, Any], _: bytes) -> Any:
             return msgspec.convert(params, tp, strict=False)
 
-        return from_params
+        return from_params if decimals.checker(tp) is None else _checked(from_params, tp)
 
     params_tp = messages.subset(f"{method.name}Params", tp, path | query, module)
+    if decimals.checker(params_tp) is not None:
+        return _checked(_decoder_with_body(method, path, body, params_tp), params_tp)
+    return _decoder_with_body(method, path, body, params_tp)
+
+
+def _checked(decode: Decode, params_tp: Any) -> Decode:
+    """``decode``, with the Decimals among path and query values held to their
+    rule (:mod:`twofold.decimals`): lenient conversion reads "1e2" too."""
+    check = decimals.checker(params_tp)
+    assert check is not None
+
+    def checked(params: dict[str, Any], raw: bytes) -> Any:
+        request = decode(params, raw)
+        check(params)
+        return request
+
+    return checked
+
+
+def _decoder_with_body(method: Method, path: set[str], body: str, params_tp: Any) -> Decode:
+    tp = method.input_type
+    module = tp.__module__
     param_names = tuple(f.name for f in messages.fields(params_tp))
 
     if body == "*":
@@ -268,14 +290,23 @@ class RestProtocol:
             await self.table.refuse(PROTOCOL, UNKNOWN, scope, error)
             await send_problem(send, error, path, 405, [(b"allow", route.allow)])
             return
+        ctx = Context(
+            PROTOCOL, op.method, Headers(scope["headers"]), scope.get("client"), None, scope
+        )
+        if self.table.admit is not None:
+            # Credentials before the body: a refused caller's body is never read.
+            refusal = await self.table.admit(ctx)
+            if refusal is not None:
+                await send_problem(send, refusal, path)
+                return
         try:
             if op.method.kind is not StreamKind.UNARY:
                 # Server streaming over REST is Server-Sent Events.
                 await sse.serve(
-                    op, params, scope, receive, send, self.options.max_body_size, self.table.refused
+                    op, ctx, params, receive, send, self.options.max_body_size, self.table.refused
                 )
                 return
-            await self._serve(op, params, scope, receive, send, verb == "HEAD")
+            await self._serve(op, ctx, params, scope, receive, send, verb == "HEAD")
         except ClientDisconnected:
             return
         except BodyTooLarge as exc:
@@ -293,6 +324,7 @@ class RestProtocol:
     async def _serve(
         self,
         op: Operation,
+        ctx: Context,
         params: dict[str, Any],
         scope: Scope,
         receive: Receive,
@@ -318,6 +350,9 @@ class RestProtocol:
             raw = b""
             if op.body is not None:
                 raw = await read_body(scope, receive, self.options.max_body_size)
+                coding = header(scope, b"content-encoding")
+                if coding is not None:
+                    raw = compression.decode_body(coding, raw, self.options.max_body_size)
                 if raw and not _is_json(header(scope, b"content-type")):
                     accept = (
                         b"accept-patch"
@@ -346,11 +381,8 @@ class RestProtocol:
                     request = _replace(request, idempotency.KEY_FIELD, value)
         except Error as exc:
             # Refused before the chain: the observers still count and log it.
-            await self.table.refuse(PROTOCOL, op.method, scope, exc)
+            await self.table.refused(ctx, exc)
             raise
-        ctx = Context(
-            PROTOCOL, op.method, Headers(scope["headers"]), scope.get("client"), None, scope
-        )
         output = await invoke(op.method, ctx, request)
         headers: list[tuple[bytes, bytes]] = []
         if op.location is not None:
@@ -521,7 +553,7 @@ async def send_problem(
     if isinstance(error, UnsupportedMediaType):
         status = 415
         headers = [*(headers or []), (error.accept_header, JSON)]
-    status = status or HTTP_STATUS[error.code]
+    status = status or error.http_status or HTTP_STATUS[error.code]
     # An error is never to be reused: the next request may well succeed.
     raw = [*(headers or []), *encode_headers(error.headers), (b"cache-control", caching.NO_STORE)]
     await respond(send, status, _encode(problem(error, instance, status)), raw, PROBLEM_JSON)

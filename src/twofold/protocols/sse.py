@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from twofold.asgi import Receive, Scope, Send
+from twofold import compression
+from twofold.asgi import Receive, Send
 from twofold.code import HTTP_STATUS, Code
 from twofold.context import Context
 from twofold.errors import Error, as_error, validation_error
-from twofold.headers import Headers
-from twofold.http import ClientDisconnected, encode_headers, peer, read_body
+from twofold.http import ClientDisconnected, encode_headers, header, read_body
 from twofold.interceptors import Refused
 from twofold.invoke import deadline, stream
 from twofold.protocols.streaming import Exchange
@@ -43,22 +43,32 @@ _encode = msgspec.json.Encoder().encode
 
 async def serve(
     op: Operation,
+    ctx: Context,
     params: dict[str, Any],
-    scope: Scope,
     receive: Receive,
     send: Send,
     max_body_size: int,
     refused: Refused,
 ) -> None:
-    """Answer one request to a server-streaming REST route with an event stream."""
+    """Answer one request to a server-streaming REST route with an event stream.
+
+    ``ctx`` is the call's, built (and admitted) by the REST protocol.
+    """
     from twofold.protocols.rest import _add_query, send_problem
 
+    scope = ctx.scope
+    assert scope is not None
     path: str = scope["path"]
     try:
         qs: bytes = scope["query_string"]
         if qs and op.query_fields:
             _add_query(params, qs, op.query_fields)
-        raw = b"" if op.body is None else await read_body(scope, receive, max_body_size)
+        raw = b""
+        if op.body is not None:
+            raw = await read_body(scope, receive, max_body_size)
+            coding = header(scope, b"content-encoding")
+            if coding is not None:
+                raw = compression.decode_body(coding, raw, max_body_size)
         try:
             request = op.decode(params, raw)
         except msgspec.ValidationError as exc:
@@ -68,11 +78,9 @@ async def serve(
     except ClientDisconnected:
         return
     except Error as exc:
-        headers = Headers(scope["headers"])
-        await refused(Context("rest", op.method, headers, peer(scope), scope=scope), exc)
+        await refused(ctx, exc)
         await send_problem(send, exc, path)
         return
-    ctx = Context("rest", op.method, Headers(scope["headers"]), peer(scope), scope=scope)
     exchange = Exchange(receive)
     exchange.watch()
     await exchange.run(_events(ctx, request, path, send))

@@ -16,7 +16,7 @@ const authorize = (next) => async (req) => {
 };
 
 async function* products() {
-  for (const [name, price] of [["A", "1.00"], ["B", "2.50"], ["C", "0.001"]]) {
+  for (const [name, price] of [["A", "1.00"], ["B", "2.50"], ["A", "1.00"]]) {
     await new Promise((resolve) => setTimeout(resolve, 20));
     yield { product: { name, price, category } };
   }

@@ -1,0 +1,28 @@
+"""The catalog with a short idempotency lease, for the tests that kill calls and servers.
+
+Its lease is short so that a key a killed process left claimed frees up
+within the test; otherwise the interceptors that matter here are the
+catalog's own (examples/catalog/__init__.py).
+"""
+
+from __future__ import annotations
+
+from examples.catalog import streams  # noqa: F401  (the catalog's streams, as in the app)
+from examples.catalog.database import SqlIdempotencyStore, lifespan
+from examples.catalog.security import authentication
+from examples.catalog.service import service
+from twofold import App
+from twofold.idempotency import IdempotencyKeys
+from twofold.limits import Deadlines
+
+LEASE = 2.0
+
+app = App(
+    service,
+    lifespan=lifespan,
+    interceptors=[
+        authentication(),
+        Deadlines(default=30.0),
+        IdempotencyKeys(SqlIdempotencyStore(), lease=LEASE),
+    ],
+)

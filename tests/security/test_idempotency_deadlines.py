@@ -1,0 +1,316 @@
+"""Idempotency keys hold in the case they exist for: a deadline cut the first call short.
+
+A real catalog server (SQLite, one process) gets creates with an
+Idempotency-Key and a deadline of 0.5 to 12 ms, which cancels the handler
+anywhere: before its transaction, during its commit, after it, while the key
+is being released. Each key is then retried without a deadline (every third
+by two callers at once) until the answer is definite. Whatever the
+interleaving, every key must have written exactly once (rows counted in the
+database), racing retries must name the same row, and no key may stay
+claimed. A server killed with SIGKILL mid-call leaves keys that free up
+after their lease, and still written once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import sqlite3
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+
+import grpc
+import httpx
+import pytest
+
+from tests.e2e import grpc_stubs
+from tests.e2e.server import Server, start
+from tests.security.catalog_app import LEASE
+from tests.tokens import AUTHORIZATION
+
+KEYS = 300  # per protocol
+BATCH = 10  # keys in flight at once
+ORDER_EVERY = 4  # every 4th key places an order (CreateOrder), the others create products
+# How long a retry may keep hearing "still running" before the key counts as
+# stuck: longer than the lease, after which a claimed key must be free again.
+PATIENCE = LEASE + 15.0
+RPC = "/catalog.v1.CatalogService"
+
+
+@dataclass
+class Answer:
+    """What one attempt got: the created row's id, or the error code."""
+
+    id: int | None = None
+    code: str = ""
+
+
+@dataclass
+class Tally:
+    products: dict[str, int] = field(default_factory=dict)  # key -> id
+    orders: dict[str, int] = field(default_factory=dict)
+    stuck: list[str] = field(default_factory=list)
+    disagreements: list[str] = field(default_factory=list)
+    unexpected: list[str] = field(default_factory=list)
+
+
+Attempt = Callable[[str, int, str, float | None], Awaitable[Answer]]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    tmp = tmp_path_factory.mktemp("idempotency")
+    env = {"CATALOG_DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'catalog.db'}"}
+    server = start("tests.security.catalog_app:app", tmp, env)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def stubs(tmp_path_factory: pytest.TempPathFactory) -> tuple[ModuleType, ModuleType]:
+    return grpc_stubs.generate(tmp_path_factory.mktemp("grpc-stubs"))
+
+
+def database(server: Server) -> sqlite3.Connection:
+    return sqlite3.connect(server.log.parent / "catalog.db")
+
+
+def _rest(http: httpx.AsyncClient, user: int) -> Attempt:
+    async def attempt(key: str, i: int, kind: str, deadline: float | None) -> Answer:
+        headers = {"idempotency-key": key}
+        if deadline is not None:
+            headers["request-timeout"] = f"{deadline:.6f}"
+        if kind == "order":
+            url, body = f"/users/{user}/orders", {"product_id": 1, "quantity": i + 1}
+        else:
+            url, body = "/products", {"name": key, "price": "1.50", "category": "deadlines"}
+        r = await http.post(url, json=body, headers=headers)
+        if r.status_code == 201:
+            return Answer(id=r.json()["id"])
+        return Answer(code=r.json().get("code", str(r.status_code)))
+
+    return attempt
+
+
+def _connect(http: httpx.AsyncClient, user: int) -> Attempt:
+    async def attempt(key: str, i: int, kind: str, deadline: float | None) -> Answer:
+        headers = {"connect-protocol-version": "1"}
+        if deadline is not None:
+            # Whole milliseconds: Connect's header has no finer unit.
+            headers["connect-timeout-ms"] = str(max(1, round(deadline * 1000)))
+        if kind == "order":
+            url = f"{RPC}/CreateOrder"
+            body = {"userId": user, "order": {"productId": 1, "quantity": i + 1}}
+        else:
+            url = f"{RPC}/CreateProduct"
+            body = {"product": {"name": key, "price": "1.50", "category": "deadlines"}}
+        r = await http.post(url, json={**body, "idempotencyKey": key}, headers=headers)
+        if r.status_code == 200:
+            return Answer(id=int(r.json()["id"]))
+        return Answer(code=r.json().get("code", str(r.status_code)))
+
+    return attempt
+
+
+def _grpc(channel: grpc.aio.Channel, stubs: tuple[ModuleType, ModuleType], user: int) -> Attempt:
+    pb2, pb2_grpc = stubs
+    stub = pb2_grpc.CatalogServiceStub(channel)
+    metadata = tuple(AUTHORIZATION.items())
+
+    async def attempt(key: str, i: int, kind: str, deadline: float | None) -> Answer:
+        try:
+            if kind == "order":
+                order = pb2.NewOrder(product_id=1, quantity=i + 1)
+                request = pb2.CreateOrderRequest(user_id=user, order=order, idempotency_key=key)
+                reply = await stub.CreateOrder(request, timeout=deadline, metadata=metadata)
+            else:
+                product = pb2.NewProduct(name=key, price="1.50", category="deadlines")
+                request = pb2.CreateProductRequest(product=product, idempotency_key=key)
+                reply = await stub.CreateProduct(request, timeout=deadline, metadata=metadata)
+        except grpc.aio.AioRpcError as exc:
+            return Answer(code=exc.code().name.lower())
+        return Answer(id=reply.id)
+
+    return attempt
+
+
+async def _until_definite(attempt: Attempt, key: str, i: int, kind: str) -> Answer:
+    """Retry without a deadline while the key is still claimed by an earlier call."""
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + PATIENCE
+    while True:
+        answer = await attempt(key, i, kind, None)
+        if answer.code != "aborted" or loop.time() > give_up:
+            return answer
+        await asyncio.sleep(0.05)
+
+
+async def _one_key(attempt: Attempt, key: str, i: int, deadline: float, tally: Tally) -> None:
+    kind = "order" if i % ORDER_EVERY == ORDER_EVERY - 1 else "product"
+    first = await attempt(key, i, kind, deadline)
+    if first.id is None and first.code not in ("deadline_exceeded", "aborted"):
+        tally.unexpected.append(f"{key}: first call {first.code}")
+    # Every third key, two callers retry at once: their claims race as well.
+    callers = 2 if i % 3 == 0 else 1
+    answers = await asyncio.gather(
+        *(_until_definite(attempt, key, i, kind) for _ in range(callers))
+    )
+    ids = {a.id for a in answers}
+    if any(a.code == "aborted" for a in answers):
+        tally.stuck.append(key)
+    elif any(a.id is None for a in answers):
+        tally.unexpected.append(f"{key}: retried {[a.code for a in answers]}")
+    elif len(ids) != 1 or (first.id is not None and ids != {first.id}):
+        tally.disagreements.append(f"{key}: {first.id} then {ids}")
+    else:
+        (tally.orders if kind == "order" else tally.products)[key] = ids.pop()  # type: ignore[assignment]
+
+
+async def _hammer(attempt: Attempt, prefix: str, seed: int) -> Tally:
+    rng = random.Random(seed)
+    tally = Tally()
+    keys = [(f"{prefix}-{i}-{rng.getrandbits(32):08x}", i) for i in range(KEYS)]
+    for start_at in range(0, KEYS, BATCH):
+        batch = keys[start_at : start_at + BATCH]
+        await asyncio.gather(
+            *(_one_key(attempt, key, i, rng.uniform(0.0005, 0.012), tally) for key, i in batch)
+        )
+    return tally
+
+
+def _setup(server: Server) -> dict[str, int]:
+    """A product to order and one user per protocol (so their orders can be counted)."""
+    with httpx.Client(base_url=server.url, headers=AUTHORIZATION, timeout=30) as http:
+        product = {"name": "orderable", "price": "2.00", "category": "deadlines"}
+        assert http.post("/products", json=product).json()["id"] == 1
+        users = {}
+        for protocol in ("rest", "connect", "grpc"):
+            user = {"name": protocol, "email": f"{protocol}@deadlines.test"}
+            users[protocol] = http.post("/users", json=user).json()["id"]
+    return users
+
+
+def _check(server: Server, protocol: str, user: int, tally: Tally) -> None:
+    assert tally.unexpected == []
+    assert tally.disagreements == []
+    assert tally.stuck == []
+    with database(server) as db:
+        rows = db.execute(
+            "SELECT name, id FROM products WHERE name LIKE ?", (f"{protocol}-%",)
+        ).fetchall()
+        orders = db.execute("SELECT id FROM orders WHERE user_id = ?", (user,)).fetchall()
+    names = [name for name, _ in rows]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    assert duplicates == [], f"{len(duplicates)} keys created twice"
+    assert dict(rows) == tally.products
+    assert sorted(id for (id,) in orders) == sorted(tally.orders.values())
+    assert len(tally.products) + len(tally.orders) == KEYS
+
+
+def test_deadlines_neither_duplicate_nor_stick_a_key(
+    server: Server, stubs: tuple[ModuleType, ModuleType]
+) -> None:
+    users = _setup(server)
+
+    async def main() -> dict[str, Tally]:
+        limits = httpx.Limits(max_connections=2 * BATCH + 4)
+        async with (
+            httpx.AsyncClient(
+                base_url=server.url, headers=AUTHORIZATION, timeout=60, limits=limits
+            ) as http,
+            grpc.aio.insecure_channel(server.grpc_target) as channel,
+        ):
+            attempts = {
+                "rest": _rest(http, users["rest"]),
+                "connect": _connect(http, users["connect"]),
+                "grpc": _grpc(channel, stubs, users["grpc"]),
+            }
+            return {
+                protocol: await _hammer(attempt, protocol, seed)
+                for seed, (protocol, attempt) in enumerate(attempts.items())
+            }
+
+    tallies = asyncio.run(main())
+    for protocol, tally in tallies.items():
+        _check(server, protocol, users[protocol], tally)
+    with database(server) as db:
+        running = db.execute("SELECT COUNT(*) FROM idempotency_keys WHERE response IS NULL")
+        assert running.fetchone() == (0,)
+    log = server.output()
+    assert "Traceback" not in log
+    assert "Exception during reset" not in log
+
+
+def test_a_replayed_key_never_names_another_product(server: Server) -> None:
+    # SQLite gave a deleted row's id to the next insert: the stored answer of
+    # an old key then described a product that was not the one it created.
+    with httpx.Client(base_url=server.url, headers=AUTHORIZATION, timeout=30) as http:
+        body = {"name": "short-lived", "price": "3.00", "category": "ids"}
+        first = http.post("/products", json=body, headers={"idempotency-key": "ids-1"}).json()
+        assert http.delete(f"/products/{first['id']}").status_code == 204
+        other = {**body, "name": "successor"}
+        second = http.post("/products", json=other, headers={"idempotency-key": "ids-2"}).json()
+        assert second["id"] > first["id"]
+        replay = http.post("/products", json=body, headers={"idempotency-key": "ids-1"})
+        assert replay.json() == first
+        assert http.get(f"/products/{first['id']}").status_code == 404
+
+
+def test_a_server_killed_mid_call_leaves_keys_that_free_up_and_write_once(
+    tmp_path: Path,
+) -> None:
+    env = {"CATALOG_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'catalog.db'}"}
+    keys = [f"killed-{i}" for i in range(100)]
+    first = start("tests.security.catalog_app:app", tmp_path, env, "--no-grpc")
+
+    async def create(http: httpx.AsyncClient, key: str) -> Answer:
+        body = {"name": key, "price": "1.00", "category": "killed"}
+        try:
+            r = await http.post("/products", json=body, headers={"idempotency-key": key})
+        except httpx.TransportError:
+            return Answer(code="gone")
+        if r.status_code == 201:
+            return Answer(id=r.json()["id"])
+        return Answer(code=r.json().get("code", str(r.status_code)))
+
+    async def hit_and_kill() -> None:
+        async with httpx.AsyncClient(base_url=first.url, headers=AUTHORIZATION) as http:
+            calls = [asyncio.create_task(create(http, key)) for key in keys]
+            # Once a few are answered, the others are mid-call or not yet read.
+            for answered, call in enumerate(asyncio.as_completed(calls)):
+                await call
+                if answered == 10:
+                    break
+            first.process.kill()  # SIGKILL: no clean-up of any kind
+            await asyncio.gather(*calls)
+
+    asyncio.run(hit_and_kill())
+    first.process.wait()
+    second = start("tests.security.catalog_app:app", tmp_path, env, "--no-grpc")
+    try:
+
+        async def retry_all() -> dict[str, Answer]:
+            async with httpx.AsyncClient(base_url=second.url, headers=AUTHORIZATION) as http:
+
+                async def until_definite(key: str) -> Answer:
+                    give_up = asyncio.get_running_loop().time() + PATIENCE
+                    while True:
+                        answer = await create(http, key)
+                        if answer.code != "aborted" or asyncio.get_running_loop().time() > give_up:
+                            return answer
+                        await asyncio.sleep(0.1)
+
+                answers = await asyncio.gather(*(until_definite(key) for key in keys))
+                return dict(zip(keys, answers, strict=True))
+
+        answers = asyncio.run(retry_all())
+    finally:
+        second.stop()
+    assert [key for key, answer in answers.items() if answer.id is None] == []
+    with sqlite3.connect(tmp_path / "catalog.db") as db:
+        rows = dict(db.execute("SELECT name, id FROM products").fetchall())
+        counted = db.execute("SELECT COUNT(*) FROM products").fetchone()[0]
+    assert counted == len(keys)  # not one written twice
+    assert rows == {key: answer.id for key, answer in answers.items()}
