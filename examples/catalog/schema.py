@@ -106,17 +106,30 @@ async def upgrade(engine: AsyncEngine) -> tuple[str | None, str]:
     it) is refused: there is no way down from a revision one has no script for.
     """
     async with _connect(engine) as conn:
-        if conn.dialect.name == "sqlite":
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:
+            # Off while a revision rebuilds a table (SQLite's way to change
+            # one: copy, drop, rename), so that dropping the old table leaves
+            # the rows that point at it alone; checked before the commit
+            # instead. SQLite ignores the pragma inside a transaction.
+            await conn.exec_driver_sql("PRAGMA foreign_keys = OFF")
             await conn.exec_driver_sql("BEGIN IMMEDIATE")  # the write lock, up front
         elif conn.dialect.name == "postgresql":
             lock = text("SELECT pg_advisory_xact_lock(:key)")
             await conn.execute(lock, {"key": _MIGRATION_LOCK_KEY})
-        before = await conn.run_sync(_revision)
-        newest = head()
-        if before != newest:
-            _refuse_unknown(engine, before, "migrate it")
-            await conn.run_sync(lambda sync: command.upgrade(alembic_config(sync), "head"))
-        await conn.commit()
+        try:
+            before = await conn.run_sync(_revision)
+            newest = head()
+            if before != newest:
+                _refuse_unknown(engine, before, "migrate it")
+                await conn.run_sync(lambda sync: command.upgrade(alembic_config(sync), "head"))
+                if sqlite:
+                    await _check_foreign_keys(engine, conn)
+            await conn.commit()
+        finally:
+            if sqlite:  # before the connection goes back to the pool
+                await conn.rollback()
+                await conn.exec_driver_sql("PRAGMA foreign_keys = ON")
     return before, newest
 
 
@@ -142,6 +155,15 @@ async def prepare(engine: AsyncEngine) -> None:
         await upgrade(engine)
     else:
         await check(engine)
+
+
+async def _check_foreign_keys(engine: AsyncEngine, conn: AsyncConnection) -> None:
+    broken = (await conn.exec_driver_sql("PRAGMA foreign_key_check")).all()
+    if broken:
+        raise Unusable(
+            f"the catalog database {describe(engine)} has rows whose foreign keys point "
+            f"nowhere, left as they were: {[tuple(row) for row in broken[:5]]}"
+        )
 
 
 def _revision(conn: Connection) -> str | None:

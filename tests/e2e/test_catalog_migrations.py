@@ -53,14 +53,19 @@ def on(url: str, work: Callable[[Connection], Any], *, commit: bool = False) -> 
 
 
 def tables(conn: Connection) -> str:
-    """Every table's columns, indexes and keys, as reflected (types by name)."""
+    """Every table's columns, then its indexes, unique constraints and foreign keys
+    in any order, as reflected (types by name)."""
     inspector = inspect(conn)
+
+    def unordered(items: list[Any]) -> list[str]:
+        return sorted(json.dumps(item, default=str, sort_keys=True) for item in items)
+
     reflected = {
         name: (
             inspector.get_columns(name),
-            inspector.get_indexes(name),
-            inspector.get_unique_constraints(name),
-            inspector.get_foreign_keys(name),
+            unordered(inspector.get_indexes(name)),
+            unordered(inspector.get_unique_constraints(name)),
+            unordered(inspector.get_foreign_keys(name)),
         )
         for name in sorted(inspector.get_table_names())
     }
@@ -74,6 +79,17 @@ def differences(conn: Connection) -> list[Any]:
 
 def revision(conn: Connection) -> str | None:
     return MigrationContext.configure(conn).get_current_revision()
+
+
+def previous() -> str:
+    """The revision before the newest."""
+    down = schema.scripts().get_revision(schema.head()).down_revision
+    assert isinstance(down, str)
+    return down
+
+
+def upgrade_to_previous(conn: Connection) -> None:
+    command.upgrade(schema.alembic_config(conn), previous())
 
 
 def serve_refused(url: str, tmp: Path) -> str:
@@ -171,6 +187,11 @@ def test_postgresql_behind_refuses_to_start_and_names_the_command(
     [line] = error_lines(serve_refused(url, tmp_path))
     assert "has no catalog schema yet" in line and f"run `{COMMAND}`" in line, line
     assert on(url, tables) == "{}"  # nothing was created behind the operator's back
+    on(url, upgrade_to_previous, commit=True)
+    [line] = error_lines(serve_refused(url, tmp_path))
+    assert f"is at schema revision {previous()}, behind {schema.head()}" in line, line
+    assert f"run `{COMMAND}`" in line, line
+    assert on(url, revision) == previous()
     assert migrate(url).returncode == 0
     server = start("examples.catalog:app", tmp_path, {URL_ENV: url}, "--no-grpc")
     server.stop()
@@ -204,3 +225,57 @@ def test_a_wrong_postgresql_url_fails_at_start_in_one_line(
     result = migrate(url)
     assert result.returncode == 1 and says in result.stderr, result.stderr
     assert result.stderr.count("\n") == 1 and "secret" not in result.stderr, result.stderr
+
+
+@pytest.mark.postgresql
+def test_migrating_from_the_previous_revision_keeps_the_rows(
+    database: databases.Database, tmp_path: Path
+) -> None:
+    url = database.new_url(tmp_path, migrated=False)
+    on(url, upgrade_to_previous, commit=True)
+
+    def fill(conn: Connection) -> None:
+        conn.execute(text(
+            "INSERT INTO products (name, price_cents, category, tags, version, updated_at) "
+            "VALUES ('Kept', 100, 'Books', '[]', 'v1', 0), ('Gone', 1, 'B', '[]', 'v1', 0)"
+        ))  # fmt: skip
+        conn.execute(text("INSERT INTO users (name, email) VALUES ('A', 'a@b.co')"))
+        conn.execute(text(
+            "INSERT INTO orders (user_id, product_id, quantity, total_cents, status, version) "
+            "VALUES (1, 1, 1, 100, 'open', 'v1')"
+        ))  # fmt: skip
+        conn.execute(text(
+            "INSERT INTO idempotency_keys (method, key, fingerprint, response, expires_at) "
+            "VALUES ('CreateProduct', 'running', :f, NULL, 1e12), "
+            "('CreateProduct', 'answered', :f, :r, 1e12)"
+        ), {"f": b"f" * 32, "r": b"{}"})  # fmt: skip
+
+    on(url, fill, commit=True)
+    result = migrate(url)
+    assert result.returncode == 0, result.stderr
+    assert f"migrated from {previous()} to schema revision {schema.head()}" in result.stdout
+
+    def read(conn: Connection) -> Any:
+        keys = "SELECT key, token, expires_at < 1e12 FROM idempotency_keys ORDER BY key"
+        return (
+            conn.execute(text("SELECT id, name FROM products ORDER BY id")).all(),
+            conn.execute(text("SELECT product_id FROM orders")).all(),
+            conn.execute(text(keys)).all(),
+        )
+
+    products, orders, keys = on(url, read)
+    assert products == [(1, "Kept"), (2, "Gone")] and orders == [(1,)]
+    # A key an earlier version's call still held is freed; an answered one is kept.
+    assert [tuple(k) for k in keys] == [("answered", "", False), ("running", "", True)]
+    assert on(url, differences) == []
+
+    def new_product_id(conn: Connection) -> int:
+        conn.execute(text("DELETE FROM products WHERE id = 2"))
+        insert = (
+            "INSERT INTO products (name, price_cents, category, tags, version, updated_at) "
+            "VALUES ('New', 1, 'B', '[]', 'v', 0) RETURNING id"
+        )
+        return int(conn.execute(text(insert)).scalar_one())
+
+    # Not 2, the id of the product just deleted: not even SQLite reuses it now.
+    assert on(url, new_product_id, commit=True) == 3

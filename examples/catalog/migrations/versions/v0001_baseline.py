@@ -5,8 +5,8 @@ Revises: (none)
 
 Also adopts a database created before the catalog had migrations, when it
 made its tables on start: what such a database has is kept, what it lacks
-(tables added since, and products.updated_at) is added, and from then on it
-is a database like any other.
+(tables and indexes added since, and products.updated_at) is added, and
+from then on it is a database like any other.
 """
 
 from __future__ import annotations
@@ -25,6 +25,13 @@ depends_on: str | None = None
 # spelled INTEGER; BIGINT elsewhere, so ids up to 2**63 - 1 fit.
 ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
+INDEXES = {
+    "ix_products_category_id": ("products", ["category", "id"]),
+    "ix_orders_user_id_id": ("orders", ["user_id", "id"]),
+    "ix_orders_product_id": ("orders", ["product_id"]),
+    "ix_idempotency_keys_expires_at": ("idempotency_keys", ["expires_at"]),
+}
+
 
 def upgrade() -> None:
     inspector = sa.inspect(op.get_bind())
@@ -40,7 +47,6 @@ def upgrade() -> None:
             sa.Column("version", sa.String(32), nullable=False),
             sa.Column("updated_at", sa.Float(), nullable=False),
         )
-        op.create_index("ix_products_category_id", "products", ["category", "id"])
     elif "updated_at" not in {c["name"] for c in inspector.get_columns("products")}:
         # When each product last changed is unknown: now, so that the first
         # Last-Modified a client sees is no earlier than the truth.
@@ -69,8 +75,6 @@ def upgrade() -> None:
             sa.Column("status", sa.String(16), nullable=False),
             sa.Column("version", sa.String(32), nullable=False),
         )
-        op.create_index("ix_orders_user_id_id", "orders", ["user_id", "id"])
-        op.create_index("ix_orders_product_id", "orders", ["product_id"])
     if "idempotency_keys" not in existing:
         op.create_table(
             "idempotency_keys",
@@ -80,7 +84,6 @@ def upgrade() -> None:
             sa.Column("response", sa.LargeBinary(), nullable=True),
             sa.Column("expires_at", sa.Float(), nullable=False),
         )
-        op.create_index("ix_idempotency_keys_expires_at", "idempotency_keys", ["expires_at"])
     if "price_changes" not in existing:
         op.create_table(
             "price_changes",
@@ -92,6 +95,9 @@ def upgrade() -> None:
             sa.Column("new_price_cents", sa.BigInteger(), nullable=False),
             sa.Column("changed_at", sa.Float(), nullable=False),
         )
+    for name, (table, columns) in INDEXES.items():
+        if table not in existing or name not in {i["name"] for i in inspector.get_indexes(table)}:
+            op.create_index(name, table, columns)
 
 
 def downgrade() -> None:
