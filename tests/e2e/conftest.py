@@ -1,9 +1,8 @@
-"""A real catalog server for the whole session, the ``protocol`` fixture, and the
-``database`` fixture: SQLite, and PostgreSQL too for tests marked ``postgresql``."""
+"""A real catalog server for the whole session (one per database kind, see
+tests/conftest.py), and the ``protocol`` fixture."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -13,47 +12,14 @@ import httpx
 import pytest
 
 from examples.catalog import service
-from tests.e2e import grpc_stubs, postgres
+from tests.e2e import grpc_stubs
 from tests.e2e.callers import CALLERS, Caller
 from tests.e2e.client_callers import CLIENT_CALLERS, GrpcClientCaller
-from tests.e2e.databases import KINDS, Database
+from tests.e2e.databases import Database
 from tests.e2e.grpc_callers import GrpcCaller
 from tests.e2e.proto_callers import PROTO_CALLERS
 from tests.e2e.server import Server, start
 from tests.tokens import AUTHORIZATION, authorized
-
-
-def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Every test that starts a catalog runs on SQLite; one marked ``postgresql``
-    runs on PostgreSQL as well. Always parametrized, also with one kind, so
-    that a session-scoped catalog is started once per kind, not per module."""
-    if "database" in metafunc.fixturenames:
-        both = metafunc.definition.get_closest_marker("postgresql") is not None
-        kinds = KINDS if both else KINDS[:1]
-        metafunc.parametrize("database", kinds, indirect=True, scope="session")
-
-
-@pytest.fixture(scope="session")
-def postgres_cluster() -> Iterator[postgres.Cluster]:
-    """One PostgreSQL cluster for the session, started on first use; stopped even on failure."""
-    directory = postgres.bindir()
-    if directory is None:
-        if os.geteuid() == 0:
-            pytest.fail("PostgreSQL is not installed: run scripts/ensure-postgres (make test does)")
-        pytest.skip("PostgreSQL is not installed and this is not root: run scripts/ensure-postgres")
-    cluster = postgres.start(directory)
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
-
-
-@pytest.fixture(scope="session")
-def database(request: pytest.FixtureRequest) -> Database:
-    """Where a catalog under test keeps its data (``new_url``, ``env``)."""
-    if request.param == "postgresql":
-        return Database("postgresql", request.getfixturevalue("postgres_cluster"))
-    return Database(request.param)
 
 
 @pytest.fixture(scope="session")

@@ -10,12 +10,19 @@ that is not (a SQLite one it migrates itself when it starts).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+from examples.catalog.database import create_engine
 from tests.e2e.postgres import Cluster
 from tests.e2e.server import ROOT
 
@@ -33,6 +40,28 @@ def migrate(url: str) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=120,
     )
+
+
+def on(url: str, work: Callable[[Connection], Any], *, commit: bool = False) -> Any:
+    """``work(connection)`` on the database at ``url``, from outside the catalog."""
+
+    async def main() -> Any:
+        engine = create_engine(url)
+        try:
+            async with engine.connect() as conn:
+                result = await conn.run_sync(work)
+                if commit:
+                    await conn.commit()
+                return result
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(main())
+
+
+def rows(url: str, sql: str, **params: Any) -> list[tuple[Any, ...]]:
+    """What a query (``:name`` parameters) reads from the database at ``url``."""
+    return on(url, lambda conn: [tuple(row) for row in conn.execute(text(sql), params)])
 
 
 @dataclass(frozen=True)

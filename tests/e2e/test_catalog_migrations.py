@@ -9,12 +9,10 @@ migrated by a newer version, or one it cannot reach, is refused in one line.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,30 +24,13 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
 from examples.catalog import schema
-from examples.catalog.database import Base, create_engine
+from examples.catalog.database import Base
 from tests.e2e import databases
-from tests.e2e.databases import URL_ENV, migrate
+from tests.e2e.databases import URL_ENV, migrate, on
 from tests.e2e.postgres import Cluster
 from tests.e2e.server import ROOT, free_port, start
 
 COMMAND = "python -m examples.catalog migrate"
-
-
-def on(url: str, work: Callable[[Connection], Any], *, commit: bool = False) -> Any:
-    """``work(connection)`` on the database at ``url``."""
-
-    async def main() -> Any:
-        engine = create_engine(url)
-        try:
-            async with engine.connect() as conn:
-                result = await conn.run_sync(work)
-                if commit:
-                    await conn.commit()
-                return result
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(main())
 
 
 def tables(conn: Connection) -> str:
