@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN = $(VENV)/bin
 STAMP = $(VENV)/.installed-stamp
 
-.PHONY: run test lint typecheck unit tools bench clean
+.PHONY: run test lint typecheck unit tools docs bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,26 @@ $(TOOLS_STAMP): tools/requirements.txt
 
 tools: $(TOOLS_STAMP)
 
+# The docs site's toolchain (MkDocs, Material for MkDocs), pinned with every
+# dependency by tools/docs-requirements.txt, in its own virtualenv.
+DOCS_TOOLS = .docs-tools
+DOCS_STAMP = $(DOCS_TOOLS)/.installed-stamp
+SITE ?= site
+
+$(DOCS_STAMP): tools/docs-requirements.txt
+	$(PYTHON) -m venv $(DOCS_TOOLS)
+	$(DOCS_TOOLS)/bin/python -m pip install --quiet --upgrade pip
+	$(DOCS_TOOLS)/bin/python -m pip install --quiet -r tools/docs-requirements.txt
+	touch $(DOCS_STAMP)
+
+# Every page of docs/ (README.md as the home page) into $(SITE)/: --strict fails
+# on a broken link or #anchor and on a page missing from mkdocs.yml's nav; then
+# every link of the built HTML is checked (external ones listed, not fetched).
+# NO_MKDOCS_2_WARNING: Material's end-of-life banner, noted in the requirements.
+docs: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(DOCS_TOOLS)/bin/mkdocs build --strict --site-dir $(SITE)
+	$(DOCS_TOOLS)/bin/python tools/site_links.py $(SITE)
+
 run: $(STAMP)
 	$(BIN)/twofold serve examples.catalog:app
 
@@ -43,7 +63,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP) $(NODE_STAMP) $(TOOLS_STAMP)
+unit: $(STAMP) $(NODE_STAMP) $(TOOLS_STAMP) $(DOCS_STAMP)
 	./scripts/ensure-nginx
 	./scripts/ensure-go
 	./scripts/ensure-postgres
@@ -54,4 +74,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) $(TOOLS) node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) $(DOCS_TOOLS) $(SITE) node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -40,8 +40,8 @@ import grpc
 import httpx
 import msgspec
 
-from twofold.bearer import DEVELOPMENT_SECRET, issue
-from twofold.envelope import frame
+from twofold.http.envelope import frame
+from twofold.interceptors.bearer import DEVELOPMENT_SECRET, issue
 
 REPO = Path(__file__).resolve().parents[1]
 SERVICE = "/catalog.v1.CatalogService/"

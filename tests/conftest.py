@@ -1,15 +1,24 @@
-"""The ``database`` fixture, for every test that starts a catalog: SQLite, and
-PostgreSQL too for tests marked ``postgresql`` (tests/e2e/databases.py)."""
+"""Fixtures every test folder shares: ``asgi``, and ``database`` for every test
+that starts a catalog: SQLite, and PostgreSQL too for tests marked
+``postgresql`` (tests/e2e/databases.py)."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
+from tests.asgi import ASGI
 from tests.e2e import postgres
 from tests.e2e.databases import KINDS, Database
+from twofold.core.asgi import ASGIApp
+
+
+@pytest.fixture
+def asgi() -> Callable[[ASGIApp], ASGI]:
+    """``asgi(app).request("GET", "/x")``: an app called in process (tests/asgi.py)."""
+    return ASGI
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import grpc
 
-from twofold.bearer import DEVELOPMENT_SECRET, issue
+from twofold.interceptors.bearer import DEVELOPMENT_SECRET, issue
 
 SCOPES = ["products:write", "users:write", "orders:write", "orders:admin"]
 ADMIN = issue(DEVELOPMENT_SECRET, "tests", SCOPES, expires_in=86400)

@@ -8,11 +8,22 @@ from typing import Annotated
 
 import msgspec
 
-from twofold import App, Cache, Code, Context, Error, Idempotency, Service, idempotency
-from twofold.caching import check_etag, check_unmodified
-from twofold.idempotency import IdempotencyKeys, MemoryStore
-from twofold.limits import Deadlines
-from twofold.pagination import PageTokens
+from twofold import (
+    App,
+    Cache,
+    Code,
+    Context,
+    Deadlines,
+    Error,
+    Idempotency,
+    IdempotencyKeys,
+    PageTokens,
+    Service,
+    check_etag,
+    check_unmodified,
+)
+from twofold.interceptors import idempotency
+from twofold.interceptors.idempotency import MemoryStore
 
 
 class Article(msgspec.Struct, kw_only=True):

@@ -15,9 +15,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from twofold import App, Context, Service, idempotency
-from twofold.idempotency import Claim, IdempotencyKeys, Record, lease_lost, running
-from twofold.limits import Deadlines
+from twofold import App, Context, Deadlines, IdempotencyKeys, Service
+from twofold.interceptors import idempotency
+from twofold.interceptors.idempotency import Claim, Record, lease_lost, running
 
 
 class Base(DeclarativeBase):

@@ -13,11 +13,11 @@ import msgspec
 from msgspec import Meta
 
 from twofold.client import (
-    AsyncOptions,
+    AsyncClientOptions,
     AsyncStub,
+    ClientOptions,
     HttpBinding,
     Idempotency,
-    Options,
     Rpc,
     Stub,
     Target,
@@ -97,7 +97,7 @@ class ShelfServiceClient(Stub):
     or an ASGI app; the options are those of ``twofold.client.Client``.
     """
 
-    def __init__(self, target: Target, **options: Unpack[Options]) -> None:
+    def __init__(self, target: Target, **options: Unpack[ClientOptions]) -> None:
         super().__init__(SHELF_SERVICE, target, **options)
 
     def create_book(
@@ -134,7 +134,7 @@ class AsyncShelfServiceClient(AsyncStub):
     URL or an ASGI app; the options are those of ``twofold.client.AsyncClient``.
     """
 
-    def __init__(self, target: Target, **options: Unpack[AsyncOptions]) -> None:
+    def __init__(self, target: Target, **options: Unpack[AsyncClientOptions]) -> None:
         super().__init__(SHELF_SERVICE, target, **options)
 
     async def create_book(

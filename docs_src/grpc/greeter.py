@@ -8,8 +8,7 @@ import grpc
 import msgspec
 from google.rpc import error_details_pb2, status_pb2  # type: ignore[import-untyped]
 
-from twofold import App, Context, Error, Service
-from twofold.grpc_server import GrpcServer
+from twofold import App, Context, Error, GrpcServer, Service
 from twofold.protobuf import Schema
 
 service = Service("greet.v1")

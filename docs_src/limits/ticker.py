@@ -8,11 +8,23 @@ from collections.abc import AsyncIterator
 
 import msgspec
 
-from twofold import App, Service
-from twofold.auth import ApiKey, ApiKeys, Authentication, public, requires
-from twofold.bearer import DEVELOPMENT_SECRET, JwtBearer
-from twofold.limits import Budget, ConcurrencyLimit, Deadlines, credentials_of, lifetime
-from twofold.metrics import Metrics
+from twofold import (
+    ApiKeys,
+    App,
+    Authentication,
+    Budget,
+    ConcurrencyLimit,
+    Deadlines,
+    JwtBearer,
+    Metrics,
+    Service,
+    StoredApiKey,
+    credentials_of,
+    lifetime,
+    public,
+    requires,
+)
+from twofold.interceptors.bearer import DEVELOPMENT_SECRET
 
 
 class Quote(msgspec.Struct):
@@ -48,7 +60,7 @@ async def watch_quote(symbol: str) -> AsyncIterator[Quote]:
 
 authentication = Authentication(
     JwtBearer(secret=os.environ.get("TICKER_JWT_SECRET", DEVELOPMENT_SECRET)),
-    ApiKeys([ApiKey.of("robot-key-1", "pricing-robot", ["quotes:write"])]),
+    ApiKeys([StoredApiKey.of("robot-key-1", "pricing-robot", ["quotes:write"])]),
 )
 app = App(
     service,

@@ -6,11 +6,18 @@ import asyncio
 
 import msgspec
 
-from twofold import App, Context, Service
-from twofold.access import AccessLog
-from twofold.limits import ConcurrencyLimit, Deadlines, timeout
-from twofold.metrics import Metrics
-from twofold.tracing import TRACE, RequestIds
+from twofold import (
+    AccessLog,
+    App,
+    ConcurrencyLimit,
+    Context,
+    Deadlines,
+    Metrics,
+    RequestIds,
+    Service,
+    timeout,
+)
+from twofold.interceptors.tracing import TRACE
 
 
 class Quote(msgspec.Struct):

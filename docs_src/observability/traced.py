@@ -7,12 +7,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from docs_src.observability.service import service
-from twofold import App
-from twofold.access import AccessLog
-from twofold.limits import Deadlines
-from twofold.metrics import Metrics
-from twofold.otel import Tracing
-from twofold.tracing import RequestIds
+from twofold import AccessLog, App, Deadlines, Metrics, RequestIds, Tracing
 
 # The application's choice of SDK, processor and exporter: in production a
 # BatchSpanProcessor and an OTLP exporter, here spans kept in memory.

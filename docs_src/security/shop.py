@@ -7,9 +7,19 @@ from typing import Any
 
 import msgspec
 
-from twofold import App, Context, Service
-from twofold.auth import AUTHENTICATED, ApiKey, ApiKeys, Authentication, Identity, requires
-from twofold.bearer import DEVELOPMENT_SECRET, JwtBearer
+from twofold import (
+    AUTHENTICATED,
+    ApiKeys,
+    App,
+    Authentication,
+    Context,
+    Identity,
+    JwtBearer,
+    Service,
+    StoredApiKey,
+    requires,
+)
+from twofold.interceptors.bearer import DEVELOPMENT_SECRET
 
 
 class Invoice(msgspec.Struct):
@@ -52,7 +62,7 @@ authentication = Authentication(
         audience="shop",
         issuer="https://login.example.com",
     ),
-    # Only the SHA-256 of each key is kept: ApiKey.of hashes it.
-    ApiKeys([ApiKey.of("robot-key-1", "billing-robot", ["invoices:write", "billing"])]),
+    # Only the SHA-256 of each key is kept: StoredApiKey.of hashes it.
+    ApiKeys([StoredApiKey.of("robot-key-1", "billing-robot", ["invoices:write", "billing"])]),
 )
 app = App(service, interceptors=[authentication])

@@ -34,12 +34,16 @@ from examples.catalog import streams  # noqa: F401  (adds WatchPrices and Import
 from examples.catalog.database import SqlIdempotencyStore, lifespan
 from examples.catalog.security import authentication
 from examples.catalog.service import service
-from twofold import App
-from twofold.access import AccessLog
-from twofold.idempotency import IdempotencyKeys
-from twofold.limits import Budget, ConcurrencyLimit, Deadlines
-from twofold.metrics import Metrics
-from twofold.tracing import RequestIds
+from twofold import (
+    AccessLog,
+    App,
+    Budget,
+    ConcurrencyLimit,
+    Deadlines,
+    IdempotencyKeys,
+    Metrics,
+    RequestIds,
+)
 
 app = App(
     service,

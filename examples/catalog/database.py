@@ -44,9 +44,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.sql.elements import ColumnElement
 
 from examples.catalog import schema
-from twofold import App, Code, Error
-from twofold.idempotency import Claim, Record, lease_lost, running
-from twofold.pagination import PageTokens
+from twofold import App, Code, Error, PageTokens
+from twofold.interceptors.idempotency import Claim, Record, lease_lost, running
 
 URL_ENV = schema.URL_ENV
 SECRET_ENV = "CATALOG_PAGE_TOKEN_SECRET"
@@ -120,7 +119,7 @@ def new_version() -> str:
 
 
 class IdempotencyRow(Base):
-    """A key a client sent with a create (twofold.idempotency), until it expires."""
+    """A key a client sent with a create (twofold.interceptors.idempotency), until it expires."""
 
     __tablename__ = "idempotency_keys"
 

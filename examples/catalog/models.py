@@ -5,7 +5,7 @@ OpenAPI descriptions and the validation every protocol applies before a
 handler runs. Prices are ``Decimal`` and travel as strings ("22.00"), never as
 floats; the rules msgspec cannot express on a Decimal (not negative, below a
 billion, at most two decimal places) are ``Price``'s pattern, which every
-protocol holds a price to before the handler runs (twofold.decimals), and
+protocol holds a price to before the handler runs (twofold.core.decimals), and
 which :func:`examples.catalog.service.cents` checks again where it turns a
 price into cents.
 """

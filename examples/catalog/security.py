@@ -20,8 +20,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from twofold.auth import Authentication, Identity
-from twofold.bearer import DEVELOPMENT_SECRET, JwtBearer
+from twofold import Authentication, Identity, JwtBearer
+from twofold.interceptors.bearer import DEVELOPMENT_SECRET
 
 SECRET_ENV = "CATALOG_JWT_SECRET"
 AUDIENCE_ENV = "CATALOG_JWT_AUDIENCE"

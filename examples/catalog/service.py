@@ -39,10 +39,20 @@ from examples.catalog.models import (
     User,
 )
 from examples.catalog.security import owner
-from twofold import Cache, Code, Context, Error, Idempotency, Service, idempotency
-from twofold.auth import public, requires
-from twofold.caching import check_etag, check_unmodified
-from twofold.pagination import Filters
+from twofold import (
+    Cache,
+    Code,
+    Context,
+    Error,
+    Idempotency,
+    Service,
+    check_etag,
+    check_unmodified,
+    public,
+    requires,
+)
+from twofold.http.pagination import Filters
+from twofold.interceptors import idempotency
 
 service = Service("catalog.v1", description="A product catalog with users and their orders.")
 products = service.resource("products")

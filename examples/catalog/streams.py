@@ -41,9 +41,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from examples.catalog.database import _ID, Base, ProductRow, current
 from examples.catalog.models import NewProduct
 from examples.catalog.service import add_product, money, service
-from twofold import Code, Error, Idempotency
-from twofold.auth import public, requires
-from twofold.limits import lifetime
+from twofold import Code, Error, Idempotency, lifetime, public, requires
 
 logger = logging.getLogger(__name__)
 

@@ -1,50 +1,158 @@
-"""Twofold: one typed definition, served as REST and as RPC."""
+"""Twofold: one typed definition, served as REST and as RPC.
+
+Everything an application imports is here (docs/api.md lists it); the
+subpackages ``twofold.client`` and ``twofold.protobuf`` are public too.
+Names load on first use, so a client or a gRPC-only server imports only
+what it needs, not the whole HTTP stack.
+"""
 
 from typing import TYPE_CHECKING, Any
 
-from twofold.app import App
-from twofold.caching import Cache
-from twofold.code import Code
-from twofold.context import Context
-from twofold.definition import DefinitionError, Resource, Service
-from twofold.details import BadRequest, ErrorInfo, FieldViolation
-from twofold.errors import Error
-from twofold.interceptors import CallNext, Interceptor
-from twofold.method import Empty, HttpBinding, Idempotency, Method, StreamKind
-from twofold.options import Options
-
 if TYPE_CHECKING:
     from twofold.client import AsyncClient, Client
+    from twofold.core.chain import CallNext, Interceptor
+    from twofold.core.code import Code
+    from twofold.core.context import Context
+    from twofold.core.definition import DefinitionError, Resource, Service
+    from twofold.core.details import BadRequest, ErrorInfo, FieldViolation
+    from twofold.core.errors import Error
+    from twofold.core.method import Idempotency
+    from twofold.core.options import Options
+    from twofold.core.policy import (
+        AUTHENTICATED,
+        Cache,
+        Identity,
+        lifetime,
+        public,
+        requires,
+        timeout,
+    )
+    from twofold.http.caching import check_etag, check_unmodified
+    from twofold.http.pagination import PageTokens
+    from twofold.interceptors.access import AccessLog
+    from twofold.interceptors.auth import ApiKeys, Authentication, StoredApiKey
+    from twofold.interceptors.bearer import JwtBearer
+    from twofold.interceptors.idempotency import IdempotencyKeys
+    from twofold.interceptors.limits import (
+        Budget,
+        ConcurrencyLimit,
+        Deadlines,
+        RateLimit,
+        StreamLimit,
+        credentials_of,
+    )
+    from twofold.interceptors.metrics import Metrics
+    from twofold.interceptors.otel import Tracing
+    from twofold.interceptors.tracing import RequestIds
+    from twofold.server.app import App
+    from twofold.server.grpc import GrpcServer
+    from twofold.server.limits import ServerLimits
 
 __all__ = [
+    "AUTHENTICATED",
+    "AccessLog",
+    "ApiKeys",
     "App",
     "AsyncClient",
+    "Authentication",
     "BadRequest",
+    "Budget",
     "Cache",
     "CallNext",
     "Client",
     "Code",
+    "ConcurrencyLimit",
     "Context",
+    "Deadlines",
     "DefinitionError",
-    "Empty",
     "Error",
     "ErrorInfo",
     "FieldViolation",
-    "HttpBinding",
+    "GrpcServer",
     "Idempotency",
+    "IdempotencyKeys",
+    "Identity",
     "Interceptor",
-    "Method",
+    "JwtBearer",
+    "Metrics",
     "Options",
+    "PageTokens",
+    "RateLimit",
+    "RequestIds",
     "Resource",
+    "ServerLimits",
     "Service",
-    "StreamKind",
+    "StoredApiKey",
+    "StreamLimit",
+    "Tracing",
+    "check_etag",
+    "check_unmodified",
+    "credentials_of",
+    "lifetime",
+    "public",
+    "requires",
+    "timeout",
 ]
+
+# Where each public name lives. The clients import httpx, Tracing OpenTelemetry,
+# GrpcServer grpcio: nobody pays for what they do not use.
+_HOMES = {
+    "AUTHENTICATED": "twofold.core.policy",
+    "AccessLog": "twofold.interceptors.access",
+    "ApiKeys": "twofold.interceptors.auth",
+    "App": "twofold.server.app",
+    "AsyncClient": "twofold.client",
+    "Authentication": "twofold.interceptors.auth",
+    "BadRequest": "twofold.core.details",
+    "Budget": "twofold.interceptors.limits",
+    "Cache": "twofold.core.policy",
+    "CallNext": "twofold.core.chain",
+    "Client": "twofold.client",
+    "Code": "twofold.core.code",
+    "ConcurrencyLimit": "twofold.interceptors.limits",
+    "Context": "twofold.core.context",
+    "Deadlines": "twofold.interceptors.limits",
+    "DefinitionError": "twofold.core.definition",
+    "Error": "twofold.core.errors",
+    "ErrorInfo": "twofold.core.details",
+    "FieldViolation": "twofold.core.details",
+    "GrpcServer": "twofold.server.grpc",
+    "Identity": "twofold.core.policy",
+    "Idempotency": "twofold.core.method",
+    "IdempotencyKeys": "twofold.interceptors.idempotency",
+    "Interceptor": "twofold.core.chain",
+    "JwtBearer": "twofold.interceptors.bearer",
+    "Metrics": "twofold.interceptors.metrics",
+    "Options": "twofold.core.options",
+    "PageTokens": "twofold.http.pagination",
+    "RateLimit": "twofold.interceptors.limits",
+    "RequestIds": "twofold.interceptors.tracing",
+    "Resource": "twofold.core.definition",
+    "ServerLimits": "twofold.server.limits",
+    "Service": "twofold.core.definition",
+    "StoredApiKey": "twofold.interceptors.auth",
+    "StreamLimit": "twofold.interceptors.limits",
+    "Tracing": "twofold.interceptors.otel",
+    "check_etag": "twofold.http.caching",
+    "check_unmodified": "twofold.http.caching",
+    "credentials_of": "twofold.interceptors.limits",
+    "lifetime": "twofold.core.policy",
+    "public": "twofold.core.policy",
+    "requires": "twofold.core.policy",
+    "timeout": "twofold.core.policy",
+}
 
 
 def __getattr__(name: str) -> Any:
-    # The clients import httpx: a server that never calls out does not pay for it.
-    if name in ("AsyncClient", "Client"):
-        from twofold import client
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'twofold' has no attribute {name!r}")
+    import importlib
 
-        return getattr(client, name)
-    raise AttributeError(f"module 'twofold' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value  # the next access is an ordinary attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

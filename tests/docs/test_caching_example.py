@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import select
 
 from docs_src.caching.articles import ARTICLES, Article, app
-from tests.unit.test_catalog import running
+from tests.unit.catalog.test_catalog import running
 from twofold import Code, Error
-from twofold.idempotency import Claim
+from twofold.interceptors.idempotency import Claim
 
 
 def test_the_caching_example_serves_what_the_page_says() -> None:

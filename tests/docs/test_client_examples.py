@@ -11,9 +11,9 @@ import pytest
 
 from docs_src.quickstart.app import app, service
 from tests.e2e.threaded import serve, serve_grpc
-from twofold.client.command import exit_status
+from twofold import Code
+from twofold.cli.call import exit_status
 from twofold.client.generator import generate
-from twofold.code import Code
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = (ROOT / "docs/client.md").read_text()

@@ -73,15 +73,14 @@ def test_interceptor_example_times_every_protocol() -> None:
 
 
 def test_error_table_in_docs_matches_the_code() -> None:
-    from twofold.code import HTTP_STATUS
-    from twofold.protocols.jsonrpc import ERROR_CODES
+    from twofold.core.code import HTTP_STATUS, JSONRPC_CODE
 
     text = (ROOT / "docs/errors.md").read_text()
     for code, status in HTTP_STATUS.items():
         row = re.search(rf"^\| `{code.wire_name}` \| (\d+).*\| (\d+) \| (-?\d+) \|$", text, re.M)
         assert row is not None, code
         assert int(row.group(1)) == status and int(row.group(2)) == status
-        assert int(row.group(3)) == ERROR_CODES[code]
+        assert int(row.group(3)) == JSONRPC_CODE[code]
 
 
 def python_blocks() -> list[tuple[str, str]]:

@@ -8,8 +8,8 @@ import json
 import httpx
 
 from docs_src.limits.ticker import app
-from twofold.limits import ConcurrencyLimit
-from twofold.method import StreamKind
+from twofold import ConcurrencyLimit
+from twofold.core.method import StreamKind
 
 
 def test_the_limits_example_serves_what_the_page_says() -> None:

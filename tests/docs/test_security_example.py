@@ -7,7 +7,7 @@ import asyncio
 import httpx
 
 from docs_src.security.shop import INVOICES, app
-from twofold.bearer import DEVELOPMENT_SECRET, issue
+from twofold.interceptors.bearer import DEVELOPMENT_SECRET, issue
 
 
 def token(subject: str, *scopes: str) -> dict[str, str]:

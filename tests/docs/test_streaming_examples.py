@@ -8,7 +8,7 @@ import json
 import httpx
 
 from docs_src.streaming.ticker import Quote, Total, Volume, app
-from twofold.envelope import END_STREAM, TRAILERS, frame
+from twofold.http.envelope import END_STREAM, TRAILERS, frame
 from twofold.protobuf import Schema
 
 PATH = "/ticker.v1.TickerService/"

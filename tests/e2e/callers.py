@@ -14,9 +14,9 @@ from typing import Any
 import httpx
 import msgspec
 
-from twofold import protojson
-from twofold.method import Method
-from twofold.routing import Template
+from tests.parity import rest_request
+from twofold.core.method import Method
+from twofold.protobuf import json as protojson
 
 JSONRPC_CODES = {-32700: "parse_error", -32600: "invalid_request", -32601: "method_not_found"}
 
@@ -52,19 +52,8 @@ class RestCaller(Caller):
     name = "rest"
 
     def __call__(self, rpc: str, payload: dict[str, Any] | None = None) -> Outcome:
-        payload = dict(payload or {})
-        binding = self.methods[rpc].http
-        assert binding is not None, f"{rpc} has no REST binding"
-        template = Template.parse(binding.path)
-        path = template.expand({v: str(payload.pop(v)) for v in template.variables})
-        kwargs: dict[str, Any] = {}
-        if binding.body == "*":
-            kwargs["json"] = payload
-        elif binding.body:
-            kwargs["json"] = payload.pop(binding.body)
-        if binding.body != "*":
-            kwargs["params"] = {k: v for k, v in payload.items() if v is not None}
-        response = self.client.request(binding.verb, path, **kwargs)
+        verb, path, kwargs = rest_request(self.methods[rpc], payload or {})
+        response = self.client.request(verb, path, **kwargs)
         if response.is_success:
             body = response.json() if response.status_code != 204 else {}
             return self._typed(rpc, response.status_code, body)

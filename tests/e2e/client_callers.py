@@ -14,10 +14,10 @@ import httpx
 
 from tests.e2e.callers import Caller, Outcome
 from tests.tokens import ADMIN
-from twofold import Error
-from twofold.client import BearerToken, Client, Rpc
-from twofold.code import HTTP_STATUS
-from twofold.method import Method
+from twofold import Client, Error
+from twofold.client import BearerToken, Rpc
+from twofold.core.code import HTTP_STATUS
+from twofold.core.method import Method
 
 
 class _Through(httpx.BaseTransport):

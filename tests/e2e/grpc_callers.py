@@ -19,10 +19,10 @@ from google.protobuf import json_format
 from google.rpc import error_details_pb2, status_pb2  # type: ignore[import-untyped]
 
 from tests.e2e.callers import Caller, Outcome
-from twofold.code import HTTP_STATUS, Code
-from twofold.definition import Service
+from twofold import Code, Service
+from twofold.core.code import HTTP_STATUS
 from twofold.protobuf import Schema
-from twofold.protobuf.codec import tag, varint
+from twofold.protobuf.binary import tag, varint
 
 DETAILS_KEY = "grpc-status-details-bin"
 

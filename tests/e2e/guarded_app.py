@@ -14,9 +14,19 @@ from typing import Annotated
 
 import msgspec
 
-from twofold import App, Empty, Idempotency, Service
-from twofold.auth import ApiKey, ApiKeys, Authentication, public, requires
-from twofold.limits import Deadlines, timeout
+from twofold import (
+    ApiKeys,
+    App,
+    Authentication,
+    Deadlines,
+    Idempotency,
+    Service,
+    StoredApiKey,
+    public,
+    requires,
+    timeout,
+)
+from twofold.core.method import Empty
 
 WRITER_KEY = "writer-key"
 READER_KEY = "reader-key"
@@ -85,8 +95,8 @@ async def dawdle() -> Empty:
 
 keys = ApiKeys(
     [
-        ApiKey.of(WRITER_KEY, "writer", ["things:write", "things:read"]),
-        ApiKey.of(READER_KEY, "reader"),
+        StoredApiKey.of(WRITER_KEY, "writer", ["things:write", "things:read"]),
+        StoredApiKey.of(READER_KEY, "reader"),
     ]
 )
 app = App(service, interceptors=[Authentication(keys), Deadlines()])

@@ -16,8 +16,10 @@ from google.rpc import error_details_pb2, status_pb2
 
 from examples.catalog import service
 from tests.e2e.callers import Caller, Outcome
-from twofold.code import HTTP_STATUS, Code
-from twofold.envelope import TRAILERS, frame
+from tests.parity import grpc_web_answer
+from twofold import Code
+from twofold.core.code import HTTP_STATUS
+from twofold.http.envelope import frame
 from twofold.protobuf import Schema
 
 
@@ -95,18 +97,7 @@ class GrpcWebCaller(Caller):
             headers={"content-type": "application/grpc-web+proto", "x-grpc-web": "1"},
         )
         assert response.status_code == 200, response.text
-        messages, trailers = [], dict(response.headers)
-        raw = response.content
-        while raw:
-            flags, size = raw[0], int.from_bytes(raw[1:5], "big")
-            data, raw = raw[5 : 5 + size], raw[5 + size :]
-            if flags & TRAILERS:
-                for line in data.decode().split("\r\n"):
-                    key, _, value = line.partition(":")
-                    if key:
-                        trailers[key.strip().lower()] = value.strip()
-            else:
-                messages.append(data)
+        messages, trailers = grpc_web_answer(response)
         status = int(trailers["grpc-status"])
         if status == 0:
             (message,) = messages

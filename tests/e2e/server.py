@@ -1,4 +1,6 @@
-"""Start a real ``twofold serve`` process on 127.0.0.1 and stop it by its PID."""
+"""Real server processes on 127.0.0.1 (``twofold serve``, or hypercorn), stopped by PID.
+
+The one way the tests start a server in a process of its own."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,16 +58,40 @@ def start(target: str, tmp: Path, env: dict[str, str] | None = None, *args: str)
     Unless ``args`` say otherwise, gRPC listens on a free port too (never on
     the default 50051, which parallel servers would share).
     """
+    grpc = "--grpc-port" not in args and "--no-grpc" not in args
+
+    def argv(port: int, grpc_port: int | None) -> list[str]:
+        extra = (*args, "--grpc-port", str(grpc_port)) if grpc_port else args
+        return [sys.executable, "-m", "twofold", "serve", target, "--port", str(port), *extra]
+
+    return spawn(argv, tmp, env, grpc=grpc)
+
+
+def hypercorn(target: str, tmp: Path, env: dict[str, str] | None = None) -> Server:
+    """Serve the ASGI app ``target`` with hypercorn, which speaks HTTP/2 (h2c)."""
+
+    def argv(port: int, _: int | None) -> list[str]:
+        return [sys.executable, "-m", "hypercorn", target, "--bind", f"127.0.0.1:{port}"]
+
+    return spawn(argv, tmp, env)
+
+
+def spawn(
+    argv: Callable[[int, int | None], list[str]],
+    tmp: Path,
+    env: dict[str, str] | None = None,
+    *,
+    grpc: bool = False,
+) -> Server:
+    """Run the server ``argv(port, grpc_port)`` makes, and wait until it answers
+    ``/openapi.json``; the ports are free ones, tried again if taken meanwhile."""
     for _attempt in range(3):
         port = free_port()
-        grpc_port, extra = None, args
-        if "--grpc-port" not in args and "--no-grpc" not in args:
-            grpc_port = free_port()
-            extra = (*args, "--grpc-port", str(grpc_port))
+        grpc_port = free_port() if grpc else None
         log = tmp / f"server-{port}.log"
         with log.open("wb") as out:
             process = subprocess.Popen(
-                [sys.executable, "-m", "twofold", "serve", target, "--port", str(port), *extra],
+                argv(port, grpc_port),
                 cwd=ROOT,
                 env={**os.environ, **(env or {})},
                 stdout=out,

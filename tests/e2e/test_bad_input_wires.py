@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.e2e.test_bad_input import CREATE, GET, MiB, unchanged
-from twofold.envelope import COMPRESSED, END_STREAM, frame
+from twofold.http.envelope import COMPRESSED, END_STREAM, frame
 
 __all__ = ["unchanged"]  # the fixture, imported so pytest finds it here
 WEB = {"content-type": "application/grpc-web+proto"}

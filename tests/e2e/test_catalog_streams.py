@@ -17,7 +17,7 @@ from tests.e2e.databases import Database
 from tests.e2e.proto_callers import encode, schema
 from tests.e2e.server import Server, start
 from tests.tokens import AUTHORIZATION
-from twofold.envelope import END_STREAM, TRAILERS, frame
+from twofold.http.envelope import END_STREAM, TRAILERS, frame
 
 SERVICE = "/catalog.v1.CatalogService/"
 

@@ -4,27 +4,15 @@ from __future__ import annotations
 
 import json
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 from openapi_spec_validator import validate
 
 from examples.catalog import service
-from tests.e2e.server import ROOT, Server, start
+from tests.cli import twofold
+from tests.e2e.server import Server, start
 from tests.tokens import AUTHORIZATION
-
-
-def twofold(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "twofold", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def test_routes_lists_every_method() -> None:

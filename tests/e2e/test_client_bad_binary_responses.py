@@ -21,12 +21,11 @@ import msgspec
 import pytest
 
 from tests.e2e.threaded import serve
-from twofold import Code, Error
-from twofold.asgi import Receive, Scope, Send
-from twofold.client import Client, Empty, HttpBinding, Idempotency, Rpc, StreamKind
-from twofold.details import BadRequest, FieldViolation
-from twofold.envelope import COMPRESSED, END_STREAM, TRAILERS, frame
-from twofold.protocols.grpcweb import status_trailers
+from twofold import BadRequest, Client, Code, Error, FieldViolation
+from twofold.client import Empty, HttpBinding, Idempotency, Rpc, StreamKind
+from twofold.core.asgi import Receive, Scope, Send
+from twofold.http.envelope import COMPRESSED, END_STREAM, TRAILERS, frame
+from twofold.wires.grpcweb import status_trailers
 
 LIMIT = 1000
 SERVICE = "bad.v1.BadService"

@@ -16,9 +16,9 @@ import msgspec
 import pytest
 
 from tests.e2e.threaded import serve
-from twofold import Code, Error
-from twofold.asgi import Receive, Scope, Send
-from twofold.client import Client, Empty, HttpBinding, Idempotency, Retry, Rpc
+from twofold import Client, Code, Error
+from twofold.client import Empty, HttpBinding, Idempotency, Retry, Rpc
+from twofold.core.asgi import Receive, Scope, Send
 
 LIMIT = 1000
 BIG = b'{"id": 1, "name": "' + b"x" * 5000 + b'"}'

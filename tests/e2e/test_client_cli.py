@@ -20,26 +20,14 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from tests.e2e.server import ROOT, Server, free_port
+from tests.cli import twofold
+from tests.e2e.server import Server, free_port
 from tests.e2e.threaded import serve
 from tests.tokens import ADMIN
-from twofold import App, Context, Idempotency, Service, cli
-from twofold.client.command import exit_status
-from twofold.code import Code
+from twofold import App, Code, Context, Idempotency, Service, cli
+from twofold.cli.call import exit_status
 
 AUTH = f"authorization: Bearer {ADMIN}"  # the catalog's writes need a token
-
-
-def twofold(*args: str) -> subprocess.CompletedProcess[str]:
-    """The command in a subprocess, as a user runs it."""
-    return subprocess.run(
-        [sys.executable, "-m", "twofold", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def call(*args: str) -> subprocess.CompletedProcess[str]:

@@ -21,9 +21,9 @@ import pytest
 
 from tests.e2e.server import free_port
 from tests.e2e.threaded import serve, serve_grpc
-from twofold import App, Code, Error, Idempotency, Service
-from twofold.asgi import ASGIApp, Receive, Scope, Send
-from twofold.client import AsyncClient, Client, Retry
+from twofold import App, AsyncClient, Client, Code, Error, Idempotency, Service
+from twofold.client import Retry
+from twofold.core.asgi import ASGIApp, Receive, Scope, Send
 
 PROTOCOLS = ["rest", "jsonrpc", "connect", "connect-proto", "grpc-web"]
 FAST_RETRY = Retry(attempts=3, backoff=0.01, max_backoff=0.02)
@@ -203,7 +203,7 @@ def test_a_503_before_a_stream_waits_then_streams() -> None:
         assert [item.id for item in c.items_from(first=5)] == [5, 6]
         waited = time.monotonic() - started
     assert flaky.seen == 2
-    assert 1.0 <= waited < 3.0
+    assert 1.0 <= waited < 5.0  # Retry-After: 1, and at most five times that
 
 
 def test_async_server_down_is_retried_too(down: str) -> None:
@@ -225,7 +225,8 @@ def test_the_deadline_bounds_the_retries(down: str) -> None:
     with Client(service, down, retry=slow_backoff, timeout=0.5) as c:
         error = raised(c.get_item, id=1)
     assert error.code is Code.UNAVAILABLE  # the last failure, not a generic timeout
-    assert time.monotonic() - started < 1.0
+    # Unbounded, the retries would take 20 s: five times the deadline tells them apart.
+    assert time.monotonic() - started < 2.5
 
 
 def wait_for_cancellation() -> bool:
@@ -241,7 +242,7 @@ def test_the_deadline_cancels_the_handler(protocol: str, url: str, grpc_target: 
     with Client(service, target, protocol=protocol) as c:
         error = raised(c.slow, seconds=5, timeout=0.3)
     assert error.code is Code.DEADLINE_EXCEEDED
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 2.5  # the handler would take 5 s
     assert STARTED.is_set()
     # connect-timeout-ms or grpc-timeout went with the call: the server stopped the handler.
     assert wait_for_cancellation()
@@ -267,9 +268,9 @@ def test_async_deadline_cancels_the_handler(protocol: str, url: str, grpc_target
 def test_the_deadline_holds_on_every_protocol(protocol: str, url: str) -> None:
     started = time.monotonic()
     with Client(service, url, protocol=protocol, timeout=0.3) as c:
-        error = raised(c.slow, seconds=1)
+        error = raised(c.slow, seconds=2)
     assert error.code is Code.DEADLINE_EXCEEDED
-    assert time.monotonic() - started < 0.9
+    assert time.monotonic() - started < 1.5  # five times the deadline; the handler takes 2 s
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
@@ -281,7 +282,7 @@ def test_503_with_retry_after_waits_then_succeeds(protocol: str) -> None:
         waited = time.monotonic() - started
     assert item == Item(id=7, name="item 7")
     assert flaky.seen == 2
-    assert 1.0 <= waited < 3.0
+    assert 1.0 <= waited < 5.0  # Retry-After: 1, and at most five times that
 
 
 def test_503_on_a_method_with_side_effects_is_raised_at_once() -> None:
@@ -299,7 +300,7 @@ def test_a_retry_after_longer_than_the_deadline_is_not_waited_for() -> None:
         started = time.monotonic()
         error = raised(c.get_item, id=1)
     assert error.code is Code.UNAVAILABLE
-    assert time.monotonic() - started < 1
+    assert time.monotonic() - started < 10  # not the 30 s Retry-After asked for
     assert flaky.seen == 1
 
 

@@ -19,8 +19,8 @@ import pytest
 from tests.e2e import grpc_app
 from tests.e2e.grpc_app import EVENTS, Number
 from tests.e2e.threaded import serve, serve_grpc
-from twofold import App, Code, Error, Idempotency, Service
-from twofold.client import ApiKey, AsyncClient, Client
+from twofold import App, AsyncClient, Client, Code, Error, Idempotency, Service
+from twofold.client import ApiKey
 
 STREAMING = ["connect", "connect-proto", "grpc-web", "grpc"]
 events = Service("events.v1")

@@ -17,7 +17,7 @@ import pytest
 from tests.e2e.test_bad_input import CREATE, GET, MiB, unchanged
 from tests.e2e.test_bad_input_wires import WEB, _envelopes, grpc_status
 from tests.tokens import AUTHORIZATION
-from twofold.envelope import COMPRESSED, END_STREAM, frame
+from twofold.http.envelope import COMPRESSED, END_STREAM, frame
 
 __all__ = ["unchanged"]  # the fixture, imported so pytest finds it here
 JSON = {"content-type": "application/json"}

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -16,8 +14,9 @@ import httpx
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from tests.cli import twofold
 from tests.e2e.grpc_app import Number, service
-from tests.e2e.server import ROOT, Server, start
+from tests.e2e.server import Server, start
 from twofold.protobuf import Schema
 
 TARGET = "tests.e2e.grpc_app:app"
@@ -124,17 +123,6 @@ def test_workers_share_the_grpc_port(tmp_path: Path) -> None:
         server.stop()
     log = server.output()
     assert log.count("lifespan start") == 2 and log.count("lifespan stop") == 2
-
-
-def twofold(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "twofold", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def test_taken_grpc_port_is_a_one_line_error() -> None:

@@ -19,9 +19,8 @@ from google.rpc import error_details_pb2, status_pb2  # type: ignore[import-unty
 
 from tests.e2e import grpc_app
 from tests.e2e.grpc_app import Number, Text
-from twofold import App, Code, Context, Error, ErrorInfo
-from twofold.grpc_server import GrpcServer, status_details
-from twofold.options import Options
+from twofold import App, Code, Context, Error, ErrorInfo, GrpcServer, Options
+from twofold.core.details import rpc_status
 
 
 class Calls:
@@ -255,7 +254,9 @@ def test_a_message_over_max_body_size_is_resource_exhausted() -> None:
 
 def test_status_details_are_a_google_rpc_status() -> None:
     error = Error(Code.ABORTED, "stale", [ErrorInfo("STALE", "example.com", {"v": "3"})])
-    status = status_pb2.Status.FromString(status_details(error))
+    status = status_pb2.Status.FromString(
+        rpc_status(error.code.value, error.message, error.details)
+    )
     assert (status.code, status.message) == (10, "stale")
     (detail,) = status.details
     assert detail.type_url == "type.googleapis.com/google.rpc.ErrorInfo"

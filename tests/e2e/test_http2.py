@@ -5,73 +5,24 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.e2e.server import ROOT, free_port
-from twofold.envelope import END_STREAM, frame
+from tests.e2e.server import hypercorn
+from tests.parity import envelopes
+from twofold.http.envelope import END_STREAM, frame
 
 PATH = "/tick.v1.TickService/"
 STREAM = {"content-type": "application/connect+json"}
 
 
 @pytest.fixture(scope="module")
-def hypercorn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    log = tmp_path_factory.mktemp("hypercorn") / "server.log"
-    port = free_port()
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "hypercorn",
-                "tests.unit.test_connect_streaming:app",
-                "--bind",
-                f"127.0.0.1:{port}",
-            ],
-            cwd=ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait(url, process, log)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _wait(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            break
-        try:
-            httpx.get(url + "/openapi.json", timeout=1)
-            return
-        except httpx.TransportError:
-            time.sleep(0.05)
-    raise RuntimeError(f"hypercorn did not start:\n{log.read_text()}")
-
-
-def envelopes(raw: bytes) -> list[tuple[int, bytes]]:
-    out = []
-    while raw:
-        size = int.from_bytes(raw[1:5], "big")
-        out.append((raw[0], raw[5 : 5 + size]))
-        raw = raw[5 + size :]
-    return out
+def h2(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    server = hypercorn("tests.unit.wires.test_connect_streaming:app", tmp_path_factory.mktemp("h2"))
+    yield server.url
+    server.stop()
 
 
 async def slowly(*ns: int) -> AsyncIterator[bytes]:
@@ -87,23 +38,23 @@ async def post_stream(url: str, rpc: str, body: AsyncIterator[bytes]) -> httpx.R
         return r
 
 
-def test_client_streaming_over_http2(hypercorn: str) -> None:
-    r = asyncio.run(post_stream(hypercorn, "Add", slowly(1, 2, 3, 4)))
+def test_client_streaming_over_http2(h2: str) -> None:
+    r = asyncio.run(post_stream(h2, "Add", slowly(1, 2, 3, 4)))
     (_, data), (flags, end) = envelopes(r.content)
     assert json.loads(data) == {"sum": "10", "count": "4"}
     assert flags == END_STREAM and json.loads(end) == {}
 
 
-def test_bidi_streaming_over_http2(hypercorn: str) -> None:
-    r = asyncio.run(post_stream(hypercorn, "Echo", slowly(1, 2, 3)))
+def test_bidi_streaming_over_http2(h2: str) -> None:
+    r = asyncio.run(post_stream(h2, "Echo", slowly(1, 2, 3)))
     *items, (flags, end) = envelopes(r.content)
     assert [json.loads(d)["n"] for _, d in items] == ["2", "4", "6"]
     assert flags == END_STREAM and json.loads(end) == {}
 
 
-def test_server_streaming_over_http2_and_http1(hypercorn: str) -> None:
+def test_server_streaming_over_http2_and_http1(h2: str) -> None:
     async def run(http2: bool) -> list[tuple[int, bytes]]:
-        async with httpx.AsyncClient(http1=not http2, http2=http2, base_url=hypercorn) as c:
+        async with httpx.AsyncClient(http1=not http2, http2=http2, base_url=h2) as c:
             r = await c.post(PATH + "Count", content=frame(b'{"to": 2}'), headers=STREAM)
             return envelopes(r.content)
 

@@ -20,8 +20,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.grpc_stubs import GOOGLEAPIS_INCLUDE, PROTOC_INCLUDE
-from tests.e2e.server import ROOT, Server, free_port
-from tests.e2e.test_http2 import _wait
+from tests.e2e.server import ROOT, Server, hypercorn
 from tests.tokens import ADMIN
 
 NODE_MODULES = ROOT / "node_modules"
@@ -107,25 +106,10 @@ def test_connect_get_for_side_effect_free_methods(results: dict[str, Any]) -> No
 def hypercorn_catalog(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The catalog under hypercorn, which speaks HTTP/2 (h2c) as client streaming needs."""
     tmp = tmp_path_factory.mktemp("catalog-h2")
-    port = free_port()
-    log = tmp / "server.log"
-    env = {**os.environ, "CATALOG_DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'catalog.db'}"}
-    args = [sys.executable, "-m", "hypercorn", "examples.catalog:app", "--bind"]
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [*args, f"127.0.0.1:{port}"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait(url, process, log)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    env = {"CATALOG_DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'catalog.db'}"}
+    server = hypercorn("examples.catalog:app", tmp, env)
+    yield server.url
+    server.stop()
 
 
 def test_client_streaming_over_http2(generated: Path, hypercorn_catalog: str) -> None:

@@ -24,10 +24,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 
 from tests.e2e.threaded import serve
-from tests.unit.wires import PROTOCOLS, Wires, wires
-from twofold import App, Code, Error, Service
-from twofold.otel import Tracing
-from twofold.tracing import RequestIds
+from tests.parity import PROTOCOLS, Wires, wires
+from twofold import App, Code, Error, RequestIds, Service, Tracing
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_ID = "00f067aa0ba902b7"
@@ -269,7 +267,8 @@ def test_without_the_extra_nothing_imports_opentelemetry() -> None:
     # The catalog and both servers, imported and serving a call, in a fresh process.
     code = (
         "import sys, asyncio, httpx\n"
-        "import twofold, twofold.grpc_server, twofold.metrics, twofold.access\n"
+        "import twofold, twofold.server.grpc\n"
+        "import twofold.interceptors.metrics, twofold.interceptors.access\n"
         "from examples.catalog import app\n"
         "async def main():\n"
         "    t = httpx.ASGITransport(app)\n"

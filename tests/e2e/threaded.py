@@ -43,7 +43,7 @@ def serve(app: Any) -> Iterator[str]:
 @contextmanager
 def serve_grpc(app: Any) -> Iterator[str]:
     """Serve ``app``'s methods over native gRPC until the block ends; yields ``host:port``."""
-    from twofold.grpc_server import GrpcServer
+    from twofold import GrpcServer
 
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, name="test-grpc-server", daemon=True)

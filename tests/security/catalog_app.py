@@ -11,9 +11,7 @@ from examples.catalog import streams  # noqa: F401  (the catalog's streams, as i
 from examples.catalog.database import SqlIdempotencyStore, lifespan
 from examples.catalog.security import authentication
 from examples.catalog.service import service
-from twofold import App
-from twofold.idempotency import IdempotencyKeys
-from twofold.limits import Deadlines
+from twofold import App, Deadlines, IdempotencyKeys
 
 LEASE = 2.0
 

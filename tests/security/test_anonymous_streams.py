@@ -28,7 +28,7 @@ import pytest
 from tests.e2e.server import Server, start
 from tests.security.catalog import WATCH_PRICES, grpc_method, message, sample, schema
 from tests.tokens import AUTHORIZATION
-from twofold.envelope import END_STREAM, TRAILERS, frame
+from twofold.http.envelope import END_STREAM, TRAILERS, frame
 
 STREAMS = 600
 WIRES = ("sse", "connect", "grpc-web", "grpc")

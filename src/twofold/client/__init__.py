@@ -7,26 +7,26 @@ server: a generated module needs only this package and msgspec.
 """
 
 from twofold.client.auth import ApiKey, Auth, BearerToken
-from twofold.client.base import AsyncOptions, Options
+from twofold.client.base import AsyncClientOptions, ClientOptions
 from twofold.client.errors import RawDetail
 from twofold.client.retry import Retry
 from twofold.client.rpc import Rpc
 from twofold.client.stubs import AsyncClient, AsyncStub, Client, Stub
 from twofold.client.transports import Target
-from twofold.method import Empty, HttpBinding, Idempotency, StreamKind
+from twofold.core.method import Empty, HttpBinding, Idempotency, StreamKind
 
 __all__ = [
     "ApiKey",
     "AsyncClient",
-    "AsyncOptions",
+    "AsyncClientOptions",
     "AsyncStub",
     "Auth",
     "BearerToken",
     "Client",
+    "ClientOptions",
     "Empty",
     "HttpBinding",
     "Idempotency",
-    "Options",
     "RawDetail",
     "Retry",
     "Rpc",

@@ -25,9 +25,9 @@ from twofold.client.errors import Failure
 from twofold.client.protocols import check
 from twofold.client.retry import RETRYABLE_CODES, Retry
 from twofold.client.rpc import Rpc, RpcTable, Services
-from twofold.code import Code
-from twofold.errors import Error, validation_error
-from twofold.method import StreamKind
+from twofold.core.code import Code
+from twofold.core.errors import Error, validation_error
+from twofold.core.method import StreamKind
 
 logger = logging.getLogger("twofold.client")
 _PRIMITIVE = {
@@ -57,14 +57,14 @@ class _CommonOptions(TypedDict, total=False):
     max_response_size: int
 
 
-class Options(_CommonOptions, total=False):
-    """The keyword options of :class:`~twofold.client.Client` (for generated subclasses)."""
+class ClientOptions(_CommonOptions, total=False):
+    """The keyword options of :class:`~twofold.Client` (for generated subclasses)."""
 
     transport: httpx.BaseTransport | None
 
 
-class AsyncOptions(_CommonOptions, total=False):
-    """The keyword options of :class:`~twofold.client.AsyncClient`."""
+class AsyncClientOptions(_CommonOptions, total=False):
+    """The keyword options of :class:`~twofold.AsyncClient`."""
 
     transport: httpx.AsyncBaseTransport | None
 

@@ -36,9 +36,9 @@ from twofold.client.transports import (
     HttpResponse,
     HttpTransport,
 )
-from twofold.code import Code
-from twofold.errors import Error
-from twofold.method import StreamKind
+from twofold.core.code import Code
+from twofold.core.errors import Error
+from twofold.core.method import StreamKind
 
 
 def _remaining(deadline: float | None) -> float | None:

@@ -38,8 +38,8 @@ import grpc.aio
 from twofold.client.codecs import Codecs, MessageCodec
 from twofold.client.errors import Failure, fail, message_from, status_details
 from twofold.client.rpc import Rpc
-from twofold.code import Code
-from twofold.errors import Error
+from twofold.core.code import Code
+from twofold.core.errors import Error
 
 DETAILS_KEY = "grpc-status-details-bin"
 PUSHBACK_KEY = "grpc-retry-pushback-ms"

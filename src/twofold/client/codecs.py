@@ -1,6 +1,6 @@
 """A client's message codecs: proto3 JSON and protobuf binary, by message type.
 
-JSON is :mod:`twofold.protojson`'s, the same the server reads and writes.
+JSON is :mod:`twofold.protobuf.json`'s, the same the server reads and writes.
 Binary is :mod:`twofold.protobuf`'s, built from the same Python types the
 server's schema comes from, so no ``.proto`` file or protoc step is needed:
 given the server's own :class:`~twofold.Service`, its lock file numbers the
@@ -17,12 +17,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from twofold import protojson
 from twofold.client.rpc import Rpc
-from twofold.code import Code
-from twofold.definition import Service
-from twofold.errors import Error
-from twofold.method import Method
+from twofold.core.code import Code
+from twofold.core.definition import Service
+from twofold.core.errors import Error
+from twofold.core.method import Method
+from twofold.protobuf import json as protojson
 
 if TYPE_CHECKING:
     from twofold.protobuf import Schema

@@ -13,9 +13,9 @@ import base64
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from twofold.code import Code
-from twofold.details import BadRequest, Detail, ErrorInfo, FieldViolation
-from twofold.errors import Error
+from twofold.core.code import Code
+from twofold.core.details import BadRequest, Detail, ErrorInfo, FieldViolation
+from twofold.core.errors import Error
 
 # The code of a response that carries no error document of its protocol, by
 # HTTP status: gRPC's and Connect's table for "the status is all we have".

@@ -1,7 +1,7 @@
 """Reading enveloped messages from a response, as the bytes arrive.
 
 Connect streams and gRPC-Web share gRPC's 5-byte framing
-(:mod:`twofold.envelope`: a flags byte, a 4-byte length, the payload). The
+(:mod:`twofold.http.envelope`: a flags byte, a 4-byte length, the payload). The
 server side reads it from an ASGI ``receive``; a client gets chunks from
 httpx, in either colour, so this reader is pushed to instead: ``feed`` a
 chunk, get the envelopes it completed. It holds at most one message (plus
@@ -15,11 +15,11 @@ message over the limit is RESOURCE_EXHAUSTED, as in grpc-go and connect-go.
 
 from __future__ import annotations
 
-from twofold import compression, envelope
 from twofold.client.errors import Failure, fail
-from twofold.code import Code
-from twofold.envelope import HEADER_SIZE, Envelope
-from twofold.errors import Error
+from twofold.core.code import Code
+from twofold.core.errors import Error
+from twofold.http import compression, envelope
+from twofold.http.envelope import HEADER_SIZE, Envelope
 
 
 class Frames:

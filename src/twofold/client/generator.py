@@ -36,9 +36,9 @@ import msgspec
 from msgspec import inspect as mi
 
 from twofold.client.stubs import AsyncStub, Stub
-from twofold.definition import Service
-from twofold.method import Empty, HttpBinding, Idempotency, Method, StreamKind
-from twofold.naming import pascal, snake
+from twofold.core.definition import Service
+from twofold.core.method import Empty, HttpBinding, Idempotency, Method, StreamKind
+from twofold.core.naming import pascal, snake
 
 _MESSAGE = (mi.StructType, mi.DataclassType)
 _DEFINED = (mi.StructType, mi.DataclassType, mi.TypedDictType, mi.NamedTupleType, mi.EnumType)
@@ -101,8 +101,8 @@ class _Names:
 _IMPORTED = {
     "datetime", "decimal", "enum", "uuid", "msgspec", "Meta", "UNSET", "UnsetType",
     "Annotated", "Any", "Literal", "NamedTuple", "NotRequired", "TypedDict", "Unpack",
-    "AsyncOptions", "AsyncStub", "Empty", "HttpBinding", "Idempotency", "Options", "Rpc",
-    "StreamKind", "FieldNumber", "AsyncIterable", "AsyncGenerator", "Iterable", "Generator",
+    "AsyncClientOptions", "AsyncStub", "ClientOptions", "Empty", "HttpBinding", "Idempotency",
+    "Rpc", "StreamKind", "FieldNumber", "AsyncIterable", "AsyncGenerator", "Iterable", "Generator",
     "Stub", "Target",
 }  # fmt: skip
 # Attributes of the stubs: a method named like one gets a trailing underscore.
@@ -469,7 +469,9 @@ class _Module:
             f"{prefix}{service.name}Client",
             f"{prefix}{pascal(service.package.replace('.', '_'))}{service.name}Client",
         )
-        base, options = ("AsyncStub", "AsyncOptions") if asynchronous else ("Stub", "Options")
+        base, options = (
+            ("AsyncStub", "AsyncClientOptions") if asynchronous else ("Stub", "ClientOptions")
+        )
         summary = service.full_name
         if service.description:
             summary += f": {service.description}"
@@ -529,7 +531,7 @@ class _Module:
         """The import block, sorted and wrapped as isort (and ruff) would have it."""
         used = self.imports
         typing_names = ["Annotated", "Any", "Literal", "NamedTuple", "NotRequired", "TypedDict"]
-        client_names = ["AsyncOptions", "AsyncStub", "Options", "Rpc", "Stub", "Target"]
+        client_names = ["AsyncClientOptions", "AsyncStub", "ClientOptions", "Rpc", "Stub", "Target"]
         client_names += [
             n for n in ("Empty", "HttpBinding", "Idempotency", "StreamKind") if n in used
         ]

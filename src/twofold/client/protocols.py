@@ -32,7 +32,6 @@ from typing import Any, ClassVar, Literal
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from twofold import envelope
 from twofold.client.codecs import Codecs, MessageCodec
 from twofold.client.errors import (
     Failure,
@@ -53,11 +52,11 @@ from twofold.client.streams import (
     connect_error,
 )
 from twofold.client.transports import HttpRequest, HttpResponse
-from twofold.code import Code
-from twofold.errors import Error
-from twofold.method import StreamKind
-from twofold.protocols.jsonrpc import ERROR_CODES
-from twofold.routing import Template
+from twofold.core.code import INVALID_REQUEST, JSONRPC_CODE, PARSE_ERROR, Code
+from twofold.core.errors import Error
+from twofold.core.method import StreamKind
+from twofold.http import envelope
+from twofold.http.routing import Template
 
 JSON = "application/json"
 PROBLEM_JSON = "application/problem+json"
@@ -140,7 +139,7 @@ def _malformed(rpc: Rpc[Any, Any], problem: str) -> Failure:
 
 
 class Rest(Protocol):
-    """REST as :mod:`twofold.protocols.rest` serves it: the method's HTTP binding."""
+    """REST as :mod:`twofold.wires.rest` serves it: the method's HTTP binding."""
 
     name = "rest"
     kinds = frozenset({StreamKind.UNARY, StreamKind.SERVER})
@@ -265,8 +264,8 @@ class _Answer(msgspec.Struct):
 _decode_answer = msgspec.json.Decoder(_Answer).decode
 # The canonical code of each JSON-RPC error code, for errors with no data.code:
 # the server's own table read backwards, plus the spec's protocol faults.
-_BY_RPC_CODE: dict[int, Code] = {rpc: code for code, rpc in ERROR_CODES.items()}
-_BY_RPC_CODE |= {-32700: Code.INVALID_ARGUMENT, -32600: Code.INVALID_ARGUMENT}
+_BY_RPC_CODE: dict[int, Code] = {rpc: code for code, rpc in JSONRPC_CODE.items()}
+_BY_RPC_CODE |= {PARSE_ERROR: Code.INVALID_ARGUMENT, INVALID_REQUEST: Code.INVALID_ARGUMENT}
 
 
 class JsonRpc(Protocol):

@@ -17,7 +17,7 @@ import random
 import time
 from dataclasses import dataclass
 
-from twofold.code import Code
+from twofold.core.code import Code
 
 RETRYABLE_CODES = frozenset({Code.UNAVAILABLE, Code.RESOURCE_EXHAUSTED})
 

@@ -1,6 +1,6 @@
 """What a client knows about a method: names, message types and policies, no handler.
 
-A :class:`Rpc` is the client-side twin of :class:`~twofold.method.Method`. The
+A :class:`Rpc` is the client-side twin of :class:`~twofold.core.method.Method`. The
 dynamic clients build them from a :class:`~twofold.Service`; a generated client
 module declares them itself, so that it needs none of the server's code.
 """
@@ -11,9 +11,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeAlias, TypeVar
 
-from twofold.definition import Service
-from twofold.method import HttpBinding, Idempotency, Method, StreamKind
-from twofold.naming import snake
+from twofold.core.definition import Service
+from twofold.core.method import HttpBinding, Idempotency, Method, StreamKind
+from twofold.core.naming import snake
 
 InputT = TypeVar("InputT")
 OutputT = TypeVar("OutputT")

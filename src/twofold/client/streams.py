@@ -19,7 +19,7 @@ the server's error as soon as the outcome says so, and ``end`` checks that
 the outcome came at all. Unary gRPC-Web calls read their whole body through
 the same reader.
 
-REST serves a server stream as Server-Sent Events (:mod:`twofold.protocols.sse`):
+REST serves a server stream as Server-Sent Events (:mod:`twofold.wires.sse`):
 one ``data:`` line of REST JSON per output, and a failure after the first
 one as a last ``event: error`` whose data is the problem document. SSE has
 no end marker: the body ending between events is the stream ending.
@@ -33,7 +33,6 @@ from typing import Any
 
 import msgspec
 
-from twofold import envelope
 from twofold.client.errors import (
     Failure,
     code_from,
@@ -46,8 +45,9 @@ from twofold.client.errors import (
 )
 from twofold.client.frames import Frames
 from twofold.client.transports import HttpResponse
-from twofold.code import Code
-from twofold.errors import Error
+from twofold.core.code import Code
+from twofold.core.errors import Error
+from twofold.http import envelope
 
 CONNECT_STREAM_TYPES = ("application/connect+json", "application/connect+proto")
 GRPC_WEB_TYPES = ("application/grpc-web", "application/grpc-web+proto")

@@ -40,7 +40,7 @@ from twofold.client.protocols import protocol as make_protocol
 from twofold.client.retry import Retry
 from twofold.client.rpc import Rpc, Services
 from twofold.client.transports import AsyncHttpTransport, HttpTransport, Target
-from twofold.method import StreamKind
+from twofold.core.method import StreamKind
 
 if TYPE_CHECKING:
     # grpcio is imported when a client speaks gRPC, not by every client.

@@ -26,10 +26,10 @@ from typing import Any, TypeAlias
 
 import httpx
 
-from twofold.asgi import ASGIApp
 from twofold.client.errors import Failure, fail
-from twofold.code import Code
-from twofold.errors import Error
+from twofold.core.asgi import ASGIApp
+from twofold.core.code import Code
+from twofold.core.errors import Error
 
 Target: TypeAlias = str | ASGIApp
 """Where a client sends its calls: a base URL, or an ASGI app called in process."""

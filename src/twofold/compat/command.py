@@ -13,7 +13,7 @@ from pathlib import Path
 
 from twofold.compat import contracts, openapi, protobuf
 from twofold.compat.report import ContractError, Finding, as_json, text
-from twofold.loader import LoadError
+from twofold.server.loader import LoadError
 
 
 def run(args: argparse.Namespace) -> int:

@@ -28,14 +28,14 @@ import sys
 import tarfile
 from pathlib import Path
 
-from twofold import openapi
 from twofold.compat.protobuf import IMAGE_SUFFIXES
 from twofold.compat.report import ContractError
-from twofold.definition import DefinitionError
-from twofold.loader import load
+from twofold.contracts import openapi
+from twofold.core.definition import DefinitionError
 from twofold.protobuf.mapping import file_path
 from twofold.protobuf.numbering import LockError
 from twofold.protobuf.schema import DEFAULT, Schema
+from twofold.server.loader import load
 
 GIT_PREFIX = "git:"
 OPENAPI_NAMES = ("openapi.json",)

@@ -17,8 +17,8 @@ from google.protobuf import (
     timestamp_pb2,
 )
 
-from twofold.method import Idempotency
-from twofold.naming import camel
+from twofold.core.method import Idempotency
+from twofold.core.naming import camel
 from twofold.protobuf import model
 from twofold.protobuf.mapping import value_name
 from twofold.protobuf.model import EnumKind, Label, MessageKind, Scalar

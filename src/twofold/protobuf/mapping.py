@@ -1,4 +1,4 @@
-"""From msgspec types to protobuf: DESIGN.md §3's mapping, one table.
+"""From msgspec types to protobuf: the type mapping (docs/protobuf.md), one table.
 
 | Python                               | protobuf                                  |
 |--------------------------------------|-------------------------------------------|
@@ -31,10 +31,10 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import inspect as mi
 
-from twofold import messages
-from twofold.definition import DefinitionError, Service
-from twofold.method import Empty
-from twofold.naming import snake
+from twofold.core import messages
+from twofold.core.definition import DefinitionError, Service
+from twofold.core.method import Empty
+from twofold.core.naming import snake
 from twofold.protobuf import model
 from twofold.protobuf.model import EnumKind, Field, Kind, Label, MessageKind, Scalar
 from twofold.protobuf.numbering import FieldNumber, Numbering, Wanted

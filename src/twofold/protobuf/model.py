@@ -10,7 +10,7 @@ import dataclasses
 import enum
 from typing import Any
 
-from twofold.method import Method
+from twofold.core.method import Method
 
 TIMESTAMP = "google.protobuf.Timestamp"
 EMPTY = "google.protobuf.Empty"

@@ -15,15 +15,15 @@ from google.protobuf import descriptor_pb2, message_factory
 from google.protobuf.descriptor_pool import DescriptorPool
 from google.protobuf.message import DecodeError, Message
 
-from twofold.code import Code
-from twofold.definition import Service
-from twofold.errors import Error
-from twofold.method import Empty
+from twofold.core.code import Code
+from twofold.core.definition import Service
+from twofold.core.errors import Error
+from twofold.core.method import Empty
+from twofold.core.table import MethodTable
 from twofold.protobuf import descriptors, model, text
-from twofold.protobuf.codec import Codec, Compiler
+from twofold.protobuf.binary import Codec, Compiler
 from twofold.protobuf.mapping import Builder
 from twofold.protobuf.numbering import Lock, Numbering, Problem, ProblemKind
-from twofold.table import MethodTable
 
 T = TypeVar("T")
 # The lock argument's default: the services' own proto_lock.

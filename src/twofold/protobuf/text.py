@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-from twofold.method import Idempotency
+from twofold.core.method import Idempotency
 from twofold.protobuf import model
 from twofold.protobuf.descriptors import http_rule, reserved_value_names
 from twofold.protobuf.model import Label, MessageKind, Scalar

@@ -1,0 +1,5 @@
+"""The ``twofold`` command."""
+
+from twofold.cli.main import main
+
+__all__ = ["main"]

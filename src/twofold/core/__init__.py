@@ -1,0 +1,1 @@
+"""The core: the definition API, the method table, the call context, invoke, errors."""

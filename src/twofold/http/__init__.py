@@ -1,0 +1,1 @@
+"""HTTP plumbing every HTTP wire shares: routing, bodies, negotiation, caching, framing."""

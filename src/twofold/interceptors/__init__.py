@@ -1,0 +1,1 @@
+"""Interceptors users configure: auth, limits, idempotency, tracing, metrics."""

@@ -1,0 +1,1 @@
+"""Serving: the ASGI App, the native gRPC server, ``twofold serve``."""

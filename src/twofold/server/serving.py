@@ -1,0 +1,273 @@
+"""``twofold serve``: HTTP (uvicorn) and gRPC (grpcio) in one process, one event loop.
+
+Each worker process runs one event loop holding both servers and the App's
+``lifespan`` once, around both: the database the lifespan opens is the one
+the gRPC handlers use too. The order is
+
+1. the lifespan starts (uvicorn's own lifespan runner, driving the App's
+   ASGI lifespan, so a failing startup reads as it always has);
+2. the gRPC server starts, and SERVING is set on its health service;
+3. uvicorn serves HTTP (``Server.serve()``, its lifespan turned off: it is
+   already running) until SIGINT or SIGTERM;
+4. at that signal both stop at once: uvicorn closes its listeners and waits
+   for requests in flight, while the gRPC server turns NOT_SERVING, refuses
+   new calls and lets calls in flight finish, each for at most ``grace``
+   seconds, after which what is left is cancelled;
+5. the lifespan ends, after both have stopped.
+
+With ``--workers N`` the parent binds the HTTP socket once and starts N
+such processes (spawned, as uvicorn does), handing them the socket; each
+worker's gRPC server binds the gRPC port itself with SO_REUSEPORT, so the
+kernel spreads connections over the workers. A signal to the parent is
+passed on to the workers; a worker that exits ends the others (no
+restarts: run a process manager for that). ``--reload`` uses uvicorn's
+reloader with this same worker.
+
+A worker never outlives its parent, even one killed with SIGKILL (which
+cannot be passed on): on Linux the kernel sends it SIGTERM when the parent
+dies (``PR_SET_PDEATHSIG``), and on any system the worker watches the
+sentinel ``multiprocessing`` gives it (a pipe from the parent that reads as
+closed once the parent is gone). Either way it stops as on SIGTERM: no new
+connections, calls in flight get ``grace`` seconds. Without this, workers
+orphaned by a killed supervisor would keep the port, and a restarted
+server would find it in use.
+
+``settings.limits`` (:class:`~twofold.server.limits.ServerLimits`) bound
+what a connection may send and how long it may take, on both servers:
+:mod:`twofold.server.uvicorn_limits` maps them onto uvicorn, ``GrpcServer`` onto
+grpcio.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import ctypes
+import functools
+import logging
+import multiprocessing
+import multiprocessing.connection
+import signal
+import socket
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any
+
+import uvicorn
+from uvicorn.lifespan.on import LifespanOn
+
+from twofold.server import uvicorn_limits
+from twofold.server.limits import ServerLimits
+from twofold.server.loader import load
+
+logger = logging.getLogger("uvicorn.error")
+STARTUP_FAILURE = 3  # uvicorn's exit status when the lifespan fails
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """What ``twofold serve`` was asked for; picklable, so workers get it too."""
+
+    target: str
+    host: str = "127.0.0.1"
+    port: int = 8000
+    grpc_port: int | None = 50051  # None: no gRPC server
+    workers: int = 1
+    reload: bool = False
+    log_level: str = "info"
+    access_log: bool = True
+    grace: float = 10.0
+    limits: ServerLimits = field(default_factory=ServerLimits)
+    http: str = "auto"  # the HTTP/1.1 parser: "auto" (httptools if installed), "httptools", "h11"
+
+
+def run(settings: Settings) -> int:
+    """Serve until SIGINT or SIGTERM; the process's exit status."""
+    config = _config(settings, app="twofold.server.loader:app_from_env")
+    worker = functools.partial(_worker_process, settings)
+    if config.should_reload:
+        from uvicorn.supervisors import ChangeReload
+
+        ChangeReload(config, target=worker, sockets=[config.bind_socket()]).run()
+        return 0
+    if settings.workers > 1:
+        return _supervise(settings, config.bind_socket())
+    return _worker(settings)
+
+
+def _config(settings: Settings, app: Any) -> uvicorn.Config:
+    # uvloop when installed (the [standard] extra), as uvicorn picks; the
+    # HTTP/1.1 protocol is uvicorn's, with the limits.
+    return uvicorn_limits.LimitedConfig(
+        app,
+        limits=settings.limits,
+        http=settings.http,
+        factory=isinstance(app, str),
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        reload=settings.reload,
+        log_level=settings.log_level,
+        access_log=settings.access_log,
+        log_config=_log_config(settings.access_log),
+        lifespan="off",  # run by _serve, around both servers
+        timeout_graceful_shutdown=int(settings.grace) or 1,
+    )
+
+
+def _log_config(access_log: bool) -> dict[str, Any]:
+    """uvicorn's logging, plus the access log's logger beside its own."""
+    config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    level = "INFO" if access_log else "WARNING"
+    config["loggers"]["twofold.access"] = {
+        "handlers": ["default"],
+        "level": level,
+        "propagate": False,
+    }
+    return config
+
+
+def _worker(settings: Settings, sockets: list[socket.socket] | None = None) -> int:
+    config = _config(settings, app=load(settings.target))
+    runner = asyncio.Runner(loop_factory=config.get_loop_factory())
+    with runner:
+        return runner.run(_serve(settings, config, sockets))
+
+
+class _HttpServer(uvicorn.Server):
+    """uvicorn's server, telling the gRPC side the moment a signal arrives."""
+
+    def __init__(self, config: uvicorn.Config, on_exit: asyncio.Event) -> None:
+        super().__init__(config)
+        self.on_exit = on_exit
+        self.loop = asyncio.get_running_loop()
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        self.loop.call_soon_threadsafe(self.on_exit.set)
+
+
+async def _serve(
+    settings: Settings, config: uvicorn.Config, sockets: list[socket.socket] | None
+) -> int:
+    config.load()
+    lifespan = LifespanOn(config)
+    await lifespan.startup()
+    if lifespan.should_exit:
+        return STARTUP_FAILURE
+    stopping = asyncio.Event()
+    grpc_stopped: asyncio.Task[None] | None = None
+    try:
+        grpc_server = None
+        if settings.grpc_port is not None:
+            from twofold.server.grpc import GrpcServer  # grpcio only when serving gRPC
+
+            grpc_server = GrpcServer(
+                load(settings.target), reuse_port=settings.workers > 1, limits=settings.limits
+            )
+            address = f"{settings.host}:{settings.grpc_port}"
+            try:
+                port = grpc_server.add_port(address)
+            except OSError:
+                logger.error("gRPC cannot listen on %s", address)
+                return 1
+            await grpc_server.start()
+            logger.info("gRPC running on %s:%d", settings.host, port)
+
+            async def stop_grpc() -> None:
+                await stopping.wait()
+                await grpc_server.stop(settings.grace)
+
+            grpc_stopped = asyncio.create_task(stop_grpc())
+        http = _HttpServer(config, stopping)
+        watchdog = asyncio.create_task(uvicorn_limits.watch(settings.limits, http.server_state))
+        parent = _watch_parent(http)
+        # uvicorn re-raises the signal it caught once it is done; catch it
+        # here, so that the gRPC server and the lifespan still stop in order.
+        previous = {s: signal.signal(s, _ignore) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            await http.serve(sockets)
+        finally:
+            parent()
+            watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watchdog
+            stopping.set()
+            if grpc_stopped is not None:
+                await grpc_stopped
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        return 0 if http.started else 1
+    finally:
+        await lifespan.shutdown()
+
+
+def _watch_parent(http: _HttpServer) -> Callable[[], None]:
+    """In a worker process: stop as on SIGTERM once the parent is gone; the
+    function that stops watching."""
+    parent = multiprocessing.parent_process()
+    if parent is None or parent.sentinel is None:
+        return lambda: None
+    loop = asyncio.get_running_loop()
+    sentinel = parent.sentinel
+
+    def gone() -> None:
+        loop.remove_reader(sentinel)
+        logger.warning("The parent process is gone: stopping")
+        http.handle_exit(signal.SIGTERM, None)
+
+    def stop() -> None:
+        loop.remove_reader(sentinel)
+
+    loop.add_reader(sentinel, gone)
+    return stop
+
+
+def _die_with_parent() -> None:
+    """Linux: have the kernel send this process SIGTERM when its parent dies."""
+    if sys.platform.startswith("linux"):
+        pr_set_pdeathsig = 1  # <linux/prctl.h>
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+
+
+def _ignore(sig: int, frame: FrameType | None) -> None:
+    """A second signal while stopping: already stopping."""
+
+
+def _supervise(settings: Settings, sock: socket.socket) -> int:
+    """Start ``settings.workers`` workers on one HTTP socket; stop them on a signal."""
+    multiprocessing.allow_connection_pickling()
+    spawn = multiprocessing.get_context("spawn")
+    processes = [
+        spawn.Process(target=_worker_process, args=(settings, [sock]))
+        for _ in range(settings.workers)
+    ]
+
+    def forward(sig: int, frame: FrameType | None) -> None:
+        for process in processes:
+            if process.pid is not None and process.exitcode is None:
+                process.terminate()  # SIGTERM: each worker stops gracefully
+
+    previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        for process in processes:
+            process.start()
+        multiprocessing.connection.wait([p.sentinel for p in processes])
+        forward(signal.SIGTERM, None)  # one exited: end the others
+        for process in processes:
+            process.join()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        sock.close()
+    # A worker stopped by our SIGTERM exits 0; a negative code is a signal we did not send.
+    return max((abs(p.exitcode or 0) for p in processes), default=0)
+
+
+def _worker_process(settings: Settings, sockets: list[socket.socket] | None = None) -> None:
+    _die_with_parent()  # the parent may be gone already: _watch_parent sees to that
+    sys.exit(_worker(settings, sockets))

@@ -1,0 +1,251 @@
+"""What the streaming HTTP wires share: the exchange loop, and a client that goes
+away cancelling the call.
+
+:class:`EnvelopedCall` is the loop of every wire of enveloped messages.
+
+A unary call notices a disconnect when it next reads the body; a streaming
+response may run for minutes after the body was read, so someone has to
+keep listening. :class:`Exchange` runs the exchange as a task and, once the
+request body is consumed, watches ``receive`` for ``http.disconnect`` and
+cancels that task: the handler's generator sees ``CancelledError`` at its
+next ``await`` or ``yield``, and its ``finally`` blocks run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any
+
+from twofold.core.asgi import Receive, Scope, Send
+from twofold.core.code import Code
+from twofold.core.context import Context
+from twofold.core.errors import Error, as_error
+from twofold.core.headers import Headers
+from twofold.core.invoke import deadline, deliver
+from twofold.core.method import Method, StreamKind
+from twofold.core.table import MethodTable
+from twofold.http import envelope
+from twofold.http.body import ClientDisconnected, encode_headers, peer
+from twofold.http.negotiation import GZIP_MIN_SIZE, compress, decompressor
+
+
+class Exchange:
+    """One streaming call, cancelled if the client disconnects."""
+
+    __slots__ = ("_receive", "_task", "_watcher", "gone")
+
+    def __init__(self, receive: Receive) -> None:
+        self._receive = receive
+        self._task: asyncio.Task[None] | None = None
+        self._watcher: asyncio.Task[None] | None = None
+        self.gone = False
+
+    async def run(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` to its end, or until the client disconnects."""
+        self._task = task = asyncio.ensure_future(work)
+        try:
+            await task
+        except asyncio.CancelledError:
+            if not self.gone:
+                raise  # the server cancelled us, not the client
+        finally:
+            if self._watcher is not None:
+                self._watcher.cancel()
+
+    def watch(self) -> None:
+        """Start listening for a disconnect: call once the request body is consumed."""
+        if self._watcher is None:
+            self._watcher = asyncio.ensure_future(self._watch())
+
+    def disconnected(self) -> None:
+        """The client is gone: cancel the exchange."""
+        self.gone = True
+        if self._task is not None:
+            self._task.cancel()
+
+    async def _watch(self) -> None:
+        while True:
+            message = await self._receive()
+            if message["type"] == "http.disconnect":
+                self.disconnected()
+                return
+
+
+class EnvelopedCall:
+    """One call on a wire of enveloped messages: the loop every such wire shares.
+
+    Connect streaming and gRPC-Web (and native gRPC over HTTP/2, next) read
+    the request as envelopes (:mod:`twofold.http.envelope`), run the method
+    under its deadline, write each output as an envelope and end the stream
+    with a status. What differs between them is small, and is what a
+    subclass gives:
+
+    - ``PROTOCOL``, ``ENCODING_HEADER`` (where the request names its
+      coding), ``NO_MESSAGE`` (the refusal of a request with no message);
+    - :meth:`accepts_gzip` and :meth:`deadline` (the wire's accept-encoding
+      and timeout headers), :meth:`start_headers`
+      (the wire's own response headers), :meth:`check` (flags a request
+      envelope may not carry), :meth:`body` (a chunk onto the response body,
+      e.g. in base64) and :meth:`end` (the status: an end-of-stream message
+      or trailers).
+
+    A failure before the interceptor chain is reached is a refusal, which the
+    table's observers still hear of; after it, the chain saw it already.
+    """
+
+    PROTOCOL: str
+    ENCODING_HEADER: str
+    NO_MESSAGE: str
+
+    def __init__(
+        self,
+        table: MethodTable,
+        limit: int,
+        method: Method,
+        scope: Scope,
+        send: Send,
+        codecs: Callable[[], tuple[Callable[[bytes], Any], Callable[[Any], bytes]]],
+        content_type: bytes,
+        text: bool = False,
+    ) -> None:
+        self.table = table
+        self.limit = limit
+        self.method = method
+        self.scope = scope
+        self.send = send
+        self.codecs = codecs  # (decode, encode), looked up once the call is under way
+        self.content_type = content_type  # of the response
+        self.text = text
+        self.headers: dict[bytes, bytes] = dict(scope["headers"])  # the last value of each name
+        self.compress = self.accepts_gzip()
+        self.started = False
+        self.ctx: Context | None = None
+        self.called = False
+        self.encode: Callable[[Any], bytes] = _unset
+
+    # The hooks.
+
+    def accepts_gzip(self) -> bool:
+        """Whether the client takes gzipped messages (the wire's accept header)."""
+        raise NotImplementedError
+
+    def deadline(self) -> float | None:
+        raise NotImplementedError
+
+    def start_headers(self) -> list[tuple[bytes, bytes]]:
+        raise NotImplementedError
+
+    def check(self, item: envelope.Envelope, single: bool) -> None:
+        """Refuse a request envelope whose flags the wire forbids."""
+
+    async def body(self, data: bytes, more: bool) -> None:
+        await self.send({"type": "http.response.body", "body": data, "more_body": more})
+
+    async def end(self, error: Error | None) -> None:
+        raise NotImplementedError
+
+    # The loop.
+
+    async def serve(self, receive: Receive) -> None:
+        exchange = Exchange(receive)
+        await exchange.run(self._exchange(receive, exchange))
+
+    async def _exchange(self, receive: Receive, exchange: Exchange) -> None:
+        error: Error | None = None
+        try:
+            decode, self.encode = self.codecs()
+            ctx = self.ctx = Context(
+                self.PROTOCOL,
+                self.method,
+                Headers(self.scope["headers"]),
+                peer(self.scope),
+                self.deadline(),
+                self.scope,
+            )
+            if self.table.admit is not None:
+                # Credentials before the first message is read.
+                refusal = await self.table.admit(ctx)
+                if refusal is not None:
+                    self.called = True  # told already, as a refusal in the chain is
+                    raise refusal
+            where = self.ENCODING_HEADER
+            decompress = decompressor(where, self.headers.get(where.encode()))
+            reader = envelope.Reader(receive, self.limit, decompress, text=self.text)
+            async with deadline(ctx):
+                if self.method.kind in (StreamKind.CLIENT, StreamKind.BIDI):
+                    request = self._inputs(reader, decode, exchange)
+                else:
+                    request = decode(await self._single(reader))
+                    exchange.watch()
+                self.called = True
+                await deliver(self.method, ctx, request, self.write)
+        except ClientDisconnected:
+            exchange.disconnected()
+            return
+        except Exception as exc:  # only coded errors reach the wire
+            error = as_error(exc)
+            if not self.called:
+                await self.table.refuse(self.PROTOCOL, self.method, self.scope, error)
+        await self.end(error)
+
+    async def _single(self, reader: envelope.Reader) -> bytes:
+        first = await reader.next()
+        if first is None:
+            raise Error(Code.INVALID_ARGUMENT, self.NO_MESSAGE)
+        self.check(first, single=True)
+        if await reader.next() is not None:
+            raise Error(Code.INVALID_ARGUMENT, f"{self.method.name} takes exactly one message")
+        return first.data
+
+    async def _inputs(
+        self, reader: envelope.Reader, decode: Callable[[bytes], Any], exchange: Exchange
+    ) -> AsyncIterator[Any]:
+        while True:
+            try:
+                item = await reader.next()
+            except ClientDisconnected:
+                exchange.disconnected()
+                raise asyncio.CancelledError from None
+            if item is None:
+                exchange.watch()
+                return
+            self.check(item, single=False)
+            yield decode(item.data)
+
+    def response_headers(self) -> list[tuple[bytes, bytes]]:
+        """The wire's start headers, then those the handler set."""
+        raw = self.start_headers()
+        ctx = self.ctx
+        if ctx is not None and ctx.has_response_headers():
+            raw.extend(encode_headers(ctx.response_headers))
+        return raw
+
+    def safe_response_headers(
+        self, error: Error | None
+    ) -> tuple[list[tuple[bytes, bytes]], Error | None]:
+        """The start headers, or, where a handler set a header that cannot be
+        sent (a line break in it), the wire's own with INTERNAL as the outcome."""
+        try:
+            return self.response_headers(), error
+        except ValueError:
+            self.ctx = None
+            return self.response_headers(), Error(Code.INTERNAL, "internal error")
+
+    async def start(self, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+        self.started = True
+        raw = self.response_headers() if headers is None else headers
+        await self.send({"type": "http.response.start", "status": 200, "headers": raw})
+
+    async def write(self, output: Any) -> None:
+        if not self.started:
+            await self.start()
+        data = self.encode(output)
+        flags = 0
+        if self.compress and len(data) >= GZIP_MIN_SIZE:
+            data, flags = compress(data), envelope.COMPRESSED
+        await self.body(envelope.frame(data, flags), more=True)
+
+
+def _unset(output: Any) -> bytes:
+    raise AssertionError("no codec yet")

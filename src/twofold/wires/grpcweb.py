@@ -1,0 +1,155 @@
+"""gRPC-Web: gRPC's framing over HTTP/1.1 or HTTP/2, as browsers can speak it.
+
+The spec (github.com/grpc/grpc/blob/master/doc/PROTOCOL-WEB.md) keeps gRPC's
+length-prefixed messages (:mod:`twofold.http.envelope`) and moves the trailers,
+which browsers cannot read, into the body: a last envelope with flag 0x80
+holding ``grpc-status``, ``grpc-message`` (percent-encoded) and
+``grpc-status-details-bin`` (a google.rpc.Status in unpadded base64) as
+HTTP/1 header lines. The HTTP status is 200 whatever happened; the outcome
+is ``grpc-status``. An error before the first message is sent
+"trailers-only": the trailers as response headers, and an empty body.
+
+``application/grpc-web`` and ``+proto`` carry protobuf bytes;
+``application/grpc-web-text`` is the same stream in base64, both ways, for
+clients that cannot handle binary bodies. ``grpc-timeout`` is the deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from twofold.core.asgi import Receive, Scope, Send
+from twofold.core.code import Code
+from twofold.core.details import rpc_status
+from twofold.core.errors import Error
+from twofold.core.method import Method
+from twofold.core.options import Options
+from twofold.core.table import MethodTable
+from twofold.http import envelope, negotiation
+from twofold.http.body import encode_headers, header, media_type
+from twofold.http.negotiation import GZIP
+from twofold.wires.exchange import EnvelopedCall
+
+PROTOCOL = "grpc-web"
+# content type -> is it the base64 (-text) variant
+CONTENT_TYPES = {
+    b"application/grpc-web": False,
+    b"application/grpc-web+proto": False,
+    b"application/grpc-web-text": True,
+    b"application/grpc-web-text+proto": True,
+}
+# grpc-timeout's units (gRPC's PROTOCOL-HTTP2.md), in seconds.
+_UNITS = {b"H": 3600.0, b"M": 60.0, b"S": 1.0, b"m": 1e-3, b"u": 1e-6, b"n": 1e-9}
+# grpc-message is percent-encoded: every byte outside printable ASCII, and "%".
+_SAFE = frozenset(range(0x20, 0x7F)) - {ord("%")}
+
+
+class GrpcWebProtocol:
+    """The gRPC-Web endpoint of every method; the App calls it at each RPC path."""
+
+    name = PROTOCOL
+
+    def __init__(self, table: MethodTable, options: Options) -> None:
+        self.table = table
+        self.options = options
+        self._schema: Any = None
+        self._codecs: dict[Method, tuple[Callable[[bytes], Any], Callable[[Any], bytes]]] = {}
+
+    def can_handle(self, scope: Scope) -> bool:
+        return scope["method"] == "POST" and (
+            media_type(header(scope, b"content-type")) in CONTENT_TYPES
+        )
+
+    def codec(self, method: Method) -> tuple[Callable[[bytes], Any], Callable[[Any], bytes]]:
+        found = self._codecs.get(method)
+        if found is None:
+            if self._schema is None:
+                # Built on first use: an app nobody calls over gRPC-Web never pays.
+                from twofold.protobuf import Schema
+
+                self._schema = Schema(self.table)
+            found = self._codecs[method] = (
+                self._schema.codec(method.input_type).decode,
+                self._schema.codec(method.output_type).encode,
+            )
+        return found
+
+    async def serve(self, method: Method, scope: Scope, receive: Receive, send: Send) -> None:
+        content_type = media_type(header(scope, b"content-type"))
+        limit = self.options.max_body_size
+        text = CONTENT_TYPES[content_type]
+        codecs = functools.partial(self.codec, method)
+        call = _Call(self.table, limit, method, scope, send, codecs, content_type, text)
+        await call.serve(receive)
+
+
+class _Call(EnvelopedCall):
+    """One gRPC-Web call: gRPC-Web's hooks on the shared exchange loop."""
+
+    PROTOCOL = PROTOCOL
+    ENCODING_HEADER = "grpc-encoding"
+    NO_MESSAGE = "the request has no message"
+
+    def accepts_gzip(self) -> bool:
+        return negotiation.accepts_gzip(self.headers.get(b"grpc-accept-encoding"))
+
+    def deadline(self) -> float | None:
+        return _deadline(self.headers.get(b"grpc-timeout"))
+
+    def start_headers(self) -> list[tuple[bytes, bytes]]:
+        raw = [(b"content-type", self.content_type), (b"grpc-accept-encoding", GZIP)]
+        if self.compress:
+            raw.append((b"grpc-encoding", GZIP))
+        return raw
+
+    async def body(self, data: bytes, more: bool) -> None:
+        if self.text:
+            data = base64.b64encode(data)
+        await self.send({"type": "http.response.body", "body": data, "more_body": more})
+
+    async def end(self, error: Error | None) -> None:
+        if not self.started:
+            # Trailers-only: the status in the headers, nothing in the body.
+            raw, error = self.safe_response_headers(error)
+            raw.extend(status_trailers(error))
+            await self.start(raw)
+            await self.send({"type": "http.response.body", "body": b""})
+            return
+        block = b"".join(k + b": " + v + b"\r\n" for k, v in status_trailers(error))
+        await self.body(envelope.frame(block, envelope.TRAILERS), more=False)
+
+
+def _deadline(value: bytes | None) -> float | None:
+    """``grpc-timeout`` (1 to 8 digits and a unit) as a deadline on the loop clock."""
+    if value is None:
+        return None
+    digits, unit = value[:-1], value[-1:]
+    if not 0 < len(digits) <= 8 or not digits.isdigit() or unit not in _UNITS:
+        raise Error(Code.INVALID_ARGUMENT, "grpc-timeout must be 1 to 8 digits and a unit")
+    return asyncio.get_running_loop().time() + int(digits) * _UNITS[unit]
+
+
+def percent_encode(message: str) -> bytes:
+    """grpc-message's encoding: UTF-8, with bytes outside printable ASCII and "%" escaped."""
+    return b"".join(bytes((b,)) if b in _SAFE else b"%%%02X" % b for b in message.encode("utf-8"))
+
+
+def status_trailers(error: Error | None) -> list[tuple[bytes, bytes]]:
+    """``grpc-status``, ``grpc-message`` and ``grpc-status-details-bin`` of an outcome."""
+    if error is None:
+        return [(b"grpc-status", b"0")]
+    out = [(b"grpc-status", str(error.code.value).encode())]
+    if error.message:
+        out.append((b"grpc-message", percent_encode(error.message)))
+    if error.details:
+        # -bin metadata is base64; gRPC implementations send it unpadded.
+        value = base64.b64encode(rpc_status(error.code.value, error.message, error.details)).rstrip(
+            b"="
+        )
+        out.append((b"grpc-status-details-bin", value))
+    out.extend(encode_headers(error.headers))
+    return out

@@ -1,0 +1,315 @@
+"""REST: resources on URLs, HTTP verbs, JSON bodies, RFC 9457 problem documents.
+
+Routes come from each method's :class:`~twofold.core.method.HttpBinding`, in the
+manner of google.api.http: path variables and query parameters fill request
+fields, and the body is either the whole rest of the message (``"*"``) or one
+field of it (``"product"``). Query and path values are text, so they are
+converted leniently ("42" -> 42); a JSON body is decoded strictly, its
+numbers as JSON Schema reads them (:mod:`twofold.core.numbers`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+import msgspec
+
+from twofold.core.asgi import Receive, Scope, Send
+from twofold.core.chain import Refused
+from twofold.core.code import Code
+from twofold.core.context import Context
+from twofold.core.errors import Error, validation_error
+from twofold.core.headers import Headers
+from twofold.core.invoke import invoke
+from twofold.core.method import UNKNOWN, StreamKind
+from twofold.core.options import Options
+from twofold.core.policy import KEY_FIELD
+from twofold.core.table import MethodTable
+from twofold.http import caching, compression, negotiation
+from twofold.http.body import (
+    ClientDisconnected,
+    encode_headers,
+    header,
+    media_type,
+    read_body,
+    respond,
+)
+from twofold.http.operation import NEXT_PAGE_TOKEN, Operation, add_query, shape
+from twofold.http.problem import UnsupportedMediaType, send_problem
+from twofold.http.routing import Router, Template, quote_segment
+from twofold.interceptors import idempotency
+
+PROTOCOL = "rest"
+# What serves a server-streaming method on its route (the App gives sse.serve):
+# (operation, the admitted call context, path values, receive, send, max body size,
+# refusal observer).
+ServeStream = Callable[
+    [Operation, Context, dict[str, Any], Receive, Send, int, Refused], Awaitable[None]
+]
+JSON = b"application/json"
+_encode = msgspec.json.Encoder().encode
+_decode_any = msgspec.json.Decoder().decode
+
+
+def _is_json(content_type: bytes | None) -> bool:
+    if content_type == JSON:  # what nearly every client sends: skip the parse
+        return True
+    mt = media_type(content_type)
+    return mt == JSON or (mt.startswith(b"application/") and mt.endswith(b"+json"))
+
+
+@dataclass(slots=True)
+class Route:
+    template: Template
+    operations: dict[str, Operation]
+    allow: bytes = b""
+
+    def finish(self) -> None:
+        verbs = set(self.operations)
+        if "GET" in verbs:
+            verbs.add("HEAD")
+        verbs.add("OPTIONS")
+        order = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+        self.allow = ", ".join(v for v in order if v in verbs).encode()
+
+
+class RestProtocol:
+    """The ASGI endpoint for every REST route of a method table."""
+
+    name = PROTOCOL
+
+    def __init__(self, table: MethodTable, options: Options, stream: ServeStream) -> None:
+        self.options = options
+        self.stream = stream
+        self.table = table
+        self.router: Router[Route] = Router()
+        routes: dict[str, Route] = {}
+        for method in table:
+            if method.http is None:
+                continue
+            op = Operation.build(method)
+            key = shape(op.template)
+            route = routes.get(key)
+            if route is None:
+                route = routes[key] = Route(op.template, {})
+                self.router.add(op.template, route)
+            if method.http.verb in route.operations:
+                other = route.operations[method.http.verb].method.full_name
+                raise ValueError(
+                    f"{method.http.verb} {method.http.path} is bound to both {other} and "
+                    f"{method.full_name}"
+                )
+            route.operations[method.http.verb] = op
+        for route in routes.values():
+            route.finish()
+        self.routes = list(routes.values())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope["path"]
+        route, params = self.router.match(path)
+        if route is None:
+            error = Error(Code.NOT_FOUND, f"no route for {path}")
+            await self.table.refuse(PROTOCOL, UNKNOWN, scope, error)
+            await send_problem(send, error, path)
+            return
+        verb: str = scope["method"]
+        op = route.operations.get("GET" if verb == "HEAD" else verb)
+        if op is None:
+            if verb == "OPTIONS":
+                await respond(send, 204, headers=[(b"allow", route.allow)])
+                return
+            error = Error(Code.UNIMPLEMENTED, f"{verb} is not allowed on {path}")
+            error.http_status = 405
+            await self.table.refuse(PROTOCOL, UNKNOWN, scope, error)
+            await send_problem(send, error, path, [(b"allow", route.allow)])
+            return
+        ctx = Context(
+            PROTOCOL, op.method, Headers(scope["headers"]), scope.get("client"), None, scope
+        )
+        if self.table.admit is not None:
+            # Credentials before the body: a refused caller's body is never read.
+            refusal = await self.table.admit(ctx)
+            if refusal is not None:
+                await send_problem(send, refusal, path)
+                return
+        try:
+            if op.method.kind is not StreamKind.UNARY:
+                # Server streaming on a REST route (Server-Sent Events, given by the App).
+                await self.stream(
+                    op, ctx, params, receive, send, self.options.max_body_size, self.table.refused
+                )
+                return
+            await self._serve(op, ctx, params, scope, receive, send, verb == "HEAD")
+        except ClientDisconnected:
+            return
+        except Error as exc:
+            await send_problem(send, exc, path)
+
+    async def _serve(
+        self,
+        op: Operation,
+        ctx: Context,
+        params: dict[str, Any],
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        head: bool,
+    ) -> None:
+        try:
+            # One pass for the headers every request may carry.
+            accept = if_none_match = if_modified_since = None
+            for name, value in scope["headers"]:
+                if name == b"accept":
+                    accept = value
+                elif name == b"if-none-match":
+                    if_none_match = value
+                elif name == b"if-modified-since":
+                    if_modified_since = value
+            if accept is not None and not negotiation.accepts_json(accept):
+                # Refused before anything runs: a write must not happen unanswered.
+                raise negotiation.NotAcceptable
+            qs: bytes = scope["query_string"]
+            if qs and op.query_fields:
+                add_query(params, qs, op.query_fields)
+            raw = b""
+            if op.body is not None:
+                raw = await read_body(scope, receive, self.options.max_body_size)
+                coding = header(scope, b"content-encoding")
+                if coding is not None:
+                    raw = compression.decode_body(coding, raw, self.options.max_body_size)
+                if raw and not _is_json(header(scope, b"content-type")):
+                    accept = (
+                        b"accept-patch"
+                        if op.method.http and op.method.http.verb == "PATCH"
+                        else (b"accept-post")
+                    )
+                    raise UnsupportedMediaType(accept)
+            try:
+                request = op.decode(params, raw)
+            except msgspec.ValidationError as exc:
+                raise validation_error(exc) from None
+            except msgspec.DecodeError as exc:
+                raise Error(Code.INVALID_ARGUMENT, f"malformed JSON body: {exc}") from None
+            if not op.read:
+                if_match = header(scope, b"if-match")
+                if if_match is not None:
+                    request = _with_etag(op, request, if_match)
+                since = header(scope, b"if-unmodified-since")
+                # With If-Match, which is the more exact, If-Unmodified-Since is
+                # ignored (RFC 9110 §13.1.4).
+                if since is not None and if_match is None:
+                    request = _with_unmodified_since(op, request, since)
+                key = header(scope, b"idempotency-key") if op.keyed else None
+                if key is not None:
+                    value = idempotency.check_key(key.decode("latin-1"))
+                    request = _replace(request, KEY_FIELD, value)
+        except Error as exc:
+            # Refused before the chain: the observers still count and log it.
+            await self.table.refused(ctx, exc)
+            raise
+        ctx.status = op.status
+        output = await invoke(op.method, ctx, request)
+        headers: list[tuple[bytes, bytes]] = []
+        if op.location is not None:
+            headers.append((b"location", _location(op, params, output)))
+        if ctx.has_response_headers():
+            headers.extend(encode_headers(ctx.response_headers))
+            # A Cache-Control the handler set wins over the declared one.
+            if "cache-control" not in {k.lower() for k in ctx.response_headers}:
+                headers.append(op.cache_control)
+        else:
+            headers.append(op.cache_control)
+        if op.status == 204:
+            await respond(send, 204, headers=headers)
+            return
+        body = _encode(output)
+        gzip = len(body) >= negotiation.GZIP_MIN_SIZE and negotiation.accepts_gzip(
+            header(scope, b"accept-encoding")
+        )
+        when = caching.modified(output)
+        if when is not None:
+            headers.append((b"last-modified", caching.last_modified(when)))
+        if op.read:
+            tag = caching.etag(output, body, gzip)
+            headers.append((b"etag", tag))
+            headers.append(op.vary)
+            if (if_none_match is not None or if_modified_since is not None) and (
+                caching.not_modified(if_none_match, tag, if_modified_since, when)
+            ):
+                await respond(send, 304, headers=headers)
+                return
+            if op.pages:
+                token = getattr(output, NEXT_PAGE_TOKEN)
+                if token:
+                    headers.append((b"link", _next_link(scope, token)))
+        elif op.if_match:
+            version = getattr(output, caching.ETAG_FIELD, None)
+            if isinstance(version, str) and version:
+                headers.append((b"etag", caching.etag(output, body, gzip)))
+        if gzip:
+            body = negotiation.compress(body)
+            headers.append((b"content-encoding", negotiation.GZIP))
+            if not op.read:
+                headers.append((b"vary", b"Accept-Encoding"))
+        # Sent here rather than through respond(): one coroutine and one list
+        # copy less on every success.
+        headers.append((b"content-type", JSON))
+        headers.append((b"content-length", b"%d" % len(body)))
+        await send({"type": "http.response.start", "status": op.status, "headers": headers})
+        await send({"type": "http.response.body", "body": b"" if head else body})
+
+
+def _with_etag(op: Operation, request: Any, if_match: bytes) -> Any:
+    """The request with If-Match in its ``etag`` field, for the handler to check
+    inside its transaction (twofold.http.caching)."""
+    if not op.if_match:
+        raise Error.invalid(
+            "If-Match", f"{op.method.name} cannot be made conditional: it takes no etag"
+        )
+    return _replace(request, caching.ETAG_FIELD, caching.if_match(if_match.decode("latin-1")))
+
+
+def _with_unmodified_since(op: Operation, request: Any, since: bytes) -> Any:
+    """The request with If-Unmodified-Since in its ``unmodified_since`` field,
+    checked by the handler inside its transaction, as the etag is."""
+    if not op.unmodified:
+        raise Error.invalid(
+            "If-Unmodified-Since",
+            f"{op.method.name} cannot be made conditional: it takes no unmodified_since",
+        )
+    when = caching.http_date(since)
+    # Not an HTTP-date: ignored, as RFC 9110 §13.1.4 has it.
+    return request if when is None else _replace(request, caching.UNMODIFIED_SINCE_FIELD, when)
+
+
+def _replace(request: Any, name: str, value: Any) -> Any:
+    if isinstance(request, msgspec.Struct):
+        return msgspec.structs.replace(request, **{name: value})
+    return dataclasses.replace(request, **{name: value})
+
+
+def _next_link(scope: Scope, token: str) -> bytes:
+    """``Link: </products?page_size=2&page_token=...>; rel="next"`` (RFC 8288)."""
+    pairs = [
+        (k, v)
+        for k, v in parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+        if k != "page_token"
+    ]
+    pairs.append(("page_token", token))
+    root: str = scope.get("root_path", "")
+    return f'<{root}{scope["path"]}?{urlencode(pairs)}>; rel="next"'.encode("latin-1")
+
+
+def _location(op: Operation, params: dict[str, Any], output: Any) -> bytes:
+    """The created item's path: the request's path variables plus the new id."""
+    assert op.location is not None
+    new_id = str(getattr(output, op.location_field))
+    if op.location_prefix is not None:
+        return (op.location_prefix + quote_segment(new_id)).encode()
+    values = dict(params)
+    values[op.location.variables[-1]] = new_id
+    return op.location.expand(values).encode()

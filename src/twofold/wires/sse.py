@@ -1,0 +1,163 @@
+"""Server-Sent Events: a server-streaming method on its REST route.
+
+REST has no framing of its own for a stream, and browsers already read
+``text/event-stream`` (``EventSource``), so each output message is one event
+whose ``data`` is the message as REST's JSON. The request is built as for
+any REST call (path, query, body). An error before the first message is an
+ordinary problem document with its status, since the status line is still
+ours to choose; after it, the status is long gone, so the failure is a last
+``event: error`` whose data is the problem document. An idle stream gets a
+comment line now and then, so proxies that close quiet connections do not.
+A client that goes away cancels the handler (:mod:`twofold.wires.exchange`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import msgspec
+
+from twofold.core.asgi import Receive, Send
+from twofold.core.chain import Refused
+from twofold.core.code import Code
+from twofold.core.context import Context
+from twofold.core.errors import Error, as_error, validation_error
+from twofold.core.invoke import deadline, stream
+from twofold.http import compression
+from twofold.http.body import ClientDisconnected, encode_headers, header, read_body
+from twofold.http.operation import Operation, add_query
+from twofold.http.problem import problem, send_problem
+from twofold.wires.exchange import Exchange
+
+EVENT_STREAM = b"text/event-stream"
+KEEPALIVE = 15.0  # seconds of silence before a comment line
+# How long the first message may take before the 200 goes out anyway: long
+# enough for a handler's own checks to fail with a proper status, short
+# enough that a client sees the stream open at once.
+GRACE = 0.25
+_encode = msgspec.json.Encoder().encode
+
+
+async def serve(
+    op: Operation,
+    ctx: Context,
+    params: dict[str, Any],
+    receive: Receive,
+    send: Send,
+    max_body_size: int,
+    refused: Refused,
+) -> None:
+    """Answer one request to a server-streaming REST route with an event stream.
+
+    ``ctx`` is the call's, built (and admitted) by the REST protocol.
+    """
+    scope = ctx.scope
+    assert scope is not None
+    path: str = scope["path"]
+    try:
+        qs: bytes = scope["query_string"]
+        if qs and op.query_fields:
+            add_query(params, qs, op.query_fields)
+        raw = b""
+        if op.body is not None:
+            raw = await read_body(scope, receive, max_body_size)
+            coding = header(scope, b"content-encoding")
+            if coding is not None:
+                raw = compression.decode_body(coding, raw, max_body_size)
+        try:
+            request = op.decode(params, raw)
+        except msgspec.ValidationError as exc:
+            raise validation_error(exc) from None
+        except msgspec.DecodeError as exc:
+            raise Error(Code.INVALID_ARGUMENT, f"malformed JSON body: {exc}") from None
+    except ClientDisconnected:
+        return
+    except Error as exc:
+        await refused(ctx, exc)
+        await send_problem(send, exc, path)
+        return
+    ctx.status = 200
+    exchange = Exchange(receive)
+    exchange.watch()
+    await exchange.run(_events(ctx, request, path, send))
+
+
+async def _events(ctx: Context, request: Any, path: str, send: Send) -> None:
+    stream_ = _Events(ctx, send)
+    # The handler's generator runs in one task of its own from start to end
+    # (a timeout or a context manager inside it may span its yields), while
+    # this one opens the stream after GRACE and keeps it alive.
+    pump = asyncio.ensure_future(stream_.pump(request))
+    try:
+        # The deadline (Request-Timeout, @timeout, a default: set by the
+        # Deadlines interceptor in the pump) is held here, around the pump
+        # and the sends, not in the pump: its expiry must stop the stream.
+        async with deadline(ctx):
+            while True:
+                timeout = KEEPALIVE if stream_.started else GRACE
+                done, _ = await asyncio.wait({pump}, timeout=timeout)
+                if done:
+                    pump.result()  # raises what the handler raised
+                    break
+                await stream_.idle()
+    except Exception as exc:  # only coded errors reach the wire
+        error = as_error(exc)
+        if not pump.done():
+            # Stopped by the deadline: end the handler before the last event,
+            # so that no message of its can follow the error.
+            pump.cancel()
+            await asyncio.wait({pump})
+        if not stream_.started:
+            await send_problem(send, error, path)
+            return
+        doc = _encode(problem(error, path))
+        await send({"type": "http.response.body", "body": b"event: error\ndata: " + doc + b"\n\n"})
+        return
+    finally:
+        pump.cancel()
+    if not stream_.started:
+        await _start(send, ctx)
+    await send({"type": "http.response.body", "body": b""})
+
+
+class _Events:
+    """The sending side of one event stream, shared by the pump and the keepalive."""
+
+    def __init__(self, ctx: Context, send: Send) -> None:
+        self.ctx = ctx
+        self.send = send
+        self.started = False
+        self.lock = asyncio.Lock()
+        self.sent_at = 0.0
+
+    async def pump(self, request: Any) -> None:
+        async with contextlib.aclosing(stream(self.ctx.method, self.ctx, request)) as outputs:
+            async for output in outputs:
+                await self._body(b"data: " + _encode(output) + b"\n\n")
+
+    async def idle(self) -> None:
+        """Open the stream if the handler is slow to start; a comment if it is quiet."""
+        if not self.started or asyncio.get_running_loop().time() - self.sent_at >= KEEPALIVE:
+            await self._body(b": keepalive\n\n")
+
+    async def _body(self, data: bytes) -> None:
+        async with self.lock:
+            if not self.started:
+                self.started = True
+                await _start(self.send, self.ctx)
+            await self.send({"type": "http.response.body", "body": data, "more_body": True})
+            self.sent_at = asyncio.get_running_loop().time()
+
+
+async def _start(send: Send, ctx: Context) -> None:
+    headers = [
+        (b"content-type", EVENT_STREAM),
+        # Events are live: no cache may keep them, no proxy may buffer them.
+        (b"cache-control", b"no-store"),
+        (b"x-accel-buffering", b"no"),
+    ]
+    if ctx.has_response_headers():
+        headers.extend(encode_headers(ctx.response_headers))
+    await send({"type": "http.response.start", "status": 200, "headers": headers})

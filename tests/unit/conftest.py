@@ -1,0 +1,15 @@
+"""The unit-level ``protocol`` fixture: one behaviour test, once per wire."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.parity import PROTOCOLS
+
+
+@pytest.fixture(params=PROTOCOLS)
+def protocol(request: pytest.FixtureRequest) -> str:
+    """rest, jsonrpc, connect, connect-proto, grpc-web, grpc: call through
+    ``tests.parity.wires(app)`` with it, and assert the same outcome."""
+    name: str = request.param
+    return name
