@@ -71,6 +71,7 @@ typecheck: $(STAMP)
 unit: $(STAMP) $(NODE_STAMP) $(TOOLS_STAMP) $(DOCS_STAMP)
 	./scripts/ensure-nginx
 	./scripts/ensure-go
+	./scripts/ensure-postgres
 	$(BIN)/pytest
 
 bench: $(STAMP)

@@ -1,12 +1,17 @@
-"""Fixtures every test folder shares."""
+"""Fixtures every test folder shares: ``asgi``, and ``database`` for every test
+that starts a catalog: SQLite, and PostgreSQL too for tests marked
+``postgresql`` (tests/e2e/databases.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from tests.asgi import ASGI
+from tests.e2e import postgres
+from tests.e2e.databases import KINDS, Database
 from twofold.core.asgi import ASGIApp
 
 
@@ -14,3 +19,36 @@ from twofold.core.asgi import ASGIApp
 def asgi() -> Callable[[ASGIApp], ASGI]:
     """``asgi(app).request("GET", "/x")``: an app called in process (tests/asgi.py)."""
     return ASGI
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test that starts a catalog runs on SQLite; one marked ``postgresql``
+    runs on PostgreSQL as well. Always parametrized, also with one kind, so
+    that a session-scoped catalog is started once per kind, not per module."""
+    if "database" in metafunc.fixturenames:
+        both = metafunc.definition.get_closest_marker("postgresql") is not None
+        kinds = KINDS if both else KINDS[:1]
+        metafunc.parametrize("database", kinds, indirect=True, scope="session")
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[postgres.Cluster]:
+    """One PostgreSQL cluster for the session, started on first use; stopped even on failure."""
+    directory = postgres.bindir()
+    if directory is None:
+        if os.geteuid() == 0:
+            pytest.fail("PostgreSQL is not installed: run scripts/ensure-postgres (make test does)")
+        pytest.skip("PostgreSQL is not installed and this is not root: run scripts/ensure-postgres")
+    cluster = postgres.start(directory)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def database(request: pytest.FixtureRequest) -> Database:
+    """Where a catalog under test keeps its data (``new_url``, ``env``)."""
+    if request.param == "postgresql":
+        return Database("postgresql", request.getfixturevalue("postgres_cluster"))
+    return Database(request.param)

@@ -6,7 +6,9 @@ the app starts:
 
 - ``CATALOG_DATABASE_URL``: where the data lives; default
   ``sqlite+aiosqlite:///catalog.db`` in the working directory, or e.g.
-  ``postgresql+asyncpg://user:password@host/catalog``.
+  ``postgresql+asyncpg://user:password@host/catalog``. Its schema is brought
+  to this version's with ``python -m examples.catalog migrate`` (SQLite's
+  when the catalog starts; see :mod:`examples.catalog.schema`).
 - ``CATALOG_PAGE_TOKEN_SECRET``: the key that signs page tokens; set it in
   production, and to the same value on every process serving the catalog.
 - ``CATALOG_JWT_SECRET``, ``CATALOG_JWT_AUDIENCE``, ``CATALOG_ENV``: who may

@@ -4,7 +4,9 @@ SQLAlchemy 2 on asyncio. The URL comes from ``CATALOG_DATABASE_URL`` when the
 app starts (default: a SQLite file ``catalog.db`` in the working directory);
 ``postgresql+asyncpg://user:password@host/db`` works as well (install the
 ``postgres`` extra). The SQL stays portable: whatever only one database
-needs is confined to :func:`_prepare_sqlite` and :func:`_create_tables`.
+needs is confined to :func:`_prepare_sqlite` and :class:`Database`. The
+tables here are the newest schema; the migrations in
+:mod:`examples.catalog.schema` make a database's tables match them.
 
 Prices are stored as integer cents, so every sum is exact on every database.
 """
@@ -33,33 +35,22 @@ from sqlalchemy import (
     and_,
     delete,
     event,
-    inspect,
     text,
     update,
 )
-from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import (
-    AsyncConnection,
-    AsyncEngine,
-    AsyncSession,
-    async_sessionmaker,
-    create_async_engine,
-)
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-from sqlalchemy.schema import CreateTable
 from sqlalchemy.sql.elements import ColumnElement
 
+from examples.catalog import schema
 from twofold import App, Code, Error, PageTokens
 from twofold.interceptors.idempotency import Claim, Record, lease_lost, running
 
-URL_ENV = "CATALOG_DATABASE_URL"
+URL_ENV = schema.URL_ENV
 SECRET_ENV = "CATALOG_PAGE_TOKEN_SECRET"
 DEFAULT_URL = "sqlite+aiosqlite:///catalog.db"
 BUSY_TIMEOUT_MS = 10_000
-# Any constant will do: every process of the catalog takes this lock while it
-# creates tables, so that only one of them does.
-_SCHEMA_LOCK_KEY = 0x7477_6F66_6F6C_64
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +67,10 @@ class ProductRow(Base):
     __tablename__ = "products"
     __table_args__ = (
         Index("ix_products_category_id", "category", "id"),
-        {"sqlite_autoincrement": True},  # see _never_reuse_ids
+        # SQLite would give the largest deleted id to the next row: a reused
+        # id would let a stored idempotent answer, a cached response or a
+        # bookmark name another row. (PostgreSQL's sequences never reuse one.)
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(_ID, primary_key=True)
@@ -266,7 +260,8 @@ def current() -> Database:
 
 
 def create_engine(url: str) -> AsyncEngine:
-    engine = create_async_engine(url)
+    """The engine of ``url`` (:class:`~examples.catalog.schema.Unusable` if it cannot be one)."""
+    engine = schema.open_engine(url)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _prepare_sqlite)
     return engine
@@ -285,108 +280,6 @@ def _prepare_sqlite(dbapi_connection: Any, _record: Any) -> None:
     # Other databases always enforce foreign keys; SQLite only when asked.
     cursor.execute("PRAGMA foreign_keys = ON")
     cursor.close()
-
-
-async def _create_tables(engine: AsyncEngine) -> None:
-    """Create missing tables, one process at a time.
-
-    With ``--workers N`` every worker starts at once; without a lock two of
-    them could both find a table missing and the second CREATE would fail.
-    """
-    async with engine.connect() as conn:
-        sqlite = conn.dialect.name == "sqlite"
-        if sqlite:
-            # Off while tables are rebuilt (SQLite ignores this inside a
-            # transaction); on again before the connection serves a call.
-            await conn.exec_driver_sql("PRAGMA foreign_keys = OFF")
-            await conn.exec_driver_sql("BEGIN IMMEDIATE")
-        elif conn.dialect.name == "postgresql":
-            lock = text("SELECT pg_advisory_xact_lock(:key)")
-            await conn.execute(lock, {"key": _SCHEMA_LOCK_KEY})
-        try:
-            await conn.run_sync(Base.metadata.create_all)
-            await _add_missing_columns(conn)
-            if sqlite:
-                await conn.run_sync(_never_reuse_ids)
-            await conn.commit()
-        finally:
-            if sqlite:
-                await conn.exec_driver_sql("PRAGMA foreign_keys = ON")
-
-
-# Tables whose ids a client sees. SQLite gives a deleted row's id to the next
-# insert unless the table is AUTOINCREMENT; a reused id would let a stored
-# idempotent answer, a cached response or a bookmark name another row.
-# PostgreSQL's identity columns never reuse an id.
-_KEYED_TABLES = ("products", "users", "orders")
-
-
-def _never_reuse_ids(conn: Connection) -> None:
-    """Rebuild, once, a table an earlier version created without AUTOINCREMENT.
-
-    SQLite cannot add it to an existing table: the table is copied into a new
-    one (SQLite's documented way to change a table), in the schema lock's
-    transaction, with foreign keys off so that dropping the old table leaves
-    the rows that point at it alone. An id deleted before the upgrade above
-    the largest one left may still be given out once.
-    """
-    for name in _KEYED_TABLES:
-        found = conn.exec_driver_sql(
-            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
-        ).scalar_one()
-        if "AUTOINCREMENT" in found.upper():
-            continue
-        table = Base.metadata.tables[name]
-        ddl = str(CreateTable(table).compile(dialect=conn.dialect)).strip()
-        columns = ", ".join(conn.dialect.identifier_preparer.quote(c.name) for c in table.columns)
-        # Names from the model above, never from input.
-        conn.exec_driver_sql(ddl.replace(f"CREATE TABLE {name} ", f"CREATE TABLE _new_{name} ", 1))
-        conn.exec_driver_sql(f"INSERT INTO _new_{name} ({columns}) SELECT {columns} FROM {name}")
-        conn.exec_driver_sql(f"DROP TABLE {name}")
-        conn.exec_driver_sql(f"ALTER TABLE _new_{name} RENAME TO {name}")
-        for index in table.indexes:
-            index.create(conn)
-        logger.warning("rebuilt the table %s so that its ids are never reused", name)
-    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").all()
-    if broken:
-        raise RuntimeError(f"the database has rows whose foreign keys point nowhere: {broken[:5]}")
-
-
-# Columns added after the first release: their type, and the statement that
-# fills them in existing rows. The catalog has no migration tool (it is an
-# example, kept to one file); a catalog.db from an earlier version must
-# still start, not fail on the first SELECT of a column it lacks.
-_ADDED_COLUMNS = {
-    # When it last changed: unknown for old rows, so "now" (the first
-    # Last-Modified a client sees is then no earlier than the truth).
-    ("products", "updated_at"): (
-        "FLOAT NOT NULL DEFAULT 0",
-        "UPDATE products SET updated_at = :now",
-    ),
-    # Which call holds a key: none of an earlier version's calls can complete
-    # theirs any more, so their unanswered keys are freed now.
-    ("idempotency_keys", "token"): (
-        "VARCHAR(64) NOT NULL DEFAULT ''",
-        "UPDATE idempotency_keys SET expires_at = :now WHERE response IS NULL",
-    ),
-}
-
-
-async def _add_missing_columns(conn: AsyncConnection) -> None:
-    def missing(sync_conn: Connection) -> list[tuple[str, str]]:
-        inspector = inspect(sync_conn)
-        return [
-            (table, column)
-            for table, column in _ADDED_COLUMNS
-            if column not in {c["name"] for c in inspector.get_columns(table)}
-        ]
-
-    for table, column in await conn.run_sync(missing):
-        # Names from the constant above, never from input.
-        kind, fill = _ADDED_COLUMNS[table, column]
-        await conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
-        await conn.execute(text(fill), {"now": time.time()})
-        logger.warning("added the column %s.%s to an existing database", table, column)
 
 
 def page_token_secret(url: str) -> bytes:
@@ -409,13 +302,25 @@ def page_token_secret(url: str) -> bytes:
 
 @asynccontextmanager
 async def lifespan(app: App) -> AsyncIterator[None]:
-    """Open the database when the server starts, create its tables, close it on exit."""
+    """Open the database when the server starts, close it on exit.
+
+    A SQLite database is migrated to the newest schema on the spot; any other
+    must be already (``python -m examples.catalog migrate``), or the catalog
+    refuses to start, saying so in one line, as it does for a database it
+    cannot reach.
+    """
     global _current
     url = os.environ.get(URL_ENV, DEFAULT_URL)
-    tokens = PageTokens(page_token_secret(url))
-    engine = create_engine(url)
     try:
-        await _create_tables(engine)
+        engine = create_engine(url)
+    except schema.Unusable as exc:
+        raise Error(Code.FAILED_PRECONDITION, str(exc)) from None
+    try:
+        try:
+            await schema.prepare(engine)
+        except schema.Unusable as exc:
+            raise Error(Code.FAILED_PRECONDITION, str(exc)) from None
+        tokens = PageTokens(page_token_secret(url))
         _current = Database(engine, tokens)
         yield
     finally:

@@ -22,9 +22,14 @@ from twofold import Bounds
 
 Id = Annotated[int, Meta(ge=1, le=2**63 - 1, description="A server-assigned identifier.")]
 PageSize = Annotated[int, Meta(ge=1, le=100, description="Most items in one page.")]
-Name = Annotated[str, Meta(min_length=1, max_length=200)]
-Category = Annotated[str, Meta(min_length=1, max_length=100, examples=["Clothes"])]
-Tag = Annotated[str, Meta(min_length=1, max_length=50)]
+# PostgreSQL's text cannot hold U+0000 (SQLite's can): every text the catalog
+# stores or looks up refuses it, so the API is the same whichever database
+# serves it. (Raw string: both Python and ECMA-262 read \x00 in a pattern.)
+_NO_NUL = r"^[^\x00]*$"
+Name = Annotated[str, Meta(min_length=1, max_length=200, pattern=_NO_NUL)]
+Category = Annotated[str, Meta(min_length=1, max_length=100, pattern=_NO_NUL, examples=["Clothes"])]
+CategoryFilter = Annotated[str, Meta(pattern=_NO_NUL)]
+Tag = Annotated[str, Meta(min_length=1, max_length=50, pattern=_NO_NUL)]
 Tags = Annotated[list[Tag], Meta(max_length=20)]
 # Declared once: published (a pattern for the sign and places, x-minimum and
 # x-maximum for the values) and enforced on every protocol as published, so

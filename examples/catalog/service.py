@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from examples.catalog.database import OrderRow, ProductRow, UserRow, current, new_version
 from examples.catalog.models import (
+    CategoryFilter,
     CategorySummary,
     Id,
     ListOrdersResponse,
@@ -217,7 +218,7 @@ async def get_product(id: Id) -> Product:
 @products.list
 @public
 async def list_products(
-    page_size: PageSize = 20, page_token: str = "", category: str | None = None
+    page_size: PageSize = 20, page_token: str = "", category: CategoryFilter | None = None
 ) -> ListProductsResponse:
     """List products in id order, optionally only those of one category.
 
@@ -426,7 +427,7 @@ async def cancel_order(user_id: Id, order_id: Id, etag: str = "") -> Order:
     idempotency=Idempotency.NO_SIDE_EFFECTS, cache=Cache(private=True, max_age=PRODUCT_MAX_AGE)
 )
 @public
-async def generate_report(category: str | None = None) -> Report:
+async def generate_report(category: CategoryFilter | None = None) -> Report:
     """Count the products of each category and add up their prices.
 
     With ``category``, only that category is reported (an empty list if it

@@ -8,7 +8,14 @@ new price (by a SQLAlchemy ``before_flush`` hook, so no handler has to
 remember to), and each process polls that table every
 :data:`POLL_INTERVAL` while someone in it watches, handing each new row to
 its own watchers through in-process queues. One poll per process, not per
-watcher; nothing but SQL, so it works on SQLite and PostgreSQL alike. On
+watcher; nothing but SQL, so it works on SQLite and PostgreSQL alike.
+
+Polling "ids above the last one seen" is only right if changes commit in id
+order. SQLite has one writer at a time, so they do; PostgreSQL hands out
+ids when rows are inserted, and two transactions may commit the other way
+round, so there a transaction that records a change first takes a lock
+that it holds until it commits (:data:`_PRICE_CHANGES_LOCK_KEY`): changes
+are written one transaction at a time, from their insert to their commit. On
 PostgreSQL, LISTEN/NOTIFY would push instead of poll (lower latency, no
 idle queries), at the price of a dedicated connection per process and a
 second code path; the table would stay, as the source of truth for
@@ -28,7 +35,7 @@ from decimal import Decimal
 from typing import Any
 
 import msgspec
-from sqlalchemy import BigInteger, Float, String, delete, event, func, inspect, select
+from sqlalchemy import BigInteger, Float, String, delete, event, func, inspect, select, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from examples.catalog.database import _ID, Base, ProductRow, current
@@ -41,6 +48,8 @@ logger = logging.getLogger(__name__)
 POLL_INTERVAL = 0.2  # seconds between two looks at price_changes, while anyone watches
 KEEP_FOR = 3600.0  # seconds a recorded change is kept: watchers only see what is new
 _QUEUE_SIZE = 1000  # changes a slow watcher may fall behind before it is cut off
+# Any constant will do, as long as no other lock of the catalog uses it.
+_PRICE_CHANGES_LOCK_KEY = 0x7072_6963_6573
 LIFETIME_ENV = "CATALOG_WATCH_LIFETIME"
 # Seconds a WatchPrices stream lasts at most before it ends and its client
 # reconnects: long enough that reconnections cost nothing, short enough that
@@ -102,11 +111,17 @@ def _record_price_changes(session: Session, _context: Any, _instances: Any) -> N
     Written in the same transaction as the price, so a change is recorded if
     and only if it happened, whichever handler (update or replace) made it.
     """
+    locked = False
     for obj in list(session.dirty):
         if not isinstance(obj, ProductRow):
             continue
         history = inspect(obj).attrs.price_cents.history
         if history.deleted and history.added and history.deleted[0] != history.added[0]:
+            if not locked and session.get_bind().dialect.name == "postgresql":
+                # Before the insert takes an id, until the commit (see the module's docstring).
+                lock = text("SELECT pg_advisory_xact_lock(:key)")
+                session.execute(lock, {"key": _PRICE_CHANGES_LOCK_KEY})
+                locked = True
             session.add(
                 PriceChangeRow(
                     product_id=obj.id,

@@ -1,4 +1,5 @@
-"""A real catalog server for the whole session, and the ``protocol`` fixture."""
+"""A real catalog server for the whole session (one per database kind, see
+tests/conftest.py), and the ``protocol`` fixture."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from examples.catalog import service
 from tests.e2e import grpc_stubs
 from tests.e2e.callers import CALLERS, Caller
 from tests.e2e.client_callers import CLIENT_CALLERS, GrpcClientCaller
+from tests.e2e.databases import Database
 from tests.e2e.grpc_callers import GrpcCaller
 from tests.e2e.proto_callers import PROTO_CALLERS
 from tests.e2e.server import Server, start
@@ -21,10 +23,9 @@ from tests.tokens import AUTHORIZATION, authorized
 
 
 @pytest.fixture(scope="session")
-def catalog(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def catalog(database: Database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     tmp: Path = tmp_path_factory.mktemp("catalog")
-    env = {"CATALOG_DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'catalog.db'}"}
-    server = start("examples.catalog:app", tmp, env)
+    server = start("examples.catalog:app", tmp, database.env(tmp))
     yield server
     server.stop()
 

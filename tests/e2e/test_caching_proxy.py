@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from tests.e2e import nginx
+from tests.e2e.databases import Database
 from tests.e2e.server import Server, start
 from tests.tokens import AUTHORIZATION
 
@@ -27,14 +28,13 @@ MAX_AGE = 2
 CONNECT_GET = "/catalog.v1.CatalogService/GetProduct?encoding=json&message=%7B%22id%22%3A{id}%7D"
 REPORT_GET = "/catalog.v1.CatalogService/GenerateReport?encoding=json"
 
+pytestmark = pytest.mark.postgresql
+
 
 @pytest.fixture(scope="module")
-def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def app_server(database: Database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     tmp: Path = tmp_path_factory.mktemp("cached-catalog")
-    env = {
-        "CATALOG_DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'catalog.db'}",
-        "CATALOG_PRODUCT_MAX_AGE": str(MAX_AGE),
-    }
+    env = {**database.env(tmp), "CATALOG_PRODUCT_MAX_AGE": str(MAX_AGE)}
     server = start("examples.catalog:app", tmp, env)
     yield server
     server.stop()

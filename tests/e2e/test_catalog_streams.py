@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.e2e.databases import Database
 from tests.e2e.proto_callers import encode, schema
 from tests.e2e.server import Server, start
 from tests.tokens import AUTHORIZATION
@@ -20,13 +21,14 @@ from twofold.http.envelope import END_STREAM, TRAILERS, frame
 
 SERVICE = "/catalog.v1.CatalogService/"
 
+pytestmark = pytest.mark.postgresql
+
 
 @pytest.fixture(scope="module")
-def workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def workers(database: Database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A catalog served by two worker processes sharing one database."""
     tmp: Path = tmp_path_factory.mktemp("catalog-workers")
-    env = {"CATALOG_DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'catalog.db'}"}
-    server = start("examples.catalog:app", tmp, env, "--workers", "2")
+    server = start("examples.catalog:app", tmp, database.env(tmp), "--workers", "2")
     yield server
     server.stop()
 

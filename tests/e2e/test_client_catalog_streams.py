@@ -29,6 +29,8 @@ from twofold import Code, Error
 from twofold.client import BearerToken
 from twofold.client.generator import generate
 
+pytestmark = pytest.mark.postgresql
+
 
 @pytest.fixture(scope="module")
 def cc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:

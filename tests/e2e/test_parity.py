@@ -6,7 +6,11 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
+import pytest
+
 from tests.e2e.callers import Caller
+
+pytestmark = pytest.mark.postgresql
 
 
 def new_category() -> str:
@@ -114,3 +118,15 @@ def test_orders_cancel_once(protocol: Caller) -> None:
 def test_unknown_user_is_not_found(protocol: Caller) -> None:
     outcome = protocol("GetUser", {"id": 987654321})
     assert outcome.code == "not_found"
+
+
+def test_text_with_nul_is_refused(protocol: Caller) -> None:
+    # PostgreSQL's text cannot hold U+0000 (SQLite's can): the same answer on both.
+    category = new_category()
+    product = {"name": "a\x00b", "price": "1.00", "category": category}
+    outcome = protocol("CreateProduct", {"product": product})
+    assert outcome.code == "invalid_argument"
+    assert outcome.violations == ["product.name"]
+    listing = protocol("ListProducts", {"category": category + "\x00"})
+    assert listing.code == "invalid_argument"
+    assert listing.violations == ["category"]

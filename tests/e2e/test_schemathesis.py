@@ -21,6 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.e2e.databases import Database
 from tests.e2e.server import Server, start
 from tests.tokens import ADMIN
 from tests.tools import tool
@@ -55,14 +56,14 @@ def schemathesis(server: Server, tmp: Path, max_examples: int) -> subprocess.Com
 
 
 @pytest.fixture
-def fresh_catalog(tmp_path: Path) -> Iterator[Server]:
+def fresh_catalog(database: Database, tmp_path: Path) -> Iterator[Server]:
     """A catalog of its own: the fuzzer writes thousands of rows other tests need not see."""
-    env = {"CATALOG_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'fuzzed.db'}"}
-    server = start("examples.catalog:app", tmp_path, env, "--no-grpc")
+    server = start("examples.catalog:app", tmp_path, database.env(tmp_path), "--no-grpc")
     yield server
     server.stop()
 
 
+@pytest.mark.postgresql
 def test_the_catalog_passes_every_check(fresh_catalog: Server, tmp_path: Path) -> None:
     paths = httpx.get(f"{fresh_catalog.url}/openapi.json").json()["paths"]
     operations = sum(len(item) for item in paths.values())

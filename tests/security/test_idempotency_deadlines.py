@@ -1,6 +1,6 @@
 """Idempotency keys hold in the case they exist for: a deadline cut the first call short.
 
-A real catalog server (SQLite, one process) gets creates with an
+A real catalog server (one process, on SQLite and on PostgreSQL) gets creates with an
 Idempotency-Key and a deadline of 0.5 to 12 ms, which cancels the handler
 anywhere: before its transaction, during its commit, after it, while the key
 is being released. Each key is then retried without a deadline (every third
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import sqlite3
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ import httpx
 import pytest
 
 from tests.e2e import grpc_stubs
+from tests.e2e.databases import Database, rows
 from tests.e2e.server import Server, start
 from tests.security.catalog_app import LEASE
 from tests.tokens import AUTHORIZATION
@@ -60,10 +60,15 @@ Attempt = Callable[[str, int, str, float | None], Awaitable[Answer]]
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    tmp = tmp_path_factory.mktemp("idempotency")
-    env = {"CATALOG_DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'catalog.db'}"}
-    server = start("tests.security.catalog_app:app", tmp, env)
+def url(database: Database, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The database of the module's server."""
+    return database.new_url(tmp_path_factory.mktemp("idempotency"))
+
+
+@pytest.fixture(scope="module")
+def server(url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    tmp = tmp_path_factory.mktemp("idempotency-server")
+    server = start("tests.security.catalog_app:app", tmp, {"CATALOG_DATABASE_URL": url})
     yield server
     server.stop()
 
@@ -71,10 +76,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 @pytest.fixture(scope="module")
 def stubs(tmp_path_factory: pytest.TempPathFactory) -> tuple[ModuleType, ModuleType]:
     return grpc_stubs.generate(tmp_path_factory.mktemp("grpc-stubs"))
-
-
-def database(server: Server) -> sqlite3.Connection:
-    return sqlite3.connect(server.log.parent / "catalog.db")
 
 
 def _rest(http: httpx.AsyncClient, user: int) -> Attempt:
@@ -192,25 +193,23 @@ def _setup(server: Server) -> dict[str, int]:
     return users
 
 
-def _check(server: Server, protocol: str, user: int, tally: Tally) -> None:
+def _check(url: str, protocol: str, user: int, tally: Tally) -> None:
     assert tally.unexpected == []
     assert tally.disagreements == []
     assert tally.stuck == []
-    with database(server) as db:
-        rows = db.execute(
-            "SELECT name, id FROM products WHERE name LIKE ?", (f"{protocol}-%",)
-        ).fetchall()
-        orders = db.execute("SELECT id FROM orders WHERE user_id = ?", (user,)).fetchall()
-    names = [name for name, _ in rows]
+    products = rows(url, "SELECT name, id FROM products WHERE name LIKE :p", p=f"{protocol}-%")
+    orders = rows(url, "SELECT id FROM orders WHERE user_id = :user", user=user)
+    names = [name for name, _ in products]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     assert duplicates == [], f"{len(duplicates)} keys created twice"
-    assert dict(rows) == tally.products
+    assert dict(products) == tally.products
     assert sorted(id for (id,) in orders) == sorted(tally.orders.values())
     assert len(tally.products) + len(tally.orders) == KEYS
 
 
+@pytest.mark.postgresql
 def test_deadlines_neither_duplicate_nor_stick_a_key(
-    server: Server, stubs: tuple[ModuleType, ModuleType]
+    url: str, server: Server, stubs: tuple[ModuleType, ModuleType]
 ) -> None:
     users = _setup(server)
 
@@ -234,15 +233,14 @@ def test_deadlines_neither_duplicate_nor_stick_a_key(
 
     tallies = asyncio.run(main())
     for protocol, tally in tallies.items():
-        _check(server, protocol, users[protocol], tally)
-    with database(server) as db:
-        running = db.execute("SELECT COUNT(*) FROM idempotency_keys WHERE response IS NULL")
-        assert running.fetchone() == (0,)
+        _check(url, protocol, users[protocol], tally)
+    assert rows(url, "SELECT COUNT(*) FROM idempotency_keys WHERE response IS NULL") == [(0,)]
     log = server.output()
     assert "Traceback" not in log
     assert "Exception during reset" not in log
 
 
+@pytest.mark.postgresql
 def test_a_replayed_key_never_names_another_product(server: Server) -> None:
     # SQLite gave a deleted row's id to the next insert: the stored answer of
     # an old key then described a product that was not the one it created.
@@ -258,10 +256,12 @@ def test_a_replayed_key_never_names_another_product(server: Server) -> None:
         assert http.get(f"/products/{first['id']}").status_code == 404
 
 
+@pytest.mark.postgresql
 def test_a_server_killed_mid_call_leaves_keys_that_free_up_and_write_once(
-    tmp_path: Path,
+    database: Database, tmp_path: Path
 ) -> None:
-    env = {"CATALOG_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'catalog.db'}"}
+    url = database.new_url(tmp_path)
+    env = {"CATALOG_DATABASE_URL": url}
     keys = [f"killed-{i}" for i in range(100)]
     first = start("tests.security.catalog_app:app", tmp_path, env, "--no-grpc")
 
@@ -309,8 +309,6 @@ def test_a_server_killed_mid_call_leaves_keys_that_free_up_and_write_once(
     finally:
         second.stop()
     assert [key for key, answer in answers.items() if answer.id is None] == []
-    with sqlite3.connect(tmp_path / "catalog.db") as db:
-        rows = dict(db.execute("SELECT name, id FROM products").fetchall())
-        counted = db.execute("SELECT COUNT(*) FROM products").fetchone()[0]
-    assert counted == len(keys)  # not one written twice
-    assert rows == {key: answer.id for key, answer in answers.items()}
+    products = rows(url, "SELECT name, id FROM products")
+    assert len(products) == len(keys)  # not one written twice
+    assert dict(products) == {key: answer.id for key, answer in answers.items()}

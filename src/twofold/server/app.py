@@ -87,8 +87,10 @@ class App:
 
     ``interceptors`` wrap every call of every protocol, first one outermost.
     ``lifespan`` is an async context manager factory run around the server's
-    life (open a database pool on enter, close it on exit). ``cors`` lets
-    browser pages on other origins call every wire (docs/cors.md).
+    life (open a database pool on enter, close it on exit). A lifespan that
+    raises :class:`Error` on enter refuses to start with its message and no
+    traceback; any other exception is logged with its traceback. ``cors``
+    lets browser pages on other origins call every wire (docs/cors.md).
     """
 
     def __init__(
@@ -270,6 +272,12 @@ class App:
         try:
             if self.lifespan is not None:
                 await stack.enter_async_context(self.lifespan(self))
+        except Error as exc:
+            # Raised on purpose (a database that cannot be used, say): its
+            # message says what is wrong and the server logs it, alone; a
+            # traceback would only bury it.
+            await send({"type": "lifespan.startup.failed", "message": exc.message})
+            return
         except Exception as exc:
             logger.exception("startup failed")
             await send({"type": "lifespan.startup.failed", "message": str(exc)})

@@ -107,7 +107,9 @@ CASES: list[tuple[str, dict[str, str], str | None]] = [
     ("malformed", bearer("not.a.jwt"), "unauthenticated"),
     ("wrong signature", bearer(token()[:-4] + "AAAA"), "unauthenticated"),
     ("expired", bearer(token(exp=int(time.time()) - 120)), "unauthenticated"),
-    ("not yet valid", bearer(token(nbf=int(time.time()) + 600)), "unauthenticated"),
+    # A day ahead: CASES is built when pytest imports the module, which can be
+    # more than ten minutes before the test runs in a long suite.
+    ("not yet valid", bearer(token(nbf=int(time.time()) + 86400)), "unauthenticated"),
     ("wrong audience", bearer(token(aud="other")), "unauthenticated"),
     (
         "alg none",

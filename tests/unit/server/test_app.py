@@ -10,7 +10,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from twofold import App, Service
+from twofold import App, Code, Error, Service
 
 
 class Out(msgspec.Struct):
@@ -66,6 +66,21 @@ def test_lifespan_failures_are_reported(fail_at: str, caplog: pytest.LogCaptureF
     assert sent[-1]["type"] == f"lifespan.{fail_at}.failed"
     assert sent[-1]["message"] in ("no database", "cannot flush")
     assert f"{fail_at} failed" in caplog.text
+
+
+def test_a_lifespan_error_refuses_to_start_with_its_message_alone(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: App) -> AsyncIterator[None]:
+        raise Error(Code.FAILED_PRECONDITION, "the database is behind: run `migrate`")
+        yield
+
+    sent = asyncio.run(drive_lifespan(App(service, lifespan=lifespan)))
+    assert sent == [
+        {"type": "lifespan.startup.failed", "message": "the database is behind: run `migrate`"}
+    ]
+    assert "Traceback" not in caplog.text and "startup failed" not in caplog.text
 
 
 def test_websockets_are_closed() -> None:
