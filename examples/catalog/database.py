@@ -21,7 +21,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -38,7 +38,7 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.sql.elements import ColumnElement
@@ -46,6 +46,8 @@ from sqlalchemy.sql.elements import ColumnElement
 from examples.catalog import schema
 from twofold import App, Code, Error, PageTokens
 from twofold.interceptors.idempotency import Claim, Record, lease_lost, running
+
+T = TypeVar("T")
 
 URL_ENV = schema.URL_ENV
 SECRET_ENV = "CATALOG_PAGE_TOKEN_SECRET"
@@ -218,14 +220,32 @@ class Database:
         worker had written in between, as SQLite cannot wait for a snapshot
         to become current. Other databases lock rows with SELECT ... FOR UPDATE.
         """
-        async with self.sessions() as session:
-            if self._sqlite:
-                await session.execute(text("BEGIN IMMEDIATE" if write else "BEGIN"))
-            yield session
-            await _to_the_end(session.commit())
+        try:
+            async with self.sessions() as session:
+                if self._sqlite:
+                    # Not cut short either: a BEGIN cancelled while it waits for
+                    # the lock goes on in aiosqlite's thread and may take it.
+                    begin = text("BEGIN IMMEDIATE" if write else "BEGIN")
+                    await _to_the_end(session.execute(begin))
+                yield session
+                await _to_the_end(session.commit())
+        except OperationalError as exc:
+            if not (self._sqlite and _busy(exc)):
+                raise
+            # Another writer held the lock past the busy timeout: contention,
+            # not a fault, and nothing was written; the client may retry (with
+            # its idempotency key, if it sent one).
+            raise Error(
+                Code.UNAVAILABLE, "the database is busy; retry", headers={"Retry-After": "1"}
+            ) from None
 
 
-async def _to_the_end(step: Coroutine[Any, Any, None]) -> None:
+def _busy(exc: OperationalError) -> bool:
+    message = str(exc.orig).lower()
+    return "database is locked" in message or "database is busy" in message
+
+
+async def _to_the_end(step: Coroutine[Any, Any, T]) -> T:
     """Run ``step`` to its end even if the call is cancelled meanwhile, then re-raise that.
 
     A commit once begun is finished: cut short, the driver may commit all the
@@ -243,9 +263,10 @@ async def _to_the_end(step: Coroutine[Any, Any, None]) -> None:
             await asyncio.wait([task])
         except asyncio.CancelledError as exc:
             cancelled = exc
-    task.result()
+    result = task.result()
     if cancelled is not None:
         raise cancelled
+    return result
 
 
 _current: Database | None = None

@@ -143,7 +143,10 @@ async def _until_definite(attempt: Attempt, key: str, i: int, kind: str) -> Answ
     give_up = loop.time() + PATIENCE
     while True:
         answer = await attempt(key, i, kind, None)
-        if answer.code != "aborted" or loop.time() > give_up:
+        # ABORTED: the key is still claimed; UNAVAILABLE: the database was busy
+        # (SQLite's lock past its timeout) and nothing was written. A client
+        # retries both with the same key.
+        if answer.code not in ("aborted", "unavailable") or loop.time() > give_up:
             return answer
         await asyncio.sleep(0.05)
 
@@ -151,7 +154,7 @@ async def _until_definite(attempt: Attempt, key: str, i: int, kind: str) -> Answ
 async def _one_key(attempt: Attempt, key: str, i: int, deadline: float, tally: Tally) -> None:
     kind = "order" if i % ORDER_EVERY == ORDER_EVERY - 1 else "product"
     first = await attempt(key, i, kind, deadline)
-    if first.id is None and first.code not in ("deadline_exceeded", "aborted"):
+    if first.id is None and first.code not in ("deadline_exceeded", "aborted", "unavailable"):
         tally.unexpected.append(f"{key}: first call {first.code}")
     # Every third key, two callers retry at once: their claims race as well.
     callers = 2 if i % 3 == 0 else 1
@@ -159,7 +162,7 @@ async def _one_key(attempt: Attempt, key: str, i: int, deadline: float, tally: T
         *(_until_definite(attempt, key, i, kind) for _ in range(callers))
     )
     ids = {a.id for a in answers}
-    if any(a.code == "aborted" for a in answers):
+    if any(a.code in ("aborted", "unavailable") for a in answers):
         tally.stuck.append(key)
     elif any(a.id is None for a in answers):
         tally.unexpected.append(f"{key}: retried {[a.code for a in answers]}")
