@@ -300,7 +300,12 @@ async def _finish(step: Coroutine[Any, Any, None], what: str, *, quiet: bool = T
     if error is not None:
         if not quiet and cancelled is None:
             raise error
-        logger.error("could not %s an idempotency key", what, exc_info=error)
+        if isinstance(error, Error):
+            # A coded refusal (the store busy or unavailable): the key frees
+            # itself when its lease ends; a traceback would add nothing.
+            logger.warning("could not %s an idempotency key: %s", what, error.message)
+        else:
+            logger.error("could not %s an idempotency key", what, exc_info=error)
     if cancelled is not None:
         raise cancelled
 
