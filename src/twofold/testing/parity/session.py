@@ -30,46 +30,58 @@ BASE_URL = "http://testserver"
 
 @contextlib.asynccontextmanager
 async def serve(
-    app: App, *, url: str | None = None, headers: Mapping[str, str] | None = None
+    app: App,
+    *,
+    url: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    lifespan: bool = True,
 ) -> AsyncIterator[AsyncWires]:
-    """Every wire of ``app``: its lifespan run, HTTP called in process (or,
-    with ``url``, over the network at the server serving it there), native
-    gRPC on a :class:`~twofold.GrpcServer` of its own on 127.0.0.1."""
+    """Every wire of ``app``: its lifespan run (unless ``lifespan=False``), HTTP
+    called in process, native gRPC on a :class:`~twofold.GrpcServer` of its
+    own on 127.0.0.1. With ``url``, HTTP goes over the network to the server
+    that serves ``app`` there, which runs the lifespan itself."""
+    async with contextlib.AsyncExitStack() as stack:
+        if lifespan and url is None:
+            started = Lifespan(app)
+            await started.startup()
+            stack.push_async_callback(started.shutdown)
+        yield await stack.enter_async_context(_serve(app, url, headers))
+
+
+@contextlib.asynccontextmanager
+async def _serve(
+    app: App, url: str | None, headers: Mapping[str, str] | None
+) -> AsyncIterator[AsyncWires]:
     import grpc
 
     from twofold.client.stubs import AsyncClient
     from twofold.server.grpc import GrpcServer
 
-    lifespan = Lifespan(app)
-    await lifespan.startup()
+    server = GrpcServer(app)
+    port = server.add_port("127.0.0.1:0")
+    await server.start()
+    target = f"127.0.0.1:{port}"
+
+    def client(protocol: str) -> AsyncClient:
+        if protocol == "grpc":
+            return AsyncClient(app.services, target, protocol="grpc")
+        if url is not None:
+            return AsyncClient(app.services, url, protocol=protocol)
+        return AsyncClient(app.services, app, protocol=protocol, transport=AppTransport(app))
+
     try:
-        server = GrpcServer(app)
-        port = server.add_port("127.0.0.1:0")
-        await server.start()
-        target = f"127.0.0.1:{port}"
-
-        def client(protocol: str) -> AsyncClient:
-            if protocol == "grpc":
-                return AsyncClient(app.services, target, protocol="grpc")
-            if url is not None:
-                return AsyncClient(app.services, url, protocol=protocol)
-            return AsyncClient(app.services, app, protocol=protocol, transport=AppTransport(app))
-
-        try:
-            transport = AppTransport(app) if url is None else None
-            async with (
-                httpx.AsyncClient(transport=transport, base_url=url or BASE_URL) as http,
-                grpc.aio.insecure_channel(target) as channel,
-            ):
-                wires = AsyncWires(app.table, http, channel, headers=headers, clients=client)
-                try:
-                    yield wires
-                finally:
-                    await wires.aclose()
-        finally:
-            await server.stop(None)
+        transport = AppTransport(app) if url is None else None
+        async with (
+            httpx.AsyncClient(transport=transport, base_url=url or BASE_URL) as http,
+            grpc.aio.insecure_channel(target) as channel,
+        ):
+            wires = AsyncWires(app.table, http, channel, headers=headers, clients=client)
+            try:
+                yield wires
+            finally:
+                await wires.aclose()
     finally:
-        await lifespan.shutdown()
+        await server.stop(None)
 
 
 @contextlib.asynccontextmanager
