@@ -116,11 +116,30 @@ def bad_request_fields(details: list[Any]) -> list[str]:
 def status_details(raw: bytes, code: int, message: str | None = None) -> list[str]:
     """The violations in a ``grpc-status-details-bin`` value, checked against the
     status it travels with (the same code, and the same message when known)."""
+    return violations(_status(raw, code, message))
+
+
+def _status(raw: bytes, code: int, message: str | None) -> Any:
     status = status_pb2.Status.FromString(raw)
     if status.code != code:
         raise fail(f"{DETAILS} says code {status.code}, the status line {code}")
     if message is not None and status.message != message:
         raise fail(f"{DETAILS} says {status.message!r}, the status line {message!r}")
+    return status
+
+
+def status_of(error: Any) -> Any:
+    """The ``google.rpc.Status`` of a failed grpcio call (sync or asyncio), from
+    its ``grpc-status-details-bin``, which must be there and agree with the
+    status line."""
+    metadata = dict(error.trailing_metadata() or ())
+    if DETAILS not in metadata:
+        raise fail(f"a gRPC error without {DETAILS}: {error.code()} {error.details()!r}")
+    return _status(metadata[DETAILS], error.code().value[0], error.details())
+
+
+def violations(status: Any) -> list[str]:
+    """The fields named by a ``google.rpc.Status``'s BadRequest details."""
     return bad_request_fields(list(status.details))
 
 

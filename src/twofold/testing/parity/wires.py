@@ -173,23 +173,8 @@ class AsyncWires:
         return Outcome(None, r.json(), dict(r.headers), 200, data)
 
     def encode(self, tp: type[Any], payload: Payload) -> bytes:
-        """Protobuf bytes for a JSON-like payload, as a protobuf client sends them:
-        parsed by the protobuf runtime into the message class of the app's
-        descriptors; raw bytes are sent as they are."""
-        if isinstance(payload, bytes):
-            return payload
-        cls = self.schema.message_class(tp)
-        try:
-            return json_format.ParseDict(dict(payload), cls()).SerializeToString()
-        except json_format.ParseError as exc:
-            problem = exc
-        # Python values (bytes, enum members, Structs) the JSON parser does not
-        # take: as Twofold's own client would send them.
-        try:
-            message = msgspec.convert(dict(payload), tp, strict=False)
-        except msgspec.ValidationError:
-            raise Unsupported(f"protobuf cannot hold the request: {problem}") from None
-        return self.schema.codec(tp).encode(message)
+        """The protobuf request of ``tp`` for ``payload`` (see :func:`proto_request`)."""
+        return proto_request(self.schema, tp, payload)
 
     def _decoded(self, method: Method, data: bytes) -> tuple[Any, Any]:
         value = self.schema.codec(method.output_type).decode(data)
@@ -407,6 +392,27 @@ class AsyncWires:
         clients, self._clients = self._clients, {}
         for client in clients.values():
             await client.aclose()
+
+
+def proto_request(schema: Schema, tp: type[Any], payload: Payload) -> bytes:
+    """Protobuf bytes for a JSON-like payload, as a protobuf client sends them:
+    parsed by the protobuf runtime into the message class of ``schema``'s
+    descriptors; raw bytes are sent as they are. :class:`Unsupported` if
+    protobuf cannot hold it ("forty-two" for an int64)."""
+    if isinstance(payload, bytes):
+        return payload
+    cls = schema.message_class(tp)
+    try:
+        return json_format.ParseDict(dict(payload), cls()).SerializeToString()
+    except json_format.ParseError as exc:
+        problem = exc
+    # Python values (bytes, enum members) the JSON parser does not take: as
+    # Twofold's own client would send them.
+    try:
+        message = msgspec.convert(dict(payload), tp, strict=False)
+    except msgspec.ValidationError:
+        raise Unsupported(f"protobuf cannot hold the request: {problem}") from None
+    return schema.codec(tp).encode(message)
 
 
 def _escaped(headers: Mapping[str, str]) -> dict[str, str]:
