@@ -57,6 +57,14 @@ CLIENT_WIRES = (
     "client-grpc",
 )
 _PROTO = ("connect-proto", "grpc-web", "grpc")
+# Codes grpcio makes by itself, with no server status to carry details: a
+# deadline passed, a call cancelled, a connection lost, metadata over its limit.
+_GRPC_CORE_CODES = {
+    Code.DEADLINE_EXCEEDED,
+    Code.CANCELED,
+    Code.UNAVAILABLE,
+    Code.RESOURCE_EXHAUSTED,
+}
 Payload = Mapping[str, Any] | bytes
 
 
@@ -199,6 +207,9 @@ class AsyncWires:
         body = frame(self.encode(method.input_type, payload))
         headers = {**headers, "content-type": "application/grpc-web+proto", "x-grpc-web": "1"}
         r = await self.http.post(method.path, content=body, headers=headers)
+        if r.status_code != 200:
+            # gRPC-Web carries every outcome in grpc-status: HTTP stays 200.
+            raise fail(f"gRPC-Web answered HTTP {r.status_code}: {r.text[:200]}")
         messages, trailers = grpc_web_answer(r)
         code, fields = grpc_web_status(trailers)
         if code is not None:
@@ -425,6 +436,8 @@ def _grpc_error(exc: Any, decoded: list[tuple[Any, Any]]) -> Outcome:
     status = exc.code().value[0]
     raw = dict(exc.trailing_metadata() or ())
     details = raw.get(DETAILS)
+    if details is None and Code(status) not in _GRPC_CORE_CODES:
+        raise fail(f"a gRPC {Code(status).wire_name} without {DETAILS}: {exc.details()!r}")
     fields = status_details(details, status, exc.details()) if details else []
     trailers = {k: v for k, v in raw.items() if isinstance(v, str)}
     data, outputs = [d for d, _ in decoded], [o for _, o in decoded]
