@@ -10,12 +10,11 @@ answers an :class:`Outcome`. See docs/testing-parity.md.
 """
 
 from twofold.testing.parity.answers import Outcome, Unsupported
-from twofold.testing.parity.cases import ANYTHING, Case, Cases
+from twofold.testing.parity.cases import Case, Cases
 from twofold.testing.parity.session import Wires, connect, serve
 from twofold.testing.parity.wires import CLIENT_WIRES, WIRES, AsyncWires
 
 __all__ = [
-    "ANYTHING",
     "CLIENT_WIRES",
     "WIRES",
     "AsyncWires",

@@ -63,6 +63,9 @@ class Case:
             if self.expect is not ANYTHING:
                 raise ValueError(f"case {self.name}: expect an output or an error, not both")
             code = self.error if isinstance(self.error, Code) else Code.from_wire_name(self.error)
+            if code is Code.UNKNOWN and self.error not in (Code.UNKNOWN, "unknown"):
+                # A misspelt code would read as UNKNOWN (as Connect parses one): refuse it.
+                raise ValueError(f"case {self.name}: no code {self.error!r}")
             object.__setattr__(self, "error", code)
         elif self.violations is not None:
             raise ValueError(f"case {self.name}: violations go with an error")

@@ -459,9 +459,10 @@ def rest_request(method: Method, payload: Mapping[str, Any]) -> tuple[str, str, 
         raise Unsupported(f"{method.name} has no REST route")
     payload = dict(payload)
     template = Template.parse(binding.path)
-    missing = [v for v in template.variables if v not in payload]
+    # A path segment cannot be empty or absent: such a call has no REST URL.
+    missing = [v for v in template.variables if payload.get(v) in (None, "")]
     if missing:
-        raise Unsupported(f"the REST path {binding.path} needs {', '.join(missing)}")
+        raise Unsupported(f"the REST path {binding.path} needs a value for {', '.join(missing)}")
     path = template.expand({v: str(payload.pop(v)) for v in template.variables})
     kwargs: dict[str, Any] = {}
     if binding.body == "*":
