@@ -106,6 +106,35 @@ test_shelf = Cases(Case("found", "get_book", {"id": 1}, expect={"id": 1, "title"
     result.stdout.fnmatch_lines(lines("test_shelf::found[grpc-web] FAILED"))
 
 
+def test_a_server_stream_is_a_list_of_messages(pytester: pytest.Pytester) -> None:
+    body = """
+from docs_src.testing.app import app as greeter
+
+@pytest.fixture
+def twofold_app():
+    return greeter
+
+hellos = [{"text": "Hello, Ada!"}, {"text": "Hello, Grace!"}]
+test_greeter = Cases(
+    Case("many", "greet_many", {"names": ["Ada", "Grace"]}, expect=hellos),
+    Case("wrong", "greet_many", {"names": ["Ada"]}, expect=hellos),
+    wires=WIRES + CLIENT_WIRES,
+)
+"""
+    result = run(pytester, body)
+    # JSON-RPC over HTTP and Connect GET carry no streams: skipped, three per case.
+    carried = len(WIRES + CLIENT_WIRES) - 3
+    result.assert_outcomes(passed=carried, failed=carried, skipped=6)
+    result.stdout.fnmatch_lines(
+        lines(
+            "many[jsonrpc] SKIPPED",
+            "many[client-grpc-web] PASSED",
+            "wrong[rest] FAILED",
+            ": connect-get: Connect GET carries unary calls only",
+        )
+    )
+
+
 def test_through_the_client_as_well(pytester: pytest.Pytester) -> None:
     body = """
 test_shelf = Cases(

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from twofold.core.code import Code
-from twofold.core.method import Method
+from twofold.core.method import Method, StreamKind
 from twofold.testing.parity.answers import Outcome, Unsupported
 from twofold.testing.parity.wires import CLIENT_WIRES, WIRES
 
@@ -42,7 +42,8 @@ class Case:
     ``method`` is the RPC name (``"GetBook"``) or the Python name
     (``"get_book"``); ``request`` a dict of fields or an input message.
     Expect either an output, ``expect`` (a message, or a dict of its
-    fields; compared after each wire's own decoding), or an ``error`` code
+    fields; a list of them for a server stream; compared after each wire's
+    own decoding), or an ``error`` code
     (a :class:`~twofold.Code` or its wire name), with ``violations``, the
     fields a ``google.rpc.BadRequest`` must name, if given. With neither,
     any successful answer passes. ``headers`` go with the call.
@@ -98,8 +99,11 @@ class Case:
         if self.expect is ANYTHING:
             return
         expected = self.expect
-        if not isinstance(expected, method.output_type):
-            expected = msgspec.convert(expected, method.output_type, strict=False)
+        if method.kind is StreamKind.SERVER:
+            # A server stream's expected output is the list of its messages.
+            expected = [_typed(e, method.output_type) for e in expected]
+        else:
+            expected = _typed(expected, method.output_type)
         if outcome.data != expected:
             raise AssertionError(f"{where}: expected {expected!r}, got {outcome.data!r}")
 
@@ -114,6 +118,10 @@ class Case:
             pytest.skip(f"{wire}: {exc}")
         self.check(outcome, wires.wires.method(self.method), wire)
         return outcome
+
+
+def _typed(value: Any, tp: type[Any]) -> Any:
+    return value if isinstance(value, tp) else msgspec.convert(value, tp, strict=False)
 
 
 class Cases:

@@ -117,7 +117,11 @@ class AsyncWires:
         payload = {} if payload is None else payload
         sent = {**self.headers, **(headers or {})}
         if method.kind is not StreamKind.UNARY:
-            return await self.stream(wire, rpc, [payload], headers)
+            if wire in ("jsonrpc", "client-jsonrpc"):
+                raise Unsupported(f"JSON-RPC over HTTP carries no {method.kind.value} streams")
+            # A stream declared as one call ends by itself: a deadline only
+            # for one that does not, well past any slow machine's pace.
+            return await self.stream(wire, rpc, [payload], headers, timeout_ms=10_000)
         if wire.startswith("client-"):
             return await self._client(wire.removeprefix("client-"), method, payload, sent)
         if isinstance(payload, bytes) and wire not in _PROTO:
@@ -262,10 +266,15 @@ class AsyncWires:
         if wire == "rest":
             deadline = {"request-timeout": str(timeout_ms / 1000)}
             return await self._sse(method, payloads[0], {**raw, **deadline})
+        if wire.startswith("client-") and method.kind is StreamKind.SERVER:
+            protocol = wire.removeprefix("client-")
+            return await self._client(protocol, method, payloads[0], sent, timeout_ms / 1e3)
         if wire in ("connect", "connect-proto"):
             return await self._connect_stream(method, payloads, raw, wire, timeout_ms)
         if wire == "grpc-web":
             return await self._grpc_web_stream(method, payloads, raw, timeout_ms)
+        if wire == "connect-get":
+            raise Unsupported("Connect GET carries unary calls only")
         raise Unsupported(f"{wire} does not carry {method.kind.value} streams")
 
     async def _sse(self, method: Method, payload: Any, headers: Any) -> Outcome:
@@ -377,7 +386,12 @@ class AsyncWires:
     # -- through twofold.AsyncClient -------------------------------------------
 
     async def _client(
-        self, protocol: str, method: Method, payload: Payload, headers: dict[str, str]
+        self,
+        protocol: str,
+        method: Method,
+        payload: Payload,
+        headers: dict[str, str],
+        timeout: float | None = None,  # noqa: ASYNC109 - the call's deadline, sent
     ) -> Outcome:
         if isinstance(payload, bytes):
             raise Unsupported("raw protobuf bytes cannot be sent through twofold.AsyncClient")
@@ -388,16 +402,28 @@ class AsyncWires:
             if self._make_client is None:
                 raise Unsupported("no twofold.AsyncClient to call through")
             client = self._clients[protocol] = self._make_client(protocol)
+        stream = method.kind is StreamKind.SERVER
+        options: dict[str, Any] = {"headers": headers or None, "timeout": timeout}
+        outputs: list[Any] = []
         try:
-            output = await client.call(method.name, dict(payload), headers=headers or None)
+            if stream:
+                async for output in client.call_stream(method.name, dict(payload), **options):
+                    outputs.append(output)
+            else:
+                outputs.append(await client.call(method.name, dict(payload), **options))
         except Error as exc:
             fields = [v.field for v in exc.violations]
-            return Outcome(exc.code.wire_name, None, {}, HTTP_STATUS[exc.code], violations=fields)
+            got = (outputs, [msgspec.to_builtins(o) for o in outputs]) if stream else (None, None)
+            status = HTTP_STATUS[exc.code]
+            return Outcome(exc.code.wire_name, got[1], {}, status, got[0], fields)
         except Failure as exc:
             raise fail(f"{protocol}: the client could not read the answer: {exc}") from exc
-        if not isinstance(output, method.output_type):
-            raise fail(f"{protocol}: the client answered a {type(output).__name__}")
-        return Outcome(None, msgspec.to_builtins(output), {}, 200, output)
+        for output in outputs:
+            if not isinstance(output, method.output_type):
+                raise fail(f"{protocol}: the client answered a {type(output).__name__}")
+        if stream:
+            return Outcome(None, [msgspec.to_builtins(o) for o in outputs], {}, 200, outputs)
+        return Outcome(None, msgspec.to_builtins(outputs[0]), {}, 200, outputs[0])
 
     async def aclose(self) -> None:
         clients, self._clients = self._clients, {}
