@@ -188,5 +188,7 @@ def test_wires_in_a_plain_test() -> None:
         assert wires.call("grpc-web", "get_book", {"id": 1}).data.title == "Dune"
         with pytest.raises(KeyError, match="no method 'Nope'"):
             wires.call("rest", "Nope")
+        with pytest.raises(ValueError, match="no wire 'decoded'"):
+            wires.call("decoded", "GetBook", {"id": 1})
     with pytest.raises(AttributeError, match="enter the Wires first"):
         wires.call("rest", "GetBook", {"id": 1})

@@ -164,7 +164,8 @@ class Cases:
                 case.run(twofold_parity, twofold_wire)
 
             test.__name__ = test.__qualname__ = case.name
-            test.__doc__ = f"{case.method}: {case.error or 'succeeds'}"
+            answer = case.error.wire_name if isinstance(case.error, Code) else "succeeds"
+            test.__doc__ = f"{case.method}: {answer}"
             marked: Any = pytest.mark.parametrize("twofold_wire", self.wires)(test)
             for mark in self.marks:
                 marked = mark(marked)

@@ -113,6 +113,8 @@ class AsyncWires:
     ) -> Outcome:
         """Call ``rpc`` with ``payload`` (JSON-like; raw protobuf bytes on the
         protobuf wires) over ``wire``; :class:`Unsupported` if it cannot be sent there."""
+        if wire not in WIRES + CLIENT_WIRES:
+            raise ValueError(f"no wire {wire!r}: one of {', '.join(WIRES + CLIENT_WIRES)}")
         method = self.method(rpc)
         payload = {} if payload is None else payload
         sent = {**self.headers, **(headers or {})}
@@ -130,11 +132,15 @@ class AsyncWires:
             return await self._grpc(method, payload, _escaped(sent))
         # Raw UTF-8 bytes on HTTP, as a careless client would send them.
         raw: Any = {k: v.encode() for k, v in sent.items()}
-        handler = getattr(self, "_" + wire.replace("-", "_"), None)
-        if handler is None:
-            raise ValueError(f"no wire {wire!r}: one of {', '.join(WIRES + CLIENT_WIRES)}")
-        result: Outcome = await handler(method, payload, raw)
-        return result
+        handler = {
+            "rest": self._rest,
+            "jsonrpc": self._jsonrpc,
+            "connect": self._connect,
+            "connect-proto": self._connect_proto,
+            "connect-get": self._connect_get,
+            "grpc-web": self._grpc_web,
+        }[wire]
+        return await handler(method, payload, raw)
 
     # -- unary, over HTTP ------------------------------------------------------
 
@@ -256,6 +262,8 @@ class AsyncWires:
         server stream), ``timeout_ms`` the client's deadline in each wire's
         own header, so that a stream that never ends by itself ends anyway.
         ``output`` and ``data`` are the lists of messages received."""
+        if wire not in WIRES + CLIENT_WIRES:
+            raise ValueError(f"no wire {wire!r}: one of {', '.join(WIRES + CLIENT_WIRES)}")
         method = self.method(rpc)
         sent = {**self.headers, **(headers or {})}
         if wire == "grpc":
