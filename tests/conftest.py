@@ -1,18 +1,37 @@
 """Fixtures every test folder shares: ``asgi``, and ``database`` for every test
 that starts a catalog: SQLite, and PostgreSQL too for tests marked
-``postgresql`` (tests/e2e/databases.py)."""
+``postgresql`` (tests/e2e/databases.py). Calls over every wire go through
+the parity kit, twofold.testing.parity: ``run(app, scenario)`` and
+``PROTOCOLS`` are its shorthands here."""
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 
 import pytest
 
 from tests.asgi import ASGI
 from tests.e2e import postgres
 from tests.e2e.databases import KINDS, Database
+from twofold import App
 from twofold.core.asgi import ASGIApp
+from twofold.testing.parity import WIRES, AsyncWires, serve
+
+# The wires a behaviour test runs on: every one but Connect GET, which only
+# carries side-effect-free methods (the kit's own cases run on it too).
+PROTOCOLS = [w for w in WIRES if w != "connect-get"]
+
+
+def run(app: App, scenario: Callable[[AsyncWires], Awaitable[None]]) -> None:
+    """Run ``scenario`` with every wire of ``app`` at hand, in one event loop."""
+
+    async def main() -> None:
+        async with serve(app) as w:
+            await scenario(w)
+
+    asyncio.run(main())
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import httpx
 from docs_src.streaming.ticker import Quote, Total, Volume, app
 from twofold.http.envelope import END_STREAM, TRAILERS, frame
 from twofold.protobuf import Schema
+from twofold.testing.parity.answers import envelopes
 
 PATH = "/ticker.v1.TickerService/"
 schema = Schema(app.table, lock=None)
@@ -22,15 +23,6 @@ def post(path: str, body: bytes, content_type: str) -> httpx.Response:
             return await client.post(path, content=body, headers={"content-type": content_type})
 
     return asyncio.run(main())
-
-
-def envelopes(raw: bytes) -> list[tuple[int, bytes]]:
-    out = []
-    while raw:
-        size = int.from_bytes(raw[1:5], "big")
-        out.append((raw[0], raw[5 : 5 + size]))
-        raw = raw[5 + size :]
-    return out
 
 
 def test_connect_server_stream() -> None:

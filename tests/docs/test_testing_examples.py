@@ -1,4 +1,5 @@
-"""docs/testing.md: its examples run, the plugin's by pytest itself (pytester)."""
+"""docs/testing.md and docs/testing-parity.md: their examples run, the plugin's
+by pytest itself (pytester)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,11 @@ import pytest
 
 from docs_src.testing import async_tests, sync_tests
 from docs_src.testing.app import phrasebook
+from tests.e2e.server import start
 
 FIXTURES_EXAMPLE = Path(sync_tests.__file__).with_name("test_with_fixtures.py")
+PARITY_EXAMPLE = Path(sync_tests.__file__).with_name("test_parity.py")
+RUNNING_SERVER = Path(sync_tests.__file__).with_name("running_server.py")
 
 
 def test_the_sync_examples_pass() -> None:
@@ -72,3 +76,39 @@ def test_the_protocol_fixture_can_be_overridden(pytester: pytest.Pytester) -> No
     )
     result = pytester.runpytest("-p", "no:cacheprovider", "-W", "error")
     result.assert_outcomes(passed=2)
+
+
+def test_the_parity_example_passes_and_skips_what_a_wire_cannot_carry(
+    pytester: pytest.Pytester,
+) -> None:
+    result = pytester.runpytest(str(PARITY_EXAMPLE), "-p", "no:cacheprovider", "-v", "-rs")
+    # Five cases on seven wires, and the hand-written test on seven: id_text is
+    # skipped on the three protobuf wires, adds on rest and connect-get.
+    result.assert_outcomes(passed=5 * 7 + 7 - 5, skipped=5)
+    result.stdout.fnmatch_lines(
+        [
+            "*test_shelf::found[[]connect-proto[]] PASSED*",
+            "*test_shelf::id_text[[]grpc-web[]] SKIPPED*",
+            "*test_shelf::adds[[]rest[]] SKIPPED*",
+            "*test_found_on_every_wire[[]grpc[]] PASSED*",
+        ]
+    )
+
+
+def test_the_parity_example_runs_against_a_running_server(
+    pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = start("docs_src.testing.shelf:app", tmp_path)
+    try:
+        monkeypatch.setenv("SHELF_URL", server.url)
+        monkeypatch.setenv("SHELF_GRPC_TARGET", server.grpc_target)
+        pytester.makeconftest(RUNNING_SERVER.read_text())
+        pytester.makepyfile(test_parity=PARITY_EXAMPLE.read_text())
+        result = pytester.runpytest("-p", "no:cacheprovider", "-v")
+    finally:
+        server.stop()
+    result.assert_outcomes(passed=5 * 7 + 7 - 5, skipped=5)
+    # Served over the network: the server logged the calls.
+    log = server.output()
+    assert '"GET /books/1 HTTP/1.1" 200' in log
+    assert '"POST /shelf.v1.ShelfService/GetBook HTTP/1.1" 200' in log

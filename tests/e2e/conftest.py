@@ -1,5 +1,5 @@
 """A real catalog server for the whole session (one per database kind, see
-tests/conftest.py), and the ``protocol`` fixture."""
+tests/conftest.py), and the parity kit's ``twofold_parity`` fixture for it."""
 
 from __future__ import annotations
 
@@ -13,13 +13,10 @@ import pytest
 
 from examples.catalog import service
 from tests.e2e import grpc_stubs
-from tests.e2e.callers import CALLERS, Caller
-from tests.e2e.client_callers import CLIENT_CALLERS, GrpcClientCaller
 from tests.e2e.databases import Database
-from tests.e2e.grpc_callers import GrpcCaller
-from tests.e2e.proto_callers import PROTO_CALLERS
 from tests.e2e.server import Server, start
 from tests.tokens import AUTHORIZATION, authorized
+from twofold.testing.parity import Wires
 
 
 @pytest.fixture(scope="session")
@@ -50,18 +47,11 @@ def channel(catalog: Server) -> Iterator[grpc.Channel]:
         yield authorized(channel)
 
 
-@pytest.fixture(params=[*sorted(CALLERS), *sorted(CLIENT_CALLERS), *sorted(PROTO_CALLERS), "grpc"])
-def protocol(request: pytest.FixtureRequest, http: httpx.Client) -> Caller:
-    """The same behaviour test, once per protocol: rest, jsonrpc, connect; then
-    again through twofold.Client over each (client-rest, client-jsonrpc...);
-    over Connect's binary codec and gRPC-Web; and over native gRPC with
-    protoc's stubs."""
-    if request.param == "grpc":
-        channel = request.getfixturevalue("channel")
-        return GrpcCaller(channel, request.getfixturevalue("stubs"), service)
-    if request.param == GrpcClientCaller.name:
-        target = request.getfixturevalue("catalog").grpc_target
-        caller = GrpcClientCaller(http, service.methods, target=target)
-        request.addfinalizer(caller.twofold.close)
-        return caller
-    return {**CALLERS, **CLIENT_CALLERS, **PROTO_CALLERS}[request.param](http, service.methods)
+@pytest.fixture(scope="session")
+def twofold_parity(catalog: Server) -> Iterator[Wires]:
+    """Every wire of the running catalog, with the development admin token
+    (its writes need one), for the parity kit's cases and scenarios."""
+    with Wires.connect(
+        service, catalog.url, grpc_target=catalog.grpc_target, headers=AUTHORIZATION
+    ) as wires:
+        yield wires

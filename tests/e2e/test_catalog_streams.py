@@ -4,6 +4,7 @@ Connect, across two worker processes; ImportProducts over Connect and gRPC-Web."
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import uuid
 from collections.abc import Iterator
@@ -13,11 +14,19 @@ from typing import Any
 import httpx
 import pytest
 
+from examples.catalog import service
 from tests.e2e.databases import Database
-from tests.e2e.proto_callers import encode, schema
 from tests.e2e.server import Server, start
 from tests.tokens import AUTHORIZATION
 from twofold.http.envelope import END_STREAM, TRAILERS, frame
+from twofold.protobuf import Schema
+from twofold.testing.parity.wires import proto_request
+
+
+@functools.cache
+def schema() -> Schema:
+    return Schema(service)
+
 
 SERVICE = "/catalog.v1.CatalogService/"
 
@@ -176,7 +185,13 @@ def test_import_products_over_grpc_web(http: httpx.Client) -> None:
         m.input_type for m in schema().services[0].methods.values() if m.name == "ImportProducts"
     )
     body = b"".join(
-        frame(encode(request_type, {"product": {"name": n, "price": "3.00", "category": category}}))
+        frame(
+            proto_request(
+                schema(),
+                request_type,
+                {"product": {"name": n, "price": "3.00", "category": category}},
+            )
+        )
         for n in ("X", "Y")
     )
     r = http.post(

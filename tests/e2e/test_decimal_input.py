@@ -10,12 +10,12 @@ import grpc
 import httpx
 import pytest
 
-from tests.e2e.grpc_callers import status_of, violations
 from tests.e2e.server import Server
 from tests.e2e.test_bad_input import CREATE, all_products
 from tests.e2e.test_bad_input_wires import WEB, grpc_status
 from tests.tokens import AUTHORIZATION
 from twofold.http.envelope import frame
+from twofold.testing.parity.answers import status_of, violations
 
 Stubs = tuple[ModuleType, ModuleType]
 # Each was stored as a price before: 0.00, 12.00, 1000.00, 1.00, 1.00, 100.00, 1.00.

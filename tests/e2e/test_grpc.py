@@ -24,10 +24,10 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 )
 
 from examples.catalog import service
-from tests.e2e.grpc_callers import status_of, violations
 from tests.e2e.server import ROOT, Server
 from tests.tokens import ADMIN
 from twofold.protobuf import Schema
+from twofold.testing.parity.answers import status_of, violations
 
 Stubs = tuple[ModuleType, ModuleType]
 BUF = ROOT / "node_modules" / ".bin" / "buf"

@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from tests.e2e.server import hypercorn
-from tests.parity import envelopes
 from twofold.http.envelope import END_STREAM, frame
+from twofold.testing.parity.answers import envelopes
 
 PATH = "/tick.v1.TickService/"
 STREAM = {"content-type": "application/connect+json"}

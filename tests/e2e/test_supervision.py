@@ -19,8 +19,8 @@ import httpx
 from tests.e2e.grpc_app import service
 from tests.e2e.server import ROOT, Server, alive, free_port, start, workers_of
 from tests.e2e.test_grpc_serve import SCHEMA, call
-from tests.parity import envelopes
 from twofold.http.envelope import frame
+from twofold.testing.parity.answers import envelopes
 
 TARGET = "tests.e2e.supervised_app:app"
 WAIT = 60.0  # seconds for a worker to come or go on a loaded machine

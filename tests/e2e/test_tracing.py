@@ -23,9 +23,11 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
+from tests.conftest import PROTOCOLS
 from tests.e2e.threaded import serve
-from tests.parity import PROTOCOLS, Wires, wires
 from twofold import App, Code, Error, RequestIds, Service, Tracing
+from twofold.testing import parity
+from twofold.testing.parity import AsyncWires
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_ID = "00f067aa0ba902b7"
@@ -94,7 +96,7 @@ def spans() -> list[ReadableSpan]:
 
 def run(url: str, scenario: Any) -> None:
     async def main() -> None:
-        async with wires(app, url) as w:
+        async with parity.serve(app, url=url) as w:
             await scenario(w)
 
     asyncio.run(main())
@@ -102,7 +104,7 @@ def run(url: str, scenario: Any) -> None:
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_one_server_span_per_call_child_of_the_callers_traceparent(url: str, protocol: str) -> None:
-    async def scenario(w: Wires) -> None:
+    async def scenario(w: AsyncWires) -> None:
         spans()
         CURRENT.clear()
         result = await w.call(protocol, "Echo", {"text": "hi"}, {"traceparent": TRACEPARENT})
@@ -143,7 +145,7 @@ def test_one_server_span_per_call_child_of_the_callers_traceparent(url: str, pro
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_a_failed_call_is_an_error_span_with_its_code(url: str, protocol: str) -> None:
-    async def scenario(w: Wires) -> None:
+    async def scenario(w: AsyncWires) -> None:
         spans()
         result = await w.call(protocol, "Echo", {"text": "fail"}, {"traceparent": TRACEPARENT})
         assert result.code == "not_found"
@@ -162,14 +164,14 @@ def test_a_failed_call_is_an_error_span_with_its_code(url: str, protocol: str) -
     run(url, scenario)
 
 
-def grpc_web_body(w: Wires, message: Any) -> bytes:
+def grpc_web_body(w: AsyncWires, message: Any) -> bytes:
     data = w.schema.codec(type(message)).encode(message)
     return struct.pack(">BI", 0, len(data)) + data
 
 
 @pytest.mark.parametrize("protocol", ["rest", "connect", "grpc-web", "grpc"])
 def test_a_stream_has_one_span_to_its_end(url: str, protocol: str) -> None:
-    async def scenario(w: Wires) -> None:
+    async def scenario(w: AsyncWires) -> None:
         spans()
         CURRENT.clear()
         method = w.methods["Ticks"]
@@ -210,7 +212,7 @@ def test_a_stream_has_one_span_to_its_end(url: str, protocol: str) -> None:
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_a_call_refused_before_its_handler_has_its_span(url: str, protocol: str) -> None:
-    async def scenario(w: Wires) -> None:
+    async def scenario(w: AsyncWires) -> None:
         spans()
         headers = {"traceparent": TRACEPARENT}
         # A message that does not decode: refused before the interceptor chain.
@@ -249,7 +251,7 @@ def test_a_call_refused_before_its_handler_has_its_span(url: str, protocol: str)
 
 
 def test_an_unknown_method_is_traced_as_other(url: str) -> None:
-    async def scenario(w: Wires) -> None:
+    async def scenario(w: AsyncWires) -> None:
         spans()
         with pytest.raises(grpc.aio.AioRpcError) as raised:
             await w.channel.unary_unary("/traced.v1.TracedService/Nope")(b"")

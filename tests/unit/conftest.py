@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from tests.parity import PROTOCOLS
+from tests.conftest import PROTOCOLS
 
 
 @pytest.fixture(params=PROTOCOLS)
 def protocol(request: pytest.FixtureRequest) -> str:
     """rest, jsonrpc, connect, connect-proto, grpc-web, grpc: call through
-    ``tests.parity.wires(app)`` with it, and assert the same outcome."""
+    ``twofold.testing.parity.serve(app)`` with it, and assert the same outcome."""
     name: str = request.param
     return name

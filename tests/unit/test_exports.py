@@ -9,6 +9,7 @@ from pathlib import Path
 
 import twofold
 import twofold.client
+import twofold.testing.parity
 
 API = Path(__file__).parents[2] / "docs" / "api.md"
 
@@ -58,3 +59,12 @@ def test_importing_twofold_loads_nothing_yet() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
     )
     assert done.stdout.split() == ["twofold"]
+
+
+def test_the_parity_kit_exports_what_api_md_lists() -> None:
+    intro = API.read_text().split("## `twofold`", 1)[0]
+    listed = intro.split("parity kit `twofold.testing.parity` (", 1)[1].split(":", 1)[0]
+    names = re.findall(r"`([A-Za-z_]+)`", listed)
+    assert sorted(names) == sorted(twofold.testing.parity.__all__)  # ruff keeps it sorted
+    for name in names:
+        assert getattr(twofold.testing.parity, name) is not None

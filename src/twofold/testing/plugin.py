@@ -1,11 +1,11 @@
 """pytest fixtures for testing a Twofold app, loaded through the ``pytest11`` entry point.
 
-The plugin only offers fixtures, each used by name: nothing is autouse and
-no hook is registered, so a suite that does not ask for them is untouched.
-A test module (or conftest.py) defines ``twofold_app``, returning its App;
-``twofold_protocol`` (``"connect"`` unless overridden or parametrized) picks
-the wire. Twofold itself is imported when a fixture is first used, not when
-pytest starts.
+Fixtures are used by name, nothing is autouse, and the one hook collects
+only :class:`~twofold.testing.parity.Cases`: a suite that asks for neither
+is untouched. A test module (or conftest.py) defines ``twofold_app``,
+returning its App; ``twofold_protocol`` (``"connect"`` unless overridden or
+parametrized) picks the wire; ``twofold_parity`` serves every wire for the
+parity kit. Twofold is imported when first used, not when pytest starts.
 
 ``twofold_async_client`` is an async fixture: an async test runner runs it
 (anyio's pytest plugin, which httpx brings: ``@pytest.mark.anyio``).
@@ -21,6 +21,7 @@ import pytest
 if TYPE_CHECKING:
     from twofold.server.app import App
     from twofold.testing.client import AsyncTestClient, TestClient
+    from twofold.testing.parity import Wires
 
 
 @pytest.fixture
@@ -57,3 +58,42 @@ async def twofold_async_client(
 
     async with AsyncTestClient(twofold_app, protocol=twofold_protocol) as client:
         yield client
+
+
+@pytest.fixture
+def twofold_parity(twofold_app: App) -> Iterator[Wires]:
+    """Every wire of ``twofold_app``, started for one parity test
+    (:meth:`twofold.testing.parity.Wires.serve`); override it to call a
+    server that is already running (:meth:`~twofold.testing.parity.Wires.connect`)."""
+    from twofold.testing.parity import Wires
+
+    with Wires.serve(twofold_app) as wires:
+        yield wires
+
+
+class _Cases(pytest.Class):
+    """The tests of a :class:`~twofold.testing.parity.Cases`: one method per case."""
+
+    def funcnamefilter(self, name: str) -> bool:
+        # A case's name need not look like a test's: every case is collected.
+        cases: frozenset[str] = self.obj.__cases__
+        return name in cases
+
+
+def pytest_pycollect_makeitem(
+    collector: pytest.Module | pytest.Class, name: str, obj: object
+) -> pytest.Class | None:
+    """Collect ``test_x = Cases(...)`` as ``test_x::case[wire]`` tests."""
+    kind = type(obj)
+    if (kind.__module__, kind.__name__) != ("twofold.testing.parity.cases", "Cases"):
+        return None  # not ours: told by name, so twofold is not imported for it
+    if not collector.funcnamefilter(name):
+        return None
+    from twofold.testing.parity import Cases
+
+    assert isinstance(obj, Cases)
+    tests = obj.as_class(name)
+    tests.__module__ = getattr(collector.obj, "__name__", tests.__module__)
+    node: _Cases = _Cases.from_parent(collector, name=name)
+    node.obj = tests  # not the module's attribute (the Cases), as pytest would take
+    return node

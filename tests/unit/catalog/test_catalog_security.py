@@ -27,10 +27,10 @@ from examples.catalog.database import (
     lifespan,
 )
 from examples.catalog.security import AUDIENCE_ENV, InsecureConfiguration, authentication
-from tests.parity import Wires, wires
 from tests.unit.catalog.test_catalog import running
 from twofold import App, CallNext, Context, Deadlines, IdempotencyKeys
 from twofold.interceptors.bearer import DEVELOPMENT_SECRET
+from twofold.testing.parity import AsyncWires, serve
 
 AUDIENCE = "catalog"
 REACHED: list[str] = []
@@ -116,7 +116,7 @@ async def snapshot() -> list[Any]:
         return rows
 
 
-async def seed(w: Wires, admin: dict[str, str]) -> dict[str, int]:
+async def seed(w: AsyncWires, admin: dict[str, str]) -> dict[str, int]:
     async def make(rpc: str, payload: dict[str, Any]) -> int:
         result = await w.call("connect", rpc, payload, admin)
         assert result.code is None, result
@@ -179,7 +179,7 @@ def test_every_method_and_caller(protocol: str) -> None:
     )
 
     async def main() -> None:
-        async with running(app), wires(app) as w:
+        async with running(app), serve(app, lifespan=False) as w:
             admin = token("admin", f"{ALL} orders:admin")
             ids = await seed(w, {"authorization": f"Bearer {admin}"})
             for rpc in METHODS:
@@ -228,7 +228,7 @@ def test_every_stream_and_caller(protocol: str) -> None:
     app = App(service, lifespan=lifespan, interceptors=[authentication(), spy, Deadlines()])
 
     async def main() -> None:
-        async with running(app), wires(app) as w:
+        async with running(app), serve(app, lifespan=False) as w:
             for rpc in STREAMS:
                 if protocol == "rest" and w.methods[rpc].http is None:
                     continue  # a client stream has no REST route

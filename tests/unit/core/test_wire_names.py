@@ -16,9 +16,10 @@ from typing import Annotated, Any
 import msgspec
 import pytest
 
-from tests.parity import Wires, run
+from tests.conftest import run
 from twofold import App, DefinitionError, Service
 from twofold.protobuf import Schema
+from twofold.testing.parity import AsyncWires
 
 
 class NewBook(msgspec.Struct, forbid_unknown_fields=True):
@@ -109,7 +110,7 @@ def book(output: Any) -> Book:
 
 @pytest.mark.parametrize("item", ["book", "new_book"])
 def test_renamed_item_answers_alike_on_every_wire(protocol: str, item: str) -> None:
-    async def scenario(w: Wires) -> None:
+    async def scenario(w: AsyncWires) -> None:
         created = await w.call(protocol, "CreateBook", {"book": {"title": "Dune"}}, {})
         assert (created.code, created.output["title"]) == (None, "Dune")
         replaced = await w.call(
@@ -126,7 +127,7 @@ def test_renamed_item_answers_alike_on_every_wire(protocol: str, item: str) -> N
 
 @pytest.mark.parametrize("item", ["book", "new_book"])
 def test_rest_body_is_the_flat_item_whatever_the_parameter_name(item: str) -> None:
-    async def scenario(w: Wires) -> None:
+    async def scenario(w: AsyncWires) -> None:
         answer = await w.http.post("/books", json={"title": "Dune"})
         assert (answer.status_code, answer.json()["title"]) == (201, "Dune")
         nested = await w.http.post("/books", json={item: {"title": "Dune"}})

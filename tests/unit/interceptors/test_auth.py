@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
-from tests.parity import PROTOCOLS, Wires, run
+from tests.conftest import PROTOCOLS, run
 from twofold import (
     AUTHENTICATED,
     ApiKeys,
@@ -37,6 +37,7 @@ from twofold import (
     requires,
 )
 from twofold.interceptors.bearer import issue
+from twofold.testing.parity import AsyncWires
 
 SECRET = "a test secret that is long enough for HS256"
 RAN: list[str] = []
@@ -124,7 +125,7 @@ CASES: list[tuple[str, dict[str, str], str | None]] = [
 
 
 def test_write_over_every_protocol(protocol: str) -> None:
-    async def scenario(w: Wires) -> None:
+    async def scenario(w: AsyncWires) -> None:
         for name, headers, code in CASES:
             if name == "huge" and protocol == "grpc":
                 # grpcio refuses metadata over its limit (8 KiB) before any handler.
@@ -146,7 +147,7 @@ def test_write_over_every_protocol(protocol: str) -> None:
 
 
 def test_public_read_and_custom_check(protocol: str) -> None:
-    async def scenario(w: Wires) -> None:
+    async def scenario(w: AsyncWires) -> None:
         anonymous = await w.call(protocol, "GetNote", {"id": 1}, {})
         assert anonymous.code is None and anonymous.output["owner"] == ""
         known = await w.call(protocol, "GetNote", {"id": 1}, bearer(token()))
@@ -172,7 +173,7 @@ def test_api_keys_are_hashed_and_checked() -> None:
     assert "k-123" not in repr(keys.keys)
     app = make_app(JwtBearer(secret=SECRET, audience="notes"), keys)
 
-    async def scenario(w: Wires) -> None:
+    async def scenario(w: AsyncWires) -> None:
         for protocol in PROTOCOLS:
             ok = await w.call(protocol, "CreateNote", NOTE, {"x-api-key": "k-123"})
             assert ok.code is None and ok.output["owner"] == "robot", protocol
@@ -205,7 +206,7 @@ def test_rs256_from_a_jwks_file_and_key_confusion(tmp_path: Path) -> None:
     # Key confusion: HS256 "signed" with the public key as the HMAC secret.
     confused = _hmac_with(pem, {**claims, "scope": "notes:write"}, kid="k1")
 
-    async def scenario(w: Wires) -> None:
+    async def scenario(w: AsyncWires) -> None:
         for protocol in PROTOCOLS:
             assert (await w.call(protocol, "CreateNote", NOTE, bearer(good))).code is None
             for bad in (wrong_issuer, confused):
@@ -272,7 +273,7 @@ def test_es256_keys_fetched_from_a_jwks_url(
             headers={"kid": "e1"},
         )
 
-        async def scenario(w: Wires) -> None:
+        async def scenario(w: AsyncWires) -> None:
             result = await w.call("rest", "CreateNote", NOTE, bearer(good))
             assert result.code is None and result.output["owner"] == "eve"
             unknown = jwt.encode({"sub": "eve", "exp": 2**40}, key, "ES256", headers={"kid": "e9"})
@@ -289,7 +290,7 @@ def test_es256_keys_fetched_from_a_jwks_url(
 def test_no_token_or_secret_in_errors_or_logs(caplog: pytest.LogCaptureFixture) -> None:
     secret_token = token(aud="other")
 
-    async def scenario(w: Wires) -> None:
+    async def scenario(w: AsyncWires) -> None:
         for protocol in PROTOCOLS:
             result = await w.call(protocol, "CreateNote", NOTE, bearer(secret_token))
             assert result.code == "unauthenticated"
@@ -386,7 +387,7 @@ def test_unreachable_jwks_is_unavailable_not_a_crash() -> None:
 
     app = make_app(JwtBearer(jwks_url=f"http://127.0.0.1:{free_port()}/jwks.json"))
 
-    async def scenario(w: Wires) -> None:
+    async def scenario(w: AsyncWires) -> None:
         for protocol in ("rest", "grpc"):
             result = await w.call(protocol, "CreateNote", NOTE, bearer(token()))
             assert result.code == "unavailable", protocol

@@ -11,7 +11,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from tests.parity import PROTOCOLS, Wires, wires
+from tests.conftest import PROTOCOLS
 from twofold import (
     ApiKeys,
     App,
@@ -34,6 +34,7 @@ from twofold.core.method import Method
 from twofold.core.policy import PUBLIC
 from twofold.interceptors.bearer import issue
 from twofold.interceptors.limits import carries_credentials, remote_address
+from twofold.testing.parity import AsyncWires, serve
 
 SECRET = "a test secret that is long enough for HS256"
 TOKEN = {"authorization": f"Bearer {issue(SECRET, 'alice')}"}
@@ -193,7 +194,7 @@ def test_the_reserve_holds_in_either_order_on_every_protocol(
     order: list[Any] = [limit, authentication] if limit_first else [authentication, limit]
     app = App(service, interceptors=[*order, Deadlines()])
 
-    async def scenario(w: Wires) -> None:
+    async def scenario(w: AsyncWires) -> None:
         GATE["a"], GATE["b"] = asyncio.Event(), asyncio.Event()
 
         async def held(key: str, headers: dict[str, str], count: int) -> asyncio.Future[Any]:
@@ -223,7 +224,7 @@ def test_the_reserve_holds_in_either_order_on_every_protocol(
         assert limit.in_flight() == 0
 
     async def main() -> None:
-        async with wires(app) as w:
+        async with serve(app) as w:
             await scenario(w)
 
     asyncio.run(main())

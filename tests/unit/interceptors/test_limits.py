@@ -9,7 +9,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from tests.parity import PROTOCOLS, Wires, run
+from tests.conftest import PROTOCOLS, run
 from twofold import (
     App,
     Authentication,
@@ -25,6 +25,7 @@ from twofold import (
 )
 from twofold.core.policy import PUBLIC
 from twofold.interceptors.bearer import issue
+from twofold.testing.parity import AsyncWires
 
 EVENTS: list[str] = []
 GATE: dict[str, asyncio.Event] = {}
@@ -74,7 +75,7 @@ async def count(n: int) -> AsyncIterator[Slept]:
 
 
 def test_a_declared_timeout_cancels_a_slow_handler(protocol: str) -> None:
-    async def scenario(w: Wires) -> None:
+    async def scenario(w: AsyncWires) -> None:
         EVENTS.clear()
         result = await w.call(protocol, "Slow", {"seconds": 5}, {})
         assert result.code == "deadline_exceeded"
@@ -100,7 +101,7 @@ CLIENT_DEADLINE = {
 
 @pytest.mark.parametrize("protocol", [p for p, h in CLIENT_DEADLINE.items() if h])
 def test_the_clients_deadline_cancels_the_handler(protocol: str) -> None:
-    async def scenario(w: Wires) -> None:
+    async def scenario(w: AsyncWires) -> None:
         EVENTS.clear()
         headers = CLIENT_DEADLINE[protocol] or {}
         result = await w.call(protocol, "Nap", {"seconds": 5}, headers)
@@ -112,7 +113,7 @@ def test_the_clients_deadline_cancels_the_handler(protocol: str) -> None:
 
 
 def test_a_default_timeout_covers_undeclared_methods_on_every_protocol() -> None:
-    async def scenario(w: Wires) -> None:
+    async def scenario(w: AsyncWires) -> None:
         for protocol in PROTOCOLS:
             result = await w.call(protocol, "Nap", {"seconds": 5}, {})
             assert result.code == "deadline_exceeded", protocol
@@ -122,7 +123,7 @@ def test_a_default_timeout_covers_undeclared_methods_on_every_protocol() -> None
 
 @pytest.mark.parametrize("value", ["-1", "0", "abc", "nan", "inf", "1e309", "99999999", "1" * 40])
 def test_bad_request_timeouts_are_invalid_argument(value: str) -> None:
-    async def scenario(w: Wires) -> None:
+    async def scenario(w: AsyncWires) -> None:
         result = await w.call("rest", "Nap", {"seconds": 0}, {"request-timeout": value})
         assert result.code == "invalid_argument" and result.status == 400
 
@@ -130,7 +131,7 @@ def test_bad_request_timeouts_are_invalid_argument(value: str) -> None:
 
 
 def test_concurrency_limit_is_resource_exhausted_with_retry_after(protocol: str) -> None:
-    async def scenario(w: Wires) -> None:
+    async def scenario(w: AsyncWires) -> None:
         GATE["a"] = asyncio.Event()
         first = asyncio.ensure_future(w.call(protocol, "Wait", {"key": "a"}, {}))
         await asyncio.sleep(0.1)
@@ -158,7 +159,7 @@ def test_rate_limit_per_identity() -> None:
     alice = {"authorization": f"Bearer {issue(SECRET, 'alice')}"}
     bob = {"authorization": f"Bearer {issue(SECRET, 'bob')}"}
 
-    async def scenario(w: Wires) -> None:
+    async def scenario(w: AsyncWires) -> None:
         codes = [(await w.call("rest", "Nap", {"seconds": 0}, alice)).code for _ in range(3)]
         assert codes == [None, None, "resource_exhausted"]
         refused = await w.call("grpc", "Nap", {"seconds": 0}, alice)
@@ -169,7 +170,7 @@ def test_rate_limit_per_identity() -> None:
 
 
 def test_stream_limit() -> None:
-    async def scenario(w: Wires) -> None:
+    async def scenario(w: AsyncWires) -> None:
         method = w.methods["Count"]
         call = w.channel.unary_stream(
             method.path,
@@ -219,7 +220,7 @@ BAD_DEADLINES = [
 def test_bad_deadlines_are_invalid_argument_on_every_protocol(
     protocol: str, name: str, value: str
 ) -> None:
-    async def scenario(w: Wires) -> None:
+    async def scenario(w: AsyncWires) -> None:
         result = await w.call(protocol, "Nap", {"seconds": 0}, {name: value})
         assert result.code == "invalid_argument", result
         assert (await w.call(protocol, "Nap", {"seconds": 0}, {})).code is None  # still serving

@@ -8,7 +8,7 @@ import logging
 import msgspec
 import pytest
 
-from tests.parity import PROTOCOLS, Wires, run
+from tests.conftest import PROTOCOLS, run
 from twofold import (
     AccessLog,
     App,
@@ -25,6 +25,7 @@ from twofold import (
 )
 from twofold.interceptors.bearer import issue
 from twofold.interceptors.tracing import TRACE, TraceParent, parse_traceparent
+from twofold.testing.parity import AsyncWires
 
 SECRET = "a test secret that is long enough for HS256"
 SEEN: list[object] = []
@@ -68,7 +69,7 @@ def test_metrics_count_every_protocol(caplog: pytest.LogCaptureFixture) -> None:
     app, _ = make_app()
     token = issue(SECRET, "alice", ["user"])
 
-    async def scenario(w: Wires) -> None:
+    async def scenario(w: AsyncWires) -> None:
         for protocol in PROTOCOLS:
             assert (await w.call(protocol, "Echo", {"text": "hi"}, {})).code is None
             assert (await w.call(protocol, "Echo", {"text": "fail"}, {})).code == "not_found"
@@ -112,7 +113,7 @@ def test_metrics_count_every_protocol(caplog: pytest.LogCaptureFixture) -> None:
 def test_request_id_is_echoed_and_traceparent_reaches_the_handler(protocol: str) -> None:
     app, _ = make_app()
 
-    async def scenario(w: Wires) -> None:
+    async def scenario(w: AsyncWires) -> None:
         SEEN.clear()
         headers = {"x-request-id": "req-123", "traceparent": TRACEPARENT}
         ok = await w.call(protocol, "Echo", {"text": "hi"}, headers)

@@ -14,8 +14,8 @@ from collections.abc import AsyncIterator
 import msgspec
 import pytest
 
-from tests.parity import wires
 from twofold import App, Deadlines, DefinitionError, Metrics, Service, lifetime, timeout
+from twofold.testing.parity import serve
 
 EVENTS: list[str] = []
 DEFAULT = 0.2  # the server's default timeout in these tests
@@ -51,7 +51,7 @@ def test_a_long_lived_stream_outlives_the_default_and_ends_cleanly(wire: str) ->
     metrics = Metrics()
 
     async def main() -> None:
-        async with wires(app(metrics)) as w:
+        async with serve(app(metrics)) as w:
             EVENTS.clear()
             # The client's deadline is far off: only the lifetime can end it.
             result = await w.stream(wire, "Watch", [{"pause": 2 * DEFAULT}], {}, timeout_ms=20_000)
@@ -72,7 +72,7 @@ def test_a_long_lived_stream_outlives_the_default_and_ends_cleanly(wire: str) ->
 @pytest.mark.parametrize("wire", ["rest", "connect", "grpc"])
 def test_the_clients_deadline_still_ends_a_long_lived_stream(wire: str) -> None:
     async def main() -> None:
-        async with wires(app(Metrics())) as w:
+        async with serve(app(Metrics())) as w:
             # 0.3 s: past the server's default (which does not apply), before the pause ends.
             result = await w.stream(wire, "Watch", [{"pause": 5}], {}, timeout_ms=300)
             assert result.code == "deadline_exceeded", result

@@ -19,7 +19,6 @@ import grpc
 import msgspec
 import pytest
 
-from tests.parity import Wires, wires
 from twofold import (
     AccessLog,
     App,
@@ -34,6 +33,7 @@ from twofold import (
     requires,
 )
 from twofold.interceptors.bearer import issue
+from twofold.testing.parity import AsyncWires, serve
 
 SECRET = "a test secret that is long enough for HS256"
 REACHED: list[str] = []
@@ -67,8 +67,8 @@ BIG = b'{"text": "' + b"x" * 2048 + b'"}'
 
 def post(
     path: str, body: bytes, content_type: str, verb: str = "POST"
-) -> Callable[[Wires], Awaitable[int]]:
-    async def send(w: Wires) -> int:
+) -> Callable[[AsyncWires], Awaitable[int]]:
+    async def send(w: AsyncWires) -> int:
         headers = {"content-type": content_type, "x-request-id": "refused-1"}
         r = await w.http.request(verb, path, content=body, headers=headers)
         if content_type.startswith("application/connect+"):
@@ -86,8 +86,8 @@ def envelope(body: bytes) -> bytes:
     return b"\x00" + len(body).to_bytes(4, "big") + body
 
 
-def grpc_call(path: str, body: bytes) -> Callable[[Wires], Awaitable[int]]:
-    async def send(w: Wires) -> int:
+def grpc_call(path: str, body: bytes) -> Callable[[AsyncWires], Awaitable[int]]:
+    async def send(w: AsyncWires) -> int:
         with pytest.raises(grpc.aio.AioRpcError) as raised:
             await w.channel.unary_unary(path)(body, metadata=(("x-request-id", "refused-1"),))
         trailers = dict(raised.value.trailing_metadata() or ())
@@ -99,7 +99,7 @@ def grpc_call(path: str, body: bytes) -> Callable[[Wires], Awaitable[int]]:
 
 JSON = "application/json"
 # (protocol, method label, code, the request, the status it must get)
-CASES: list[tuple[str, str, str, Callable[[Wires], Awaitable[int]], int]] = [
+CASES: list[tuple[str, str, str, Callable[[AsyncWires], Awaitable[int]], int]] = [
     ("rest", ECHO, "resource_exhausted", post("/echo", BIG, JSON), 413),
     ("rest", ECHO, "invalid_argument", post("/echo", b"text=hi", "text/plain"), 415),
     ("rest", ECHO, "invalid_argument", post("/echo", b"{", JSON), 400),
@@ -173,14 +173,14 @@ def test_a_protocol_refusal_is_counted_and_logged_once(
     protocol: str,
     method: str,
     code: str,
-    send: Callable[[Wires], Awaitable[int]],
+    send: Callable[[AsyncWires], Awaitable[int]],
     status: int,
 ) -> None:
     app, metrics = make_app()
     labels = {"protocol": protocol, "method": method, "code": code}
 
     async def main() -> None:
-        async with wires(app) as w:
+        async with serve(app) as w:
             REACHED.clear()
             assert await send(w) == status
             assert REACHED == []
@@ -210,7 +210,7 @@ def test_interceptor_refusals_are_counted_and_logged_once(
     weak = {"authorization": f"Bearer {issue(SECRET, 'bob')}"}
 
     async def main() -> None:
-        async with wires(app) as w:
+        async with serve(app) as w:
             REACHED.clear()
             results = [
                 await w.call(protocol, "Guarded", {"text": "a"}, {}),
@@ -254,7 +254,7 @@ def test_interceptor_refusals_are_counted_and_logged_once(
 
 
 # A malformed message to Guarded on each wire, which only credentials may look at.
-MALFORMED: dict[str, Callable[[Wires], Awaitable[int]]] = {
+MALFORMED: dict[str, Callable[[AsyncWires], Awaitable[int]]] = {
     "rest": post("/guarded", b"{", JSON),
     "jsonrpc": post(
         "/jsonrpc", b'{"jsonrpc": "2.0", "id": 1, "method": "Guarded", "params": [5]}', JSON
@@ -281,7 +281,7 @@ def test_credentials_refused_before_the_body_are_told_to_the_observers_before_th
     labels = {"protocol": protocol, "method": "refuse.v1.RefuseService/Guarded"}
 
     async def main() -> None:
-        async with wires(app) as w:
+        async with serve(app) as w:
             REACHED.clear()
             assert await MALFORMED[protocol](w) == UNAUTHENTICATED[protocol]
             assert REACHED == []

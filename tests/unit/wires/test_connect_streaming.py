@@ -18,6 +18,7 @@ import pytest
 from twofold import App, Code, Context, Error, Options, Service
 from twofold.http.envelope import COMPRESSED, END_STREAM, frame
 from twofold.protobuf import Schema
+from twofold.testing.parity.answers import envelopes
 
 service = Service("tick.v1")
 EVENTS: list[str] = []
@@ -83,15 +84,6 @@ def call(rpc: str, body: bytes, **headers: str) -> httpx.Response:
             return await client.post(PATH + rpc, content=body, headers=headers)
 
     return asyncio.run(run())
-
-
-def envelopes(raw: bytes) -> list[tuple[int, bytes]]:
-    out = []
-    while raw:
-        size = int.from_bytes(raw[1:5], "big")
-        out.append((raw[0], raw[5 : 5 + size]))
-        raw = raw[5 + size :]
-    return out
 
 
 def stream_json(rpc: str, *messages: Any, **headers: str) -> tuple[list[Any], dict[str, Any]]:

@@ -17,9 +17,10 @@ import grpc
 import msgspec
 import pytest
 
-from tests.parity import Wires, envelopes, wires
 from twofold import App, Deadlines, Metrics, Service, timeout
 from twofold.http.envelope import frame
+from twofold.testing.parity import AsyncWires, serve
+from twofold.testing.parity.answers import envelopes
 
 EVENTS: list[str] = []
 
@@ -75,19 +76,19 @@ async def add(ticks: AsyncIterator[Tick]) -> Total:
     return Total(total)
 
 
-def run(scenario: Callable[[Wires], Awaitable[None]], default: float | None = None) -> Metrics:
+def run(scenario: Callable[[AsyncWires], Awaitable[None]], default: float | None = None) -> Metrics:
     metrics = Metrics()
     app = App(service, interceptors=[metrics, Deadlines(default=default)])
 
     async def main() -> None:
-        async with wires(app) as w:
+        async with serve(app) as w:
             await scenario(w)
 
     asyncio.run(main())
     return metrics
 
 
-async def sse(w: Wires, path: str) -> tuple[list[Any], str]:
+async def sse(w: AsyncWires, path: str) -> tuple[list[Any], str]:
     r = await w.http.get(path, params={"pause": 5})
     assert r.status_code == 200
     data = [json.loads(line[6:]) for line in r.text.splitlines() if line.startswith("data: ")]
@@ -95,7 +96,7 @@ async def sse(w: Wires, path: str) -> tuple[list[Any], str]:
     return data[:-1], data[-1]["code"]
 
 
-async def connect(w: Wires, rpc: str, body: bytes, binary: bool) -> tuple[list[Any], str]:
+async def connect(w: AsyncWires, rpc: str, body: bytes, binary: bool) -> tuple[list[Any], str]:
     kind = "proto" if binary else "json"
     headers = {"content-type": f"application/connect+{kind}"}
     r = await w.http.post(f"/deadlines.v1.DeadlinesService/{rpc}", content=body, headers=headers)
@@ -105,7 +106,7 @@ async def connect(w: Wires, rpc: str, body: bytes, binary: bool) -> tuple[list[A
     return [m for _, m in messages], json.loads(end)["error"]["code"]
 
 
-async def grpc_web(w: Wires, rpc: str, body: bytes) -> tuple[list[Any], str]:
+async def grpc_web(w: AsyncWires, rpc: str, body: bytes) -> tuple[list[Any], str]:
     headers = {"content-type": "application/grpc-web+proto"}
     r = await w.http.post(f"/deadlines.v1.DeadlinesService/{rpc}", content=body, headers=headers)
     if not r.content:  # trailers-only: the status in the headers
@@ -117,14 +118,14 @@ async def grpc_web(w: Wires, rpc: str, body: bytes) -> tuple[list[Any], str]:
     return [m for _, m in messages], "deadline_exceeded"
 
 
-def encode(w: Wires, rpc: str, message: Any) -> bytes:
+def encode(w: AsyncWires, rpc: str, message: Any) -> bytes:
     return w.schema.codec(w.methods[rpc].input_type).encode(message)
 
 
 @pytest.mark.parametrize("wire", ["rest", "connect", "connect-proto", "grpc-web", "grpc"])
 @pytest.mark.parametrize("rpc", ["Ticks", "Drips"])
 def test_a_server_side_deadline_ends_a_server_stream(wire: str, rpc: str) -> None:
-    async def scenario(w: Wires) -> None:
+    async def scenario(w: AsyncWires) -> None:
         EVENTS.clear()
         request = w.methods[rpc].input_type(pause=5)
         if wire == "rest":
@@ -166,7 +167,7 @@ def test_a_server_side_deadline_ends_a_server_stream(wire: str, rpc: str) -> Non
 
 @pytest.mark.parametrize("wire", ["connect", "grpc-web", "grpc"])
 def test_a_declared_timeout_ends_a_client_stream(wire: str) -> None:
-    async def scenario(w: Wires) -> None:
+    async def scenario(w: AsyncWires) -> None:
         EVENTS.clear()
         ticks = [Tick(2), Tick(3)]  # the handler then sleeps 5 s
         if wire == "connect":
@@ -199,7 +200,7 @@ def test_a_declared_timeout_ends_a_client_stream(wire: str) -> None:
 
 
 def test_a_stream_within_its_deadline_is_untouched() -> None:
-    async def scenario(w: Wires) -> None:
+    async def scenario(w: AsyncWires) -> None:
         r = await w.http.get("/ticks", params={"pause": 0})
         data = [json.loads(line[6:]) for line in r.text.splitlines() if line.startswith("data: ")]
         assert data == [{"n": 0}, {"n": 1}] and "event: error" not in r.text

@@ -20,9 +20,11 @@ import pytest
 from google.rpc import error_details_pb2, status_pb2
 from msgspec import Meta
 
-from tests.parity import Wires, grpc_web_answer, run
+from tests.conftest import run
 from twofold import App, Bounds, Service
 from twofold.http.envelope import frame
+from twofold.testing.parity import AsyncWires
+from twofold.testing.parity.answers import grpc_web_answer
 
 
 class Dimensions(msgspec.Struct):
@@ -64,7 +66,7 @@ EXPECTED = [
 ]
 
 
-def proto(wires: Wires, draft: dict[str, Any]) -> bytes:
+def proto(wires: AsyncWires, draft: dict[str, Any]) -> bytes:
     """``draft`` as protobuf bytes, whatever its values: upb does not check Meta."""
     message = wires.schema.message_class(wires.methods["Submit"].input_type)()
     target = message.draft
@@ -87,7 +89,9 @@ def bad_request(status_bin: bytes) -> list[tuple[str, str]]:
     return [(v.field, v.description) for v in found.field_violations]
 
 
-async def violations(wires: Wires, protocol: str, draft: dict[str, Any]) -> list[tuple[str, str]]:
+async def violations(
+    wires: AsyncWires, protocol: str, draft: dict[str, Any]
+) -> list[tuple[str, str]]:
     """What ``protocol`` answers to Submit(draft): the (field, description) list."""
     http = wires.http
     path = wires.methods["Submit"].path
@@ -133,7 +137,7 @@ async def violations(wires: Wires, protocol: str, draft: dict[str, Any]) -> list
 
 
 def test_every_bad_field_is_a_violation_in_document_order(protocol: str) -> None:
-    async def scenario(wires: Wires) -> None:
+    async def scenario(wires: AsyncWires) -> None:
         assert await violations(wires, protocol, BAD) == EXPECTED
 
     run(APP, scenario)
@@ -148,7 +152,7 @@ def test_every_bad_field_is_a_violation_in_document_order(protocol: str) -> None
     ],
 )
 def test_bounds_are_enforced_on_every_wire(protocol: str, price: str, description: str) -> None:
-    async def scenario(wires: Wires) -> None:
+    async def scenario(wires: AsyncWires) -> None:
         draft = {"name": "n", "quantity": 1, "price": price}
         assert await violations(wires, protocol, draft) == [("draft.price", description)]
         ok = await wires.call(protocol, "Submit", {"draft": {**draft, "price": "1000"}}, {})
