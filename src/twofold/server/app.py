@@ -31,6 +31,7 @@ from twofold.interceptors.limits import ConcurrencyLimit, Deadlines, RateLimit
 from twofold.interceptors.tracing import RequestIds
 from twofold.server import health
 from twofold.server.health import Readiness
+from twofold.server.middleware import MiddlewareEntry, wrap
 from twofold.wires import connect, sse
 from twofold.wires.connect import ConnectProtocol
 from twofold.wires.grpcweb import GrpcWebProtocol
@@ -91,6 +92,10 @@ class App:
     raises :class:`Error` on enter refuses to start with its message and no
     traceback; any other exception is logged with its traceback. ``cors``
     lets browser pages on other origins call every wire (docs/cors.md).
+    ``middleware`` wraps the App in ASGI middleware, first entry outermost
+    (``Middleware(cls, **options)``, Starlette's too, or a callable taking
+    the app and returning one); it sees every HTTP wire, and ``twofold
+    serve`` still serves native gRPC beside it (docs/middleware.md).
     """
 
     def __init__(
@@ -103,6 +108,7 @@ class App:
         title: str | None = None,
         version: str = "0.1.0",
         cors: Cors | None = None,
+        middleware: Sequence[MiddlewareEntry] = (),
     ) -> None:
         services = [services] if isinstance(services, Service) else list(services)
         self.services = services
@@ -166,22 +172,42 @@ class App:
         self.cors = cors
         # Before routing, so that a preflight reaches no wire, interceptor or handler.
         self._cross_origin = None if cors is None else CrossOrigin(cors, self._route)
+        self.middleware = tuple(middleware)
+        # What __call__ hands every message to when there is more than routing
+        # to do; None keeps the plain App's path to its routes one dict lookup.
+        self._outer: ASGIApp | None = None
+        if self.middleware:
+            self._outer = wrap(self._dispatch, self.middleware)
+        elif cors is not None:
+            self._outer = self._dispatch
         for service in services:
             # This App has copied the methods: a later one would never be served.
             service.freeze(f"App({self.title!r})")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            if self._cross_origin is not None:
-                await self._cross_origin(scope, receive, send)
-                return
+        if self._outer is not None:  # middleware or CORS first
+            await self._outer(scope, receive, send)
+        elif scope["type"] == "http":
             # _route, inlined: this is every request's path.
             endpoint = self._exact.get(scope["path"])
             if endpoint is None:
                 await self.rest(scope, receive, send)
             else:
                 await endpoint(scope, receive, send)
-        elif scope["type"] == "lifespan":
+        else:
+            await self._other(scope, receive, send)
+
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The App inside its middleware: every scope, CORS then routing for HTTP."""
+        if scope["type"] != "http":
+            await self._other(scope, receive, send)
+        elif self._cross_origin is not None:
+            await self._cross_origin(scope, receive, send)
+        else:
+            await self._route(scope, receive, send)
+
+    async def _other(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
         elif scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1008})
