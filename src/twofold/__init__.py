@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from twofold.server.app import App
     from twofold.server.grpc import GrpcServer
     from twofold.server.limits import ServerLimits
+    from twofold.server.middleware import Middleware
 
 __all__ = [
     "AUTHENTICATED",
@@ -79,6 +80,7 @@ __all__ = [
     "Interceptor",
     "JwtBearer",
     "Metrics",
+    "Middleware",
     "Options",
     "PageTokens",
     "RateLimit",
@@ -129,6 +131,7 @@ _HOMES = {
     "Interceptor": "twofold.core.chain",
     "JwtBearer": "twofold.interceptors.bearer",
     "Metrics": "twofold.interceptors.metrics",
+    "Middleware": "twofold.server.middleware",
     "Options": "twofold.core.options",
     "PageTokens": "twofold.http.pagination",
     "RateLimit": "twofold.interceptors.limits",

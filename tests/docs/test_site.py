@@ -179,3 +179,15 @@ def test_what_would_render_wrong_fails_the_build(tmp_path: Path, text: str, comp
     result = _build(project)
     assert result.returncode != 0
     assert re.search(rf"WARNING .*{re.escape(complaint)}", result.stderr), result.stderr
+
+
+def test_no_fence_has_free_text_after_its_language() -> None:
+    # pymdownx.superfences takes `title="..."` or `{...}` there; anything else
+    # makes the line no fence at all, and the page renders as garbled text
+    # (which --strict does not catch).
+    bad = []
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for number, line in enumerate(page.read_text().splitlines(), 1):
+            if re.match(r"^```[\w+-]+ +(?!title=|\{)\S", line):
+                bad.append(f"{page.name}:{number}: {line}")
+    assert not bad, "\n".join(bad)

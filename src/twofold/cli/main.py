@@ -74,8 +74,13 @@ def _parser() -> argparse.ArgumentParser:
     _limit_arguments(serve.add_argument_group("limits, per process (see docs/observability.md)"))
     serve.set_defaults(run=_serve)
 
-    spec = sub.add_parser("openapi", help="print the OpenAPI 3.1 document")
+    spec = sub.add_parser("openapi", help="print the OpenAPI document (3.1 or 3.2)")
     spec.add_argument("target", metavar="MODULE:ATTR")
+    spec.add_argument(
+        "--openapi-version",
+        choices=tuple(openapi.VERSIONS),
+        help="the OpenAPI version to write (default: the App's Options.openapi_version, 3.1)",
+    )
     spec.add_argument("-o", "--output", help="write to this file instead of stdout")
     spec.set_defaults(run=_openapi)
 
@@ -282,7 +287,8 @@ def _port_problem(host: str, port: int) -> str | None:
 
 def _openapi(args: argparse.Namespace) -> int:
     app = load(args.target)
-    text = openapi.encode(app.openapi).decode()
+    version = args.openapi_version or app.options.openapi_version
+    text = openapi.encode(app.openapi_document(version)).decode()
     if not text.endswith("\n"):
         text += "\n"
     if args.output:

@@ -175,8 +175,8 @@ class _Diff:
                 )
                 self._add(rule, f"{where} ({media})", f"{media} is no longer {_verb(d)}")
                 continue
-            old_schema = _object(item, where).get("schema")
-            new_schema = _object(after[media], where).get("schema")
+            old_schema = _item_schema(_object(item, where))
+            new_schema = _item_schema(_object(after[media], where))
             if old_schema is not None and new_schema is not None:
                 at = where if media == "application/json" else f"{where} ({media})"
                 self.schemas.compare(old_schema, new_schema, d, at)
@@ -338,3 +338,10 @@ def _requirement_text(requirement: Requirement) -> str:
         f"{name} [{', '.join(sorted(scopes))}]" if scopes else name
         for name, scopes in sorted(requirement.items())
     )
+
+
+def _item_schema(media: Node) -> object:
+    """What a media type's content is: OpenAPI 3.2's ``itemSchema`` of a stream
+    (each event) or ``schema``, which is what a 3.1 document says of a stream's
+    events too, so a 3.1 and a 3.2 document of one stream compare alike."""
+    return media.get("itemSchema", media.get("schema"))

@@ -1,4 +1,4 @@
-"""OpenAPI 3.1, derived from the method table: a contract for what the app serves.
+"""OpenAPI 3.1 (or 3.2), derived from the method table: a contract for what the app serves.
 
 Two kinds of operation are documented. Every REST route (a method with an
 HTTP binding) exactly as :mod:`twofold.wires.rest` serves it: path and
@@ -34,7 +34,11 @@ from twofold.http.operation import Operation
 from twofold.http.routing import Template
 from twofold.interceptors import idempotency
 
-OPENAPI_VERSION = "3.1.0"
+# The versions a document can be written in, by the name users give them; 3.1
+# stays the default while most tools read 3.1 only (Swagger UI 5 among them).
+VERSIONS = {"3.1": "3.1.0", "3.2": "3.2.0"}
+DEFAULT_VERSION = "3.1"
+OPENAPI_VERSION = VERSIONS[DEFAULT_VERSION]
 JSON = "application/json"
 PROBLEM_JSON = "application/problem+json"
 EVENT_STREAM = "text/event-stream"
@@ -162,15 +166,26 @@ def document(
     version: str,
     security_schemes: dict[str, Schema] | None = None,
     policies: Policies = Policies(),
+    openapi_version: str = DEFAULT_VERSION,
 ) -> dict[str, Any]:
-    """The OpenAPI 3.1 document of every REST route and procedure in ``table``.
+    """The OpenAPI document of every REST route and procedure in ``table``.
 
     With ``security_schemes`` (twofold.interceptors.auth), each operation says what it
     requires: ``security: []`` for a public one, else the schemes with its
     scopes, and its 401 and 403 answers. ``policies`` add the answers and
     headers of the App's other interceptors (429, 504, ``X-Request-Id``).
+
+    ``openapi_version`` is ``"3.1"`` or ``"3.2"``. The 3.2 document says the
+    same with what 3.2 added: an event stream's ``itemSchema`` (each event,
+    where 3.1 can only stretch ``schema`` over the whole stream) and tags
+    with a display ``summary``, a ``kind`` and a ``parent`` (a resource's tag
+    under its service's).
     """
-    built = _Document(table, security_schemes, policies)
+    if openapi_version not in VERSIONS:
+        raise ValueError(
+            f"OpenAPI {openapi_version!r} cannot be written: choose one of {', '.join(VERSIONS)}"
+        )
+    built = _Document(table, security_schemes, policies, openapi_version)
     doc = built.build(title, version)
     if security_schemes:
         doc["components"]["securitySchemes"] = security_schemes
@@ -188,8 +203,10 @@ class _Document:
         table: MethodTable,
         security_schemes: dict[str, Schema] | None = None,
         policies: Policies = Policies(),
+        openapi_version: str = DEFAULT_VERSION,
     ) -> None:
         self.table = table
+        self.version = openapi_version
         self.security_schemes = security_schemes
         self.policies = policies
         self.services = {s.full_name: s for s in table.services}
@@ -239,14 +256,56 @@ class _Document:
         # message, say, is never a body, and needs no component.
         schemas = used([self.paths, responses], {**self.schemas.all(), **_error_schemas()})
         return {
-            "openapi": OPENAPI_VERSION,
+            "openapi": VERSIONS[self.version],
             "info": info,
-            "tags": [
-                {"name": n, "description": d} if d else {"name": n} for n, d in self.tags.items()
-            ],
+            "tags": self._tags(),
             "paths": self.paths,
             "components": {"schemas": schemas, "responses": responses},
         }
+
+    def _tags(self) -> list[Schema]:
+        """The tags, in order of first use; in 3.2 a navigation tree.
+
+        3.2's ``parent`` nests a tag under another: a tag that only methods of
+        one service carry (a resource's plural, say) goes under the service's
+        own tag, which is then listed even if no operation carries it itself.
+        The service's tag gets its short name as ``summary``, for display in
+        place of the qualified name; every tag is ``kind: nav`` (the registry's
+        value for navigation).
+        """
+        if self.version == "3.1":
+            return [
+                {"name": n, "description": d} if d else {"name": n} for n, d in self.tags.items()
+            ]
+        owners: dict[str, set[str]] = {}
+        for method, _ in self.operations:
+            for name in method.tags or (method.service,):
+                owners.setdefault(name, set()).add(method.service)
+        listed: dict[str, Schema] = {}
+        for name, description in self.tags.items():
+            services = owners.get(name, set())
+            parent = next(iter(services)) if len(services) == 1 else None
+            if parent is not None and parent != name and parent not in listed:
+                listed[parent] = self._service_tag(parent)
+            if name in self.services:
+                listed.setdefault(name, self._service_tag(name))
+                continue
+            tag: Schema = {"name": name}
+            if description:
+                tag["description"] = description
+            if parent is not None and parent != name:
+                tag["parent"] = parent
+            tag["kind"] = "nav"
+            listed[name] = tag
+        return list(listed.values())
+
+    def _service_tag(self, name: str) -> Schema:
+        service = self.services[name]
+        tag: Schema = {"name": name, "summary": service.name}
+        if service.description:
+            tag["description"] = service.description
+        tag["kind"] = "nav"
+        return tag
 
     def _add(self, method: Method, path: str, verb: str, op: Schema) -> None:
         item = self.paths.setdefault(path, {})
@@ -386,7 +445,10 @@ class _Document:
                 success["links"] = _get_created_link(binding.location, binding.location_field)
         streams = method.kind is not StreamKind.UNARY
         if streams:
-            success["content"] = {EVENT_STREAM: {"schema": self._event(method)}}
+            # 3.2 has a keyword for what each item of a sequential media type
+            # is; 3.1 tools read an event stream's `schema` as one event.
+            key = "schema" if self.version == "3.1" else "itemSchema"
+            success["content"] = {EVENT_STREAM: {key: self._event(method)}}
         elif status != 204:
             schema = self.schemas.schema(method.output_type)
             success["content"] = {JSON: {"schema": schema}}
@@ -418,9 +480,10 @@ class _Document:
         return dict(sorted(out.items(), key=lambda kv: (kv[0] == "default", kv[0])))
 
     def _event(self, method: Method) -> Schema:
-        """One Server-Sent Event of a stream (twofold.wires.sse), as tools that
-        read an OpenAPI 3.1 event stream take ``schema``: each event on its own,
-        its ``data`` a message as JSON, or a last ``error`` event's problem."""
+        """One Server-Sent Event of a stream (twofold.wires.sse): 3.2's
+        ``itemSchema``, or 3.1's ``schema`` as tools read an event stream: each
+        event on its own, its ``data`` a message as JSON, or a last ``error``
+        event's problem."""
 
         def data(schema: Schema) -> Schema:
             return {"type": "string", "contentMediaType": JSON, "contentSchema": schema}

@@ -25,3 +25,5 @@ class Options:
     """Readiness (503 while starting or draining); None to serve none."""
     health_in_openapi: bool = False
     """Document the two health paths in OpenAPI (they are for probes, not clients)."""
+    openapi_version: str = "3.1"
+    """The OpenAPI version of the served document: ``"3.1"`` or ``"3.2"`` (docs/openapi.md)."""

@@ -31,6 +31,7 @@ from twofold.interceptors.limits import ConcurrencyLimit, Deadlines, RateLimit
 from twofold.interceptors.tracing import RequestIds
 from twofold.server import health
 from twofold.server.health import Readiness
+from twofold.server.middleware import MiddlewareEntry, wrap
 from twofold.wires import connect, sse
 from twofold.wires.connect import ConnectProtocol
 from twofold.wires.grpcweb import GrpcWebProtocol
@@ -91,6 +92,10 @@ class App:
     raises :class:`Error` on enter refuses to start with its message and no
     traceback; any other exception is logged with its traceback. ``cors``
     lets browser pages on other origins call every wire (docs/cors.md).
+    ``middleware`` wraps the App in ASGI middleware, first entry outermost
+    (``Middleware(cls, **options)``, Starlette's too, or a callable taking
+    the app and returning one); it sees every HTTP wire, and ``twofold
+    serve`` still serves native gRPC beside it (docs/middleware.md).
     """
 
     def __init__(
@@ -103,6 +108,7 @@ class App:
         title: str | None = None,
         version: str = "0.1.0",
         cors: Cors | None = None,
+        middleware: Sequence[MiddlewareEntry] = (),
     ) -> None:
         services = [services] if isinstance(services, Service) else list(services)
         self.services = services
@@ -142,7 +148,12 @@ class App:
             ConnectProtocol(self.table, self.options),
             GrpcWebProtocol(self.table, self.options),
         ]
-        self._openapi: bytes | None = None
+        if self.options.openapi_version not in openapi.VERSIONS:
+            raise DefinitionError(
+                f"Options(openapi_version={self.options.openapi_version!r}): "
+                f"choose one of {', '.join(repr(v) for v in openapi.VERSIONS)}"
+            )
+        self._openapi: dict[str, bytes] = {}  # version -> the encoded document
         self._exact: dict[str, ASGIApp] = {}
         for method in self.table:
             self._exact[method.path] = self._rpc_endpoint(method)
@@ -152,7 +163,15 @@ class App:
             endpoints = getattr(interceptor, "endpoints", None)
             if endpoints is not None:
                 self._exact.update(endpoints())
-        self._exact[self.options.openapi_path] = self._serve_openapi
+        self._exact[self.options.openapi_path] = self._openapi_endpoint(
+            self.options.openapi_version
+        )
+        # The page's Swagger UI 5 renders OpenAPI 3.0 and 3.1 only: beside a
+        # 3.2 document it reads a 3.1 rendition of it, at a path of its own.
+        docs_document = self.options.openapi_path
+        if self.options.docs_path and self.options.openapi_version != openapi.DEFAULT_VERSION:
+            docs_document = f"{self.options.docs_path.rstrip('/')}/openapi-3.1.json"
+            self._exact[docs_document] = self._openapi_endpoint(openapi.DEFAULT_VERSION)
         self.readiness = Readiness()
         """Whether to send this App traffic (``/readyz``); the server running it flips it."""
         probes = health.endpoints(self.options.health_path, self.options.ready_path, self.readiness)
@@ -160,20 +179,26 @@ class App:
         self._exact.update(probes)
         if self.options.docs_path:
             for path, endpoint in docs.endpoints(
-                self.options.docs_path, self.options.openapi_path, self.title
+                self.options.docs_path, docs_document, self.title
             ).items():
                 self._exact[path] = endpoint
         self.cors = cors
         # Before routing, so that a preflight reaches no wire, interceptor or handler.
         self._cross_origin = None if cors is None else CrossOrigin(cors, self._route)
+        self.middleware = tuple(middleware)
+        # The middleware around the App, which every scope goes through, and
+        # what an HTTP request goes to first: the middleware, else CORS, else
+        # (None) the routes, one dict lookup away.
+        self._outer = wrap(self._dispatch, self.middleware) if self.middleware else None
+        self._http = self._outer or self._cross_origin
         for service in services:
             # This App has copied the methods: a later one would never be served.
             service.freeze(f"App({self.title!r})")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            if self._cross_origin is not None:
-                await self._cross_origin(scope, receive, send)
+            if self._http is not None:
+                await self._http(scope, receive, send)
                 return
             # _route, inlined: this is every request's path.
             endpoint = self._exact.get(scope["path"])
@@ -181,7 +206,22 @@ class App:
                 await self.rest(scope, receive, send)
             else:
                 await endpoint(scope, receive, send)
-        elif scope["type"] == "lifespan":
+        elif self._outer is not None:  # the middleware sees the lifespan too
+            await self._outer(scope, receive, send)
+        else:
+            await self._other(scope, receive, send)
+
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The App inside its middleware: every scope, CORS then routing for HTTP."""
+        if scope["type"] != "http":
+            await self._other(scope, receive, send)
+        elif self._cross_origin is not None:
+            await self._cross_origin(scope, receive, send)
+        else:
+            await self._route(scope, receive, send)
+
+    async def _other(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
         elif scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1008})
@@ -232,7 +272,12 @@ class App:
 
     @property
     def openapi(self) -> dict[str, Any]:
-        """The OpenAPI 3.1 document of this app, derived from its method table."""
+        """The OpenAPI document of this app, derived from its method table, in
+        ``Options.openapi_version`` (3.1 unless set)."""
+        return self.openapi_document(self.options.openapi_version)
+
+    def openapi_document(self, openapi_version: str) -> dict[str, Any]:
+        """The OpenAPI document of this app in ``openapi_version``: "3.1" or "3.2"."""
         schemes = self.authentication.openapi_schemes() if self.authentication else None
 
         def has(*kinds: type) -> bool:
@@ -249,20 +294,26 @@ class App:
             version=self.version,
             security_schemes=schemes,
             policies=policies,
+            openapi_version=openapi_version,
         )
         if self.options.health_in_openapi:
             paths = health.openapi_paths(self.options.health_path, self.options.ready_path)
             document.setdefault("paths", {}).update(paths)
         return document
 
-    async def _serve_openapi(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["method"] not in ("GET", "HEAD"):
-            await respond(send, 405, headers=[(b"allow", b"GET, HEAD")])
-            return
-        if self._openapi is None:
-            self._openapi = openapi.encode(self.openapi)
-        body = self._openapi if scope["method"] == "GET" else b""
-        await respond(send, 200, body, content_type=b"application/json")
+    def _openapi_endpoint(self, openapi_version: str) -> ASGIApp:
+        async def endpoint(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["method"] not in ("GET", "HEAD"):
+                await respond(send, 405, headers=[(b"allow", b"GET, HEAD")])
+                return
+            encoded = self._openapi.get(openapi_version)
+            if encoded is None:
+                encoded = openapi.encode(self.openapi_document(openapi_version))
+                self._openapi[openapi_version] = encoded
+            body = encoded if scope["method"] == "GET" else b""
+            await respond(send, 200, body, content_type=b"application/json")
+
+        return endpoint
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         message = await receive()

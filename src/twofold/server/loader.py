@@ -1,4 +1,9 @@
-"""Load ``MODULE:ATTR`` into an App, with one-line errors for the CLI."""
+"""Load ``MODULE:ATTR`` into an App, with one-line errors for the CLI.
+
+The target may also be an App wrapped in ASGI middleware by hand: the
+tools use the App found inside it, and ``twofold serve`` serves HTTP through
+the wrapper and native gRPC from that App (docs/middleware.md).
+"""
 
 from __future__ import annotations
 
@@ -9,8 +14,10 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
+from twofold.core.asgi import ASGIApp
 from twofold.core.definition import DefinitionError, Service
 from twofold.server.app import App
+from twofold.server.middleware import find_app
 
 # The env var through which worker processes (uvicorn --workers / --reload)
 # learn what to load: they import this module fresh and call app_from_env().
@@ -51,6 +58,13 @@ def located(exc: DefinitionError) -> str | None:
 
 
 def load(target: str) -> App:
+    """The App that ``target`` names, is, or wraps."""
+    return load_served(target)[1]
+
+
+def load_served(target: str) -> tuple[ASGIApp, App]:
+    """What to serve over HTTP for ``target``, and the App in it (the same object
+    unless the target is an App wrapped in middleware)."""
     module_name, sep, attr = target.partition(":")
     if not sep or not module_name or not attr:
         raise LoadError(f"expected MODULE:ATTR (like examples.catalog:app), got {target!r}")
@@ -70,14 +84,25 @@ def load(target: str) -> App:
         except AttributeError:
             raise LoadError(f"module {module_name!r} has no attribute {attr!r}") from None
     if isinstance(obj, App):
-        return obj
+        return obj, obj
     if isinstance(obj, Service):
-        return App(obj)
+        app = App(obj)
+        return app, app
     if isinstance(obj, Sequence) and obj and all(isinstance(s, Service) for s in obj):
-        return App(list(obj))
+        app = App(list(obj))
+        return app, app
+    if callable(obj) and not isinstance(obj, type):
+        inner = find_app(obj, App)
+        if inner is not None:
+            return obj, inner
+        raise LoadError(
+            f"{target} ({type(obj).__name__}) has no twofold App that can be found inside "
+            "(looked through .app, ._app, .application, .wrapped, __wrapped__ and closures): "
+            "wrap the App with App(..., middleware=[...]) instead (docs/middleware.md)"
+        )
     raise LoadError(f"{target} is a {type(obj).__name__}, not a twofold App or Service")
 
 
-def app_from_env() -> App:
+def app_from_env() -> ASGIApp:
     """The uvicorn factory worker processes call."""
-    return load(os.environ[ENV_TARGET])
+    return load_served(os.environ[ENV_TARGET])[0]

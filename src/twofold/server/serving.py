@@ -30,7 +30,7 @@ from twofold.server import uvicorn_limits
 from twofold.server.app import App
 from twofold.server.health import Readiness
 from twofold.server.limits import ServerLimits
-from twofold.server.loader import load
+from twofold.server.loader import load_served
 
 logger = logging.getLogger("uvicorn.error")
 STARTUP_FAILURE = 3  # uvicorn's exit status when the lifespan fails
@@ -111,10 +111,13 @@ def _worker(
     sockets: list[socket.socket] | None = None,
     on_ready: Callable[[], None] = lambda: None,
 ) -> int:
-    config = _config(settings, app=load(settings.target))
+    # The target may be the App wrapped in middleware: HTTP goes through the
+    # wrapper, native gRPC (no ASGI there) straight to the App inside.
+    served, app = load_served(settings.target)
+    config = _config(settings, app=served)
     runner = asyncio.Runner(loop_factory=config.get_loop_factory())
     with runner:
-        return runner.run(_serve(settings, config, sockets, on_ready))
+        return runner.run(_serve(settings, config, app, sockets, on_ready))
 
 
 class _HttpServer(uvicorn.Server):
@@ -177,6 +180,7 @@ class _HttpServer(uvicorn.Server):
 async def _serve(
     settings: Settings,
     config: uvicorn.Config,
+    app: App,
     sockets: list[socket.socket] | None,
     on_ready: Callable[[], None],
 ) -> int:
@@ -198,8 +202,6 @@ async def _serve(
     await lifespan.startup()
     if lifespan.should_exit:
         return STARTUP_FAILURE
-    app = config.app  # the App itself, before uvicorn wraps it
-    assert isinstance(app, App), "_worker loads an App"
     readiness = app.readiness
     stopping = asyncio.Event()
     draining = asyncio.Event()
@@ -209,9 +211,7 @@ async def _serve(
         if settings.grpc_port is not None:
             from twofold.server.grpc import GrpcServer  # grpcio only when serving gRPC
 
-            grpc_server = GrpcServer(
-                load(settings.target), reuse_port=settings.workers > 1, limits=settings.limits
-            )
+            grpc_server = GrpcServer(app, reuse_port=settings.workers > 1, limits=settings.limits)
             readiness.require("grpc")
             # An IPv6 literal in brackets, as grpcio parses "host:port"
             # (":::50051" is no address to it; "[::]:50051" is).

@@ -663,15 +663,34 @@ PAGE = (ROOT / "docs" / "openapi.md").read_text()
 
 def test_docs_python_example_is_the_module() -> None:
     blocks = re.findall(r"```python\n# (\S+)\n(.*?)```", PAGE, flags=re.S)
-    assert [path for path, _ in blocks] == ["docs_src/openapi/service.py"]
+    assert [path for path, _ in blocks] == [
+        "docs_src/openapi/service.py",
+        "docs_src/openapi/departures.py",
+    ]
     for path, text in blocks:
         assert text == (ROOT / path).read_text(), f"{path} and docs/openapi.md differ"
 
 
 def test_docs_json_fragments_are_the_document() -> None:
     doc = docs_example.app.openapi
-    blocks = re.findall(r"```json (#/\S+)\n(.*?)```", PAGE, flags=re.S)
+    # The pointer is in a comment above each block: a fence takes no free text.
+    blocks = re.findall(r"<!-- (#/\S+) -->\n```json\n(.*?)```", PAGE, flags=re.S)
     assert len(blocks) == 3
+    for pointer, text in blocks:
+        node: Any = doc
+        for part in pointer.removeprefix("#/").split("/"):
+            node = node[part.replace("~1", "/").replace("~0", "~")]
+        assert node == json.loads(text), pointer
+
+
+def test_docs_3_2_fragments_are_the_document() -> None:
+    from docs_src.openapi import departures
+
+    doc = departures.app.openapi
+    assert doc["openapi"] == "3.2.0"
+    pattern = r"<!-- docs_src/openapi/departures\.py(#/\S+) -->\n```json\n(.*?)```"
+    blocks = re.findall(pattern, PAGE, re.S)
+    assert len(blocks) == 2
     for pointer, text in blocks:
         node: Any = doc
         for part in pointer.removeprefix("#/").split("/"):
