@@ -38,7 +38,8 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.sql.elements import ColumnElement
@@ -53,6 +54,10 @@ URL_ENV = schema.URL_ENV
 SECRET_ENV = "CATALOG_PAGE_TOKEN_SECRET"
 DEFAULT_URL = "sqlite+aiosqlite:///catalog.db"
 BUSY_TIMEOUT_MS = 10_000
+# Seconds a client is told to wait: a lock held too long clears fast; a
+# database that went away takes a restart or a failover to come back.
+BUSY_RETRY_AFTER = "1"
+OUTAGE_RETRY_AFTER = "5"
 
 logger = logging.getLogger(__name__)
 
@@ -229,15 +234,43 @@ class Database:
                     await _to_the_end(session.execute(begin))
                 yield session
                 await _to_the_end(session.commit())
-        except OperationalError as exc:
-            if not (self._sqlite and _busy(exc)):
-                raise
-            # Another writer held the lock past the busy timeout: contention,
-            # not a fault, and nothing was written; the client may retry (with
-            # its idempotency key, if it sent one).
+        except (DBAPIError, OSError, PoolTimeout) as exc:
+            if self._sqlite and isinstance(exc, OperationalError) and _busy(exc):
+                # Another writer held the lock past the busy timeout: contention,
+                # not a fault, and nothing was written; the client may retry (with
+                # its idempotency key, if it sent one).
+                raise Error(
+                    Code.UNAVAILABLE,
+                    "the database is busy; retry",
+                    headers={"Retry-After": BUSY_RETRY_AFTER},
+                ) from None
+            if not _gone(exc, self._sqlite):
+                raise  # a fault of ours (bad SQL, a broken constraint): INTERNAL
+            # The database cannot be reached or dropped the connection: an
+            # outage, not a fault of the call. Nothing was committed unless the
+            # commit itself was under way (then, as with any lost answer, a
+            # retry with the same idempotency key tells). SQLAlchemy has already
+            # invalidated the pool on a disconnect, so the next call opens fresh
+            # connections: the catalog recovers when the database does.
+            logger.warning("the catalog database is unavailable: %s", schema.reason(exc))
             raise Error(
-                Code.UNAVAILABLE, "the database is busy; retry", headers={"Retry-After": "1"}
+                Code.UNAVAILABLE,
+                "the database is unavailable; retry",
+                headers={"Retry-After": OUTAGE_RETRY_AFTER},
             ) from None
+
+
+def _gone(exc: BaseException, sqlite: bool) -> bool:
+    """Whether ``exc`` says the database is out of reach, rather than that a statement failed."""
+    if isinstance(exc, OSError | PoolTimeout):
+        return True  # refused, reset, unreachable; no connection free in time
+    if not isinstance(exc, DBAPIError) or isinstance(exc, IntegrityError):
+        return False
+    if exc.connection_invalidated or isinstance(exc.orig, OSError):
+        return True  # the driver's own verdict: the connection is dead
+    # A server's OperationalError is about the server (shutting down, not
+    # accepting connections); SQLite's is as likely a missing table, a fault.
+    return not sqlite and isinstance(exc, OperationalError | InterfaceError)
 
 
 def _busy(exc: OperationalError) -> bool:

@@ -185,9 +185,8 @@ async def _connect(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     try:
         conn = await engine.connect()
     except (OSError, DBAPIError) as exc:
-        reason = _reason(exc)
         raise Unusable(
-            f"cannot connect to the catalog database {describe(engine)}: {reason}"
+            f"cannot connect to the catalog database {describe(engine)}: {reason(exc)}"
         ) from None
     try:
         yield conn
@@ -195,7 +194,7 @@ async def _connect(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
         await conn.close()
 
 
-def _reason(exc: BaseException) -> str:
+def reason(exc: BaseException) -> str:
     """What the driver said, on one line, without SQLAlchemy's SQL and links."""
     cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
     lines = [line.strip() for line in str(cause).splitlines() if line.strip()]

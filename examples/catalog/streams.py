@@ -176,6 +176,7 @@ class PriceWatch:
 
     async def _poll(self) -> None:
         pruned = time.monotonic()
+        failing = False
         while True:
             await asyncio.sleep(POLL_INTERVAL)
             try:
@@ -187,9 +188,17 @@ class PriceWatch:
                     async with current().transaction(write=True) as session:
                         old = PriceChangeRow.changed_at < time.time() - KEEP_FOR
                         await session.execute(delete(PriceChangeRow).where(old))
+            except Error as exc:  # the database is away: watchers wait for it to return
+                if not failing:
+                    logger.warning("polling price_changes paused: %s", exc.message)
+                failing = True
+                continue
             except Exception:  # the next poll tries again; watchers keep waiting
                 logger.exception("polling price_changes failed")
                 continue
+            if failing:
+                logger.warning("polling price_changes resumed")
+                failing = False
             for row in rows:
                 self._last = row.id
                 change = _change(row)

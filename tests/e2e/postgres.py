@@ -97,6 +97,15 @@ class Cluster:
         path = self.tmp / "postgres.log"
         return path.read_text(errors="replace") if path.exists() else ""
 
+    def halt(self) -> None:
+        """Stop the server as an outage would (open sessions are cut), keeping its data."""
+        self.run("pg_ctl", "stop", "-D", str(self.data), "-m", "fast", "-w", "-t", "30")
+
+    def resume(self) -> None:
+        """Start a halted server again, on the same port, with the same data."""
+        log = str(self.tmp / "postgres.log")
+        self.run("pg_ctl", "start", "-D", str(self.data), "-l", log, "-w", "-t", "30")
+
     def stop(self) -> None:
         """Stop the server (fast: open sessions are cut) and delete everything it wrote."""
         try:

@@ -52,11 +52,19 @@ class Server:
         return self.log.read_text(errors="replace")
 
 
-def start(target: str, tmp: Path, env: dict[str, str] | None = None, *args: str) -> Server:
+def start(
+    target: str,
+    tmp: Path,
+    env: dict[str, str] | None = None,
+    *args: str,
+    group: bool = False,
+) -> Server:
     """Run ``python -m twofold serve TARGET`` and wait until it answers.
 
     Unless ``args`` say otherwise, gRPC listens on a free port too (never on
-    the default 50051, which parallel servers would share).
+    the default 50051, which parallel servers would share). With ``group``
+    the server leads a process group of its own (its workers in it), which a
+    test may kill whole (:func:`kill_group`).
     """
     grpc = "--grpc-port" not in args and "--no-grpc" not in args
 
@@ -64,7 +72,14 @@ def start(target: str, tmp: Path, env: dict[str, str] | None = None, *args: str)
         extra = (*args, "--grpc-port", str(grpc_port)) if grpc_port else args
         return [sys.executable, "-m", "twofold", "serve", target, "--port", str(port), *extra]
 
-    return spawn(argv, tmp, env, grpc=grpc)
+    return spawn(argv, tmp, env, grpc=grpc, group=group)
+
+
+def kill_group(server: Server) -> None:
+    """SIGKILL the server and every process of its group, as a crash or an OOM
+    kill of the container would: nothing gets to clean up."""
+    os.killpg(server.process.pid, signal.SIGKILL)
+    server.process.wait()
 
 
 def hypercorn(target: str, tmp: Path, env: dict[str, str] | None = None) -> Server:
@@ -82,6 +97,7 @@ def spawn(
     env: dict[str, str] | None = None,
     *,
     grpc: bool = False,
+    group: bool = False,
 ) -> Server:
     """Run the server ``argv(port, grpc_port)`` makes, and wait until it answers
     ``/openapi.json``; the ports are free ones, tried again if taken meanwhile."""
@@ -96,6 +112,7 @@ def spawn(
                 env={**os.environ, **(env or {})},
                 stdout=out,
                 stderr=subprocess.STDOUT,
+                start_new_session=group,
             )
         server = Server(f"http://127.0.0.1:{port}", port, process, log, grpc_port)
         if wait_ready(server):

@@ -7,7 +7,6 @@ a fresh interpreter, against the running catalog.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import io
 import json
@@ -17,14 +16,14 @@ import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
-import msgspec
 import pytest
 
 from tests.cli import twofold
+from tests.e2e import call_app
 from tests.e2e.server import Server, free_port
 from tests.e2e.threaded import serve
 from tests.tokens import ADMIN
-from twofold import App, Code, Context, Idempotency, Service, cli
+from twofold import Code, cli
 from twofold.cli.call import exit_status
 
 AUTH = f"authorization: Bearer {ADMIN}"  # the catalog's writes need a token
@@ -107,12 +106,13 @@ def test_what_the_user_got_wrong(catalog: Server) -> None:
     assert call(catalog.url, "GetProduct", "{not json").returncode == 2
     assert call(catalog.url, "GetProduct", "[1]").returncode == 2
     assert call(catalog.url, "GetProduct", "-H", "no colon").returncode == 2
-    grpc = call(catalog.url, "GetProduct", "--protocol", "grpc")
-    # The binary wires need the message types, which `twofold call` does not have.
-    assert grpc.returncode == 2 and "use connect, rest, jsonrpc" in grpc.stderr
+    proto = call(catalog.url, "GetProduct", "--protocol", "connect-proto")
+    # The binary wires need the message types, which /openapi.json does not give.
+    assert proto.returncode == 2 and "--reflect HOST:PORT" in proto.stderr
+    assert call(catalog.url, "GetProduct", "--protocol", "soap").returncode == 2
     unknown = call(catalog.url, "GetProdcut")
-    assert unknown.returncode == exit_status(Code.UNIMPLEMENTED)
-    assert "GetProduct" in json.loads(unknown.stderr)["message"]
+    assert unknown.returncode == 2
+    assert "did you mean GetProduct" in unknown.stderr
     rest_only = call(catalog.url, "GenerateReport", "--protocol", "rest")
     assert rest_only.returncode == exit_status(Code.UNIMPLEMENTED)
 
@@ -123,27 +123,9 @@ def test_a_server_that_is_down() -> None:
     assert json.loads(result.stderr)["code"] == "unavailable"
 
 
-probe = Service("probe.v1")
-
-
-class Seen(msgspec.Struct):
-    header: str
-
-
-@probe.procedure(idempotency=Idempotency.NO_SIDE_EFFECTS)
-async def echo_header(ctx: Context) -> Seen:
-    return Seen(ctx.headers.get("x-probe", ""))
-
-
-@probe.procedure
-async def nap(seconds: float) -> Seen:
-    await asyncio.sleep(seconds)
-    return Seen("awake")
-
-
 @pytest.fixture(scope="module")
 def probe_url() -> Iterator[str]:
-    with serve(App(probe)) as url:
+    with serve(call_app.app) as url:
         yield url
 
 

@@ -1,42 +1,44 @@
-"""``twofold call``: call a method of any running Twofold server, for humans.
+"""``twofold call``: call a method of any running Twofold server, on any wire, for humans.
 
-The server's own ``/openapi.json`` is the method list, so no Python code of
-the server is needed: REST operations give each method's route (their
-``operationId`` is the RPC name), Connect paths (``/pkg.Service/Method``)
-name the service. The message is JSON on the command line; the answer is
-printed as indented JSON, and an error goes to stderr with an exit status
-that says which code it was (:func:`exit_status`).
+The methods come from the server itself (its ``/openapi.json`` for the JSON
+wires, gRPC server reflection for the binary ones) or from the app's own
+definition (``--app MODULE:ATTR``): :mod:`twofold.cli.methods`. Messages are
+JSON on the command line, a file or stdin (NDJSON for a request stream);
+answers are printed as they arrive, and an error goes to stderr with an
+exit status that says which code it was (:func:`exit_status`).
 """
 
 from __future__ import annotations
 
-import re
 import sys
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, TextIO
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import IO, Any, TextIO
 
 import httpx
 import msgspec
 
+from twofold.cli.methods import Documented, Methods, UnknownMethod
 from twofold.client.errors import Failure
-from twofold.client.rpc import Rpc
-from twofold.client.stubs import Stub
+from twofold.client.protocols import GRPC, NAMES
+from twofold.client.protocols import protocol as make_protocol
 from twofold.client.transports import HttpRequest, HttpTransport, base_url
 from twofold.core.code import Code
 from twofold.core.errors import Error
-from twofold.core.method import HttpBinding
+from twofold.core.method import StreamKind
 
 USAGE_ERROR = 2
 # An exit status per code: 10 + the gRPC number, so that no code is confused
 # with Python's 1 (an uncaught exception) or argparse's 2 (bad arguments).
 EXIT_OFFSET = 10
+INTERRUPTED = 130  # the shell's 128 + SIGINT: how a watched stream is usually left
 MAX_DOCUMENT_SIZE = 16 << 20
-# The wires `twofold call` speaks: those whose messages are JSON, read with no types.
-PROTOCOLS = ("connect", "rest", "jsonrpc")
-_CONNECT_PATH = re.compile(r"^/([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+)/([A-Za-z_]\w*)$")
-_SERVICE_NAME = re.compile(r"^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+$")
+MAX_RESPONSE_SIZE = 64 << 20
+PROTOCOLS = NAMES
+JSON_PROTOCOLS = ("connect", "rest", "jsonrpc")
+# The wires whose messages are protobuf: they need the message types.
+BINARY_PROTOCOLS = ("connect-proto", "grpc-web", GRPC)
 
 
 def exit_status(code: Code) -> int:
@@ -44,205 +46,207 @@ def exit_status(code: Code) -> int:
     return EXIT_OFFSET + code.value
 
 
-@dataclass
-class _Method:
-    """What the document says about one RPC."""
+@dataclass(frozen=True)
+class CallOptions:
+    """What ``twofold call`` was asked to do (its command-line arguments)."""
 
-    name: str
-    service: str = ""
-    rest: HttpBinding | None = None
-    operation: dict[str, Any] = field(default_factory=dict)
-
-
-class Catalog:
-    """The methods an OpenAPI document of a Twofold server describes."""
-
-    def __init__(self, document: Mapping[str, Any]) -> None:
-        self.document = document
-        self.methods: list[_Method] = []
-        self.services: list[str] = []
-        paths = document.get("paths")
-        paths = paths if isinstance(paths, dict) else {}
-        for tag in document.get("tags") or []:
-            if isinstance(tag, dict) and _SERVICE_NAME.match(str(tag.get("name", ""))):
-                self._service(str(tag["name"]))
-        rest = []
-        for path, item in paths.items():
-            match = _CONNECT_PATH.match(path) if isinstance(path, str) else None
-            if match:
-                self._service(match.group(1))
-                self._add(match.group(2), match.group(1))
-            elif isinstance(item, dict):
-                rest += [(path, verb.upper(), op) for verb, op in item.items() if _has_id(op)]
-        for path, verb, operation in rest:
-            self._rest(path, verb, operation)
-
-    def _service(self, name: str) -> None:
-        if name not in self.services:
-            self.services.append(name)
-
-    def _add(self, name: str, service: str) -> _Method:
-        # The same RPC may be documented twice (a REST route and its Connect
-        # path); an operation that names no service joins the one it matches.
-        same = [
-            m
-            for m in self.methods
-            if m.name == name and (not service or m.service in (service, ""))
-        ]
-        if len(same) == 1:
-            same[0].service = same[0].service or service
-            return same[0]
-        method = _Method(name, service)
-        self.methods.append(method)
-        return method
-
-    def _rest(self, path: str, verb: str, operation: dict[str, Any]) -> None:
-        name: str = operation["operationId"]
-        service = ""
-        # Two services' operations that share a name are qualified: pkg_v1_Service_Name.
-        for candidate in self.services:
-            prefix = candidate.replace(".", "_") + "_"
-            if name.startswith(prefix):
-                service, name = candidate, name.removeprefix(prefix)
-        method = self._add(name, service)
-        method.rest = HttpBinding(verb, path, body="*" if "requestBody" in operation else None)
-        method.operation = operation
-
-    def find(self, name: str) -> _Method:
-        """A method by RPC name or qualified name; a coded error when the document has none."""
-        service, _, short = name.rpartition("/")
-        found = [m for m in self.methods if m.name == short and m.service in (service, "")]
-        if not service:
-            found = [m for m in self.methods if m.name == short]
-        if not found:
-            known = ", ".join(sorted({m.name for m in self.methods}))
-            raise Error(Code.UNIMPLEMENTED, f"the server has no method {name!r}; it has: {known}")
-        if len(found) > 1:
-            choices = ", ".join(f"{m.service}/{m.name}" for m in found)
-            raise Error(Code.INVALID_ARGUMENT, f"{name} is ambiguous: call one of {choices}")
-        method = found[0]
-        if service:
-            return _Method(method.name, service, method.rest, method.operation)
-        return method
-
-    def service_of(self, method: _Method) -> str:
-        if method.service:
-            return method.service
-        if len(self.services) == 1:
-            return self.services[0]
-        message = (
-            f"the document does not say which service {method.name} belongs to; "
-            f"call it as SERVICE/{method.name}"
-        )
-        if self.services:
-            message += f" (one of {', '.join(self.services)})"
-        raise Error(Code.INVALID_ARGUMENT, message)
-
-    def binding(self, method: _Method, message: Mapping[str, Any]) -> HttpBinding:
-        """The REST binding, with the body the message's keys imply.
-
-        A document says which keys are path and query parameters; what is
-        left is the body: the whole rest (``body="*"``) when those keys are
-        properties of the body's schema, else the one remaining key's value
-        (a create's ``product``).
-        """
-        if method.rest is None:
-            raise Error(
-                Code.UNIMPLEMENTED,
-                f"{method.name} has no REST route: call it with --protocol connect or jsonrpc",
-            )
-        if method.rest.body is None:
-            return method.rest
-        parameters = {
-            p.get("name")
-            for p in method.operation.get("parameters") or []
-            if isinstance(p, dict) and p.get("in") in ("path", "query")
-        }
-        rest = [k for k in message if k not in parameters]
-        properties = self._properties(method.operation)
-        if len(rest) == 1 and rest[0] not in properties:
-            return HttpBinding(method.rest.verb, method.rest.path, body=rest[0])
-        return method.rest
-
-    def _properties(self, operation: dict[str, Any]) -> set[str]:
-        try:
-            schema = operation["requestBody"]["content"]["application/json"]["schema"]
-            while "$ref" in schema:
-                schema = self.document["components"]["schemas"][schema["$ref"].split("/")[-1]]
-        except (KeyError, TypeError, AttributeError):
-            return set()
-        properties = schema.get("properties") if isinstance(schema, dict) else None
-        return set(properties) if isinstance(properties, dict) else set()
-
-    def listing(self) -> list[str]:
-        """One line per method: RPC name, REST route, service."""
-        rows = []
-        for method in sorted(self.methods, key=lambda m: (m.name, m.service)):
-            route = f"{method.rest.verb} {method.rest.path}" if method.rest else "-"
-            service = method.service or (self.services[0] if len(self.services) == 1 else "")
-            rows.append((method.name, route, service))
-        widths = [max(len(r[i]) for r in rows) for i in (0, 1)] if rows else [0, 0]
-        return [f"{n.ljust(widths[0])}  {r.ljust(widths[1])}  {s}".rstrip() for n, r, s in rows]
+    url: str
+    """The server's base URL; for ``grpc``, its gRPC address (``host:port`` or a URL)."""
+    method: str | None = None
+    """``GetProduct`` or ``pkg.Service/GetProduct``; None lists the methods."""
+    data: str | None = None
+    """The message: JSON text, ``@FILE`` or ``@-`` (stdin); NDJSON for a request stream."""
+    protocol: str = "connect"
+    headers: Sequence[str] = ()
+    deadline: float | None = None
+    raw: bool = False
+    """One compact JSON document per line instead of indented JSON."""
+    app: str | None = None
+    """``MODULE:ATTR`` of the app, whose definition gives the methods and types."""
+    reflect: str | None = None
+    """The gRPC address to ask for the types (server reflection)."""
 
 
-def _has_id(operation: object) -> bool:
-    return isinstance(operation, dict) and isinstance(operation.get("operationId"), str)
+class BadInput(ValueError):
+    """The user's arguments or message cannot be used: exit status 2, no call made."""
 
 
 def run(
-    url: str,
-    method: str | None,
-    message: str = "{}",
+    options: CallOptions,
     *,
-    protocol: str = "connect",
-    headers: Sequence[str] = (),
-    timeout: float | None = None,
+    stdin: IO[str] | None = None,
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
 ) -> int:
-    """Run ``twofold call``; the exit status (0, 2 for bad arguments, or :func:`exit_status`)."""
-    stdout = stdout or sys.stdout
-    stderr = stderr or sys.stderr
+    """Run ``twofold call``; the exit status (0, 2 for bad input, or :func:`exit_status`)."""
+    out = _Printer(stdout or sys.stdout, options.raw)
+    err = _Printer(stderr or sys.stderr, options.raw)
+    deadline = None
     try:
-        extra = _headers(headers)
-        payload = _message(message)
-        if protocol not in PROTOCOLS:  # refused before any network
-            # The binary wires need the message types, which an OpenAPI document lacks.
-            raise ValueError(f"unknown protocol {protocol!r}; use {', '.join(PROTOCOLS)}")
-        base_url(url)
-    except ValueError as exc:
-        stderr.write(f"twofold call: error: {exc}\n")
+        _check(options)
+        headers = _headers(options.headers)
+        if options.deadline is not None:
+            deadline = time.monotonic() + options.deadline
+        return _Call(options, headers, deadline, stdin or sys.stdin, out).run()
+    except (BadInput, UnknownMethod) as exc:
+        err.stream.write(f"twofold call: error: {exc}\n")
         return USAGE_ERROR
-    # One connection pool (and one TLS context) for the document and the call.
-    shared = httpx.HTTPTransport()
-    try:
-        document = HttpTransport(url, max_response_size=MAX_DOCUMENT_SIZE, transport=shared)
-        catalog = Catalog(_document(document, extra, timeout))
-        if method is None:
-            stdout.write("".join(f"{line}\n" for line in catalog.listing()))
-            return 0
-        found = catalog.find(method)
-        # JSON-RPC servers resolve a bare RPC name themselves: no service needed.
-        service = found.service if protocol == "jsonrpc" else catalog.service_of(found)
-        http = catalog.binding(found, payload) if protocol == "rest" else None
-        rpc: Rpc[dict[str, Any], dict[str, Any]] = Rpc(service, found.name, dict, dict, http=http)
-        stub = Stub(
-            [rpc],
-            url,
-            protocol=protocol,
-            timeout=timeout,
-            retry=None,
-            headers=extra,
-            transport=shared,
-        )
-        output = stub.invoke(rpc, payload)
+    except Failure as failure:
+        err.print(_error_document(failure.error))
+        return exit_status(failure.error.code)
     except Error as exc:
-        stderr.write(_pretty(_error_document(exc)))
+        err.print(_error_document(exc))
         return exit_status(exc.code)
-    finally:
-        shared.close()
-    stdout.write(_pretty(output))
-    return 0
+    except KeyboardInterrupt:
+        return INTERRUPTED
+
+
+def _check(options: CallOptions) -> None:
+    """Refuse what cannot work before any network."""
+    protocol = options.protocol
+    if protocol not in PROTOCOLS:
+        raise BadInput(f"unknown protocol {protocol!r}; use {', '.join(PROTOCOLS)}")
+    if options.deadline is not None and not options.deadline > 0:
+        raise BadInput("--deadline must be positive")
+    if options.app and options.reflect:
+        raise BadInput("--app and --reflect are two sources of the types: give one")
+    if options.reflect and protocol in ("rest", "jsonrpc"):
+        raise BadInput(
+            f"{protocol} is called from /openapi.json or --app MODULE:ATTR, not --reflect"
+        )
+    if protocol in BINARY_PROTOCOLS[:2] and not (options.app or options.reflect):
+        raise BadInput(
+            f"{protocol} carries protobuf, which needs the message types: give --reflect "
+            "HOST:PORT (the server's gRPC address) or --app MODULE:ATTR"
+        )
+    if protocol != GRPC:
+        try:
+            base_url(options.url)
+        except ValueError as exc:
+            raise BadInput(str(exc)) from None
+
+
+class _Call:
+    """One run of the command: find the methods, read the message(s), call, print."""
+
+    def __init__(
+        self,
+        options: CallOptions,
+        headers: dict[str, str],
+        deadline: float | None,
+        stdin: IO[str],
+        out: _Printer,
+    ) -> None:
+        self.options = options
+        self.headers = headers
+        self.deadline = deadline
+        self.stdin = stdin
+        self.out = out
+        # One connection pool (and one TLS context) for the document and the call.
+        self.http = httpx.HTTPTransport()
+
+    def run(self) -> int:
+        try:
+            methods = self._methods()
+            if self.options.method is None:
+                self.out.stream.write("".join(f"{line}\n" for line in methods.listing()))
+                return 0
+            self._call(methods, methods.find(self.options.method))
+            return 0
+        finally:
+            self.http.close()
+
+    def _methods(self) -> Methods:
+        options = self.options
+        if options.app:
+            from twofold.cli.methods import Declared
+            from twofold.server.loader import LoadError, load  # the app's code: only when asked
+
+            try:
+                return Declared(load(options.app).services)
+            except LoadError as exc:
+                raise BadInput(str(exc)) from None
+        if options.reflect or options.protocol == GRPC:
+            from twofold.cli.reflection import reflect  # grpcio and protobuf: only when needed
+
+            return reflect(options.reflect or options.url, self.headers, self.deadline)
+        return Documented(self._document())
+
+    def _document(self) -> dict[str, Any]:
+        transport = HttpTransport(
+            self.options.url, max_response_size=MAX_DOCUMENT_SIZE, transport=self.http
+        )
+        headers = {"accept": "application/json", **self.headers}
+        request = HttpRequest("GET", "/openapi.json", headers)
+        response = transport.send(request, self.deadline)
+        if response.status != 200:
+            raise Error(
+                Code.UNIMPLEMENTED if response.status == 404 else Code.UNKNOWN,
+                f"GET /openapi.json answered {response.status}: is this a Twofold server?",
+            )
+        try:
+            document = msgspec.json.decode(response.content)
+        except msgspec.DecodeError:
+            document = None
+        if not isinstance(document, dict):
+            raise Error(
+                Code.UNKNOWN, "/openapi.json is not a JSON object: is this a Twofold server?"
+            )
+        return document
+
+    def _calls(self, methods: Methods) -> Any:
+        if self.options.protocol == GRPC:
+            from twofold.client.channels import GrpcCalls
+
+            return GrpcCalls(
+                self.options.url, methods.codecs, max_response_size=MAX_RESPONSE_SIZE, headers={}
+            )
+        from twofold.client.calls import HttpCalls
+
+        transport = HttpTransport(
+            self.options.url, max_response_size=MAX_RESPONSE_SIZE, transport=self.http
+        )
+        return HttpCalls(make_protocol(self.options.protocol, methods.codecs), transport)
+
+    def _call(self, methods: Methods, rpc: Any) -> None:
+        protocol, kind = self.options.protocol, rpc.kind
+        args = (self.deadline, self.headers)
+        if kind in (StreamKind.UNARY, StreamKind.SERVER):
+            value = _one(_read(self.options.data, self.stdin))
+            rpc = methods.bound(rpc, protocol, value)
+            message = methods.message(rpc, value)
+        else:
+            rpc = methods.bound(rpc, protocol, None)
+            message = None
+            messages = (methods.message(rpc, v) for v in _ndjson(self.options.data, self.stdin))
+        calls = self._calls(methods)
+        try:
+            if kind is StreamKind.UNARY:
+                self.out.print(methods.output(rpc, calls.unary(rpc, message, *args)))
+            elif kind is StreamKind.CLIENT:
+                self.out.print(methods.output(rpc, calls.client_stream(rpc, messages, *args)))
+            else:
+                sent = [message] if kind is StreamKind.SERVER else messages
+                # Each answer is printed (and flushed) as it arrives: a watch is live.
+                for output in calls.stream(rpc, sent, *args, single=kind is StreamKind.SERVER):
+                    self.out.print(methods.output(rpc, output))
+        finally:
+            calls.close()
+
+
+class _Printer:
+    """JSON out, indented for people or one compact document per line (``--raw``)."""
+
+    def __init__(self, stream: TextIO, raw: bool) -> None:
+        self.stream = stream
+        self.raw = raw
+
+    def print(self, value: Any) -> None:
+        encoded = msgspec.json.encode(value)
+        if not self.raw:
+            encoded = msgspec.json.format(encoded, indent=2)
+        self.stream.write(encoded.decode() + "\n")
+        self.stream.flush()
 
 
 def _headers(values: Sequence[str]) -> dict[str, str]:
@@ -250,42 +254,66 @@ def _headers(values: Sequence[str]) -> dict[str, str]:
     for value in values:
         name, sep, text = value.partition(":")
         if not sep or not name.strip():
-            raise ValueError(f"a header is 'Name: value', got {value!r}")
+            raise BadInput(f"a header is 'Name: value', got {value!r}")
         out[name.strip().lower()] = text.strip()
     return out
 
 
-def _message(text: str) -> dict[str, Any]:
+def _read(data: str | None, stdin: IO[str]) -> str:
+    """The whole input: ``data`` itself, or the file (``-`` for stdin) after its ``@``."""
+    if data is None:
+        return "{}"
+    if not data.startswith("@"):
+        return data
+    if data == "@-":
+        return stdin.read()
     try:
-        value = msgspec.json.decode(text or "{}")
-    except msgspec.DecodeError as exc:
-        raise ValueError(f"the message is not JSON: {exc}") from None
+        with open(data[1:], encoding="utf-8") as file:
+            return file.read()
+    except OSError as exc:
+        raise BadInput(f"cannot read {data[1:]}: {exc.strerror}") from None
+
+
+def _lines(data: str | None, stdin: IO[str]) -> Iterator[str]:
+    """The input line by line as it comes: a request stream is sent while typed."""
+    if data is None:
+        return
+    if not data.startswith("@"):
+        yield from data.splitlines()
+    elif data == "@-":
+        yield from stdin
+    else:
+        try:
+            file = open(data[1:], encoding="utf-8")  # noqa: SIM115 - closed below
+        except OSError as exc:
+            raise BadInput(f"cannot read {data[1:]}: {exc.strerror}") from None
+        with file:
+            yield from file
+
+
+def _one(text: str) -> dict[str, Any]:
+    value = _decode(text.strip() or "{}", "the message")
     if not isinstance(value, dict):
-        raise ValueError("the message must be a JSON object")
+        raise BadInput("the message must be a JSON object")
     return value
 
 
-def _document(
-    transport: HttpTransport, headers: dict[str, str], timeout: float | None
-) -> dict[str, Any]:
-    deadline = None if timeout is None else time.monotonic() + timeout
-    request = HttpRequest("GET", "/openapi.json", {"accept": "application/json", **headers})
+def _ndjson(data: str | None, stdin: IO[str]) -> Iterator[dict[str, Any]]:
+    """A request stream: one JSON object per line; blank lines are skipped."""
+    for number, line in enumerate(_lines(data, stdin), 1):
+        if not line.strip():
+            continue
+        value = _decode(line, f"line {number}")
+        if not isinstance(value, dict):
+            raise BadInput(f"line {number} must be a JSON object")
+        yield value
+
+
+def _decode(text: str, what: str) -> Any:
     try:
-        response = transport.send(request, deadline)
-    except Failure as failure:
-        raise failure.error from None
-    if response.status != 200:
-        raise Error(
-            Code.UNIMPLEMENTED if response.status == 404 else Code.UNKNOWN,
-            f"GET /openapi.json answered {response.status}: is this a Twofold server?",
-        )
-    try:
-        document = msgspec.json.decode(response.content)
-    except msgspec.DecodeError:
-        document = None
-    if not isinstance(document, dict):
-        raise Error(Code.UNKNOWN, "/openapi.json is not a JSON object: is this a Twofold server?")
-    return document
+        return msgspec.json.decode(text)
+    except msgspec.DecodeError as exc:
+        raise BadInput(f"{what} is not JSON: {exc}") from None
 
 
 def _error_document(error: Error) -> dict[str, Any]:
@@ -293,7 +321,3 @@ def _error_document(error: Error) -> dict[str, Any]:
     if error.details:
         doc["details"] = [{"type": d.TYPE_NAME, **d.to_json()} for d in error.details]
     return doc
-
-
-def _pretty(value: Any) -> str:
-    return msgspec.json.format(msgspec.json.encode(value), indent=2).decode() + "\n"

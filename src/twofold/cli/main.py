@@ -90,13 +90,35 @@ def _parser() -> argparse.ArgumentParser:
     routes.add_argument("target", metavar="MODULE:ATTR")
     routes.set_defaults(run=_routes)
 
-    call = sub.add_parser("call", help="call a method of a running Twofold server")
-    call.add_argument("url", metavar="URL", help="the server's base URL")
+    call = sub.add_parser("call", help="call a method of a running Twofold server over any wire")
+    call.add_argument("url", metavar="URL", help="the server's base URL (grpc: its gRPC address)")
     call.add_argument("method", metavar="METHOD", nargs="?", help="GetProduct; leave out to list")
-    call.add_argument("message", metavar="JSON", nargs="?", default="{}")
-    call.add_argument("--protocol", default="connect", help="connect (default), rest or jsonrpc")
+    call.add_argument("message", metavar="JSON", nargs="?", help="the message (default {})")
+    call.add_argument(
+        "-d",
+        "--data",
+        metavar="DATA",
+        help="the message: JSON, @FILE or @- (stdin); NDJSON for a client or bidi stream",
+    )
+    call.add_argument(
+        "--protocol",
+        default="connect",
+        help="connect (default), connect-proto, grpc-web, grpc, rest or jsonrpc",
+    )
     call.add_argument("-H", "--header", action="append", default=[], metavar="'NAME: VALUE'")
-    call.add_argument("--timeout", type=float, metavar="SECONDS", help="the call's deadline")
+    call.add_argument(
+        "--deadline", "--timeout", type=float, metavar="SECONDS", help="the call's deadline"
+    )
+    call.add_argument("--raw", action="store_true", help="compact JSON, one document per line")
+    source = call.add_mutually_exclusive_group()
+    source.add_argument(
+        "--app", metavar="MODULE:ATTR", help="take the methods and types from this app's code"
+    )
+    source.add_argument(
+        "--reflect",
+        metavar="HOST:PORT",
+        help="ask this gRPC address for the types (server reflection)",
+    )
     call.set_defaults(run=_call)
 
     client = sub.add_parser("client", help="write a typed Python client module")
@@ -209,14 +231,21 @@ def _check(args: argparse.Namespace) -> int:
 def _call(args: argparse.Namespace) -> int:
     from twofold.cli import call as command  # httpx is imported only by the commands that call
 
-    return command.run(
-        args.url,
-        args.method,
-        args.message,
+    if args.message is not None and args.data is not None:
+        print("twofold call: error: give the message as JSON or with -d, not both", file=sys.stderr)
+        return 2
+    options = command.CallOptions(
+        url=args.url,
+        method=args.method,
+        data=args.data if args.data is not None else args.message,
         protocol=args.protocol,
         headers=args.header,
-        timeout=args.timeout,
+        deadline=args.deadline,
+        raw=args.raw,
+        app=args.app,
+        reflect=args.reflect,
     )
+    return command.run(options)
 
 
 def _client(args: argparse.Namespace) -> int:

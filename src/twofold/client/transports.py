@@ -73,9 +73,12 @@ def base_url(target: Target) -> str:
     return target
 
 
-def _coded(exc: httpx.HTTPError, url: str) -> Failure:
+def _coded(exc: httpx.HTTPError, url: str, deadline: float | None = None) -> Failure:
     """The code of a transport failure; only coded errors leave the client."""
-    if isinstance(exc, httpx.TimeoutException):
+    late = deadline is not None and time.monotonic() >= deadline
+    # A connection attempt given the last milliseconds of a deadline can fail
+    # as a connect error (EINPROGRESS) rather than a timeout: the deadline's doing.
+    if isinstance(exc, httpx.TimeoutException) or late:
         return fail(Code.DEADLINE_EXCEEDED, f"deadline exceeded waiting for {url}")
     if isinstance(exc, httpx.ConnectError | httpx.ProxyError):
         return Failure(Error(Code.UNAVAILABLE, f"cannot connect to {url}: {exc}"))
@@ -136,7 +139,7 @@ class Body:
                     raise _late()
                 yield chunk
         except httpx.HTTPError as exc:
-            raise _coded(exc, self._url) from None
+            raise _coded(exc, self._url, self._deadline) from None
 
     def read(self, limit: int) -> bytes:
         """The rest of the body, refused past ``limit`` bytes."""
@@ -233,7 +236,7 @@ class HttpTransport:
             )
             response = self.client.send(built, stream=True)
         except httpx.HTTPError as exc:
-            raise _coded(exc, self.url) from None
+            raise _coded(exc, self.url, deadline) from None
         return _head(response), Body(response, self.url, deadline)
 
     def close(self) -> None:
@@ -316,7 +319,7 @@ class AsyncHttpTransport:
                 Code.DEADLINE_EXCEEDED, f"deadline exceeded waiting for {self.url}"
             ) from None
         except httpx.HTTPError as exc:
-            raise _coded(exc, self.url) from None
+            raise _coded(exc, self.url, deadline) from None
         return _head(response), AsyncBody(response, self.url, deadline)
 
     async def aclose(self) -> None:

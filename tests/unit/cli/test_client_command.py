@@ -7,7 +7,7 @@ import pytest
 
 from examples.catalog import app as catalog_app
 from twofold import App, Code, Error, Idempotency, Service
-from twofold.cli.call import Catalog
+from twofold.cli.methods import Catalog, UnknownMethod
 from twofold.core.method import HttpBinding
 
 
@@ -59,7 +59,7 @@ def test_a_procedure_with_a_route_is_one_method() -> None:
     assert generate_.service == "reports.v1.ReportsService"
     assert generate_.rest == HttpBinding("POST", "/reports:generate", body="*")
     assert catalog.binding(generate_, {"kind": "daily"}).body == "*"
-    with pytest.raises(Error, match="ambiguous"):
+    with pytest.raises(UnknownMethod, match="ambiguous"):
         catalog.find("Status")
     assert catalog.find("billing.v1.BillingService/Status").service == "billing.v1.BillingService"
     lines = catalog.listing()
@@ -69,10 +69,12 @@ def test_a_procedure_with_a_route_is_one_method() -> None:
 
 def test_unknown_methods_and_services() -> None:
     catalog = Catalog(App([reports, billing]).openapi)
-    with pytest.raises(Error) as info:
+    # A usage error (exit status 2) that names the methods meant, not a coded one.
+    with pytest.raises(UnknownMethod, match="did you mean Status"):
+        catalog.find("Statsu")
+    with pytest.raises(UnknownMethod, match="leave METHOD out to list"):
         catalog.find("Nope")
-    assert info.value.code is Code.UNIMPLEMENTED and "Generate, Status" in info.value.message
     bare = Catalog({"paths": {"/things": {"get": {"operationId": "ListThings"}}}})
-    with pytest.raises(Error, match="SERVICE/ListThings"):
+    with pytest.raises(UnknownMethod, match="SERVICE/ListThings"):
         bare.service_of(bare.find("ListThings"))
     assert bare.find("things.v1.Things/ListThings").service == "things.v1.Things"
