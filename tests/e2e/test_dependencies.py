@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -29,9 +30,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         server.stop()
 
 
-def client(server: Server, protocol: str, **options: object) -> Client:
+def client(server: Server, protocol: str, **options: Any) -> Client:
     target = server.grpc_target if protocol == "grpc" else server.url
-    return Client(dependency_app.service, target, protocol=protocol, **options)  # type: ignore[arg-type]
+    return Client(dependency_app.service, target, protocol=protocol, **options)
 
 
 def events(server: Server, until: str | None = None) -> list[str]:

@@ -101,7 +101,9 @@ class Provide:
         except (TypeError, ValueError):
             return ()
         try:
-            hints = typing.get_type_hints(fn, include_extras=True)
+            # A class's parameters are its __init__'s (its own hints are its attributes').
+            hinted = fn.__init__ if isinstance(fn, type) else fn
+            hints = typing.get_type_hints(hinted, include_extras=True)
         except Exception:
             hints = {}
         needs = []
