@@ -102,7 +102,9 @@ class Provide:
             return ()
         try:
             # A class's parameters are its __init__'s (its own hints are its attributes').
-            hinted = fn.__init__ if isinstance(fn, type) else fn
+            hinted = fn
+            if isinstance(fn, type):
+                hinted = next(vars(c)["__init__"] for c in fn.__mro__ if "__init__" in vars(c))
             hints = typing.get_type_hints(hinted, include_extras=True)
         except Exception:
             hints = {}
