@@ -47,17 +47,14 @@ def made() -> Settings:
 
 def app_of(variant: str) -> App:
     service = Service("bench.v1")
-    if variant == "none":
 
-        @service.procedure
-        async def call(n: int) -> Answer:
-            return Answer(n)
+    async def plain(n: int) -> Answer:
+        return Answer(n)
 
-    else:
+    async def provided(n: int, settings: Provided[Settings]) -> Answer:
+        return Answer(n)
 
-        @service.procedure
-        async def call(n: int, settings: Provided[Settings]) -> Answer:
-            return Answer(n)
+    service.procedure(name="Call")(plain if variant == "none" else provided)
 
     provides = {
         "none": [],
@@ -76,7 +73,8 @@ VARIANTS = ("none", "function", "generator", "app")
 def run(variant: str, calls: int) -> float:
     """Seconds per call of ``calls`` calls, driven without an event loop."""
     method = app_of(variant).table.methods[0]
-    call, request = method.call, method.input_type(n=1)
+    call: Any = method.call
+    request = method.input_type(n=1)
     ctx: Any = None
     start = time.perf_counter()
     for _ in range(calls):
