@@ -204,3 +204,16 @@ def test_no_contract_mentions_a_dependency(server: Server) -> None:
     for method in dependency_app.app.table:
         fields = set(getattr(method.input_type, "__struct_fields__", ()))
         assert not fields & {"session", "ledger", "refused", "broken"}, method.full_name
+
+
+@pytest.mark.parametrize("protocol", ["connect", "connect-proto", "grpc-web", "grpc"])
+def test_a_stream_past_its_deadline_closes_its_session(server: Server, protocol: str) -> None:
+    received = []
+    with client(server, protocol, timeout=0.5, retry=None) as c, pytest.raises(Error) as late:
+        for tick in c.ticks(count=1000, pause=0.05):
+            received.append(tick)
+    assert late.value.code is Code.DEADLINE_EXCEEDED
+    assert received and all(t.still_open for t in received)
+    number = received[0].served_by
+    log = events(server, until="close ")
+    assert log == [f"rollback {number} CancelledError", f"close {number}"]
