@@ -333,6 +333,8 @@ def _binder(
         "close": close,
         "settle": _settle,
         "holding": _holding,
+        "twice": _twice,
+        "AGEN": types.AsyncGeneratorType,
         "PLAIN": _PLAIN,
         "BaseException": BaseException,
         "KeyError": KeyError,
@@ -386,6 +388,13 @@ def _binder(
             "            await close(exits, exc)",
             "        raise",
             "    if exits:",
+            # One generator (a session, say): closed here, one coroutine fewer.
+            "        if len(exits) == 1 and type(exits[0]) is AGEN:",
+            "            try:",
+            "                await exits[0].__anext__()",
+            "            except StopAsyncIteration:",
+            "                return result",
+            "            await twice(exits.pop())",
             "        await close(exits, None)",
             "    return result",
         ]
@@ -435,16 +444,6 @@ async def close(exits: list[_Exit], error: BaseException | None) -> None:
     but unlike it a provider cannot swallow the call's error: the call has
     no answer to give.
     """
-    if error is None and len(exits) == 1 and type(exits[0]) is types.AsyncGeneratorType:
-        # The common case, one generator and no error, without a coroutine more.
-        try:
-            await exits[0].__anext__()
-        except StopAsyncIteration:
-            exits.clear()
-            return
-        gen = exits.pop()
-        await gen.aclose()
-        raise RuntimeError(f"the provider {gen.ag_code.co_qualname} yielded twice")
     if isinstance(error, StopAsyncIteration):
         # From an async generator provider's first step: it never yielded.
         error = RuntimeError("a provider returned without yielding a value")
@@ -465,14 +464,19 @@ async def close(exits: list[_Exit], error: BaseException | None) -> None:
         raise error
 
 
+async def _twice(gen: Any) -> None:
+    """Refuse a provider that yielded a second value when told the call was over."""
+    await gen.aclose()
+    raise RuntimeError(f"the provider {gen.ag_code.co_qualname} yielded twice")
+
+
 async def _close_generator(gen: Any, error: BaseException | None) -> None:
     if error is None:
         try:
             await gen.__anext__()
         except StopAsyncIteration:
             return
-        await gen.aclose()
-        raise RuntimeError(f"the provider {gen.ag_code.co_qualname} yielded twice")
+        await _twice(gen)
     try:
         await gen.athrow(error)
     except StopAsyncIteration:
@@ -481,8 +485,7 @@ async def _close_generator(gen: Any, error: BaseException | None) -> None:
         if exc is error:
             raise
         raise exc from error
-    await gen.aclose()
-    raise RuntimeError(f"the provider {gen.ag_code.co_qualname} yielded twice")
+    await _twice(gen)
 
 
 async def _holding(outputs: Any, exits: list[_Exit]) -> Any:
