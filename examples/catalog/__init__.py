@@ -36,7 +36,7 @@ header, which ``Authentication`` then verifies.
 import os
 
 from examples.catalog import streams  # noqa: F401  (adds WatchPrices and ImportProducts)
-from examples.catalog.database import SqlIdempotencyStore, lifespan
+from examples.catalog.database import DEPENDENCIES, Database, SqlIdempotencyStore
 from examples.catalog.security import authentication
 from examples.catalog.service import service
 from twofold import (
@@ -59,9 +59,9 @@ def cors() -> Cors:
     return Cors(origins, credentials=os.environ.get("CATALOG_CORS_CREDENTIALS") == "1")
 
 
-app = App(
+app: App = App(
     service,
-    lifespan=lifespan,
+    dependencies=DEPENDENCIES,  # the database, opened when the App starts
     title="Product catalog",
     cors=cors(),
     interceptors=[
@@ -75,7 +75,7 @@ app = App(
         # Before the idempotency store: a refused call never touches it.
         authentication(),
         Deadlines(default=float(os.environ.get("CATALOG_TIMEOUT") or 30)),
-        IdempotencyKeys(SqlIdempotencyStore()),
+        IdempotencyKeys(SqlIdempotencyStore(lambda: app.provided(Database))),
     ],
 )
 

@@ -1,4 +1,4 @@
-"""Persistence for the catalog: tables, the engine, transactions and the app lifespan.
+"""Persistence for the catalog: tables, the engine, transactions, and the open database.
 
 SQLAlchemy 2 on asyncio. The URL comes from ``CATALOG_DATABASE_URL`` when the
 app starts (default: a SQLite file ``catalog.db`` in the working directory);
@@ -19,7 +19,7 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
@@ -45,7 +45,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.sql.elements import ColumnElement
 
 from examples.catalog import schema
-from twofold import App, Code, Error, PageTokens
+from twofold import Code, Error, PageTokens, Provide
 from twofold.interceptors.idempotency import Claim, Record, lease_lost, running
 
 T = TypeVar("T")
@@ -154,13 +154,18 @@ def _held(claim: Claim) -> ColumnElement[bool]:
 class SqlIdempotencyStore:
     """Idempotency keys in the catalog's database, shared by every worker.
 
-    A handler completes its key in its own transaction (``within``, an
-    ``AsyncSession``): the answer then commits with the product or order it
-    describes, or neither does.
+    ``database`` gives the open database (``lambda: app.provided(Database)``):
+    the store is an interceptor's, outside any handler, and the database is
+    opened only when the App starts. A handler completes its key in its own
+    transaction (``within``, an ``AsyncSession``): the answer then commits
+    with the product or order it describes, or neither does.
     """
 
+    def __init__(self, database: Callable[[], Database]) -> None:
+        self.database = database
+
     async def reserve(self, claim: Claim, fingerprint: bytes, lease: float) -> Record | None:
-        async with current().transaction(write=True) as session:
+        async with self.database().transaction(write=True) as session:
             # Answers past their ttl, and claims whose process died mid-call.
             await session.execute(
                 delete(IdempotencyRow).where(IdempotencyRow.expires_at <= time.time())
@@ -182,7 +187,7 @@ class SqlIdempotencyStore:
         self, claim: Claim, response: bytes, expires: float, within: Any = None
     ) -> None:
         if within is None:
-            async with current().transaction(write=True) as session:
+            async with self.database().transaction(write=True) as session:
                 await self._complete(session, claim, response, expires)
         elif isinstance(within, AsyncSession):
             await self._complete(within, claim, response, expires)
@@ -201,7 +206,7 @@ class SqlIdempotencyStore:
             raise lease_lost()
 
     async def release(self, claim: Claim) -> None:
-        async with current().transaction(write=True) as session:
+        async with self.database().transaction(write=True) as session:
             await session.execute(delete(IdempotencyRow).where(_held(claim)))
 
 
@@ -302,17 +307,6 @@ async def _to_the_end(step: Coroutine[Any, Any, T]) -> T:
     return result
 
 
-_current: Database | None = None
-
-
-def current() -> Database:
-    """The database of the running app."""
-    if _current is None:
-        # The ASGI server did not run the app's lifespan (startup).
-        raise Error(Code.UNAVAILABLE, "the catalog database is not open")
-    return _current
-
-
 def create_engine(url: str) -> AsyncEngine:
     """The engine of ``url`` (:class:`~examples.catalog.schema.Unusable` if it cannot be one)."""
     engine = schema.open_engine(url)
@@ -355,15 +349,15 @@ def page_token_secret(url: str) -> bytes:
 
 
 @asynccontextmanager
-async def lifespan(app: App) -> AsyncIterator[None]:
+async def open_database() -> AsyncIterator[Database]:
     """Open the database when the server starts, close it on exit.
 
-    A SQLite database is migrated to the newest schema on the spot; any other
-    must be already (``python -m examples.catalog migrate``), or the catalog
-    refuses to start, saying so in one line, as it does for a database it
-    cannot reach.
+    The catalog's one app-scoped dependency (:data:`DEPENDENCIES`): handlers
+    take it as ``db: Provided[Database]``. A SQLite database is migrated to
+    the newest schema on the spot; any other must be already (``python -m
+    examples.catalog migrate``), or the catalog refuses to start, saying so
+    in one line, as it does for a database it cannot reach.
     """
-    global _current
     url = os.environ.get(URL_ENV, DEFAULT_URL)
     try:
         engine = create_engine(url)
@@ -374,9 +368,10 @@ async def lifespan(app: App) -> AsyncIterator[None]:
             await schema.prepare(engine)
         except schema.Unusable as exc:
             raise Error(Code.FAILED_PRECONDITION, str(exc)) from None
-        tokens = PageTokens(page_token_secret(url))
-        _current = Database(engine, tokens)
-        yield
+        yield Database(engine, PageTokens(page_token_secret(url)))
     finally:
-        _current = None
         await engine.dispose()
+
+
+# What an App serving the catalog's service provides (App(dependencies=...)).
+DEPENDENCIES = (Provide(Database, open_database, scope="app"),)

@@ -18,7 +18,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from examples.catalog.database import OrderRow, ProductRow, UserRow, current, new_version
+from examples.catalog.database import Database, OrderRow, ProductRow, UserRow, new_version
 from examples.catalog.models import (
     CategoryFilter,
     CategorySummary,
@@ -45,6 +45,7 @@ from twofold import (
     Context,
     Error,
     Idempotency,
+    Provided,
     Service,
     check_etag,
     check_unmodified,
@@ -119,19 +120,19 @@ def _order(row: OrderRow) -> Order:
     )
 
 
-def _after(page_token: str, filters: Filters) -> int:
+def _after(db: Database, page_token: str, filters: Filters) -> int:
     """The id a page starts after (0 for the first page)."""
-    after = current().tokens.decode(page_token, filters).get("id", 0)
+    after = db.tokens.decode(page_token, filters).get("id", 0)
     if not isinstance(after, int):
         raise Error.invalid("page_token", "not a page token")
     return after
 
 
-def _next_token(ids: list[int], page_size: int, filters: Filters) -> str:
+def _next_token(db: Database, ids: list[int], page_size: int, filters: Filters) -> str:
     """A token for the page after this one, if the query found more than a page."""
     if len(ids) <= page_size:
         return ""
-    return current().tokens.encode({"id": ids[page_size - 1]}, filters)
+    return db.tokens.encode({"id": ids[page_size - 1]}, filters)
 
 
 async def _find_product(session: AsyncSession, id: int, *, lock: bool = False) -> ProductRow:
@@ -181,21 +182,23 @@ def masked(patch: ProductPatch, update_mask: str) -> ProductPatch:
 
 @products.create
 @requires("products:write")
-async def create_product(product: NewProduct, ctx: Context, idempotency_key: str = "") -> Product:
+async def create_product(
+    db: Provided[Database], product: NewProduct, ctx: Context, idempotency_key: str = ""
+) -> Product:
     """Add a product to the catalog.
 
     A retry with the same ``idempotency_key`` (REST: ``Idempotency-Key``)
     returns the first answer instead of adding the product twice.
     """
-    return await add_product(product, ctx)
+    return await add_product(db, product, ctx)
 
 
-async def add_product(product: NewProduct, ctx: Context | None = None) -> Product:
+async def add_product(db: Database, product: NewProduct, ctx: Context | None = None) -> Product:
     """Insert a product; with the call's ``ctx``, complete its idempotency key in
     the same transaction, so that the key's answer commits with the product or
     neither does."""
     price = cents(product.price)
-    async with current().transaction(write=True) as session:
+    async with db.transaction(write=True) as session:
         row = ProductRow(
             name=product.name, price_cents=price, category=product.category, tags=product.tags
         )
@@ -209,36 +212,40 @@ async def add_product(product: NewProduct, ctx: Context | None = None) -> Produc
 
 @products.get(cache=Cache(max_age=PRODUCT_MAX_AGE, public=True))
 @public
-async def get_product(id: Id) -> Product:
+async def get_product(db: Provided[Database], id: Id) -> Product:
     """Get one product by id."""
-    async with current().transaction() as session:
+    async with db.transaction() as session:
         return _product(await _find_product(session, id))
 
 
 @products.list
 @public
 async def list_products(
-    page_size: PageSize = 20, page_token: str = "", category: CategoryFilter | None = None
+    db: Provided[Database],
+    page_size: PageSize = 20,
+    page_token: str = "",
+    category: CategoryFilter | None = None,
 ) -> ListProductsResponse:
     """List products in id order, optionally only those of one category.
 
     A page token is only valid with the category it was issued for.
     """
     filters: Filters = {"list": "products", "category": category}
-    query = select(ProductRow).where(ProductRow.id > _after(page_token, filters))
+    query = select(ProductRow).where(ProductRow.id > _after(db, page_token, filters))
     if category is not None:
         query = query.where(ProductRow.category == category)
-    async with current().transaction() as session:
+    async with db.transaction() as session:
         rows = (await session.scalars(query.order_by(ProductRow.id).limit(page_size + 1))).all()
     return ListProductsResponse(
         products=[_product(row) for row in rows[:page_size]],
-        next_page_token=_next_token([row.id for row in rows], page_size, filters),
+        next_page_token=_next_token(db, [row.id for row in rows], page_size, filters),
     )
 
 
 @products.update
 @requires("products:write")
 async def update_product(
+    db: Provided[Database],
     id: Id,
     product: ProductPatch,
     etag: str = "",
@@ -254,7 +261,7 @@ async def update_product(
     """
     patch = masked(product, update_mask)  # fields not to change are UNSET
     price = None if isinstance(patch.price, UnsetType) else cents(patch.price)
-    async with current().transaction(write=True) as session:
+    async with db.transaction(write=True) as session:
         row = await _find_product(session, id, lock=True)
         _check_unchanged(row, etag, unmodified_since)
         if not isinstance(patch.name, UnsetType):
@@ -272,12 +279,16 @@ async def update_product(
 @products.replace
 @requires("products:write")
 async def replace_product(
-    id: Id, product: NewProduct, etag: str = "", unmodified_since: UnmodifiedSince = None
+    db: Provided[Database],
+    id: Id,
+    product: NewProduct,
+    etag: str = "",
+    unmodified_since: UnmodifiedSince = None,
 ) -> Product:
     """Replace every field of a product (only if still at version ``etag``, and
     unchanged since ``unmodified_since``, when given)."""
     price = cents(product.price)
-    async with current().transaction(write=True) as session:
+    async with db.transaction(write=True) as session:
         row = await _find_product(session, id, lock=True)
         _check_unchanged(row, etag, unmodified_since)
         row.name, row.price_cents = product.name, price
@@ -288,9 +299,11 @@ async def replace_product(
 
 @products.delete
 @requires("products:write")
-async def delete_product(id: Id, etag: str = "", unmodified_since: UnmodifiedSince = None) -> None:
+async def delete_product(
+    db: Provided[Database], id: Id, etag: str = "", unmodified_since: UnmodifiedSince = None
+) -> None:
     """Delete a product. A product that has been ordered cannot be deleted."""
-    async with current().transaction(write=True) as session:
+    async with db.transaction(write=True) as session:
         row = await _find_product(session, id, lock=True)
         _check_unchanged(row, etag, unmodified_since)
         try:
@@ -307,9 +320,9 @@ async def delete_product(id: Id, etag: str = "", unmodified_since: UnmodifiedSin
 
 @users.create
 @requires("users:write")
-async def create_user(user: NewUser) -> User:
+async def create_user(db: Provided[Database], user: NewUser) -> User:
     """Register a user. Emails are unique: a taken one is ALREADY_EXISTS."""
-    async with current().transaction(write=True) as session:
+    async with db.transaction(write=True) as session:
         row = UserRow(name=user.name, email=user.email)
         session.add(row)
         try:
@@ -324,23 +337,25 @@ async def create_user(user: NewUser) -> User:
 
 @users.get
 @public
-async def get_user(id: Id) -> User:
+async def get_user(db: Provided[Database], id: Id) -> User:
     """Get one user by id."""
-    async with current().transaction() as session:
+    async with db.transaction() as session:
         return _user(await _find_user(session, id))
 
 
 @users.list
 @public
-async def list_users(page_size: PageSize = 20, page_token: str = "") -> ListUsersResponse:
+async def list_users(
+    db: Provided[Database], page_size: PageSize = 20, page_token: str = ""
+) -> ListUsersResponse:
     """List users in id order."""
     filters: Filters = {"list": "users"}
-    query = select(UserRow).where(UserRow.id > _after(page_token, filters))
-    async with current().transaction() as session:
+    query = select(UserRow).where(UserRow.id > _after(db, page_token, filters))
+    async with db.transaction() as session:
         rows = (await session.scalars(query.order_by(UserRow.id).limit(page_size + 1))).all()
     return ListUsersResponse(
         users=[_user(row) for row in rows[:page_size]],
-        next_page_token=_next_token([row.id for row in rows], page_size, filters),
+        next_page_token=_next_token(db, [row.id for row in rows], page_size, filters),
     )
 
 
@@ -350,13 +365,13 @@ async def list_users(page_size: PageSize = 20, page_token: str = "") -> ListUser
 @orders.create
 @requires("orders:write", check=owner)
 async def create_order(
-    user_id: Id, order: NewOrder, ctx: Context, idempotency_key: str = ""
+    db: Provided[Database], user_id: Id, order: NewOrder, ctx: Context, idempotency_key: str = ""
 ) -> Order:
     """Place an order; its total is the product's current price times the quantity.
 
     A retry with the same ``idempotency_key`` places it only once.
     """
-    async with current().transaction(write=True) as session:
+    async with db.transaction(write=True) as session:
         await _find_user(session, user_id)
         product = await _find_product(session, order.product_id)
         row = OrderRow(
@@ -380,36 +395,36 @@ async def create_order(
 
 @orders.get
 @requires(check=owner)
-async def get_order(user_id: Id, order_id: Id) -> Order:
+async def get_order(db: Provided[Database], user_id: Id, order_id: Id) -> Order:
     """Get one of a user's orders."""
-    async with current().transaction() as session:
+    async with db.transaction() as session:
         return _order(await _find_order(session, user_id, order_id))
 
 
 @orders.list
 @requires(check=owner)
 async def list_orders(
-    user_id: Id, page_size: PageSize = 20, page_token: str = ""
+    db: Provided[Database], user_id: Id, page_size: PageSize = 20, page_token: str = ""
 ) -> ListOrdersResponse:
     """List a user's orders in id order."""
     filters: Filters = {"list": "orders", "user_id": user_id}
     query = select(OrderRow).where(
-        OrderRow.user_id == user_id, OrderRow.id > _after(page_token, filters)
+        OrderRow.user_id == user_id, OrderRow.id > _after(db, page_token, filters)
     )
-    async with current().transaction() as session:
+    async with db.transaction() as session:
         await _find_user(session, user_id)
         rows = (await session.scalars(query.order_by(OrderRow.id).limit(page_size + 1))).all()
     return ListOrdersResponse(
         orders=[_order(row) for row in rows[:page_size]],
-        next_page_token=_next_token([row.id for row in rows], page_size, filters),
+        next_page_token=_next_token(db, [row.id for row in rows], page_size, filters),
     )
 
 
 @orders.action("cancel")
 @requires("orders:write", check=owner)
-async def cancel_order(user_id: Id, order_id: Id, etag: str = "") -> Order:
+async def cancel_order(db: Provided[Database], user_id: Id, order_id: Id, etag: str = "") -> Order:
     """Cancel an open order. Cancelling one that is already cancelled is FAILED_PRECONDITION."""
-    async with current().transaction(write=True) as session:
+    async with db.transaction(write=True) as session:
         row = await _find_order(session, user_id, order_id, lock=True)
         check_etag(etag, row.version, f"order {order_id}")
         row.version = new_version()
@@ -427,7 +442,7 @@ async def cancel_order(user_id: Id, order_id: Id, etag: str = "") -> Order:
     idempotency=Idempotency.NO_SIDE_EFFECTS, cache=Cache(private=True, max_age=PRODUCT_MAX_AGE)
 )
 @public
-async def generate_report(category: CategoryFilter | None = None) -> Report:
+async def generate_report(db: Provided[Database], category: CategoryFilter | None = None) -> Report:
     """Count the products of each category and add up their prices.
 
     With ``category``, only that category is reported (an empty list if it
@@ -438,7 +453,7 @@ async def generate_report(category: CategoryFilter | None = None) -> Report:
     ).group_by(ProductRow.category)
     if category is not None:
         query = query.where(ProductRow.category == category)
-    async with current().transaction() as session:
+    async with db.transaction() as session:
         rows = (await session.execute(query)).all()
     summaries = [
         # PostgreSQL sums BIGINT as NUMERIC (a Decimal here), SQLite as an int.

@@ -38,10 +38,10 @@ import msgspec
 from sqlalchemy import BigInteger, Float, String, delete, event, func, inspect, select, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from examples.catalog.database import _ID, Base, ProductRow, current
+from examples.catalog.database import _ID, Base, Database, ProductRow
 from examples.catalog.models import NewProduct
 from examples.catalog.service import add_product, money, service
-from twofold import Code, Error, Idempotency, lifetime, public, requires
+from twofold import Code, Error, Idempotency, Provided, lifetime, public, requires
 
 logger = logging.getLogger(__name__)
 
@@ -157,13 +157,13 @@ class PriceWatch:
         self._last = 0
 
     @contextlib.asynccontextmanager
-    async def subscribe(self) -> AsyncIterator[asyncio.Queue[PriceChange | None]]:
-        """A queue of the changes from now on; None in it means "you fell behind"."""
+    async def subscribe(self, db: Database) -> AsyncIterator[asyncio.Queue[PriceChange | None]]:
+        """A queue of the changes in ``db`` from now on; None in it means "you fell behind"."""
         if self._poller is None:
-            async with current().transaction() as session:
+            async with db.transaction() as session:
                 self._last = await session.scalar(select(func.max(PriceChangeRow.id))) or 0
             if self._poller is None:
-                self._poller = asyncio.ensure_future(self._poll())
+                self._poller = asyncio.ensure_future(self._poll(db))
         queue: asyncio.Queue[PriceChange | None] = asyncio.Queue(_QUEUE_SIZE)
         self.queues.add(queue)
         try:
@@ -174,18 +174,18 @@ class PriceWatch:
                 self._poller.cancel()
                 self._poller = None
 
-    async def _poll(self) -> None:
+    async def _poll(self, db: Database) -> None:
         pruned = time.monotonic()
         failing = False
         while True:
             await asyncio.sleep(POLL_INTERVAL)
             try:
-                async with current().transaction() as session:
+                async with db.transaction() as session:
                     query = select(PriceChangeRow).where(PriceChangeRow.id > self._last)
                     rows = (await session.scalars(query.order_by(PriceChangeRow.id))).all()
                 if time.monotonic() - pruned > KEEP_FOR / 10:
                     pruned = time.monotonic()
-                    async with current().transaction(write=True) as session:
+                    async with db.transaction(write=True) as session:
                         old = PriceChangeRow.changed_at < time.time() - KEEP_FOR
                         await session.execute(delete(PriceChangeRow).where(old))
             except Error as exc:  # the database is away: watchers wait for it to return
@@ -217,7 +217,7 @@ WATCH = PriceWatch()
 @service.procedure(http=("GET", "/products:watchPrices"), idempotency=Idempotency.NO_SIDE_EFFECTS)
 @public
 @lifetime(WATCH_LIFETIME)
-async def watch_prices(category: str = "") -> AsyncIterator[PriceChange]:
+async def watch_prices(db: Provided[Database], category: str = "") -> AsyncIterator[PriceChange]:
     """Every price change from now on, in one category or (empty) in all.
 
     Changes are seen within a fraction of a second, whichever process made
@@ -227,7 +227,7 @@ async def watch_prices(category: str = "") -> AsyncIterator[PriceChange]:
     while it was away are not replayed: read the prices again if none may
     be missed.
     """
-    async with WATCH.subscribe() as queue:
+    async with WATCH.subscribe(db) as queue:
         while True:
             change = await queue.get()
             if change is None:
@@ -238,7 +238,9 @@ async def watch_prices(category: str = "") -> AsyncIterator[PriceChange]:
 
 @service.procedure
 @requires("products:write")
-async def import_products(requests: AsyncIterator[ImportProductsRequest]) -> ImportSummary:
+async def import_products(
+    db: Provided[Database], requests: AsyncIterator[ImportProductsRequest]
+) -> ImportSummary:
     """Create many products from one stream; each is created or fails on its own.
 
     A product the catalog refuses (one that repeats an earlier product of
@@ -258,7 +260,7 @@ async def import_products(requests: AsyncIterator[ImportProductsRequest]) -> Imp
             if first != index:
                 # An import file listing a product twice: the copy is not added.
                 raise Error.invalid("product", f"repeats product {first} of this import")
-            await add_product(product)
+            await add_product(db, product)
             created += 1
         except Error as exc:
             failed.append(ImportFailure(index=index, name=product.name, reason=exc.message))

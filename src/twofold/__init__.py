@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from twofold.core.context import Context
     from twofold.core.decimals import Bounds
     from twofold.core.definition import DefinitionError, Resource, Service
+    from twofold.core.dependencies import Provide, Provided
     from twofold.core.details import BadRequest, ErrorInfo, FieldViolation
     from twofold.core.errors import Error
     from twofold.core.method import Idempotency
@@ -83,6 +84,8 @@ __all__ = [
     "Middleware",
     "Options",
     "PageTokens",
+    "Provide",
+    "Provided",
     "RateLimit",
     "RequestIds",
     "Resource",
@@ -134,6 +137,8 @@ _HOMES = {
     "Middleware": "twofold.server.middleware",
     "Options": "twofold.core.options",
     "PageTokens": "twofold.http.pagination",
+    "Provide": "twofold.core.dependencies",
+    "Provided": "twofold.core.dependencies",
     "RateLimit": "twofold.interceptors.limits",
     "RequestIds": "twofold.interceptors.tracing",
     "Resource": "twofold.core.definition",

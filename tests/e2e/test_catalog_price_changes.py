@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from examples.catalog import app
-from examples.catalog.database import URL_ENV, Database, ProductRow, current, lifespan
+from examples.catalog.database import URL_ENV, Database, ProductRow, open_database
 from examples.catalog.streams import POLL_INTERVAL, WATCH, PriceChange
 from tests.e2e import databases
 
@@ -29,13 +28,12 @@ async def change_price(db: Database, product_id: int, cents: int) -> None:
 
 
 async def watch_two_overlapping_changes() -> tuple[list[int], list[PriceChange]]:
-    async with lifespan(app):
-        db = current()
+    async with open_database() as db:
         async with db.transaction(write=True) as session:
             rows = [ProductRow(name=n, price_cents=100, category="c", tags=[]) for n in "AB"]
             session.add_all(rows)
         ids = [row.id for row in rows]
-        async with WATCH.subscribe() as queue:
+        async with WATCH.subscribe(db) as queue:
             async with db.transaction(write=True) as early:
                 row = await early.get(ProductRow, ids[0], with_for_update=True)
                 assert row is not None

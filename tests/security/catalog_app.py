@@ -8,19 +8,19 @@ catalog's own (examples/catalog/__init__.py).
 from __future__ import annotations
 
 from examples.catalog import streams  # noqa: F401  (the catalog's streams, as in the app)
-from examples.catalog.database import SqlIdempotencyStore, lifespan
+from examples.catalog.database import DEPENDENCIES, Database, SqlIdempotencyStore
 from examples.catalog.security import authentication
 from examples.catalog.service import service
 from twofold import App, Deadlines, IdempotencyKeys
 
 LEASE = 2.0
 
-app = App(
+app: App = App(
     service,
-    lifespan=lifespan,
+    dependencies=DEPENDENCIES,
     interceptors=[
         authentication(),
         Deadlines(default=30.0),
-        IdempotencyKeys(SqlIdempotencyStore(), lease=LEASE),
+        IdempotencyKeys(SqlIdempotencyStore(lambda: app.provided(Database)), lease=LEASE),
     ],
 )

@@ -7,7 +7,8 @@ from the function's parameters (a msgspec Struct named ``<Rpc>Request``), so
 ``GetProductRequest{id}``. A function whose first parameter is
 positional-only and typed with a Struct or dataclass takes that message as is.
 A parameter annotated :class:`~twofold.Context` receives the call
-context and is not part of the message.
+context, and one annotated ``Provided[T]`` a dependency
+(:mod:`twofold.core.dependencies`); neither is part of the message.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from twofold.core.context import Context
 
 # Re-exported: where users and the other layers have always imported it from.
 from twofold.core.declarations import DefinitionError as DefinitionError
+from twofold.core.dependencies import provided_type
 from twofold.core.method import Empty, HttpBinding, Idempotency, Method, StreamKind
 from twofold.core.naming import pascal
 from twofold.core.naming import singular as make_singular
@@ -59,6 +61,8 @@ class _Signature:
     wire_names: tuple[str, ...] = ()
     # The request field that holds the item, if the method takes one.
     item_field: str | None = None
+    # The ``Provided[T]`` parameters: (name, T), which the adapter takes after the context.
+    provided: tuple[tuple[str, Any], ...] = ()
 
 
 _STREAMS = (
@@ -162,18 +166,36 @@ def _inspect(
 
     params = list(inspect.signature(fn).parameters.values())
     context_param = next((p.name for p in params if hints.get(p.name) is Context), None)
-    others = [p for p in params if p.name != context_param]
+    provided = tuple(
+        (p.name, tp) for p in params if (tp := provided_type(hints.get(p.name))) is not None
+    )
+    for name, _ in provided:
+        if params[[p.name for p in params].index(name)].kind is inspect.Parameter.POSITIONAL_ONLY:
+            raise DefinitionError(
+                f"{where}: the provided parameter {name!r} is positional-only — drop the /"
+            )
+    not_message = {context_param, *(name for name, _ in provided)}
+    others = [p for p in params if p.name not in not_message]
     streamed = [p for p in others if _stream_item(hints.get(p.name)) is not None]
     if streamed:
         item = _stream_item(hints[streamed[0].name])
         if len(others) != 1 or item is None or not is_message_type(item):
             raise DefinitionError(
                 f"{where}: a client-streaming handler takes one AsyncIterator[Message] "
-                "parameter (and optionally a Context)"
+                "parameter (and optionally a Context and Provided[...] ones)"
             )
         kind = StreamKind.BIDI if server_streams else StreamKind.CLIENT
         message: type[Any] = item
-        return _Signature(message, output_type, (), context_param, False, kind, streamed[0].name)
+        return _Signature(
+            message,
+            output_type,
+            (),
+            context_param,
+            False,
+            kind,
+            streamed[0].name,
+            provided=provided,
+        )
     kind = StreamKind.SERVER if server_streams else StreamKind.UNARY
 
     if (
@@ -183,10 +205,12 @@ def _inspect(
     ):
         if len(others) > 1:
             raise DefinitionError(
-                f"{where}: after the message only a Context may follow — make the other parameters "
-                "fields of the message"
+                f"{where}: after the message only a Context or Provided[...] parameters may "
+                "follow — make the other parameters fields of the message"
             )
-        return _Signature(hints[others[0].name], output_type, (), context_param, True, kind)
+        return _Signature(
+            hints[others[0].name], output_type, (), context_param, True, kind, provided=provided
+        )
 
     item_param = None
     if item is not None:
@@ -232,6 +256,7 @@ def _inspect(
         kind,
         wire_names=tuple(wire[n] for n in names),
         item_field=wire[item_param] if item_param is not None else None,
+        provided=provided,
     )
 
 
@@ -256,6 +281,10 @@ def _adapt(fn: Callable[..., Any], sig: _Signature) -> Callable[[Any, Context], 
         args = [f"{n}=req.{w}" for n, w in zip(sig.field_names, sig.wire_names, strict=True)]
     if sig.context_param:
         args.append(f"{sig.context_param}=ctx")
+    # The App opens the provided values and passes them after the context
+    # (twofold.core.dependencies), in the order of Method.dependencies.
+    provided = [f"p{i}" for i in range(len(sig.provided))]
+    args += [f"{name}={p}" for (name, _), p in zip(sig.provided, provided, strict=True)]
     call = f"target({', '.join(args)})"
     if sig.kind in (StreamKind.SERVER, StreamKind.BIDI):
         # The call returns the async generator itself, so that interceptors keep
@@ -266,7 +295,7 @@ def _adapt(fn: Callable[..., Any], sig: _Signature) -> Callable[[Any, Context], 
     else:
         body = f"    return await {call}\n"
     namespace: dict[str, Any] = {"target": target, "EMPTY": _EMPTY}
-    exec(f"async def call(req, ctx):\n{body}", namespace)
+    exec(f"async def call({', '.join(['req', 'ctx', *provided])}):\n{body}", namespace)
     adapter: Callable[[Any, Context], Any] = namespace["call"]
     adapter.__qualname__ = f"adapter<{fn.__qualname__}>"
     return adapter
@@ -408,6 +437,7 @@ class Service:
             security=options.get("security", self.security),
             timeout=options.get("timeout"),
             lifetime=options.get("lifetime"),
+            dependencies=tuple(tp for _, tp in sig.provided),
         )
         declarations.register(fn, self, method)
         self.methods[name] = method

@@ -103,11 +103,14 @@ class Method:
     # A long-lived stream's lifetime in seconds (twofold.interceptors.limits.lifetime): no
     # server-side deadline, a clean end when it is over. None: an ordinary call.
     lifetime: float | None = None
+    # The types of the handler's ``Provided[T]`` parameters (twofold.core.dependencies),
+    # which ``handler`` takes after the context, in this order. Only an App can call it.
+    dependencies: tuple[Any, ...] = ()
     # Set by the App when it composes interceptors around ``handler``.
     call: Handler = field(init=False)
 
     def __post_init__(self) -> None:
-        self.call = self.handler
+        self.call = self.handler if not self.dependencies else _unprovided
 
     @property
     def full_name(self) -> str:
@@ -125,6 +128,10 @@ class Method:
     @property
     def returns_empty(self) -> bool:
         return self.output_type is Empty
+
+
+async def _unprovided(request: Any, ctx: Context) -> Any:
+    raise AssertionError("a method with dependencies is called through the App that provides them")
 
 
 async def _unknown(request: Any, ctx: Context) -> Any:

@@ -11,15 +11,16 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from twofold.contracts import docs, openapi
 from twofold.core.asgi import ASGIApp, Receive, Scope, Send
 from twofold.core.chain import Interceptor, admission, chain, refusals
 from twofold.core.code import Code
 from twofold.core.definition import DefinitionError, Service
+from twofold.core.dependencies import Dependencies, Provide
 from twofold.core.errors import Error
 from twofold.core.method import Idempotency, Method, StreamKind
 from twofold.core.options import Options
@@ -47,6 +48,7 @@ RPC_MEDIA_TYPES = (
 )
 
 Lifespan = Callable[["App"], AbstractAsyncContextManager[None]]
+T = TypeVar("T")
 
 
 class RpcProtocol(Protocol):
@@ -96,6 +98,9 @@ class App:
     (``Middleware(cls, **options)``, Starlette's too, or a callable taking
     the app and returning one); it sees every HTTP wire, and ``twofold
     serve`` still serves native gRPC beside it (docs/middleware.md).
+    ``dependencies`` say how to make what handlers take as ``Provided[T]``
+    (:class:`~twofold.Provide`, docs/dependencies.md); the app-scoped ones
+    open after ``lifespan`` has entered and close before it exits.
     """
 
     def __init__(
@@ -109,6 +114,7 @@ class App:
         version: str = "0.1.0",
         cors: Cors | None = None,
         middleware: Sequence[MiddlewareEntry] = (),
+        dependencies: Sequence[Provide] = (),
     ) -> None:
         services = [services] if isinstance(services, Service) else list(services)
         self.services = services
@@ -135,13 +141,16 @@ class App:
                 "to the App's interceptors"
             )
         _check_deadlines(self.table, self.interceptors)
+        self.dependencies = Dependencies(dependencies)
+        self.dependencies.give(App, self)
+        self.dependencies.check(self.table.methods)
         # Each App composes its own chain, so one service can sit in two apps
         # with different interceptors.
         for i, method in enumerate(self.table.methods):
             bound = dataclasses.replace(method)
-            bound.call = chain(self.interceptors, method.handler)
             self.table.methods[i] = bound
             self.table.by_path[bound.path] = bound
+        self._bind()
         self.rest = RestProtocol(self.table, self.options, sse.serve)
         self.jsonrpc = JsonRpcProtocol(self.table, self.options)
         self.rpc_protocols: list[RpcProtocol] = [
@@ -194,6 +203,40 @@ class App:
         for service in services:
             # This App has copied the methods: a later one would never be served.
             service.freeze(f"App({self.title!r})")
+
+    def _bind(self) -> None:
+        """Compose each method's call: the interceptors, then its dependencies, then it."""
+        for method in self.table.methods:
+            method.call = chain(self.interceptors, self.dependencies.bind(method))
+
+    @contextlib.contextmanager
+    def override(self, *provides: Provide) -> Iterator[None]:
+        """Provide these in place of the App's own until the block ends (for tests).
+
+        An app-scoped dependency (or one replaced by an app-scoped provider)
+        is overridden before the App starts: its value is opened at startup.
+        """
+        try:
+            with self.dependencies.override(provides):
+                self.dependencies.check(self.table.methods)
+                self._bind()
+                yield
+        finally:
+            self._bind()
+
+    def provided(self, tp: type[T]) -> T:
+        """The running App's app-scoped ``tp`` (for code outside handlers: a store, a task).
+
+        Raises :class:`Error` UNAVAILABLE before the App has started or after it stopped.
+        """
+        try:
+            value: T = self.dependencies.values[tp]
+        except KeyError:
+            raise Error(
+                Code.UNAVAILABLE,
+                f"{getattr(tp, '__qualname__', tp)} is not open: the App has not started",
+            ) from None
+        return value
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -323,14 +366,18 @@ class App:
         try:
             if self.lifespan is not None:
                 await stack.enter_async_context(self.lifespan(self))
+            exits = await self.dependencies.open_app()
+            stack.push_async_callback(self.dependencies.close_app, exits)
         except Error as exc:
             # Raised on purpose (a database that cannot be used, say): its
             # message says what is wrong and the server logs it, alone; a
             # traceback would only bury it.
+            await _unwind(stack)
             await send({"type": "lifespan.startup.failed", "message": exc.message})
             return
         except Exception as exc:
             logger.exception("startup failed")
+            await _unwind(stack)
             await send({"type": "lifespan.startup.failed", "message": str(exc)})
             return
         self.readiness.started = True
@@ -344,6 +391,14 @@ class App:
             await send({"type": "lifespan.shutdown.failed", "message": str(exc)})
             return
         await send({"type": "lifespan.shutdown.complete"})
+
+
+async def _unwind(stack: contextlib.AsyncExitStack) -> None:
+    """Close what a failed startup had opened (the lifespan, when a dependency failed)."""
+    try:
+        await stack.aclose()
+    except Exception:
+        logger.exception("closing after a failed startup failed")
 
 
 def _check_decided(table: MethodTable) -> None:

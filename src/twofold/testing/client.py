@@ -11,7 +11,8 @@ to the app, for raw HTTP.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -21,6 +22,7 @@ from twofold.client.auth import Auth
 from twofold.client.base import DEFAULT_RETRY
 from twofold.client.retry import Retry
 from twofold.client.stubs import AsyncClient, Client
+from twofold.core.dependencies import Provide
 from twofold.server.app import App
 from twofold.server.grpc import GrpcServer
 from twofold.testing.lifespan import Lifespan
@@ -41,6 +43,7 @@ class _Options:
         retry: Retry | None,
         auth: Auth | None,
         headers: Mapping[str, str] | None,
+        overrides: Sequence[Provide] = (),
     ) -> None:
         if not isinstance(app, App):
             raise TypeError(f"a test client takes a twofold.App, got {type(app).__name__}")
@@ -56,6 +59,14 @@ class _Options:
         self.headers = dict(headers or {})
         if auth is not None:
             self.headers.update(auth.headers())
+        self.overrides = tuple(overrides)
+        # Held from before the lifespan starts (app-scoped overrides open
+        # there) until after it ends.
+        self.overriding = contextlib.ExitStack()
+
+    def override(self) -> None:
+        if self.overrides:
+            self.overriding.enter_context(self.app.override(*self.overrides))
 
 
 async def _grpc_server(app: App) -> tuple[GrpcServer, int]:
@@ -95,7 +106,10 @@ class TestClient:
     ``protocol`` (``"connect"``, ``"connect-proto"``, ``"grpc-web"``,
     ``"rest"``, ``"jsonrpc"`` or ``"grpc"``), ``client.rpc`` is the
     :class:`~twofold.Client` that does it, and ``client.http`` an
-    ``httpx.Client`` bound to the app. The other options are the Client's.
+    ``httpx.Client`` bound to the app. ``overrides`` (:class:`~twofold.Provide`)
+    stand in for the app's dependencies while the client is entered, from
+    before its startup to after its shutdown (:meth:`twofold.App.override`).
+    The other options are the Client's.
     """
 
     __test__ = False  # a class named Test* that pytest must not collect
@@ -109,8 +123,9 @@ class TestClient:
         retry: Retry | None = DEFAULT_RETRY,
         auth: Auth | None = None,
         headers: Mapping[str, str] | None = None,
+        overrides: Sequence[Provide] = (),
     ) -> None:
-        self._options = _Options(app, protocol, timeout, retry, auth, headers)
+        self._options = _Options(app, protocol, timeout, retry, auth, headers, overrides)
         self.app = app
         self._portal: Portal | None = None
         self._lifespan: Lifespan | None = None
@@ -147,6 +162,7 @@ class TestClient:
         app, options = self.app, self._options
         self._portal = portal = Portal()
         try:
+            options.override()
             lifespan = Lifespan(app)
             portal.call(lifespan.startup())
             self._lifespan = lifespan
@@ -191,6 +207,7 @@ class TestClient:
         finally:
             self._rpc = self._http = self._grpc = self._lifespan = self._portal = None
             portal.close()
+            self._options.overriding.close()
 
 
 class AsyncTestClient:
@@ -200,7 +217,8 @@ class AsyncTestClient:
     app's handlers and the test share it, so objects made by the test (an
     async database engine) can be handed to the app. ``await
     client.get_product(id=1)``; a stream is ``async for`` over
-    ``client.watch(...)``; ``client.http`` is an ``httpx.AsyncClient``.
+    ``client.watch(...)``; ``client.http`` is an ``httpx.AsyncClient``;
+    ``overrides`` as for :class:`TestClient`.
     """
 
     def __init__(
@@ -212,8 +230,9 @@ class AsyncTestClient:
         retry: Retry | None = DEFAULT_RETRY,
         auth: Auth | None = None,
         headers: Mapping[str, str] | None = None,
+        overrides: Sequence[Provide] = (),
     ) -> None:
-        self._options = _Options(app, protocol, timeout, retry, auth, headers)
+        self._options = _Options(app, protocol, timeout, retry, auth, headers, overrides)
         self.app = app
         self._lifespan: Lifespan | None = None
         self._grpc: GrpcServer | None = None
@@ -248,6 +267,7 @@ class AsyncTestClient:
     async def __aenter__(self) -> AsyncTestClient:
         app, options = self.app, self._options
         try:
+            options.override()
             lifespan = Lifespan(app)
             await lifespan.startup()
             self._lifespan = lifespan
@@ -287,3 +307,4 @@ class AsyncTestClient:
                 await self._lifespan.shutdown()
         finally:
             self._rpc = self._http = self._grpc = self._lifespan = None
+            self._options.overriding.close()

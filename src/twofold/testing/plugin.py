@@ -4,8 +4,9 @@ Fixtures are used by name, nothing is autouse, and the one hook collects
 only :class:`~twofold.testing.parity.Cases`: a suite that asks for neither
 is untouched. A test module (or conftest.py) defines ``twofold_app``,
 returning its App; ``twofold_protocol`` (``"connect"`` unless overridden or
-parametrized) picks the wire; ``twofold_parity`` serves every wire for the
-parity kit. Twofold is imported when first used, not when pytest starts.
+parametrized) picks the wire, ``twofold_overrides`` the dependencies to stand
+in; ``twofold_parity`` serves every wire for the parity kit. Twofold is
+imported when first used, not when pytest starts.
 
 ``twofold_async_client`` is an async fixture: an async test runner runs it
 (anyio's pytest plugin, which httpx brings: ``@pytest.mark.anyio``).
@@ -13,12 +14,13 @@ parity kit. Twofold is imported when first used, not when pytest starts.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 import pytest
 
 if TYPE_CHECKING:
+    from twofold.core.dependencies import Provide
     from twofold.server.app import App
     from twofold.testing.client import AsyncTestClient, TestClient
     from twofold.testing.parity import Wires
@@ -41,22 +43,32 @@ def twofold_protocol() -> str:
 
 
 @pytest.fixture
-def twofold_client(twofold_app: App, twofold_protocol: str) -> Iterator[TestClient]:
+def twofold_overrides() -> Sequence[Provide]:
+    """Dependencies the test clients stand in for the app's (``Provide(...)``); none."""
+    return ()
+
+
+@pytest.fixture
+def twofold_client(
+    twofold_app: App, twofold_protocol: str, twofold_overrides: Sequence[Provide]
+) -> Iterator[TestClient]:
     """A started :class:`~twofold.testing.TestClient` of ``twofold_app``."""
     from twofold.testing.client import TestClient
 
-    with TestClient(twofold_app, protocol=twofold_protocol) as client:
+    with TestClient(twofold_app, protocol=twofold_protocol, overrides=twofold_overrides) as client:
         yield client
 
 
 @pytest.fixture
 async def twofold_async_client(
-    twofold_app: App, twofold_protocol: str
+    twofold_app: App, twofold_protocol: str, twofold_overrides: Sequence[Provide]
 ) -> AsyncIterator[AsyncTestClient]:
     """A started :class:`~twofold.testing.AsyncTestClient` of ``twofold_app``."""
     from twofold.testing.client import AsyncTestClient
 
-    async with AsyncTestClient(twofold_app, protocol=twofold_protocol) as client:
+    async with AsyncTestClient(
+        twofold_app, protocol=twofold_protocol, overrides=twofold_overrides
+    ) as client:
         yield client
 
 

@@ -20,6 +20,8 @@ import httpx
 import pytest
 
 from examples.catalog import app, service
+from examples.catalog.database import Database
+from examples.catalog.models import Report
 from examples.catalog.service import generate_report
 from tests.tokens import AUTHORIZATION
 from twofold.core.asgi import ASGIApp, Message
@@ -353,22 +355,27 @@ def test_orders_and_cancel(run: Run) -> None:
     run(scenario)
 
 
+async def report_of(category: str | None = None) -> Report:
+    """The handler called as a function, given the running app's database."""
+    return await generate_report(app.provided(Database), category)
+
+
 def test_report_sums_prices_exactly_per_category(run: Run) -> None:
     async def scenario(client: httpx.AsyncClient) -> None:
-        assert await generate_report() == await generate_report(None)
-        assert (await generate_report()).categories == []
+        assert await report_of() == await report_of(None)
+        assert (await report_of()).categories == []
         for _ in range(10):
             await new_product(client, price="0.10", category="Pens")  # 0.1 * 10 != 1.0 in floats
         await new_product(client, price="0.20", category="Pens")
         await new_product(client, price="19.99", category="Books")
         await new_product(client, price="0", category="Free")
 
-        report = await generate_report()
+        report = await report_of()
         lines = [(c.category, c.product_count, str(c.total_value)) for c in report.categories]
         assert lines == [("Books", 1, "19.99"), ("Free", 1, "0.00"), ("Pens", 11, "1.20")]
-        only = await generate_report("Pens")
+        only = await report_of("Pens")
         assert [(c.category, str(c.total_value)) for c in only.categories] == [("Pens", "1.20")]
-        assert (await generate_report("Nothing")).categories == []
+        assert (await report_of("Nothing")).categories == []
         assert all(isinstance(c.total_value, Decimal) for c in report.categories)
 
         method = service.methods["GenerateReport"]

@@ -19,12 +19,12 @@ from sqlalchemy import select
 
 from examples.catalog import service
 from examples.catalog.database import (
+    DEPENDENCIES,
+    Database,
     OrderRow,
     ProductRow,
     SqlIdempotencyStore,
     UserRow,
-    current,
-    lifespan,
 )
 from examples.catalog.security import AUDIENCE_ENV, InsecureConfiguration, authentication
 from tests.unit.catalog.test_catalog import running
@@ -107,8 +107,8 @@ def headers(case: str, alice: int) -> dict[str, str]:
     return {} if value is None else {"authorization": f"Bearer {value}"}
 
 
-async def snapshot() -> list[Any]:
-    async with current().transaction() as session:
+async def snapshot(app: App) -> list[Any]:
+    async with app.provided(Database).transaction() as session:
         rows: list[Any] = []
         for table in (ProductRow, UserRow, OrderRow):
             for row in (await session.scalars(select(table))).all():
@@ -167,14 +167,14 @@ def catalog_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.usefixtures("catalog_env")
 def test_every_method_and_caller(protocol: str) -> None:
-    app = App(
+    app: App = App(
         service,
-        lifespan=lifespan,
+        dependencies=DEPENDENCIES,
         interceptors=[
             authentication(),
             spy,
             Deadlines(),  # WatchPrices declares a @lifetime
-            IdempotencyKeys(SqlIdempotencyStore()),
+            IdempotencyKeys(SqlIdempotencyStore(lambda: app.provided(Database))),
         ],
     )
 
@@ -189,7 +189,7 @@ def test_every_method_and_caller(protocol: str) -> None:
                     if case == "other user's order" and rpc not in ORDERS:
                         continue
                     code = expected(case, rpc)
-                    before = await snapshot()
+                    before = await snapshot(app)
                     REACHED.clear()
                     result = await w.call(
                         protocol, rpc, payload(rpc, ids, case), headers(case, ids["alice"])
@@ -198,7 +198,7 @@ def test_every_method_and_caller(protocol: str) -> None:
                     assert result.code == code, (where, result)
                     if code is not None:
                         assert REACHED == [], where
-                        assert await snapshot() == before, where
+                        assert await snapshot(app) == before, where
                     else:
                         assert [rpc] == REACHED, where
 
@@ -225,7 +225,7 @@ def expected_stream(case: str, rpc: str, protocol: str) -> str | None:
 
 @pytest.mark.usefixtures("catalog_env")
 def test_every_stream_and_caller(protocol: str) -> None:
-    app = App(service, lifespan=lifespan, interceptors=[authentication(), spy, Deadlines()])
+    app = App(service, dependencies=DEPENDENCIES, interceptors=[authentication(), spy, Deadlines()])
 
     async def main() -> None:
         async with running(app), serve(app, lifespan=False) as w:
@@ -236,7 +236,7 @@ def test_every_stream_and_caller(protocol: str) -> None:
                     if case == "other user's order":
                         continue
                     code = expected_stream(case, rpc, protocol)
-                    before = await snapshot()
+                    before = await snapshot(app)
                     REACHED.clear()
                     result = await w.stream(
                         protocol, rpc, STREAM_PAYLOADS[rpc], headers(case, 1), timeout_ms=500
@@ -247,7 +247,7 @@ def test_every_stream_and_caller(protocol: str) -> None:
                         assert [rpc] == REACHED, where
                     else:
                         assert REACHED == [], where
-                        assert await snapshot() == before, where
+                        assert await snapshot(app) == before, where
                     if code is None:  # int64 is a string in Connect's JSON
                         [summary] = result.output
                         assert int(summary["created"]) == 2, where
