@@ -795,7 +795,9 @@ def test_docs_python_examples_are_the_modules() -> None:
 
 
 def test_docs_wire_examples_are_what_the_server_answers() -> None:
-    blocks = re.findall(r"```json (request|response)\n(.*?)```", DOC.read_text(), flags=re.S)
+    blocks = re.findall(
+        r"```json title=\"(request|response)\"\n(.*?)```", DOC.read_text(), flags=re.S
+    )
     assert len(blocks) >= 8 and len(blocks) % 2 == 0
     for (kind_in, sent), (kind_out, answer) in zip(blocks[::2], blocks[1::2], strict=True):
         assert (kind_in, kind_out) == ("request", "response")
