@@ -1,0 +1,203 @@
+"""HTTP request -> request message -> HTTP response, per google.api.http (AIP-127).
+
+The request message is built in three layers, later ones winning: the body
+(the whole message for ``body: "*"``, one field for ``body: "field"``),
+then the query string (only fields neither the path nor the body bind),
+then the path variables. Every value goes through protobuf's own proto3 JSON
+parser, so int64 as strings, enums by name or number, Timestamp, Duration,
+FieldMask and wrappers read exactly as they do in a JSON body; a value that
+does not parse, or a query parameter naming no field, is INVALID_ARGUMENT
+with the field named in a violation.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, cast
+from urllib.parse import parse_qsl
+
+import msgspec
+from google.protobuf import json_format
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.message import Message
+
+from twofold.core.errors import Error
+from twofold.gateway.descriptors import Schema
+from twofold.gateway.rules import SCALAR_WKT, Route, field_at
+
+_encode = msgspec.json.Encoder().encode
+_TRUE = frozenset({"1", "t", "T", "true", "TRUE", "True"})
+_FALSE = frozenset({"0", "f", "F", "false", "FALSE", "False"})
+
+
+def parse_json(schema: Schema, descriptor: Descriptor, raw: bytes | str, prefix: str = "") -> Any:
+    """A message from proto3 JSON; unknown fields and wrong types are INVALID_ARGUMENT."""
+    message = schema.message_class(descriptor)()
+    try:
+        value = json.loads(raw) if raw else {}
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Error.invalid(prefix, f"malformed JSON: {exc}") from None
+    merge_dict(schema, message, value, prefix)
+    return message
+
+
+def merge_dict(schema: Schema, message: Message, value: Any, prefix: str = "") -> None:
+    try:
+        json_format.ParseDict(value, message, descriptor_pool=schema.pool)
+    except json_format.ParseError as exc:
+        raise Error.invalid(prefix, str(exc)) from None
+    except (ValueError, TypeError, RecursionError) as exc:  # oddities the parser does not wrap
+        raise Error.invalid(prefix, f"cannot read the message: {exc}") from None
+
+
+def request_message(
+    schema: Schema, route: Route, values: dict[str, str], query: bytes, body: bytes
+) -> Message:
+    """The upstream request for one REST call matched to ``route``."""
+    descriptor = route.method.input_type
+    message: Message = schema.message_class(descriptor)()
+    if route.body == "*":
+        message = parse_json(schema, descriptor, body)
+    elif route.body is not None and body.strip():
+        try:
+            value = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise Error.invalid(route.body, f"malformed JSON: {exc}") from None
+        merge_dict(schema, message, _nest(route.body, value), route.body)
+    bound = set(values)
+    if route.body not in (None, "*"):
+        bound.add(route.body)
+    if query:
+        if route.body == "*":
+            # Every field comes from the body, so a parameter can name none.
+            pairs = parse_qsl(query.decode("latin-1"))
+            name = pairs[0][0] if pairs else ""
+            raise Error.invalid(
+                name, "every field of this method comes from the body, none from the query"
+            )
+        _merge(schema, message, _query(descriptor, query.decode("latin-1"), bound))
+    if values:
+        layer: dict[str, Any] = {}
+        for name, text in values.items():
+            target = field_at(descriptor, name)
+            assert target is not None  # checked when the route was built
+            _set(layer, name, _scalar(target, text, name))
+        _merge(schema, message, layer)
+    return message
+
+
+def _merge(schema: Schema, message: Message, layer: dict[str, Any]) -> None:
+    """Parse one layer on its own, then merge it: set fields overwrite, repeated ones append."""
+    part = schema.message_class(_descriptor(message))()
+    for name in layer:
+        # Parse per top-level field, so the violation names the field at fault.
+        try:
+            json_format.ParseDict({name: layer[name]}, part, descriptor_pool=schema.pool)
+        except json_format.ParseError as exc:
+            raise Error.invalid(_first_path(name, layer[name]), str(exc)) from None
+    message.MergeFrom(part)
+
+
+def _first_path(name: str, value: Any) -> str:
+    while isinstance(value, dict) and len(value) == 1:
+        key, value = next(iter(value.items()))
+        name = f"{name}.{key}"
+    return name
+
+
+def _query(descriptor: Descriptor, text: str, bound: set[str]) -> dict[str, Any]:
+    layer: dict[str, Any] = {}
+    seen: set[str] = set()
+    try:
+        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=False, errors="strict")
+    except UnicodeDecodeError:
+        raise Error.invalid("", "the query string is not UTF-8") from None
+    for key, text_value in pairs:
+        path = _proto_path(descriptor, key)
+        target = field_at(descriptor, path) if path else None
+        if target is None or path in bound or any(path.startswith(b + ".") for b in bound):
+            raise Error.invalid(key, "no field of the request is bound to this query parameter")
+        if target.message_type is not None and target.message_type.full_name not in SCALAR_WKT:
+            raise Error.invalid(key, "a message field cannot be set from the query")
+        if target.message_type is not None and target.message_type.GetOptions().map_entry:
+            raise Error.invalid(key, "a map field cannot be set from the query")
+        value = _scalar(target, text_value, key)
+        if target.is_repeated:
+            _append(layer, path, value)
+        else:
+            if path in seen:
+                raise Error.invalid(key, "given more than once, for a field that is not repeated")
+            seen.add(path)
+            _set(layer, path, value)
+    return layer
+
+
+def _proto_path(descriptor: Descriptor, key: str) -> str:
+    """Each part of a parameter name by its proto name or its JSON (lowerCamel) name."""
+    parts = []
+    current: Descriptor | None = descriptor
+    for part in key.split("."):
+        if current is None:
+            return ""
+        found = current.fields_by_name.get(part) or current.fields_by_camelcase_name.get(part)
+        if found is None:
+            return ""
+        parts.append(found.name)
+        current = found.message_type
+    return ".".join(parts)
+
+
+def _scalar(target: FieldDescriptor, text: str, name: str) -> Any:
+    """A path or query string as the JSON value the field's parser expects."""
+    wkt = target.message_type.full_name if target.message_type is not None else ""
+    if target.type == FieldDescriptor.TYPE_BOOL or wkt == "google.protobuf.BoolValue":
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        raise Error.invalid(name, f"not a boolean: {text!r}")
+    # Numbers stay strings: proto3 JSON reads int64 (and every number) from a string.
+    return text
+
+
+def _nest(path: str, value: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    _set(out, path, value)
+    return out
+
+
+def _set(layer: dict[str, Any], path: str, value: Any) -> None:
+    *parents, last = path.split(".")
+    for p in parents:
+        layer = layer.setdefault(p, {})
+    layer[last] = value
+
+
+def _append(layer: dict[str, Any], path: str, value: Any) -> None:
+    *parents, last = path.split(".")
+    for p in parents:
+        layer = layer.setdefault(p, {})
+    layer.setdefault(last, []).append(value)
+
+
+def response_json(schema: Schema, route: Route | None, message: Message, emit: bool) -> bytes:
+    """The response body: the whole message, or its ``response_body`` field, as proto3 JSON."""
+    field = route.response_body if route is not None else ""
+    doc = json_format.MessageToDict(
+        message,
+        descriptor_pool=schema.pool,
+        always_print_fields_with_no_presence=emit or bool(field),
+    )
+    if field:
+        target = field_at(_descriptor(message), field)
+        assert target is not None
+        value: Any = doc.get(target.json_name)
+        if value is None:
+            value = [] if target.is_repeated else {}
+        return _encode(value)
+    return _encode(doc)
+
+
+def _descriptor(message: Message) -> Descriptor:
+    # The stubs type DESCRIPTOR as the union of the pure-Python and upb classes.
+    return cast(Descriptor, message.DESCRIPTOR)
