@@ -82,12 +82,15 @@ class Library:
 
     async def ListBooks(self, request: Any, context: Any) -> Any:
         self._keep("ListBooks", request, context)
+        return self._list(request)
+
+    def _list(self, request: Any) -> Any:
         found = [b for n, b in sorted(self.books.items()) if n.startswith(request.parent)]
         return message("ListBooksResponse")(books=found, next_page_token="")
 
     async def ListTitles(self, request: Any, context: Any) -> Any:
         self._keep("ListTitles", request, context)
-        return await self.ListBooks(request, context)
+        return self._list(request)
 
     async def CreateBook(self, request: Any, context: Any) -> Any:
         self._keep("CreateBook", request, context)

@@ -46,7 +46,7 @@ def merge_dict(schema: Schema, message: Message, value: Any, prefix: str = "") -
         json_format.ParseDict(value, message, descriptor_pool=schema.pool)
     except json_format.ParseError as exc:
         raise Error.invalid(prefix, str(exc)) from None
-    except (ValueError, TypeError, RecursionError) as exc:  # oddities the parser does not wrap
+    except (ValueError, TypeError, AttributeError, RecursionError) as exc:  # unwrapped oddities
         raise Error.invalid(prefix, f"cannot read the message: {exc}") from None
 
 
@@ -56,6 +56,7 @@ def request_message(
     """The upstream request for one REST call matched to ``route``."""
     descriptor = route.method.input_type
     message: Message = schema.message_class(descriptor)()
+    patched: dict[str, Any] | None = None
     if route.body == "*":
         message = parse_json(schema, descriptor, body)
     elif route.body is not None and body.strip():
@@ -64,6 +65,8 @@ def request_message(
         except (ValueError, UnicodeDecodeError) as exc:
             raise Error.invalid(route.body, f"malformed JSON: {exc}") from None
         merge_dict(schema, message, _nest(route.body, value), route.body)
+        if route.verb == "PATCH" and isinstance(value, dict):
+            patched = value
     bound = set(values)
     if route.body not in (None, "*"):
         bound.add(route.body)
@@ -76,6 +79,8 @@ def request_message(
                 name, "every field of this method comes from the body, none from the query"
             )
         _merge(schema, message, _query(descriptor, query.decode("latin-1"), bound))
+    if patched is not None and route.body is not None:
+        _default_mask(message, route.body, patched)
     if values:
         layer: dict[str, Any] = {}
         for name, text in values.items():
@@ -84,6 +89,43 @@ def request_message(
             _set(layer, name, _scalar(target, text, name))
         _merge(schema, message, layer)
     return message
+
+
+def _default_mask(message: Message, body: str, value: dict[str, Any]) -> None:
+    """A PATCH with no ``update_mask`` updates the fields its body names, as
+    grpc-gateway does: the mask is the body's field paths."""
+    mask_field = _descriptor(message).fields_by_name.get("update_mask")
+    target = field_at(_descriptor(message), body)
+    if (
+        mask_field is None
+        or mask_field.message_type is None
+        or mask_field.message_type.full_name != "google.protobuf.FieldMask"
+        or target is None
+        or target.message_type is None
+        or cast(Any, message).update_mask.paths
+    ):
+        return
+    cast(Any, message).update_mask.paths.extend(_paths(target.message_type, value, ""))
+
+
+def _paths(descriptor: Descriptor, value: dict[str, Any], prefix: str) -> list[str]:
+    out = []
+    for key, item in value.items():
+        f = descriptor.fields_by_name.get(key) or descriptor.fields_by_camelcase_name.get(key)
+        if f is None:
+            continue
+        path = f"{prefix}{f.name}"
+        nested = f.message_type
+        if (
+            isinstance(item, dict)
+            and nested is not None
+            and not nested.GetOptions().map_entry
+            and not nested.full_name.startswith("google.protobuf.")
+        ):
+            out.extend(_paths(nested, item, f"{path}."))
+        else:
+            out.append(path)
+    return out
 
 
 def _merge(schema: Schema, message: Message, layer: dict[str, Any]) -> None:
