@@ -78,7 +78,9 @@ def request_message(
             raise Error.invalid(
                 name, "every field of this method comes from the body, none from the query"
             )
-        _merge(schema, message, _query(descriptor, query.decode("latin-1"), bound))
+        spelled: dict[str, str] = {}
+        layer = _query(descriptor, query.decode("latin-1"), bound, spelled)
+        _merge(schema, message, layer, spelled)
     if patched is not None and route.body is not None:
         _default_mask(message, route.body, patched)
     if values:
@@ -128,7 +130,9 @@ def _paths(descriptor: Descriptor, value: dict[str, Any], prefix: str) -> list[s
     return out
 
 
-def _merge(schema: Schema, message: Message, layer: dict[str, Any]) -> None:
+def _merge(
+    schema: Schema, message: Message, layer: dict[str, Any], spelled: dict[str, str] | None = None
+) -> None:
     """Parse one layer on its own, then merge it: set fields overwrite, repeated ones append."""
     part = schema.message_class(_descriptor(message))()
     for name in layer:
@@ -136,7 +140,8 @@ def _merge(schema: Schema, message: Message, layer: dict[str, Any]) -> None:
         try:
             json_format.ParseDict({name: layer[name]}, part, descriptor_pool=schema.pool)
         except json_format.ParseError as exc:
-            raise Error.invalid(_first_path(name, layer[name]), str(exc)) from None
+            path = _first_path(name, layer[name])
+            raise Error.invalid((spelled or {}).get(path, path), str(exc)) from None
     message.MergeFrom(part)
 
 
@@ -147,7 +152,11 @@ def _first_path(name: str, value: Any) -> str:
     return name
 
 
-def _query(descriptor: Descriptor, text: str, bound: set[str]) -> dict[str, Any]:
+def _query(
+    descriptor: Descriptor, text: str, bound: set[str], spelled: dict[str, str]
+) -> dict[str, Any]:
+    """The query's fields as a JSON layer; ``spelled`` learns each field path's
+    name as the client wrote it, for violations."""
     layer: dict[str, Any] = {}
     seen: set[str] = set()
     try:
@@ -164,6 +173,7 @@ def _query(descriptor: Descriptor, text: str, bound: set[str]) -> dict[str, Any]
         if target.message_type is not None and target.message_type.GetOptions().map_entry:
             raise Error.invalid(key, "a map field cannot be set from the query")
         value = _scalar(target, text_value, key)
+        spelled[path] = key
         if target.is_repeated:
             _append(layer, path, value)
         else:

@@ -33,6 +33,13 @@ DEFAULT_TIMEOUT = 30.0
 # A client may retry an UNAVAILABLE upstream after this many seconds unless the
 # upstream said otherwise (google.rpc.RetryInfo).
 RETRY_AFTER = "1"
+# grpcio's reconnect back-off starts at 1 s and grows to 120 s: behind a gateway an
+# upstream that restarted would stay "unavailable" for minutes. Retry sooner.
+CHANNEL_OPTIONS = (
+    ("grpc.initial_reconnect_backoff_ms", 200),
+    ("grpc.min_reconnect_backoff_ms", 200),
+    ("grpc.max_reconnect_backoff_ms", 2000),
+)
 
 
 class BadGateway(Error):
@@ -77,7 +84,7 @@ class Upstream:
         self.target = target
         self.credentials = credentials
         self.size = max(1, size)
-        self.options = list(options)
+        self.options = [*CHANNEL_OPTIONS, *options]
         self._channels: list[grpc.aio.Channel] = []
         self._turn = itertools.count()
         self._unary: dict[tuple[int, str], Any] = {}
