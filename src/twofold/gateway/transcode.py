@@ -79,8 +79,8 @@ def request_message(
                 name, "every field of this method comes from the body, none from the query"
             )
         spelled: dict[str, str] = {}
-        layer = _query(descriptor, query.decode("latin-1"), bound, spelled)
-        _merge(schema, message, layer, spelled)
+        from_query = _query(descriptor, query.decode("latin-1"), bound, spelled)
+        _merge(schema, message, from_query, spelled)
     if patched is not None and route.body is not None:
         _default_mask(message, route.body, patched)
     if values:
