@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -92,7 +93,10 @@ def schema_of(args: argparse.Namespace) -> Schema:
         finally:
             await upstream.close()
 
-    return asyncio.run(reflect())
+    # In a thread of its own: grpcio's asyncio support keeps per-thread state that
+    # the server's event loop, started later in this thread, would trip over.
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, reflect()).result()
 
 
 def run(args: argparse.Namespace) -> int:

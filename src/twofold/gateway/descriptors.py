@@ -14,8 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from google.api import annotations_pb2, field_behavior_pb2
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.descriptor import Descriptor, MethodDescriptor, ServiceDescriptor
+
+# Options are read from the FileDescriptorProtos, whose parser knows only the
+# extensions imported before it runs: google.api.http and field_behavior.
+OPTION_EXTENSIONS = (annotations_pb2.http, field_behavior_pb2.field_behavior)
 
 
 class SchemaError(Exception):

@@ -28,69 +28,80 @@ async def from_reflection(
     channel: grpc.aio.Channel, services: Sequence[str] = (), wait: float = 10.0
 ) -> Schema:
     """The schema of every service the upstream lists (or of ``services``)."""
-    last: Any = None
+    last = ""
     for path in PATHS:
         try:
             return await asyncio.wait_for(_read(channel, path, services), wait)
-        except grpc.aio.AioRpcError as exc:
-            if exc.code() is grpc.StatusCode.UNIMPLEMENTED:
-                last = exc
+        except _Failed as exc:
+            if exc.code is grpc.StatusCode.UNIMPLEMENTED:
+                last = exc.details
                 continue
-            raise SchemaError(
-                f"server reflection failed: {exc.code().name} {exc.details() or ''}".rstrip()
-            ) from None
+            text = f"server reflection failed: {exc.code.name} {exc.details}".rstrip()
+            raise SchemaError(text) from None
         except TimeoutError:
             raise SchemaError(f"server reflection did not answer within {wait:g}s") from None
-    raise SchemaError(f"the upstream offers no server reflection ({last and last.details()})")
+    raise SchemaError(f"the upstream offers no server reflection ({last})")
+
+
+class _Failed(Exception):
+    """The reflection call's own status (not what a write that raced it said)."""
+
+    def __init__(self, code: grpc.StatusCode, details: str) -> None:
+        self.code = code
+        self.details = details
 
 
 async def _read(channel: grpc.aio.Channel, path: str, services: Sequence[str]) -> Schema:
-    call = channel.stream_stream(
+    stub = channel.stream_stream(
         path,
         request_serializer=pb.ServerReflectionRequest.SerializeToString,
         response_deserializer=pb.ServerReflectionResponse.FromString,
-    )()
-    try:
+    )
 
-        async def ask(**request: Any) -> Any:
-            await call.write(pb.ServerReflectionRequest(**request))
+    async def ask(**request: Any) -> Any:
+        # One call per question, its one request given up front: writing to a
+        # call the server already ended (UNIMPLEMENTED) would race its status.
+        call = stub(iter([pb.ServerReflectionRequest(**request)]))
+        try:
             answer = await call.read()
-            if answer is grpc.aio.EOF:
-                raise SchemaError("server reflection closed the stream")
-            if answer.HasField("error_response"):
-                err = answer.error_response
-                raise SchemaError(f"server reflection: {err.error_message or err.error_code}")
-            return answer
+        except grpc.aio.AioRpcError as exc:
+            raise _Failed(exc.code(), exc.details() or "") from None
+        finally:
+            call.cancel()
+        if answer is grpc.aio.EOF:
+            raise _Failed(await call.code(), await call.details() or "")
+        if answer.HasField("error_response"):
+            err = answer.error_response
+            raise SchemaError(f"server reflection: {err.error_message or err.error_code}")
+        return answer
 
-        if not services:
-            listed = await ask(list_services="")
-            names = [s.name for s in listed.list_services_response.service]
-            services = [n for n in names if not n.startswith("grpc.")]
-        files: dict[str, descriptor_pb2.FileDescriptorProto] = {}
+    if not services:
+        listed = await ask(list_services="")
+        names = [s.name for s in listed.list_services_response.service]
+        services = [n for n in names if not n.startswith("grpc.")]
+    files: dict[str, descriptor_pb2.FileDescriptorProto] = {}
 
-        def take(raw: Sequence[bytes]) -> None:
-            for data in raw:
-                proto = descriptor_pb2.FileDescriptorProto()
-                try:
-                    proto.ParseFromString(data)
-                except Exception:
-                    raise SchemaError("server reflection sent a file that does not parse") from None
-                files.setdefault(proto.name, proto)
+    def take(raw: Sequence[bytes]) -> None:
+        for data in raw:
+            proto = descriptor_pb2.FileDescriptorProto()
+            try:
+                proto.ParseFromString(data)
+            except Exception:
+                raise SchemaError("server reflection sent a file that does not parse") from None
+            files.setdefault(proto.name, proto)
 
-        for name in services:
-            found = await ask(file_containing_symbol=name)
+    for name in services:
+        found = await ask(file_containing_symbol=name)
+        take(found.file_descriptor_response.file_descriptor_proto)
+    # A server may send only the file asked for: fetch missing imports by name.
+    missing = _missing(files)
+    while missing:
+        for name in missing:
+            found = await ask(file_by_filename=name)
             take(found.file_descriptor_response.file_descriptor_proto)
-        # A server may send only the file asked for: fetch missing imports by name.
+            if name not in files:
+                raise SchemaError(f"server reflection does not know {name}")
         missing = _missing(files)
-        while missing:
-            for name in missing:
-                found = await ask(file_by_filename=name)
-                take(found.file_descriptor_response.file_descriptor_proto)
-                if name not in files:
-                    raise SchemaError(f"server reflection does not know {name}")
-            missing = _missing(files)
-    finally:
-        call.cancel()
     return Schema(files, tuple(services) or all_services(files.values()))
 
 
