@@ -28,19 +28,20 @@ async def from_reflection(
     channel: grpc.aio.Channel, services: Sequence[str] = (), wait: float = 10.0
 ) -> Schema:
     """The schema of every service the upstream lists (or of ``services``)."""
-    last = ""
+    tried = []
     for path in PATHS:
         try:
             return await asyncio.wait_for(_read(channel, path, services), wait)
         except _Failed as exc:
-            if exc.code is grpc.StatusCode.UNIMPLEMENTED:
-                last = exc.details
-                continue
-            text = f"server reflection failed: {exc.code.name} {exc.details}".rstrip()
-            raise SchemaError(text) from None
+            if exc.code is grpc.StatusCode.UNAVAILABLE:
+                raise SchemaError(f"server reflection failed: UNAVAILABLE {exc.details}") from None
+            # UNIMPLEMENTED: not this version. grpcio may also report a call the
+            # server refused at once as INTERNAL ("error from Core"), racing
+            # its request: either way, this version cannot be read.
+            tried.append(f"{path.split('/')[1]}: {exc.code.name}")
         except TimeoutError:
             raise SchemaError(f"server reflection did not answer within {wait:g}s") from None
-    raise SchemaError(f"the upstream offers no server reflection ({last})")
+    raise SchemaError(f"the upstream offers no server reflection ({'; '.join(tried)})")
 
 
 class _Failed(Exception):
