@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from google.api import annotations_pb2, http_pb2
+from google.api import annotations_pb2, http_pb2  # type: ignore[import-untyped]
 from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescriptor
 
 from twofold.gateway.descriptors import Schema, SchemaError

@@ -18,7 +18,7 @@ from typing import Any
 import grpc
 from google.protobuf import json_format
 from google.protobuf.any_pb2 import Any as AnyProto
-from google.rpc import error_details_pb2, status_pb2
+from google.rpc import error_details_pb2, status_pb2  # type: ignore[import-untyped]
 
 from twofold.core.code import Code
 from twofold.core.details import TYPE_URL_PREFIX, BadRequest, FieldViolation
