@@ -197,3 +197,34 @@ def test_upstream_restart_mid_run() -> None:
         while http.get("/v1/shelves/1").status_code != 200:
             assert time.monotonic() < deadline, "the gateway never found the upstream again"
             time.sleep(0.1)
+
+
+def test_a_header_grpc_cannot_carry_is_400_not_500(http: httpx.Client) -> None:
+    r = http.post(
+        "/library.v1.Library/Echo", json={"text": "x"}, headers={"x-request-id": "é".encode()}
+    )
+    assert r.status_code == 400
+    r = http.get("/v1/shelves/1", headers={"authorization": b"Bearer\tt0k"})
+    assert r.status_code == 400
+    assert r.json()["detail"] == "header authorization: gRPC metadata is printable ASCII"
+
+
+def test_cors_for_every_wire(upstream: Upstream) -> None:
+    from twofold.http.cors import Cors
+
+    page = "https://app.example.com"
+    with (
+        serve(gateway_for(upstream.target, cors=Cors(origins=[page]))) as url,
+        httpx.Client(base_url=url) as http,
+    ):
+        preflight = http.options(
+            "/v1/shelves/1/books",
+            headers={"origin": page, "access-control-request-method": "POST"},
+        )
+        assert preflight.status_code == 204
+        assert preflight.headers["access-control-allow-origin"] == page
+        r = http.get("/v1/shelves/1", headers={"origin": page})
+        assert r.headers["access-control-allow-origin"] == page
+        assert "etag" in r.headers["access-control-expose-headers"]
+        r = http.post("/library.v1.Library/Echo", json={}, headers={"origin": "https://evil.test"})
+        assert r.status_code == 200 and "access-control-allow-origin" not in r.headers

@@ -102,6 +102,7 @@ def schema_of(args: argparse.Namespace) -> Schema:
 def run(args: argparse.Namespace) -> int:
     from twofold.gateway import Gateway, GatewayOptions, SchemaError, Upstream
     from twofold.gateway.upstream import FORWARD
+    from twofold.http.cors import Cors
 
     try:
         schema = schema_of(args)
@@ -114,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
             timeout=args.timeout,
             forward_headers=(*FORWARD, *(h.lower() for h in args.forward_header)),
             title=f"gateway to {', '.join(schema.services)}",
+            cors=Cors(origins=args.cors_origin) if args.cors_origin else None,
         )
         app = Gateway(schema, upstream, options)
     except SchemaError as exc:

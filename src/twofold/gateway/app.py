@@ -9,8 +9,8 @@ everything the upstream says comes back as the front wire's own answer.
 
 from __future__ import annotations
 
-import contextlib
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,8 +22,9 @@ from google.protobuf.message import DecodeError, Message
 
 from twofold.contracts import docs
 from twofold.core.asgi import ASGIApp, Receive, Scope, Send
+from twofold.core.asgi import Message as AsgiMessage
 from twofold.core.code import Code
-from twofold.core.errors import Error
+from twofold.core.errors import Error, as_error
 from twofold.gateway import rpc
 from twofold.gateway.descriptors import Schema
 from twofold.gateway.rules import Route, Router, routes
@@ -38,6 +39,7 @@ from twofold.gateway.upstream import (
 from twofold.http import caching
 from twofold.http.body import BodyTooLarge, ClientDisconnected, header, media_type, read_body
 from twofold.http.body import respond as send_response
+from twofold.http.cors import Cors, CrossOrigin
 from twofold.http.problem import UnsupportedMediaType, problem, send_problem
 
 logger = logging.getLogger("twofold.gateway")
@@ -46,6 +48,7 @@ JSON = b"application/json"
 EVENT_STREAM = b"text/event-stream"
 NDJSON = b"application/x-ndjson"
 _encode = msgspec.json.Encoder().encode
+_PRINTABLE = re.compile(rb"[\x20-\x7e]*").fullmatch
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,8 @@ class GatewayOptions:
     openapi_path: str = "/openapi.json"
     docs_path: str | None = "/docs"
     title: str = "gateway"
+    # Browser pages on other origins (twofold.http.cors), for every wire at once.
+    cors: Cors | None = None
 
 
 class Gateway:
@@ -97,6 +102,8 @@ class Gateway:
                     self.options.docs_path, self.options.openapi_path, self.options.title
                 )
             )
+        cors = self.options.cors
+        self._http: ASGIApp = self._safe if cors is None else CrossOrigin(cors, self._safe)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -105,8 +112,25 @@ class Gateway:
             return
         if kind != "http":
             return  # no WebSocket here: the server closes it
-        with contextlib.suppress(ClientDisconnected):
-            await self._route(scope, receive, send)
+        await self._http(scope, receive, send)
+
+    async def _safe(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Route, and turn anything unforeseen into INTERNAL with no traceback on the wire."""
+        started = False
+
+        async def watched(message: AsgiMessage) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self._route(scope, receive, watched)
+        except ClientDisconnected:
+            pass
+        except Exception as exc:
+            if started:
+                raise  # the answer is under way: the server can only cut it
+            await send_problem(send, as_error(exc), scope["path"])
 
     async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
@@ -162,7 +186,13 @@ class Gateway:
         for k, v in scope["headers"]:
             name = k.decode("latin-1")
             if name in allow:
-                out.append((name, v if name.endswith("-bin") else v.decode("latin-1")))
+                if name.endswith("-bin"):
+                    out.append((name, v))
+                elif _PRINTABLE(v):
+                    out.append((name, v.decode("ascii")))
+                else:
+                    # gRPC's ASCII metadata is printable ASCII only; grpcio would raise.
+                    raise Error.invalid("", f"header {name}: gRPC metadata is printable ASCII")
         return out
 
     async def rest(
