@@ -150,3 +150,13 @@ def test_the_command_fails_in_one_line_without_reflection(tmp_path: Path) -> Non
     assert done.returncode == 2
     assert done.stderr.startswith("twofold: error: the upstream offers no server reflection")
     assert "Traceback" not in done.stderr
+
+
+def test_the_command_takes_cors_origins(upstream: Upstream, tmp_path: Path) -> None:
+    page = "https://app.example.com"
+    server = _gateway(tmp_path, "--upstream", upstream.target, "--cors-origin", page)
+    try:
+        r = httpx.get(f"{server.url}/v1/shelves/6", headers={"origin": page})
+        assert r.headers["access-control-allow-origin"] == page
+    finally:
+        server.stop()

@@ -52,6 +52,13 @@ def add(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="also pass this request header upstream (always: authorization, x-request-id, "
         "traceparent, tracestate)",
     )
+    gateway.add_argument(
+        "--cors-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="let browser pages of this origin call every wire (repeatable; see docs/cors.md)",
+    )
     gateway.add_argument("--reflection-timeout", type=float, default=10.0, metavar="SECONDS")
     gateway.add_argument("--openapi", action="store_true", help="print the OpenAPI 3.1 document")
     gateway.add_argument("--log-level", default="info")

@@ -213,7 +213,9 @@ class Gateway:
                     raise UnsupportedMediaType(b"accept-post")
             request = request_message(self.schema, route, values, scope["query_string"], body)
             if route.streams:
-                await self._stream(route, request, timeout, scope, send)
+                await rpc.cancel_on_disconnect(
+                    self._stream(route, request, timeout, scope, send), receive
+                )
                 return
             raw = await self.upstream.unary(
                 _rpc_path(route.method), request.SerializeToString(), self.metadata(scope), timeout

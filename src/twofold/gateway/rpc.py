@@ -10,9 +10,12 @@ trailers, JSON-RPC's error object with the canonical code in ``data``.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import contextlib
 import json
+from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
@@ -149,20 +152,19 @@ class RpcFront:
             )
             started = True
             items = gw.upstream.server_stream(_path(method), request, gw.metadata(scope), timeout)
-            try:
-                async for raw in items:
-                    if binary:
-                        gw.parse(method, raw)
-                    data = raw if binary else self._json(method, raw)
-                    await send(
-                        {
-                            "type": "http.response.body",
-                            "body": envelope.frame(data),
-                            "more_body": True,
-                        }
-                    )
-            finally:
-                await items.aclose()  # type: ignore[attr-defined]
+
+            async def relay() -> None:
+                try:
+                    async for raw in items:
+                        if binary:
+                            gw.parse(method, raw)
+                        data = raw if binary else self._json(method, raw)
+                        body = envelope.frame(data)
+                        await send({"type": "http.response.body", "body": body, "more_body": True})
+                finally:
+                    await items.aclose()  # type: ignore[attr-defined]
+
+            await cancel_on_disconnect(relay(), receive)
         except Error as exc:
             error = exc
         if not started:
@@ -293,6 +295,32 @@ class RpcFront:
         if notification:
             return None
         return b'{"jsonrpc":"2.0","result":' + result + b',"id":' + _encode(request_id) + b"}"
+
+
+async def cancel_on_disconnect(work: Coroutine[Any, Any, None], receive: Receive) -> None:
+    """Run ``work`` (a stream being relayed) until it ends or the client goes away.
+
+    A client that leaves cancels the work, and with it the upstream call, so
+    an abandoned stream stops costing the upstream anything at once rather
+    than at its deadline.
+    """
+    task = asyncio.ensure_future(work)
+    watch = asyncio.ensure_future(_disconnect(receive))
+    try:
+        done, _ = await asyncio.wait({task, watch}, return_when=asyncio.FIRST_COMPLETED)
+        if task in done:
+            task.result()
+            return
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    finally:
+        watch.cancel()
+
+
+async def _disconnect(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 def _rpc_error(request_id: Any, error: Error, rpc_code: int | None = None) -> bytes:
