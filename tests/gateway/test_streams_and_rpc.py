@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from typing import Any
 
 import httpx
 
-from tests.gateway.upstream import message
+from tests.gateway.upstream import Upstream, message
 from twofold.http import envelope
 
 WATCH = "/v1/shelves/4/books:watch"
@@ -38,6 +39,21 @@ def test_a_server_stream_is_server_sent_events(http: httpx.Client) -> None:
     assert _events(r.text) == [
         ("message", {"name": f"shelves/4/books/{i}", "title": f"Book {i}"}) for i in range(3)
     ]
+
+
+def test_a_client_that_leaves_cancels_the_upstream_stream(
+    http: httpx.Client, upstream: Upstream
+) -> None:
+    parent = "shelves/leaving"
+    with http.stream("GET", f"/v1/{parent}/books:watch?count=1000&delayMs=50") as r:
+        first = next(r.iter_lines())
+        assert first.startswith("data: ")
+    # The gateway saw the disconnect and cancelled the call: the upstream's
+    # handler was cancelled long before its 50 s of books were over.
+    deadline = time.monotonic() + 20
+    while parent not in upstream.library.cancelled:
+        assert time.monotonic() < deadline, "the upstream stream was never cancelled"
+        time.sleep(0.05)
 
 
 def test_an_error_mid_stream_is_a_last_error_event(http: httpx.Client) -> None:

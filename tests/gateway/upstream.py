@@ -63,6 +63,8 @@ class Library:
         self.books: dict[str, Any] = {}
         self.seen: dict[str, dict[str, Any]] = {}
         self.metadata: dict[str, dict[str, str]] = {}
+        # The parents of WatchBooks streams the gateway cancelled.
+        self.cancelled: list[str] = []
         book = message("Book")(name="shelves/1/books/1", title="Dune", pages=412, genre=1)
         book.published.FromJsonString("1965-08-01T00:00:00Z")
         self.books[book.name] = book
@@ -139,12 +141,16 @@ class Library:
 
     async def WatchBooks(self, request: Any, context: Any) -> AsyncIterator[Any]:
         self._keep("WatchBooks", request, context)
-        for i in range(request.count):
-            if request.fail_after and i == request.fail_after:
-                retry = error_details_pb2.RetryInfo(retry_delay=Duration(seconds=3))
-                await _abort(context, code_pb2.UNAVAILABLE, "the shelf is being dusted", retry)
-            yield message("Book")(name=f"{request.parent}/books/{i}", title=f"Book {i}")
-            await asyncio.sleep(0)
+        try:
+            for i in range(request.count):
+                if request.fail_after and i == request.fail_after:
+                    retry = error_details_pb2.RetryInfo(retry_delay=Duration(seconds=3))
+                    await _abort(context, code_pb2.UNAVAILABLE, "the shelf is being dusted", retry)
+                yield message("Book")(name=f"{request.parent}/books/{i}", title=f"Book {i}")
+                await asyncio.sleep(request.delay_ms / 1000)
+        except asyncio.CancelledError:
+            self.cancelled.append(request.parent)
+            raise
 
     async def GetFile(self, request: Any, context: Any) -> Any:
         self._keep("GetFile", request, context)
