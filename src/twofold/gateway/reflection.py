@@ -62,7 +62,9 @@ async def _read(channel: grpc.aio.Channel, path: str, services: Sequence[str]) -
     async def ask(**request: Any) -> Any:
         # One call per question, its one request given up front: writing to a
         # call the server already ended (UNIMPLEMENTED) would race its status.
-        call = stub(iter([pb.ServerReflectionRequest(**request)]))
+        # wait_for_ready: an upstream starting beside the gateway is waited for,
+        # up to the reflection timeout, instead of failing the start-up at once.
+        call = stub(iter([pb.ServerReflectionRequest(**request)]), wait_for_ready=True)
         try:
             answer = await call.read()
         except grpc.aio.AioRpcError as exc:
