@@ -193,3 +193,33 @@ def test_jsonrpc(http: httpx.Client) -> None:
     assert len(answers) == 3  # the notification gets no answer
     r = http.post("/jsonrpc", content=b"{", headers={"content-type": "application/json"})
     assert r.json()["error"]["code"] == -32700
+
+
+def test_an_idle_stream_gets_keepalive_comments(upstream: Upstream) -> None:
+    from tests.gateway.conftest import gateway_for, serve
+
+    gateway = gateway_for(upstream.target)
+    gateway.keepalive = 0.05  # seconds: the test's own, so that a slow upstream is "idle"
+    with serve(gateway) as url:
+        r = httpx.get(f"{url}/v1/shelves/5/books:watch?count=2&delayMs=500")
+        assert ": keep-alive\n\n" in r.text
+        assert [e for e in _events(r.text.replace(": keep-alive\n\n", ""))] == [
+            ("message", {"name": f"shelves/5/books/{i}", "title": f"Book {i}"}) for i in range(2)
+        ]
+        r = httpx.get(
+            f"{url}/v1/shelves/5/books:watch?count=2&delayMs=500",
+            headers={"accept": "application/x-ndjson"},
+        )
+        lines = [line for line in r.text.split("\n") if line]
+        assert len(lines) == 2 and "\n\n" in r.text  # blank lines kept it alive
+
+
+def test_large_answers_are_gzipped_when_asked(http: httpx.Client) -> None:
+    name = "x" * 2000
+    r = http.get(f"/v1/files/{name}", headers={"accept-encoding": "gzip"})
+    assert r.headers["content-encoding"] == "gzip"
+    assert r.json() == {"name": name}
+    plain = http.get(f"/v1/files/{name}", headers={"accept-encoding": "identity"})
+    assert "content-encoding" not in plain.headers
+    assert plain.headers["etag"] != r.headers["etag"]
+    assert plain.headers["vary"] == "accept-encoding"

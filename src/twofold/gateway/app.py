@@ -9,9 +9,10 @@ everything the upstream says comes back as the front wire's own answer.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -40,6 +41,7 @@ from twofold.http import caching
 from twofold.http.body import BodyTooLarge, ClientDisconnected, header, media_type, read_body
 from twofold.http.body import respond as send_response
 from twofold.http.cors import Cors, CrossOrigin
+from twofold.http.negotiation import accepts_gzip, compress
 from twofold.http.problem import UnsupportedMediaType, problem, send_problem
 
 logger = logging.getLogger("twofold.gateway")
@@ -47,6 +49,11 @@ logger = logging.getLogger("twofold.gateway")
 JSON = b"application/json"
 EVENT_STREAM = b"text/event-stream"
 NDJSON = b"application/x-ndjson"
+# Smaller answers go as they are: gzip's frame and CPU are not worth it below a packet.
+COMPRESS_MIN = 1024
+# Seconds of silence on a stream before a comment line (SSE) or an empty line
+# (NDJSON), so that proxies which close quiet connections leave it open.
+KEEPALIVE = 15.0
 _encode = msgspec.json.Encoder().encode
 _PRINTABLE = re.compile(rb"[\x20-\x7e]*").fullmatch
 
@@ -91,6 +98,7 @@ class Gateway:
             f"/{m.containing_service.full_name}/{m.name}": m for m in schema.methods()
         }
         self.rpc = rpc.RpcFront(self)
+        self.keepalive = KEEPALIVE
         self._openapi: bytes | None = None
         self._exact: dict[str, ASGIApp] = {
             self.options.openapi_path: self._serve_openapi,
@@ -228,12 +236,17 @@ class Gateway:
         except Error as exc:
             await send_problem(send, exc, path)
             return
-        headers: list[tuple[bytes, bytes]] = []
+        headers: list[tuple[bytes, bytes]] = [(b"vary", b"accept-encoding")]
+        gzipped = len(out) >= COMPRESS_MIN and accepts_gzip(header(scope, b"accept-encoding"))
+        if gzipped:
+            out = compress(out)
+            headers.append((b"content-encoding", b"gzip"))
         if route.verb == "GET":
-            tag = caching.etag(None, raw)
+            # Another representation, another strong tag (RFC 9110 §8.8.3).
+            tag = caching.etag(None, raw, gzipped)
             name = route.method.full_name
             policy = self.options.cache_control.get(name, "no-cache").encode()
-            headers = [(b"etag", tag), (b"cache-control", policy)]
+            headers += [(b"etag", tag), (b"cache-control", policy)]
             if_none_match = header(scope, b"if-none-match")
             if if_none_match is not None and caching.none_match(if_none_match, tag):
                 await send_response(send, 304, b"", headers)
@@ -267,24 +280,31 @@ class Gateway:
         )
         started = False
         path: str = scope["path"]
+        content_type = NDJSON if ndjson else EVENT_STREAM
+
+        async def start() -> None:
+            nonlocal started
+            started = True
+            headers = [
+                (b"content-type", content_type),
+                (b"cache-control", b"no-store"),
+                (b"x-accel-buffering", b"no"),
+            ]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+
         try:
-            async for raw in items:
+            async for raw in _with_keepalive(items, self.keepalive):
+                if raw is None:
+                    if not started:
+                        await start()
+                    idle = b"\n" if ndjson else b": keep-alive\n\n"
+                    await send({"type": "http.response.body", "body": idle, "more_body": True})
+                    continue
                 data = response_json(
                     self.schema, route, self.parse(route.method, raw), self.options.emit_defaults
                 )
                 if not started:
-                    started = True
-                    await send(
-                        {
-                            "type": "http.response.start",
-                            "status": 200,
-                            "headers": [
-                                (b"content-type", NDJSON if ndjson else EVENT_STREAM),
-                                (b"cache-control", b"no-store"),
-                                (b"x-accel-buffering", b"no"),
-                            ],
-                        }
-                    )
+                    await start()
                 chunk = data + b"\n" if ndjson else b"data: " + data + b"\n\n"
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
         except Error as exc:
@@ -299,7 +319,7 @@ class Gateway:
             await items.aclose()  # type: ignore[attr-defined]
         if not started:
             # An empty stream: the headers still go out, then the end.
-            await send_response(send, 200, b"", [], NDJSON if ndjson else EVENT_STREAM)
+            await send_response(send, 200, b"", [], content_type)
             return
         await send({"type": "http.response.body", "body": b""})
 
@@ -327,6 +347,32 @@ class Gateway:
                 await self.upstream.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+async def _with_keepalive(items: AsyncIterator[bytes], every: float) -> AsyncIterator[bytes | None]:
+    """The stream's items, and None after each ``every`` seconds without one.
+
+    The pending item is awaited in a task of its own, never cancelled by the
+    wait: cancelling it would cancel the upstream call.
+    """
+    pending: asyncio.Future[bytes] | None = None
+    try:
+        while True:
+            if pending is None:
+                pending = asyncio.ensure_future(anext(items))
+            done, _ = await asyncio.wait({pending}, timeout=every)
+            if not done:
+                yield None
+                continue
+            try:
+                item = pending.result()
+            except StopAsyncIteration:
+                return
+            pending = None
+            yield item
+    finally:
+        if pending is not None and not pending.done():
+            pending.cancel()
 
 
 def _rpc_path(method: MethodDescriptor) -> str:
