@@ -223,3 +223,25 @@ def test_large_answers_are_gzipped_when_asked(http: httpx.Client) -> None:
     assert "content-encoding" not in plain.headers
     assert plain.headers["etag"] != r.headers["etag"]
     assert plain.headers["vary"] == "accept-encoding"
+
+
+def test_metrics_count_upstream_calls_by_wire_method_and_code(upstream: Upstream) -> None:
+    from tests.gateway.conftest import gateway_for, serve
+    from twofold.interceptors.metrics import Metrics
+
+    with serve(gateway_for(upstream.target, metrics=Metrics())) as url:
+        httpx.get(f"{url}/v1/shelves/1")
+        httpx.get(f"{url}/v1/shelves/1/books/nope")
+        httpx.get(f"{url}/v1/shelves/1/books:watch?count=2")
+        httpx.post(f"{url}/library.v1.Library/Echo", json={})
+        httpx.post(f"{url}/jsonrpc", json={"jsonrpc": "2.0", "method": "Echo", "id": 1})
+        text = httpx.get(f"{url}/metrics").text
+    for code, method, protocol in (
+        ("ok", "GetShelf", "rest"),
+        ("not_found", "GetBook", "rest"),
+        ("ok", "WatchBooks", "sse"),
+        ("ok", "Echo", "connect"),
+        ("ok", "Echo", "jsonrpc"),
+    ):
+        labels = f'code="{code}",method="library.v1.Library/{method}",protocol="{protocol}"'
+        assert f"twofold_calls_total{{{labels}}} 1.0" in text

@@ -59,6 +59,7 @@ def add(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="ORIGIN",
         help="let browser pages of this origin call every wire (repeatable; see docs/cors.md)",
     )
+    gateway.add_argument("--metrics", action="store_true", help="serve /metrics (Prometheus)")
     gateway.add_argument("--reflection-timeout", type=float, default=10.0, metavar="SECONDS")
     gateway.add_argument("--openapi", action="store_true", help="print the OpenAPI 3.1 document")
     gateway.add_argument("--log-level", default="info")
@@ -110,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
     from twofold.gateway import Gateway, GatewayOptions, SchemaError, Upstream
     from twofold.gateway.upstream import FORWARD
     from twofold.http.cors import Cors
+    from twofold.interceptors.metrics import Metrics
 
     try:
         schema = schema_of(args)
@@ -123,6 +125,7 @@ def run(args: argparse.Namespace) -> int:
             forward_headers=(*FORWARD, *(h.lower() for h in args.forward_header)),
             title=f"gateway to {', '.join(schema.services)}",
             cors=Cors(origins=args.cors_origin) if args.cors_origin else None,
+            metrics=Metrics() if args.metrics else None,
         )
         app = Gateway(schema, upstream, options)
     except SchemaError as exc:

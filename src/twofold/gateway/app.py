@@ -43,6 +43,7 @@ from twofold.http.body import respond as send_response
 from twofold.http.cors import Cors, CrossOrigin
 from twofold.http.negotiation import accepts_gzip, compress
 from twofold.http.problem import UnsupportedMediaType, problem, send_problem
+from twofold.interceptors.metrics import Metrics
 
 logger = logging.getLogger("twofold.gateway")
 
@@ -78,6 +79,9 @@ class GatewayOptions:
     title: str = "gateway"
     # Browser pages on other origins (twofold.http.cors), for every wire at once.
     cors: Cors | None = None
+    # Prometheus metrics of the upstream calls, by front wire, method and code, and
+    # their /metrics endpoint (twofold.interceptors.metrics.Metrics, its path).
+    metrics: Metrics | None = None
 
 
 class Gateway:
@@ -110,6 +114,9 @@ class Gateway:
                     self.options.docs_path, self.options.openapi_path, self.options.title
                 )
             )
+        if self.options.metrics is not None:
+            self.upstream.metrics = self.options.metrics
+            self._exact.update(self.options.metrics.endpoints())
         cors = self.options.cors
         self._http: ASGIApp = self._safe if cors is None else CrossOrigin(cors, self._safe)
 
@@ -226,7 +233,11 @@ class Gateway:
                 )
                 return
             raw = await self.upstream.unary(
-                _rpc_path(route.method), request.SerializeToString(), self.metadata(scope), timeout
+                _rpc_path(route.method),
+                request.SerializeToString(),
+                self.metadata(scope),
+                timeout,
+                "rest",
             )
             answer = self.parse(route.method, raw)
             out = response_json(self.schema, route, answer, self.options.emit_defaults)
@@ -276,7 +287,11 @@ class Gateway:
         """
         ndjson = media_type(header(scope, b"accept")) == NDJSON
         items = self.upstream.server_stream(
-            _rpc_path(route.method), request.SerializeToString(), self.metadata(scope), seconds
+            _rpc_path(route.method),
+            request.SerializeToString(),
+            self.metadata(scope),
+            seconds,
+            "sse",
         )
         started = False
         path: str = scope["path"]

@@ -111,9 +111,9 @@ class RpcFront:
                 raw = await read_body(scope, receive, gw.options.max_body_size)
                 binary = media_type(header(scope, b"content-type")) == PROTO
             timeout = gw.deadline(scope)
-            answer = await gw.upstream.unary(
-                _path(method), self._decode(method, raw, binary), gw.metadata(scope), timeout
-            )
+            request = self._decode(method, raw, binary)
+            meta = gw.metadata(scope)
+            answer = await gw.upstream.unary(_path(method), request, meta, timeout, "connect")
             if binary:
                 gw.parse(method, answer)  # a 502 for an answer that is not the message
                 out, kind = answer, PROTO
@@ -151,7 +151,8 @@ class RpcFront:
                 {"type": "http.response.start", "status": 200, "headers": [(b"content-type", kind)]}
             )
             started = True
-            items = gw.upstream.server_stream(_path(method), request, gw.metadata(scope), timeout)
+            meta = gw.metadata(scope)
+            items = gw.upstream.server_stream(_path(method), request, meta, timeout, "connect")
 
             async def relay() -> None:
                 try:
@@ -197,7 +198,9 @@ class RpcFront:
             timeout = gw.deadline(scope)
             meta = gw.metadata(scope)
             if method.server_streaming:
-                items = gw.upstream.server_stream(_path(method), first.data, meta, timeout)
+                items = gw.upstream.server_stream(
+                    _path(method), first.data, meta, timeout, "grpc-web"
+                )
                 try:
                     async for raw in items:
                         body = envelope.frame(raw)
@@ -205,7 +208,7 @@ class RpcFront:
                 finally:
                     await items.aclose()  # type: ignore[attr-defined]
             else:
-                raw = await gw.upstream.unary(_path(method), first.data, meta, timeout)
+                raw = await gw.upstream.unary(_path(method), first.data, meta, timeout, "grpc-web")
                 await send(
                     {"type": "http.response.body", "body": envelope.frame(raw), "more_body": True}
                 )
@@ -286,9 +289,9 @@ class RpcFront:
 
             message: Message = parse_json(self.schema, method.input_type, json.dumps(params))
             gw = self.gateway
-            raw = await gw.upstream.unary(
-                _path(method), message.SerializeToString(), gw.metadata(scope), gw.deadline(scope)
-            )
+            meta, deadline = gw.metadata(scope), gw.deadline(scope)
+            request = message.SerializeToString()
+            raw = await gw.upstream.unary(_path(method), request, meta, deadline, "jsonrpc")
             result = self._json(method, raw)
         except Error as exc:
             return None if notification else _rpc_error(request_id, exc)

@@ -9,9 +9,12 @@ which every front wire renders from its own table.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import itertools
 import math
-from collections.abc import AsyncIterator, Mapping, Sequence
+import time
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +26,7 @@ from google.rpc import error_details_pb2, status_pb2  # type: ignore[import-unty
 from twofold.core.code import Code
 from twofold.core.details import TYPE_URL_PREFIX, BadRequest, FieldViolation
 from twofold.core.errors import Error
+from twofold.interceptors.metrics import Metrics
 
 # What goes upstream unless configured otherwise: credentials, and the ids
 # that tie a trace or a log line together across the hop.
@@ -89,6 +93,8 @@ class Upstream:
         self._turn = itertools.count()
         self._unary: dict[tuple[int, str], Any] = {}
         self._stream: dict[tuple[int, str], Any] = {}
+        # Set by the Gateway when it has metrics (twofold.interceptors.metrics.Metrics).
+        self.metrics: Metrics | None = None
 
     def channel(self) -> grpc.aio.Channel:
         """The next channel; made on first use, inside the running event loop."""
@@ -102,31 +108,74 @@ class Upstream:
         return grpc.aio.insecure_channel(self.target, self.options)
 
     async def unary(
-        self, path: str, request: bytes, metadata: Sequence[tuple[str, str | bytes]], seconds: float
+        self,
+        path: str,
+        request: bytes,
+        metadata: Sequence[tuple[str, str | bytes]],
+        seconds: float,
+        protocol: str = "",
     ) -> bytes:
+        """One unary call; ``protocol`` (the front wire) labels its metrics."""
         channel = self.channel()
         key = (id(channel), path)
         call = self._unary.get(key) or self._unary.setdefault(key, channel.unary_unary(path))
-        try:
-            answer: bytes = await call(request, metadata=metadata, timeout=seconds)
-        except grpc.aio.AioRpcError as exc:
-            raise upstream_error(exc) from None
+        with self._measure(protocol, path):
+            try:
+                answer: bytes = await call(request, metadata=metadata, timeout=seconds)
+            except grpc.aio.AioRpcError as exc:
+                raise upstream_error(exc) from None
         return answer
 
     async def server_stream(
-        self, path: str, request: bytes, metadata: Sequence[tuple[str, str | bytes]], seconds: float
+        self,
+        path: str,
+        request: bytes,
+        metadata: Sequence[tuple[str, str | bytes]],
+        seconds: float,
+        protocol: str = "",
     ) -> AsyncIterator[bytes]:
+        """One server stream, measured to its last message."""
         channel = self.channel()
         key = (id(channel), path)
         stub = self._stream.get(key) or self._stream.setdefault(key, channel.unary_stream(path))
         call = stub(request, metadata=metadata, timeout=seconds)
+        with self._measure(protocol, path):
+            try:
+                async for item in call:
+                    yield item
+            except grpc.aio.AioRpcError as exc:
+                raise upstream_error(exc) from None
+            finally:
+                call.cancel()
+
+    @contextlib.contextmanager
+    def _measure(self, protocol: str, path: str) -> Iterator[None]:
+        """Count, time and gauge one upstream call in ``metrics`` (if any), by its
+        front wire, method and canonical code (``canceled`` when the client left)."""
+        metrics = self.metrics
+        if metrics is None:
+            yield
+            return
+        labels = (protocol, path.lstrip("/"))
+        gauge = metrics.in_flight.labels(*labels)
+        gauge.inc()
+        start = time.perf_counter()
+        code = "ok"
         try:
-            async for item in call:
-                yield item
-        except grpc.aio.AioRpcError as exc:
-            raise upstream_error(exc) from None
+            yield
+        except Error as exc:
+            code = exc.code.wire_name
+            raise
+        except (asyncio.CancelledError, GeneratorExit):
+            code = Code.CANCELED.wire_name
+            raise
+        except BaseException:
+            code = Code.INTERNAL.wire_name
+            raise
         finally:
-            call.cancel()
+            gauge.dec()
+            metrics.duration.labels(*labels).observe(time.perf_counter() - start)
+            metrics.calls.labels(*labels, code).inc()
 
     async def close(self) -> None:
         channels, self._channels = self._channels, []
