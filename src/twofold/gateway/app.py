@@ -26,6 +26,7 @@ from twofold.core.asgi import ASGIApp, Receive, Scope, Send
 from twofold.core.asgi import Message as AsgiMessage
 from twofold.core.code import Code
 from twofold.core.errors import Error, as_error
+from twofold.core.headers import Headers
 from twofold.gateway import rpc
 from twofold.gateway.descriptors import Schema
 from twofold.gateway.rules import Route, Router, routes
@@ -43,6 +44,7 @@ from twofold.http.body import respond as send_response
 from twofold.http.cors import Cors, CrossOrigin
 from twofold.http.negotiation import accepts_gzip, compress
 from twofold.http.problem import UnsupportedMediaType, problem, send_problem
+from twofold.interceptors.auth import Authentication, unauthenticated
 from twofold.interceptors.metrics import Metrics
 
 logger = logging.getLogger("twofold.gateway")
@@ -82,6 +84,13 @@ class GatewayOptions:
     # Prometheus metrics of the upstream calls, by front wire, method and code, and
     # their /metrics endpoint (twofold.interceptors.metrics.Metrics, its path).
     metrics: Metrics | None = None
+    # Credentials checked at the edge, before any body is read, with Twofold's own
+    # verifiers (JwtBearer, ApiKeys). Every method then needs an identity, except
+    # those ``public`` names; ``scopes`` maps a method's full name
+    # ("pkg.Svc.Get") to the scopes it needs.
+    authentication: Authentication | None = None
+    public: tuple[str, ...] = ()
+    scopes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 class Gateway:
@@ -177,6 +186,30 @@ class Gateway:
         route, values = found
         await self.rest(route, values, scope, receive, send)
 
+    async def admit(self, method: MethodDescriptor, scope: Scope) -> None:
+        """The edge's credential check (``options.authentication``), header-only."""
+        auth = self.options.authentication
+        if auth is None:
+            return
+        # Invalid credentials are refused even on a public method, as on an App.
+        identity = await auth.identify(Headers(scope["headers"]))
+        name = method.full_name
+        if name in self.options.public:
+            return
+        if identity is None:
+            raise unauthenticated("credentials are required", f'Bearer realm="{auth.realm}"')
+        needed = self.options.scopes.get(name, ())
+        if not identity.has_scopes(needed):
+            missing = " ".join(needed)
+            challenge = (
+                f'Bearer realm="{auth.realm}", error="insufficient_scope", scope="{missing}"'
+            )
+            raise Error(
+                Code.PERMISSION_DENIED,
+                f"requires scope {missing}",
+                headers={"WWW-Authenticate": challenge},
+            )
+
     def deadline(self, scope: Scope) -> float:
         """The upstream call's timeout: the client's (gRPC, Connect or RFC-style
         header), never more than the configured one."""
@@ -215,6 +248,7 @@ class Gateway:
     ) -> None:
         path: str = scope["path"]
         try:
+            await self.admit(route.method, scope)
             timeout = self.deadline(scope)
             body = b""
             if route.body is not None:

@@ -97,6 +97,7 @@ class RpcFront:
         gw = self.gateway
         headers: list[tuple[bytes, bytes]] = []
         try:
+            await gw.admit(method, scope)
             if method.server_streaming or method.client_streaming:
                 raise Error(
                     Code.UNIMPLEMENTED,
@@ -139,6 +140,7 @@ class RpcFront:
         started = False
         error: Error | None = None
         try:
+            await gw.admit(method, scope)
             if method.client_streaming or not method.server_streaming:
                 raise Error(Code.UNIMPLEMENTED, f"{method.name} is not a server stream here")
             reader = envelope.Reader(receive, gw.options.max_body_size)
@@ -189,6 +191,7 @@ class RpcFront:
         )
         error: Error | None = None
         try:
+            await gw.admit(method, scope)
             if method.client_streaming:
                 raise Error(Code.UNIMPLEMENTED, "client streams need native gRPC")
             reader = envelope.Reader(receive, gw.options.max_body_size)
@@ -280,6 +283,7 @@ class RpcFront:
         try:
             if method is None:
                 raise Error(Code.UNIMPLEMENTED, f"no method {doc['method']!r}")
+            await self.gateway.admit(method, scope)
             if method.client_streaming or method.server_streaming:
                 raise Error(Code.UNIMPLEMENTED, f"{method.name} streams: use REST (SSE) or Connect")
             params = doc.get("params", {})
