@@ -14,7 +14,7 @@ import logging
 import re
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import msgspec
@@ -46,6 +46,9 @@ from twofold.http.negotiation import accepts_gzip, compress
 from twofold.http.problem import UnsupportedMediaType, problem, send_problem
 from twofold.interceptors.auth import Authentication, unauthenticated
 from twofold.interceptors.metrics import Metrics
+
+if TYPE_CHECKING:
+    from twofold.gateway.tracing import UpstreamTracing
 
 logger = logging.getLogger("twofold.gateway")
 
@@ -89,6 +92,8 @@ class GatewayOptions:
     # those ``public`` names; ``scopes`` maps a method's full name
     # ("pkg.Svc.Get") to the scopes it needs.
     authentication: Authentication | None = None
+    # A CLIENT span per upstream call (twofold.gateway.tracing; needs twofold[otel]).
+    tracing: UpstreamTracing | None = None
     public: tuple[str, ...] = ()
     scopes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
@@ -123,6 +128,7 @@ class Gateway:
                     self.options.docs_path, self.options.openapi_path, self.options.title
                 )
             )
+        self.upstream.tracing = self.options.tracing
         if self.options.metrics is not None:
             self.upstream.metrics = self.options.metrics
             self._exact.update(self.options.metrics.endpoints())

@@ -16,7 +16,7 @@ import math
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from google.protobuf import json_format
@@ -27,6 +27,9 @@ from twofold.core.code import Code
 from twofold.core.details import TYPE_URL_PREFIX, BadRequest, FieldViolation
 from twofold.core.errors import Error
 from twofold.interceptors.metrics import Metrics
+
+if TYPE_CHECKING:
+    from twofold.gateway.tracing import UpstreamTracing
 
 # What goes upstream unless configured otherwise: credentials, and the ids
 # that tie a trace or a log line together across the hop.
@@ -95,6 +98,8 @@ class Upstream:
         self._stream: dict[tuple[int, str], Any] = {}
         # Set by the Gateway when it has metrics (twofold.interceptors.metrics.Metrics).
         self.metrics: Metrics | None = None
+        # Set by the Gateway when it traces (twofold.gateway.tracing, twofold[otel]).
+        self.tracing: UpstreamTracing | None = None
 
     def channel(self) -> grpc.aio.Channel:
         """The next channel; made on first use, inside the running event loop."""
@@ -119,9 +124,9 @@ class Upstream:
         channel = self.channel()
         key = (id(channel), path)
         call = self._unary.get(key) or self._unary.setdefault(key, channel.unary_unary(path))
-        with self._measure(protocol, path):
+        with self._measure(protocol, path), self._traced(protocol, path, metadata) as sent:
             try:
-                answer: bytes = await call(request, metadata=metadata, timeout=seconds)
+                answer: bytes = await call(request, metadata=sent, timeout=seconds)
             except grpc.aio.AioRpcError as exc:
                 raise upstream_error(exc) from None
         return answer
@@ -138,8 +143,8 @@ class Upstream:
         channel = self.channel()
         key = (id(channel), path)
         stub = self._stream.get(key) or self._stream.setdefault(key, channel.unary_stream(path))
-        call = stub(request, metadata=metadata, timeout=seconds)
-        with self._measure(protocol, path):
+        with self._measure(protocol, path), self._traced(protocol, path, metadata) as sent:
+            call = stub(request, metadata=sent, timeout=seconds)
             try:
                 async for item in call:
                     yield item
@@ -147,6 +152,16 @@ class Upstream:
                 raise upstream_error(exc) from None
             finally:
                 call.cancel()
+
+    @contextlib.contextmanager
+    def _traced(
+        self, protocol: str, path: str, metadata: Sequence[tuple[str, str | bytes]]
+    ) -> Iterator[Sequence[tuple[str, str | bytes]]]:
+        if self.tracing is None:
+            yield metadata
+            return
+        with self.tracing.span(protocol, path, metadata) as sent:
+            yield sent
 
     @contextlib.contextmanager
     def _measure(self, protocol: str, path: str) -> Iterator[None]:
