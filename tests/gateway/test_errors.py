@@ -92,6 +92,9 @@ def test_other_details_pass_through(http: httpx.Client) -> None:
         ("GET", "/v1/shelves/1/books?parent=shelves/2", None, 400, "parent"),
         ("POST", "/v1/shelves/1/books/1:move?destination=x", b"{}", 400, "destination"),
         ("GET", "/v1/shelves/1/books/%ff", None, 400, ""),
+        ("GET", "/v1/shelves/1/books?minRatings=4", None, 400, "minRatings"),
+        ("GET", "/v1/shelves/1/books?minRatings[x]=many", None, 400, "minRatings.x"),
+        ("GET", "/v1/shelves/1/books?pageSize[x]=1", None, 400, "pageSize[x]"),
     ],
 )
 def test_bad_input_is_a_clear_400(

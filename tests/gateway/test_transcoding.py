@@ -76,6 +76,13 @@ CASES = [
         {"parent": "shelves/1", "pageSize": 7, "genre": "FICTION", "author": {"displayName": "Bo"}},
     ),
     Case(
+        "a map field from name[key]=value (grpc-gateway's form)",
+        "GET",
+        "/v1/shelves/1/books?minRatings[critics]=4&min_ratings[a.b]=2",
+        "ListBooks",
+        {"parent": "shelves/1", "minRatings": {"critics": 4, "a.b": 2}},
+    ),
+    Case(
         "additional_bindings: a second route to the same method",
         "GET",
         "/v1/books",

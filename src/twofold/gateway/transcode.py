@@ -13,6 +13,7 @@ with the field named in a violation.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, cast
 from urllib.parse import parse_qsl
 
@@ -26,6 +27,7 @@ from twofold.gateway.descriptors import Schema
 from twofold.gateway.rules import SCALAR_WKT, Route, field_at
 
 _encode = msgspec.json.Encoder().encode
+_MAP_KEY = re.compile(r"([A-Za-z_][\w.]*)\[([^\]]*)\]").fullmatch
 _TRUE = frozenset({"1", "t", "T", "true", "TRUE", "True"})
 _FALSE = frozenset({"0", "f", "F", "false", "FALSE", "False"})
 
@@ -141,8 +143,19 @@ def _merge(
             json_format.ParseDict({name: layer[name]}, part, descriptor_pool=schema.pool)
         except json_format.ParseError as exc:
             path = _first_path(name, layer[name])
-            raise Error.invalid((spelled or {}).get(path, path), str(exc)) from None
+            raise Error.invalid(_as_spelled(path, spelled or {}), str(exc)) from None
     message.MergeFrom(part)
+
+
+def _as_spelled(path: str, spelled: dict[str, str]) -> str:
+    """A field path as the client named it (the longest named prefix, then the rest)."""
+    head, rest = path, ""
+    while head:
+        if head in spelled:
+            return spelled[head] + rest
+        head, dot, tail = head.rpartition(".")
+        rest = f"{dot}{tail}{rest}"
+    return path
 
 
 def _first_path(name: str, value: Any) -> str:
@@ -164,14 +177,34 @@ def _query(
     except UnicodeDecodeError:
         raise Error.invalid("", "the query string is not UTF-8") from None
     for key, text_value in pairs:
-        path = _proto_path(descriptor, key)
+        name, map_key = key, None
+        found = _MAP_KEY(key)
+        if found is not None:
+            # grpc-gateway's form for a map entry: ?labels[colour]=red
+            name, map_key = found.group(1), found.group(2)
+        path = _proto_path(descriptor, name)
         target = field_at(descriptor, path) if path else None
         if target is None or path in bound or any(path.startswith(b + ".") for b in bound):
             raise Error.invalid(key, "no field of the request is bound to this query parameter")
-        if target.message_type is not None and target.message_type.full_name not in SCALAR_WKT:
+        nested = target.message_type
+        entry = nested if nested is not None and nested.GetOptions().map_entry else None
+        if entry is not None:
+            value_field = entry.fields_by_name["value"]
+            if map_key is None or (
+                value_field.message_type is not None
+                and value_field.message_type.full_name not in SCALAR_WKT
+            ):
+                raise Error.invalid(key, "a map of scalars is set as name[key]=value")
+            entries = _container(layer, path)
+            if map_key in entries:
+                raise Error.invalid(key, "given more than once, for one key of a map")
+            entries[map_key] = _scalar(value_field, text_value, key)
+            spelled[path] = name
+            continue
+        if map_key is not None:
+            raise Error.invalid(key, "name[key]=value sets a map field; this is none")
+        if nested is not None and nested.full_name not in SCALAR_WKT:
             raise Error.invalid(key, "a message field cannot be set from the query")
-        if target.message_type is not None and target.message_type.GetOptions().map_entry:
-            raise Error.invalid(key, "a map field cannot be set from the query")
         value = _scalar(target, text_value, key)
         spelled[path] = key
         if target.is_repeated:
@@ -181,6 +214,12 @@ def _query(
                 raise Error.invalid(key, "given more than once, for a field that is not repeated")
             seen.add(path)
             _set(layer, path, value)
+    return layer
+
+
+def _container(layer: dict[str, Any], path: str) -> dict[str, Any]:
+    for part in path.split("."):
+        layer = layer.setdefault(part, {})
     return layer
 
 
