@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN = $(VENV)/bin
 STAMP = $(VENV)/.installed-stamp
 
-.PHONY: run test lint typecheck unit tools docs bench clean
+.PHONY: run run-hybrid test lint typecheck unit tools docs bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +58,15 @@ GRPC_PORT ?= 50051
 
 run: $(STAMP)
 	$(BIN)/twofold serve examples.catalog:app --port $(PORT) --grpc-port $(GRPC_PORT)
+
+# The hybrid (docs/gateway.md): the catalog's native gRPC inside, on GRPC_PORT (its own
+# HTTP on INTERNAL_PORT), and `twofold gateway` as the public REST edge on PORT. The
+# gateway waits for the catalog's reflection; both stop with the make.
+INTERNAL_PORT ?= 8001
+run-hybrid: $(STAMP)
+	$(BIN)/twofold serve examples.catalog:app --port $(INTERNAL_PORT) --grpc-port $(GRPC_PORT) & \
+	catalog=$$!; trap 'kill $$catalog' EXIT INT TERM; \
+	$(BIN)/twofold gateway --upstream 127.0.0.1:$(GRPC_PORT) --port $(PORT)
 
 test: lint typecheck unit
 

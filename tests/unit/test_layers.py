@@ -32,6 +32,8 @@ RANKS = {
     "wires": 3,
     "client": 3,
     "server": 4,
+    # Gateway mode: an ASGI app of its own over the wires, beside the server.
+    "gateway": 4,
     "cli": 5,
     # ``twofold check``: loads an app (server.loader) to compare its contracts
     # with a released baseline; a tool beside the command line.

@@ -160,6 +160,10 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--lock", metavar="PATH", help="default: the service's proto_lock")
     check.add_argument("--json", action="store_true", help="a JSON list of the findings")
     check.set_defaults(run=_check)
+
+    from twofold.cli import gateway
+
+    gateway.add(sub)
     return parser
 
 

@@ -1,0 +1,142 @@
+"""``twofold gateway``: serve the REST (and RPC) edge of a gRPC upstream, or print its OpenAPI."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from twofold.gateway import Schema
+
+# Kept here, not imported, so that `twofold --help` does not load grpcio.
+DEFAULT_TIMEOUT = 30.0
+
+
+def add(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    gateway = sub.add_parser(
+        "gateway",
+        help="serve REST (google.api.http), SSE, Connect, gRPC-Web, JSON-RPC for a gRPC service",
+    )
+    gateway.add_argument("--upstream", required=True, metavar="HOST:PORT")
+    gateway.add_argument(
+        "--proto", action="append", default=[], metavar="PATH", help="a .proto file (repeatable)"
+    )
+    gateway.add_argument(
+        "-I", "--import-path", action="append", default=[], metavar="DIR", help="for imports"
+    )
+    gateway.add_argument("--descriptor-set", metavar="FILE", help="a FileDescriptorSet")
+    gateway.add_argument(
+        "--service", action="append", default=[], metavar="NAME", help="front only these"
+    )
+    gateway.add_argument("--host", default="127.0.0.1")
+    gateway.add_argument("--port", type=int, default=8080)
+    gateway.add_argument("--tls", action="store_true", help="call the upstream over TLS")
+    gateway.add_argument("--ca-file", metavar="PEM", help="trust these roots for the upstream")
+    gateway.add_argument("--channels", type=int, default=1, help="upstream channels (default 1)")
+    gateway.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help=f"default and longest upstream deadline (default {DEFAULT_TIMEOUT:g})",
+    )
+    gateway.add_argument(
+        "--forward-header",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also pass this request header upstream (always: authorization, x-request-id, "
+        "traceparent, tracestate)",
+    )
+    gateway.add_argument(
+        "--cors-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="let browser pages of this origin call every wire (repeatable; see docs/cors.md)",
+    )
+    gateway.add_argument("--metrics", action="store_true", help="serve /metrics (Prometheus)")
+    gateway.add_argument("--reflection-timeout", type=float, default=10.0, metavar="SECONDS")
+    gateway.add_argument("--openapi", action="store_true", help="print the OpenAPI 3.1 document")
+    gateway.add_argument("--log-level", default="info")
+    gateway.set_defaults(run=run)
+
+
+def _credentials(args: argparse.Namespace) -> Any:
+    if not args.tls and not args.ca_file:
+        return None
+    import grpc
+
+    roots = Path(args.ca_file).read_bytes() if args.ca_file else None
+    return grpc.ssl_channel_credentials(root_certificates=roots)
+
+
+def schema_of(args: argparse.Namespace) -> Schema:
+    """The schema from --proto, --descriptor-set, or else the upstream's reflection."""
+    from twofold.gateway import (
+        SchemaError,
+        Upstream,
+        from_descriptor_set,
+        from_proto_files,
+        from_reflection,
+    )
+
+    if args.proto:
+        return from_proto_files(args.proto, args.import_path, args.service)
+    if args.descriptor_set:
+        try:
+            data = Path(args.descriptor_set).read_bytes()
+        except OSError as exc:
+            raise SchemaError(f"cannot read {args.descriptor_set}: {exc.strerror}") from None
+        return from_descriptor_set(data, args.service)
+
+    async def reflect() -> Schema:
+        upstream = Upstream(args.upstream, credentials=_credentials(args))
+        try:
+            return await from_reflection(upstream.channel(), args.service, args.reflection_timeout)
+        finally:
+            await upstream.close()
+
+    # In a thread of its own: grpcio's asyncio support keeps per-thread state that
+    # the server's event loop, started later in this thread, would trip over.
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, reflect()).result()
+
+
+def run(args: argparse.Namespace) -> int:
+    from twofold.gateway import Gateway, GatewayOptions, SchemaError, Upstream
+    from twofold.gateway.upstream import FORWARD
+    from twofold.http.cors import Cors
+    from twofold.interceptors.metrics import Metrics
+
+    try:
+        schema = schema_of(args)
+        upstream = Upstream(
+            args.upstream,
+            credentials=_credentials(args),
+            size=args.channels,
+        )
+        options = GatewayOptions(
+            timeout=args.timeout,
+            forward_headers=(*FORWARD, *(h.lower() for h in args.forward_header)),
+            title=f"gateway to {', '.join(schema.services)}",
+            cors=Cors(origins=args.cors_origin) if args.cors_origin else None,
+            metrics=Metrics() if args.metrics else None,
+        )
+        app = Gateway(schema, upstream, options)
+    except SchemaError as exc:
+        print(f"twofold: error: {exc}", file=sys.stderr)
+        return 2
+    if args.openapi:
+        from twofold.contracts import openapi
+
+        sys.stdout.write(openapi.encode(app.openapi).decode() + "\n")
+        return 0
+    import uvicorn
+
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, lifespan="on")
+    return 0
