@@ -14,6 +14,13 @@ from tests.e2e import postgres
 from tests.e2e.databases import KINDS, Database
 from twofold.core.asgi import ASGIApp
 
+# The catalog's write rate limit (examples/catalog/ratelimits.py) guards a
+# production catalog; the tests that write in bulk measure other things
+# (durability, concurrency, parity) and must not be throttled. A test of the
+# limit sets its own, in the environment of the catalog it starts.
+os.environ.setdefault("CATALOG_WRITE_RATE", "1000000")
+os.environ.setdefault("CATALOG_WRITE_BURST", "1000000")
+
 
 @pytest.fixture
 def asgi() -> Callable[[ASGIApp], ASGI]:

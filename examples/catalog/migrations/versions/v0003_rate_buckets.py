@@ -1,0 +1,34 @@
+"""The write rate limit's token buckets, one row per caller (examples/catalog/ratelimits.py).
+
+Revision ID: 0003
+Revises: 0002
+
+Only PostgreSQL uses the table (SQLite's processes keep their buckets in
+memory), but every database gets it, so that a schema is the same wherever
+it runs. Its rows are disposable: dropping the table forgets who spent what.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0003"
+down_revision: str | None = "0002"
+branch_labels: str | None = None
+depends_on: str | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "rate_buckets",
+        sa.Column("key", sa.String(300), primary_key=True),
+        sa.Column("tokens", sa.Float(), nullable=False),
+        sa.Column("updated_at", sa.Float(), nullable=False),
+    )
+    op.create_index("ix_rate_buckets_updated_at", "rate_buckets", ["updated_at"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_rate_buckets_updated_at", table_name="rate_buckets")
+    op.drop_table("rate_buckets")
