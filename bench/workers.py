@@ -27,7 +27,6 @@ import httpx
 
 from bench import cpu
 from tests.e2e import postgres
-from tests.e2e.databases import migrate
 from tests.e2e.server import free_port
 from twofold.interceptors.bearer import DEVELOPMENT_SECRET, issue
 
@@ -207,8 +206,9 @@ def main(argv: list[str] | None = None) -> int:
             measure(label, url, workers, out, args, post=True)
             if cluster is not None:
                 url = cluster.create_database("bench")
-                result = migrate(url)
-                assert result.returncode == 0, result.stderr
+                migrate = [sys.executable, "-m", "examples.catalog", "migrate"]
+                env = {**os.environ, "CATALOG_DATABASE_URL": url}
+                subprocess.run(migrate, cwd=REPO, env=env, check=True, capture_output=True)
                 label = f"POST /products, PostgreSQL, {workers} worker(s)"
                 measure(label, url, workers, out, args, post=True)
     finally:
