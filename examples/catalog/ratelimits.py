@@ -74,6 +74,8 @@ DELETE FROM rate_buckets WHERE updated_at < extract(epoch FROM clock_timestamp()
 """
 # Connections of a process's bucket pool: a take holds one for one round trip.
 POOL_SIZE = 4
+# Seconds to open a connection: a database that does not answer is UNAVAILABLE soon.
+CONNECT_TIMEOUT = 5.0
 
 
 class SqlBuckets:
@@ -143,7 +145,9 @@ class SqlBuckets:
             self._pool.terminate()
         dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
         self._engine = engine
-        self._pool = await asyncpg.create_pool(dsn, min_size=1, max_size=POOL_SIZE)
+        self._pool = await asyncpg.create_pool(
+            dsn, min_size=1, max_size=POOL_SIZE, timeout=CONNECT_TIMEOUT
+        )
         event.listen(engine.sync_engine, "engine_disposed", self._disposed)
 
     def _disposed(self, engine: Any) -> None:
