@@ -277,9 +277,13 @@ class Wakeups:
             if listening is not None and not listening.is_closed():
                 await listening.remove_listener(CHANNEL, self._notify)
                 listening.remove_termination_listener(self._terminated)
-            await connection.close()
-        except Exception:  # a broken connection: the pool discards it
+            else:  # broken: out of the pool, not back into it
+                await connection.invalidate()
+        except Exception:
             logger.debug("closing the price changes listener failed", exc_info=True)
+            await connection.invalidate()
+        finally:
+            await connection.close()
 
 
 WATCH = PriceWatch()
