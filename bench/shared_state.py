@@ -84,16 +84,24 @@ async def buckets(url: str | None) -> dict[str, tuple[float, float]]:
         async with lifespan(app):
             shared = SqlBuckets()
             found["PostgreSQL, one UPSERT"] = await timed(lambda: shared.take("k", RATE, BURST))
+            pool = shared._pool  # the same connections: a bare round trip for scale
+
+            async def select_1() -> None:
+                async with pool.acquire() as conn:
+                    await conn.fetchval("SELECT 1")
+
+            found["PostgreSQL, SELECT 1 (a bare round trip)"] = await timed(select_1)
     return found
 
 
-async def redis_buckets(port: int) -> tuple[float, float]:
+async def redis_buckets(port: int) -> tuple[tuple[float, float], tuple[float, float]]:
     import redis.asyncio as redis
 
     client: Any = redis.Redis(port=port, max_connections=CONCURRENT * 2)
     try:
         script = client.register_script(REDIS_TAKE)
-        return await timed(lambda: script(keys=["k"], args=[RATE, BURST]))
+        take = await timed(lambda: script(keys=["k"], args=[RATE, BURST]))
+        return take, await timed(client.ping)
     finally:
         await client.aclose()
 
@@ -148,7 +156,9 @@ def main() -> int:
                     stdout=subprocess.DEVNULL,
                 )  # fmt: skip
                 time.sleep(0.5)
-                rows["Redis, one Lua script"] = asyncio.run(redis_buckets(port))
+                take, ping = asyncio.run(redis_buckets(port))
+                rows["Redis, one Lua script"] = take
+                rows["Redis, PING (a bare round trip)"] = ping
         else:
             print("(Redis left out: apt-get install redis-server)")
         print("| bucket store | µs per take, one at a time | takes/s, 16 at once on one key |")
