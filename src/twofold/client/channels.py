@@ -7,13 +7,6 @@ through grpcio's generic multi-callables (``channel.unary_unary(path)`` and
 kin, with no serializers: encoding and decoding stay here, so that a bad
 message is a coded error with a clear message rather than grpcio's bare
 "Exception deserializing response!").
-
-A failed call is :class:`grpc.RpcError` (sync) or ``grpc.aio.AioRpcError``:
-its status code is our code (the numbers are gRPC's), its details the
-message, and ``grpc-status-details-bin`` in its trailing metadata the
-error's details. The headers of a client (``auth``, ``headers``) go as
-metadata, lower-case, as HTTP/2 requires. A request stream that the caller's
-iterable breaks cancels the call and raises the caller's exception.
 """
 
 from __future__ import annotations
@@ -143,7 +136,15 @@ class _Requests:
 
 
 class GrpcCalls:
-    """Calls over a sync grpcio channel."""
+    """Calls over a sync grpcio channel.
+
+    A failed call is :class:`grpc.RpcError` (sync) or ``grpc.aio.AioRpcError``:
+    its status code is our code (the numbers are gRPC's), its details the
+    message, and ``grpc-status-details-bin`` in its trailing metadata the
+    error's details. The headers of a client (``auth``, ``headers``) go as
+    metadata, lower-case, as HTTP/2 requires. A request stream that the caller's
+    iterable breaks cancels the call and raises the caller's exception.
+    """
 
     def __init__(
         self, target: object, codecs: Codecs, *, max_response_size: int, headers: Mapping[str, str]

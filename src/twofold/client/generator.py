@@ -8,15 +8,6 @@ and two classes per service, ``<Service>Client`` and
 ``Generator``, a client stream takes an ``Iterable``). It imports msgspec,
 the standard library and :mod:`twofold.client` only, so a consumer needs
 none of the server's code or its dependencies, and it passes ``mypy --strict``.
-
-Protobuf numbers fields by number, not name: where the server's numbers
-(its lock file, explicit ones) are not the ones declaration order gives, the
-module pins them with ``FieldNumber``, so the binary wires agree too.
-
-Types are written from msgspec's own view of them (``msgspec.inspect``), so
-the module describes what goes over the wire whatever spelling the server
-code used: type aliases are expanded, dataclasses become Structs with the
-same fields, a TypedDict stays a TypedDict.
 """
 
 from __future__ import annotations
@@ -75,7 +66,17 @@ class GeneratorError(ValueError):
 
 
 def generate(services: Sequence[Service], *, command: str = "") -> str:
-    """The source of a client module for ``services``."""
+    """The source of a client module for ``services``.
+
+    Protobuf numbers fields by number, not name: where the server's numbers
+    (its lock file, explicit ones) are not the ones declaration order gives, the
+    module pins them with ``FieldNumber``, so the binary wires agree too.
+
+    Types are written from msgspec's own view of them (``msgspec.inspect``), so
+    the module describes what goes over the wire whatever spelling the server
+    code used: type aliases are expanded, dataclasses become Structs with the
+    same fields, a TypedDict stays a TypedDict.
+    """
     return _Module(services).write(command)
 
 

@@ -11,15 +11,6 @@ anything else is coded by HTTP status
 
 Outputs are decoded into the method's output type and any mismatch is
 INTERNAL: the server broke its contract, retrying will not mend it.
-
-The protocols that carry streams (Connect and gRPC-Web; REST, server
-streams only, as Server-Sent Events) also build a streaming request
-(``stream_request``) and read the answer with a
-:mod:`~twofold.client.streams` reader. Native gRPC is not an HTTP
-exchange one can hold in hand (grpcio owns the HTTP/2 connection): it is
-:mod:`twofold.client.channels`.
-
-Adding a protocol is one class here and one entry in :data:`HTTP_PROTOCOLS`.
 """
 
 from __future__ import annotations
@@ -89,7 +80,17 @@ def _failure(error: Error, response: HttpResponse) -> Failure:
 
 
 class Protocol:
-    """The encoder/decoder of one wire."""
+    """The encoder/decoder of one wire.
+
+    The protocols that carry streams (Connect and gRPC-Web; REST, server
+    streams only, as Server-Sent Events) also build a streaming request
+    (``stream_request``) and read the answer with a
+    :mod:`~twofold.client.streams` reader. Native gRPC is not an HTTP
+    exchange one can hold in hand (grpcio owns the HTTP/2 connection): it is
+    :mod:`twofold.client.channels`.
+
+    Adding a protocol is one class here and one entry in :data:`HTTP_PROTOCOLS`.
+    """
 
     name: ClassVar[str]
     kinds: ClassVar[frozenset[StreamKind]] = frozenset({StreamKind.UNARY})

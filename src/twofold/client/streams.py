@@ -12,17 +12,6 @@ so an error arrives after the headers, possibly after some messages:
   ``grpc-status-details-bin`` as HTTP/1 header lines; or, when the call
   failed before any message, "trailers-only": those in the response
   headers and an empty body.
-
-A reader is pushed chunks (``feed``) and returns the messages they
-completed, decoded; it raises :class:`~twofold.client.errors.Failure` with
-the server's error as soon as the outcome says so, and ``end`` checks that
-the outcome came at all. Unary gRPC-Web calls read their whole body through
-the same reader.
-
-REST serves a server stream as Server-Sent Events (:mod:`twofold.wires.sse`):
-one ``data:`` line of REST JSON per output, and a failure after the first
-one as a last ``event: error`` whose data is the problem document. SSE has
-no end marker: the body ending between events is the stream ending.
 """
 
 from __future__ import annotations
@@ -57,7 +46,19 @@ _decode_json = msgspec.json.Decoder().decode
 
 
 class Reader:
-    """The outputs of one streamed response, chunk by chunk, then its end."""
+    """The outputs of one streamed response, chunk by chunk, then its end.
+
+    A reader is pushed chunks (``feed``) and returns the messages they
+    completed, decoded; it raises :class:`~twofold.client.errors.Failure` with
+    the server's error as soon as the outcome says so, and ``end`` checks that
+    the outcome came at all. Unary gRPC-Web calls read their whole body through
+    the same reader.
+
+    REST serves a server stream as Server-Sent Events (:mod:`twofold.wires.sse`):
+    one ``data:`` line of REST JSON per output, and a failure after the first
+    one as a last ``event: error`` whose data is the problem document. SSE has
+    no end marker: the body ending between events is the stream ending.
+    """
 
     def feed(self, chunk: bytes) -> list[Any]:
         raise NotImplementedError

@@ -9,10 +9,6 @@ httpx; this module never sees a message. ``target`` is a base URL, or an
 ASGI app called in process (no socket): the async transport uses
 ``httpx.ASGITransport``; the sync one runs the app on an event loop of its
 own, in a background thread, so a plain ``def test_...`` can use it.
-
-A response body is read in chunks and refused once it passes
-``max_response_size`` (RESOURCE_EXHAUSTED): a server, or anything posing as
-one, cannot make the client buffer without bound.
 """
 
 from __future__ import annotations
@@ -120,7 +116,12 @@ def _head(response: httpx.Response) -> HttpResponse:
 
 
 class Body:
-    """A response body being read, sync: iterate for chunks, then ``close``."""
+    """A response body being read, sync: iterate for chunks, then ``close``.
+
+    A response body is read in chunks and refused once it passes
+    ``max_response_size`` (RESOURCE_EXHAUSTED): a server, or anything posing as
+    one, cannot make the client buffer without bound.
+    """
 
     def __init__(self, response: httpx.Response, url: str, deadline: float | None) -> None:
         self._response = response

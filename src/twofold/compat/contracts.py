@@ -1,19 +1,8 @@
 """The two sides ``twofold check`` compares: the contracts of a definition and old ones.
 
 The new side is exported from ``MODULE:ATTR``: its OpenAPI document, and its
-``.proto`` files numbered by the lock file. The old side is one of
-
-- a file: an OpenAPI document (``.json``), a ``.proto`` file, or a buf image
-  (``.binpb``, from ``buf build -o``);
-- a directory of exported contracts: ``openapi.json`` at its top and the
-  ``.proto`` files under ``proto/`` (or under the directory itself), as
-  ``twofold openapi -o DIR/openapi.json`` and ``twofold proto -o DIR/proto``
-  write them;
-- ``git:REF``: the definition as it was at a commit, exported from a copy of
-  that commit's tree (``git archive``) by ``twofold openapi`` and ``twofold
-  proto`` run in a subprocess whose import path puts that tree first, so
-  that the old module, and everything else the repository holds, is the old
-  one, with the old lock file.
+``.proto`` files numbered by the lock file. The old side is a file, a
+directory of exported contracts or ``git:REF`` (:func:`read`).
 """
 
 from __future__ import annotations
@@ -68,7 +57,20 @@ def export(target: str, out: Path, lock: str | None = None) -> Contracts:
 
 def read(spec: str, target: str, work: Path, new_proto: Path | None) -> Contracts:
     """The old side named by ``--against``; ``work`` is a scratch directory. A lone
-    ``.proto`` file is placed where the new side keeps its package (``new_proto``)."""
+    ``.proto`` file is placed where the new side keeps its package (``new_proto``). It is one of
+
+    - a file: an OpenAPI document (``.json``), a ``.proto`` file, or a buf image
+      (``.binpb``, from ``buf build -o``);
+    - a directory of exported contracts: ``openapi.json`` at its top and the
+      ``.proto`` files under ``proto/`` (or under the directory itself), as
+      ``twofold openapi -o DIR/openapi.json`` and ``twofold proto -o DIR/proto``
+      write them;
+    - ``git:REF``: the definition as it was at a commit, exported from a copy of
+      that commit's tree (``git archive``) by ``twofold openapi`` and ``twofold
+      proto`` run in a subprocess whose import path puts that tree first, so
+      that the old module, and everything else the repository holds, is the old
+      one, with the old lock file.
+    """
     if spec.startswith(GIT_PREFIX):
         exported = from_git(spec.removeprefix(GIT_PREFIX), target, work)
         return _directory(exported, spec)

@@ -10,9 +10,6 @@ or a union variant added, a bound removed, a property removed or made
 optional). A regular expression cannot be proven to accept what another
 accepts, so a changed ``pattern`` counts as narrowing in a request and as
 widening in a response.
-
-``readOnly`` properties never appear in a request and ``writeOnly`` ones
-never in a response: changes to them are not judged in that direction.
 """
 
 from __future__ import annotations
@@ -87,7 +84,11 @@ UNIONS = ("oneOf", "anyOf")
 
 
 class SchemaDiff:
-    """Compares schemas of two documents and appends a :class:`Finding` per breaking change."""
+    """Compares schemas of two documents and appends a :class:`Finding` per breaking change.
+
+    ``readOnly`` properties never appear in a request and ``writeOnly`` ones
+    never in a response: changes to them are not judged in that direction.
+    """
 
     def __init__(self, old: Document, new: Document, out: list[Finding]) -> None:
         self.old = old

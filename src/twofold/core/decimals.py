@@ -10,14 +10,6 @@ request means. So the published pattern *is* the rule: :func:`checker`
 builds, once per type, a function that every decoder (REST and JSON-RPC
 bodies, REST path and query values, proto3 JSON, protobuf binary) runs on
 what it parsed, and :mod:`twofold.contracts.schemas` publishes the same pattern.
-
-The pattern of a Decimal is the one given in its ``extra_json_schema``
-(``Annotated[Decimal, Meta(extra_json_schema={"pattern": ...})]``, which
-must admit only decimal numbers), else :data:`PATTERN`; a pattern on a
-union holding a Decimal (``Annotated[Decimal | None, Meta(...)]``) applies
-too, as it does in JSON Schema. Patterns are ECMA-262 regular expressions
-(JSON Schema's dialect); :func:`compile_pattern` runs one with Python's
-``re`` exactly, and refuses at start-up what it could not run alike.
 """
 
 from __future__ import annotations
@@ -245,6 +237,14 @@ def _pattern(node: mi.Metadata) -> str | None:
 
 def checker(tp: Any) -> Callable[[Any], None] | None:
     """A check of a parsed message of type ``tp``, or None if it holds no Decimal.
+
+    The pattern of a Decimal is the one given in its ``extra_json_schema``
+    (``Annotated[Decimal, Meta(extra_json_schema={"pattern": ...})]``, which
+    must admit only decimal numbers), else :data:`PATTERN`; a pattern on a
+    union holding a Decimal (``Annotated[Decimal | None, Meta(...)]``) applies
+    too, as it does in JSON Schema. Patterns are ECMA-262 regular expressions
+    (JSON Schema's dialect); :func:`compile_pattern` runs one with Python's
+    ``re`` exactly, and refuses at start-up what it could not run alike.
 
     The check takes the tree a decoder parsed (dicts keyed by encode names,
     lists, strings; before or after ``msgspec.convert`` accepted it) and

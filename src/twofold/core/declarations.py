@@ -12,10 +12,6 @@ is refused with :class:`DefinitionError`, never silently ignored:
   between two registrations may be meant for one of them only;
 - an option or a registration once an App serves the service: the App
   holds its own copy of the method table and would never see it.
-
-The marks are replaced, never changed in place, so that a wrapper made with
-``functools.wraps`` (which copies the wrapped function's ``__dict__``) keeps
-a snapshot rather than sharing later changes.
 """
 
 from __future__ import annotations
@@ -60,7 +56,12 @@ def registrations(fn: Callable[..., Any]) -> tuple[tuple[Owner, Any], ...]:
 
 
 def declare(fn: Callable[..., Any], option: str, value: Any, decorator: str) -> None:
-    """Give ``fn``'s method the ``option``, whether it is registered yet or not."""
+    """Give ``fn``'s method the ``option``, whether it is registered yet or not.
+
+    The marks are replaced, never changed in place, so that a wrapper made with
+    ``functools.wraps`` (which copies the wrapped function's ``__dict__``) keeps
+    a snapshot rather than sharing later changes.
+    """
     declared: dict[str, tuple[str, Any]] = dict(getattr(fn, OPTIONS_ATTRIBUTE, {}))
     previous = declared.get(option)
     if previous is not None and previous[1] != value:

@@ -9,12 +9,6 @@ first), yet msgspec accepts a number for it, and strings such as ``"1e2"``
 or ``"1_000"``. :class:`Decoder` is msgspec's typed JSON decoder with both
 edges made to match the schema: an integral number is taken for an ``int``,
 and a Decimal is held to its published rule (:mod:`twofold.core.decimals`).
-
-The fast path is unchanged: the typed decoder runs first, and a type with no
-``int`` or ``Decimal`` anywhere pays nothing more. A body it refuses is
-walked for every violation (:mod:`twofold.core.violations`). A whole float is only
-looked for after msgspec has refused the body; checking Decimals costs one
-untyped parse of bodies whose type has a ``Decimal``.
 """
 
 from __future__ import annotations
@@ -36,7 +30,14 @@ _decode_any = msgspec.json.Decoder().decode
 
 
 class Decoder(Generic[T]):
-    """``msgspec.json.Decoder(tp)``, reading numbers as the JSON Schema of ``tp`` does."""
+    """``msgspec.json.Decoder(tp)``, reading numbers as the JSON Schema of ``tp`` does.
+
+    The fast path is unchanged: the typed decoder runs first, and a type with no
+    ``int`` or ``Decimal`` anywhere pays nothing more. A body it refuses is
+    walked for every violation (:mod:`twofold.core.violations`). A whole float is only
+    looked for after msgspec has refused the body; checking Decimals costs one
+    untyped parse of bodies whose type has a ``Decimal``.
+    """
 
     def __init__(self, tp: type[T]) -> None:
         self.type = tp

@@ -10,21 +10,6 @@ field named ``etag`` (AIP-154: the resource's version, which the database
 bumps on each write) that is the validator, so a conditional GET can be
 answered without reading more than the version; otherwise it is a digest of
 the encoded body, which is strong because the encoding is deterministic.
-
-Writes are made conditional the AIP way, so that the check is atomic with
-the write: the request message has an ``etag`` field, REST fills it from
-``If-Match``, RPC callers send it, and the handler compares it with the
-stored version inside its transaction (:func:`check_etag`). A stale one is
-ABORTED, answered 412 on REST (:class:`PreconditionFailed`).
-
-A resource that also declares a modification time, an output field named
-``updated_at`` (a ``datetime``), gets the other validator as well: reads
-carry ``Last-Modified`` and answer ``If-Modified-Since`` with 304 (when no
-``If-None-Match`` is given, RFC 9110 §13.2.2), and a write whose request has
-an ``unmodified_since`` field takes ``If-Unmodified-Since`` into it, for the
-handler to compare inside its transaction (:func:`check_unmodified`) just as
-it does the etag. HTTP dates count whole seconds, so times are compared at
-that precision.
 """
 
 from __future__ import annotations
@@ -146,6 +131,12 @@ def if_match(value: str) -> str:
 def check_etag(expected: str, current: str, what: str = "the resource") -> None:
     """Raise :class:`PreconditionFailed` unless ``expected`` is "" or equals ``current``.
 
+    Writes are made conditional the AIP way, so that the check is atomic with
+    the write: the request message has an ``etag`` field, REST fills it from
+    ``If-Match``, RPC callers send it, and the handler compares it with the
+    stored version inside its transaction (:func:`check_etag`). A stale one is
+    ABORTED, answered 412 on REST (:class:`PreconditionFailed`).
+
     Call it inside the write's transaction, after locking the row, so that
     no other write can come between the check and this one.
     """
@@ -187,6 +178,15 @@ def not_modified_since(if_modified_since: bytes, when: datetime) -> bool:
 
 def check_unmodified(since: datetime | None, when: datetime, what: str = "the resource") -> None:
     """Raise :class:`PreconditionFailed` if the resource changed after ``since``.
+
+    A resource that also declares a modification time, an output field named
+    ``updated_at`` (a ``datetime``), gets the other validator as well: reads
+    carry ``Last-Modified`` and answer ``If-Modified-Since`` with 304 (when no
+    ``If-None-Match`` is given, RFC 9110 §13.2.2), and a write whose request has
+    an ``unmodified_since`` field takes ``If-Unmodified-Since`` into it, for the
+    handler to compare inside its transaction (:func:`check_unmodified`) just as
+    it does the etag. HTTP dates count whole seconds, so times are compared at
+    that precision.
 
     ``since`` is the request's ``unmodified_since`` (None: unconditional);
     ``when`` its stored modification time. Call it where :func:`check_etag`

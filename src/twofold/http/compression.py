@@ -3,21 +3,7 @@
 Whatever the framing (REST's and JSON-RPC's ``Content-Encoding``, Connect's
 ``Content-Encoding`` and ``Connect-Content-Encoding``, gRPC-Web's
 ``grpc-encoding`` with the envelope's compressed flag) the bytes are gzip
-(RFC 1952), and two things must hold wherever they are inflated:
-
-- The limit applies to what comes *out*: a few kilobytes of gzip can
-  inflate to gigabytes. :func:`gunzip` inflates at most ``limit + 1``
-  bytes, however large the input promises to be, and refuses the message
-  if that many came out.
-- One gzip member, nothing after it. A second member or stray bytes would
-  be data that some readers see and others drop (Python's
-  ``gzip.decompress`` reads every member, a single ``zlib`` pass stops at
-  the first): malformed, never ignored.
-
-Only gzip is taken: it is what every HTTP and RPC client sends, and
-``deflate`` is ambiguous in practice (zlib-wrapped per RFC 9110, raw
-deflate from some clients). A request in another coding is refused with
-415 and ``Accept-Encoding: gzip`` (RFC 9110 §15.5.16) on REST and JSON-RPC.
+(RFC 1952), inflated by :func:`gunzip` under the limit, whatever the framing.
 """
 
 from __future__ import annotations
@@ -52,6 +38,17 @@ class UnsupportedEncoding(Error):
 def gunzip(data: bytes, limit: int, what: str = "message") -> bytes:
     """Inflate one gzip member, refusing to produce more than ``limit`` bytes.
 
+    Two things hold wherever a body or message is inflated:
+
+    - The limit applies to what comes *out*: a few kilobytes of gzip can
+      inflate to gigabytes. :func:`gunzip` inflates at most ``limit + 1``
+      bytes, however large the input promises to be, and refuses the message
+      if that many came out.
+    - One gzip member, nothing after it. A second member or stray bytes would
+      be data that some readers see and others drop (Python's
+      ``gzip.decompress`` reads every member, a single ``zlib`` pass stops at
+      the first): malformed, never ignored.
+
     Over the limit is :class:`~twofold.http.body.BodyTooLarge` (RESOURCE_EXHAUSTED,
     413 on REST); anything else wrong (not gzip, truncated, bytes after the
     member) is INVALID_ARGUMENT. ``what`` names the data in messages.
@@ -74,6 +71,11 @@ def gunzip(data: bytes, limit: int, what: str = "message") -> bytes:
 
 def decode_body(content_encoding: bytes | None, body: bytes, limit: int) -> bytes:
     """``body`` with its ``Content-Encoding`` undone, within ``limit`` bytes.
+
+    Only gzip is taken: it is what every HTTP and RPC client sends, and
+    ``deflate`` is ambiguous in practice (zlib-wrapped per RFC 9110, raw
+    deflate from some clients). A request in another coding is refused with
+    415 and ``Accept-Encoding: gzip`` (RFC 9110 §15.5.16) on REST and JSON-RPC.
 
     The header is a list of codings in the order they were applied (RFC
     9110 §8.4), matched case-insensitively; ``identity`` is no coding.

@@ -11,10 +11,6 @@ The token is ``base64url(json(position) + tag)`` without padding, where
 ``tag`` is HMAC-SHA256 truncated to 128 bits over a domain label, a digest of
 the filters and the JSON. The position is readable by anyone holding the
 token (it is not encrypted): put keys in it, never secrets.
-
-Every token a server hands out must be accepted by every process serving the
-same API, so the secret has to be shared and stable (an environment variable),
-never generated per process.
 """
 
 from __future__ import annotations
@@ -50,6 +46,10 @@ _decode_position = msgspec.json.Decoder(Position).decode
 
 class PageTokens:
     """Encode and verify page tokens with one secret.
+
+    Every token a server hands out must be accepted by every process serving the
+    same API, so the secret has to be shared and stable (an environment variable),
+    never generated per process.
 
     >>> tokens = PageTokens(b"a secret of at least sixteen bytes")
     >>> token = tokens.encode({"id": 42}, {"category": "Books"})

@@ -9,11 +9,6 @@ metadata on gRPC), so every protocol is guarded by the same code. Its
 header-only step (:meth:`Authentication.admit`: credentials and scopes)
 runs before a protocol reads the request body; only ``check=``, which needs
 the typed request, runs in the chain.
-
-Missing or invalid credentials are UNAUTHENTICATED with a
-``WWW-Authenticate`` challenge (401 on REST), a valid identity without the
-scopes or failing the check is PERMISSION_DENIED (403). Error messages are
-fixed strings: no token, key or library message ever reaches a client or a log.
 """
 
 from __future__ import annotations
@@ -122,6 +117,11 @@ class ApiKeys:
 
 class Authentication:
     """The interceptor that enforces every method's :class:`Requirement`.
+
+    Missing or invalid credentials are UNAUTHENTICATED with a
+    ``WWW-Authenticate`` challenge (401 on REST), a valid identity without the
+    scopes or failing the check is PERMISSION_DENIED (403). Error messages are
+    fixed strings: no token, key or library message ever reaches a client or a log.
 
     The first verifier whose credentials the call carries decides; a call
     carrying none is anonymous. Credentials that are present but invalid are

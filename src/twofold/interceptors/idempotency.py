@@ -5,34 +5,7 @@ retrying it blindly may create twice. With a key the retry is safe: the
 request message has an ``idempotency_key`` field (REST fills it from the
 ``Idempotency-Key`` header, RPC callers send it), and the
 :class:`IdempotencyKeys` interceptor remembers, per method and key, a digest
-of the request and the first successful answer, for ``ttl`` seconds:
-
-- a new key is claimed for ``lease`` seconds and the handler runs;
-- the same key with the same request returns the stored answer, without
-  running the handler again;
-- the same key with another request is INVALID_ARGUMENT (422 on REST:
-  :class:`KeyReused`);
-- the same key while the first call still runs is ABORTED (409 on REST);
-  try again later;
-- a call that fails, or is cancelled (its deadline passed, its client
-  left), before its write committed stores nothing: a retry runs it again.
-
-Exactly once needs the answer to commit with the write it records. A
-handler that writes to a database calls :func:`complete` inside its own
-transaction, and the store adds the answer to that transaction: then either
-both commit or neither does, whenever a deadline or a crash cuts the call
-short. A handler that does not is completed by the interceptor after it
-returns, which leaves a window (the process dies between the write and the
-answer) where the key's lease runs out and a retry runs the handler again.
-
-Every claim carries a random token. A claim whose process died expires
-after its lease and a retry may take the key over; completing or releasing
-is then refused for the old call (its transaction rolls back), so a key is
-never answered twice nor freed under a write that committed.
-
-Keys live in an :class:`IdempotencyStore`: :class:`MemoryStore` here (one
-process, tests), or one over the application's database, which every worker
-shares (the catalog's is in ``examples/catalog/database.py``).
+of the request and the first successful answer, for ``ttl`` seconds.
 """
 
 from __future__ import annotations
@@ -223,6 +196,33 @@ async def complete(ctx: Context, output: Any, *, within: Any = None) -> None:
 
 class IdempotencyKeys:
     """The interceptor that honours ``idempotency_key`` on every method that has one.
+
+    - a new key is claimed for ``lease`` seconds and the handler runs;
+    - the same key with the same request returns the stored answer, without
+      running the handler again;
+    - the same key with another request is INVALID_ARGUMENT (422 on REST:
+      :class:`KeyReused`);
+    - the same key while the first call still runs is ABORTED (409 on REST);
+      try again later;
+    - a call that fails, or is cancelled (its deadline passed, its client
+      left), before its write committed stores nothing: a retry runs it again.
+
+    Exactly once needs the answer to commit with the write it records. A
+    handler that writes to a database calls :func:`complete` inside its own
+    transaction, and the store adds the answer to that transaction: then either
+    both commit or neither does, whenever a deadline or a crash cuts the call
+    short. A handler that does not is completed by the interceptor after it
+    returns, which leaves a window (the process dies between the write and the
+    answer) where the key's lease runs out and a retry runs the handler again.
+
+    Every claim carries a random token. A claim whose process died expires
+    after its lease and a retry may take the key over; completing or releasing
+    is then refused for the old call (its transaction rolls back), so a key is
+    never answered twice nor freed under a write that committed.
+
+    Keys live in an :class:`IdempotencyStore`: :class:`MemoryStore` here (one
+    process, tests), or one over the application's database, which every worker
+    shares (the catalog's is in ``examples/catalog/database.py``).
 
     ``ttl``: how long an answer is kept; ``lease``: how long a call holds its
     key before a retry may take it over (a call still running then fails

@@ -5,12 +5,8 @@
   ``Request-Timeout`` header in seconds (Connect has ``connect-timeout-ms``,
   gRPC and gRPC-Web ``grpc-timeout``). The earliest deadline wins; when it
   passes the handler is cancelled and the call is DEADLINE_EXCEEDED (504 on
-  REST). It covers streams too, to their last message.
-  A long-lived stream declared with ``@lifetime(seconds)`` has no
-  server-side deadline: it ends cleanly (OK) when its lifetime is over.
-- :class:`ConcurrencyLimit`: calls in flight in this process, in separate
-  :class:`Budget` s for unary calls and streams, with a share of each kept
-  for identified callers and anonymous streams capped per remote address.
+  REST), streams included; ``@lifetime`` streams end cleanly instead.
+- :class:`ConcurrencyLimit`: calls in flight in this process, per :class:`Budget`.
 - :class:`RateLimit`: a token bucket per identity (or address), in :class:`Buckets`.
 - :class:`StreamLimit`: at most N messages in a client or server stream.
 

@@ -9,24 +9,6 @@ Each instance has its own registry, so two apps in one process do not clash.
   ``ok`` or the canonical code name.
 - ``twofold_call_duration_seconds{protocol,method}``: a latency histogram.
 - ``twofold_calls_in_flight{protocol,method}``: calls running now.
-
-With ``twofold serve --workers N`` the supervisor sets
-``PROMETHEUS_MULTIPROC_DIR`` (see :mod:`twofold.server.supervisor`), and
-prometheus-client's multiprocess mode keeps every worker's values in files
-there: ``/metrics`` on any worker then reads them all and reports the whole
-server. Counters and histograms are summed over the workers, live and dead
-(a total does not shrink when a worker is replaced); the in-flight gauge is
-a ``livesum``, the sum over live workers only, so the calls of a worker that
-died leave it. Without that variable each process reports its own, from the
-instance's registry.
-
-A stream is measured to its last message. A request a protocol refuses
-before the chain runs (a malformed or over-large body, an unsupported media
-type, an unknown method: ``method="_OTHER"``) is counted with its code too,
-through :meth:`refused`, but not timed. So is one refused by the
-header-only step of an interceptor after this one (credentials); one
-refused by an interceptor after this one in the chain (limits) is counted
-as an ordinary failed call.
 """
 
 from __future__ import annotations
@@ -48,6 +30,25 @@ from twofold.interceptors import outcome
 
 
 class Metrics:
+    """With ``twofold serve --workers N`` the supervisor sets
+    ``PROMETHEUS_MULTIPROC_DIR`` (see :mod:`twofold.server.supervisor`), and
+    prometheus-client's multiprocess mode keeps every worker's values in files
+    there: ``/metrics`` on any worker then reads them all and reports the whole
+    server. Counters and histograms are summed over the workers, live and dead
+    (a total does not shrink when a worker is replaced); the in-flight gauge is
+    a ``livesum``, the sum over live workers only, so the calls of a worker that
+    died leave it. Without that variable each process reports its own, from the
+    instance's registry.
+
+    A stream is measured to its last message. A request a protocol refuses
+    before the chain runs (a malformed or over-large body, an unsupported media
+    type, an unknown method: ``method="_OTHER"``) is counted with its code too,
+    through :meth:`refused`, but not timed. So is one refused by the
+    header-only step of an interceptor after this one (credentials); one
+    refused by an interceptor after this one in the chain (limits) is counted
+    as an ordinary failed call.
+    """
+
     def __init__(
         self, *, path: str = "/metrics", registry: CollectorRegistry | None = None
     ) -> None:

@@ -4,23 +4,7 @@
 tracing on (this module is the only one that imports ``opentelemetry``, and
 only the API: the application installs the SDK and its exporter, as
 OpenTelemetry asks of libraries). Each call, including one refused before its
-handler ran, becomes a SERVER span:
-
-- its parent is the caller's W3C ``traceparent`` (and ``tracestate``,
-  ``baggage``), read by the global propagator from the HTTP headers or the
-  gRPC metadata alike;
-- RPC protocols (JSON-RPC, Connect, gRPC-Web, gRPC) follow the RPC semantic
-  conventions: span name ``package.Service/Method``, ``rpc.system``
-  (``jsonrpc``, ``connect_rpc``, ``grpc``), ``rpc.service``, ``rpc.method``,
-  and ``rpc.grpc.status_code`` or ``rpc.connect_rpc.error_code``;
-- REST follows the HTTP server conventions: span name ``GET /products/{id}``,
-  ``http.request.method``, ``http.route``, ``url.path``, ``url.scheme``,
-  ``http.response.status_code`` (no query string: it may carry secrets);
-- a failed call has status ERROR and ``error.type``, the canonical code name.
-  No message, header or body is recorded: they may hold what the caller sent.
-
-A stream's span lasts until its last message, and the handler's own spans
-are children of the call's span, between its yields too.
+handler ran, becomes a SERVER span (:class:`Tracing` lists its attributes).
 """
 
 from __future__ import annotations
@@ -58,6 +42,22 @@ INSTRUMENTATION = "twofold"
 
 class Tracing:
     """The interceptor that traces calls; put it first, so that its span covers the others.
+
+    - its parent is the caller's W3C ``traceparent`` (and ``tracestate``,
+      ``baggage``), read by the global propagator from the HTTP headers or the
+      gRPC metadata alike;
+    - RPC protocols (JSON-RPC, Connect, gRPC-Web, gRPC) follow the RPC semantic
+      conventions: span name ``package.Service/Method``, ``rpc.system``
+      (``jsonrpc``, ``connect_rpc``, ``grpc``), ``rpc.service``, ``rpc.method``,
+      and ``rpc.grpc.status_code`` or ``rpc.connect_rpc.error_code``;
+    - REST follows the HTTP server conventions: span name ``GET /products/{id}``,
+      ``http.request.method``, ``http.route``, ``url.path``, ``url.scheme``,
+      ``http.response.status_code`` (no query string: it may carry secrets);
+    - a failed call has status ERROR and ``error.type``, the canonical code name.
+      No message, header or body is recorded: they may hold what the caller sent.
+
+    A stream's span lasts until its last message, and the handler's own spans
+    are children of the call's span, between its yields too.
 
     ``tracer_provider`` defaults to the global one (set by the SDK's setup or
     ``opentelemetry-instrument``), ``propagator`` to the global propagator.

@@ -11,11 +11,6 @@ the msgspec value, field by field in number order as upb does; for the small
 messages an RPC carries it is faster than building a upb message first
 (``python -m bench.protobuf`` measures both), and it produces the same bytes
 (tests/unit/protobuf/test_protobuf_codec.py compares them with upb's).
-
-Proto3 has no "missing" for a scalar: a field not sent reads as its zero
-value, unless the Python field has a default, which then applies (such a
-field is ``optional`` in the ``.proto`` when the default is not zero). A
-message field not sent is missing, as in JSON.
 """
 
 from __future__ import annotations
@@ -45,6 +40,11 @@ _PACKED = ("int64", "int32", "bool", "double")
 
 class Codec(NamedTuple, Generic[T]):
     """The binary codec of one message type; get one with ``Schema.codec``.
+
+    Proto3 has no "missing" for a scalar: a field not sent reads as its zero
+    value, unless the Python field has a default, which then applies (such a
+    field is ``optional`` in the ``.proto`` when the default is not zero). A
+    message field not sent is missing, as in JSON.
 
     ``decode`` raises :class:`~twofold.Error` (INVALID_ARGUMENT) for
     malformed bytes and for values that fail validation, with the field path.

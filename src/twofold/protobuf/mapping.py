@@ -1,24 +1,4 @@
-"""From msgspec types to protobuf: the type mapping (docs/protobuf.md), one table.
-
-| Python                               | protobuf                                  |
-|--------------------------------------|-------------------------------------------|
-| ``int``                              | ``int64``; ``int32`` when Meta bounds fit |
-| ``float`` / ``str`` / ``bytes`` / ``bool`` | ``double`` / ``string`` / ``bytes`` / ``bool`` |
-| ``Decimal``, ``UUID``                | ``string`` (as in JSON)                   |
-| ``date``, ``time``                   | ``string`` (ISO 8601, as in JSON)         |
-| ``datetime``                         | ``google.protobuf.Timestamp``             |
-| ``Enum``                             | ``enum``, values ``ORDER_STATUS_OPEN``     |
-| ``list``/``set``/``tuple[T, ...]``   | ``repeated``                              |
-| ``dict[K, V]``                       | ``map<K, V>``                             |
-| ``T | None``, ``T | UnsetType``      | proto3 ``optional``                       |
-| Struct / dataclass                   | ``message``                               |
-| tagged union of Structs              | ``oneof``                                 |
-| :class:`twofold.Empty`               | ``google.protobuf.Empty``                 |
-
-A scalar whose Python default is not the proto3 zero value
-(``page_size: int = 20``) is ``optional`` too: with implicit presence an
-explicit 0 would be indistinguishable from "not sent", and would read as 20.
-"""
+"""From msgspec types to protobuf: the type mapping (docs/protobuf.md), one table."""
 
 from __future__ import annotations
 
@@ -74,7 +54,27 @@ def enum_value_names(cls: type[enum.Enum]) -> tuple[str, dict[enum.Enum, str]]:
 
 
 class Builder:
-    """Walks the methods of some services and builds the :class:`model.File` s."""
+    """Walks the methods of some services and builds the :class:`model.File` s.
+
+    | Python                               | protobuf                                  |
+    |--------------------------------------|-------------------------------------------|
+    | ``int``                              | ``int64``; ``int32`` when Meta bounds fit |
+    | ``float`` / ``str`` / ``bytes`` / ``bool`` | ``double`` / ``string`` / ``bytes`` / ``bool`` |
+    | ``Decimal``, ``UUID``                | ``string`` (as in JSON)                   |
+    | ``date``, ``time``                   | ``string`` (ISO 8601, as in JSON)         |
+    | ``datetime``                         | ``google.protobuf.Timestamp``             |
+    | ``Enum``                             | ``enum``, values ``ORDER_STATUS_OPEN``     |
+    | ``list``/``set``/``tuple[T, ...]``   | ``repeated``                              |
+    | ``dict[K, V]``                       | ``map<K, V>``                             |
+    | ``T | None``, ``T | UnsetType``      | proto3 ``optional``                       |
+    | Struct / dataclass                   | ``message``                               |
+    | tagged union of Structs              | ``oneof``                                 |
+    | :class:`twofold.Empty`               | ``google.protobuf.Empty``                 |
+
+    A scalar whose Python default is not the proto3 zero value
+    (``page_size: int = 20``) is ``optional`` too: with implicit presence an
+    explicit 0 would be indistinguishable from "not sent", and would read as 20.
+    """
 
     def __init__(self, services: Iterable[Service], numbering: Numbering) -> None:
         self.numbering = numbering

@@ -8,13 +8,6 @@ number must not change once clients exist. Numbers come from, in order:
    message's field numbers and every enum's value numbers;
 3. for a field the lock does not know yet, the lowest number the message
    has never used (reserved ones count as used).
-
-A field that disappears from a type keeps its number in the lock as
-*reserved*, so no later field can take it. :class:`Numbering` assigns the
-numbers for one build and collects :class:`Problem` s: entries the lock is
-missing (``twofold proto --update`` writes them) and breaking changes (a
-field whose type changed, a number moved or reused), which ``--check`` turns
-into a failing exit status.
 """
 
 from __future__ import annotations
@@ -179,7 +172,15 @@ class Wanted:
 
 
 class Numbering:
-    """Assigns numbers for one build from a :class:`Lock`, and records the new lock."""
+    """Assigns numbers for one build from a :class:`Lock`, and records the new lock.
+
+    A field that disappears from a type keeps its number in the lock as
+    *reserved*, so no later field can take it. :class:`Numbering` assigns the
+    numbers for one build and collects :class:`Problem` s: entries the lock is
+    missing (``twofold proto --update`` writes them) and breaking changes (a
+    field whose type changed, a number moved or reused), which ``--check`` turns
+    into a failing exit status.
+    """
 
     def __init__(self, lock: Lock) -> None:
         self.lock = lock

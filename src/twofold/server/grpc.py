@@ -12,18 +12,6 @@ Per call (docs/architecture.md): the metadata becomes the Context's headers,
 :func:`~twofold.core.invoke.invoke` as every wire, and an Error goes out as
 status, message and ``grpc-status-details-bin``. A client that cancels, or
 a deadline that passes, cancels the handler's task.
-
-Beside the app's services the server carries the standard health service
-(SERVING for each service and for ``""``, NOT_SERVING once shutdown starts)
-and server reflection, which serves the descriptors of our schema.
-``grpc.max_receive_message_length`` is the app's ``max_body_size``, so a
-larger message is refused with RESOURCE_EXHAUSTED before it is read (by
-grpcio: no interceptor hears of it). A message that does not decode, and a
-method no service has (answered UNIMPLEMENTED by a last, catch-all handler),
-are told to the App's observers (:class:`~twofold.core.chain.Observer`) as
-refusals, so that metrics, logs and traces count them. The server's
-:class:`~twofold.server.limits.ServerLimits` become grpcio's options
-(``_limit_options``): those grpcio has a counterpart for.
 """
 
 from __future__ import annotations
@@ -64,6 +52,18 @@ _ServicerContext = Any  # grpc.aio.ServicerContext: grpcio ships no type hints
 
 class GrpcServer:
     """A ``grpc.aio`` server for one App: its services, health and reflection.
+
+    Beside the app's services the server carries the standard health service
+    (SERVING for each service and for ``""``, NOT_SERVING once shutdown starts)
+    and server reflection, which serves the descriptors of our schema.
+    ``grpc.max_receive_message_length`` is the app's ``max_body_size``, so a
+    larger message is refused with RESOURCE_EXHAUSTED before it is read (by
+    grpcio: no interceptor hears of it). A message that does not decode, and a
+    method no service has (answered UNIMPLEMENTED by a last, catch-all handler),
+    are told to the App's observers (:class:`~twofold.core.chain.Observer`) as
+    refusals, so that metrics, logs and traces count them. The server's
+    :class:`~twofold.server.limits.ServerLimits` become grpcio's options
+    (``_limit_options``): those grpcio has a counterpart for.
 
     ``reuse_port`` lets several worker processes listen on one port (Linux's
     SO_REUSEPORT); off by default, so that a port already taken is an error

@@ -11,12 +11,6 @@ nothing. Readiness is the one that says "not now":
   listener goes away;
 - while a part the server runs beside the App is not serving (under
   ``twofold serve``, the native gRPC server until its health is SERVING).
-
-The App owns one :class:`Readiness`; the App's lifespan flips ``started``
-and whoever runs the App (:mod:`twofold.server.serving`) flips the rest.
-Both answers skip the interceptors (no credentials, no rate limit, not
-counted as API calls) and say ``Cache-Control: no-store``: a cached "ready"
-is a lie a proxy tells on the server's behalf.
 """
 
 from __future__ import annotations
@@ -29,7 +23,14 @@ NO_STORE = (b"cache-control", b"no-store")
 
 
 class Readiness:
-    """Whether this App should receive traffic, and if not, why not."""
+    """Whether this App should receive traffic, and if not, why not.
+
+    The App owns one :class:`Readiness`; the App's lifespan flips ``started``
+    and whoever runs the App (:mod:`twofold.server.serving`) flips the rest.
+    Both answers skip the interceptors (no credentials, no rate limit, not
+    counted as API calls) and say ``Cache-Control: no-store``: a cached "ready"
+    is a lie a proxy tells on the server's behalf.
+    """
 
     def __init__(self) -> None:
         self.started = False

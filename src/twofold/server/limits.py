@@ -6,14 +6,6 @@ refuse it, so a limit on them has to live in the server. They are Twofold's
 own settings, whatever the server under them; each server maps them in one
 place (``twofold.server.uvicorn_limits`` for HTTP/1.1, ``twofold.server.grpc`` for
 native gRPC).
-
-Defaults follow the common practice of mature servers: 16 KiB of header
-fields (Node's and h11's limit), 100 fields (gunicorn's and Envoy's), 8 KiB
-of request target (nginx's line buffer), a 10 s header-read timeout (Go
-servers' usual ``ReadHeaderTimeout``), 30 s without a byte of an unfinished
-body (nginx's ``client_body_timeout`` is 60 s), 5 s of keep-alive idleness
-(uvicorn's default; an hour for gRPC
-channels) and 1000 connections per process.
 """
 
 from __future__ import annotations
@@ -25,7 +17,16 @@ KIB = 1024
 
 @dataclass(frozen=True, slots=True)
 class ServerLimits:
-    """Limits per server process (each of ``--workers N`` has its own)."""
+    """Limits per server process (each of ``--workers N`` has its own).
+
+    Defaults follow the common practice of mature servers: 16 KiB of header
+    fields (Node's and h11's limit), 100 fields (gunicorn's and Envoy's), 8 KiB
+    of request target (nginx's line buffer), a 10 s header-read timeout (Go
+    servers' usual ``ReadHeaderTimeout``), 30 s without a byte of an unfinished
+    body (nginx's ``client_body_timeout`` is 60 s), 5 s of keep-alive idleness
+    (uvicorn's default; an hour for gRPC
+    channels) and 1000 connections per process.
+    """
 
     max_connections: int = 1000
     """Open connections (HTTP and WebSocket) one process holds; a connection

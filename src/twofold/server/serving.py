@@ -2,40 +2,7 @@
 
 Each worker process runs one event loop holding both servers and the App's
 ``lifespan`` once, around both: the database the lifespan opens is the one
-the gRPC handlers use too. The order is
-
-1. the lifespan starts (uvicorn's own lifespan runner, driving the App's
-   ASGI lifespan, so a failing startup reads as it always has);
-2. the gRPC server starts, and SERVING is set on its health service;
-3. uvicorn serves HTTP (``Server.serve()``, its lifespan turned off: it is
-   already running) until SIGINT or SIGTERM;
-4. at that signal both stop at once: uvicorn closes its listeners and waits
-   for requests in flight, while the gRPC server turns NOT_SERVING, refuses
-   new calls and lets calls in flight finish, each for at most ``grace``
-   seconds, after which what is left is cancelled;
-5. the lifespan ends, after both have stopped.
-
-With ``--workers N`` the parent binds the HTTP socket once and starts N
-such processes (spawned, as uvicorn does), handing them the socket; each
-worker's gRPC server binds the gRPC port itself with SO_REUSEPORT, so the
-kernel spreads connections over the workers. :mod:`twofold.server.supervisor`
-keeps them running: a worker that dies is replaced, and a signal to the
-parent drains every worker. ``--reload`` uses uvicorn's reloader with this
-same worker.
-
-A worker never outlives its parent, even one killed with SIGKILL (which
-cannot be passed on): on Linux the kernel sends it SIGTERM when the parent
-dies (``PR_SET_PDEATHSIG``), and on any system the worker watches the
-sentinel ``multiprocessing`` gives it (a pipe from the parent that reads as
-closed once the parent is gone). Either way it stops as on SIGTERM: no new
-connections, calls in flight get ``grace`` seconds. Without this, workers
-orphaned by a killed supervisor would keep the port, and a restarted
-server would find it in use.
-
-``settings.limits`` (:class:`~twofold.server.limits.ServerLimits`) bound
-what a connection may send and how long it may take, on both servers:
-:mod:`twofold.server.uvicorn_limits` maps them onto uvicorn, ``GrpcServer`` onto
-grpcio.
+the gRPC handlers use too (:func:`_serve` gives the order of start and stop).
 """
 
 from __future__ import annotations
@@ -71,7 +38,13 @@ STARTUP_FAILURE = 3  # uvicorn's exit status when the lifespan fails
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    """What ``twofold serve`` was asked for; picklable, so workers get it too."""
+    """What ``twofold serve`` was asked for; picklable, so workers get it too.
+
+    ``settings.limits`` (:class:`~twofold.server.limits.ServerLimits`) bound
+    what a connection may send and how long it may take, on both servers:
+    :mod:`twofold.server.uvicorn_limits` maps them onto uvicorn, ``GrpcServer`` onto
+    grpcio.
+    """
 
     target: str
     host: str = "127.0.0.1"
@@ -207,6 +180,19 @@ async def _serve(
     sockets: list[socket.socket] | None,
     on_ready: Callable[[], None],
 ) -> int:
+    """Run one worker: the lifespan once, around both servers; its exit status.
+
+    1. the lifespan starts (uvicorn's own lifespan runner, driving the App's
+       ASGI lifespan, so a failing startup reads as it always has);
+    2. the gRPC server starts, and SERVING is set on its health service;
+    3. uvicorn serves HTTP (``Server.serve()``, its lifespan turned off: it is
+       already running) until SIGINT or SIGTERM;
+    4. at that signal both stop at once: uvicorn closes its listeners and waits
+       for requests in flight, while the gRPC server turns NOT_SERVING, refuses
+       new calls and lets calls in flight finish, each for at most ``grace``
+       seconds, after which what is left is cancelled;
+    5. the lifespan ends, after both have stopped.
+    """
     config.load()
     lifespan = LifespanOn(config)
     await lifespan.startup()
@@ -277,7 +263,17 @@ async def _serve(
 
 def _watch_parent(http: _HttpServer) -> Callable[[], None]:
     """In a worker process: stop as on SIGTERM once the parent is gone; the
-    function that stops watching."""
+    function that stops watching.
+
+    A worker never outlives its parent, even one killed with SIGKILL (which
+    cannot be passed on): on Linux the kernel sends it SIGTERM when the parent
+    dies (``PR_SET_PDEATHSIG``), and on any system the worker watches the
+    sentinel ``multiprocessing`` gives it (a pipe from the parent that reads as
+    closed once the parent is gone). Either way it stops as on SIGTERM: no new
+    connections, calls in flight get ``grace`` seconds. Without this, workers
+    orphaned by a killed supervisor would keep the port, and a restarted
+    server would find it in use.
+    """
     parent = multiprocessing.parent_process()
     if parent is None or parent.sentinel is None:
         return lambda: None
@@ -309,7 +305,16 @@ def _ignore(sig: int, frame: FrameType | None) -> None:
 
 
 def _supervise(settings: Settings, sock: socket.socket) -> int:
-    """Keep ``settings.workers`` workers serving on one HTTP socket until a signal."""
+    """Keep ``settings.workers`` workers serving on one HTTP socket until a signal.
+
+    With ``--workers N`` the parent binds the HTTP socket once and starts N
+    worker processes (spawned, as uvicorn does), handing them the socket; each
+    worker's gRPC server binds the gRPC port itself with SO_REUSEPORT, so the
+    kernel spreads connections over the workers. :mod:`twofold.server.supervisor`
+    keeps them running: a worker that dies is replaced, and a signal to the
+    parent drains every worker. ``--reload`` uses uvicorn's reloader with this
+    same worker.
+    """
     from twofold.server.supervisor import Supervisor, shared_metrics
 
     multiprocessing.allow_connection_pickling()

@@ -2,35 +2,8 @@
 
 The supervisor starts the workers (spawned processes, each running
 :func:`twofold.server.serving._worker_process`) and then only watches them:
-
-- A worker tells the supervisor once it serves (lifespan up, gRPC and HTTP
-  listening) by writing to a pipe the supervisor gave it.
-- A worker that exits while the server is not stopping is logged, with its
-  exit status or signal, and replaced: at once if it had served, since a
-  crash or an OOM kill says nothing about the next process. One that exits
-  before it ever served failed to *start*; its replacement waits, 0.5 s
-  after the first such failure and twice as long after each next one (at
-  most 10 s), and after ``STARTUP_ATTEMPTS`` failures in a row (none
-  serving in between) the supervisor gives up: it stops the other workers
-  and exits with the failed worker's status. A worker that fails before
-  any worker has served makes it give up at once, as uvicorn's and
-  gunicorn's supervisors do: the app, its lifespan or a socket is broken
-  and every retry would fail the same way.
-- SIGTERM or SIGINT is passed on to every worker, which drains (no new
-  connections, calls in flight get ``grace`` seconds); the supervisor
-  waits ``grace`` plus ``STOP_MARGIN`` seconds for them (a lifespan ends
-  after its servers do), then kills what is left with SIGKILL. It exits 0
-  if every worker stopped cleanly (a worker still starting may die of the
-  SIGTERM itself: it had nothing in flight), 1 otherwise.
-
-The workers' metrics are one server's: :func:`shared_metrics` gives them a
-directory for prometheus-client's multiprocess mode (see
-:mod:`twofold.interceptors.metrics`), tells it of each worker that ends,
-and removes it at the end.
-
-Signals reach the loop through a socket pair (the self-pipe trick), so the
-loop sleeps in one ``wait`` on the workers' sentinels, their pipes and the
-signals, with no polling.
+it replaces a worker that dies, gives up on one that cannot start, and
+passes SIGTERM on so that every worker drains (:class:`Supervisor`).
 """
 
 from __future__ import annotations
@@ -93,7 +66,28 @@ class Worker:
 
 @dataclass(eq=False)
 class Supervisor:
-    """N workers running ``target(ready=connection)``; see the module's docstring."""
+    """N workers running ``target(ready=connection)``.
+
+    - A worker tells the supervisor once it serves (lifespan up, gRPC and HTTP
+      listening) by writing to a pipe the supervisor gave it.
+    - A worker that exits while the server is not stopping is logged, with its
+      exit status or signal, and replaced: at once if it had served, since a
+      crash or an OOM kill says nothing about the next process. One that exits
+      before it ever served failed to *start*; its replacement waits, 0.5 s
+      after the first such failure and twice as long after each next one (at
+      most 10 s), and after ``STARTUP_ATTEMPTS`` failures in a row (none
+      serving in between) the supervisor gives up: it stops the other workers
+      and exits with the failed worker's status. A worker that fails before
+      any worker has served makes it give up at once, as uvicorn's and
+      gunicorn's supervisors do: the app, its lifespan or a socket is broken
+      and every retry would fail the same way.
+    - SIGTERM or SIGINT is passed on to every worker, which drains (no new
+      connections, calls in flight get ``grace`` seconds); the supervisor
+      waits ``grace`` plus ``STOP_MARGIN`` seconds for them (a lifespan ends
+      after its servers do), then kills what is left with SIGKILL. It exits 0
+      if every worker stopped cleanly (a worker still starting may die of the
+      SIGTERM itself: it had nothing in flight), 1 otherwise.
+    """
 
     count: int
     grace: float
@@ -107,7 +101,12 @@ class Supervisor:
     status: int | None = None  # set once the supervisor stops: its exit status
 
     def run(self) -> int:
-        """Start the workers, keep them running until a signal; the exit status."""
+        """Start the workers, keep them running until a signal; the exit status.
+
+        Signals reach the loop through a socket pair (the self-pipe trick), so the
+        loop sleeps in one ``wait`` on the workers' sentinels, their pipes and the
+        signals, with no polling.
+        """
         spawn = multiprocessing.get_context("spawn")
         wake, wakeup = socket.socketpair()
         wakeup.setblocking(False)
@@ -304,6 +303,11 @@ def _failure(code: int) -> int:
 @contextlib.contextmanager
 def shared_metrics() -> Iterator[Callable[[int], None]]:
     """Set ``PROMETHEUS_MULTIPROC_DIR`` for the workers to come; what to call as each ends.
+
+    The workers' metrics are one server's: :func:`shared_metrics` gives them a
+    directory for prometheus-client's multiprocess mode (see
+    :mod:`twofold.interceptors.metrics`), tells it of each worker that ends,
+    and removes it at the end.
 
     A directory set already is the operator's (it must be emptied between
     runs, as prometheus-client requires): used, never removed. Otherwise a

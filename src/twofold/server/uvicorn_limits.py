@@ -5,27 +5,7 @@ with httptools (llhttp keeps a header value in memory however long it grows),
 times out neither a head nor a body that stops arriving (its keep-alive
 timer runs only between requests, and any byte resets it), and refuses no
 connection: ``limit_concurrency`` answers 503 per request, after the head
-was read. Each protocol class here overrides the few methods it needs:
-
-- httptools: ``data_received`` bounds a head that is still unfinished after
-  a whole read (what llhttp and uvicorn gather of it), and
-  ``on_headers_complete`` checks the exact limits (414, 431) before uvicorn
-  starts the app; a ``_Refusal`` raised there comes back out of
-  ``feed_data`` as the parser error's context. No wrapper runs per header:
-  a Python method that httptools calls from C costs one to three thousand
-  instructions, which per header was most of a request's overhead.
-- h11: h11 itself refuses a head larger than ``h11_max_incomplete_event_size``
-  (431, or 414 while the request line is unfinished); the exact field and
-  target limits are checked before the app is called.
-
-Timeouts are not timers per request (two more timer handles per request
-would cost the hot path several percent): each connection counts the bytes
-it receives, the httptools one tells a head being read from uvicorn's own
-state, and one ``watch`` task per server looks at every connection a few
-times per timeout. The keep-alive idle timeout stays uvicorn's.
-
-``LimitedConfig`` carries the limits to the protocols, and ``watch`` is
-started beside ``uvicorn.Server.serve`` (``twofold.server.serving``).
+was read. Each protocol class here overrides the few methods it needs (:class:`_Limited`).
 """
 
 from __future__ import annotations
@@ -132,6 +112,17 @@ class _State:
 
 class _Limited:
     """What both protocols add: the connection cap, the timeouts and refusals.
+
+    - httptools: ``data_received`` bounds a head that is still unfinished after
+      a whole read (what llhttp and uvicorn gather of it), and
+      ``on_headers_complete`` checks the exact limits (414, 431) before uvicorn
+      starts the app; a ``_Refusal`` raised there comes back out of
+      ``feed_data`` as the parser error's context. No wrapper runs per header:
+      a Python method that httptools calls from C costs one to three thousand
+      instructions, which per header was most of a request's overhead.
+    - h11: h11 itself refuses a head larger than ``h11_max_incomplete_event_size``
+      (431, or 414 while the request line is unfinished); the exact field and
+      target limits are checked before the app is called.
 
     Mixed in before uvicorn's protocol class, whose attributes it uses
     (``transport``, ``connections``, ``cycle``, ``flow``, ``loop``).
@@ -386,6 +377,9 @@ def protocol(http: str = "auto") -> type[asyncio.Protocol]:
 class LimitedConfig(Config):
     """uvicorn's ``Config``, carrying ``limits`` to the protocols above.
 
+    ``LimitedConfig`` carries the limits to the protocols, and ``watch`` is
+    started beside ``uvicorn.Server.serve`` (``twofold.server.serving``).
+
     The limits travel in the config, not in a class made for them, because
     ``--reload`` pickles the config into its worker process.
     """
@@ -414,6 +408,12 @@ def _limits(config: Config) -> ServerLimits:
 
 async def watch(limits: ServerLimits, state: ServerState) -> None:
     """Time out slow heads and stalled bodies among ``state``'s connections, forever.
+
+    Timeouts are not timers per request (two more timer handles per request
+    would cost the hot path several percent): each connection counts the bytes
+    it receives, the httptools one tells a head being read from uvicorn's own
+    state, and one ``watch`` task per server looks at every connection a few
+    times per timeout. The keep-alive idle timeout stays uvicorn's.
 
     It looks four times per shortest timeout (at least every second, at most
     twenty times a second), so a timeout fires within a quarter of its value

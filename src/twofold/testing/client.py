@@ -7,12 +7,6 @@ does. ``AsyncTestClient`` runs them on the caller's loop, for async tests.
 Both answer every method of the app's services by its Python name, as
 :class:`~twofold.Client` does, and hand out ``http``, an httpx client bound
 to the app, for raw HTTP.
-
-Five wires are called in process, with no socket. Native gRPC cannot be:
-grpcio speaks HTTP/2 on a socket and nothing else, so ``protocol="grpc"``
-starts the app's :class:`~twofold.GrpcServer` on an ephemeral 127.0.0.1
-port for the life of the client (on the same loop as the lifespan), and
-the client calls it there.
 """
 
 from __future__ import annotations
@@ -65,6 +59,12 @@ class _Options:
 
 
 async def _grpc_server(app: App) -> tuple[GrpcServer, int]:
+    """Five wires are called in process, with no socket. Native gRPC cannot be:
+    grpcio speaks HTTP/2 on a socket and nothing else, so ``protocol="grpc"``
+    starts the app's :class:`~twofold.GrpcServer` on an ephemeral 127.0.0.1
+    port for the life of the client (on the same loop as the lifespan), and
+    the client calls it there.
+    """
     server = GrpcServer(app)
     port = server.add_port("127.0.0.1:0")
     await server.start()

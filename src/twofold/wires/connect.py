@@ -9,15 +9,6 @@ error ``{"code", "message", "details"}``. Side-effect-free methods may also
 be called by GET, the message in the query, so that browsers and caches can
 treat RPC reads like any other resource. Bodies may be gzipped both ways
 (``Content-Encoding`` / ``Accept-Encoding``).
-
-Streams (``application/connect+json``, ``application/connect+proto``) are
-enveloped messages (:mod:`twofold.http.envelope`) both ways; the response always
-has status 200 and ends with an end-of-stream envelope (flag 0x02) holding
-JSON ``{"error", "metadata"}``, so an error is reported there even before the
-first message. Compression is per message (``Connect-Content-Encoding``,
-``Connect-Accept-Encoding``). Server streaming works over HTTP/1.1; client
-and bidi streaming need an HTTP/2 server for a full-duplex body (hypercorn),
-though a client stream sent whole also works over HTTP/1.1.
 """
 
 from __future__ import annotations
@@ -244,7 +235,17 @@ class UnsupportedCodec(Error):
 
 
 class _Stream(EnvelopedCall):
-    """One streaming call: Connect's hooks on the shared exchange loop."""
+    """One streaming call: Connect's hooks on the shared exchange loop.
+
+    Streams (``application/connect+json``, ``application/connect+proto``) are
+    enveloped messages (:mod:`twofold.http.envelope`) both ways; the response always
+    has status 200 and ends with an end-of-stream envelope (flag 0x02) holding
+    JSON ``{"error", "metadata"}``, so an error is reported there even before the
+    first message. Compression is per message (``Connect-Content-Encoding``,
+    ``Connect-Accept-Encoding``). Server streaming works over HTTP/1.1; client
+    and bidi streaming need an HTTP/2 server for a full-duplex body (hypercorn),
+    though a client stream sent whole also works over HTTP/1.1.
+    """
 
     PROTOCOL = PROTOCOL
     ENCODING_HEADER = "connect-content-encoding"

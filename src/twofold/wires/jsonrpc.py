@@ -4,17 +4,6 @@ A method is called by its RPC name (``GetProduct``) when no other service has
 a method of that name, and always by its qualified name
 (``catalog.v1.CatalogService/GetProduct``). ``params`` is the request message
 by name (an object) or by position (an array, in field declaration order).
-
-HTTP statuses. JSON-RPC clients read the body, not the status, so whenever
-the JSON-RPC layer produced an answer it is sent with 200, errors included
-(-32700 and -32600 too). 204 with no body answers a request made only of
-notifications. HTTP-level faults, found before a JSON-RPC request exists,
-use HTTP's own statuses, with a JSON-RPC error object (id null) as the body
-so that a JSON-RPC client still gets something it can parse: 405 (not POST,
-with ``Allow``), 415 (not JSON, or a ``Content-Encoding`` other than gzip,
-with ``Accept-Encoding``), 413 (body over ``max_body_size``, as sent or once
-decompressed) and 400 (a Content-Length that is not a number, a body that is
-not the gzip it claims to be).
 """
 
 from __future__ import annotations
@@ -166,7 +155,19 @@ class _Exchange:
 
 
 class JsonRpcProtocol:
-    """The ASGI endpoint for JSON-RPC 2.0, mounted at ``options.jsonrpc_path``."""
+    """The ASGI endpoint for JSON-RPC 2.0, mounted at ``options.jsonrpc_path``.
+
+    HTTP statuses. JSON-RPC clients read the body, not the status, so whenever
+    the JSON-RPC layer produced an answer it is sent with 200, errors included
+    (-32700 and -32600 too). 204 with no body answers a request made only of
+    notifications. HTTP-level faults, found before a JSON-RPC request exists,
+    use HTTP's own statuses, with a JSON-RPC error object (id null) as the body
+    so that a JSON-RPC client still gets something it can parse: 405 (not POST,
+    with ``Allow``), 415 (not JSON, or a ``Content-Encoding`` other than gzip,
+    with ``Accept-Encoding``), 413 (body over ``max_body_size``, as sent or once
+    decompressed) and 400 (a Content-Length that is not a number, a body that is
+    not the gzip it claims to be).
+    """
 
     name = PROTOCOL
 
