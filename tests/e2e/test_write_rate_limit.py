@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from examples.catalog import service
+from tests.e2e import postgres
 from tests.e2e.databases import Database, rows
 from tests.e2e.postgres import Cluster
 from tests.e2e.server import Server, start, workers_of
@@ -73,7 +74,8 @@ def worker_of(server: Server, client_port: int) -> int:
         if local == server.port and remote == client_port:
             inode = fields[9]
     assert inode, f"no server socket for the connection from port {client_port}"
-    for pid in workers_of(server.process.pid):
+    # The server itself when it has no workers (--workers 1).
+    for pid in workers_of(server.process.pid) or [server.process.pid]:
         for fd in Path(f"/proc/{pid}/fd").iterdir():
             try:
                 if os.readlink(fd) == f"socket:[{inode}]":
@@ -144,3 +146,28 @@ def test_a_burst_over_the_limit_is_refused_by_every_worker_alike(
         second.http.close()
     finally:
         server.stop()
+
+
+def test_writes_are_refused_while_the_limit_cannot_be_checked(tmp_path: Path) -> None:
+    """The database gone, a write is UNAVAILABLE with Retry-After: the limit never fails open."""
+    directory = postgres.bindir()
+    if directory is None:
+        pytest.skip("PostgreSQL is not installed: run scripts/ensure-postgres")
+    cluster = postgres.start(directory)  # of its own: this test stops it
+    try:
+        env = {"CATALOG_DATABASE_URL": Database("postgresql", cluster).new_url(tmp_path)}
+        server = start("examples.catalog:app", tmp_path, env, "--no-grpc")
+        try:
+            connection = Connection(server)
+            assert connection.rest()[0] == 201
+            cluster.run("pg_ctl", "stop", "-D", str(cluster.data), "-m", "immediate", "-w")
+            status, retry_after, problem = connection.rest()
+            assert status == 503, problem
+            assert problem["code"] == "unavailable" and retry_after == "1", problem
+            # Refused by the limit, before the handler could try the database itself.
+            assert "rate limit cannot be checked" in problem["detail"], problem
+            connection.http.close()
+        finally:
+            server.stop()
+    finally:
+        cluster.stop()
