@@ -123,7 +123,7 @@ def _record_price_changes(session: Session, _context: Any, _instances: Any) -> N
         history = inspect(obj).attrs.price_cents.history
         if history.deleted and history.added and history.deleted[0] != history.added[0]:
             if not locked and session.get_bind().dialect.name == "postgresql":
-                # Before the insert takes an id, until the commit (see the module's docstring).
+                # Before the insert takes an id, until the commit (see the docstring).
                 lock = text("SELECT pg_advisory_xact_lock(:key)")
                 session.execute(lock, {"key": _PRICE_CHANGES_LOCK_KEY})
                 session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
