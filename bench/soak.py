@@ -92,6 +92,9 @@ def start(tmp: Path) -> Server:
         **os.environ,
         "CATALOG_DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'catalog.db'}",
         "CATALOG_PAGE_TOKEN_SECRET": "the soak test's page token secret",
+        # The soak measures leaks and crashes, not the write limit.
+        "CATALOG_WRITE_RATE": "1000000",
+        "CATALOG_WRITE_BURST": "1000000",
     }
     env.pop("CATALOG_JWT_SECRET", None)  # the development secret signs TOKEN
     for attempt in range(3):

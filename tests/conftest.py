@@ -34,6 +34,14 @@ def run(app: App, scenario: Callable[[AsyncWires], Awaitable[None]]) -> None:
     asyncio.run(main())
 
 
+# The catalog's write rate limit (examples/catalog/ratelimits.py) guards a
+# production catalog; the tests that write in bulk measure other things
+# (durability, concurrency, parity) and must not be throttled. A test of the
+# limit sets its own, in the environment of the catalog it starts.
+os.environ.setdefault("CATALOG_WRITE_RATE", "1000000")
+os.environ.setdefault("CATALOG_WRITE_BURST", "1000000")
+
+
 @pytest.fixture
 def asgi() -> Callable[[ASGIApp], ASGI]:
     """``asgi(app).request("GET", "/x")``: an app called in process (tests/asgi.py)."""

@@ -22,6 +22,8 @@ the app starts:
   server); patterns like ``https://*.example.com`` work, ``*`` allows any.
   ``CATALOG_CORS_CREDENTIALS=1`` lets pages send cookies too (the catalog
   itself reads only the Authorization header); with ``*`` it refuses to start.
+- ``CATALOG_WRITE_RATE``, ``CATALOG_WRITE_BURST``: each caller's writes, per
+  second and in a burst (default 50 and 500); see :mod:`examples.catalog.ratelimits`.
 
 Reads and WatchPrices are public, so the concurrency budgets are what stand
 between anonymous callers and everyone else: unary calls and streams have
@@ -37,6 +39,7 @@ import os
 
 from examples.catalog import streams  # noqa: F401  (adds WatchPrices and ImportProducts)
 from examples.catalog.database import DEPENDENCIES, Database, SqlIdempotencyStore
+from examples.catalog.ratelimits import write_rate_limit
 from examples.catalog.security import authentication
 from examples.catalog.service import service
 from twofold import (
@@ -75,6 +78,9 @@ app: App = App(
         # Before the idempotency store: a refused call never touches it.
         authentication(),
         Deadlines(default=float(os.environ.get("CATALOG_TIMEOUT") or 30)),
+        # Per subject, shared by every process on PostgreSQL; before the
+        # idempotency store, so that a refused write never claims a key.
+        write_rate_limit(lambda: app.provided(Database)),
         IdempotencyKeys(SqlIdempotencyStore(lambda: app.provided(Database))),
     ],
 )

@@ -1,25 +1,15 @@
 """The catalog's streams: WatchPrices (server streaming) and ImportProducts (client streaming).
 
 WatchPrices tells each watcher about every price change, optionally in one
-category. Several workers serve the catalog, and a change made in one of
-them must reach watchers in all of them, so the change is recorded where all
-of them look: a ``price_changes`` row written in the same transaction as the
-new price (by a SQLAlchemy ``before_flush`` hook, so no handler has to
-remember to), and each process polls that table every
-:data:`POLL_INTERVAL` while someone in it watches, handing each new row to
-its own watchers through in-process queues. One poll per process, not per
-watcher; nothing but SQL, so it works on SQLite and PostgreSQL alike.
-
-Polling "ids above the last one seen" is only right if changes commit in id
-order. SQLite has one writer at a time, so they do; PostgreSQL hands out
-ids when rows are inserted, and two transactions may commit the other way
-round, so there a transaction that records a change first takes a lock
-that it holds until it commits (:data:`_PRICE_CHANGES_LOCK_KEY`): changes
-are written one transaction at a time, from their insert to their commit. On
-PostgreSQL, LISTEN/NOTIFY would push instead of poll (lower latency, no
-idle queries), at the price of a dedicated connection per process and a
-second code path; the table would stay, as the source of truth for
-catching up.
+category, whichever process made it: a change is recorded as a
+``price_changes`` row in the transaction of the new price (a ``before_flush``
+hook), and each process with watchers reads the rows it has not seen and
+hands them to its watchers through in-process queues. It reads when told
+to, on PostgreSQL: the recording transaction sends a NOTIFY, delivered when
+it commits, to a connection each such process keeps LISTENing
+(:class:`Wakeups`); on SQLite, every :data:`POLL_INTERVAL`. The table stays
+the source of truth, so a notification lost with its connection loses no
+change. Why ids are read in commit order is in :func:`_record_price_changes`.
 """
 
 from __future__ import annotations
@@ -36,6 +26,7 @@ from typing import Any
 
 import msgspec
 from sqlalchemy import BigInteger, Float, String, delete, event, func, inspect, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from examples.catalog.database import _ID, Base, Database, ProductRow
@@ -45,7 +36,12 @@ from twofold import Code, Error, Idempotency, Provided, lifetime, public, requir
 
 logger = logging.getLogger(__name__)
 
-POLL_INTERVAL = 0.2  # seconds between two looks at price_changes, while anyone watches
+POLL_INTERVAL = 0.2  # seconds between two looks at price_changes on SQLite, while anyone watches
+# On PostgreSQL, seconds between two looks when no notification came: a net
+# under a listening connection that broke without saying so.
+QUIET_POLL = 5.0
+# The NOTIFY channel of new price_changes rows.
+CHANNEL = "catalog_price_changes"
 KEEP_FOR = 3600.0  # seconds a recorded change is kept: watchers only see what is new
 _QUEUE_SIZE = 1000  # changes a slow watcher may fall behind before it is cut off
 # Any constant will do, as long as no other lock of the catalog uses it.
@@ -110,6 +106,15 @@ def _record_price_changes(session: Session, _context: Any, _instances: Any) -> N
 
     Written in the same transaction as the price, so a change is recorded if
     and only if it happened, whichever handler (update or replace) made it.
+
+    Watchers read "ids above the last one seen", which is only right if
+    changes commit in id order. SQLite has one writer at a time, so they do;
+    PostgreSQL hands out ids when rows are inserted, and two transactions may
+    commit the other way round, so there a transaction that records a change
+    first takes a lock it holds until it commits
+    (:data:`_PRICE_CHANGES_LOCK_KEY`): changes are written one transaction
+    at a time, from their insert to their commit. It also queues a NOTIFY,
+    which PostgreSQL delivers when (and only if) the transaction commits.
     """
     locked = False
     for obj in list(session.dirty):
@@ -118,9 +123,10 @@ def _record_price_changes(session: Session, _context: Any, _instances: Any) -> N
         history = inspect(obj).attrs.price_cents.history
         if history.deleted and history.added and history.deleted[0] != history.added[0]:
             if not locked and session.get_bind().dialect.name == "postgresql":
-                # Before the insert takes an id, until the commit (see the module's docstring).
+                # Before the insert takes an id, until the commit (see the docstring).
                 lock = text("SELECT pg_advisory_xact_lock(:key)")
                 session.execute(lock, {"key": _PRICE_CHANGES_LOCK_KEY})
+                session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
                 locked = True
             session.add(
                 PriceChangeRow(
@@ -177,38 +183,117 @@ class PriceWatch:
     async def _poll(self, db: Database) -> None:
         pruned = time.monotonic()
         failing = False
-        while True:
+        wakeups = Wakeups(db)
+        try:
+            while True:
+                await wakeups.wait()
+                try:
+                    rows = await self._new_rows(db)
+                    if time.monotonic() - pruned > KEEP_FOR / 10:
+                        pruned = time.monotonic()
+                        async with db.transaction(write=True) as session:
+                            old = PriceChangeRow.changed_at < time.time() - KEEP_FOR
+                            await session.execute(delete(PriceChangeRow).where(old))
+                except Error as exc:  # the database is away: watchers wait for it to return
+                    if not failing:
+                        logger.warning("reading price_changes paused: %s", exc.message)
+                    failing = True
+                    continue
+                except Exception:  # the next look tries again; watchers keep waiting
+                    logger.exception("reading price_changes failed")
+                    continue
+                if failing:
+                    logger.warning("reading price_changes resumed")
+                    failing = False
+                self._hand_out(rows)
+        finally:
+            await wakeups.close()
+
+    async def _new_rows(self, db: Database) -> list[PriceChangeRow]:
+        async with db.transaction() as session:
+            query = select(PriceChangeRow).where(PriceChangeRow.id > self._last)
+            return list((await session.scalars(query.order_by(PriceChangeRow.id))).all())
+
+    def _hand_out(self, rows: list[PriceChangeRow]) -> None:
+        for row in rows:
+            self._last = row.id
+            change = _change(row)
+            for queue in list(self.queues):
+                try:
+                    queue.put_nowait(change)
+                except asyncio.QueueFull:  # too slow: end its stream, not everyone's
+                    self.queues.discard(queue)
+                    queue.get_nowait()
+                    queue.put_nowait(None)
+
+
+class Wakeups:
+    """When the poller looks at price_changes: every :data:`POLL_INTERVAL` on
+    SQLite; on PostgreSQL, when a NOTIFY on :data:`CHANNEL` says a change
+    committed (or after :data:`QUIET_POLL` without one).
+
+    The LISTEN holds one pooled connection of the process, while anyone in
+    it watches. A connection that breaks (the database restarted, say) is
+    replaced at the next wake-up, which also looks at the table at once,
+    catching up with whatever committed meanwhile; while it cannot be,
+    the poller falls back to polling.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._notified = asyncio.Event()
+        self._connection: AsyncConnection | None = None
+        self._listening: Any = None  # the asyncpg connection, while it listens
+
+    async def wait(self) -> None:
+        engine = self._db.engine
+        if engine.dialect.name != "postgresql":
             await asyncio.sleep(POLL_INTERVAL)
+            return
+        if self._listening is None or self._listening.is_closed():
+            await self.close()
             try:
-                async with db.transaction() as session:
-                    query = select(PriceChangeRow).where(PriceChangeRow.id > self._last)
-                    rows = (await session.scalars(query.order_by(PriceChangeRow.id))).all()
-                if time.monotonic() - pruned > KEEP_FOR / 10:
-                    pruned = time.monotonic()
-                    async with db.transaction(write=True) as session:
-                        old = PriceChangeRow.changed_at < time.time() - KEEP_FOR
-                        await session.execute(delete(PriceChangeRow).where(old))
-            except Error as exc:  # the database is away: watchers wait for it to return
-                if not failing:
-                    logger.warning("polling price_changes paused: %s", exc.message)
-                failing = True
-                continue
-            except Exception:  # the next poll tries again; watchers keep waiting
-                logger.exception("polling price_changes failed")
-                continue
-            if failing:
-                logger.warning("polling price_changes resumed")
-                failing = False
-            for row in rows:
-                self._last = row.id
-                change = _change(row)
-                for queue in list(self.queues):
-                    try:
-                        queue.put_nowait(change)
-                    except asyncio.QueueFull:  # too slow: end its stream, not everyone's
-                        self.queues.discard(queue)
-                        queue.get_nowait()
-                        queue.put_nowait(None)
+                await self._listen(engine)
+            except Exception as exc:  # the database is away: poll until it is back
+                logger.warning("cannot LISTEN for price changes (%s): polling", exc)
+                await asyncio.sleep(POLL_INTERVAL)
+            return  # and look now: changes may have committed before the LISTEN
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(QUIET_POLL):
+                await self._notified.wait()
+        self._notified.clear()
+
+    async def _listen(self, engine: AsyncEngine) -> None:
+        self._connection = await engine.connect()
+        raw = await self._connection.get_raw_connection()
+        listening: Any = raw.driver_connection  # asyncpg's
+        await listening.add_listener(CHANNEL, self._notify)
+        listening.add_termination_listener(self._terminated)
+        self._listening = listening
+
+    def _notify(self, *_args: Any) -> None:
+        self._notified.set()
+
+    def _terminated(self, *_args: Any) -> None:
+        self._notified.set()  # wake up and find the connection closed
+
+    async def close(self) -> None:
+        """UNLISTEN (asyncpg's remove_listener sends it) and give the connection back."""
+        connection, self._connection = self._connection, None
+        listening, self._listening = self._listening, None
+        if connection is None:
+            return
+        try:
+            if listening is not None and not listening.is_closed():
+                await listening.remove_listener(CHANNEL, self._notify)
+                listening.remove_termination_listener(self._terminated)
+            else:  # broken: out of the pool, not back into it
+                await connection.invalidate()
+        except Exception:
+            logger.debug("closing the price changes listener failed", exc_info=True)
+            await connection.invalidate()
+        finally:
+            await connection.close()
 
 
 WATCH = PriceWatch()

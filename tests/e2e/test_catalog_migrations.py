@@ -209,11 +209,12 @@ def test_a_wrong_postgresql_url_fails_at_start_in_one_line(
 
 
 @pytest.mark.postgresql
-def test_migrating_from_the_previous_revision_keeps_the_rows(
+def test_migrating_from_revision_0001_keeps_the_rows(
     database: databases.Database, tmp_path: Path
 ) -> None:
+    # 0002 is the revision that rebuilds tables; those after it come along.
     url = database.new_url(tmp_path, migrated=False)
-    on(url, upgrade_to_previous, commit=True)
+    on(url, lambda conn: command.upgrade(schema.alembic_config(conn), "0001"), commit=True)
 
     def fill(conn: Connection) -> None:
         conn.execute(text(
@@ -234,7 +235,7 @@ def test_migrating_from_the_previous_revision_keeps_the_rows(
     on(url, fill, commit=True)
     result = migrate(url)
     assert result.returncode == 0, result.stderr
-    assert f"migrated from {previous()} to schema revision {schema.head()}" in result.stdout
+    assert f"migrated from 0001 to schema revision {schema.head()}" in result.stdout
 
     def read(conn: Connection) -> Any:
         keys = "SELECT key, token, expires_at < 1e12 FROM idempotency_keys ORDER BY key"

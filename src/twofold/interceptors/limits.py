@@ -7,7 +7,7 @@
   passes the handler is cancelled and the call is DEADLINE_EXCEEDED (504 on
   REST), streams included; ``@lifetime`` streams end cleanly instead.
 - :class:`ConcurrencyLimit`: calls in flight in this process, per :class:`Budget`.
-- :class:`RateLimit`: a token bucket per identity (or per address when anonymous).
+- :class:`RateLimit`: a token bucket per identity (or address), in :class:`Buckets`.
 - :class:`StreamLimit`: at most N messages in a client or server stream.
 
 Every limit refuses with RESOURCE_EXHAUSTED and a ``Retry-After`` (429 on REST).
@@ -25,7 +25,7 @@ import urllib.parse
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from twofold.core.chain import CallNext
 from twofold.core.code import Code
@@ -381,23 +381,65 @@ class ConcurrencyLimit:
         return result
 
 
+class Buckets(Protocol):
+    """Where :class:`RateLimit` keeps its token buckets: one process's memory
+    (:class:`MemoryBuckets`) or a store every process serving the API shares."""
+
+    async def take(self, key: str, rate: float, burst: float) -> float:
+        """Take one token from ``key``'s bucket (full, ``burst`` tokens, when new;
+        refilled at ``rate`` tokens a second). 0 if it had one, else how many
+        seconds until it will, and nothing is taken. Atomic: of concurrent
+        takes, at most as many succeed as there were tokens."""
+        ...
+
+
+class MemoryBuckets:
+    """Buckets in this process's memory, at most ``max_callers``, the least
+    recently used dropped first. N workers or replicas each have their own,
+    so together they grant up to N times the rate."""
+
+    def __init__(self, max_callers: int = 10_000) -> None:
+        self.max_callers = max_callers
+        self.buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+
+    async def take(self, key: str, rate: float, burst: float) -> float:
+        # Nothing here awaits: atomic on the event loop.
+        now = time.monotonic()
+        tokens, last = self.buckets.pop(key, (burst, now))
+        tokens = min(burst, tokens + (now - last) * rate)
+        if tokens < 1:
+            self.buckets[key] = (tokens, now)
+            return (1 - tokens) / rate
+        self.buckets[key] = (tokens - 1, now)
+        while len(self.buckets) > self.max_callers:
+            self.buckets.popitem(last=False)
+        return 0.0
+
+
 class RateLimit:
     """A token bucket per caller: ``rate`` calls a second, bursts of up to ``burst``.
 
     The caller is ``ctx.identity.subject`` (put this after Authentication),
-    or the caller's :func:`remote_address` for an anonymous call. At most ``max_callers``
-    buckets are kept, the least recently used dropped first. The buckets are
-    this process's: N workers or replicas grant up to N times the rate, so a
-    limit that must hold across processes belongs at the proxy in front.
+    or the caller's :func:`remote_address` for an anonymous call. The buckets
+    are in ``buckets``: by default this process's memory
+    (:class:`MemoryBuckets`, at most ``max_callers``), where N workers or
+    replicas grant up to N times the rate; a store they all share (the
+    catalog's is in ``examples/catalog/ratelimits.py``) makes them one.
     """
 
-    def __init__(self, rate: float, burst: int, *, max_callers: int = 10_000) -> None:
+    def __init__(
+        self,
+        rate: float,
+        burst: int,
+        *,
+        max_callers: int = 10_000,
+        buckets: Buckets | None = None,
+    ) -> None:
         if rate <= 0 or burst < 1:
             raise ValueError("rate must be positive and burst at least 1")
         self.rate = rate
         self.burst = float(burst)
-        self.max_callers = max_callers
-        self.buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self.buckets: Buckets = buckets if buckets is not None else MemoryBuckets(max_callers)
 
     def key(self, ctx: Context) -> str:
         if ctx.identity is not None:
@@ -405,16 +447,9 @@ class RateLimit:
         return f"peer:{remote_address(ctx)}"
 
     async def __call__(self, ctx: Context, request: Any, call_next: CallNext) -> Any:
-        key = self.key(ctx)
-        now = time.monotonic()
-        tokens, last = self.buckets.pop(key, (self.burst, now))
-        tokens = min(self.burst, tokens + (now - last) * self.rate)
-        if tokens < 1:
-            self.buckets[key] = (tokens, now)
-            raise exhausted("rate limit exceeded", (1 - tokens) / self.rate)
-        self.buckets[key] = (tokens - 1, now)
-        while len(self.buckets) > self.max_callers:
-            self.buckets.popitem(last=False)
+        wait = await self.buckets.take(self.key(ctx), self.rate, self.burst)
+        if wait > 0:
+            raise exhausted("rate limit exceeded", wait)
         return await call_next(request, ctx)
 
 

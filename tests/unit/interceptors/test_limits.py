@@ -25,6 +25,7 @@ from twofold import (
 )
 from twofold.core.policy import PUBLIC
 from twofold.interceptors.bearer import issue
+from twofold.interceptors.limits import MemoryBuckets
 from twofold.testing.parity import AsyncWires
 
 EVENTS: list[str] = []
@@ -167,6 +168,27 @@ def test_rate_limit_per_identity() -> None:
         assert (await w.call("connect", "Nap", {"seconds": 0}, bob)).code is None
 
     run(app, scenario)
+
+
+def test_rate_limits_sharing_one_store_grant_one_burst() -> None:
+    """Two apps (two workers, say) whose limits keep their buckets in one store."""
+    shared = MemoryBuckets()
+
+    def worker() -> App:
+        limit = RateLimit(rate=0.001, burst=3, buckets=shared)
+        return App(service, interceptors=[Authentication(JwtBearer(secret=SECRET)), limit,
+                                          Deadlines()])  # fmt: skip
+
+    alice = {"authorization": f"Bearer {issue(SECRET, 'alice')}"}
+    codes: list[str | None] = []
+
+    async def scenario(w: AsyncWires) -> None:
+        for _ in range(2):
+            codes.append((await w.call("rest", "Nap", {"seconds": 0}, alice)).code)
+
+    run(worker(), scenario)
+    run(worker(), scenario)
+    assert codes == [None, None, None, "resource_exhausted"]
 
 
 def test_stream_limit() -> None:
