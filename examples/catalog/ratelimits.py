@@ -148,8 +148,11 @@ class SqlBuckets:
             self._pool.terminate()
         dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
         self._engine = engine
+        # min_size=0: a pool with a floor reconnects in the background while the
+        # database is away and logs a traceback for each attempt; without one,
+        # a take that finds no connection opens one and reports its own failure.
         self._pool = await asyncpg.create_pool(
-            dsn, min_size=1, max_size=POOL_SIZE, timeout=CONNECT_TIMEOUT
+            dsn, min_size=0, max_size=POOL_SIZE, timeout=CONNECT_TIMEOUT
         )
         event.listen(engine.sync_engine, "engine_disposed", self._disposed)
 
