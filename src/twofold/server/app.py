@@ -36,6 +36,7 @@ from twofold.wires.connect import ConnectProtocol
 from twofold.wires.grpcweb import GrpcWebProtocol
 from twofold.wires.jsonrpc import JsonRpcProtocol
 from twofold.wires.rest import RestProtocol
+from twofold.wires.websocket import WebSocketProtocol
 
 logger = logging.getLogger("twofold")
 
@@ -138,6 +139,8 @@ class App:
             self.table.by_path[bound.path] = bound
         self.rest = RestProtocol(self.table, self.options, sse.serve)
         self.jsonrpc = JsonRpcProtocol(self.table, self.options)
+        # Origins are checked against the CORS policy on the upgrade (docs/websocket.md).
+        self.websocket = WebSocketProtocol(self.table, self.options, cors)
         self.rpc_protocols: list[RpcProtocol] = [
             ConnectProtocol(self.table, self.options),
             GrpcWebProtocol(self.table, self.options),
@@ -184,7 +187,11 @@ class App:
         elif scope["type"] == "lifespan":
             await self._lifespan(receive, send)
         elif scope["type"] == "websocket":
-            await send({"type": "websocket.close", "code": 1008})
+            if scope["path"] == self.options.jsonrpc_path:
+                await self.websocket(scope, receive, send)
+            else:
+                # Refused before the handshake: the server answers 403.
+                await send({"type": "websocket.close", "code": 1008})
 
     async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Routing alone, which CrossOrigin wraps when the App has a CORS policy."""
