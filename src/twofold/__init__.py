@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from twofold.core.details import BadRequest, ErrorInfo, FieldViolation
     from twofold.core.errors import Error
     from twofold.core.method import Idempotency
-    from twofold.core.options import Options
+    from twofold.core.options import Options, WebSocketOptions
     from twofold.core.policy import (
         AUTHENTICATED,
         Cache,
@@ -89,6 +89,7 @@ __all__ = [
     "StoredApiKey",
     "StreamLimit",
     "Tracing",
+    "WebSocketOptions",
     "check_etag",
     "check_unmodified",
     "credentials_of",
@@ -139,6 +140,7 @@ _HOMES = {
     "StoredApiKey": "twofold.interceptors.auth",
     "StreamLimit": "twofold.interceptors.limits",
     "Tracing": "twofold.interceptors.otel",
+    "WebSocketOptions": "twofold.core.options",
     "check_etag": "twofold.http.caching",
     "check_unmodified": "twofold.http.caching",
     "credentials_of": "twofold.interceptors.limits",

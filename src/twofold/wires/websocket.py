@@ -61,6 +61,9 @@ SUBPROTOCOL = "jsonrpc"
 NORMAL = 1000
 POLICY = 1008  # a client that does not read, an Origin or credentials refused
 TOO_BIG = 1009
+# How long the close frame may wait behind what a slow client has not read
+# (the websockets library's close_timeout); the handlers have stopped already.
+CLOSE_TIMEOUT = 10.0
 # The methods of the connection itself: the spec reserves the "rpc." prefix
 # for such extensions, so no method of a service can take these names.
 AUTHENTICATE = "rpc.authenticate"
@@ -237,7 +240,7 @@ class _Connection:
         # A client that stopped reading may never let the close frame out:
         # the server closes the socket once this returns.
         with contextlib.suppress(OSError, TimeoutError):
-            async with asyncio.timeout(self.limits.send_timeout):
+            async with asyncio.timeout(CLOSE_TIMEOUT):
                 await self.send(close)
 
     def close(self, code: int, reason: str, *, drain: bool = True) -> None:
