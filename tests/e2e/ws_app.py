@@ -23,9 +23,9 @@ from twofold import (
     Options,
     Service,
     StoredApiKey,
+    WebSocketOptions,
     public,
     requires,
-    WebSocketOptions,
     timeout,
 )
 
