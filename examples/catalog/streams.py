@@ -32,7 +32,7 @@ import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from sqlalchemy import BigInteger, Float, String, delete, event, func, inspect, select, text
@@ -41,7 +41,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from examples.catalog.database import _ID, Base, ProductRow, current
 from examples.catalog.models import NewProduct
 from examples.catalog.service import add_product, money, service
-from twofold import Code, Error, Idempotency, lifetime, public, requires
+from twofold import Code, Error, Idempotency, lifetime, public, requires, resumable
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +72,8 @@ class PriceChangeRow(Base):
 class PriceChange(msgspec.Struct, kw_only=True):
     """A product's price changed."""
 
+    id: int = 0
+    """The change's number: later changes have larger ones (a stream's event id)."""
     product_id: int
     name: str
     category: str
@@ -136,6 +138,7 @@ def _record_price_changes(session: Session, _context: Any, _instances: Any) -> N
 
 def _change(row: PriceChangeRow) -> PriceChange:
     return PriceChange(
+        id=row.id,
         product_id=row.product_id,
         name=row.name,
         category=row.category,
@@ -155,6 +158,12 @@ class PriceWatch:
         self.queues: set[asyncio.Queue[PriceChange | None]] = set()
         self._poller: asyncio.Task[None] | None = None
         self._last = 0
+
+    @property
+    def seen(self) -> int:
+        """The id of the last change handed to the queues: a queue subscribed
+        now gets every change after it, and none before."""
+        return self._last
 
     @contextlib.asynccontextmanager
     async def subscribe(self) -> AsyncIterator[asyncio.Queue[PriceChange | None]]:
@@ -205,24 +214,45 @@ class PriceWatch:
 WATCH = PriceWatch()
 
 
+async def _changes(after: int, upto: int, category: str) -> list[PriceChange]:
+    """The recorded changes with ids in (after, upto], oldest first."""
+    async with current().transaction() as session:
+        query = select(PriceChangeRow).where(PriceChangeRow.id > after, PriceChangeRow.id <= upto)
+        if category:
+            query = query.where(PriceChangeRow.category == category)
+        rows = (await session.scalars(query.order_by(PriceChangeRow.id))).all()
+    return [_change(row) for row in rows]
+
+
 @service.procedure(http=("GET", "/products:watchPrices"), idempotency=Idempotency.NO_SIDE_EFFECTS)
 @public
 @lifetime(WATCH_LIFETIME)
-async def watch_prices(category: str = "") -> AsyncIterator[PriceChange]:
+@resumable("id", after="after_id")
+async def watch_prices(
+    category: str = "", after_id: Annotated[int, msgspec.Meta(ge=0)] = 0
+) -> AsyncIterator[PriceChange]:
     """Every price change from now on, in one category or (empty) in all.
 
     Changes are seen within a fraction of a second, whichever process made
     them. The stream has no deadline; it ends without an error when the
     client closes it or after at most ten minutes (as the server is
-    configured), and the client reconnects to go on watching. Changes made
-    while it was away are not replayed: read the prices again if none may
-    be missed.
+    configured), and the client reconnects to go on watching. With
+    ``after_id`` (the ``id`` of the last change a client saw; an
+    EventSource sends it by itself as ``Last-Event-ID``) the changes made
+    since then come first, as far back as the catalog keeps them (an hour).
     """
     async with WATCH.subscribe() as queue:
+        # Read before any await: the queue gets every change after this one.
+        seen = WATCH.seen
+        if after_id:
+            for missed in await _changes(after_id, seen, category):
+                yield missed
         while True:
             change = await queue.get()
             if change is None:
                 raise Error(Code.RESOURCE_EXHAUSTED, "the watcher fell too far behind")
+            if change.id <= after_id:  # sent already (another worker had polled further)
+                continue
             if not category or change.category == category:
                 yield change
 

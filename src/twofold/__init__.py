@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         lifetime,
         public,
         requires,
+        resumable,
         timeout,
     )
     from twofold.http.caching import check_etag, check_unmodified
@@ -96,6 +97,7 @@ __all__ = [
     "lifetime",
     "public",
     "requires",
+    "resumable",
     "timeout",
 ]
 
@@ -147,6 +149,7 @@ _HOMES = {
     "lifetime": "twofold.core.policy",
     "public": "twofold.core.policy",
     "requires": "twofold.core.policy",
+    "resumable": "twofold.core.policy",
     "timeout": "twofold.core.policy",
 }
 

@@ -408,6 +408,7 @@ class Service:
             security=options.get("security", self.security),
             timeout=options.get("timeout"),
             lifetime=options.get("lifetime"),
+            resume=options.get("resume"),
         )
         declarations.register(fn, self, method)
         self.methods[name] = method

@@ -15,7 +15,7 @@ import msgspec
 
 if TYPE_CHECKING:
     from twofold.core.context import Context
-    from twofold.core.policy import Cache, Requirement
+    from twofold.core.policy import Cache, Requirement, Resume
 
 # What the core calls: the handler adapted to (request message, context).
 Handler = Callable[[Any, "Context"], Awaitable[Any]]
@@ -103,6 +103,8 @@ class Method:
     # A long-lived stream's lifetime in seconds (twofold.interceptors.limits.lifetime): no
     # server-side deadline, a clean end when it is over. None: an ordinary call.
     lifetime: float | None = None
+    # How a server stream resumes (twofold.core.policy.resumable); None: it cannot.
+    resume: Resume | None = None
     # Set by the App when it composes interceptors around ``handler``.
     call: Handler = field(init=False)
 

@@ -16,6 +16,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
 from twofold.contracts import docs, openapi
+from twofold.core import messages
 from twofold.core.asgi import ASGIApp, Receive, Scope, Send
 from twofold.core.chain import Interceptor, admission, chain, refusals
 from twofold.core.code import Code
@@ -130,6 +131,7 @@ class App:
                 "to the App's interceptors"
             )
         _check_deadlines(self.table, self.interceptors)
+        _check_resume(self.table)
         # Each App composes its own chain, so one service can sit in two apps
         # with different interceptors.
         for i, method in enumerate(self.table.methods):
@@ -300,6 +302,25 @@ class App:
             await send({"type": "lifespan.shutdown.failed", "message": str(exc)})
             return
         await send({"type": "lifespan.shutdown.complete"})
+
+
+def _check_resume(table: MethodTable) -> None:
+    """A ``@resumable`` stream's two fields exist, and it is a server stream."""
+    for method in table:
+        resume = method.resume
+        if resume is None:
+            continue
+        where = f"{method.full_name}: @resumable"
+        if method.kind is not StreamKind.SERVER:
+            raise DefinitionError(f"{where} is for server streams")
+        for tp, name, side in (
+            (method.output_type, resume.event_id, "output"),
+            (method.input_type, resume.after, "request"),
+        ):
+            names = {f.name for f in messages.fields(tp)}
+            if name not in names:
+                listed = ", ".join(sorted(names)) or "none"
+                raise DefinitionError(f"{where}: its {side} has no field {name!r} ({listed})")
 
 
 def _check_decided(table: MethodTable) -> None:
