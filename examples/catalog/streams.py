@@ -229,7 +229,7 @@ async def _changes(after: int, upto: int, category: str) -> list[PriceChange]:
 @lifetime(WATCH_LIFETIME)
 @resumable("id", after="after_id")
 async def watch_prices(
-    category: str = "", after_id: Annotated[int, msgspec.Meta(ge=0)] = 0
+    category: str = "", after_id: Annotated[int, msgspec.Meta(ge=0)] | None = None
 ) -> AsyncIterator[PriceChange]:
     """Every price change from now on, in one category or (empty) in all.
 
@@ -239,20 +239,21 @@ async def watch_prices(
     configured), and the client reconnects to go on watching. With
     ``after_id`` (the ``id`` of the last change a client saw; an
     EventSource sends it by itself as ``Last-Event-ID``) the changes made
-    since then come first, as far back as the catalog keeps them (an hour).
+    since then come first, as far back as the catalog keeps them (an hour;
+    0 for all of those).
     """
     async with WATCH.subscribe() as queue:
         # Read before any await: the queue gets every change after this one.
         seen = WATCH.seen
-        if after_id:
+        if after_id is not None:
             for missed in await _changes(after_id, seen, category):
                 yield missed
         while True:
             change = await queue.get()
             if change is None:
                 raise Error(Code.RESOURCE_EXHAUSTED, "the watcher fell too far behind")
-            if change.id <= after_id:  # sent already (another worker had polled further)
-                continue
+            if after_id is not None and change.id <= after_id:
+                continue  # sent already: another worker had polled further
             if not category or change.category == category:
                 yield change
 
