@@ -72,14 +72,15 @@ class PriceChangeRow(Base):
 class PriceChange(msgspec.Struct, kw_only=True):
     """A product's price changed."""
 
-    id: int = 0
-    """The change's number: later changes have larger ones (a stream's event id)."""
     product_id: int
     name: str
     category: str
     old_price: Decimal
     new_price: Decimal
     changed_at: datetime
+    # Last, as its field number (7) is: a client generated without the lock agrees.
+    id: int = 0
+    """The change's number: later changes have larger ones (a stream's event id)."""
 
 
 class ImportProductsRequest(msgspec.Struct, kw_only=True):

@@ -23,12 +23,21 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from tests.e2e.server import Server, start
-from tests.e2e.ws_app import ALLOWED_ORIGIN, MAX_MESSAGE, READER_KEY
+from tests.e2e.ws_app import ALLOWED_ORIGIN, IDLE_ENV, MAX_MESSAGE, READER_KEY
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     server = start("tests.e2e.ws_app:app", tmp_path_factory.mktemp("ws"), None, "--no-grpc")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def brief(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The same app, with connections that idle out after 2 s."""
+    tmp = tmp_path_factory.mktemp("ws-idle")
+    server = start("tests.e2e.ws_app:app", tmp, {IDLE_ENV: "2"}, "--no-grpc")
     yield server
     server.stop()
 
@@ -148,17 +157,20 @@ def test_a_slow_consumer_gets_backpressure_then_1008(
     assert received <= produced <= received + 8 + 2
 
 
-def test_an_idle_connection_is_closed_with_1000(server: Server) -> None:
-    with connect(url(server)) as ws:
+def test_an_idle_connection_is_closed_with_1000(brief: Server) -> None:
+    with connect(url(brief)) as ws:
+        assert isinstance(call(ws, "Echo", {"text": "then nothing"}), Ok)
         assert closed_with(ws) == (1000, "idle")
 
 
-def test_a_connection_with_a_stream_is_not_idle(server: Server) -> None:
-    with connect(url(server)) as ws:
+def test_a_connection_with_a_stream_is_not_idle(brief: Server) -> None:
+    with connect(url(brief)) as ws:
         subscription = call(ws, "Idle").result  # type: ignore[union-attr]
         with pytest.raises(TimeoutError):
-            ws.recv(timeout=3)  # past idle_timeout=2: still open
+            ws.recv(timeout=5)  # past idle_timeout=2: still open
         assert call(ws, "rpc.unsubscribe", {"subscription": subscription}).result is True  # type: ignore[union-attr]
+        # Once the stream is gone, the idle time counts again.
+        assert closed_with(ws) == (1000, "idle")
 
 
 def test_a_deadline_ends_a_call_over_websocket(server: Server) -> None:

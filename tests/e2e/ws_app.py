@@ -9,6 +9,7 @@ consumer; ``Idle`` opens a stream that never sends, for the streams limit;
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 
 import msgspec
@@ -30,6 +31,7 @@ from twofold import (
 )
 
 READER_KEY = "reader-key"
+IDLE_ENV = "WS_APP_IDLE_TIMEOUT"
 MAX_MESSAGE = 64 * 1024
 ALLOWED_ORIGIN = "https://app.example.com"
 
@@ -122,7 +124,9 @@ limits = WebSocketOptions(
     max_streams=100,
     max_queued_messages=8,
     send_timeout=0.5,
-    idle_timeout=2.0,
+    # Long by default, so that no test's second connection idles out meanwhile;
+    # the idle tests serve the app with a short one.
+    idle_timeout=float(os.environ.get(IDLE_ENV) or 60),
 )
 app = App(
     service,

@@ -341,7 +341,9 @@ class _Document:
         if shape.keyed:
             headers.append(_IDEMPOTENCY_KEY)
         if method.resume is not None:
-            headers.append(_last_event_id(method.resume.after))
+            # The header is the request's `after` field: it takes that field's values.
+            after = _without_null(self.schemas.schema(fields[method.resume.after].type))
+            headers.append(_last_event_id(method.resume.after, after))
         if params or headers:
             op["parameters"] = params + headers
         if binding.body is not None:
@@ -580,7 +582,7 @@ _IDEMPOTENCY_KEY: Schema = {
 }
 
 
-def _last_event_id(after: str) -> Schema:
+def _last_event_id(after: str, schema: Schema) -> Schema:
     """SSE's reconnection header, for a stream that can resume (``@resumable``)."""
     return {
         "name": "Last-Event-ID",
@@ -588,7 +590,7 @@ def _last_event_id(after: str) -> Schema:
         "description": f"The id of the last event received: the stream resumes after it "
         f"(it is the request's `{after}`, and takes precedence over the query's).",
         "required": False,
-        "schema": {"type": "string", "maxLength": 1024},
+        "schema": schema,
     }
 
 

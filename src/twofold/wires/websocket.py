@@ -211,6 +211,8 @@ class _Connection:
         self.drain = True
         self.gone = False
         self.reader: asyncio.Task[None] | None = None
+        # When the connection last did something: a message came, a call or stream ended.
+        self.last_active = asyncio.get_running_loop().time()
 
     async def run(self) -> None:
         writer = asyncio.ensure_future(self._write())
@@ -284,14 +286,21 @@ class _Connection:
     # -- reading ----------------------------------------------------------------------
 
     async def _read(self) -> None:
+        loop = asyncio.get_running_loop()
+        idle_timeout = self.limits.idle_timeout
         while True:
-            idle = not self.streams and not self.calls
+            # Idle: no call or stream running, and no message, for idle_timeout.
+            busy = bool(self.streams or self.calls)
+            wait = idle_timeout if busy else self.last_active + idle_timeout - loop.time()
             try:
-                async with asyncio.timeout(self.limits.idle_timeout if idle else None):
+                async with asyncio.timeout(max(wait, 0.0)):
                     message = await self.receive()
             except TimeoutError:
+                if self.streams or self.calls or loop.time() < self.last_active + idle_timeout:
+                    continue
                 self.close(NORMAL, "idle")
                 return
+            self.last_active = loop.time()
             if message["type"] == "websocket.disconnect":
                 self.gone = True
                 return
@@ -338,7 +347,11 @@ class _Connection:
     def _spawn(self, work: Any) -> None:
         task = asyncio.ensure_future(work)
         self.calls.add(task)
-        task.add_done_callback(self.calls.discard)
+        task.add_done_callback(self._ended)
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        self.calls.discard(task)
+        self.last_active = asyncio.get_running_loop().time()
 
     async def _single(self, request: Request) -> None:
         opened: list[_Stream] = []
@@ -477,6 +490,7 @@ class _Connection:
             end = b',"error":' + error_object(as_error(exc)) + b"}}"
         finally:
             self.streams.pop(stream.id, None)
+            self.last_active = asyncio.get_running_loop().time()
         with contextlib.suppress(_Closing):
             await self.put(prefix + end)
 
