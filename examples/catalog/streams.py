@@ -51,6 +51,7 @@ _QUEUE_SIZE = 1000  # changes a slow watcher may fall behind before it is cut of
 # Any constant will do, as long as no other lock of the catalog uses it.
 _PRICE_CHANGES_LOCK_KEY = 0x7072_6963_6573
 LIFETIME_ENV = "CATALOG_WATCH_LIFETIME"
+MAX_ID = 2**63 - 1  # a BIGINT: a larger after_id is refused, not sent to the database
 # Seconds a WatchPrices stream lasts at most before it ends and its client
 # reconnects: long enough that reconnections cost nothing, short enough that
 # an abandoned connection a proxy keeps open does not hold its slot for long.
@@ -230,7 +231,7 @@ async def _changes(after: int, upto: int, category: str) -> list[PriceChange]:
 @lifetime(WATCH_LIFETIME)
 @resumable("id", after="after_id")
 async def watch_prices(
-    category: str = "", after_id: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    category: str = "", after_id: Annotated[int, msgspec.Meta(ge=0, le=MAX_ID)] = 0
 ) -> AsyncIterator[PriceChange]:
     """Every price change from now on, in one category or (empty) in all.
 
@@ -240,20 +241,20 @@ async def watch_prices(
     configured), and the client reconnects to go on watching. With
     ``after_id`` (the ``id`` of the last change a client saw; an
     EventSource sends it by itself as ``Last-Event-ID``) the changes made
-    since then come first, as far back as the catalog keeps them (an hour;
-    0 for all of those).
+    since then come first, as far back as the catalog keeps them (an hour).
+    0, the default, replays nothing: ids start at 1.
     """
     async with WATCH.subscribe() as queue:
         # Read before any await: the queue gets every change after this one.
         seen = WATCH.seen
-        if after_id is not None:
+        if after_id:
             for missed in await _changes(after_id, seen, category):
                 yield missed
         while True:
             change = await queue.get()
             if change is None:
                 raise Error(Code.RESOURCE_EXHAUSTED, "the watcher fell too far behind")
-            if after_id is not None and change.id <= after_id:
+            if change.id <= after_id:
                 continue  # sent already: another worker had polled further
             if not category or change.category == category:
                 yield change

@@ -36,7 +36,12 @@ def brief(database: Database, tmp_path_factory: pytest.TempPathFactory) -> Itera
 
 
 def changes(http: httpx.Client, *prices: str) -> tuple[dict[str, Any], str]:
-    """A product of a category of its own, with its price set to each of ``prices``."""
+    """A product of a category of its own, with its price set to each of ``prices``.
+
+    A change in another category comes first, so that these have ids above 1.
+    """
+    other = http.post("/products", json={"name": "V", "price": "1.00", "category": "other"})
+    assert http.patch(f"/products/{other.json()['id']}", json={"price": "1.50"}).status_code == 200
     category = f"resume-{uuid.uuid4().hex[:8]}"
     r = http.post("/products", json={"name": "Vase", "price": "10.00", "category": category})
     product = r.json()
@@ -67,8 +72,9 @@ def events(http: httpx.Client, count: int, **request: Any) -> list[dict[str, Any
 
 
 def ids_of(client: httpx.Client, category: str, count: int) -> list[int]:
-    """The ids of the first ``count`` changes of ``category``, replayed from the start."""
-    got = events(client, count, params={"category": category, "after_id": 0}, timeout=20)
+    """The ids of the first ``count`` changes of ``category``, replayed from the start
+    (ids start at 1, and ``changes`` made one before these)."""
+    got = events(client, count, params={"category": category, "after_id": 1}, timeout=20)
     return [int(e["id"]) for e in got]
 
 
@@ -99,7 +105,7 @@ def test_last_event_id_resumes_after_that_change(http: httpx.Client) -> None:
 
 
 def test_a_last_event_id_that_is_not_an_id_is_a_400(http: httpx.Client) -> None:
-    for bad in ("abc", "-1", "1" * 2000):
+    for bad in ("abc", "-1", "1" * 2000, str(2**63), "null"):
         r = http.get("/products:watchPrices", headers={"Last-Event-ID": bad})
         assert r.status_code == 400, bad
         assert r.headers["content-type"] == "application/problem+json"

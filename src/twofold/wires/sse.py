@@ -66,14 +66,9 @@ async def serve(
         if qs and op.query_fields:
             add_query(params, qs, op.query_fields)
         resume = ctx.method.resume
-        if resume is not None:
-            last = header(scope, b"last-event-id")
-            if last is not None:
-                # An EventSource comes back to the same URL with the last id
-                # it saw: the header is newer than any ``after`` in the query.
-                if len(last) > MAX_LAST_EVENT_ID:
-                    raise Error.invalid("Last-Event-ID", "is too long")
-                params[resume.after] = last.decode("latin-1")
+        last = None if resume is None else header(scope, b"last-event-id")
+        if last is not None and len(last) > MAX_LAST_EVENT_ID:
+            raise Error.invalid("Last-Event-ID", "is too long")
         raw = b""
         if op.body is not None:
             raw = await read_body(scope, receive, max_body_size)
@@ -82,6 +77,12 @@ async def serve(
                 raw = compression.decode_body(coding, raw, max_body_size)
         try:
             request = op.decode(params, raw)
+            if last is not None and resume is not None:
+                # An EventSource comes back to the same URL with the last id it
+                # saw: the header is newer than the query's ``after``, which
+                # was still checked above, as any parameter is.
+                params[resume.after] = last.decode("latin-1")
+                request = op.decode(params, raw)
         except msgspec.ValidationError as exc:
             raise validation_error(exc) from None
         except msgspec.DecodeError as exc:
