@@ -22,7 +22,7 @@ import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from sqlalchemy import BigInteger, Float, String, delete, event, func, inspect, select, text
@@ -32,7 +32,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from examples.catalog.database import _ID, Base, Database, ProductRow
 from examples.catalog.models import NewProduct
 from examples.catalog.service import add_product, money, service
-from twofold import Code, Error, Idempotency, Provided, lifetime, public, requires
+from twofold import Code, Error, Idempotency, Provided, lifetime, public, requires, resumable
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +47,7 @@ _QUEUE_SIZE = 1000  # changes a slow watcher may fall behind before it is cut of
 # Any constant will do, as long as no other lock of the catalog uses it.
 _PRICE_CHANGES_LOCK_KEY = 0x7072_6963_6573
 LIFETIME_ENV = "CATALOG_WATCH_LIFETIME"
+MAX_ID = 2**63 - 1  # a BIGINT: a larger after_id is refused, not sent to the database
 # Seconds a WatchPrices stream lasts at most before it ends and its client
 # reconnects: long enough that reconnections cost nothing, short enough that
 # an abandoned connection a proxy keeps open does not hold its slot for long.
@@ -74,6 +75,9 @@ class PriceChange(msgspec.Struct, kw_only=True):
     old_price: Decimal
     new_price: Decimal
     changed_at: datetime
+    # Last, as its field number (7) is: a client generated without the lock agrees.
+    id: int = 0
+    """The change's number: later changes have larger ones (a stream's event id)."""
 
 
 class ImportProductsRequest(msgspec.Struct, kw_only=True):
@@ -142,6 +146,7 @@ def _record_price_changes(session: Session, _context: Any, _instances: Any) -> N
 
 def _change(row: PriceChangeRow) -> PriceChange:
     return PriceChange(
+        id=row.id,
         product_id=row.product_id,
         name=row.name,
         category=row.category,
@@ -161,6 +166,12 @@ class PriceWatch:
         self.queues: set[asyncio.Queue[PriceChange | None]] = set()
         self._poller: asyncio.Task[None] | None = None
         self._last = 0
+
+    @property
+    def seen(self) -> int:
+        """The id of the last change handed to the queues: a queue subscribed
+        now gets every change after it, and none before."""
+        return self._last
 
     @contextlib.asynccontextmanager
     async def subscribe(self, db: Database) -> AsyncIterator[asyncio.Queue[PriceChange | None]]:
@@ -299,24 +310,48 @@ class Wakeups:
 WATCH = PriceWatch()
 
 
+async def _changes(db: Database, after: int, upto: int, category: str) -> list[PriceChange]:
+    """The recorded changes with ids in (after, upto], oldest first."""
+    async with db.transaction() as session:
+        query = select(PriceChangeRow).where(PriceChangeRow.id > after, PriceChangeRow.id <= upto)
+        if category:
+            query = query.where(PriceChangeRow.category == category)
+        rows = (await session.scalars(query.order_by(PriceChangeRow.id))).all()
+    return [_change(row) for row in rows]
+
+
 @service.procedure(http=("GET", "/products:watchPrices"), idempotency=Idempotency.NO_SIDE_EFFECTS)
 @public
 @lifetime(WATCH_LIFETIME)
-async def watch_prices(db: Provided[Database], category: str = "") -> AsyncIterator[PriceChange]:
+@resumable("id", after="after_id")
+async def watch_prices(
+    db: Provided[Database],
+    category: str = "",
+    after_id: Annotated[int, msgspec.Meta(ge=0, le=MAX_ID)] = 0,
+) -> AsyncIterator[PriceChange]:
     """Every price change from now on, in one category or (empty) in all.
 
     Changes are seen within a fraction of a second, whichever process made
     them. The stream has no deadline; it ends without an error when the
     client closes it or after at most ten minutes (as the server is
-    configured), and the client reconnects to go on watching. Changes made
-    while it was away are not replayed: read the prices again if none may
-    be missed.
+    configured), and the client reconnects to go on watching. With
+    ``after_id`` (the ``id`` of the last change a client saw; an
+    EventSource sends it by itself as ``Last-Event-ID``) the changes made
+    since then come first, as far back as the catalog keeps them (an hour).
+    0, the default, replays nothing: ids start at 1.
     """
     async with WATCH.subscribe(db) as queue:
+        # Read before any await: the queue gets every change after this one.
+        seen = WATCH.seen
+        if after_id:
+            for missed in await _changes(db, after_id, seen, category):
+                yield missed
         while True:
             change = await queue.get()
             if change is None:
                 raise Error(Code.RESOURCE_EXHAUSTED, "the watcher fell too far behind")
+            if change.id <= after_id:
+                continue  # sent already: another worker had polled further
             if not category or change.category == category:
                 yield change
 

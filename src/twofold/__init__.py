@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from twofold.core.details import BadRequest, ErrorInfo, FieldViolation
     from twofold.core.errors import Error
     from twofold.core.method import Idempotency
-    from twofold.core.options import Options
+    from twofold.core.options import Options, WebSocketOptions
     from twofold.core.policy import (
         AUTHENTICATED,
         Cache,
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
         lifetime,
         public,
         requires,
+        resumable,
         timeout,
     )
     from twofold.http.caching import check_etag, check_unmodified
@@ -94,12 +95,14 @@ __all__ = [
     "StoredApiKey",
     "StreamLimit",
     "Tracing",
+    "WebSocketOptions",
     "check_etag",
     "check_unmodified",
     "credentials_of",
     "lifetime",
     "public",
     "requires",
+    "resumable",
     "timeout",
 ]
 
@@ -147,12 +150,14 @@ _HOMES = {
     "StoredApiKey": "twofold.interceptors.auth",
     "StreamLimit": "twofold.interceptors.limits",
     "Tracing": "twofold.interceptors.otel",
+    "WebSocketOptions": "twofold.core.options",
     "check_etag": "twofold.http.caching",
     "check_unmodified": "twofold.http.caching",
     "credentials_of": "twofold.interceptors.limits",
     "lifetime": "twofold.core.policy",
     "public": "twofold.core.policy",
     "requires": "twofold.core.policy",
+    "resumable": "twofold.core.policy",
     "timeout": "twofold.core.policy",
 }
 

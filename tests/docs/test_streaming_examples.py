@@ -60,6 +60,26 @@ def test_sse() -> None:
 
     r = asyncio.run(main())
     assert r.headers["content-type"] == "text/event-stream"
+    # docs/rest.md shows this stream: ids count the events of a stream that cannot resume.
     assert r.text == (
-        'data: {"symbol":"ACME","cents":100}\n\ndata: {"symbol":"ACME","cents":101}\n\n'
+        'retry: 1000\nid: 1\ndata: {"symbol":"ACME","cents":100}\n\n'
+        'id: 2\ndata: {"symbol":"ACME","cents":101}\n\n'
     )
+
+
+def test_a_resumable_stream_picks_up_after_the_last_event_id() -> None:
+    from docs_src.streaming.resume import app as news
+
+    async def main() -> tuple[str, str]:
+        transport = httpx.ASGITransport(news)
+        async with httpx.AsyncClient(transport=transport, base_url="http://docs") as client:
+            first = await client.get("/stories:watch")
+            again = await client.get("/stories:watch", headers={"Last-Event-ID": "2"})
+            return first.text, again.text
+
+    first, again = asyncio.run(main())
+    assert first.startswith(
+        'retry: 1000\nid: 1\ndata: {"id":1,"headline":"Kettle prices fall"}\n\n'
+    )
+    assert first.count("id: ") == 3
+    assert again == 'retry: 1000\nid: 3\ndata: {"id":3,"headline":"Vases sold out"}\n\n'

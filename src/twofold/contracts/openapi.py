@@ -399,6 +399,10 @@ class _Document:
             headers.append(_IF_UNMODIFIED_SINCE)
         if shape.keyed:
             headers.append(_IDEMPOTENCY_KEY)
+        if method.resume is not None:
+            # The header is the request's `after` field: it takes that field's values.
+            after = _without_null(self.schemas.schema(fields[method.resume.after].type))
+            headers.append(_last_event_id(method.resume.after, after))
         if params or headers:
             op["parameters"] = params + headers
         if binding.body is not None:
@@ -489,19 +493,35 @@ class _Document:
             return {"type": "string", "contentMediaType": JSON, "contentSchema": schema}
 
         self.responses.add(PROBLEM)  # so that the Problem schema is in the document
+        resume = method.resume
+        if resume is None:
+            about_id = "The event's place in the stream (1, 2, ...)."
+        else:
+            about_id = (
+                f"The message's `{resume.event_id}`: send the last one seen as "
+                "`Last-Event-ID` to resume after it."
+            )
         return {
             "type": "object",
             "properties": {
                 "event": {"type": "string", "enum": ["message", "error"]},
                 "data": {"type": "string"},
+                "id": {"type": "string", "description": about_id},
+                "retry": {
+                    "type": "integer",
+                    "description": "Milliseconds to wait before reconnecting (on the first event).",
+                },
             },
             "required": ["data"],
             "if": {"properties": {"event": {"const": "error"}}, "required": ["event"]},
             "then": {"properties": {"data": data(ref(PROBLEM))}},
-            "else": {"properties": {"data": data(self.schemas.schema(method.output_type))}},
-            "description": "Each output message is one event whose data is its JSON; "
-            "a failure after the first is a last `error` event whose data is a problem "
-            "document.",
+            "else": {
+                "properties": {"data": data(self.schemas.schema(method.output_type))},
+                "required": ["id"],
+            },
+            "description": "Each output message is one event whose data is its JSON, with "
+            "an id; a failure after the first is a last `error` event whose data is a "
+            "problem document.",
         }
 
     def _connect(self, method: Method) -> list[tuple[str, Schema]]:
@@ -623,6 +643,18 @@ _IDEMPOTENCY_KEY: Schema = {
     "required": False,
     "schema": {"type": "string", "maxLength": idempotency.MAX_KEY_LENGTH, "pattern": "^[ -~]*$"},
 }
+
+
+def _last_event_id(after: str, schema: Schema) -> Schema:
+    """SSE's reconnection header, for a stream that can resume (``@resumable``)."""
+    return {
+        "name": "Last-Event-ID",
+        "in": "header",
+        "description": f"The id of the last event received: the stream resumes after it "
+        f"(it is the request's `{after}`, and takes precedence over the query's).",
+        "required": False,
+        "schema": schema,
+    }
 
 
 def _declares_modified(method: Method) -> bool:

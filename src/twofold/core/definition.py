@@ -438,6 +438,7 @@ class Service:
             timeout=options.get("timeout"),
             lifetime=options.get("lifetime"),
             dependencies=tuple(tp for _, tp in sig.provided),
+            resume=options.get("resume"),
         )
         declarations.register(fn, self, method)
         self.methods[name] = method

@@ -15,7 +15,7 @@ import msgspec
 
 if TYPE_CHECKING:
     from twofold.core.context import Context
-    from twofold.core.policy import Cache, Requirement
+    from twofold.core.policy import Cache, Requirement, Resume
 
 # What the core calls: the handler adapted to (request message, context).
 Handler = Callable[[Any, "Context"], Awaitable[Any]]
@@ -106,6 +106,8 @@ class Method:
     # The types of the handler's ``Provided[T]`` parameters (twofold.core.dependencies),
     # which ``handler`` takes after the context, in this order. Only an App can call it.
     dependencies: tuple[Any, ...] = ()
+    # How a server stream resumes (twofold.core.policy.resumable); None: it cannot.
+    resume: Resume | None = None
     # Set by the App when it composes interceptors around ``handler``.
     call: Handler = field(init=False)
 

@@ -2,9 +2,46 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 MiB = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class WebSocketOptions:
+    """The limits of one JSON-RPC WebSocket connection (docs/websocket.md).
+
+    RFC 6455 close codes say which one a connection hit: 1009 for a message
+    too large, 1008 for a client that stopped reading, 1000 after idleness.
+    """
+
+    max_message_size: int = MiB
+    """Largest message a client may send (text or binary): close 1009 past it."""
+    max_streams: int = 100
+    """Streams (subscriptions, client and bidi streams) open at once on one
+    connection; one more is refused with RESOURCE_EXHAUSTED, the others go on."""
+    max_calls: int = 100
+    """Unary calls running at once on one connection; one more is refused with
+    RESOURCE_EXHAUSTED."""
+    max_queued_messages: int = 256
+    """Messages waiting to be sent to a client that reads slower than its
+    streams produce. Once full, the streams wait (backpressure) ..."""
+    send_timeout: float = 10.0
+    """... and once they have waited this many seconds, the connection is
+    closed with 1008: one slow client holds no handler forever."""
+    idle_timeout: float = 300.0
+    """Seconds a connection with no call or stream running may go without a
+    message from its client before it is closed (1000)."""
+    ping_interval: float = 20.0
+    """Seconds between the server's WebSocket pings (``twofold serve``)."""
+    ping_timeout: float = 20.0
+    """Seconds a ping may wait for its pong before the connection is closed (1011)."""
+
+    def __post_init__(self) -> None:
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if not value > 0:
+                raise ValueError(f"WebSocketOptions.{field.name} must be positive, not {value!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,3 +64,5 @@ class Options:
     """Document the two health paths in OpenAPI (they are for probes, not clients)."""
     openapi_version: str = "3.1"
     """The OpenAPI version of the served document: ``"3.1"`` or ``"3.2"`` (docs/openapi.md)."""
+    websocket: WebSocketOptions = WebSocketOptions()
+    """The limits of JSON-RPC over WebSocket, on ``jsonrpc_path``."""

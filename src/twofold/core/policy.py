@@ -111,6 +111,34 @@ def lifetime(seconds: float) -> Callable[[F], F]:
     return decorate
 
 
+@dataclass(frozen=True, slots=True)
+class Resume:
+    """How a server stream picks up where a client left it (:func:`resumable`)."""
+
+    event_id: str
+    """The output field whose value is each message's event id."""
+    after: str
+    """The request field that receives the last event id a client saw."""
+
+
+def resumable(event_id: str, *, after: str) -> Callable[[F], F]:
+    """Declare that a server stream can resume (under or above the method decorator).
+
+    Each output message's ``event_id`` field is its id; a client that comes
+    back with the last id it saw (SSE's ``Last-Event-ID``) calls the method
+    with that id in the request field ``after``, and the handler sends what
+    came after it. Over RPC wires a client sets ``after`` itself. The App
+    checks both fields exist and that the method is a server stream.
+    """
+    resume = Resume(event_id, after)
+
+    def decorate(fn: F) -> F:
+        declare(fn, "resume", resume, f"@resumable({event_id!r}, after={after!r})")
+        return fn
+
+    return decorate
+
+
 # A create whose request has this field is idempotent by key: REST fills it
 # from the Idempotency-Key header, RPC callers send it as a field.
 KEY_FIELD = "idempotency_key"

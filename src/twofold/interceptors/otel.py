@@ -30,6 +30,8 @@ RPC_SYSTEM = {
     "grpc-web": "grpc",
     "connect": "connect_rpc",
     "jsonrpc": "jsonrpc",
+    # JSON-RPC over WebSocket (twofold.wires.websocket).
+    "websocket": "jsonrpc",
 }
 REST = "rest"
 # The HTTP methods the conventions name as they are; any other is _OTHER.
@@ -121,7 +123,7 @@ class Tracing:
             if method.service:
                 attributes["rpc.service"] = method.service
             attributes["rpc.method"] = method.name
-            if ctx.protocol == "jsonrpc":
+            if ctx.protocol in ("jsonrpc", "websocket"):
                 attributes["rpc.jsonrpc.version"] = "2.0"
         attributes.update(_peer(ctx.peer))
         return self.tracer.start_span(name, parent, SpanKind.SERVER, attributes)

@@ -16,6 +16,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol, TypeVar
 
 from twofold.contracts import docs, openapi
+from twofold.core import messages
 from twofold.core.asgi import ASGIApp, Receive, Scope, Send
 from twofold.core.chain import Interceptor, admission, chain, refusals
 from twofold.core.code import Code
@@ -38,6 +39,7 @@ from twofold.wires.connect import ConnectProtocol
 from twofold.wires.grpcweb import GrpcWebProtocol
 from twofold.wires.jsonrpc import JsonRpcProtocol
 from twofold.wires.rest import RestProtocol
+from twofold.wires.websocket import WebSocketProtocol
 
 logger = logging.getLogger("twofold")
 
@@ -144,6 +146,7 @@ class App:
         self.dependencies = Dependencies(dependencies)
         self.dependencies.give(App, self)
         self.dependencies.check(self.table.methods)
+        _check_resume(self.table)
         # Each App composes its own chain, so one service can sit in two apps
         # with different interceptors.
         for i, method in enumerate(self.table.methods):
@@ -153,6 +156,8 @@ class App:
         self._bind()
         self.rest = RestProtocol(self.table, self.options, sse.serve)
         self.jsonrpc = JsonRpcProtocol(self.table, self.options)
+        # Origins are checked against the CORS policy on the upgrade (docs/websocket.md).
+        self.websocket = WebSocketProtocol(self.table, self.options, cors)
         self.rpc_protocols: list[RpcProtocol] = [
             ConnectProtocol(self.table, self.options),
             GrpcWebProtocol(self.table, self.options),
@@ -267,7 +272,11 @@ class App:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
         elif scope["type"] == "websocket":
-            await send({"type": "websocket.close", "code": 1008})
+            if scope["path"] == self.options.jsonrpc_path:
+                await self.websocket(scope, receive, send)
+            else:
+                # Refused before the handshake: the server answers 403.
+                await send({"type": "websocket.close", "code": 1008})
 
     async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Routing alone, which CrossOrigin wraps when the App has a CORS policy."""
@@ -399,6 +408,25 @@ async def _unwind(stack: contextlib.AsyncExitStack) -> None:
         await stack.aclose()
     except Exception:
         logger.exception("closing after a failed startup failed")
+
+
+def _check_resume(table: MethodTable) -> None:
+    """A ``@resumable`` stream's two fields exist, and it is a server stream."""
+    for method in table:
+        resume = method.resume
+        if resume is None:
+            continue
+        where = f"{method.full_name}: @resumable"
+        if method.kind is not StreamKind.SERVER:
+            raise DefinitionError(f"{where} is for server streams")
+        for tp, name, side in (
+            (method.output_type, resume.event_id, "output"),
+            (method.input_type, resume.after, "request"),
+        ):
+            names = {f.name for f in messages.fields(tp)}
+            if name not in names:
+                listed = ", ".join(sorted(names)) or "none"
+                raise DefinitionError(f"{where}: its {side} has no field {name!r} ({listed})")
 
 
 def _check_decided(table: MethodTable) -> None:

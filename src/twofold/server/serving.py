@@ -77,8 +77,19 @@ def run(settings: Settings) -> int:
 def _config(settings: Settings, app: Any) -> uvicorn.Config:
     # uvloop when installed (the [standard] extra), as uvicorn picks; the
     # HTTP/1.1 protocol is uvicorn's, with the limits.
+    websocket: dict[str, Any] = {}
+    if isinstance(app, App):
+        # Pings are the server's to send (ASGI has no message for them), and
+        # a message over the limit is refused (1009) before it is buffered whole.
+        limits = app.options.websocket
+        websocket = {
+            "ws_max_size": limits.max_message_size,
+            "ws_ping_interval": limits.ping_interval,
+            "ws_ping_timeout": limits.ping_timeout,
+        }
     return uvicorn_limits.LimitedConfig(
         app,
+        **websocket,
         limits=settings.limits,
         http=settings.http,
         factory=isinstance(app, str),
@@ -103,7 +114,27 @@ def _log_config(access_log: bool) -> dict[str, Any]:
         "level": level,
         "propagate": False,
     }
+    config.setdefault("filters", {})["client_faults"] = {"()": ClientFaults}
+    config["loggers"]["uvicorn.error"]["filters"] = ["client_faults"]
     return config
+
+
+class ClientFaults(logging.Filter):
+    """A client's malformed input, logged by uvicorn with a traceback, as one warning line.
+
+    uvicorn's WebSocket protocol logs a text frame that is not UTF-8 with
+    ``logger.exception`` (and closes with 1007, as it should): the fault is
+    the client's, and a traceback in the server's log would read as a bug.
+    """
+
+    MESSAGES = frozenset({"Invalid UTF-8 sequence received from client."})
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.msg in self.MESSAGES:
+            record.exc_info = None
+            record.exc_text = None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
 
 
 def _worker(

@@ -1,38 +1,24 @@
 """JSON-RPC 2.0 over HTTP: every method of the table behind one POST endpoint.
 
-A method is called by its RPC name (``GetProduct``) when no other service has
-a method of that name, and always by its qualified name
-(``catalog.v1.CatalogService/GetProduct``). ``params`` is the request message
-by name (an object) or by position (an array, in field declaration order).
+The messages (names, params, the error table) are :mod:`twofold.http.jsonrpc`'s,
+shared with JSON-RPC over WebSocket; this module is the HTTP exchange, and
+:class:`JsonRpcProtocol` says which HTTP status each answer has.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
-import re
-from collections import defaultdict
-from dataclasses import dataclass
-from typing import Any, Literal
 
 import msgspec
-from msgspec import UNSET, UnsetType
+from msgspec import UNSET
 
-from twofold.core import numbers
 from twofold.core.asgi import Receive, Scope, Send
-from twofold.core.code import (
-    INTERNAL_ERROR,
-    INVALID_REQUEST,
-    JSONRPC_CODE,
-    PARSE_ERROR,
-    Code,
-)
+from twofold.core.code import INVALID_REQUEST, Code
 from twofold.core.context import Context
-from twofold.core.details import BadRequest
-from twofold.core.errors import Error, as_error, validation_error
+from twofold.core.errors import Error, as_error
 from twofold.core.headers import Headers
 from twofold.core.invoke import invoke
-from twofold.core.method import UNKNOWN, Method, StreamKind
+from twofold.core.method import UNKNOWN, Method
 from twofold.core.options import Options
 from twofold.core.table import MethodTable
 from twofold.http import compression
@@ -46,98 +32,25 @@ from twofold.http.body import (
     read_body,
     respond,
 )
-
-logger = logging.getLogger("twofold")
+from twofold.http.jsonrpc import (
+    UNPARSABLE,
+    Fault,
+    Target,
+    Targets,
+    decode_list,
+    encode,
+    error_response,
+    fault_response,
+    is_batch,
+    parse,
+    parse_fault,
+    result_response,
+)
 
 PROTOCOL = "jsonrpc"
 JSON = b"application/json"
 # The JSON-RPC over HTTP draft also names these two; a few old clients send them.
 _MEDIA_TYPES = frozenset({JSON, b"application/json-rpc", b"application/jsonrequest"})
-
-Id = str | int | float | None
-
-
-class _Request(msgspec.Struct, forbid_unknown_fields=True):
-    """The envelope; ``params`` stays raw until the method (and its type) is known.
-
-    Unknown members are refused: a misspelt ``param`` would otherwise call the
-    method with no arguments and look like it worked.
-    """
-
-    jsonrpc: Literal["2.0"]
-    method: str
-    params: msgspec.Raw = msgspec.Raw()
-    # Absent (UNSET) makes a notification; null is a real id and gets an answer.
-    id: Id | UnsetType = UNSET
-
-
-class _Probe(msgspec.Struct):
-    """Reads only the id of a request the envelope refused, to echo it back."""
-
-    id: Id = None
-
-
-_decode_request = msgspec.json.Decoder(_Request).decode
-_decode_probe = msgspec.json.Decoder(_Probe).decode
-_decode_list = msgspec.json.Decoder(list[msgspec.Raw]).decode
-_encode = msgspec.json.Encoder().encode
-_INTERNAL_ERROR = _encode(
-    {"code": INTERNAL_ERROR, "message": "internal error", "data": {"code": "internal"}}
-)
-# A batch is a JSON array; looking at the first byte spares a copy of the body.
-_BATCH = re.compile(rb"[ \t\r\n]*\[")
-# msgspec reports bad UTF-8 in strings and nesting deeper than Python's
-# recursion limit with these; hostile input must still get a -32700.
-_UNPARSABLE = (msgspec.DecodeError, UnicodeDecodeError, RecursionError)
-
-
-class _Fault(Exception):
-    """A protocol error: its JSON-RPC code, the canonical error, the id to echo."""
-
-    def __init__(self, rpc_code: int, code: Code, message: str, id: Id = None) -> None:
-        super().__init__(message)
-        self.rpc_code = rpc_code
-        self.error = Error(code, message)
-        self.id = id
-
-
-@dataclass(slots=True)
-class _Target:
-    """A method as JSON-RPC calls it, with its params decoder built once."""
-
-    method: Method
-    decoder: numbers.Decoder[Any]
-    # JSON-encoded wire names in declaration order: positional params are
-    # spliced into an object under these keys, so both forms share one decoder
-    # and its validation messages.
-    names: tuple[bytes, ...]
-
-    @classmethod
-    def build(cls, method: Method) -> _Target:
-        info = msgspec.inspect.type_info(method.input_type)
-        fields = getattr(info, "fields", ())
-        names = tuple(_encode(f.encode_name) for f in fields)
-        return cls(method, numbers.Decoder(method.input_type), names)
-
-    def decode(self, params: msgspec.Raw, request_id: Id) -> Any:
-        """The request message from ``params``: raises only Error or _Fault."""
-        try:
-            if not params:
-                return self.decoder.decode(b"{}")
-            if memoryview(params)[0] == ord("{"):
-                return self.decoder.decode(params)
-            values = _decode_list(params)
-            if len(values) > len(self.names):
-                message = f"expected at most {len(self.names)} positional params, got {len(values)}"
-                raise Error(Code.INVALID_ARGUMENT, message)
-            pairs = [name + b":" + value for name, value in zip(self.names, values, strict=False)]
-            return self.decoder.decode(b"{" + b",".join(pairs) + b"}")
-        except msgspec.ValidationError as exc:
-            raise validation_error(exc) from None
-        except _UNPARSABLE as exc:
-            # params was skipped over, not decoded, when the envelope was read:
-            # bad UTF-8 in a string or deep nesting inside it shows up only now.
-            raise _parse_fault(exc, request_id) from None
 
 
 class _Exchange:
@@ -174,19 +87,7 @@ class JsonRpcProtocol:
     def __init__(self, table: MethodTable, options: Options) -> None:
         self.table = table
         self.options = options
-        self.targets: dict[str, _Target] = {}
-        by_short_name: dict[str, list[str]] = defaultdict(list)
-        for method in table:
-            target = _Target.build(method)
-            self.targets[method.full_name] = target
-            by_short_name[method.name].append(method.full_name)
-        # Qualified names contain "/", short names cannot: the two never clash.
-        self.ambiguous: dict[str, list[str]] = {}
-        for short, full_names in by_short_name.items():
-            if len(full_names) == 1:
-                self.targets[short] = self.targets[full_names[0]]
-            else:
-                self.ambiguous[short] = full_names
+        self.targets = Targets(table)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         verb = scope["method"]
@@ -195,7 +96,7 @@ class JsonRpcProtocol:
             # (an old draft) would make every call a cacheable, loggable URL.
             error = Error(Code.UNIMPLEMENTED, f"{verb} is not allowed: POST JSON-RPC requests")
             headers = await self._refused(scope, error, 405)
-            body = b"" if verb == "HEAD" else _error(None, error, INVALID_REQUEST)
+            body = b"" if verb == "HEAD" else error_response(None, error, INVALID_REQUEST)
             await respond(send, 405, body, [(b"allow", b"POST"), *headers], JSON)
             return
         if media_type(header(scope, b"content-type")) not in _MEDIA_TYPES:
@@ -203,7 +104,7 @@ class JsonRpcProtocol:
                 Code.INVALID_ARGUMENT, "unsupported media type: send Content-Type: application/json"
             )
             headers = await self._refused(scope, error, 415)
-            body = _error(None, error, INVALID_REQUEST)
+            body = error_response(None, error, INVALID_REQUEST)
             await respond(send, 415, body, [(b"accept-post", JSON), *headers], JSON)
             return
         try:
@@ -215,14 +116,14 @@ class JsonRpcProtocol:
             return
         except BodyTooLarge as exc:  # as sent, or once decompressed
             headers = await self._refused(scope, exc, 413)
-            await respond(send, 413, _error(None, exc), headers, JSON)
+            await respond(send, 413, error_response(None, exc), headers, JSON)
             return
         except Error as exc:  # a bad Content-Length, a coding or gzip we cannot read
             status = 415 if isinstance(exc, compression.UnsupportedEncoding) else 400
             headers = await self._refused(scope, exc, status)
-            await respond(send, status, _error(None, exc, INVALID_REQUEST), headers, JSON)
+            await respond(send, status, error_response(None, exc, INVALID_REQUEST), headers, JSON)
             return
-        batch = _BATCH.match(raw) is not None
+        batch = is_batch(raw)
         exchange = _Exchange(scope, peer(scope), batch)
         answer = await (self._batch(raw, exchange) if batch else self._answer(raw, exchange))
         if answer is None:
@@ -255,21 +156,21 @@ class JsonRpcProtocol:
     async def _batch(self, raw: bytes, exchange: _Exchange) -> bytes | None:
         fault = None
         try:
-            items = _decode_list(raw)
-        except _UNPARSABLE as exc:
-            fault = _parse_fault(exc)
+            items = decode_list(raw)
+        except UNPARSABLE as exc:
+            fault = parse_fault(exc)
         else:
             limit = self.options.max_batch_size
             if not items:
                 # The spec answers an empty batch with one error object, not an array.
-                fault = _Fault(INVALID_REQUEST, Code.INVALID_ARGUMENT, "empty batch")
+                fault = Fault(INVALID_REQUEST, Code.INVALID_ARGUMENT, "empty batch")
             elif len(items) > limit:
                 message = f"batch of {len(items)} calls is over the limit of {limit}"
-                fault = _Fault(INVALID_REQUEST, Code.INVALID_ARGUMENT, message)
+                fault = Fault(INVALID_REQUEST, Code.INVALID_ARGUMENT, message)
         if fault is not None:
             # One answer for the whole batch: its headers are the response's.
             exchange.batch = False
-            return await self._refuse(exchange, UNKNOWN, fault.error, _fault(fault))
+            return await self._refuse(exchange, UNKNOWN, fault.error, fault_response(fault))
         answers = await asyncio.gather(*(self._answer(item, exchange) for item in items))
         parts = [answer for answer in answers if answer is not None]
         return b"[" + b",".join(parts) + b"]" if parts else None
@@ -277,22 +178,24 @@ class JsonRpcProtocol:
     async def _answer(self, raw: bytes | msgspec.Raw, exchange: _Exchange) -> bytes | None:
         """The response object of one request, or None for a notification."""
         try:
-            request = _parse(raw)
-        except _Fault as fault:
-            return await self._refuse(exchange, UNKNOWN, fault.error, _fault(fault))
-        request_id = None if isinstance(request.id, UnsetType) else request.id
+            request = parse(raw)
+        except Fault as fault:
+            return await self._refuse(exchange, UNKNOWN, fault.error, fault_response(fault))
+        # Inline, not Request.request_id and check_params: this is every call's
+        # path, and the two calls cost 4% of a request's instructions.
+        request_id = None if request.id is UNSET else request.id
         params = request.params
         if params and memoryview(params)[0] not in b"{[":
             # Covers null too: the spec allows a structured value or no member.
             message = "params must be an object or an array"
-            bad = _Fault(INVALID_REQUEST, Code.INVALID_ARGUMENT, message, request_id)
-            return await self._refuse(exchange, UNKNOWN, bad.error, _fault(bad))
+            bad = Fault(INVALID_REQUEST, Code.INVALID_ARGUMENT, message, request_id)
+            return await self._refuse(exchange, UNKNOWN, bad.error, fault_response(bad))
         # From here on a notification gets no answer, even an error (spec §4.1).
         notification = request.id is UNSET
-        target: _Target | None = None
+        target: Target | None = None
         ctx: Context | None = None
         try:
-            target = self._resolve(request.method)
+            target = self.targets.resolve(request.method)
             ctx = Context(
                 PROTOCOL, target.method, exchange.headers, exchange.peer, scope=exchange.scope
             )
@@ -303,103 +206,32 @@ class JsonRpcProtocol:
                 if refusal is not None:
                     if not exchange.batch and refusal.headers:
                         exchange.response_headers = encode_headers(refusal.headers)
-                    return None if notification else _error(request_id, refusal)
+                    return None if notification else error_response(request_id, refusal)
             message = target.decode(params, request_id)
-        except (_Fault, Error) as exc:
+        except (Fault, Error) as exc:
             # Refused before the chain: the observers still count and log it.
             method = UNKNOWN if target is None else target.method
-            if isinstance(exc, _Fault):
-                error, answer = exc.error, _fault(exc)
+            if isinstance(exc, Fault):
+                error, answer = exc.error, fault_response(exc)
             else:
-                error, answer = exc, _error(request_id, exc)
+                error, answer = exc, error_response(request_id, exc)
             return await self._refuse(
                 exchange, method, error, None if notification else answer, ctx
             )
         try:
             output = await invoke(target.method, ctx, message)
-            result = _encode(output)
+            result = encode(output)
             if not exchange.batch and ctx.has_response_headers():
                 exchange.response_headers = encode_headers(ctx.response_headers)
         except Error as exc:
             if not exchange.batch and exc.headers:
                 exchange.response_headers = encode_headers(exc.headers)
-            return None if notification else _error(request_id, exc)
+            return None if notification else error_response(request_id, exc)
         except Exception as exc:
             # An output msgspec cannot encode, a header with a line break: the
             # handler ran, but what it gave cannot go on the wire.
             error = as_error(exc)
-            return None if notification else _error(request_id, error)
+            return None if notification else error_response(request_id, error)
         if notification:
             return None
-        return b'{"jsonrpc":"2.0","result":' + result + b',"id":' + _encode(request_id) + b"}"
-
-    def _resolve(self, name: str) -> _Target:
-        target = self.targets.get(name)
-        if target is not None:
-            if target.method.kind is not StreamKind.UNARY:
-                kind = target.method.kind.value
-                raise Error(Code.UNIMPLEMENTED, f"{name} is {kind} streaming: not over JSON-RPC")
-            return target
-        if name in self.ambiguous:
-            choices = ", ".join(self.ambiguous[name])
-            message = f"{name} is defined by several services; call one of {choices}"
-        else:
-            message = f"no method {name}"
-        raise Error(Code.UNIMPLEMENTED, message)
-
-
-def _parse(raw: bytes | msgspec.Raw) -> _Request:
-    try:
-        return _decode_request(raw)
-    except msgspec.ValidationError as exc:
-        # Well-formed JSON that is not a request: echo its id if it has a
-        # usable one. The probe also tells apart malformed JSON that the
-        # envelope decoder gave up on before reaching the bad byte.
-        try:
-            probe = _decode_probe(raw)
-        except msgspec.ValidationError:
-            probe = _Probe()
-        except _UNPARSABLE as parse_exc:
-            raise _parse_fault(parse_exc) from None
-        message = f"invalid request: {exc}"
-        raise _Fault(INVALID_REQUEST, Code.INVALID_ARGUMENT, message, probe.id) from None
-    except _UNPARSABLE as exc:
-        raise _parse_fault(exc) from None
-
-
-def _parse_fault(exc: Exception, request_id: Id = None) -> _Fault:
-    if isinstance(exc, UnicodeDecodeError):
-        message = "request body is not valid UTF-8"
-    elif isinstance(exc, RecursionError):
-        message = "JSON is nested too deeply"
-    else:
-        message = str(exc)
-    return _Fault(PARSE_ERROR, Code.INVALID_ARGUMENT, message, request_id)
-
-
-def _fault(fault: _Fault) -> bytes:
-    return _error(fault.id, fault.error, fault.rpc_code)
-
-
-def _error(request_id: Id, error: Error, rpc_code: int | None = None) -> bytes:
-    """A response with an error object; ``rpc_code`` overrides the table for protocol faults."""
-    data: dict[str, Any] = {"code": error.code.wire_name}
-    violations = error.violations
-    if violations:
-        data["violations"] = [{"field": v.field, "description": v.description} for v in violations]
-    body = {
-        "code": JSONRPC_CODE[error.code] if rpc_code is None else rpc_code,
-        "message": error.message or error.code.wire_name,
-        "data": data,
-    }
-    try:
-        others = [d for d in error.details if not isinstance(d, BadRequest)]
-        if others:
-            data["details"] = [{"type": d.TYPE_NAME, **d.to_json()} for d in others]
-        encoded = _encode(body)
-    except Exception:
-        # Only a bug gets here (a custom detail whose to_json fails or is not JSON):
-        # log it and answer what is sure to encode, rather than no answer.
-        logger.exception("cannot encode a JSON-RPC error")
-        encoded = _INTERNAL_ERROR
-    return b'{"jsonrpc":"2.0","error":' + encoded + b',"id":' + _encode(request_id) + b"}"
+        return result_response(request_id, result)

@@ -1,14 +1,14 @@
 """Server-Sent Events: a server-streaming method on its REST route.
 
-REST has no framing of its own for a stream, and browsers already read
-``text/event-stream`` (``EventSource``), so each output message is one event
-whose ``data`` is the message as REST's JSON. The request is built as for
-any REST call (path, query, body). An error before the first message is an
-ordinary problem document with its status, since the status line is still
-ours to choose; after it, the status is long gone, so the failure is a last
-``event: error`` whose data is the problem document. An idle stream gets a
-comment line now and then, so proxies that close quiet connections do not.
-A client that goes away cancels the handler (:mod:`twofold.wires.exchange`).
+Each output message is one event whose ``data`` is the message as REST's
+JSON and whose ``id`` is its event id (a ``@resumable`` method's field, else
+its place in the stream); a ``retry:`` hint opens the stream. A client that
+reconnects with ``Last-Event-ID`` calls a resumable method with that id in
+its ``after`` field. An error before the first message is an ordinary
+problem document with its status; after it, a last ``event: error`` whose
+data is the problem document. An idle stream gets a comment line now and
+then, so proxies that close quiet connections do not. A client that goes
+away cancels the handler (:mod:`twofold.wires.exchange`).
 """
 
 from __future__ import annotations
@@ -33,6 +33,11 @@ from twofold.wires.exchange import Exchange, stopping
 
 EVENT_STREAM = b"text/event-stream"
 KEEPALIVE = 15.0  # seconds of silence before a comment line
+# Milliseconds an EventSource waits before it reconnects (browsers' own
+# default is about 3 s): sent once, at the start of every stream.
+RETRY = 1000
+# Longest Last-Event-ID read: an id is a row id or a token, never a document.
+MAX_LAST_EVENT_ID = 1024
 # How long the first message may take before the 200 goes out anyway: long
 # enough for a handler's own checks to fail with a proper status, short
 # enough that a client sees the stream open at once.
@@ -60,6 +65,10 @@ async def serve(
         qs: bytes = scope["query_string"]
         if qs and op.query_fields:
             add_query(params, qs, op.query_fields)
+        resume = ctx.method.resume
+        last = None if resume is None else header(scope, b"last-event-id")
+        if last is not None and len(last) > MAX_LAST_EVENT_ID:
+            raise Error.invalid("Last-Event-ID", "is too long")
         raw = b""
         if op.body is not None:
             raw = await read_body(scope, receive, max_body_size)
@@ -68,6 +77,12 @@ async def serve(
                 raw = compression.decode_body(coding, raw, max_body_size)
         try:
             request = op.decode(params, raw)
+            if last is not None and resume is not None:
+                # An EventSource comes back to the same URL with the last id it
+                # saw: the header is newer than the query's ``after``, which
+                # was still checked above, as any parameter is.
+                params[resume.after] = last.decode("latin-1")
+                request = op.decode(params, raw)
         except msgspec.ValidationError as exc:
             raise validation_error(exc) from None
         except msgspec.DecodeError as exc:
@@ -135,9 +150,19 @@ class _Events:
         self.sent_at = 0.0
 
     async def pump(self, request: Any) -> None:
+        resume = self.ctx.method.resume
+        count = 0
         async with contextlib.aclosing(stream(self.ctx.method, self.ctx, request)) as outputs:
             async for output in outputs:
-                await self._body(b"data: " + _encode(output) + b"\n\n")
+                count += 1
+                event_id = count if resume is None else getattr(output, resume.event_id)
+                # The reconnection delay rides on the first event: a block of
+                # its own, with no data, would be an event with none to tools
+                # that read the stream by its OpenAPI schema.
+                retry = b"retry: %d\n" % RETRY if count == 1 else b""
+                await self._body(
+                    retry + b"id: " + _event_id(event_id) + b"\ndata: " + _encode(output) + b"\n\n"
+                )
 
     async def idle(self) -> None:
         """Open the stream if the handler is slow to start; a comment if it is quiet."""
@@ -151,6 +176,14 @@ class _Events:
                 await _start(self.send, self.ctx)
             await self.send({"type": "http.response.body", "body": data, "more_body": True})
             self.sent_at = asyncio.get_running_loop().time()
+
+
+def _event_id(value: Any) -> bytes:
+    """An event id as the field's value: a line break or NUL would end or void it."""
+    text = value if isinstance(value, str) else _encode(value).decode()
+    if any(c in text for c in "\r\n\0"):
+        raise Error(Code.INTERNAL, "an event id holds a line break or NUL")
+    return text.encode()
 
 
 async def _start(send: Send, ctx: Context) -> None:

@@ -158,6 +158,12 @@ def test_streams_are_documented_as_what_they_send() -> None:
     assert event["else"]["properties"]["data"]["contentSchema"] == {
         "$ref": "#/components/schemas/PriceChange"
     }
+    # Every message event has an id (the change's), and Last-Event-ID resumes after it.
+    assert event["else"]["required"] == ["id"]
+    assert "`id`" in event["properties"]["id"]["description"]
+    assert event["properties"]["retry"]["type"] == "integer"
+    resume = next(p for p in watch["parameters"] if p["name"] == "Last-Event-ID")
+    assert resume["in"] == "header" and "after_id" in resume["description"]
     # A failure after the first event: a last `event: error` with a problem document.
     assert event["if"]["properties"]["event"] == {"const": "error"}
     assert event["then"]["properties"]["data"]["contentSchema"] == {

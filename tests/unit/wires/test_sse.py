@@ -184,7 +184,7 @@ def test_a_stream_the_server_cancels_ends_with_unavailable() -> None:
 
         async def send(message: dict[str, Any]) -> None:
             sent.append(message)
-            if message.get("body", b"").startswith(b"data:"):
+            if b"\ndata:" in message.get("body", b""):
                 first.set()
 
         scope = {

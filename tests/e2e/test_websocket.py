@@ -1,0 +1,170 @@
+"""JSON-RPC over WebSocket on the catalog, with clients no one here wrote: Python's
+``websockets`` with ``jsonrpcclient``, and Node's ``ws`` (tests/e2e/node/ws_client.mjs).
+
+The same methods, params and error objects as JSON-RPC over HTTP; WatchPrices
+as a subscription; ImportProducts fed by ``rpc.send``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+from jsonrpcclient import Error, Ok, parse_json, request, request_json
+from websockets.sync.client import ClientConnection, connect
+
+from tests.e2e.server import ROOT, Server
+from tests.tokens import ADMIN, AUTHORIZATION
+
+NODE_CLIENT = ROOT / "tests" / "e2e" / "node" / "ws_client.mjs"
+
+pytestmark = pytest.mark.postgresql
+
+
+def ws_url(catalog: Server) -> str:
+    return f"ws://127.0.0.1:{catalog.port}/jsonrpc"
+
+
+def call(ws: ClientConnection, method: str, params: Any = None) -> Ok | Error:
+    ws.send(request_json(method, params=params))
+    return parse_json(ws.recv(timeout=10))
+
+
+def next_notification(ws: ClientConnection) -> dict[str, Any]:
+    message = json.loads(ws.recv(timeout=20))
+    assert message["method"] == "rpc.subscription", message
+    return dict(message["params"])
+
+
+def test_the_same_answers_as_json_rpc_over_http(catalog: Server, http: httpx.Client) -> None:
+    category = f"ws-{uuid.uuid4().hex[:8]}"
+    product = {"name": "Lamp", "price": "10.00", "category": category}
+    with connect(ws_url(catalog), additional_headers=AUTHORIZATION) as ws:
+        created = call(ws, "CreateProduct", {"product": product})
+        assert isinstance(created, Ok), created
+        got = call(ws, "catalog.v1.CatalogService/GetProduct", [created.result["id"]])
+        assert isinstance(got, Ok) and got.result == created.result
+        for method, params in [
+            ("GetProduct", {"id": 10**12}),  # NOT_FOUND
+            ("GetProduct", {"id": "x"}),  # invalid params
+            ("CreateProduct", {"product": {"name": ""}}),  # violations
+            ("NoSuchMethod", {}),
+        ]:
+            message = request(method, params=params)
+            over_ws = call(ws, method, params)
+            over_http = http.post("/jsonrpc", json=message).json()
+            assert isinstance(over_ws, Error)
+            assert over_http["error"] == {
+                "code": over_ws.code,
+                "message": over_ws.message,
+                "data": over_ws.data,
+            }
+
+
+def test_batches_and_notifications(catalog: Server) -> None:
+    with connect(ws_url(catalog)) as ws:
+        ws.send(json.dumps({"jsonrpc": "2.0", "method": "ListProducts", "params": {}}))
+        ws.send(
+            json.dumps(
+                [
+                    {
+                        "jsonrpc": "2.0",
+                        "method": "ListProducts",
+                        "params": {"page_size": 1},
+                        "id": 1,
+                    },
+                    {"jsonrpc": "2.0", "method": "GetProduct", "params": {"id": 10**12}, "id": 2},
+                    {"jsonrpc": "2.0", "method": "ListProducts"},
+                ]
+            )
+        )
+        # The notifications get no answer: the batch's is the only one.
+        answers = {a["id"]: a for a in json.loads(ws.recv(timeout=10))}
+        assert set(answers) == {1, 2}
+        assert "result" in answers[1] and answers[2]["error"]["data"]["code"] == "not_found"
+
+
+def test_watch_prices_as_a_subscription(catalog: Server, http: httpx.Client) -> None:
+    category = f"ws-watch-{uuid.uuid4().hex[:8]}"
+    r = http.post("/products", json={"name": "Clock", "price": "10.00", "category": category})
+    product = r.json()
+    with connect(ws_url(catalog)) as ws:
+        subscribed = call(ws, "WatchPrices", {"category": category})
+        assert isinstance(subscribed, Ok)
+        subscription = subscribed.result
+        # The subscription is open once its id is answered: a change made now reaches it.
+        changed = http.patch(f"/products/{product['id']}", json={"price": "12.50"})
+        assert changed.status_code == 200, changed.text
+        note = next_notification(ws)
+        assert note["subscription"] == subscription
+        assert note["result"]["product_id"] == product["id"]
+        assert (note["result"]["old_price"], note["result"]["new_price"]) == ("10.00", "12.50")
+        assert call(ws, "rpc.unsubscribe", {"subscription": subscription}).result is True  # type: ignore[union-attr]
+        assert call(ws, "rpc.unsubscribe", {"subscription": subscription}).result is False  # type: ignore[union-attr]
+
+
+def test_import_products_as_a_client_stream(catalog: Server, http: httpx.Client) -> None:
+    category = f"ws-import-{uuid.uuid4().hex[:8]}"
+    with connect(ws_url(catalog), additional_headers=AUTHORIZATION) as ws:
+        stream = call(ws, "ImportProducts").result  # type: ignore[union-attr]
+        for name in ("Cup", "Saucer", "Cup"):
+            product = {"name": name, "price": "3.00", "category": category}
+            sent = call(ws, "rpc.send", {"subscription": stream, "message": {"product": product}})
+            assert sent.result is True  # type: ignore[union-attr]
+        assert call(ws, "rpc.close", {"subscription": stream}).result is True  # type: ignore[union-attr]
+        summary = next_notification(ws)
+        assert summary["result"]["created"] == 2
+        assert [f["index"] for f in summary["result"]["failed"]] == [2]
+        assert next_notification(ws) == {"subscription": stream, "end": True}
+    listed = http.get("/products", params={"category": category}).json()["products"]
+    assert sorted(p["name"] for p in listed) == ["Cup", "Saucer"]
+
+
+def test_a_write_needs_credentials_on_the_connection(catalog: Server) -> None:
+    product = {"name": "Lamp", "price": "10.00", "category": "ws-anon"}
+    with connect(ws_url(catalog)) as ws:
+        refused = call(ws, "CreateProduct", {"product": product})
+        assert isinstance(refused, Error) and refused.data["code"] == "unauthenticated"
+    with connect(ws_url(catalog)) as ws:
+        # A browser cannot set headers on an upgrade: the first message carries them.
+        assert call(ws, "rpc.authenticate", {"authorization": f"Bearer {ADMIN}"}).result is True  # type: ignore[union-attr]
+        assert isinstance(call(ws, "CreateProduct", {"product": product}), Ok)
+
+
+def test_calls_show_in_the_metrics(catalog: Server) -> None:
+    with connect(ws_url(catalog)) as ws:
+        call(ws, "ListProducts", {})
+    metrics = httpx.get(f"{catalog.url}/metrics").text
+    assert any(
+        'protocol="websocket"' in line and "ListProducts" in line and 'code="ok"' in line
+        for line in metrics.splitlines()
+        if line.startswith("twofold_calls_total")
+    )
+
+
+@pytest.mark.skipif(
+    shutil.which("node") is None or not (ROOT / "node_modules" / "ws").exists(),
+    reason="needs node and `npm ci` (make does both)",
+)
+def test_node_ws_client(catalog: Server) -> None:
+    done = subprocess.run(
+        ["node", str(NODE_CLIENT), ws_url(catalog), catalog.url, ADMIN],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["created"]["name"] == "Kettle"
+    assert out["batch"] == [
+        {"id": 2, "code": "not_found"},
+        {"id": 3, "ok": True},
+    ]
+    assert out["change"] == {"oldPrice": "20.00", "newPrice": "21.00"}
+    assert out["unsubscribed"] is True

@@ -1,0 +1,361 @@
+"""JSON-RPC over WebSocket against hostile and careless clients (tests/e2e/ws_app.py, served).
+
+Every case ends with a check that another connection, opened before the
+bad one, still gets its answers: one client's fault is its own.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import socket
+import struct
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from jsonrpcclient import Error, Ok, parse_json, request_json
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import ClientConnection, connect
+
+from tests.e2e.server import Server, start
+from tests.e2e.ws_app import ALLOWED_ORIGIN, IDLE_ENV, MAX_MESSAGE, READER_KEY
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    server = start("tests.e2e.ws_app:app", tmp_path_factory.mktemp("ws"), None, "--no-grpc")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def brief(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The same app, with connections that idle out after 2 s."""
+    tmp = tmp_path_factory.mktemp("ws-idle")
+    server = start("tests.e2e.ws_app:app", tmp, {IDLE_ENV: "2"}, "--no-grpc")
+    yield server
+    server.stop()
+
+
+def url(server: Server) -> str:
+    return f"ws://127.0.0.1:{server.port}/jsonrpc"
+
+
+def call(ws: ClientConnection, method: str, params: Any = None) -> Ok | Error:
+    ws.send(request_json(method, params=params))
+    return parse_json(ws.recv(timeout=10))
+
+
+@pytest.fixture
+def bystander(server: Server) -> Iterator[ClientConnection]:
+    """A connection opened before the bad one; each test checks it still works."""
+    with connect(url(server)) as ws:
+        assert call(ws, "Echo", {"text": "before"}).result == {"text": "before"}  # type: ignore[union-attr]
+        yield ws
+        assert call(ws, "Echo", {"text": "after"}).result == {"text": "after"}  # type: ignore[union-attr]
+
+
+def closed_with(ws: ClientConnection) -> tuple[int, str]:
+    """Read until the server closes; its close code and reason."""
+    with pytest.raises(ConnectionClosed) as closed:
+        while True:
+            ws.recv(timeout=30)
+    frame = closed.value.rcvd
+    assert frame is not None, "closed without a close frame"
+    return frame.code, frame.reason
+
+
+def test_text_that_is_not_json_is_a_parse_error_and_the_connection_goes_on(
+    server: Server, bystander: ClientConnection
+) -> None:
+    with connect(url(server)) as ws:
+        for junk in ("not json", "{", "[1,", '{"jsonrpc":"2.0","method":', "\x00"):
+            ws.send(junk)
+            answer = json.loads(ws.recv(timeout=10))
+            assert answer["error"]["code"] == -32700, junk
+            assert answer["id"] is None
+        ws.send(b'{"jsonrpc":"2.0","method":"Echo","params":{"text":"\xff"},"id":1}')
+        assert json.loads(ws.recv(timeout=10))["error"]["code"] == -32700
+        ws.send('{"jsonrpc":"2.0","method":"Echo","params":"text","id":7}')
+        assert json.loads(ws.recv(timeout=10))["error"] == {
+            "code": -32600,
+            "message": "params must be an object or an array",
+            "data": {"code": "invalid_argument"},
+        }
+        assert isinstance(call(ws, "Echo", {"text": "still here"}), Ok)
+
+
+def test_an_oversized_message_closes_with_1009(server: Server, bystander: ClientConnection) -> None:
+    with connect(url(server), max_size=None) as ws:
+        ws.send(json.dumps({"jsonrpc": "2.0", "method": "Echo", "params": {"text": "x"}, "id": 1}))
+        assert json.loads(ws.recv(timeout=10))["result"] == {"text": "x"}
+        ws.send("[" + " " * MAX_MESSAGE + "]")
+        assert closed_with(ws)[0] == 1009
+
+
+def test_a_large_message_under_the_limit_is_served(server: Server) -> None:
+    with connect(url(server), max_size=None) as ws:
+        text = "é" * (MAX_MESSAGE // 4)  # two bytes each in UTF-8: half the limit
+        message = {"jsonrpc": "2.0", "method": "Echo", "params": {"text": text}, "id": 1}
+        ws.send(json.dumps(message, ensure_ascii=False))
+        assert json.loads(ws.recv(timeout=10))["result"] == {"text": text}
+
+
+def test_ten_thousand_subscriptions_are_refused_past_the_limit(
+    server: Server, bystander: ClientConnection
+) -> None:
+    with connect(url(server)) as ws:
+        answers = []
+        # A hundred at a time, each answer read: a client that sent all 10k
+        # before reading would be a slow consumer (send_timeout=0.5 s here).
+        for start in range(0, 10_000, 100):
+            for i in range(start, start + 100):
+                ws.send(json.dumps({"jsonrpc": "2.0", "method": "Idle", "id": i}))
+            answers += [parse_json(ws.recv(timeout=30)) for _ in range(100)]
+        opened = [a for a in answers if isinstance(a, Ok)]
+        refused = [a for a in answers if isinstance(a, Error)]
+        assert len(opened) == 100  # WebSocketOptions(max_streams=100)
+        assert len(refused) == 9_900
+        assert {r.code for r in refused} == {-32008}  # RESOURCE_EXHAUSTED
+        assert {r.data["code"] for r in refused} == {"resource_exhausted"}
+        # An unsubscribe frees a place for one more.
+        unsubscribed = call(ws, "rpc.unsubscribe", {"subscription": opened[0].result})
+        assert unsubscribed.result is True  # type: ignore[union-attr]
+        assert isinstance(call(ws, "Idle"), Ok)
+        assert isinstance(call(ws, "Idle"), Error)
+        assert isinstance(call(ws, "Echo", {"text": "unary calls go on"}), Ok)
+
+
+def test_a_slow_consumer_gets_backpressure_then_1008(
+    server: Server, bystander: ClientConnection
+) -> None:
+    with _raw_upgrade(server, receive_buffer=4096) as sock:
+        # Subscribe, then read nothing: the server's buffers fill, then its queue.
+        sock.sendall(
+            _frame(0x1, request_json("Flood", params={"size": 16384, "tag": "slow"}).encode())
+        )
+        before = server.output().count("does not read")
+        deadline = time.monotonic() + 60
+        while server.output().count("does not read") == before:
+            assert time.monotonic() < deadline, "the slow consumer was never cut off"
+            time.sleep(0.05)
+        # The bystander was served all along, and still is.
+        assert isinstance(call(bystander, "Echo", {"text": "meanwhile"}), Ok)
+        frames = _frames(sock)
+    opcode, payload = frames[-1]
+    assert opcode == 0x8 and struct.unpack("!H", payload[:2])[0] == 1008
+    assert b"slow consumer" in payload
+    received = sum(1 for op, data in frames if op == 0x1 and b'"rpc.subscription"' in data)
+    # Backpressure: the handler produced only what was sent, plus what the
+    # queue holds (max_queued_messages=8) and the two messages on their way.
+    produced = call(bystander, "Flooded", {"tag": "slow"}).result["value"]  # type: ignore[union-attr]
+    assert received <= produced <= received + 8 + 2
+
+
+def test_an_idle_connection_is_closed_with_1000(brief: Server) -> None:
+    with connect(url(brief)) as ws:
+        assert isinstance(call(ws, "Echo", {"text": "then nothing"}), Ok)
+        assert closed_with(ws) == (1000, "idle")
+
+
+def test_a_connection_with_a_stream_is_not_idle(brief: Server) -> None:
+    with connect(url(brief)) as ws:
+        subscription = call(ws, "Idle").result  # type: ignore[union-attr]
+        with pytest.raises(TimeoutError):
+            ws.recv(timeout=5)  # past idle_timeout=2: still open
+        assert call(ws, "rpc.unsubscribe", {"subscription": subscription}).result is True  # type: ignore[union-attr]
+        # Once the stream is gone, the idle time counts again.
+        assert closed_with(ws) == (1000, "idle")
+
+
+def test_a_deadline_ends_a_call_over_websocket(server: Server) -> None:
+    with connect(url(server)) as ws:
+        answer = call(ws, "Dawdle")
+        assert isinstance(answer, Error)
+        assert answer.data["code"] == "deadline_exceeded"
+
+
+def test_credentials_on_the_upgrade(server: Server) -> None:
+    with connect(url(server)) as ws:
+        anonymous = call(ws, "Secret")
+        assert isinstance(anonymous, Error) and anonymous.data["code"] == "unauthenticated"
+    with connect(url(server), additional_headers={"X-API-Key": READER_KEY}) as ws:
+        assert call(ws, "Secret").result == {"text": "the secret"}  # type: ignore[union-attr]
+    with pytest.raises(InvalidStatus) as refused:
+        connect(url(server), additional_headers={"X-API-Key": "wrong"})
+    response = refused.value.response
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"].startswith("ApiKey")
+    assert json.loads(response.body)["error"]["data"]["code"] == "unauthenticated"
+
+
+def test_credentials_in_a_first_authenticate_message(
+    server: Server, bystander: ClientConnection
+) -> None:
+    with connect(url(server)) as ws:
+        assert call(ws, "rpc.authenticate", {"x-api-key": READER_KEY}).result is True  # type: ignore[union-attr]
+        assert call(ws, "Secret").result == {"text": "the secret"}  # type: ignore[union-attr]
+        late = call(ws, "rpc.authenticate", {"x-api-key": READER_KEY})
+        assert isinstance(late, Error) and late.data["code"] == "failed_precondition"
+    with connect(url(server)) as ws:
+        refused = call(ws, "rpc.authenticate", {"x-api-key": "wrong"})
+        assert isinstance(refused, Error) and refused.data["code"] == "unauthenticated"
+        assert closed_with(ws)[0] == 1008
+    with connect(url(server)) as ws:
+        malformed = call(ws, "rpc.authenticate", ["x-api-key", READER_KEY])
+        assert isinstance(malformed, Error) and malformed.data["code"] == "invalid_argument"
+        assert closed_with(ws)[0] == 1008
+
+
+def test_the_origin_is_checked_against_the_cors_policy(server: Server) -> None:
+    with connect(url(server), origin=ALLOWED_ORIGIN) as ws:  # type: ignore[arg-type]
+        assert isinstance(call(ws, "Echo", {"text": "listed"}), Ok)
+    own = f"http://127.0.0.1:{server.port}"
+    with connect(url(server), origin=own) as ws:  # type: ignore[arg-type]
+        assert isinstance(call(ws, "Echo", {"text": "same origin"}), Ok)
+    with pytest.raises(InvalidStatus) as refused:
+        connect(url(server), origin="https://evil.example.net")  # type: ignore[arg-type]
+    assert refused.value.response.status_code == 403
+
+
+def test_another_path_refuses_the_upgrade(server: Server) -> None:
+    with pytest.raises(InvalidStatus) as refused:
+        connect(f"ws://127.0.0.1:{server.port}/elsewhere")
+    assert refused.value.response.status_code == 403
+
+
+def test_streams_client_and_bidi(server: Server) -> None:
+    with connect(url(server)) as ws:
+        ticks = call(ws, "Ticks", {"count": 3}).result  # type: ignore[union-attr]
+        notes = [json.loads(ws.recv(timeout=10)) for _ in range(4)]
+        assert [n["method"] for n in notes] == ["rpc.subscription"] * 4
+        assert [n["params"] for n in notes] == [
+            *({"subscription": ticks, "result": {"value": i}} for i in range(3)),
+            {"subscription": ticks, "end": True},
+        ]
+        adding = call(ws, "Add").result  # type: ignore[union-attr]
+        for value in (1, 2, 3):
+            sent = call(ws, "rpc.send", {"subscription": adding, "message": {"value": value}})
+            assert sent.result is True  # type: ignore[union-attr]
+        assert call(ws, "rpc.close", {"subscription": adding}).result is True  # type: ignore[union-attr]
+        assert json.loads(ws.recv(timeout=10))["params"] == {
+            "subscription": adding,
+            "result": {"total": 6},
+        }
+        assert json.loads(ws.recv(timeout=10))["params"] == {"subscription": adding, "end": True}
+        shouting = call(ws, "Shout").result  # type: ignore[union-attr]
+        ws.send(json.dumps({"jsonrpc": "2.0", "method": "rpc.send", "params": {
+            "subscription": shouting, "message": {"text": "hi"}}}))  # fmt: skip
+        assert json.loads(ws.recv(timeout=10))["params"]["result"] == {"text": "HI"}
+        bad = call(ws, "rpc.send", {"subscription": shouting, "message": {"text": 1}})
+        assert isinstance(bad, Error) and bad.data["code"] == "invalid_argument"
+        end = json.loads(ws.recv(timeout=10))["params"]
+        assert end["subscription"] == shouting
+        assert end["error"]["data"]["code"] == "invalid_argument"
+        gone = call(ws, "rpc.send", {"subscription": shouting, "message": {"text": "late"}})
+        assert isinstance(gone, Error) and gone.data["code"] == "not_found"
+
+
+def test_calls_are_counted_in_the_metrics(server: Server) -> None:
+    with connect(url(server)) as ws:
+        call(ws, "Echo", {"text": "counted"})
+    metrics = httpx.get(f"{server.url}/metrics").text
+    assert 'protocol="websocket"' in metrics
+    assert 'method="sockets.v1.SocketsService/Echo"' in metrics or "Echo" in metrics
+
+
+def _raw_upgrade(server: Server, receive_buffer: int | None = None) -> socket.socket:
+    """A TCP connection that has done the opening handshake, to send frames by hand."""
+    sock = socket.socket()
+    if receive_buffer is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+    sock.settimeout(30)
+    sock.connect(("127.0.0.1", server.port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall(
+        (
+            "GET /jsonrpc HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n"
+        ).encode()
+    )
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += sock.recv(1)
+    assert head.startswith(b"HTTP/1.1 101"), head
+    return sock
+
+
+def _frame(opcode: int, payload: bytes, *, masked: bool = True, fin: bool = True) -> bytes:
+    first = (0x80 if fin else 0) | opcode
+    mask_bit = 0x80 if masked else 0
+    if len(payload) < 126:
+        head = struct.pack("!BB", first, mask_bit | len(payload))
+    else:
+        head = struct.pack("!BBH", first, mask_bit | 126, len(payload))
+    if not masked:
+        return head + payload
+    mask = os.urandom(4)
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+def _frames(sock: socket.socket) -> list[tuple[int, bytes]]:
+    """Every frame the server sends until it closes the connection: (opcode, payload)."""
+    chunks = []
+    try:
+        while chunk := sock.recv(1 << 20):
+            chunks.append(chunk)
+    except (ConnectionResetError, TimeoutError):
+        pass
+    data = b"".join(chunks)
+    frames = []
+    while len(data) >= 2:
+        opcode, length = data[0] & 0x0F, data[1] & 0x7F
+        offset = 2
+        if length == 126:
+            (length,) = struct.unpack("!H", data[2:4])
+            offset = 4
+        elif length == 127:
+            (length,) = struct.unpack("!Q", data[2:10])
+            offset = 10
+        frames.append((opcode, data[offset : offset + length]))
+        data = data[offset + length :]
+    return frames
+
+
+def _close_code(sock: socket.socket) -> int | None:
+    """The code of the server's close frame; None if none came."""
+    for opcode, payload in _frames(sock):
+        if opcode == 0x8:
+            return int(struct.unpack("!H", payload[:2])[0])
+    return None
+
+
+MALFORMED = {
+    "unmasked client frame": (_frame(0x1, b"{}", masked=False), 1002),
+    "reserved opcode": (_frame(0x3, b"{}"), 1002),
+    "text that is not UTF-8": (_frame(0x1, b'"\xff\xfe"'), 1007),
+    "fragmented control frame": (_frame(0x9, b"ping", fin=False), 1002),
+    "continuation with nothing to continue": (_frame(0x0, b"{}"), 1002),
+    "a length of 2^63-1": (b"\x81\xff" + struct.pack("!Q", 2**63 - 1) + os.urandom(4), 1009),
+}
+
+
+@pytest.mark.parametrize("frame, code", MALFORMED.values(), ids=list(MALFORMED))
+def test_malformed_frames_close_the_connection_with_their_code(
+    server: Server, bystander: ClientConnection, frame: bytes, code: int
+) -> None:
+    with _raw_upgrade(server) as sock:
+        sock.sendall(frame)
+        assert _close_code(sock) == code
+
+
+def test_no_traceback_in_the_log(server: Server) -> None:
+    log = Path(server.log).read_text(errors="replace")
+    assert "Traceback" not in log
+    assert "Exception in ASGI application" not in log
