@@ -137,7 +137,9 @@ def test_the_served_3_2_document_and_its_events_and_the_docs_page_beside_it() ->
             stream = await client.get("/departures:watch", headers={"accept": "text/event-stream"})
             seen = 0
             for block in stream.text.strip().split("\n\n"):
-                event = dict(line.split(": ", 1) for line in block.splitlines())
+                event: dict[str, Any] = dict(line.split(": ", 1) for line in block.splitlines())
+                if "retry" in event:  # SSE parsers read retry as a number of milliseconds
+                    event["retry"] = int(event["retry"])
                 events.validate(event)
                 messages.validate(json.loads(event["data"]))
                 seen += 1
