@@ -188,8 +188,11 @@ class PriceWatch:
         finally:
             self.queues.discard(queue)
             if not self.queues and self._poller is not None:
-                self._poller.cancel()
-                self._poller = None
+                poller, self._poller = self._poller, None
+                poller.cancel()
+                # Wait for it: its LISTEN connection goes back before the
+                # database it came from may be closed.
+                await asyncio.gather(poller, return_exceptions=True)
 
     async def _poll(self, db: Database) -> None:
         pruned = time.monotonic()
