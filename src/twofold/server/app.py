@@ -21,18 +21,20 @@ from twofold.core.chain import Interceptor, admission, chain, refusals
 from twofold.core.code import Code
 from twofold.core.definition import DefinitionError, Service
 from twofold.core.errors import Error
-from twofold.core.method import Idempotency, Method, StreamKind
+from twofold.core.method import UNKNOWN, Idempotency, Method, StreamKind
 from twofold.core.options import Options
 from twofold.core.table import MethodTable
-from twofold.http.body import header, respond
+from twofold.http.body import header, media_type, respond
 from twofold.http.cors import Cors, CrossOrigin
 from twofold.interceptors.auth import Authentication
 from twofold.interceptors.limits import ConcurrencyLimit, Deadlines, RateLimit
 from twofold.interceptors.tracing import RequestIds
 from twofold.server import health
+from twofold.server.grpc_services import GrpcServices
 from twofold.server.health import Readiness
-from twofold.wires import connect, sse
+from twofold.wires import connect, grpc, sse
 from twofold.wires.connect import ConnectProtocol
+from twofold.wires.grpc import GrpcProtocol
 from twofold.wires.grpcweb import GrpcWebProtocol
 from twofold.wires.jsonrpc import JsonRpcProtocol
 from twofold.wires.rest import RestProtocol
@@ -42,7 +44,8 @@ logger = logging.getLogger("twofold")
 # What an RPC path takes, for the 415 that answers anything else.
 RPC_MEDIA_TYPES = (
     "application/json or application/proto (Connect), application/connect+json or "
-    "application/connect+proto (Connect streams), application/grpc-web[-text][+proto] (gRPC-Web)"
+    "application/connect+proto (Connect streams), application/grpc-web[-text][+proto] (gRPC-Web), "
+    "application/grpc[+proto|+json] (gRPC, over HTTP/2)"
 )
 
 Lifespan = Callable[["App"], AbstractAsyncContextManager[None]]
@@ -138,9 +141,11 @@ class App:
             self.table.by_path[bound.path] = bound
         self.rest = RestProtocol(self.table, self.options, sse.serve)
         self.jsonrpc = JsonRpcProtocol(self.table, self.options)
+        self.grpc = GrpcProtocol(self.table, self.options)
         self.rpc_protocols: list[RpcProtocol] = [
             ConnectProtocol(self.table, self.options),
             GrpcWebProtocol(self.table, self.options),
+            self.grpc,
         ]
         self._openapi: bytes | None = None
         self._exact: dict[str, ASGIApp] = {}
@@ -155,6 +160,11 @@ class App:
         self._exact[self.options.openapi_path] = self._serve_openapi
         self.readiness = Readiness()
         """Whether to send this App traffic (``/readyz``); the server running it flips it."""
+        # gRPC health and reflection, on every server with HTTP/2 trailers;
+        # a service of the App's own at those paths wins.
+        own = GrpcServices(self.grpc, self.readiness, (s.full_name for s in services))
+        for path, endpoint in own.endpoints().items():
+            self._exact.setdefault(path, endpoint)
         probes = health.endpoints(self.options.health_path, self.options.ready_path, self.readiness)
         _check_probe_paths(probes, self._exact, self.rest)
         self._exact.update(probes)
@@ -178,7 +188,7 @@ class App:
             # _route, inlined: this is every request's path.
             endpoint = self._exact.get(scope["path"])
             if endpoint is None:
-                await self.rest(scope, receive, send)
+                await self._other(scope, receive, send)
             else:
                 await endpoint(scope, receive, send)
         elif scope["type"] == "lifespan":
@@ -190,9 +200,22 @@ class App:
         """Routing alone, which CrossOrigin wraps when the App has a CORS policy."""
         endpoint = self._exact.get(scope["path"])
         if endpoint is None:
-            await self.rest(scope, receive, send)
+            await self._other(scope, receive, send)
         else:
             await endpoint(scope, receive, send)
+
+    async def _other(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A path no RPC names: REST's, unless a gRPC client asks for a method we lack."""
+        if scope["method"] == "POST" and (
+            media_type(header(scope, b"content-type")) in grpc.CONTENT_TYPES
+        ):
+            # A gRPC client reads a 404 as UNIMPLEMENTED without a word of
+            # why; the status in trailers-only headers says which method.
+            error = Error(Code.UNIMPLEMENTED, f"unknown method {scope['path']}")
+            await self.table.refuse(grpc.PROTOCOL, UNKNOWN, scope, error)
+            await grpc.refuse(scope, send, error)
+            return
+        await self.rest(scope, receive, send)
 
     def _rpc_endpoint(self, method: Method) -> ASGIApp:
         protocols = self.rpc_protocols
