@@ -35,9 +35,9 @@ class Server:
 
     @property
     def grpc_target(self) -> str:
-        """``127.0.0.1:PORT`` of its native gRPC server, for ``grpc.insecure_channel``."""
-        assert self.grpc_port is not None, "started with --no-grpc"
-        return f"127.0.0.1:{self.grpc_port}"
+        """``127.0.0.1:PORT`` of its native gRPC server, for ``grpc.insecure_channel``:
+        grpcio's port, or the one port of a server that has no other (pyvoy)."""
+        return f"127.0.0.1:{self.grpc_port or self.port}"
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -58,7 +58,8 @@ def start(target: str, tmp: Path, env: dict[str, str] | None = None, *args: str)
     Unless ``args`` say otherwise, gRPC listens on a free port too (never on
     the default 50051, which parallel servers would share).
     """
-    grpc = "--grpc-port" not in args and "--no-grpc" not in args
+    # pyvoy serves native gRPC on --port: no second port.
+    grpc = "--grpc-port" not in args and "--no-grpc" not in args and "pyvoy" not in args
 
     def argv(port: int, grpc_port: int | None) -> list[str]:
         extra = (*args, "--grpc-port", str(grpc_port)) if grpc_port else args

@@ -66,7 +66,12 @@ class Exchange:
 
     async def _watch(self) -> None:
         while True:
-            message = await self._receive()
+            # Shielded: when the call ends this watcher is cancelled, but the
+            # server's own receive is left to finish (every server answers it
+            # with http.disconnect once the response is complete). pyvoy
+            # (0.x-1.3) logs an InvalidStateError traceback for each receive
+            # cancelled while pending.
+            message = await asyncio.shield(self._receive())
             if message["type"] == "http.disconnect":
                 self.disconnected()
                 return
