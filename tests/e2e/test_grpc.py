@@ -28,8 +28,8 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 )
 
 from examples.catalog import service
-from tests.e2e.grpc_callers import status_of, violations
 from tests.conftest import Database
+from tests.e2e.grpc_callers import status_of, violations
 from tests.e2e.server import ROOT, Server, start
 from tests.tokens import ADMIN, authorized
 from twofold.protobuf import Schema

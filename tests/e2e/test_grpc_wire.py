@@ -32,9 +32,11 @@ from twofold.http.envelope import frame
 
 def run(test: Callable[[Calls, int], Awaitable[None]]) -> None:
     async def main() -> None:
-        async with asgi(grpc_app.app) as port:
-            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-                await test(Calls(channel, grpc_app.app), port)
+        async with (
+            asgi(grpc_app.app) as port,
+            grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel,
+        ):
+            await test(Calls(channel, grpc_app.app), port)
 
     asyncio.run(main())
 

@@ -249,7 +249,9 @@ def _serve(args: argparse.Namespace) -> int:
     if args.server == "pyvoy":
         return _serve_pyvoy(args, limits)
     if args.tls_cert or args.tls_key or args.http3:
-        print("twofold: error: --tls-cert, --tls-key and --http3 need --server pyvoy", file=sys.stderr)
+        print(
+            "twofold: error: --tls-cert, --tls-key and --http3 need --server pyvoy", file=sys.stderr
+        )
         return 2
     chosen = 50051 if args.grpc_port is None else args.grpc_port
     grpc_port = None if args.no_grpc or chosen == 0 else chosen
@@ -309,6 +311,7 @@ def _serve_pyvoy(args: argparse.Namespace, limits: ServerLimits) -> int:
         )
         return 2
     from twofold.server import envoy
+
     os.environ[ENV_TARGET] = args.target
     settings = envoy.EnvoySettings(
         host=args.host,
