@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -83,9 +84,11 @@ def spawn(
     env: dict[str, str] | None = None,
     *,
     grpc: bool = False,
+    tls: Path | None = None,
 ) -> Server:
     """Run the server ``argv(port, grpc_port)`` makes, and wait until it answers
-    ``/openapi.json``; the ports are free ones, tried again if taken meanwhile."""
+    ``/openapi.json``; the ports are free ones, tried again if taken meanwhile.
+    ``tls``: the server's certificate, which its HTTPS URL is checked against."""
     for _attempt in range(3):
         port = free_port()
         grpc_port = free_port() if grpc else None
@@ -98,8 +101,10 @@ def spawn(
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
-        server = Server(f"http://127.0.0.1:{port}", port, process, log, grpc_port)
-        if wait_ready(server):
+        scheme = "https" if tls else "http"
+        server = Server(f"{scheme}://127.0.0.1:{port}", port, process, log, grpc_port)
+        verify = ssl.create_default_context(cafile=str(tls)) if tls else True
+        if wait_ready(server, verify=verify):
             return server
         server.stop()
         if "already in use" not in server.output() and "cannot listen" not in server.output():
@@ -107,13 +112,13 @@ def spawn(
     raise RuntimeError("no free port after 3 attempts")
 
 
-def wait_ready(server: Server, timeout: float = 20.0) -> bool:
+def wait_ready(server: Server, timeout: float = 20.0, verify: ssl.SSLContext | bool = True) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
             return False
         try:
-            httpx.get(f"{server.url}/openapi.json", timeout=1.0)
+            httpx.get(f"{server.url}/openapi.json", timeout=1.0, verify=verify)
             return True
         except httpx.TransportError:
             time.sleep(0.05)
