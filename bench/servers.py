@@ -38,10 +38,13 @@ GRPC_BODY = wire.grpc_frame(GET_PROTO)
 @dataclass(frozen=True)
 class Candidate:
     name: str
-    argv: tuple[str, ...]  # {python}, {port}, {grpc_port}
-    h2c: bool  # REST and Connect measured over h2c as well as HTTP/1.1
-    grpc: str | None  # "port": gRPC on the same port; "grpc_port": on a second one
-    http1: bool = True
+    argv: tuple[str, ...]  # {python}, {port}, {grpc_port}, {peers}
+    versions: tuple[str, ...]  # what REST and Connect are measured over: "h1", "h2c"
+    grpc: str  # "port": gRPC on the same port; "grpc_port": on a second one
+
+    @property
+    def http1(self) -> bool:
+        return bool(self.versions)
 
 
 PY = "{python}"
@@ -50,37 +53,41 @@ CANDIDATES = (
         "uvicorn+grpcio",
         (PY, "-m", "twofold", "serve", APP, "--port", "{port}", "--grpc-port", "{grpc_port}",
          "--no-access-log", "--log-level", "warning"),
-        h2c=False, grpc="grpc_port",
+        versions=("h1",), grpc="grpc_port",
     ),
     Candidate(
         "pyvoy",
         (PY, "-m", "twofold", "serve", APP, "--server", "pyvoy", "--port", "{port}",
          "--no-access-log", "--log-level", "warning"),
-        h2c=True, grpc="port",
+        versions=("h1", "h2c"), grpc="port",
     ),
+    # hypercorn's HTTP/1.1 status line has no reason phrase ("HTTP/1.1 200 "),
+    # which h2load's parser refuses: measured over h2c only. The peers'
+    # hypercorn.toml lifts its 1000-requests-per-connection limit.
     Candidate(
         "hypercorn",
-        (PY, "-m", "hypercorn", APP, "--bind", "127.0.0.1:{port}", "-k", "uvloop"),
-        h2c=True, grpc="port",
+        (PY, "-m", "hypercorn", APP, "--bind", "127.0.0.1:{port}", "-k", "uvloop",
+         "--config", "{peers}/hypercorn.toml"),
+        versions=("h2c",), grpc="port",
     ),
     Candidate(
         "uvicorn-zttp",
         (PY, "-m", "uvicorn", APP, "--port", "{port}", "--http",
          "uvicorn.protocols.http.auto_zttp_impl:AutoZttpProtocol", "--loop", "uvloop",
          "--no-access-log", "--log-level", "warning"),
-        h2c=True, grpc="port",
+        versions=("h1", "h2c"), grpc="port",
     ),
     Candidate(
         "grpc.aio",
         (PY, "-m", "bench.apps.grpcio_app", "{port}"),
-        h2c=False, grpc="port", http1=False,
+        versions=(), grpc="port",
     ),
     Candidate(
         "grpc.aio+uvloop",
         (PY, "-c", "import sys, uvloop, runpy; uvloop.install(); "
          "sys.argv = ['grpcio_app', sys.argv[1]]; "
          "runpy.run_module('bench.apps.grpcio_app', run_name='__main__')", "{port}"),
-        h2c=False, grpc="port", http1=False,
+        versions=(), grpc="port",
     ),
 )  # fmt: skip
 
@@ -102,16 +109,36 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _stat(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime: every thread
+    """CPU time of ``pid`` and its descendants (hypercorn serves from a child), every thread."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                parents[int(entry.name)] = int(_stat(int(entry.name))[1])
+    tree, todo = set(), [pid]
+    while todo:
+        current = todo.pop()
+        tree.add(current)
+        todo.extend(child for child, parent in parents.items() if parent == current)
+    total = 0
+    for member in tree:
+        with contextlib.suppress(OSError):
+            fields = _stat(member)
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / TICKS
 
 
 @contextlib.contextmanager
 def serving(c: Candidate, env: dict[str, str], log: Path) -> Iterator[tuple[int, int, int]]:
     """The server's pid, HTTP port and gRPC port (the same one but for uvicorn+grpcio)."""
     port, grpc_port = free_port(), free_port()
-    argv = [a.format(python=sys.executable, port=port, grpc_port=grpc_port) for a in c.argv]
+    values = {"python": sys.executable, "port": port, "grpc_port": grpc_port, "peers": peers_dir()}
+    argv = [a.format(**values) for a in c.argv]
     if shutil.which("taskset") and (os.cpu_count() or 1) > 1:
         argv = ["taskset", "-c", "0", *argv]
     with log.open("wb") as out:
@@ -212,16 +239,13 @@ def main(argv: list[str] | None = None) -> int:
     for c in chosen:
         with serving(c, env, out / f"{c.name}.log") as (pid, port, grpc_port):
             plan: list[tuple[str, str, int]] = []
-            if c.http1:
-                versions = ["h1", "h2c"] if c.h2c else ["h1"]
-                plan += [(r, v, port) for r in ("rest-get", "connect-get") for v in versions]
+            plan += [(r, v, port) for r in ("rest-get", "connect-get") for v in c.versions]
             plan.append(("grpc-get", "h2c", grpc_port))
             for request, version, served in plan:
                 try:
                     row = measure(c, pid, served, request, version, args.requests)
                 except Exception as exc:
-                    # hypercorn's HTTP/1.1 status line has no reason phrase, which
-                    # h2load's parser refuses: such a row is left out, and said so.
+                    # A server that fails the load is left out of the table, and said so.
                     print(f"{c.name:16} {request:12} {version:4} not measured: {exc}", flush=True)
                     continue
                 rows.append(row)
