@@ -187,10 +187,12 @@ class App:
                 return
             # _route, inlined: this is every request's path.
             endpoint = self._exact.get(scope["path"])
-            if endpoint is None:
+            if endpoint is not None:
+                await endpoint(scope, receive, send)
+            elif scope["method"] == "POST":  # perhaps a gRPC call of an unknown method
                 await self._other(scope, receive, send)
             else:
-                await endpoint(scope, receive, send)
+                await self.rest(scope, receive, send)
         elif scope["type"] == "lifespan":
             await self._lifespan(receive, send)
         elif scope["type"] == "websocket":
@@ -199,16 +201,16 @@ class App:
     async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Routing alone, which CrossOrigin wraps when the App has a CORS policy."""
         endpoint = self._exact.get(scope["path"])
-        if endpoint is None:
+        if endpoint is not None:
+            await endpoint(scope, receive, send)
+        elif scope["method"] == "POST":
             await self._other(scope, receive, send)
         else:
-            await endpoint(scope, receive, send)
+            await self.rest(scope, receive, send)
 
     async def _other(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """A path no RPC names: REST's, unless a gRPC client asks for a method we lack."""
-        if scope["method"] == "POST" and (
-            media_type(header(scope, b"content-type")) in grpc.CONTENT_TYPES
-        ):
+        """A POST to a path no RPC names: REST's, unless a gRPC client asks for a method we lack."""
+        if media_type(header(scope, b"content-type")) in grpc.CONTENT_TYPES:
             # A gRPC client reads a 404 as UNIMPLEMENTED without a word of
             # why; the status in trailers-only headers says which method.
             error = Error(Code.UNIMPLEMENTED, f"unknown method {scope['path']}")
