@@ -83,6 +83,8 @@ def test_grpcio_deadline_and_cancel(server: Server) -> None:
             sleep(METHODS["Sleep"].input_type(seconds=30.0), timeout=0.3)
         assert info.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
         future = sleep.future(METHODS["Sleep"].input_type(seconds=30.0))
+        # Not a timing assertion: the call must reach the handler before it is cancelled.
+        subprocess.run(["sleep", "0.5"], check=True)
         future.cancel()
         assert future.cancelled()
     # The handler saw both ends (the served process prints them: tests/e2e/grpc_app.py).

@@ -49,9 +49,11 @@ class Exchange:
         except asyncio.CancelledError:
             if not self.gone:
                 raise  # the server cancelled us, not the client
-        finally:
-            if self._watcher is not None:
-                self._watcher.cancel()
+        # The watcher is not cancelled: its receive ends by itself, since a
+        # server answers http.disconnect once the response is complete (ASGI
+        # 2.4), and then cancelling the finished exchange does nothing. A
+        # receive cancelled while pending makes pyvoy (1.3) log an
+        # InvalidStateError traceback, once per call.
 
     def watch(self) -> None:
         """Start listening for a disconnect: call once the request body is consumed."""
@@ -66,12 +68,7 @@ class Exchange:
 
     async def _watch(self) -> None:
         while True:
-            # Shielded: when the call ends this watcher is cancelled, but the
-            # server's own receive is left to finish (every server answers it
-            # with http.disconnect once the response is complete). pyvoy
-            # (0.x-1.3) logs an InvalidStateError traceback for each receive
-            # cancelled while pending.
-            message = await asyncio.shield(self._receive())
+            message = await self._receive()
             if message["type"] == "http.disconnect":
                 self.disconnected()
                 return
