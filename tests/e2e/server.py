@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -35,9 +36,9 @@ class Server:
 
     @property
     def grpc_target(self) -> str:
-        """``127.0.0.1:PORT`` of its native gRPC server, for ``grpc.insecure_channel``."""
-        assert self.grpc_port is not None, "started with --no-grpc"
-        return f"127.0.0.1:{self.grpc_port}"
+        """``127.0.0.1:PORT`` of its native gRPC server, for ``grpc.insecure_channel``:
+        grpcio's port, or the one port of a server that has no other (pyvoy)."""
+        return f"127.0.0.1:{self.grpc_port or self.port}"
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -66,7 +67,8 @@ def start(
     the server leads a process group of its own (its workers in it), which a
     test may kill whole (:func:`kill_group`).
     """
-    grpc = "--grpc-port" not in args and "--no-grpc" not in args
+    # pyvoy serves native gRPC on --port: no second port.
+    grpc = "--grpc-port" not in args and "--no-grpc" not in args and "pyvoy" not in args
 
     def argv(port: int, grpc_port: int | None) -> list[str]:
         extra = (*args, "--grpc-port", str(grpc_port)) if grpc_port else args
@@ -98,9 +100,11 @@ def spawn(
     *,
     grpc: bool = False,
     group: bool = False,
+    tls: Path | None = None,
 ) -> Server:
     """Run the server ``argv(port, grpc_port)`` makes, and wait until it answers
-    ``/openapi.json``; the ports are free ones, tried again if taken meanwhile."""
+    ``/openapi.json``; the ports are free ones, tried again if taken meanwhile.
+    ``tls``: the server's certificate, which its HTTPS URL is checked against."""
     for _attempt in range(3):
         port = free_port()
         grpc_port = free_port() if grpc else None
@@ -114,8 +118,10 @@ def spawn(
                 stderr=subprocess.STDOUT,
                 start_new_session=group,
             )
-        server = Server(f"http://127.0.0.1:{port}", port, process, log, grpc_port)
-        if wait_ready(server):
+        scheme = "https" if tls else "http"
+        server = Server(f"{scheme}://127.0.0.1:{port}", port, process, log, grpc_port)
+        verify = ssl.create_default_context(cafile=str(tls)) if tls else True
+        if wait_ready(server, verify=verify):
             return server
         server.stop()
         if "already in use" not in server.output() and "cannot listen" not in server.output():
@@ -123,13 +129,13 @@ def spawn(
     raise RuntimeError("no free port after 3 attempts")
 
 
-def wait_ready(server: Server, timeout: float = 20.0) -> bool:
+def wait_ready(server: Server, timeout: float = 20.0, verify: ssl.SSLContext | bool = True) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
             return False
         try:
-            httpx.get(f"{server.url}/openapi.json", timeout=1.0)
+            httpx.get(f"{server.url}/openapi.json", timeout=1.0, verify=verify)
             return True
         except httpx.TransportError:
             time.sleep(0.05)

@@ -25,7 +25,7 @@ from twofold import BadRequest, Client, Code, Error, FieldViolation
 from twofold.client import Empty, HttpBinding, Idempotency, Rpc, StreamKind
 from twofold.core.asgi import Receive, Scope, Send
 from twofold.http.envelope import COMPRESSED, END_STREAM, TRAILERS, frame
-from twofold.wires.grpcweb import status_trailers
+from twofold.http.grpcstatus import status_trailers
 
 LIMIT = 1000
 SERVICE = "bad.v1.BadService"

@@ -2,7 +2,9 @@
 
 The stubs are protoc's (grpcio-tools) from the ``.proto`` that ``twofold
 proto`` exports; reflection is read with grpcio-reflection's own client and
-by ``buf curl``, and health with grpcio-health-checking's stubs.
+by ``buf curl``, and health with grpcio-health-checking's stubs. Each test
+runs against both servers of ``twofold serve``: uvicorn with grpcio's gRPC
+server on its own port, and pyvoy with the App's gRPC wire on the one port.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import json
 import os
 import subprocess
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -24,13 +28,34 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 )
 
 from examples.catalog import service
-from tests.e2e.server import ROOT, Server
-from tests.tokens import ADMIN
+from tests.conftest import Database
+from tests.e2e.server import ROOT, Server, start
+from tests.tokens import ADMIN, authorized
 from twofold.protobuf import Schema
 from twofold.testing.parity.answers import status_of, violations
 
 Stubs = tuple[ModuleType, ModuleType]
 BUF = ROOT / "node_modules" / ".bin" / "buf"
+
+
+@pytest.fixture(scope="module", params=["grpcio", "one-port"])
+def catalog(
+    request: pytest.FixtureRequest, database: Database, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """The catalog of the session (uvicorn, grpcio on a second port), or on pyvoy (one port)."""
+    if request.param == "grpcio":
+        yield request.getfixturevalue("catalog")
+        return
+    tmp: Path = tmp_path_factory.mktemp("one-port")
+    server = start("examples.catalog:app", tmp, database.env(tmp), "--server", "pyvoy")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def channel(catalog: Server) -> Iterator[grpc.Channel]:
+    with grpc.insecure_channel(catalog.grpc_target) as channel:
+        yield authorized(channel)
 
 
 @pytest.fixture
@@ -114,12 +139,17 @@ def test_deadline_exceeded(stub: Any, stubs: Stubs) -> None:
     assert stub.GenerateReport(pb2.GenerateReportRequest(), timeout=10).categories is not None
 
 
-def test_reflection_lists_and_describes_the_services(channel: grpc.Channel) -> None:
+def test_reflection_lists_and_describes_the_services(
+    catalog: Server, channel: grpc.Channel
+) -> None:
     database = ProtoReflectionDescriptorDatabase(channel)
+    # The App's own reflection serves v1 too, which grpcio-reflection lacks.
+    v1 = set() if catalog.grpc_port else {"grpc.reflection.v1.ServerReflection"}
     assert set(database.get_services()) == {
         "catalog.v1.CatalogService",
         "grpc.health.v1.Health",
         "grpc.reflection.v1alpha.ServerReflection",
+        *v1,
     }
     pool = descriptor_pool.DescriptorPool(database)
     described = pool.FindServiceByName("catalog.v1.CatalogService")

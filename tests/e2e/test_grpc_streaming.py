@@ -1,8 +1,10 @@
-"""The gRPC server in process: every streaming kind, metadata, cancellation, deadlines.
+"""Native gRPC in process: every streaming kind, metadata, cancellation, deadlines.
 
 Calls go through grpcio's generic multicallables (``channel.unary_stream``...)
-with our codec as the (de)serializer, to a :class:`GrpcServer` on an
-ephemeral 127.0.0.1 port.
+with our codec as the (de)serializer, on an ephemeral 127.0.0.1 port, to
+each way Twofold serves native gRPC (the ``transport`` fixture): grpcio's
+server (:class:`GrpcServer`), and the App's own gRPC wire over ASGI on an
+HTTP/2 server with trailers (hypercorn, in process, so ``EVENTS`` is seen).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -21,23 +24,31 @@ from tests.e2e import grpc_app
 from tests.e2e.grpc_app import Number, Text
 from twofold import App, Code, Context, Error, ErrorInfo, GrpcServer, Options
 from twofold.core.details import rpc_status
+from twofold.protobuf import Schema
+
+TRANSPORTS = ("grpcio", "asgi")
+
+
+@pytest.fixture(params=TRANSPORTS)
+def transport(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
 
 
 class Calls:
     """One generic multicallable per method, with the schema's codec."""
 
-    def __init__(self, channel: grpc.aio.Channel, server: GrpcServer) -> None:
+    def __init__(self, channel: grpc.aio.Channel, app: App) -> None:
         self.channel = channel
-        self.server = server
-        self.methods = {m.name: m for m in server.app.table}
+        self.schema = Schema(app.table)
+        self.methods = {m.name: m for m in app.table}
 
     def __getattr__(self, kind: str) -> Callable[[str], Any]:
         def make(name: str) -> Any:
             method = self.methods[name]
             return getattr(self.channel, kind)(
                 method.path,
-                request_serializer=self.server.schema.codec(method.input_type).encode,
-                response_deserializer=self.server.schema.codec(method.output_type).decode,
+                request_serializer=self.schema.codec(method.input_type).encode,
+                response_deserializer=self.schema.codec(method.output_type).decode,
             )
 
         return make
@@ -47,21 +58,46 @@ class Calls:
 
 
 @contextlib.asynccontextmanager
-async def serving(app: App = grpc_app.app) -> AsyncIterator[Calls]:
+async def grpcio(app: App) -> AsyncIterator[int]:
     server = GrpcServer(app)
     port = server.add_port("127.0.0.1:0")
     await server.start()
     try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-            yield Calls(channel, server)
+        yield port
     finally:
         await server.stop(None)
 
 
-def run(test: Callable[[Calls], Awaitable[None]], app: App = grpc_app.app) -> None:
+@contextlib.asynccontextmanager
+async def asgi(app: App) -> AsyncIterator[int]:
+    """The App on hypercorn (h2c), in this process, on a socket bound here."""
+    from hypercorn.asyncio import serve
+    from hypercorn.config import Config
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()  # connections queue from now, before hypercorn accepts them
+    config = Config()
+    # hypercorn closes the descriptor it is given when it stops: give it its own.
+    config.bind = [f"fd://{os.dup(sock.fileno())}"]
+    config.accesslog = config.errorlog = None
+    stop = asyncio.Event()
+    task = asyncio.ensure_future(serve(app, config, shutdown_trigger=stop.wait))  # type: ignore[arg-type]
+    try:
+        yield int(sock.getsockname()[1])
+    finally:
+        stop.set()
+        await task
+        sock.close()
+
+
+def run(
+    test: Callable[[Calls], Awaitable[None]], app: App = grpc_app.app, *, transport: str
+) -> None:
     async def main() -> None:
-        async with serving(app) as calls:
-            await test(calls)
+        server = grpcio if transport == "grpcio" else asgi
+        async with server(app) as port, grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            await test(Calls(channel, app))
 
     grpc_app.EVENTS.clear()
     asyncio.run(main())
@@ -87,7 +123,7 @@ def status_of(error: grpc.aio.AioRpcError) -> Any:
     return status
 
 
-def test_unary_metadata_in_and_out() -> None:
+def test_unary_metadata_in_and_out(transport: str) -> None:
     async def test(c: Calls) -> None:
         call = c.unary_unary("EchoMetadata")(
             c.request("EchoMetadata", name="x-who"), metadata=(("x-who", "ada"),)
@@ -95,10 +131,10 @@ def test_unary_metadata_in_and_out() -> None:
         assert await call == Text("grpc ada")
         assert ("x-echo", "ada") in tuple(await call.initial_metadata())
 
-    run(test)
+    run(test, transport=transport)
 
 
-def test_error_keeps_the_response_headers_set_before_it() -> None:
+def test_error_keeps_the_response_headers_set_before_it(transport: str) -> None:
     async def test(c: Calls) -> None:
         call = c.unary_unary("EchoMetadata")(
             c.request("EchoMetadata", name="fail"), metadata=(("fail", "x"),)
@@ -109,10 +145,10 @@ def test_error_keeps_the_response_headers_set_before_it() -> None:
         assert status_of(info.value).message == "no"
         assert ("x-echo", "x") in tuple(await call.initial_metadata())
 
-    run(test)
+    run(test, transport=transport)
 
 
-def test_server_streaming() -> None:
+def test_server_streaming(transport: str) -> None:
     async def test(c: Calls) -> None:
         got = [m async for m in c.unary_stream("Count")(c.request("Count", n=3))]
         assert got == [Number(0), Number(1), Number(2)]
@@ -125,18 +161,18 @@ def test_server_streaming() -> None:
         assert info.value.code() is grpc.StatusCode.OUT_OF_RANGE
         assert status_of(info.value).message == "negative count"
 
-    run(test)
+    run(test, transport=transport)
 
 
-def test_client_streaming() -> None:
+def test_client_streaming(transport: str) -> None:
     async def test(c: Calls) -> None:
         assert await c.stream_unary("Total")(numbers(1, 2, 3, 4)) == Number(10)
         assert await c.stream_unary("Total")(numbers()) == Number(0)
 
-    run(test)
+    run(test, transport=transport)
 
 
-def test_bidi_streaming_and_its_errors() -> None:
+def test_bidi_streaming_and_its_errors(transport: str) -> None:
     async def test(c: Calls) -> None:
         got = [m async for m in c.stream_stream("Double")(numbers(1, 2, 3))]
         assert got == [Number(2), Number(4), Number(6)]
@@ -149,10 +185,10 @@ def test_bidi_streaming_and_its_errors() -> None:
         assert detail.type_url == "type.googleapis.com/google.rpc.BadRequest"
         assert [v.field for v in bad.field_violations] == ["n"]
 
-    run(test)
+    run(test, transport=transport)
 
 
-def test_malformed_message_in_a_client_stream_is_invalid_argument() -> None:
+def test_malformed_message_in_a_client_stream_is_invalid_argument(transport: str) -> None:
     async def test(c: Calls) -> None:
         raw = c.channel.stream_unary(c.methods["Total"].path)
 
@@ -165,10 +201,10 @@ def test_malformed_message_in_a_client_stream_is_invalid_argument() -> None:
         assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT
         assert await c.stream_unary("Total")(numbers(5)) == Number(5)  # still serving
 
-    run(test)
+    run(test, transport=transport)
 
 
-def test_client_cancel_cancels_the_handler() -> None:
+def test_client_cancel_cancels_the_handler(transport: str) -> None:
     async def test(c: Calls) -> None:
         call = c.unary_unary("Sleep")(c.request("Sleep", seconds=30.0))
         await asyncio.sleep(0.2)
@@ -178,20 +214,20 @@ def test_client_cancel_cancels_the_handler() -> None:
         await wait_for("sleep cancelled")
         assert "sleep finally" in grpc_app.EVENTS
 
-    run(test)
+    run(test, transport=transport)
 
 
-def test_deadline_cancels_the_handler() -> None:
+def test_deadline_cancels_the_handler(transport: str) -> None:
     async def test(c: Calls) -> None:
         with pytest.raises(grpc.aio.AioRpcError) as info:
             await c.unary_unary("Sleep")(c.request("Sleep", seconds=30.0), timeout=0.3)
         assert info.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
         await wait_for("sleep cancelled")
 
-    run(test)
+    run(test, transport=transport)
 
 
-def test_cancelling_a_server_stream_closes_the_generator() -> None:
+def test_cancelling_a_server_stream_closes_the_generator(transport: str) -> None:
     async def test(c: Calls) -> None:
         call = c.unary_stream("Ticks")(c.request("Ticks", interval=0.01))
         got = [await call.read() for _ in range(3)]
@@ -199,10 +235,10 @@ def test_cancelling_a_server_stream_closes_the_generator() -> None:
         call.cancel()
         await wait_for("ticks finally")
 
-    run(test)
+    run(test, transport=transport)
 
 
-def test_deadline_ends_a_server_stream() -> None:
+def test_deadline_ends_a_server_stream(transport: str) -> None:
     async def test(c: Calls) -> None:
         got = []
         with pytest.raises(grpc.aio.AioRpcError) as info:
@@ -213,10 +249,10 @@ def test_deadline_ends_a_server_stream() -> None:
         assert len(got) >= 2
         await wait_for("ticks finally")
 
-    run(test)
+    run(test, transport=transport)
 
 
-def test_interceptors_see_grpc_calls() -> None:
+def test_interceptors_see_grpc_calls(transport: str) -> None:
     seen: list[tuple[str, str, float | None]] = []
 
     async def record(ctx: Context, request: Any, call_next: Any) -> Any:
@@ -230,7 +266,7 @@ def test_interceptors_see_grpc_calls() -> None:
         assert await whoami(c.request("Whoami"), timeout=5) == Number(os.getpid())
         assert await c.stream_unary("Total")(numbers(1)) == Number(1)
 
-    run(test, app)
+    run(test, app, transport=transport)
     (protocol, name, remaining), second = seen
     assert (protocol, name) == ("grpc", "Whoami")
     # The deadline arrived; grpc-timeout's units may round it up a little.
@@ -238,7 +274,7 @@ def test_interceptors_see_grpc_calls() -> None:
     assert second == ("grpc", "Total", None)
 
 
-def test_a_message_over_max_body_size_is_resource_exhausted() -> None:
+def test_a_message_over_max_body_size_is_resource_exhausted(transport: str) -> None:
     app = App(grpc_app.service, options=Options(max_body_size=100))
 
     async def test(c: Calls) -> None:
@@ -249,7 +285,7 @@ def test_a_message_over_max_body_size_is_resource_exhausted() -> None:
             "grpc "
         )
 
-    run(test, app)
+    run(test, app, transport=transport)
 
 
 def test_status_details_are_a_google_rpc_status() -> None:

@@ -1,4 +1,5 @@
-"""``twofold serve``'s server limits hold on native gRPC too, as grpcio's options."""
+"""``twofold serve``'s server limits hold on native gRPC too: as grpcio's options, and
+in Envoy's configuration on the one port (``--server pyvoy``)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ from twofold.protobuf import Schema
 TARGET = "tests.e2e.grpc_app:app"
 
 
-def test_metadata_over_the_header_limit_is_refused(tmp_path: Path) -> None:
-    server = start(TARGET, tmp_path, None, "--max-header-bytes", "4096")
+@pytest.mark.parametrize("chosen", [(), ("--server", "pyvoy")])
+def test_metadata_over_the_header_limit_is_refused(tmp_path: Path, chosen: tuple[str, ...]) -> None:
+    server = start(TARGET, tmp_path, None, *chosen, "--max-header-bytes", "4096")
     method = service.methods["EchoMetadata"]
     schema = Schema(service)
     try:
@@ -29,6 +31,12 @@ def test_metadata_over_the_header_limit_is_refused(tmp_path: Path) -> None:
             assert small == Text("grpc " + "a" * 1000)
             with pytest.raises(grpc.RpcError) as info:
                 echo(method.input_type(name="x-a"), metadata=[("x-a", "a" * 6000)], timeout=10)
-            assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            if chosen:
+                # Envoy resets a stream whose header block is over the limit
+                # (RST_STREAM, RFC 9113 §8.2.3's stream error): never reaches the App.
+                assert info.value.code() == grpc.StatusCode.INTERNAL
+                assert "RST_STREAM" in str(info.value.details())
+            else:
+                assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     finally:
         server.stop()

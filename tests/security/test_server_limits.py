@@ -28,14 +28,17 @@ WHOAMI = (
 TWO = b"content-length: 2\r\n\r\n{}"  # the end of a WHOAMI
 
 
-@pytest.fixture(scope="module", params=["httptools", "h11"])
+@pytest.fixture(scope="module", params=["httptools", "h11", "pyvoy"])
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
     tmp = tmp_path_factory.mktemp(f"limits-{request.param}")
     timeouts = ("--header-timeout", "--body-timeout", "--idle-timeout")
     args = [arg for flag in timeouts for arg in (flag, str(TIMEOUT))]
-    server = start(TARGET, tmp, None, "--no-grpc", "--http", request.param, *args)
+    if request.param == "pyvoy":
+        server = start(TARGET, tmp, None, "--server", "pyvoy", *args)
+    else:
+        server = start(TARGET, tmp, None, "--no-grpc", "--http", request.param, *args)
     yield server
     server.stop()
 
@@ -117,6 +120,10 @@ def test_too_many_headers_is_431(server: Server) -> None:
 def test_a_long_target_is_414(server: Server) -> None:
     with connect(server) as sock:
         send(sock, b"GET /" + b"a" * (64 * 1024) + b" HTTP/1.1\r\nhost: t\r\n\r\n")
+        # Envoy counts the target in the head's size: past that limit too, it is 431.
+        assert status(answer(sock)) in ((414, 431) if pyvoy(server) else (414,))
+    with connect(server) as sock:
+        send(sock, b"GET /" + b"a" * (9 * 1024) + b" HTTP/1.1\r\nhost: t\r\n\r\n")
         assert status(answer(sock)) == 414
 
 
@@ -165,7 +172,14 @@ def test_an_idle_kept_alive_connection_is_closed(server: Server) -> None:
         assert answer(sock) == b""  # closed, with nothing more said
 
 
-def test_a_stalled_body_is_408(server: Server) -> None:
+def pyvoy(server: Server) -> bool:
+    return "pyvoy" in server.log.parent.name
+
+
+def test_a_stalled_body_is_408(server: Server, request: pytest.FixtureRequest) -> None:
+    if pyvoy(server):
+        # Envoy's only timer for it (stream_idle_timeout) would cut quiet server streams too.
+        request.applymarker(pytest.mark.xfail(reason="no body timeout on pyvoy", strict=True))
     with connect(server) as sock:
         send(sock, WHOAMI + b"content-length: 100\r\n\r\n{")
         answered = answer(sock)
@@ -184,8 +198,11 @@ def test_a_slow_body_that_keeps_moving_is_read(server: Server) -> None:
         assert response(sock).startswith(b"HTTP/1.1 200 ")
 
 
-def test_connections_beyond_the_limit_are_refused_and_the_others_served(tmp_path: Path) -> None:
-    server = start(TARGET, tmp_path, None, "--no-grpc", "--max-connections", "4")
+@pytest.mark.parametrize("chosen", [("--no-grpc",), ("--server", "pyvoy")])
+def test_connections_beyond_the_limit_are_refused_and_the_others_served(
+    tmp_path: Path, chosen: tuple[str, ...]
+) -> None:
+    server = start(TARGET, tmp_path, None, *chosen, "--max-connections", "4")
     held: list[socket.socket] = []
     try:
         for _ in range(4):

@@ -48,8 +48,21 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-level", default="info")
     serve.add_argument("--no-access-log", action="store_true")
     serve.add_argument(
-        "--grpc-port", type=int, default=50051, help="native gRPC port (default 50051; 0: none)"
+        "--server",
+        choices=("uvicorn", "pyvoy"),
+        default="uvicorn",
+        help="uvicorn (HTTP/1.1, with grpcio's gRPC on --grpc-port) or pyvoy (Envoy: HTTP/1.1, "
+        "HTTP/2 and native gRPC on --port; the pyvoy extra)",
     )
+    serve.add_argument(
+        "--grpc-port",
+        type=int,
+        default=None,
+        help="grpcio's native gRPC port (uvicorn: default 50051; 0: none)",
+    )
+    serve.add_argument("--tls-cert", metavar="PEM", help="pyvoy: serve HTTPS (ALPN h2) with it")
+    serve.add_argument("--tls-key", metavar="PEM", help="pyvoy: the certificate's private key")
+    serve.add_argument("--http3", action="store_true", help="pyvoy with TLS: HTTP/3 too (UDP)")
     serve.add_argument("--no-grpc", action="store_true", help="serve no native gRPC")
     serve.add_argument(
         "--grace",
@@ -271,7 +284,15 @@ def _serve(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"twofold: error: {exc}", file=sys.stderr)
         return 2
-    grpc_port = None if args.no_grpc or args.grpc_port == 0 else args.grpc_port
+    if args.server == "pyvoy":
+        return _serve_pyvoy(args, limits)
+    if args.tls_cert or args.tls_key or args.http3:
+        print(
+            "twofold: error: --tls-cert, --tls-key and --http3 need --server pyvoy", file=sys.stderr
+        )
+        return 2
+    chosen = 50051 if args.grpc_port is None else args.grpc_port
+    grpc_port = None if args.no_grpc or chosen == 0 else chosen
     for port, fix in (
         (args.port, "choose another with --port"),
         (grpc_port, "choose another with --grpc-port, or serve no gRPC with --no-grpc"),
@@ -299,6 +320,48 @@ def _serve(args: argparse.Namespace) -> int:
             http=args.http,
         )
     )
+
+
+def _serve_pyvoy(args: argparse.Namespace, limits: ServerLimits) -> int:
+    """Envoy, in place of this process: every wire on --port (twofold.server.envoy)."""
+    refused = [
+        (args.workers > 1, "--workers (Envoy serves one process)"),
+        (args.reload, "--reload"),
+        (bool(args.grpc_port), "--grpc-port (native gRPC is on --port)"),
+        (args.drain_delay > 0, "--drain-delay"),
+        ((args.tls_cert is None) != (args.tls_key is None), "--tls-cert without --tls-key"),
+        (args.http3 and args.tls_cert is None, "--http3 without TLS"),
+    ]
+    for wrong, what in refused:
+        if wrong:
+            print(f"twofold: error: --server pyvoy does not take {what}", file=sys.stderr)
+            return 2
+    problem = _port_problem(args.host, args.port)
+    if problem:
+        print(f"twofold: error: {problem} — choose another with --port", file=sys.stderr)
+        return 1
+    import importlib.util
+
+    if importlib.util.find_spec("pyvoy") is None:
+        print(
+            "twofold: error: --server pyvoy needs the pyvoy extra: pip install 'twofold[pyvoy]'",
+            file=sys.stderr,
+        )
+        return 2
+    from twofold.server import envoy
+
+    os.environ[ENV_TARGET] = args.target
+    settings = envoy.EnvoySettings(
+        host=args.host,
+        port=args.port,
+        limits=limits,
+        log_level=args.log_level,
+        access_log=not args.no_access_log,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        http3=args.http3,
+    )
+    return envoy.run(settings)
 
 
 def _port_problem(host: str, port: int) -> str | None:

@@ -23,19 +23,21 @@ from twofold.core.code import Code
 from twofold.core.definition import DefinitionError, Service
 from twofold.core.dependencies import Dependencies, Provide
 from twofold.core.errors import Error
-from twofold.core.method import Idempotency, Method, StreamKind
+from twofold.core.method import UNKNOWN, Idempotency, Method, StreamKind
 from twofold.core.options import Options
 from twofold.core.table import MethodTable
-from twofold.http.body import header, respond
+from twofold.http.body import header, media_type, respond
 from twofold.http.cors import Cors, CrossOrigin
 from twofold.interceptors.auth import Authentication
 from twofold.interceptors.limits import ConcurrencyLimit, Deadlines, RateLimit
 from twofold.interceptors.tracing import RequestIds
 from twofold.server import health
+from twofold.server.grpc_services import GrpcServices
 from twofold.server.health import Readiness
 from twofold.server.middleware import MiddlewareEntry, wrap
-from twofold.wires import connect, sse
+from twofold.wires import connect, grpc, sse
 from twofold.wires.connect import ConnectProtocol
+from twofold.wires.grpc import GrpcProtocol
 from twofold.wires.grpcweb import GrpcWebProtocol
 from twofold.wires.jsonrpc import JsonRpcProtocol
 from twofold.wires.rest import RestProtocol
@@ -46,7 +48,8 @@ logger = logging.getLogger("twofold")
 # What an RPC path takes, for the 415 that answers anything else.
 RPC_MEDIA_TYPES = (
     "application/json or application/proto (Connect), application/connect+json or "
-    "application/connect+proto (Connect streams), application/grpc-web[-text][+proto] (gRPC-Web)"
+    "application/connect+proto (Connect streams), application/grpc-web[-text][+proto] (gRPC-Web), "
+    "application/grpc[+proto|+json] (gRPC, over HTTP/2)"
 )
 
 Lifespan = Callable[["App"], AbstractAsyncContextManager[None]]
@@ -158,9 +161,11 @@ class App:
         self.jsonrpc = JsonRpcProtocol(self.table, self.options)
         # Origins are checked against the CORS policy on the upgrade (docs/websocket.md).
         self.websocket = WebSocketProtocol(self.table, self.options, cors)
+        self.grpc = GrpcProtocol(self.table, self.options)
         self.rpc_protocols: list[RpcProtocol] = [
             ConnectProtocol(self.table, self.options),
             GrpcWebProtocol(self.table, self.options),
+            self.grpc,
         ]
         if self.options.openapi_version not in openapi.VERSIONS:
             raise DefinitionError(
@@ -188,6 +193,11 @@ class App:
             self._exact[docs_document] = self._openapi_endpoint(openapi.DEFAULT_VERSION)
         self.readiness = Readiness()
         """Whether to send this App traffic (``/readyz``); the server running it flips it."""
+        # gRPC health and reflection, on every server with HTTP/2 trailers;
+        # a service of the App's own at those paths wins.
+        own = GrpcServices(self.grpc, self.readiness, (s.full_name for s in services))
+        for path, endpoint in own.endpoints().items():
+            self._exact.setdefault(path, endpoint)
         probes = health.endpoints(self.options.health_path, self.options.ready_path, self.readiness)
         _check_probe_paths(probes, self._exact, self.rest)
         self._exact.update(probes)
@@ -250,10 +260,12 @@ class App:
                 return
             # _route, inlined: this is every request's path.
             endpoint = self._exact.get(scope["path"])
-            if endpoint is None:
-                await self.rest(scope, receive, send)
-            else:
+            if endpoint is not None:
                 await endpoint(scope, receive, send)
+            elif scope["method"] == "POST":  # perhaps a gRPC call of an unknown method
+                await self._unrouted(scope, receive, send)
+            else:
+                await self.rest(scope, receive, send)
         elif self._outer is not None:  # the middleware sees the lifespan too
             await self._outer(scope, receive, send)
         else:
@@ -281,10 +293,23 @@ class App:
     async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Routing alone, which CrossOrigin wraps when the App has a CORS policy."""
         endpoint = self._exact.get(scope["path"])
-        if endpoint is None:
-            await self.rest(scope, receive, send)
-        else:
+        if endpoint is not None:
             await endpoint(scope, receive, send)
+        elif scope["method"] == "POST":
+            await self._unrouted(scope, receive, send)
+        else:
+            await self.rest(scope, receive, send)
+
+    async def _unrouted(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A POST to a path no RPC names: REST's, unless a gRPC client asks for a method we lack."""
+        if media_type(header(scope, b"content-type")) in grpc.CONTENT_TYPES:
+            # A gRPC client reads a 404 as UNIMPLEMENTED without a word of
+            # why; the status in trailers-only headers says which method.
+            error = Error(Code.UNIMPLEMENTED, f"unknown method {scope['path']}")
+            await self.table.refuse(grpc.PROTOCOL, UNKNOWN, scope, error)
+            await grpc.refuse(scope, send, error)
+            return
+        await self.rest(scope, receive, send)
 
     def _rpc_endpoint(self, method: Method) -> ASGIApp:
         protocols = self.rpc_protocols

@@ -49,9 +49,11 @@ class Exchange:
         except asyncio.CancelledError:
             if not self.gone:
                 raise  # the server cancelled us, not the client
-        finally:
-            if self._watcher is not None:
-                self._watcher.cancel()
+        # The watcher is not cancelled: its receive ends by itself, since a
+        # server answers http.disconnect once the response is complete (ASGI
+        # 2.4), and then cancelling the finished exchange does nothing. A
+        # receive cancelled while pending makes pyvoy (1.3) log an
+        # InvalidStateError traceback, once per call.
 
     def watch(self) -> None:
         """Start listening for a disconnect: call once the request body is consumed."""

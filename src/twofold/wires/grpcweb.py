@@ -16,21 +16,19 @@ clients that cannot handle binary bodies. ``grpc-timeout`` is the deadline.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import functools
 from collections.abc import Callable
 from typing import Any
 
 from twofold.core.asgi import Receive, Scope, Send
-from twofold.core.code import Code
-from twofold.core.details import rpc_status
 from twofold.core.errors import Error
 from twofold.core.method import Method
 from twofold.core.options import Options
 from twofold.core.table import MethodTable
-from twofold.http import envelope, negotiation
-from twofold.http.body import encode_headers, header, media_type
+from twofold.http import envelope, grpcstatus, negotiation
+from twofold.http.body import header, media_type
+from twofold.http.grpcstatus import status_trailers
 from twofold.http.negotiation import GZIP
 from twofold.wires.exchange import EnvelopedCall
 
@@ -42,10 +40,6 @@ CONTENT_TYPES = {
     b"application/grpc-web-text": True,
     b"application/grpc-web-text+proto": True,
 }
-# grpc-timeout's units (gRPC's PROTOCOL-HTTP2.md), in seconds.
-_UNITS = {b"H": 3600.0, b"M": 60.0, b"S": 1.0, b"m": 1e-3, b"u": 1e-6, b"n": 1e-9}
-# grpc-message is percent-encoded: every byte outside printable ASCII, and "%".
-_SAFE = frozenset(range(0x20, 0x7F)) - {ord("%")}
 
 
 class GrpcWebProtocol:
@@ -98,7 +92,7 @@ class _Call(EnvelopedCall):
         return negotiation.accepts_gzip(self.headers.get(b"grpc-accept-encoding"))
 
     def deadline(self) -> float | None:
-        return _deadline(self.headers.get(b"grpc-timeout"))
+        return grpcstatus.deadline(self.headers.get(b"grpc-timeout"))
 
     def start_headers(self) -> list[tuple[bytes, bytes]]:
         raw = [(b"content-type", self.content_type), (b"grpc-accept-encoding", GZIP)]
@@ -121,35 +115,3 @@ class _Call(EnvelopedCall):
             return
         block = b"".join(k + b": " + v + b"\r\n" for k, v in status_trailers(error))
         await self.body(envelope.frame(block, envelope.TRAILERS), more=False)
-
-
-def _deadline(value: bytes | None) -> float | None:
-    """``grpc-timeout`` (1 to 8 digits and a unit) as a deadline on the loop clock."""
-    if value is None:
-        return None
-    digits, unit = value[:-1], value[-1:]
-    if not 0 < len(digits) <= 8 or not digits.isdigit() or unit not in _UNITS:
-        raise Error(Code.INVALID_ARGUMENT, "grpc-timeout must be 1 to 8 digits and a unit")
-    return asyncio.get_running_loop().time() + int(digits) * _UNITS[unit]
-
-
-def percent_encode(message: str) -> bytes:
-    """grpc-message's encoding: UTF-8, with bytes outside printable ASCII and "%" escaped."""
-    return b"".join(bytes((b,)) if b in _SAFE else b"%%%02X" % b for b in message.encode("utf-8"))
-
-
-def status_trailers(error: Error | None) -> list[tuple[bytes, bytes]]:
-    """``grpc-status``, ``grpc-message`` and ``grpc-status-details-bin`` of an outcome."""
-    if error is None:
-        return [(b"grpc-status", b"0")]
-    out = [(b"grpc-status", str(error.code.value).encode())]
-    if error.message:
-        out.append((b"grpc-message", percent_encode(error.message)))
-    if error.details:
-        # -bin metadata is base64; gRPC implementations send it unpadded.
-        value = base64.b64encode(rpc_status(error.code.value, error.message, error.details)).rstrip(
-            b"="
-        )
-        out.append((b"grpc-status-details-bin", value))
-    out.extend(encode_headers(error.headers))
-    return out

@@ -14,7 +14,7 @@ from google.rpc import error_details_pb2, status_pb2
 
 from tests.unit.wires.test_connect_streaming import PATH, Tick, Total, app, schema, service
 from twofold.http.envelope import COMPRESSED, TRAILERS, frame
-from twofold.wires.grpcweb import percent_encode
+from twofold.http.grpcstatus import percent_encode
 
 WEB = {"content-type": "application/grpc-web+proto"}
 TEXT = {"content-type": "application/grpc-web-text"}

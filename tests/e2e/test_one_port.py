@@ -1,0 +1,232 @@
+"""``twofold serve --server pyvoy``: every wire on one port, driven by clients nobody here wrote.
+
+connect-es under Node (Connect, gRPC and gRPC-Web over HTTP/2, and the
+kinds HTTP/1.1 carries), grpcio's generic calls (all four kinds), httpx and
+curl over HTTP/1.1 and h2c, and, with ``--tls-cert/--tls-key``, httpx and
+grpcio over TLS with ALPN h2. The service is tests/e2e/grpc_app.py.
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import json
+import shutil
+import ssl
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import httpx
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from tests.e2e import grpc_app
+from tests.e2e.grpc_app import Number, Text
+from tests.e2e.grpc_stubs import GOOGLEAPIS_INCLUDE, PROTOC_INCLUDE
+from tests.e2e.server import ROOT, Server, spawn, start
+from twofold.protobuf import Schema
+
+TARGET = "tests.e2e.grpc_app:app"
+NODE_MODULES = ROOT / "node_modules"
+PLUGIN = NODE_MODULES / ".bin" / "protoc-gen-es"
+CLIENT = Path(__file__).parent / "node" / "streams_client.mjs"
+SCHEMA = Schema(grpc_app.app.table)
+METHODS = {m.name: m for m in grpc_app.app.table}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    served = start(TARGET, tmp_path_factory.mktemp("one-port"), None, "--server", "pyvoy")
+    yield served
+    served.stop()
+
+
+def call(channel: grpc.Channel, kind: str, name: str) -> Any:
+    method = METHODS[name]
+    return getattr(channel, kind)(
+        method.path,
+        request_serializer=SCHEMA.codec(method.input_type).encode,
+        response_deserializer=SCHEMA.codec(method.output_type).decode,
+    )
+
+
+def test_grpcio_every_kind(server: Server) -> None:
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        echo = call(channel, "unary_unary", "EchoMetadata")
+        answer, outcome = echo.with_call(
+            METHODS["EchoMetadata"].input_type(name="x-who"), metadata=(("x-who", "ada"),)
+        )
+        assert answer == Text("grpc ada")
+        assert ("x-echo", "ada") in tuple(outcome.initial_metadata())
+        count = call(channel, "unary_stream", "Count")
+        assert list(count(METHODS["Count"].input_type(n=3))) == [Number(0), Number(1), Number(2)]
+        total = call(channel, "stream_unary", "Total")
+        assert total(iter([Number(1), Number(2), Number(3)])) == Number(6)
+        double = call(channel, "stream_stream", "Double")
+        assert list(double(iter([Number(1), Number(2)]))) == [Number(2), Number(4)]
+        with pytest.raises(grpc.RpcError) as info:
+            list(count(METHODS["Count"].input_type(n=-1)))
+        assert info.value.code() is grpc.StatusCode.OUT_OF_RANGE
+
+
+def test_grpcio_deadline_and_cancel(server: Server) -> None:
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        sleep = call(channel, "unary_unary", "Sleep")
+        with pytest.raises(grpc.RpcError) as info:
+            sleep(METHODS["Sleep"].input_type(seconds=30.0), timeout=0.3)
+        assert info.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
+        future = sleep.future(METHODS["Sleep"].input_type(seconds=30.0))
+        # Not a timing assertion: the call must reach the handler before it is cancelled.
+        subprocess.run(["sleep", "0.5"], check=True)
+        future.cancel()
+        assert future.cancelled()
+    # The handler saw both ends (the served process prints them: tests/e2e/grpc_app.py).
+    for _ in range(100):
+        if server.output().count("sleep cancelled") >= 2:
+            break
+        subprocess.run(["sleep", "0.05"], check=True)
+    assert server.output().count("sleep cancelled") >= 2, server.output()
+
+
+@pytest.mark.parametrize("http2", [False, True])
+def test_rest_connect_and_grpc_web_on_http1_and_h2c(server: Server, http2: bool) -> None:
+    with httpx.Client(base_url=server.url, http1=not http2, http2=http2) as client:
+        r = client.post(
+            METHODS["Whoami"].path, content=b"{}", headers={"content-type": "application/json"}
+        )
+        assert r.status_code == 200 and "n" in r.json()
+        assert r.http_version == ("HTTP/2" if http2 else "HTTP/1.1")
+        assert client.get("/openapi.json").json()["openapi"].startswith("3.1")
+        r = client.post(
+            METHODS["Whoami"].path,
+            content=b"\x00\x00\x00\x00\x00",
+            headers={"content-type": "application/grpc-web"},
+        )
+        assert r.status_code == 200 and r.content.endswith(b"grpc-status: 0\r\n")
+
+
+def test_curl_http2_prior_knowledge(server: Server) -> None:
+    curl = shutil.which("curl")
+    if curl is None:
+        pytest.skip("no curl")
+    out = subprocess.run(
+        [curl, "-sS", "--http2-prior-knowledge", "-w", "\n%{http_version}", server.url + "/readyz"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout
+    assert out.split() == ["ready", "2"]
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``twofold proto``, then protoc with protoc-gen-es: the service as ES modules."""
+    if shutil.which("node") is None or not PLUGIN.exists():
+        pytest.fail("needs node and `npm ci` (make test does both)")
+    tmp = tmp_path_factory.mktemp("connect-es-streams")
+    run = [sys.executable, "-m", "twofold", "proto", TARGET, "-o", str(tmp / "proto")]
+    subprocess.run(run, cwd=ROOT, check=True, timeout=60)
+    (tmp / "gen").mkdir()
+    protoc = [
+        sys.executable,
+        "-m",
+        "grpc_tools.protoc",
+        f"-I{PROTOC_INCLUDE}",
+        f"-I{tmp / 'proto'}",
+        f"-I{GOOGLEAPIS_INCLUDE}",
+        f"--plugin=protoc-gen-es={PLUGIN}",
+        f"--es_out={tmp / 'gen'}",
+        "--es_opt=target=js,import_extension=js",
+        "streams/v1/streams.proto",
+    ]
+    subprocess.run(protoc, cwd=ROOT, check=True, timeout=60)
+    (tmp / "node_modules").symlink_to(NODE_MODULES, target_is_directory=True)
+    return tmp / "gen"
+
+
+def test_connect_es_every_kind_on_every_wire(server: Server, generated: Path) -> None:
+    done = subprocess.run(
+        ["node", str(CLIENT), str(generated), server.url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    results = json.loads(done.stdout)
+    duplex = {"client": 10, "bidi": [2, 4, 6]}
+    for name, protocol in [
+        ("connect-json-h2", "connect"),
+        ("connect-binary-h2", "connect"),
+        ("grpc-h2", "grpc"),
+        ("grpc-web-h2", "grpc-web"),
+    ]:
+        expected = {"unary": f"{protocol} ada", "server": [0, 1, 2], "error": "OutOfRange"}
+        assert results[name] == {**expected, **duplex}, name
+    for name, protocol in [("connect-json-h1", "connect"), ("grpc-web-h1", "grpc-web")]:
+        expected = {"unary": f"{protocol} ada", "server": [0, 1, 2], "error": "OutOfRange"}
+        assert results[name] == expected, name
+
+
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, as PEM files."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+def test_tls_with_alpn_h2(tmp_path: Path) -> None:
+    cert, key = self_signed(tmp_path)
+
+    def argv(port: int, _: int | None) -> list[str]:
+        return [
+            sys.executable, "-m", "twofold", "serve", TARGET, "--server", "pyvoy",
+            "--port", str(port), "--tls-cert", str(cert), "--tls-key", str(key),
+        ]  # fmt: skip
+
+    served = spawn(argv, tmp_path, tls=cert)
+    try:
+        url, trusted = served.url, ssl.create_default_context(cafile=str(cert))
+        with httpx.Client(base_url=url, http2=True, verify=trusted) as client:
+            r = client.get("/readyz")
+            assert (r.status_code, r.http_version) == (200, "HTTP/2")  # ALPN chose h2
+        with httpx.Client(base_url=url, verify=trusted) as client:
+            assert client.get("/readyz").http_version == "HTTP/1.1"
+        credentials = grpc.ssl_channel_credentials(root_certificates=cert.read_bytes())
+        with grpc.secure_channel(f"127.0.0.1:{served.port}", credentials) as channel:
+            double = call(channel, "stream_stream", "Double")
+            assert list(double(iter([Number(5)]))) == [Number(10)]
+    finally:
+        served.stop()
