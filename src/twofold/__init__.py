@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from twofold.core.definition import DefinitionError, Resource, Service
     from twofold.core.details import BadRequest, ErrorInfo, FieldViolation
     from twofold.core.errors import Error
+    from twofold.core.files import File
     from twofold.core.method import Idempotency
     from twofold.core.options import Options
     from twofold.core.policy import (
@@ -73,6 +74,7 @@ __all__ = [
     "Error",
     "ErrorInfo",
     "FieldViolation",
+    "File",
     "GrpcServer",
     "Idempotency",
     "IdempotencyKeys",
@@ -124,6 +126,7 @@ _HOMES = {
     "Error": "twofold.core.errors",
     "ErrorInfo": "twofold.core.details",
     "FieldViolation": "twofold.core.details",
+    "File": "twofold.core.files",
     "GrpcServer": "twofold.server.grpc",
     "Identity": "twofold.core.policy",
     "Idempotency": "twofold.core.method",
