@@ -35,7 +35,10 @@ header, which ``Authentication`` then verifies.
 
 import os
 
-from examples.catalog import streams  # noqa: F401  (adds WatchPrices and ImportProducts)
+from examples.catalog import (
+    images,  # noqa: F401  (adds PutProductImage and GetProductImage)
+    streams,  # noqa: F401  (adds WatchPrices and ImportProducts)
+)
 from examples.catalog.database import SqlIdempotencyStore, lifespan
 from examples.catalog.security import authentication
 from examples.catalog.service import service
