@@ -696,7 +696,9 @@ def _upload_content(field: str) -> Schema:
 def _download_responses(responses: Schema, status: str) -> None:
     """A download answers with the file's bytes, in full or as a range (twofold.http.files)."""
     success = responses[status]
-    success["content"] = {"*/*": {"schema": _BINARY}}
+    # application/octet-stream stands for any media type here: generators
+    # (openapi-python-client) read it as bytes, and refuse */*.
+    success["content"] = {"application/octet-stream": {"schema": _BINARY}}
     text = {"type": "string"}
     success["headers"]["Content-Disposition"] = {
         "description": "`attachment` and the file name, when the file has one.",

@@ -277,9 +277,18 @@ def disposition(filename: str) -> bytes:
 
 
 async def send_file(
-    scope: Scope, send: Send, file: File, headers: list[tuple[bytes, bytes]], head: bool
+    scope: Scope,
+    send: Send,
+    file: File,
+    headers: list[tuple[bytes, bytes]],
+    head: bool,
+    read: bool = True,
 ) -> None:
-    """Answer with the file's bytes: 200, 206 for a satisfiable Range, 304, or 416."""
+    """Answer with the file's bytes: 200, 206 for a satisfiable Range, 304, or 416.
+
+    Only a read (GET, HEAD) is conditional or ranged: RFC 9110 defines Range
+    for GET alone, and a write that returns a file has already written.
+    """
     data = file.data
     size = len(data)
     tag = file_etag(file)
@@ -288,7 +297,7 @@ async def send_file(
     if file.filename:
         headers.append((b"content-disposition", disposition(file.filename)))
     if_none_match = header(scope, b"if-none-match")
-    if if_none_match is not None and caching.none_match(if_none_match, tag):
+    if read and if_none_match is not None and caching.none_match(if_none_match, tag):
         await send({"type": "http.response.start", "status": 304, "headers": headers})
         await send({"type": "http.response.body", "body": b""})
         return
@@ -296,7 +305,7 @@ async def send_file(
     requested = header(scope, b"range")
     if_range = header(scope, b"if-range")
     # If-Range (RFC 9110 §13.1.5): the range only if the client's copy is this one.
-    if requested is not None and (if_range is None or if_range.strip() == tag):
+    if read and requested is not None and (if_range is None or if_range.strip() == tag):
         span = byte_range(requested, size)
         if span is not None:
             first, last = span

@@ -235,7 +235,7 @@ class RestProtocol:
             await respond(send, 204, headers=headers)
             return
         if op.download:
-            await files.send_file(scope, send, output, headers, head)
+            await files.send_file(scope, send, output, headers, head, op.read)
             return
         body = _encode(output)
         gzip = len(body) >= negotiation.GZIP_MIN_SIZE and negotiation.accepts_gzip(
