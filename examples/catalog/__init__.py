@@ -37,7 +37,10 @@ header, which ``Authentication`` then verifies.
 
 import os
 
-from examples.catalog import streams  # noqa: F401  (adds WatchPrices and ImportProducts)
+from examples.catalog import (
+    images,  # noqa: F401  (adds PutProductImage and GetProductImage)
+    streams,  # noqa: F401  (adds WatchPrices and ImportProducts)
+)
 from examples.catalog.database import DEPENDENCIES, Database, SqlIdempotencyStore
 from examples.catalog.ratelimits import write_rate_limit
 from examples.catalog.security import authentication

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from twofold.core.dependencies import Provide, Provided
     from twofold.core.details import BadRequest, ErrorInfo, FieldViolation
     from twofold.core.errors import Error
+    from twofold.core.files import File
     from twofold.core.method import Idempotency
     from twofold.core.options import Options, WebSocketOptions
     from twofold.core.policy import (
@@ -75,6 +76,7 @@ __all__ = [
     "Error",
     "ErrorInfo",
     "FieldViolation",
+    "File",
     "GrpcServer",
     "Idempotency",
     "IdempotencyKeys",
@@ -130,6 +132,7 @@ _HOMES = {
     "Error": "twofold.core.errors",
     "ErrorInfo": "twofold.core.details",
     "FieldViolation": "twofold.core.details",
+    "File": "twofold.core.files",
     "GrpcServer": "twofold.server.grpc",
     "Identity": "twofold.core.policy",
     "Idempotency": "twofold.core.method",

@@ -411,8 +411,16 @@ class _Document:
             else:
                 required = fields[binding.body].required
             schema = self.schemas.schema(self.bodies[method])
-            op["requestBody"] = {"required": required, "content": {JSON: {"schema": schema}}}
+            content: Schema = {JSON: {"schema": schema}}
+            if shape.upload is not None:
+                # The file raw or as a form part (twofold.http.files); JSON (base64) still works.
+                content = {**_upload_content(shape.upload), **content}
+            op["requestBody"] = {"required": required, "content": content}
+        if shape.download:
+            op.setdefault("parameters", []).extend(_RANGE_HEADERS)
         op["responses"] = self._rest_responses(method, shape, bool(params))
+        if shape.download:
+            _download_responses(op["responses"], str(shape.status))
         return _openapi_path(template), binding.verb.lower(), op
 
     def _parameter(self, field: messages.Field, where: str) -> Schema:
@@ -689,6 +697,65 @@ def _success_headers(method: Method, read: bool) -> Schema:
                 "schema": text,
             }
     return headers
+
+
+_BINARY: Schema = {"type": "string", "contentMediaType": "application/octet-stream"}
+_RANGE_HEADERS: list[Schema] = [
+    {
+        "name": "Range",
+        "in": "header",
+        "description": "Bytes to send (`bytes=0-99`); several are answered as one span.",
+        "schema": {"type": "string"},
+    },
+    {
+        "name": "If-Range",
+        "in": "header",
+        "description": "The ETag the range must be of; otherwise the whole file is sent.",
+        "schema": {"type": "string"},
+    },
+]
+
+
+def _upload_content(field: str) -> Schema:
+    """The upload's media types: the file itself, or a form with it in part ``field``."""
+    form = {"type": "object", "required": [field], "properties": {field: _BINARY}}
+    return {
+        "application/octet-stream": {"schema": _BINARY},
+        "multipart/form-data": {"schema": form, "encoding": {field: {"contentType": "*/*"}}},
+    }
+
+
+def _download_responses(responses: Schema, status: str) -> None:
+    """A download answers with the file's bytes, in full or as a range (twofold.http.files)."""
+    success = responses[status]
+    # application/octet-stream stands for any media type here: generators
+    # (openapi-python-client) read it as bytes, and refuse */*.
+    success["content"] = {"application/octet-stream": {"schema": _BINARY}}
+    text = {"type": "string"}
+    success["headers"]["Content-Disposition"] = {
+        "description": "`attachment` and the file name, when the file has one.",
+        "schema": text,
+    }
+    success["headers"]["Accept-Ranges"] = {"description": "`bytes`.", "schema": text}
+    partial = dict(success)
+    partial["description"] = "Partial Content: the span the `Range` header asked for."
+    partial["headers"] = {
+        **success["headers"],
+        "Content-Range": {"description": "`bytes first-last/size`.", "required": True,
+                          "schema": text},
+    }  # fmt: skip
+    responses["206"] = partial
+    responses["416"] = {
+        "description": "Range Not Satisfiable: no byte of the range exists, or too many ranges.",
+        "headers": {"Content-Range": {"description": "`bytes */size`.", "schema": text}},
+        "content": {
+            "application/problem+json": {"schema": {"$ref": f"#/components/schemas/{PROBLEM}"}}
+        },
+    }
+    responses.pop("406", None)  # a file is sent in its own media type, whatever Accept says
+    ordered = dict(sorted(responses.items(), key=lambda kv: (kv[0] == "default", kv[0])))
+    responses.clear()
+    responses.update(ordered)
 
 
 def _body_type(method: Method) -> Any:

@@ -50,6 +50,8 @@ class Options:
 
     max_body_size: int = MiB
     """Largest request body (or RPC message) accepted; larger is rejected unread."""
+    max_upload_size: int = 32 * MiB
+    """Largest uploaded file (a File body sent raw or as multipart/form-data; docs/files.md)."""
     max_batch_size: int = 100
     """Most calls one JSON-RPC batch may carry."""
     jsonrpc_path: str = "/jsonrpc"

@@ -19,6 +19,7 @@ import msgspec
 from twofold.core import decimals, messages, numbers
 from twofold.core.code import Code
 from twofold.core.errors import Error, validation_error
+from twofold.core.files import File, is_file
 from twofold.core.method import Method
 from twofold.core.policy import KEY_FIELD
 from twofold.http import caching
@@ -59,6 +60,12 @@ class Operation:
     keyed: bool
     # The output has next_page_token: a list, answered with a Link header.
     pages: bool
+    # The body field when it is a File (twofold.http.files): an upload, taken raw
+    # or from multipart/form-data, and how to build the request around it.
+    upload: str | None = None
+    decode_upload: Callable[[dict[str, Any], File], Any] | None = None
+    # The output is a File: a download, answered with its bytes, not JSON.
+    download: bool = False
 
     @classmethod
     def build(cls, method: Method) -> Operation:
@@ -73,6 +80,14 @@ class Operation:
         else:
             query = set(all_fields) - path_fields - ({body} if body else set())
         read = binding.verb == "GET"
+        upload = None
+        if body not in (None, "*") and is_file(all_fields[body].type):
+            upload = body
+        elif body == "*" and len(set(all_fields) - path_fields) == 1:
+            # ``http=("PUT", "/files/{name}")`` on ``(name: str, file: File)``:
+            # the body is the whole rest of the message, which is the file.
+            (rest,) = set(all_fields) - path_fields
+            upload = rest if is_file(all_fields[rest].type) else None
         if_match = not read and caching.ETAG_FIELD in all_fields
         unmodified = not read and caching.UNMODIFIED_SINCE_FIELD in all_fields
         keyed = binding.verb == "POST" and KEY_FIELD in all_fields
@@ -106,6 +121,9 @@ class Operation:
             unmodified=unmodified,
             keyed=keyed,
             pages=read and NEXT_PAGE_TOKEN in output_fields,
+            upload=upload,
+            decode_upload=None if upload is None else _upload_decoder(method, path_fields, upload),
+            download=is_file(method.output_type),
         )
 
 
@@ -124,6 +142,27 @@ def _decoder(method: Method, path: set[str], query: set[str], body: str | None) 
     if decimals.checker(params_tp) is not None:
         return _checked(_decoder_with_body(method, path, body, params_tp), params_tp)
     return _decoder_with_body(method, path, body, params_tp)
+
+
+def _upload_decoder(
+    method: Method, path: set[str], field: str
+) -> Callable[[dict[str, Any], File], Any]:
+    """The request built from path and query values and an uploaded file (its body field)."""
+    tp = method.input_type
+    others = {f.name for f in messages.fields(tp)} - {field}
+    params_tp = messages.subset(f"{method.name}UploadParams", tp, others, tp.__module__)
+    names = tuple(f.name for f in messages.fields(params_tp))
+    check = decimals.checker(params_tp)
+
+    def with_file(params: dict[str, Any], file: File) -> Any:
+        p = msgspec.convert(params, params_tp, strict=False)
+        if check is not None:
+            check(params)
+        kwargs = {n: getattr(p, n) for n in names}
+        kwargs[field] = file
+        return tp(**kwargs)
+
+    return with_file
 
 
 def _checked(decode: Decode, params_tp: Any) -> Decode:

@@ -29,7 +29,7 @@ from twofold.core.method import UNKNOWN, StreamKind
 from twofold.core.options import Options
 from twofold.core.policy import KEY_FIELD
 from twofold.core.table import MethodTable
-from twofold.http import caching, compression, negotiation
+from twofold.http import caching, compression, files, negotiation
 from twofold.http.body import (
     ClientDisconnected,
     encode_headers,
@@ -169,14 +169,21 @@ class RestProtocol:
                     if_none_match = value
                 elif name == b"if-modified-since":
                     if_modified_since = value
-            if accept is not None and not negotiation.accepts_json(accept):
+            # A download answers in its file's own media type, whatever Accept says.
+            if accept is not None and not op.download and not negotiation.accepts_json(accept):
                 # Refused before anything runs: a write must not happen unanswered.
                 raise negotiation.NotAcceptable
             qs: bytes = scope["query_string"]
             if qs and op.query_fields:
                 add_query(params, qs, op.query_fields)
             raw = b""
-            if op.body is not None:
+            # An upload route takes any body but JSON as the file itself; one
+            # with no Content-Type is application/octet-stream (RFC 9110 §8.3).
+            upload = op.upload is not None and not _is_json(header(scope, b"content-type"))
+            if upload:
+                # An upload: raw bytes or a form, under its own limit (twofold.http.files).
+                request = await _upload(op, params, scope, receive, self.options.max_upload_size)
+            elif op.body is not None:
                 raw = await read_body(scope, receive, self.options.max_body_size)
                 coding = header(scope, b"content-encoding")
                 if coding is not None:
@@ -188,12 +195,13 @@ class RestProtocol:
                         else (b"accept-post")
                     )
                     raise UnsupportedMediaType(accept)
-            try:
-                request = op.decode(params, raw)
-            except msgspec.ValidationError as exc:
-                raise validation_error(exc) from None
-            except msgspec.DecodeError as exc:
-                raise Error(Code.INVALID_ARGUMENT, f"malformed JSON body: {exc}") from None
+            if not upload:
+                try:
+                    request = op.decode(params, raw)
+                except msgspec.ValidationError as exc:
+                    raise validation_error(exc) from None
+                except msgspec.DecodeError as exc:
+                    raise Error(Code.INVALID_ARGUMENT, f"malformed JSON body: {exc}") from None
             if not op.read:
                 if_match = header(scope, b"if-match")
                 if if_match is not None:
@@ -225,6 +233,9 @@ class RestProtocol:
             headers.append(op.cache_control)
         if op.status == 204:
             await respond(send, 204, headers=headers)
+            return
+        if op.download:
+            await files.send_file(scope, send, output, headers, head, op.read)
             return
         body = _encode(output)
         gzip = len(body) >= negotiation.GZIP_MIN_SIZE and negotiation.accepts_gzip(
@@ -261,6 +272,28 @@ class RestProtocol:
         headers.append((b"content-length", b"%d" % len(body)))
         await send({"type": "http.response.start", "status": op.status, "headers": headers})
         await send({"type": "http.response.body", "body": b"" if head else body})
+
+
+async def _upload(
+    op: Operation, params: dict[str, Any], scope: Scope, receive: Receive, limit: int
+) -> Any:
+    """The request of an upload: its path and query values, and the file the body carries."""
+    assert op.upload is not None and op.decode_upload is not None
+    coding = header(scope, b"content-encoding")
+    if coding is not None and coding.strip().lower() != b"identity":
+        # Stored as sent would keep the compressed bytes as the file: refused
+        # instead, with the coding that is taken (RFC 7694).
+        error = Error(
+            Code.INVALID_ARGUMENT, "an upload is taken uncompressed: send no Content-Encoding"
+        )
+        error.http_status = 415
+        error.headers["Accept-Encoding"] = "identity"
+        raise error
+    file = await files.read_upload(scope, receive, op.upload, limit)
+    try:
+        return op.decode_upload(params, file)
+    except msgspec.ValidationError as exc:
+        raise validation_error(exc) from None
 
 
 def _with_etag(op: Operation, request: Any, if_match: bytes) -> Any:

@@ -144,6 +144,8 @@ def test_the_service_is_catalog_v1() -> None:
         "GenerateReport",
         "WatchPrices",  # examples/catalog/streams.py
         "ImportProducts",
+        "PutProductImage",  # examples/catalog/images.py
+        "GetProductImage",
     }
     for method in service.methods.values():
         assert method.summary, f"{method.name} has no docstring"

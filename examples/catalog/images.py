@@ -1,0 +1,97 @@
+"""Product images: ``PUT /products/{id}/image`` and ``GET /products/{id}/image``.
+
+An image is a :class:`twofold.File`: REST takes it raw (``Content-Type:
+image/png``) or as a ``multipart/form-data`` part named ``image``, and
+answers it with its own media type, ETag and ranges; the RPC wires carry
+its bytes. It lives in the catalog's database, one row per product, and
+goes when its product does (``ON DELETE CASCADE``; migration 0003).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+import msgspec
+from sqlalchemy import BigInteger, Float, ForeignKey, Integer, LargeBinary, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from examples.catalog.database import Base, Database, ProductRow
+from examples.catalog.models import Id
+from examples.catalog.service import service
+from twofold import Code, Error, File, Idempotency, Provided, public, requires
+
+# What a browser can show; anything else is refused, not stored.
+IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp", "image/avif"})
+# Under the App's upload limit: a product picture, not a photo archive.
+MAX_IMAGE_SIZE = 8 << 20
+
+
+class ProductImageRow(Base):
+    __tablename__ = "product_images"
+
+    product_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"),
+        ForeignKey("products.id", ondelete="CASCADE"),
+        primary_key=True,
+    )
+    content_type: Mapped[str] = mapped_column(String(100))
+    filename: Mapped[str] = mapped_column(String(255))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    # A hash of the bytes: the image's strong ETag, the same on every process.
+    etag: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[float] = mapped_column(Float, default=time.time)
+
+
+class ProductImage(msgspec.Struct, kw_only=True):
+    """What was stored: the image's media type, size, name and ETag."""
+
+    product_id: Id
+    content_type: str
+    size: int
+    filename: str
+    etag: str
+
+
+@service.procedure(http=("PUT", "/products/{id}/image"), idempotency=Idempotency.IDEMPOTENT)
+@requires("products:write")
+async def put_product_image(db: Provided[Database], id: Id, image: File) -> ProductImage:
+    """Set a product's image (PNG, JPEG, GIF, WebP or AVIF, at most 8 MiB)."""
+    media = image.content_type.split(";", 1)[0].strip().lower()
+    if media not in IMAGE_TYPES:
+        raise Error.invalid("image.content_type", f"{media or 'no type'} is not an image type")
+    if not image.data:
+        raise Error.invalid("image.data", "the image is empty")
+    if len(image.data) > MAX_IMAGE_SIZE:
+        raise Error(Code.RESOURCE_EXHAUSTED, f"an image is at most {MAX_IMAGE_SIZE} bytes")
+    tag = hashlib.sha256(image.data).hexdigest()[:32]
+    async with db.transaction(write=True) as session:
+        if await session.get(ProductRow, id) is None:
+            raise Error(Code.NOT_FOUND, f"product {id} not found")
+        row = await session.get(ProductImageRow, id, with_for_update=True)
+        if row is None:
+            row = ProductImageRow(product_id=id)
+            session.add(row)
+        row.content_type, row.filename, row.data, row.etag = (
+            media,
+            image.filename,
+            image.data,
+            tag,
+        )
+        row.updated_at = time.time()
+        await session.flush()
+    return ProductImage(
+        product_id=id, content_type=media, size=len(image.data), filename=image.filename, etag=tag
+    )
+
+
+@service.procedure(http=("GET", "/products/{id}/image"), idempotency=Idempotency.NO_SIDE_EFFECTS)
+@public
+async def get_product_image(db: Provided[Database], id: Id) -> File:
+    """A product's image, with its ETag; REST honours Range and If-None-Match."""
+    async with db.transaction() as session:
+        row = await session.get(ProductImageRow, id)
+        if row is None:
+            raise Error(Code.NOT_FOUND, f"product {id} has no image")
+        return File(data=row.data, content_type=row.content_type, filename=row.filename,
+                    etag=row.etag)  # fmt: skip

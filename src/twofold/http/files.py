@@ -1,0 +1,318 @@
+"""Uploads and downloads on plain HTTP: raw and multipart bodies in, ranges out.
+
+An upload is read as it arrives, under its own size limit, and parsed by
+python-multipart (Starlette's parser); whatever is wrong with it is refused
+before the handler runs, so a refused upload writes nothing. A download
+answers ``If-None-Match`` (304) and ``Range`` (206; 416 when unsatisfiable).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any
+from urllib.parse import quote, unquote
+
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import MultipartParser, parse_options_header
+
+from twofold.core.asgi import Receive, Scope, Send
+from twofold.core.code import Code
+from twofold.core.errors import Error
+from twofold.core.files import File
+from twofold.http import caching
+from twofold.http.body import BodyTooLarge, ClientDisconnected, header, media_type, read_body
+
+MULTIPART = b"multipart/form-data"
+OCTET_STREAM = "application/octet-stream"
+# More parts than a form with an upload has any need of: a flood of tiny parts
+# costs the parser, not the client.
+MAX_PARTS = 16
+# Most header bytes one part may carry (its Content-Disposition and Content-Type).
+MAX_PART_HEADER = 8192
+# More ranges than this in one request is a denial-of-service pattern (CVE-2011-3192).
+MAX_RANGES = 16
+
+
+class RangeNotSatisfiable(Error):
+    """No byte of the requested ranges exists: 416 with ``Content-Range: bytes */size``."""
+
+    http_status = 416
+
+    def __init__(self, size: int, message: str = "") -> None:
+        super().__init__(
+            Code.OUT_OF_RANGE,
+            message or f"the range is outside the {size} bytes of the file",
+            headers={"Content-Range": f"bytes */{size}"},
+        )
+        self.size = size
+
+
+def safe_filename(name: str) -> str:
+    """A client-given file name, refused if it names a directory (``../``, ``/``, ``\\``)."""
+    if not name:
+        return ""
+    if "/" in name or "\\" in name or name in (".", "..") or "\x00" in name:
+        raise Error.invalid("filename", f"a file name may not contain a path: {name!r}")
+    return name
+
+
+# RFC 8187's extended value, which python-multipart's header parser leaves out.
+_EXTENDED = re.compile(rb"""filename\*\s*=\s*([\w!#$%&+^`{}~-]*)'[\w-]*'([^\s;]+)""", re.I)
+
+
+def _disposition_filename(value: bytes | None) -> str:
+    """The filename of a Content-Disposition header (``filename*`` first, RFC 6266)."""
+    if not value:
+        return ""
+    extended = _EXTENDED.search(value)
+    if extended is not None:
+        charset = extended.group(1).decode("ascii") or "utf-8"
+        try:
+            return unquote(extended.group(2).decode("ascii"), encoding=charset, errors="strict")
+        except (LookupError, UnicodeDecodeError):
+            raise Error.invalid(
+                "filename", "undecodable filename* in Content-Disposition"
+            ) from None
+    _, options = parse_options_header(value)
+    return options.get(b"filename", b"").decode("utf-8", "replace")
+
+
+async def read_upload(scope: Scope, receive: Receive, field: str, limit: int) -> File:
+    """The uploaded file a request carries, for the request field ``field``.
+
+    ``multipart/form-data``: the part named ``field`` (every part must have a
+    name; at most :data:`MAX_PARTS` parts; none bigger than ``limit``). Any
+    other non-JSON body is the file itself, its media type the header's.
+    """
+    content_type = header(scope, b"content-type")
+    if media_type(content_type) != MULTIPART:
+        data = await read_body(scope, receive, limit)
+        name = safe_filename(_disposition_filename(header(scope, b"content-disposition")))
+        given = content_type.decode("latin-1").strip() if content_type else OCTET_STREAM
+        return File(data=data, content_type=given or OCTET_STREAM, filename=name)
+    assert content_type is not None
+    _, params = parse_options_header(content_type)
+    boundary = params.get(b"boundary")
+    if not boundary:
+        raise Error.invalid("Content-Type", "multipart/form-data without a boundary")
+    declared = header(scope, b"content-length")
+    # The whole form may carry a little more than the file: its boundaries and headers.
+    total_limit = limit + MAX_PARTS * (MAX_PART_HEADER + 256)
+    if declared is not None and declared.isdigit() and int(declared) > total_limit:
+        raise BodyTooLarge(limit, f"the upload is larger than {limit} bytes")
+    form = _Form(field, limit)
+    parser = MultipartParser(boundary, form.callbacks())
+    size = 0
+    more = True
+    try:
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise ClientDisconnected
+            chunk: bytes = message.get("body", b"")
+            more = message.get("more_body", False)
+            size += len(chunk)
+            if size > total_limit:
+                raise BodyTooLarge(limit, f"the upload is larger than {limit} bytes")
+            if chunk:
+                parser.write(chunk)
+        parser.finalize()
+    except MultipartParseError as exc:
+        raise Error.invalid("body", f"malformed multipart/form-data: {exc}") from None
+    if not form.ended:
+        raise Error.invalid("body", "the multipart/form-data body ends before its last boundary")
+    if form.file is None:
+        raise Error.invalid(field, f"the form has no part named {field!r}")
+    return form.file
+
+
+class _Form:
+    """The state of one multipart parse: the parts so far and the one wanted."""
+
+    def __init__(self, field: str, limit: int) -> None:
+        self.field = field
+        self.limit = limit
+        self.parts = 0
+        self.file: File | None = None
+        self.ended = False
+        self._headers: dict[bytes, bytes] = {}
+        self._name = b""
+        self._value = b""
+        self._header_size = 0
+        self._chunks: list[bytes] | None = None
+        self._size = 0
+
+    def callbacks(self) -> Any:
+        return {
+            "on_part_begin": self._begin,
+            "on_header_field": self._header_field,
+            "on_header_value": self._header_value,
+            "on_header_end": self._header_end,
+            "on_headers_finished": self._headers_finished,
+            "on_part_data": self._data,
+            "on_part_end": self._part_end,
+            "on_end": self._end,
+        }
+
+    def _begin(self) -> None:
+        self.parts += 1
+        if self.parts > MAX_PARTS:
+            raise BodyTooLarge(self.limit, f"a form may have at most {MAX_PARTS} parts")
+        self._headers = {}
+        self._name = self._value = b""
+        self._header_size = 0
+        self._chunks = None
+        self._size = 0
+
+    def _header_field(self, data: bytes, start: int, end: int) -> None:
+        self._grow(end - start)
+        self._name += data[start:end]
+
+    def _header_value(self, data: bytes, start: int, end: int) -> None:
+        self._grow(end - start)
+        self._value += data[start:end]
+
+    def _grow(self, n: int) -> None:
+        self._header_size += n
+        if self._header_size > MAX_PART_HEADER:
+            raise BodyTooLarge(self.limit, f"a part's headers are over {MAX_PART_HEADER} bytes")
+
+    def _header_end(self) -> None:
+        self._headers[self._name.lower()] = self._value
+        self._name = self._value = b""
+
+    def _headers_finished(self) -> None:
+        disposition = self._headers.get(b"content-disposition")
+        if disposition is None:
+            raise Error.invalid("body", "a multipart part has no Content-Disposition")
+        kind, options = parse_options_header(disposition)
+        name = options.get(b"name")
+        if kind != b"form-data" or not name:
+            raise Error.invalid("body", "every multipart part must be form-data with a name")
+        if name.decode("utf-8", "replace") != self.field:
+            return  # another field of the form: skipped, unbuffered
+        if self.file is not None:
+            raise Error.invalid(self.field, f"the form has more than one part named {self.field!r}")
+        filename = safe_filename(_disposition_filename(disposition))
+        given = self._headers.get(b"content-type", b"").decode("latin-1").strip()
+        self.file = File(data=b"", content_type=given or OCTET_STREAM, filename=filename)
+        self._chunks = []
+
+    def _data(self, data: bytes, start: int, end: int) -> None:
+        if self._chunks is None:
+            return
+        self._size += end - start
+        if self._size > self.limit:
+            raise BodyTooLarge(self.limit, f"the upload is larger than {self.limit} bytes")
+        self._chunks.append(data[start:end])
+
+    def _part_end(self) -> None:
+        if self._chunks is not None and self.file is not None:
+            self.file.data = b"".join(self._chunks)
+            self._chunks = None
+
+    def _end(self) -> None:
+        self.ended = True
+
+
+def file_etag(file: File) -> bytes:
+    """The file's entity tag: its own, else a strong one from its bytes."""
+    if file.etag:
+        tag = file.etag
+        return (tag if tag.startswith(('"', 'W/"')) else f'"{tag}"').encode("latin-1")
+    return b'"%s"' % hashlib.sha256(file.data).hexdigest()[:32].encode()
+
+
+def byte_range(value: bytes, size: int) -> tuple[int, int] | None:
+    """The one span (first, last inclusive) a ``Range`` header asks for, or None to send all.
+
+    Several ranges are answered as one, the smallest span that covers them
+    all (RFC 9110 §14.2 lets a server coalesce), so no multipart/byteranges
+    is ever built; more than :data:`MAX_RANGES` of them is refused (416).
+    A unit other than bytes, or a header that does not parse, is ignored
+    (§14.2: the server then sends the whole representation).
+    """
+    unit, _, spec = value.decode("latin-1").partition("=")
+    if unit.strip().lower() != "bytes" or not spec.strip():
+        return None
+    specs = spec.split(",")
+    if len(specs) > MAX_RANGES:
+        raise RangeNotSatisfiable(size, f"more than {MAX_RANGES} ranges in one request")
+    spans: list[tuple[int, int]] = []
+    for item in specs:
+        first_text, dash, last_text = item.strip().partition("-")
+        first_text, last_text = first_text.strip(), last_text.strip()
+        if not dash or not (first_text.isdigit() or first_text == ""):
+            return None
+        if last_text and not last_text.isdigit():
+            return None
+        if first_text == "":
+            if not last_text:
+                return None
+            suffix = int(last_text)  # the last N bytes
+            if suffix == 0:
+                continue
+            spans.append((max(size - suffix, 0), size - 1))
+            continue
+        first = int(first_text)
+        last = int(last_text) if last_text else size - 1
+        if last_text and last < first:
+            return None  # invalid, not unsatisfiable: the header is ignored
+        if first >= size:
+            continue  # this one is unsatisfiable; another may not be
+        spans.append((first, min(last, size - 1)))
+    if not spans:
+        raise RangeNotSatisfiable(size)
+    return min(s[0] for s in spans), max(s[1] for s in spans)
+
+
+def disposition(filename: str) -> bytes:
+    """``attachment; filename="a.png"; filename*=UTF-8''a.png`` (RFC 6266, RFC 8187)."""
+    ascii_name = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in filename)
+    value = f'attachment; filename="{ascii_name}"'
+    if ascii_name != filename:
+        value += f"; filename*=UTF-8''{quote(filename, safe='')}"
+    return value.encode("latin-1")
+
+
+async def send_file(
+    scope: Scope,
+    send: Send,
+    file: File,
+    headers: list[tuple[bytes, bytes]],
+    head: bool,
+    read: bool = True,
+) -> None:
+    """Answer with the file's bytes: 200, 206 for a satisfiable Range, 304, or 416.
+
+    Only a read (GET, HEAD) is conditional or ranged: RFC 9110 defines Range
+    for GET alone, and a write that returns a file has already written.
+    """
+    data = file.data
+    size = len(data)
+    tag = file_etag(file)
+    headers.append((b"etag", tag))
+    headers.append((b"accept-ranges", b"bytes"))
+    if file.filename:
+        headers.append((b"content-disposition", disposition(file.filename)))
+    if_none_match = header(scope, b"if-none-match")
+    if read and if_none_match is not None and caching.none_match(if_none_match, tag):
+        await send({"type": "http.response.start", "status": 304, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
+        return
+    status = 200
+    requested = header(scope, b"range")
+    if_range = header(scope, b"if-range")
+    # If-Range (RFC 9110 §13.1.5): the range only if the client's copy is this one.
+    if read and requested is not None and (if_range is None or if_range.strip() == tag):
+        span = byte_range(requested, size)
+        if span is not None:
+            first, last = span
+            status = 206
+            headers.append((b"content-range", b"bytes %d-%d/%d" % (first, last, size)))
+            data = data[first : last + 1]
+    headers.append((b"content-type", file.content_type.encode("latin-1") or OCTET_STREAM.encode()))
+    headers.append((b"content-length", b"%d" % len(data)))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": b"" if head else data})
