@@ -25,9 +25,9 @@ from twofold.core.headers import Headers
 from twofold.core.invoke import deadline, deliver
 from twofold.core.method import Method, StreamKind
 from twofold.core.table import MethodTable
-from twofold.http import envelope
+from twofold.http import envelope, grpcstatus, negotiation
 from twofold.http.body import ClientDisconnected, encode_headers, peer
-from twofold.http.negotiation import GZIP_MIN_SIZE, compress, decompressor
+from twofold.http.negotiation import GZIP, GZIP_MIN_SIZE, compress, decompressor
 
 
 class Exchange:
@@ -273,3 +273,23 @@ class EnvelopedCall:
 
 def _unset(output: Any) -> bytes:
     raise AssertionError("no codec yet")
+
+
+class GrpcHeadersCall(EnvelopedCall):
+    """The headers native gRPC and gRPC-Web share (the gRPC HTTP/2 spec's):
+    ``grpc-timeout``, ``grpc-encoding`` and ``grpc-accept-encoding``."""
+
+    ENCODING_HEADER = "grpc-encoding"
+    NO_MESSAGE = "the request has no message"
+
+    def accepts_gzip(self) -> bool:
+        return negotiation.accepts_gzip(self.headers.get(b"grpc-accept-encoding"))
+
+    def deadline(self) -> float | None:
+        return grpcstatus.deadline(self.headers.get(b"grpc-timeout"))
+
+    def start_headers(self) -> list[tuple[bytes, bytes]]:
+        raw = [(b"content-type", self.content_type), (b"grpc-accept-encoding", GZIP)]
+        if self.compress:
+            raw.append((b"grpc-encoding", GZIP))
+        return raw

@@ -26,12 +26,10 @@ from twofold.core.errors import Error
 from twofold.core.method import Method
 from twofold.core.options import Options
 from twofold.core.table import MethodTable
-from twofold.http import grpcstatus, negotiation
 from twofold.http.body import header, media_type
 from twofold.http.grpcstatus import status_trailers
-from twofold.http.negotiation import GZIP
 from twofold.protobuf import json as protojson
-from twofold.wires.exchange import EnvelopedCall
+from twofold.wires.exchange import GrpcHeadersCall
 
 PROTOCOL = "grpc"
 # content type -> is the codec proto3 JSON (rather than protobuf's binary)
@@ -144,24 +142,10 @@ async def refuse(scope: Scope, send: Send, error: Error) -> None:
     )
 
 
-class GrpcCall(EnvelopedCall):
+class GrpcCall(GrpcHeadersCall):
     """One native gRPC call: gRPC's hooks on the shared exchange loop."""
 
     PROTOCOL = PROTOCOL
-    ENCODING_HEADER = "grpc-encoding"
-    NO_MESSAGE = "the request has no message"
-
-    def accepts_gzip(self) -> bool:
-        return negotiation.accepts_gzip(self.headers.get(b"grpc-accept-encoding"))
-
-    def deadline(self) -> float | None:
-        return grpcstatus.deadline(self.headers.get(b"grpc-timeout"))
-
-    def start_headers(self) -> list[tuple[bytes, bytes]]:
-        raw = [(b"content-type", self.content_type), (b"grpc-accept-encoding", GZIP)]
-        if self.compress:
-            raw.append((b"grpc-encoding", GZIP))
-        return raw
 
     async def start(self, headers: list[tuple[bytes, bytes]] | None = None) -> None:
         self.started = True

@@ -26,11 +26,10 @@ from twofold.core.errors import Error
 from twofold.core.method import Method
 from twofold.core.options import Options
 from twofold.core.table import MethodTable
-from twofold.http import envelope, grpcstatus, negotiation
+from twofold.http import envelope
 from twofold.http.body import header, media_type
 from twofold.http.grpcstatus import status_trailers
-from twofold.http.negotiation import GZIP
-from twofold.wires.exchange import EnvelopedCall
+from twofold.wires.exchange import GrpcHeadersCall
 
 PROTOCOL = "grpc-web"
 # content type -> is it the base64 (-text) variant
@@ -81,24 +80,10 @@ class GrpcWebProtocol:
         await call.serve(receive)
 
 
-class _Call(EnvelopedCall):
+class _Call(GrpcHeadersCall):
     """One gRPC-Web call: gRPC-Web's hooks on the shared exchange loop."""
 
     PROTOCOL = PROTOCOL
-    ENCODING_HEADER = "grpc-encoding"
-    NO_MESSAGE = "the request has no message"
-
-    def accepts_gzip(self) -> bool:
-        return negotiation.accepts_gzip(self.headers.get(b"grpc-accept-encoding"))
-
-    def deadline(self) -> float | None:
-        return grpcstatus.deadline(self.headers.get(b"grpc-timeout"))
-
-    def start_headers(self) -> list[tuple[bytes, bytes]]:
-        raw = [(b"content-type", self.content_type), (b"grpc-accept-encoding", GZIP)]
-        if self.compress:
-            raw.append((b"grpc-encoding", GZIP))
-        return raw
 
     async def body(self, data: bytes, more: bool) -> None:
         if self.text:
