@@ -265,6 +265,11 @@ class Database:
             ) from None
 
 
+# SQLSTATEs that say the server cannot serve now: admin_shutdown,
+# crash_shutdown, cannot_connect_now, too_many_connections.
+_SERVER_AWAY = frozenset({"57P01", "57P02", "57P03", "53300"})
+
+
 def _gone(exc: BaseException, sqlite: bool) -> bool:
     """Whether ``exc`` says the database is out of reach, rather than that a statement failed."""
     if isinstance(exc, OSError | PoolTimeout):
@@ -273,6 +278,12 @@ def _gone(exc: BaseException, sqlite: bool) -> bool:
         return False
     if exc.connection_invalidated or isinstance(exc.orig, OSError):
         return True  # the driver's own verdict: the connection is dead
+    state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    if isinstance(state, str) and (state.startswith("08") or state in _SERVER_AWAY):
+        # Class 08 is a connection exception; the others are a server starting
+        # up, shutting down or full. asyncpg's dialect reports some of these
+        # (57P03 "the database system is starting up") as a bare DBAPIError.
+        return True
     # A server's OperationalError is about the server (shutting down, not
     # accepting connections); SQLite's is as likely a missing table, a fault.
     return not sqlite and isinstance(exc, OperationalError | InterfaceError)

@@ -75,7 +75,9 @@ async def _serve(
             httpx.AsyncClient(transport=transport, base_url=url or BASE_URL) as http,
             grpc.aio.insecure_channel(target) as channel,
         ):
-            wires = AsyncWires(app.table, http, channel, headers=headers, clients=client)
+            wires = AsyncWires(
+                app.table, http, channel, headers=headers, clients=client, grpc_target=target
+            )
             try:
                 yield wires
             finally:
@@ -116,7 +118,9 @@ async def connect(
         channel = None
         if grpc_target is not None:
             channel = await stack.enter_async_context(grpc.aio.insecure_channel(grpc_target))
-        wires = AsyncWires(table, http, channel, headers=headers, clients=client)
+        wires = AsyncWires(
+            table, http, channel, headers=headers, clients=client, grpc_target=grpc_target
+        )
         try:
             yield wires
         finally:
