@@ -39,6 +39,7 @@ from examples.catalog import streams  # noqa: F401  (adds WatchPrices and Import
 from examples.catalog.database import SqlIdempotencyStore, lifespan
 from examples.catalog.security import authentication
 from examples.catalog.service import service
+from examples.catalog.webpage import WebPage
 from twofold import (
     AccessLog,
     App,
@@ -64,6 +65,7 @@ app = App(
     lifespan=lifespan,
     title="Product catalog",
     cors=cors(),
+    middleware=[WebPage],  # the web page at /ui (docs/ui.md)
     interceptors=[
         RequestIds(),  # X-Request-Id on every answer, in every log line
         Metrics(),  # GET /metrics
