@@ -68,9 +68,23 @@ const commands = {
   },
   async waitPrice({ id, price, timeout }) {
     await page.waitForFunction(
-      ([id, price]) => document.querySelector(`#products tr[data-id="${id}"] input.price`)?.value === price,
+      // Shown, and the product fetched again with its new etag.
+      ([id, price]) => {
+        const row = document.querySelector(`#products tr[data-id="${id}"]`);
+        return row?.querySelector("input.price").value === price && row.dataset.state === "current";
+      },
       [id, price],
       { timeout },
+    );
+    return {};
+  },
+  async waitChange({ id, price }) {
+    // The change reached the page over SSE, and the product was fetched again.
+    await page.waitForFunction(
+      ([id, price]) =>
+        document.querySelector(`#changes li[data-product="${id}"][data-price="${price}"]`) &&
+        document.querySelector(`#products tr[data-id="${id}"]`)?.dataset.state === "current",
+      [id, price],
     );
     return {};
   },
@@ -92,7 +106,8 @@ const commands = {
     return {};
   },
   async errors() {
-    return { errors };
+    // The errors since the last time asked.
+    return { errors: errors.splice(0) };
   },
 };
 

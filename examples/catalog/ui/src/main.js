@@ -74,6 +74,7 @@ function show(product) {
     rows.set(product.id, entry);
   }
   entry.product = product;
+  entry.row.dataset.state = "current"; // its etag is the one the catalog has
   const [, name, category, priceCell] = entry.row.children;
   name.textContent = product.name;
   category.textContent = product.category;
@@ -152,11 +153,13 @@ function watch() {
     const change = JSON.parse(event.data);
     const item = document.createElement("li");
     item.textContent = `${change.name}: ${change.old_price} → ${change.new_price}`;
+    Object.assign(item.dataset, { product: change.product_id, price: change.new_price });
     $("#changes").prepend(item);
     refreshReport(); // the totals moved too
     const entry = rows.get(change.product_id);
     if (!entry) return;
     entry.row.querySelector("input.price").value = change.new_price;
+    entry.row.dataset.state = "refreshing";
     entry.row.classList.remove("flash");
     void entry.row.offsetWidth; // restart the highlight
     entry.row.classList.add("flash");
