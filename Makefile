@@ -12,7 +12,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# Node tools the tests run (buf, protoc-gen-es, openapi-typescript, tsc), pinned by package-lock.json.
+# Node tools the tests run (buf, protoc-gen-es, openapi-typescript, tsc, esbuild,
+# playwright-core), pinned by package-lock.json.
 NODE_STAMP = node_modules/.package-lock.json
 
 $(NODE_STAMP): package.json package-lock.json
@@ -81,6 +82,7 @@ unit: $(STAMP) $(NODE_STAMP) $(TOOLS_STAMP) $(DOCS_STAMP)
 	./scripts/ensure-nginx
 	./scripts/ensure-go
 	./scripts/ensure-postgres
+	./scripts/ensure-chromium
 	$(BIN)/pytest
 
 bench: $(STAMP)

@@ -78,6 +78,8 @@ def check_site(site: Path) -> Report:
     pages = {
         path.relative_to(site).as_posix(): read_page(path.read_text(encoding="utf-8"))
         for path in sorted(site.rglob("*.html"))
+        # The page of a quoted source file `x.html` is the folder `x.html/`.
+        if path.is_file()
     }
     report = Report()
     for name, page in pages.items():

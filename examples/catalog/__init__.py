@@ -45,6 +45,7 @@ from examples.catalog.database import DEPENDENCIES, Database, SqlIdempotencyStor
 from examples.catalog.ratelimits import write_rate_limit
 from examples.catalog.security import authentication
 from examples.catalog.service import service
+from examples.catalog.webpage import WebPage
 from twofold import (
     AccessLog,
     App,
@@ -70,6 +71,7 @@ app: App = App(
     dependencies=DEPENDENCIES,  # the database, opened when the App starts
     title="Product catalog",
     cors=cors(),
+    middleware=[WebPage],  # the web page at /ui (docs/ui.md)
     interceptors=[
         RequestIds(),  # X-Request-Id on every answer, in every log line
         Metrics(),  # GET /metrics
