@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -32,8 +31,9 @@ from twofold.core.details import BadRequest
 from twofold.core.errors import Error, as_error, validation_error
 from twofold.core.headers import Headers
 from twofold.core.invoke import invoke
-from twofold.core.method import UNKNOWN, Method, StreamKind
+from twofold.core.method import UNKNOWN, Method
 from twofold.core.options import Options
+from twofold.core.rpcnames import RpcNames
 from twofold.core.table import MethodTable
 from twofold.http import compression
 from twofold.http.body import (
@@ -174,19 +174,7 @@ class JsonRpcProtocol:
     def __init__(self, table: MethodTable, options: Options) -> None:
         self.table = table
         self.options = options
-        self.targets: dict[str, _Target] = {}
-        by_short_name: dict[str, list[str]] = defaultdict(list)
-        for method in table:
-            target = _Target.build(method)
-            self.targets[method.full_name] = target
-            by_short_name[method.name].append(method.full_name)
-        # Qualified names contain "/", short names cannot: the two never clash.
-        self.ambiguous: dict[str, list[str]] = {}
-        for short, full_names in by_short_name.items():
-            if len(full_names) == 1:
-                self.targets[short] = self.targets[full_names[0]]
-            else:
-                self.ambiguous[short] = full_names
+        self.names = RpcNames(table, _Target.build)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         verb = scope["method"]
@@ -292,7 +280,7 @@ class JsonRpcProtocol:
         target: _Target | None = None
         ctx: Context | None = None
         try:
-            target = self._resolve(request.method)
+            target = self.names.resolve(request.method, "JSON-RPC")
             ctx = Context(
                 PROTOCOL, target.method, exchange.headers, exchange.peer, scope=exchange.scope
             )
@@ -332,20 +320,6 @@ class JsonRpcProtocol:
         if notification:
             return None
         return b'{"jsonrpc":"2.0","result":' + result + b',"id":' + _encode(request_id) + b"}"
-
-    def _resolve(self, name: str) -> _Target:
-        target = self.targets.get(name)
-        if target is not None:
-            if target.method.kind is not StreamKind.UNARY:
-                kind = target.method.kind.value
-                raise Error(Code.UNIMPLEMENTED, f"{name} is {kind} streaming: not over JSON-RPC")
-            return target
-        if name in self.ambiguous:
-            choices = ", ".join(self.ambiguous[name])
-            message = f"{name} is defined by several services; call one of {choices}"
-        else:
-            message = f"no method {name}"
-        raise Error(Code.UNIMPLEMENTED, message)
 
 
 def _parse(raw: bytes | msgspec.Raw) -> _Request:
