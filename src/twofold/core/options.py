@@ -55,6 +55,8 @@ class Options:
     max_batch_size: int = 100
     """Most calls one JSON-RPC batch may carry."""
     jsonrpc_path: str = "/jsonrpc"
+    xmlrpc_path: str | None = "/RPC2"
+    """Where XML-RPC calls go (docs/xmlrpc.md); None to serve none."""
     openapi_path: str = "/openapi.json"
     docs_path: str | None = "/docs"
     """Where the interactive API page lives; None to serve none."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import re
-from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -23,6 +22,7 @@ from twofold.core.code import INTERNAL_ERROR, INVALID_REQUEST, JSONRPC_CODE, PAR
 from twofold.core.details import BadRequest
 from twofold.core.errors import Error, validation_error
 from twofold.core.method import Method, StreamKind
+from twofold.core.rpcnames import RpcNames
 from twofold.core.table import MethodTable
 
 logger = logging.getLogger("twofold")
@@ -125,44 +125,14 @@ class Target:
             raise parse_fault(exc, request_id) from None
 
 
-class Targets:
-    """Every method of a table by the names JSON-RPC calls it.
-
-    A method is called by its RPC name (``GetProduct``) when no other service
-    has a method of that name, and always by its qualified name
-    (``catalog.v1.CatalogService/GetProduct``).
-    """
+class Targets(RpcNames[Target]):
+    """Every method of a table by the names JSON-RPC calls it (see RpcNames)."""
 
     def __init__(self, table: MethodTable) -> None:
-        self.targets: dict[str, Target] = {}
-        by_short_name: dict[str, list[str]] = defaultdict(list)
-        for method in table:
-            target = Target.build(method)
-            self.targets[method.full_name] = target
-            by_short_name[method.name].append(method.full_name)
-        # Qualified names contain "/", short names cannot: the two never clash.
-        self.ambiguous: dict[str, list[str]] = {}
-        for short, full_names in by_short_name.items():
-            if len(full_names) == 1:
-                self.targets[short] = self.targets[full_names[0]]
-            else:
-                self.ambiguous[short] = full_names
+        super().__init__(table, Target.build)
 
-    def resolve(self, name: str, streams: bool = False) -> Target:
-        """The method called ``name``; UNIMPLEMENTED if none, or a stream where
-        the transport (``streams`` False) carries only unary calls."""
-        target = self.targets.get(name)
-        if target is not None:
-            if not streams and target.method.kind is not StreamKind.UNARY:
-                kind = target.method.kind.value
-                raise Error(Code.UNIMPLEMENTED, f"{name} is {kind} streaming: not over JSON-RPC")
-            return target
-        if name in self.ambiguous:
-            choices = ", ".join(self.ambiguous[name])
-            message = f"{name} is defined by several services; call one of {choices}"
-        else:
-            message = f"no method {name}"
-        raise Error(Code.UNIMPLEMENTED, message)
+    def resolve(self, name: str, wire: str = "JSON-RPC", streams: bool = False) -> Target:
+        return super().resolve(name, wire, streams)
 
 
 def parse(raw: bytes | msgspec.Raw) -> Request:

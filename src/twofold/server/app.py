@@ -42,6 +42,7 @@ from twofold.wires.grpcweb import GrpcWebProtocol
 from twofold.wires.jsonrpc import JsonRpcProtocol
 from twofold.wires.rest import RestProtocol
 from twofold.wires.websocket import WebSocketProtocol
+from twofold.wires.xmlrpc import XmlRpcProtocol
 
 logger = logging.getLogger("twofold")
 
@@ -177,6 +178,8 @@ class App:
         for method in self.table:
             self._exact[method.path] = self._rpc_endpoint(method)
         self._exact[self.options.jsonrpc_path] = self.jsonrpc
+        if self.options.xmlrpc_path:
+            self._exact[self.options.xmlrpc_path] = XmlRpcProtocol(self.table, self.options)
         for interceptor in self.interceptors:
             # An interceptor may serve paths of its own (twofold.interceptors.metrics: /metrics).
             endpoints = getattr(interceptor, "endpoints", None)
