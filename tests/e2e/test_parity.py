@@ -18,7 +18,7 @@ import pytest
 
 from twofold import Code
 from twofold.protobuf.binary import tag, varint
-from twofold.testing.parity import CLIENT_WIRES, WIRES, Case, Cases, Outcome, Wires
+from twofold.testing.parity import CLIENT_WIRES, WIRES, Case, Cases, Outcome, Unsupported, Wires
 
 pytestmark = pytest.mark.postgresql
 
@@ -161,7 +161,10 @@ def test_text_with_nul_is_refused(protocol: Caller) -> None:
     # PostgreSQL's text cannot hold U+0000 (SQLite's can): the same answer on both.
     category = new_category()
     product = {"name": "a\x00b", "price": "1.00", "category": category}
-    outcome = protocol("CreateProduct", {"product": product})
+    try:
+        outcome = protocol("CreateProduct", {"product": product})
+    except Unsupported as exc:  # XML 1.0 has no way to write U+0000
+        pytest.skip(str(exc))
     assert outcome.code == "invalid_argument"
     assert outcome.violations == ["product.name"]
     listing = protocol("ListProducts", {"category": category})

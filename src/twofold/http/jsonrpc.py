@@ -21,7 +21,7 @@ from twofold.core import numbers
 from twofold.core.code import INTERNAL_ERROR, INVALID_REQUEST, JSONRPC_CODE, PARSE_ERROR, Code
 from twofold.core.details import BadRequest
 from twofold.core.errors import Error, validation_error
-from twofold.core.method import Method, StreamKind
+from twofold.core.method import Method
 from twofold.core.rpcnames import RpcNames
 from twofold.core.table import MethodTable
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from datetime import UTC, datetime
 from typing import Any
 from xml.etree.ElementTree import Element
@@ -19,7 +20,13 @@ from xml.sax.saxutils import escape
 
 I4 = range(-(2**31), 2**31)
 I8 = range(-(2**63), 2**63)
+# Characters XML 1.0 cannot carry, escaped or not (its Char production).
+NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _DATETIME_FORMATS = ("%Y%m%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y%m%dT%H%M%S")
+
+
+class NotXml(ValueError):
+    """A string holds a character XML 1.0 cannot carry (U+0000, most C0 controls)."""
 
 
 class BadValue(ValueError):
@@ -87,6 +94,12 @@ def _datetime(text: str) -> datetime:
     raise ValueError(text)
 
 
+def _text(value: str) -> str:
+    if NOT_XML.search(value):
+        raise NotXml("a string holds a character XML 1.0 cannot carry")
+    return escape(value)
+
+
 def write(value: Any) -> str:
     """A ``<value>`` element for a builtin (what ``msgspec.to_builtins`` gives, bytes kept)."""
     return "<value>" + _typed(value) + "</value>"
@@ -105,12 +118,12 @@ def _typed(value: Any) -> str:
     if isinstance(value, float):
         return f"<double>{value!r}</double>"
     if isinstance(value, str):
-        return f"<string>{escape(value)}</string>"
+        return f"<string>{_text(value)}</string>"
     if isinstance(value, bytes | bytearray | memoryview):
         return f"<base64>{base64.b64encode(bytes(value)).decode()}</base64>"
     if isinstance(value, dict):
         members = "".join(
-            f"<member><name>{escape(str(k))}</name>{write(v)}</member>"
+            f"<member><name>{_text(str(k))}</name>{write(v)}</member>"
             for k, v in value.items()
             if v is not None
         )

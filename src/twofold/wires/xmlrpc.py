@@ -254,6 +254,9 @@ def _parse_call(raw: bytes) -> tuple[str, list[Any]]:
 def _response(result: Any) -> bytes:
     try:
         value = xmlrpcvalue.write(result)
+    except xmlrpcvalue.NotXml as exc:
+        # The handler ran; its answer has no XML form (JSON would carry it).
+        raise Error(Code.INTERNAL, f"the answer cannot be sent as XML: {exc}") from None
     except TypeError as exc:
         raise as_error(exc) from None
     return (
@@ -264,7 +267,19 @@ def _response(result: Any) -> bytes:
 
 def _fault_struct(error: Error) -> dict[str, Any]:
     message = error.message or error.code.wire_name
-    return {"faultCode": error.code.value, "faultString": f"{error.code.name}: {message}"}
+    # faultCode and faultString are what every client reads; code and
+    # violations are extra members, as JSON-RPC's error.data carries them
+    # (xmlrpc.client keeps extra members; others ignore them).
+    struct: dict[str, Any] = {
+        "faultCode": error.code.value,
+        "faultString": f"{error.code.name}: {message}",
+        "code": error.code.wire_name,
+    }
+    if error.violations:
+        struct["violations"] = [
+            {"field": v.field, "description": v.description} for v in error.violations
+        ]
+    return struct
 
 
 def fault(error: Error) -> bytes:

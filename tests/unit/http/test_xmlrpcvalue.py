@@ -72,3 +72,9 @@ def test_bad_values(raw: bytes) -> None:
 def test_the_parser_refuses(raw: bytes) -> None:
     with pytest.raises(xmlparse.XmlRefused):
         xmlparse.parse(raw)
+
+
+@pytest.mark.parametrize("text", ["a\x00b", "\x1b[0m", "\ufffe"])
+def test_characters_xml_cannot_carry_are_refused_not_written(text: str) -> None:
+    with pytest.raises(xmlrpcvalue.NotXml):
+        xmlrpcvalue.write({"name": text})

@@ -19,6 +19,7 @@ import httpx
 from google.rpc import error_details_pb2, status_pb2  # type: ignore[import-untyped]
 
 from twofold.core.code import Code
+from twofold.http import xmlparse, xmlrpcvalue
 
 # JSON-RPC's protocol faults carry no canonical code of ours: named after the spec.
 JSONRPC_CODES = {
@@ -159,6 +160,18 @@ def jsonrpc_error(response: httpx.Response, error: dict[str, Any]) -> Outcome:
     data = error.get("data") or {}
     code = data.get("code") or JSONRPC_CODES.get(error["code"], str(error["code"]))
     fields = [v["field"] for v in data.get("violations", [])]
+    return Outcome(code, None, dict(response.headers), response.status_code, violations=fields)
+
+
+def xmlrpc_fault(response: httpx.Response) -> Outcome:
+    """A fault of Twofold's XML-RPC wire: its ``code`` member, else the number's code.
+
+    ``xmlrpc.client.Fault`` drops members past the standard two, so the fault
+    struct is read again here for ``code`` and ``violations``.
+    """
+    fault = xmlrpcvalue.read(xmlparse.parse(response.content).find("fault/value"))  # type: ignore[arg-type]
+    code = fault.get("code") or Code(fault["faultCode"]).wire_name
+    fields = [v["field"] for v in fault.get("violations", [])]
     return Outcome(code, None, dict(response.headers), response.status_code, violations=fields)
 
 

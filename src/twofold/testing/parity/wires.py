@@ -1,7 +1,7 @@
 """One call of a method over any wire, sent as that wire's own clients send it.
 
 :class:`AsyncWires` builds each request by hand from a JSON-like payload:
-REST from the method's route, JSON-RPC and Connect as JSON, protobuf
+REST from the method's route, JSON-RPC and Connect as JSON, XML-RPC as XML, protobuf
 messages by the protobuf runtime from the app's descriptors; gRPC goes
 through grpcio. The ``client-*`` wires call through :class:`twofold.AsyncClient`
 instead. Every call answers an :class:`~twofold.testing.parity.Outcome`.
@@ -10,6 +10,7 @@ instead. Every call answers an :class:`~twofold.testing.parity.Outcome`.
 from __future__ import annotations
 
 import asyncio
+import xmlrpc.client
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
@@ -23,6 +24,7 @@ from twofold.core.code import HTTP_STATUS, Code
 from twofold.core.errors import Error
 from twofold.core.method import Idempotency, Method, StreamKind
 from twofold.core.table import MethodTable
+from twofold.http import xmlrpcvalue
 from twofold.http.envelope import frame
 from twofold.http.routing import Template
 from twofold.protobuf import json as protojson
@@ -39,6 +41,7 @@ from twofold.testing.parity.answers import (
     jsonrpc_error,
     rest_error,
     status_details,
+    xmlrpc_fault,
 )
 
 if TYPE_CHECKING:
@@ -47,7 +50,16 @@ if TYPE_CHECKING:
     from twofold.client.stubs import AsyncClient
 
 # Every wire a Twofold app serves, each as its own clients speak it.
-WIRES = ("rest", "jsonrpc", "connect", "connect-proto", "connect-get", "grpc-web", "grpc")
+WIRES = (
+    "rest",
+    "jsonrpc",
+    "xmlrpc",
+    "connect",
+    "connect-proto",
+    "connect-get",
+    "grpc-web",
+    "grpc",
+)
 # The same wires through twofold.AsyncClient (REST, JSON-RPC, Connect, gRPC-Web, gRPC).
 CLIENT_WIRES = (
     "client-rest",
@@ -125,6 +137,8 @@ class AsyncWires:
         if method.kind is not StreamKind.UNARY:
             if wire in ("jsonrpc", "client-jsonrpc"):
                 raise Unsupported(f"JSON-RPC over HTTP carries no {method.kind.value} streams")
+            if wire == "xmlrpc":
+                raise Unsupported(f"XML-RPC carries no {method.kind.value} streams")
             # A stream declared as one call ends by itself: a deadline only
             # for one that does not, well past any slow machine's pace.
             return await self.stream(wire, rpc, [payload], headers, timeout_ms=10_000)
@@ -139,6 +153,7 @@ class AsyncWires:
         handler = {
             "rest": self._rest,
             "jsonrpc": self._jsonrpc,
+            "xmlrpc": self._xmlrpc,
             "connect": self._connect,
             "connect-proto": self._connect_proto,
             "connect-get": self._connect_get,
@@ -173,6 +188,30 @@ class AsyncWires:
             result = doc["result"]
             return Outcome(None, result, dict(r.headers), 200, self._typed(method, result))
         return jsonrpc_error(r, doc["error"])
+
+    async def _xmlrpc(self, method: Method, payload: Any, headers: Any) -> Outcome:
+        # Written with Twofold's own value writer (xmlrpc.client refuses ints
+        # past i4), read back with Python's xmlrpc.client, a reader we did not write.
+        try:
+            params = xmlrpcvalue.write(dict(payload)).encode()
+        except xmlrpcvalue.NotXml as exc:
+            raise Unsupported(f"XML-RPC: {exc}") from None
+        body = (
+            b"<?xml version='1.0'?><methodCall><methodName>"
+            + method.name.encode()
+            + b"</methodName><params><param>"
+            + params
+            + b"</param></params></methodCall>"
+        )
+        headers = {**headers, "content-type": b"text/xml"}
+        r = await self.http.post("/RPC2", content=body, headers=headers)
+        if r.status_code != 200 or r.headers.get("content-type") != "text/xml":
+            raise fail(f"XML-RPC answered {r.status_code}: {r.text[:200]}")
+        try:
+            (result,), _ = xmlrpc.client.loads(r.content, use_builtin_types=True)
+        except xmlrpc.client.Fault:
+            return xmlrpc_fault(r)
+        return Outcome(None, result, dict(r.headers), 200, self._typed(method, result))
 
     async def _connect(self, method: Method, payload: Any, headers: Any) -> Outcome:
         headers = {**headers, "connect-protocol-version": "1"}
