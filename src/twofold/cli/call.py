@@ -10,6 +10,7 @@ exit status that says which code it was (:func:`exit_status`).
 
 from __future__ import annotations
 
+import itertools
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -218,7 +219,14 @@ class _Call:
         else:
             rpc = methods.bound(rpc, protocol, None)
             message = None
-            messages = (methods.message(rpc, v) for v in _ndjson(self.options.data, self.stdin))
+            values = _ndjson(self.options.data, self.stdin)
+            # The first message is read before the call opens: a mistake in it
+            # is the caller's (exit 2), told before the server can answer
+            # anything, such as a refusal of the credentials. Later lines
+            # are read as the stream goes, so a watch or import stays live.
+            first = next(values, None)
+            values = itertools.chain(() if first is None else (first,), values)
+            messages = (methods.message(rpc, v) for v in values)
         calls = self._calls(methods)
         try:
             if kind is StreamKind.UNARY:
