@@ -11,6 +11,7 @@ import json
 import struct
 import subprocess
 import sys
+import xmlrpc.client
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -75,6 +76,7 @@ app = App(service, interceptors=[Tracing(tracer_provider=provider), RequestIds()
 
 RPC = {
     "jsonrpc": "jsonrpc",
+    "xmlrpc": "xmlrpc",
     "connect": "connect_rpc",
     "connect-proto": "connect_rpc",
     "grpc-web": "grpc",
@@ -224,6 +226,14 @@ def test_a_call_refused_before_its_handler_has_its_span(url: str, protocol: str)
             call = {"jsonrpc": "2.0", "id": 1, "method": "Echo", "params": {"text": 5}}
             r = await w.http.post("/jsonrpc", json=call, headers=headers)
             assert r.json()["error"]["code"] == -32602
+        elif protocol == "xmlrpc":
+            body = xmlrpc.client.dumps(({"text": 5},), "Echo").encode()
+            r = await w.http.post(
+                "/RPC2", content=body, headers={**headers, "content-type": "text/xml"}
+            )
+            with pytest.raises(xmlrpc.client.Fault) as fault:
+                xmlrpc.client.loads(r.content)
+            assert fault.value.faultCode == 3  # INVALID_ARGUMENT
         elif protocol == "grpc":
             call = w.channel.unary_unary("/traced.v1.TracedService/Echo")
             with pytest.raises(grpc.aio.AioRpcError):

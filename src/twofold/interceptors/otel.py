@@ -32,6 +32,9 @@ RPC_SYSTEM = {
     "jsonrpc": "jsonrpc",
     # JSON-RPC over WebSocket (twofold.wires.websocket).
     "websocket": "jsonrpc",
+    # Not among the conventions' well-known values, which allow others: the
+    # wire's own name, so that XML-RPC calls are not mistaken for another system.
+    "xmlrpc": "xmlrpc",
 }
 REST = "rest"
 # The HTTP methods the conventions name as they are; any other is _OTHER.

@@ -16,7 +16,7 @@ from xml.etree.ElementTree import Element
 
 import msgspec
 
-from twofold.core import decimals
+from twofold.core import decimals, violations
 from twofold.core.asgi import Receive, Scope, Send
 from twofold.core.code import Code
 from twofold.core.context import Context
@@ -75,7 +75,9 @@ class _Target:
                 self.check_decimals(tree)
             return msgspec.convert(tree, self.method.input_type)
         except msgspec.ValidationError as exc:
-            raise validation_error(exc) from None
+            # Both stop at the first bad field: the walk lists every one, as
+            # the other wires do.
+            raise validation_error(violations.every(self.method.input_type, tree, exc)) from None
 
 
 class _Admitted(Exception):

@@ -214,8 +214,8 @@ STREAM_PAYLOADS = {
 
 
 def expected_stream(case: str, rpc: str, protocol: str) -> str | None:
-    if protocol == "jsonrpc":
-        return "unimplemented"  # JSON-RPC carries no streams: refused before any check
+    if protocol in ("jsonrpc", "xmlrpc"):
+        return "unimplemented"  # the envelope wires carry no streams: refused before any check
     code = expected(case, rpc)
     if code is None and rpc == "WatchPrices":
         # Allowed: it never ends by itself, so the client's deadline ends it.

@@ -80,7 +80,7 @@ def test_metrics_count_every_protocol(caplog: pytest.LogCaptureFixture) -> None:
         r = await w.http.get("/metrics")
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
         text = r.text
-        for protocol in ("rest", "jsonrpc", "connect", "grpc-web", "grpc"):
+        for protocol in ("rest", "jsonrpc", "xmlrpc", "connect", "grpc-web", "grpc"):
             for code in ("ok", "not_found"):
                 labels = f'code="{code}",method="obs.v1.ObsService/Echo",protocol="{protocol}"'
                 assert f"twofold_calls_total{{{labels}}}" in text, (protocol, code)
@@ -97,7 +97,7 @@ def test_metrics_count_every_protocol(caplog: pytest.LogCaptureFixture) -> None:
     lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "twofold.access"]
     assert len(lines) == 3 * len(PROTOCOLS)
     assert {line["protocol"] for line in lines} == set(
-        ["rest", "jsonrpc", "connect", "grpc-web", "grpc"]
+        ["rest", "jsonrpc", "xmlrpc", "connect", "grpc-web", "grpc"]
     )
     first = lines[0]
     assert set(first) == {"protocol", "method", "code", "duration_ms", "peer", "request_id"}

@@ -11,6 +11,7 @@ written with the upb message class, which knows nothing of our constraints.
 from __future__ import annotations
 
 import base64
+import xmlrpc.client
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -22,6 +23,7 @@ from msgspec import Meta
 
 from tests.conftest import run
 from twofold import App, Bounds, Service
+from twofold.http import xmlparse, xmlrpcvalue
 from twofold.http.envelope import frame
 from twofold.testing.parity import AsyncWires
 from twofold.testing.parity.answers import grpc_web_answer
@@ -105,6 +107,12 @@ async def violations(
         error = (await http.post("/jsonrpc", json=body)).json()["error"]
         assert error["code"] == -32602
         return [(v["field"], v["description"]) for v in error["data"]["violations"]]
+    if protocol == "xmlrpc":
+        body = xmlrpc.client.dumps(({"draft": draft},), "Submit").encode()
+        r = await http.post("/RPC2", content=body, headers={"content-type": "text/xml"})
+        fault = xmlrpcvalue.read(xmlparse.parse(r.content).find("fault/value"))  # type: ignore[arg-type]
+        assert fault["faultCode"] == 3 and fault["code"] == "invalid_argument"
+        return [(v["field"], v["description"]) for v in fault["violations"]]
     if protocol == "connect":
         r = await http.post(path, json={"draft": draft})
         assert r.status_code == 400

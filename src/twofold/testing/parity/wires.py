@@ -314,6 +314,8 @@ class AsyncWires:
         raw: dict[str, Any] = {k: v.encode() for k, v in sent.items()}
         if wire == "jsonrpc":
             return await self._jsonrpc(method, payloads[0], raw)
+        if wire == "xmlrpc":  # refused by the wire, as JSON-RPC's are: sent all the same
+            return await self._xmlrpc(method, payloads[0], raw)
         if wire == "rest":
             deadline = {"request-timeout": str(timeout_ms / 1000)}
             return await self._sse(method, payloads[0], {**raw, **deadline})
