@@ -29,6 +29,7 @@ from twofold.core.errors import Error, as_error
 from twofold.core.headers import Headers
 from twofold.gateway import rpc
 from twofold.gateway.descriptors import Schema
+from twofold.gateway.passthrough import GrpcRelay
 from twofold.gateway.rules import Route, Router, routes
 from twofold.gateway.transcode import request_message, response_json
 from twofold.gateway.upstream import (
@@ -116,6 +117,7 @@ class Gateway:
             f"/{m.containing_service.full_name}/{m.name}": m for m in schema.methods()
         }
         self.rpc = rpc.RpcFront(self)
+        self.grpc = GrpcRelay(self)
         self.keepalive = KEEPALIVE
         self._openapi: bytes | None = None
         self._exact: dict[str, ASGIApp] = {
@@ -169,6 +171,9 @@ class Gateway:
             await exact(scope, receive, send)
             return
         method = self.methods.get(path)
+        if method is not None and self.grpc.can_handle(scope):
+            await self.grpc.serve(method, scope, receive, send)
+            return
         if method is not None and self.rpc.can_handle(scope):
             await self.rpc.serve(method, scope, receive, send)
             return

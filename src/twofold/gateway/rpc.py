@@ -14,8 +14,9 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import functools
 import json
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
@@ -28,6 +29,7 @@ from twofold.core.asgi import Receive, Scope, Send
 from twofold.core.code import HTTP_STATUS, JSONRPC_CODE, Code
 from twofold.core.details import rpc_status
 from twofold.core.errors import Error
+from twofold.gateway.inbound import Inbound
 from twofold.http import envelope
 from twofold.http.body import BodyTooLarge, header, media_type, read_body, respond
 from twofold.wires.connect import error_body
@@ -73,6 +75,8 @@ class RpcFront:
         kind = media_type(header(scope, b"content-type"))
         if kind in GRPC_WEB:
             await self._grpc_web(method, scope, receive, send)
+        elif kind in (CONNECT_JSON, CONNECT_PROTO) and method.client_streaming:
+            await self._connect_duplex(method, kind == CONNECT_PROTO, scope, receive, send)
         elif kind in (CONNECT_JSON, CONNECT_PROTO):
             await self._connect_stream(method, kind == CONNECT_PROTO, scope, receive, send)
         else:
@@ -180,43 +184,110 @@ class RpcFront:
         last = envelope.frame(_encode(end), envelope.END_STREAM)
         await send({"type": "http.response.body", "body": last})
 
+    async def _connect_duplex(
+        self, method: MethodDescriptor, binary: bool, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        """A client or bidi stream over Connect.
+
+        Over HTTP/2 both directions run at once. Over HTTP/1.1 a Connect client
+        sends its whole request stream before it reads (half-duplex, as
+        connect-go's HTTP/1.1 client does); the relay is the same, the answers
+        simply find the request already over.
+        """
+        kind = CONNECT_PROTO if binary else CONNECT_JSON
+        headers = [(b"content-type", kind)]
+        started = False
+
+        def convert(item: envelope.Envelope) -> bytes:
+            if item.flags & envelope.END_STREAM:
+                raise Error(Code.INVALID_ARGUMENT, "a request cannot end its own stream")
+            return self._decode(method, item.data, binary)
+
+        async def emit(raw: bytes) -> None:
+            nonlocal started
+            if binary:
+                self.gateway.parse(method, raw)  # a 502 for an answer that is not the message
+            data = raw if binary else self._json(method, raw)
+            if not started:
+                await send({"type": "http.response.start", "status": 200, "headers": headers})
+                started = True
+            await send(
+                {"type": "http.response.body", "body": envelope.frame(data), "more_body": True}
+            )
+
+        error = await self.duplex(method, "connect", convert, scope, receive, emit)
+        if error is GONE:
+            return
+        if not started:
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+        end: dict[str, Any] = {}
+        if error is not None:
+            end["error"] = error_body(error)
+            if error.headers:
+                # Retry-After and the like: a stream's only trailers are this metadata.
+                end["metadata"] = {k.lower(): [v] for k, v in error.headers.items()}
+        last = envelope.frame(_encode(end), envelope.END_STREAM)
+        await send({"type": "http.response.body", "body": last})
+
+    async def duplex(
+        self,
+        method: MethodDescriptor,
+        protocol: str,
+        convert: Callable[[envelope.Envelope], bytes],
+        scope: Scope,
+        receive: Receive,
+        emit: Callable[[bytes], Awaitable[None]],
+    ) -> Error | None:
+        """Relay a client or bidi stream: each request message goes upstream as it
+        arrives (``convert``), each answer is ``emit``-ted as it comes back.
+
+        Returns the call's error, None when it succeeded, or :data:`GONE` when
+        the client left (the upstream call is cancelled; nobody is left to tell).
+        """
+        gw = self.gateway
+        inbound: Inbound | None = None
+        try:
+            await gw.admit(method, scope)
+            timeout = gw.deadline(scope)
+            meta = gw.metadata(scope)
+            reader = envelope.Reader(receive, gw.options.max_body_size)
+            inbound = Inbound(reader, receive, convert)
+            items = gw.upstream.stream(
+                _path(method), inbound.messages(), meta, timeout, protocol, inbound.opened
+            )
+            try:
+                async for raw in items:
+                    await emit(raw)
+            finally:
+                await items.aclose()  # type: ignore[attr-defined]
+        except asyncio.CancelledError:
+            if inbound is None or not inbound.cancelled:
+                raise  # the server cancelled us: not the request side's doing
+            return GONE if inbound.gone else inbound.error
+        except Error as exc:
+            return exc
+        finally:
+            if inbound is not None:
+                await inbound.close()
+        return None
+
     async def _grpc_web(
         self, method: MethodDescriptor, scope: Scope, receive: Receive, send: Send
     ) -> None:
-        """gRPC-Web (binary): the one request message in, messages and a trailer frame out."""
-        gw = self.gateway
+        """gRPC-Web (binary): request messages in, messages and a trailer frame out."""
         kind = media_type(header(scope, b"content-type"))
         await send(
             {"type": "http.response.start", "status": 200, "headers": [(b"content-type", kind)]}
         )
-        error: Error | None = None
-        try:
-            await gw.admit(method, scope)
-            if method.client_streaming:
-                raise Error(Code.UNIMPLEMENTED, "client streams need native gRPC")
-            reader = envelope.Reader(receive, gw.options.max_body_size)
-            first = await reader.next()
-            if first is None:
-                raise Error(Code.INVALID_ARGUMENT, "no request message")
-            timeout = gw.deadline(scope)
-            meta = gw.metadata(scope)
-            if method.server_streaming:
-                items = gw.upstream.server_stream(
-                    _path(method), first.data, meta, timeout, "grpc-web"
-                )
-                try:
-                    async for raw in items:
-                        body = envelope.frame(raw)
-                        await send({"type": "http.response.body", "body": body, "more_body": True})
-                finally:
-                    await items.aclose()  # type: ignore[attr-defined]
-            else:
-                raw = await gw.upstream.unary(_path(method), first.data, meta, timeout, "grpc-web")
-                await send(
-                    {"type": "http.response.body", "body": envelope.frame(raw), "more_body": True}
-                )
-        except Error as exc:
-            error = exc
+        if method.client_streaming:
+            # Client and bidi streams: browsers cannot send them, other
+            # gRPC-Web clients can (over HTTP/2, both ways at once).
+            emit = functools.partial(_frame, send)
+            error = await self.duplex(method, "grpc-web", _data, scope, receive, emit)
+            if error is GONE:
+                return
+        else:
+            error = await self._grpc_web_single(method, scope, receive, send)
         trailers = b"grpc-status: 0\r\n"
         if error is not None:
             status = base64.b64encode(rpc_status(error.code.value, error.message, error.details))
@@ -231,6 +302,35 @@ class RpcFront:
         await send(
             {"type": "http.response.body", "body": envelope.frame(trailers, envelope.TRAILERS)}
         )
+
+    async def _grpc_web_single(
+        self, method: MethodDescriptor, scope: Scope, receive: Receive, send: Send
+    ) -> Error | None:
+        """A unary call or a server stream over gRPC-Web: its messages; its error, if any."""
+        gw = self.gateway
+        try:
+            await gw.admit(method, scope)
+            reader = envelope.Reader(receive, gw.options.max_body_size)
+            first = await reader.next()
+            if first is None:
+                raise Error(Code.INVALID_ARGUMENT, "no request message")
+            timeout = gw.deadline(scope)
+            meta = gw.metadata(scope)
+            if method.server_streaming:
+                items = gw.upstream.server_stream(
+                    _path(method), first.data, meta, timeout, "grpc-web"
+                )
+                try:
+                    async for raw in items:
+                        await _frame(send, raw)
+                finally:
+                    await items.aclose()  # type: ignore[attr-defined]
+            else:
+                raw = await gw.upstream.unary(_path(method), first.data, meta, timeout, "grpc-web")
+                await _frame(send, raw)
+        except Error as exc:
+            return exc
+        return None
 
     async def jsonrpc(self, scope: Scope, receive: Receive, send: Send) -> None:
         """JSON-RPC 2.0 over POST: one request or a batch; every answer is 200."""
@@ -302,6 +402,18 @@ class RpcFront:
         if notification:
             return None
         return b'{"jsonrpc":"2.0","result":' + result + b',"id":' + _encode(request_id) + b"}"
+
+
+# What :meth:`RpcFront.duplex` returns when the client left mid-call.
+GONE = Error(Code.CANCELED, "the client went away")
+
+
+def _data(item: envelope.Envelope) -> bytes:
+    return item.data
+
+
+async def _frame(send: Send, raw: bytes) -> None:
+    await send({"type": "http.response.body", "body": envelope.frame(raw), "more_body": True})
 
 
 async def cancel_on_disconnect(work: Coroutine[Any, Any, None], receive: Receive) -> None:
