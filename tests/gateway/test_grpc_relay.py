@@ -164,19 +164,14 @@ def test_gateway_deadline_caps_the_clients(channel: grpc.Channel) -> None:
 
 
 def test_client_cancel_cancels_upstream(channel: grpc.Channel, upstream: Upstream) -> None:
-    chat = rpc(channel, "stream_stream", "Chat", EchoRequest)
-    upstream.library.cancelled.clear()
-
-    def requests() -> Iterator[Any]:
-        yield EchoRequest(text="first")
-        time.sleep(30)  # never ends by itself: the client cancels
-
-    call = chat(requests(), timeout=30)
-    assert next(call).text == "first"
+    """The client resets its stream: the gateway cancels the upstream call at once."""
+    watch = rpc(channel, "unary_stream", "WatchBooks", Book)
+    call = watch(WatchRequest(parent="shelves/gone", count=1000, delay_ms=50), timeout=30)
+    assert next(call).title == "Book 0"
     call.cancel()
     deadline = time.monotonic() + 10
-    while "Chat" not in upstream.library.cancelled:
-        assert time.monotonic() < deadline, "the upstream call was not cancelled"
+    while "shelves/gone" not in upstream.library.cancelled:
+        assert time.monotonic() < deadline, upstream.library.cancelled
         time.sleep(0.02)
 
 

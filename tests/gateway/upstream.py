@@ -188,7 +188,8 @@ class Library:
                 if request.delay_ms:
                     await asyncio.sleep(request.delay_ms / 1000)
                 yield message("EchoRequest")(text=request.text, metadata=seen)
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, GeneratorExit):
+            # grpcio closes a cancelled call's response generator (GeneratorExit).
             self.cancelled.append("Chat")
             raise
         context.set_trailing_metadata((("x-chat-end", "bye"),))
