@@ -106,6 +106,7 @@ def test_grpc_web_client_stream(http: httpx.Client) -> None:
         headers={"content-type": "application/grpc-web+proto"},
     )
     (flags, data), (tflags, trailers) = frames(answer.content)
+    assert flags == 0
     assert [b.name for b in ListBooksResponse.FromString(data).books] == [
         "shelves/w/books/w0",
         "shelves/w/books/w1",
