@@ -220,3 +220,11 @@ def test_uvicorn_answers_grpc_clearly(upstream: Upstream, tmp_path: Path) -> Non
         assert "--server hypercorn or pyvoy" in answer.headers["grpc-message"]
     finally:
         server.stop()
+
+
+def test_a_channel_outlives_a_thousand_calls(channel: grpc.Channel) -> None:
+    """hypercorn would close the connection after 1000 requests, killing the call in
+    flight; the gateway's hypercorn keeps it for as long as the client does."""
+    echo = rpc(channel, "unary_unary", "Echo", EchoRequest)
+    for i in range(1100):
+        assert echo(EchoRequest(text=str(i)), timeout=5).text == str(i)

@@ -180,6 +180,10 @@ def _hypercorn(app: Any, args: argparse.Namespace) -> int:
     host = f"[{args.host}]" if ":" in args.host else args.host
     config.bind = [f"{host}:{args.port}"]
     config.loglevel = args.log_level.upper()
+    # hypercorn closes a connection after 1000 requests, and on HTTP/2 it does so
+    # under the request in flight: a gRPC client's long-lived channel would lose
+    # a call every thousand (UNAVAILABLE). Connections live as long as clients keep them.
+    config.keep_alive_max_requests = sys.maxsize
     config.accesslog = "-" if args.log_level in ("debug", "trace") else None
     asyncio.run(serve(app, config))
     return 0
