@@ -1,7 +1,7 @@
-"""Native gRPC through the gateway: grpcio clients, the gateway on hypercorn (h2c).
+"""Native gRPC through the gateway: grpcio clients, the gateway on hypercorn and pyvoy (h2c).
 
-The gateway runs as ``twofold gateway --server hypercorn`` (a process of its
-own); the upstream is the grpcio library of tests/gateway/upstream.py. Every
+The gateway runs as ``twofold gateway --server hypercorn`` and ``--server
+pyvoy`` (a process of its own); the upstream is the grpcio library of tests/gateway/upstream.py. Every
 stream kind is relayed, with the edge's rules: the metadata allow-list, the
 deadline, the upstream's headers, trailers and status details as they were,
 and a client that leaves cancels the upstream call.
@@ -9,6 +9,7 @@ and a client that leaves cancels the upstream call.
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 import time
 from collections.abc import Iterator
@@ -41,10 +42,14 @@ def gateway_argv(upstream: str, server: str, *extra: str) -> Any:
     return argv
 
 
-@pytest.fixture(scope="module")
-def gateway(upstream: Upstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+@pytest.fixture(scope="module", params=["hypercorn", "pyvoy"])
+def gateway(
+    request: pytest.FixtureRequest, upstream: Upstream, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    if importlib.util.find_spec(request.param) is None:
+        pytest.skip(f"{request.param} is not installed (the dev extra has it)")
     tmp = tmp_path_factory.mktemp("grpc-relay")
-    server = spawn(gateway_argv(upstream.target, "hypercorn", "--timeout", "5"), tmp)
+    server = spawn(gateway_argv(upstream.target, request.param, "--timeout", "5"), tmp)
     try:
         yield server
     finally:
