@@ -1,10 +1,11 @@
-"""Native gRPC through the gateway: grpcio clients, the gateway on hypercorn and pyvoy (h2c).
+"""Native gRPC through the gateway: grpcio clients, the gateway on hypercorn and pyvoy.
 
 The gateway runs as ``twofold gateway --server hypercorn`` and ``--server
-pyvoy`` (a process of its own); the upstream is the grpcio library of tests/gateway/upstream.py. Every
-stream kind is relayed, with the edge's rules: the metadata allow-list, the
-deadline, the upstream's headers, trailers and status details as they were,
-and a client that leaves cancels the upstream call.
+pyvoy`` (a process of its own); the upstream is the grpcio library of
+tests/gateway/upstream.py. Every stream kind is relayed, with the edge's
+rules: the metadata allow-list, the deadline, the upstream's headers,
+trailers and status details as they were, and a client that leaves
+cancels the upstream call.
 """
 
 from __future__ import annotations

@@ -167,14 +167,10 @@ class Library:
     async def ImportBooks(self, requests: AsyncIterator[Any], context: Any) -> Any:
         self._keep("ImportBooks", None, context)
         made = []
-        try:
-            async for request in requests:
-                if request.book.title == "fail":
-                    await _abort(context, code_pb2.INVALID_ARGUMENT, "a book cannot be 'fail'")
-                made.append(await self.CreateBook(request, context))
-        except asyncio.CancelledError:
-            self.cancelled.append("ImportBooks")
-            raise
+        async for request in requests:
+            if request.book.title == "fail":
+                await _abort(context, code_pb2.INVALID_ARGUMENT, "a book cannot be 'fail'")
+            made.append(await self.CreateBook(request, context))
         return message("ListBooksResponse")(books=made)
 
     async def Chat(self, requests: AsyncIterator[Any], context: Any) -> AsyncIterator[Any]:

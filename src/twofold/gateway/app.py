@@ -31,6 +31,7 @@ from twofold.gateway import rpc
 from twofold.gateway.descriptors import Schema
 from twofold.gateway.passthrough import GrpcRelay
 from twofold.gateway.rules import Route, Router, routes
+from twofold.gateway.socket import GatewaySocket
 from twofold.gateway.transcode import request_message, response_json
 from twofold.gateway.upstream import (
     DEFAULT_TIMEOUT,
@@ -142,8 +143,13 @@ class Gateway:
         if kind == "lifespan":
             await self._lifespan(receive, send)
             return
+        if kind == "websocket":
+            if scope["path"] != self.options.jsonrpc_path:
+                return  # the server closes it (403)
+            await GatewaySocket(self.rpc, scope, receive, send).run()
+            return
         if kind != "http":
-            return  # no WebSocket here: the server closes it
+            return
         await self._http(scope, receive, send)
 
     async def _safe(self, scope: Scope, receive: Receive, send: Send) -> None:

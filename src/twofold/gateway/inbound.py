@@ -26,6 +26,11 @@ from twofold.http import envelope
 from twofold.http.body import ClientDisconnected
 
 
+class Abandoned(Exception):
+    """Raised into grpcio's request task: a request iterator that raises makes grpcio
+    cancel the call, never half-close it (returning would end the stream cleanly)."""
+
+
 class Inbound:
     """The request side of one relayed stream call.
 
@@ -64,10 +69,10 @@ class Inbound:
                 yield self._convert(item)
         except ClientDisconnected:
             self._cancel(None)
-            return
+            raise Abandoned from None
         except Error as exc:
             self._cancel(exc)
-            return
+            raise Abandoned from None
         self._watch = asyncio.ensure_future(self._disconnect())
 
     async def _disconnect(self) -> None:

@@ -91,7 +91,16 @@ class RpcFront:
         message: Message = parse_json(self.schema, method.input_type, raw)
         return message.SerializeToString()
 
-    def _json(self, method: MethodDescriptor, raw: bytes) -> bytes:
+    def params(self, method: MethodDescriptor, params: Any) -> bytes:
+        """JSON-RPC params (an object: the request message) as protobuf bytes."""
+        if not isinstance(params, dict):
+            raise Error.invalid("", "params must be an object (the request message)")
+        from twofold.gateway.transcode import parse_json
+
+        message: Message = parse_json(self.schema, method.input_type, json.dumps(params))
+        return message.SerializeToString()
+
+    def to_json(self, method: MethodDescriptor, raw: bytes) -> bytes:
         answer = self.gateway.parse(method, raw)
         return _encode(json_format.MessageToDict(answer, descriptor_pool=self.schema.pool))
 
@@ -123,7 +132,7 @@ class RpcFront:
                 gw.parse(method, answer)  # a 502 for an answer that is not the message
                 out, kind = answer, PROTO
             else:
-                out, kind = self._json(method, answer), JSON
+                out, kind = self.to_json(method, answer), JSON
         except Error as exc:
             status = 413 if isinstance(exc, BodyTooLarge) else HTTP_STATUS[exc.code]
             if headers:
@@ -165,7 +174,7 @@ class RpcFront:
                     async for raw in items:
                         if binary:
                             gw.parse(method, raw)
-                        data = raw if binary else self._json(method, raw)
+                        data = raw if binary else self.to_json(method, raw)
                         body = envelope.frame(data)
                         await send({"type": "http.response.body", "body": body, "more_body": True})
                 finally:
@@ -207,7 +216,7 @@ class RpcFront:
             nonlocal started
             if binary:
                 self.gateway.parse(method, raw)  # a 502 for an answer that is not the message
-            data = raw if binary else self._json(method, raw)
+            data = raw if binary else self.to_json(method, raw)
             if not started:
                 await send({"type": "http.response.start", "status": 200, "headers": headers})
                 started = True
@@ -338,7 +347,7 @@ class RpcFront:
             await respond(
                 send,
                 405,
-                _rpc_error(None, Error(Code.UNIMPLEMENTED, "use POST"), -32600),
+                rpc_error(None, Error(Code.UNIMPLEMENTED, "use POST"), -32600),
                 [(b"allow", b"POST")],
                 JSON,
             )
@@ -346,21 +355,21 @@ class RpcFront:
         try:
             raw = await read_body(scope, receive, self.gateway.options.max_body_size)
         except BodyTooLarge as exc:
-            await respond(send, 413, _rpc_error(None, exc), [], JSON)
+            await respond(send, 413, rpc_error(None, exc), [], JSON)
             return
         except Error as exc:
-            await respond(send, 400, _rpc_error(None, exc), [], JSON)
+            await respond(send, 400, rpc_error(None, exc), [], JSON)
             return
         try:
             doc = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
             error = Error(Code.INVALID_ARGUMENT, "parse error: the body is not JSON")
-            await respond(send, 200, _rpc_error(None, error, -32700), [], JSON)
+            await respond(send, 200, rpc_error(None, error, -32700), [], JSON)
             return
         if isinstance(doc, list):
             if not doc:
                 bad = Error(Code.INVALID_ARGUMENT, "an empty batch")
-                await respond(send, 200, _rpc_error(None, bad, -32600), [], JSON)
+                await respond(send, 200, rpc_error(None, bad, -32600), [], JSON)
                 return
             answers = [a for a in [await self._one(item, scope) for item in doc] if a is not None]
             body = b"[" + b",".join(answers) + b"]" if answers else b""
@@ -374,7 +383,7 @@ class RpcFront:
             or doc.get("jsonrpc") != "2.0"
             or not isinstance(doc.get("method"), str)
         ):
-            return _rpc_error(
+            return rpc_error(
                 None, Error(Code.INVALID_ARGUMENT, "not a JSON-RPC 2.0 request"), -32600
             )
         request_id = doc.get("id")
@@ -385,20 +394,17 @@ class RpcFront:
                 raise Error(Code.UNIMPLEMENTED, f"no method {doc['method']!r}")
             await self.gateway.admit(method, scope)
             if method.client_streaming or method.server_streaming:
-                raise Error(Code.UNIMPLEMENTED, f"{method.name} streams: use REST (SSE) or Connect")
-            params = doc.get("params", {})
-            if not isinstance(params, dict):
-                raise Error.invalid("", "params must be an object (the request message)")
-            from twofold.gateway.transcode import parse_json
-
-            message: Message = parse_json(self.schema, method.input_type, json.dumps(params))
+                raise Error(
+                    Code.UNIMPLEMENTED,
+                    f"{method.name} streams: call it over WebSocket at this path, or Connect",
+                )
+            request = self.params(method, doc.get("params", {}))
             gw = self.gateway
             meta, deadline = gw.metadata(scope), gw.deadline(scope)
-            request = message.SerializeToString()
             raw = await gw.upstream.unary(_path(method), request, meta, deadline, "jsonrpc")
-            result = self._json(method, raw)
+            result = self.to_json(method, raw)
         except Error as exc:
-            return None if notification else _rpc_error(request_id, exc)
+            return None if notification else rpc_error(request_id, exc)
         if notification:
             return None
         return b'{"jsonrpc":"2.0","result":' + result + b',"id":' + _encode(request_id) + b"}"
@@ -442,7 +448,7 @@ async def _disconnect(receive: Receive) -> None:
         pass
 
 
-def _rpc_error(request_id: Any, error: Error, rpc_code: int | None = None) -> bytes:
+def rpc_error(request_id: Any, error: Error, rpc_code: int | None = None) -> bytes:
     data: dict[str, Any] = {"code": error.code.wire_name}
     if error.violations:
         data["violations"] = [
