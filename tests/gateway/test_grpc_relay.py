@@ -234,3 +234,15 @@ def test_a_channel_outlives_a_thousand_calls(channel: grpc.Channel) -> None:
     echo = rpc(channel, "unary_unary", "Echo", EchoRequest)
     for i in range(1100):
         assert echo(EchoRequest(text=str(i)), timeout=5).text == str(i)
+
+
+def test_reflection_relayed(channel: grpc.Channel) -> None:
+    """grpcio-reflection's client, pointed at the gateway, reads the upstream's services."""
+    from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
+        ProtoReflectionDescriptorDatabase,
+    )
+
+    database = ProtoReflectionDescriptorDatabase(channel)
+    assert SERVICE in database.get_services()
+    found = database.FindFileContainingSymbol(SERVICE)
+    assert found.package == "library.v1"

@@ -30,6 +30,7 @@ from twofold.core.headers import Headers
 from twofold.gateway import rpc
 from twofold.gateway.descriptors import Schema
 from twofold.gateway.passthrough import GrpcRelay
+from twofold.gateway.reflection import PATHS as REFLECTION
 from twofold.gateway.rules import Route, Router, routes
 from twofold.gateway.socket import GatewaySocket
 from twofold.gateway.transcode import request_message, response_json
@@ -179,6 +180,9 @@ class Gateway:
         method = self.methods.get(path)
         if method is not None and self.grpc.can_handle(scope):
             await self.grpc.serve(method, scope, receive, send)
+            return
+        if path in REFLECTION and self.grpc.can_handle(scope):
+            await self.grpc.reflection(path, scope, receive, send)
             return
         if method is not None and self.rpc.can_handle(scope):
             await self.rpc.serve(method, scope, receive, send)

@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import Sequence
+import functools
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
 import grpc
@@ -31,12 +32,14 @@ import grpc
 from twofold.core.asgi import Receive, Scope, Send
 from twofold.core.code import Code
 from twofold.core.errors import Error
+from twofold.core.headers import Headers
 from twofold.gateway.inbound import Inbound
 from twofold.gateway.upstream import UNAVAILABLE
 from twofold.http import envelope
 from twofold.http.body import header, media_type
 from twofold.http.grpcstatus import percent_encode, status_trailers
 from twofold.http.negotiation import decompressor
+from twofold.interceptors.auth import unauthenticated
 from twofold.wires.grpc import TRAILERS, refuse
 
 if TYPE_CHECKING:
@@ -69,6 +72,28 @@ class GrpcRelay:
     async def serve(
         self, method: MethodDescriptor, scope: Scope, receive: Receive, send: Send
     ) -> None:
+        path = f"/{method.containing_service.full_name}/{method.name}"
+        await self._relay(path, functools.partial(self.gateway.admit, method), scope, receive, send)
+
+    async def reflection(self, path: str, scope: Scope, receive: Receive, send: Send) -> None:
+        """The upstream's server reflection, relayed: a reflection client (grpcurl,
+        ``twofold call``) pointed at the gateway lists the upstream's services."""
+        await self._relay(path, self._identified, scope, receive, send)
+
+    async def _identified(self, scope: Scope) -> None:
+        """Reflection names no method: with authentication on, any identity may list."""
+        auth = self.gateway.options.authentication
+        if auth is not None and await auth.identify(Headers(scope["headers"])) is None:
+            raise unauthenticated("credentials are required", f'Bearer realm="{auth.realm}"')
+
+    async def _relay(
+        self,
+        path: str,
+        admit: Callable[[Scope], Awaitable[None]],
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+    ) -> None:
         if TRAILERS not in scope.get("extensions", {}):
             error = Error(
                 Code.UNIMPLEMENTED,
@@ -78,7 +103,6 @@ class GrpcRelay:
             await refuse(scope, send, error)
             return
         gw = self.gateway
-        path = f"/{method.containing_service.full_name}/{method.name}"
         inbound: Inbound | None = None
         started = False
 
@@ -92,7 +116,7 @@ class GrpcRelay:
 
         trailers: list[tuple[bytes, bytes]]
         try:
-            await gw.admit(method, scope)
+            await admit(scope)
             timeout = gw.deadline(scope)
             metadata = gw.metadata(scope)
             # The client's compressed messages go upstream uncompressed: grpcio
