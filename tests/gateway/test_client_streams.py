@@ -3,6 +3,7 @@ half-duplex, the request stream sent whole before the answers are read)."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import time
 from collections.abc import Iterator
@@ -115,3 +116,56 @@ def test_grpc_web_client_stream(http: httpx.Client) -> None:
         "shelves/w/books/w1",
     ]
     assert tflags == envelope.TRAILERS and b"grpc-status: 0" in trailers
+
+
+def test_connect_stream_gzip_both_ways(http: httpx.Client) -> None:
+    text = "gzip " * 400  # over the 1 KiB below which nothing is compressed
+    body = b"".join(
+        envelope.frame(gzip.compress(json.dumps({"text": t}).encode()), envelope.COMPRESSED)
+        for t in (text, "small")
+    )
+    answer = http.post(
+        f"/{SERVICE}/Chat",
+        content=body,
+        headers={
+            "content-type": "application/connect+json",
+            "connect-content-encoding": "gzip",
+            "connect-accept-encoding": "gzip",
+        },
+    )
+    assert answer.headers["connect-content-encoding"] == "gzip"
+    (big_flags, big), (small_flags, small), (end_flags, end) = frames(answer.content)
+    assert big_flags == envelope.COMPRESSED
+    assert json.loads(gzip.decompress(big))["text"] == text
+    assert small_flags == 0 and json.loads(small)["text"] == "small"
+    assert end_flags == envelope.END_STREAM and json.loads(end) == {}
+
+
+def test_grpc_web_gzip(http: httpx.Client) -> None:
+    text = "web " * 400
+    message = EchoRequest(text=text).SerializeToString()
+    answer = http.post(
+        f"/{SERVICE}/Chat",
+        content=envelope.frame(gzip.compress(message), envelope.COMPRESSED),
+        headers={
+            "content-type": "application/grpc-web+proto",
+            "grpc-encoding": "gzip",
+            "grpc-accept-encoding": "gzip",
+        },
+    )
+    assert answer.headers["grpc-encoding"] == "gzip"
+    (flags, data), (_, trailers) = frames(answer.content)
+    assert flags == envelope.COMPRESSED
+    assert EchoRequest.FromString(gzip.decompress(data)).text == text
+    assert b"grpc-status: 0" in trailers
+
+
+def test_an_unknown_encoding_is_unimplemented(http: httpx.Client) -> None:
+    answer = http.post(
+        f"/{SERVICE}/Chat",
+        content=envelope.frame(b"{}", envelope.COMPRESSED),
+        headers={"content-type": "application/connect+json", "connect-content-encoding": "br"},
+    )
+    ((flags, end),) = frames(answer.content)
+    assert flags == envelope.END_STREAM
+    assert json.loads(end)["error"]["code"] == "unimplemented"

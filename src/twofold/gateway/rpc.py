@@ -32,6 +32,7 @@ from twofold.core.errors import Error
 from twofold.gateway.inbound import Inbound
 from twofold.http import envelope
 from twofold.http.body import BodyTooLarge, header, media_type, read_body, respond
+from twofold.http.negotiation import GZIP, GZIP_MIN_SIZE, accepts_gzip, compress, decompressor
 from twofold.wires.connect import error_body
 
 if TYPE_CHECKING:
@@ -42,6 +43,11 @@ PROTO = b"application/proto"
 CONNECT_JSON = b"application/connect+json"
 CONNECT_PROTO = b"application/connect+proto"
 GRPC_WEB = (b"application/grpc-web", b"application/grpc-web+proto")
+# Each stream wire's per-message compression headers.
+CONNECT_ENCODING = b"connect-content-encoding"
+CONNECT_ACCEPT = b"connect-accept-encoding"
+GRPC_ENCODING = b"grpc-encoding"
+GRPC_ACCEPT = b"grpc-accept-encoding"
 _encode = msgspec.json.Encoder().encode
 
 
@@ -150,21 +156,22 @@ class RpcFront:
     ) -> None:
         gw = self.gateway
         kind = CONNECT_PROTO if binary else CONNECT_JSON
+        pack = Packer(scope, CONNECT_ACCEPT)
+        start_headers = [(b"content-type", kind), *pack.headers(CONNECT_ENCODING)]
         started = False
         error: Error | None = None
         try:
             await gw.admit(method, scope)
             if method.client_streaming or not method.server_streaming:
                 raise Error(Code.UNIMPLEMENTED, f"{method.name} is not a server stream here")
-            reader = envelope.Reader(receive, gw.options.max_body_size)
+            inflate = decompressor("connect-content-encoding", header(scope, CONNECT_ENCODING))
+            reader = envelope.Reader(receive, gw.options.max_body_size, inflate)
             first = await reader.next()
             if first is None or await reader.next() is not None:
                 raise Error(Code.INVALID_ARGUMENT, "a server stream takes exactly one message")
             request = self._decode(method, first.data, binary)
             timeout = gw.deadline(scope)
-            await send(
-                {"type": "http.response.start", "status": 200, "headers": [(b"content-type", kind)]}
-            )
+            await send({"type": "http.response.start", "status": 200, "headers": start_headers})
             started = True
             meta = gw.metadata(scope)
             items = gw.upstream.server_stream(_path(method), request, meta, timeout, "connect")
@@ -175,7 +182,7 @@ class RpcFront:
                         if binary:
                             gw.parse(method, raw)
                         data = raw if binary else self.to_json(method, raw)
-                        body = envelope.frame(data)
+                        body = pack(data)
                         await send({"type": "http.response.body", "body": body, "more_body": True})
                 finally:
                     await items.aclose()  # type: ignore[attr-defined]
@@ -184,9 +191,7 @@ class RpcFront:
         except Error as exc:
             error = exc
         if not started:
-            await send(
-                {"type": "http.response.start", "status": 200, "headers": [(b"content-type", kind)]}
-            )
+            await send({"type": "http.response.start", "status": 200, "headers": start_headers})
         end: dict[str, Any] = {}
         if error is not None:
             end["error"] = error_body(error)
@@ -204,7 +209,8 @@ class RpcFront:
         simply find the request already over.
         """
         kind = CONNECT_PROTO if binary else CONNECT_JSON
-        headers = [(b"content-type", kind)]
+        pack = Packer(scope, CONNECT_ACCEPT)
+        headers = [(b"content-type", kind), *pack.headers(CONNECT_ENCODING)]
         started = False
 
         def convert(item: envelope.Envelope) -> bytes:
@@ -220,11 +226,11 @@ class RpcFront:
             if not started:
                 await send({"type": "http.response.start", "status": 200, "headers": headers})
                 started = True
-            await send(
-                {"type": "http.response.body", "body": envelope.frame(data), "more_body": True}
-            )
+            await send({"type": "http.response.body", "body": pack(data), "more_body": True})
 
-        error = await self.duplex(method, "connect", convert, scope, receive, emit)
+        error = await self.duplex(
+            method, "connect", CONNECT_ENCODING, convert, scope, receive, emit
+        )
         if error is GONE:
             return
         if not started:
@@ -242,13 +248,15 @@ class RpcFront:
         self,
         method: MethodDescriptor,
         protocol: str,
+        encoding: bytes,
         convert: Callable[[envelope.Envelope], bytes],
         scope: Scope,
         receive: Receive,
         emit: Callable[[bytes], Awaitable[None]],
     ) -> Error | None:
         """Relay a client or bidi stream: each request message goes upstream as it
-        arrives (``convert``), each answer is ``emit``-ted as it comes back.
+        arrives (``convert``; inflated as the ``encoding`` header says), each
+        answer is ``emit``-ted as it comes back.
 
         Returns the call's error, None when it succeeded, or :data:`GONE` when
         the client left (the upstream call is cancelled; nobody is left to tell).
@@ -259,7 +267,8 @@ class RpcFront:
             await gw.admit(method, scope)
             timeout = gw.deadline(scope)
             meta = gw.metadata(scope)
-            reader = envelope.Reader(receive, gw.options.max_body_size)
+            inflate = decompressor(encoding.decode(), header(scope, encoding))
+            reader = envelope.Reader(receive, gw.options.max_body_size, inflate)
             inbound = Inbound(reader, receive, convert)
             items = gw.upstream.stream(
                 _path(method), inbound.messages(), meta, timeout, protocol, inbound.opened
@@ -285,18 +294,20 @@ class RpcFront:
     ) -> None:
         """gRPC-Web (binary): request messages in, messages and a trailer frame out."""
         kind = media_type(header(scope, b"content-type"))
-        await send(
-            {"type": "http.response.start", "status": 200, "headers": [(b"content-type", kind)]}
-        )
+        pack = Packer(scope, GRPC_ACCEPT)
+        headers = [(b"content-type", kind), *pack.headers(GRPC_ENCODING)]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
         if method.client_streaming:
             # Client and bidi streams: browsers cannot send them, other
             # gRPC-Web clients can (over HTTP/2, both ways at once).
-            emit = functools.partial(_frame, send)
-            error = await self.duplex(method, "grpc-web", _data, scope, receive, emit)
+            emit = functools.partial(_frame, send, pack)
+            error = await self.duplex(
+                method, "grpc-web", GRPC_ENCODING, _data, scope, receive, emit
+            )
             if error is GONE:
                 return
         else:
-            error = await self._grpc_web_single(method, scope, receive, send)
+            error = await self._grpc_web_single(method, pack, scope, receive, send)
         trailers = b"grpc-status: 0\r\n"
         if error is not None:
             status = base64.b64encode(rpc_status(error.code.value, error.message, error.details))
@@ -313,13 +324,14 @@ class RpcFront:
         )
 
     async def _grpc_web_single(
-        self, method: MethodDescriptor, scope: Scope, receive: Receive, send: Send
+        self, method: MethodDescriptor, pack: Packer, scope: Scope, receive: Receive, send: Send
     ) -> Error | None:
         """A unary call or a server stream over gRPC-Web: its messages; its error, if any."""
         gw = self.gateway
         try:
             await gw.admit(method, scope)
-            reader = envelope.Reader(receive, gw.options.max_body_size)
+            inflate = decompressor("grpc-encoding", header(scope, GRPC_ENCODING))
+            reader = envelope.Reader(receive, gw.options.max_body_size, inflate)
             first = await reader.next()
             if first is None:
                 raise Error(Code.INVALID_ARGUMENT, "no request message")
@@ -331,12 +343,12 @@ class RpcFront:
                 )
                 try:
                     async for raw in items:
-                        await _frame(send, raw)
+                        await _frame(send, pack, raw)
                 finally:
                     await items.aclose()  # type: ignore[attr-defined]
             else:
                 raw = await gw.upstream.unary(_path(method), first.data, meta, timeout, "grpc-web")
-                await _frame(send, raw)
+                await _frame(send, pack, raw)
         except Error as exc:
             return exc
         return None
@@ -418,8 +430,24 @@ def _data(item: envelope.Envelope) -> bytes:
     return item.data
 
 
-async def _frame(send: Send, raw: bytes) -> None:
-    await send({"type": "http.response.body", "body": envelope.frame(raw), "more_body": True})
+async def _frame(send: Send, pack: Packer, raw: bytes) -> None:
+    await send({"type": "http.response.body", "body": pack(raw), "more_body": True})
+
+
+class Packer:
+    """A stream's answers as envelopes, gzipped when the client accepts it (the
+    ``accept`` header) and the message is worth it; never the end or trailers."""
+
+    def __init__(self, scope: Scope, accept: bytes) -> None:
+        self.gzip = accepts_gzip(header(scope, accept))
+
+    def headers(self, encoding: bytes) -> list[tuple[bytes, bytes]]:
+        return [(encoding, GZIP)] if self.gzip else []
+
+    def __call__(self, data: bytes) -> bytes:
+        if self.gzip and len(data) >= GZIP_MIN_SIZE:
+            return envelope.frame(compress(data), envelope.COMPRESSED)
+        return envelope.frame(data)
 
 
 async def cancel_on_disconnect(work: Coroutine[Any, Any, None], receive: Receive) -> None:
