@@ -192,11 +192,7 @@ class RpcFront:
             error = exc
         if not started:
             await send({"type": "http.response.start", "status": 200, "headers": start_headers})
-        end: dict[str, Any] = {}
-        if error is not None:
-            end["error"] = error_body(error)
-        last = envelope.frame(_encode(end), envelope.END_STREAM)
-        await send({"type": "http.response.body", "body": last})
+        await send({"type": "http.response.body", "body": _end_of_stream(error)})
 
     async def _connect_duplex(
         self, method: MethodDescriptor, binary: bool, scope: Scope, receive: Receive, send: Send
@@ -235,14 +231,7 @@ class RpcFront:
             return
         if not started:
             await send({"type": "http.response.start", "status": 200, "headers": headers})
-        end: dict[str, Any] = {}
-        if error is not None:
-            end["error"] = error_body(error)
-            if error.headers:
-                # Retry-After and the like: a stream's only trailers are this metadata.
-                end["metadata"] = {k.lower(): [v] for k, v in error.headers.items()}
-        last = envelope.frame(_encode(end), envelope.END_STREAM)
-        await send({"type": "http.response.body", "body": last})
+        await send({"type": "http.response.body", "body": _end_of_stream(error)})
 
     async def duplex(
         self,
@@ -424,6 +413,17 @@ class RpcFront:
 
 # What :meth:`RpcFront.duplex` returns when the client left mid-call.
 GONE = Error(Code.CANCELED, "the client went away")
+
+
+def _end_of_stream(error: Error | None) -> bytes:
+    """Connect's end-of-stream message (JSON, never compressed)."""
+    end: dict[str, Any] = {}
+    if error is not None:
+        end["error"] = error_body(error)
+        if error.headers:
+            # Retry-After and the like: a stream's only trailers are this metadata.
+            end["metadata"] = {k.lower(): [v] for k, v in error.headers.items()}
+    return envelope.frame(_encode(end), envelope.END_STREAM)
 
 
 def _data(item: envelope.Envelope) -> bytes:
