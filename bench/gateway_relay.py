@@ -1,8 +1,8 @@
 """Native gRPC through the gateway against going direct: one unary call's latency.
 
-``python -m bench.gateway_relay [CALLS]`` starts bench.gateway's grpcio
-Greeter and ``twofold gateway --server hypercorn`` in front of it (both on
-core 0), then makes CALLS sequential ``SayHello`` calls with a grpcio
+``python -m bench.gateway_relay [CALLS] [SERVER]`` starts bench.gateway's
+grpcio Greeter and ``twofold gateway --server SERVER`` (hypercorn, or
+pyvoy) in front of it (both on core 0), then makes CALLS sequential ``SayHello`` calls with a grpcio
 client (core 1), first to the upstream directly, then through the gateway's
 native gRPC relay; it prints p50/p99 of each and what the relay adds.
 """
@@ -39,7 +39,7 @@ def _summary(samples: list[float]) -> tuple[float, float]:
     return cuts[49] * 1e6, cuts[98] * 1e6
 
 
-def main(calls: int = 5000) -> None:
+def main(calls: int = 5000, server: str = "hypercorn") -> None:
     from twofold.gateway import from_proto_files
 
     os.sched_setaffinity(0, {1})
@@ -61,7 +61,7 @@ def main(calls: int = 5000) -> None:
         gateway = _start(
             [py, "-m", "twofold", "gateway", "--proto", str(PROTO), "--log-level", "warning",
              "--upstream", f"127.0.0.1:{grpc_port}", "--port", str(http_port),
-             "--server", "hypercorn"],
+             "--server", server],
             f"http://127.0.0.1:{http_port}/openapi.json",
         )  # fmt: skip
         direct = _summary(_latencies(f"127.0.0.1:{grpc_port}", request, calls))
@@ -73,9 +73,12 @@ def main(calls: int = 5000) -> None:
                 process.wait(10)
     print(f"{'':22} {'p50 µs':>8} {'p99 µs':>8}")
     print(f"{'direct gRPC':22} {direct[0]:8.0f} {direct[1]:8.0f}")
-    print(f"{'via gateway relay':22} {relayed[0]:8.0f} {relayed[1]:8.0f}")
+    print(f"{'via gateway (' + server + ')':22} {relayed[0]:8.0f} {relayed[1]:8.0f}")
     print(f"the relay adds {relayed[0] - direct[0]:.0f} µs at p50")
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 5000)
+    main(
+        int(sys.argv[1]) if len(sys.argv) > 1 else 5000,
+        sys.argv[2] if len(sys.argv) > 2 else "hypercorn",
+    )

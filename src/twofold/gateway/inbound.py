@@ -15,7 +15,6 @@ upstream still answers cancels the call too.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Callable
 
 import grpc
@@ -49,6 +48,7 @@ class Inbound:
         self._receive = receive
         self._convert = convert
         self._watch: asyncio.Future[None] | None = None
+        self._closed = False
         self.call: grpc.aio.Call | None = None
         # Why the upstream call was cancelled by us, if it was.
         self.error: Error | None = None
@@ -78,7 +78,8 @@ class Inbound:
     async def _disconnect(self) -> None:
         while (await self._receive())["type"] != "http.disconnect":
             pass
-        self._cancel(None)
+        if not self._closed:
+            self._cancel(None)
 
     def _cancel(self, error: Error | None) -> None:
         if error is None:
@@ -89,8 +90,10 @@ class Inbound:
             self.call.cancel()
 
     async def close(self) -> None:
-        """Stop watching the client (the call is over)."""
-        if self._watch is not None:
-            self._watch.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watch
+        """Stop caring about the client (the call is over).
+
+        The watcher is left to end by itself: every ASGI server answers a
+        pending ``receive`` with ``http.disconnect`` once the response is
+        complete, whereas cancelling it makes some (pyvoy) log an error per call.
+        """
+        self._closed = True
