@@ -143,6 +143,9 @@ class _Poll:
                     # (a replay is yielded in a row): one turn of the loop
                     # lets the pump take it before the call is closed.
                     await asyncio.sleep(0)
+            # Answered as asked (events, or the wait over): closing the call
+            # now is its end, not a cancellation (metrics, logs, traces).
+            self.ctx.closed = True
         except (Exception, asyncio.CancelledError) as exc:  # only coded errors reach the wire
             if isinstance(exc, asyncio.CancelledError) and self.exchange.gone:
                 raise  # the client left: nobody to answer (the finally closes the call)
