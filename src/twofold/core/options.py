@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 MiB = 1 << 20
+# The default longest long poll, in seconds (Options.max_poll_wait).
+MAX_POLL_WAIT = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +72,7 @@ class Options:
     """The OpenAPI version of the served document: ``"3.1"`` or ``"3.2"`` (docs/openapi.md)."""
     websocket: WebSocketOptions = WebSocketOptions()
     """The limits of JSON-RPC over WebSocket, on ``jsonrpc_path``."""
-    max_poll_wait: float = 30.0
+    max_poll_wait: float = MAX_POLL_WAIT
     """The longest a long poll (``?wait=`` on a resumable stream's REST route,
     docs/rest.md) is held; a longer ``wait`` is taken as this. Half of the 60 s
     idle timeout of nginx's ``proxy_read_timeout`` and of cloud load balancers,

@@ -29,6 +29,9 @@ MAX_LAST_EVENT_ID = 1024
 # The query parameter that asks for a long poll, and so cannot be a request
 # field of a resumable method (the App refuses such a definition).
 WAIT = "wait"
+# Most events in one long poll's answer: a client far behind catches up in
+# several polls, each answered at once, rather than one answer of unbounded size.
+MAX_POLL_EVENTS = 1000
 _encode = msgspec.json.Encoder().encode
 
 

@@ -376,6 +376,7 @@ class App:
             security_schemes=schemes,
             policies=policies,
             openapi_version=openapi_version,
+            max_poll_wait=self.options.max_poll_wait,
         )
         if self.options.health_in_openapi:
             paths = health.openapi_paths(self.options.health_path, self.options.ready_path)

@@ -34,9 +34,6 @@ from twofold.http.problem import send_problem
 from twofold.wires.exchange import Exchange, stopping
 
 JSON = b"application/json"
-# Most events in one answer: a client far behind catches up in several polls,
-# each answered at once, rather than one answer of unbounded size.
-MAX_EVENTS = 1000
 # How long a poll gives the handler to produce what it already has (the
 # events it missed, read from its store) even when ``wait`` is 0: a poll with
 # wait=0 asks "what is there now?", not "answer before you have looked".
@@ -123,7 +120,7 @@ class _Poll:
             async for output in out:
                 self.events.append(output)
                 self.arrived.set()
-                if len(self.events) >= MAX_EVENTS:
+                if len(self.events) >= resumption.MAX_POLL_EVENTS:
                     return
 
     async def run(self) -> None:
