@@ -106,7 +106,7 @@ def wait_of(query_string: bytes) -> str | None:
 
 def seconds(raw: str, maximum: float) -> float:
     """``wait`` as seconds, at most ``maximum``: a longer wait is a wish this
-    server does not grant, not an error (as SQS's WaitTimeSeconds is not)."""
+    server grants as far as it can, not an error; the client is answered sooner."""
     try:
         value = float(raw) if 0 < len(raw) <= 32 else math.nan
     except ValueError:
