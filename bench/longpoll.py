@@ -41,8 +41,8 @@ async def rounds(url: str, count: int) -> tuple[list[float], list[float]]:
         httpx.AsyncClient(base_url=url, headers=auth, timeout=60) as writer,
         httpx.AsyncClient(base_url=url, timeout=60) as poller,
     ):
-        r = await writer.post("/products", json={"name": "B", "price": "1.00", "category": category})
-        product = r.json()["id"]
+        new = {"name": "B", "price": "1.00", "category": category}
+        product = (await writer.post("/products", json=new)).json()["id"]
         cursor = "0"
         for n in range(count):
             params = {"category": category, "wait": 30, "after_id": cursor}
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
             done = migrate(url)
             assert done.returncode == 0, done.stdout + done.stderr
             kinds.append(("PostgreSQL", url))
-        print("| catalog database | PATCH answered → poll answered, p50 ms | max ms | PATCH p50 ms |")
+        print("| catalog on | PATCH answered → poll answered, p50 ms | max ms | PATCH p50 ms |")
         print("|---|---|---|---|")
         for name, url in kinds:
             where = tmp / name
