@@ -22,13 +22,14 @@ from pathlib import Path
 
 import httpx
 
+from bench.shared_state import migrate
 from tests.e2e import postgres
-from tests.e2e.databases import URL_ENV, migrate
 from tests.e2e.server import start
 from twofold.interceptors.bearer import DEVELOPMENT_SECRET, issue
 
 TOKEN = issue(DEVELOPMENT_SECRET, "bench", ["products:write"], expires_in=3600)
 WATCH = "/products:watchPrices"
+DATABASE_URL = "CATALOG_DATABASE_URL"
 
 
 async def rounds(url: str, count: int) -> tuple[list[float], list[float]]:
@@ -45,7 +46,7 @@ async def rounds(url: str, count: int) -> tuple[list[float], list[float]]:
         product = (await writer.post("/products", json=new)).json()["id"]
         cursor = "0"
         for n in range(count):
-            params = {"category": category, "wait": 30, "after_id": cursor}
+            params: dict[str, str | int] = {"category": category, "wait": 30, "after_id": cursor}
             poll = asyncio.ensure_future(poller.get(WATCH, params=params))
             await asyncio.sleep(0.3)  # held by now
             started = time.perf_counter()
@@ -72,15 +73,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if cluster is not None:
             url = cluster.create_database("longpoll")
-            done = migrate(url)
-            assert done.returncode == 0, done.stdout + done.stderr
+            migrate(url)
             kinds.append(("PostgreSQL", url))
         print("| catalog on | PATCH answered → poll answered, p50 ms | max ms | PATCH p50 ms |")
         print("|---|---|---|---|")
         for name, url in kinds:
             where = tmp / name
             where.mkdir()
-            server = start("examples.catalog:app", where, {URL_ENV: url}, "--no-grpc")
+            server = start("examples.catalog:app", where, {DATABASE_URL: url}, "--no-grpc")
             try:
                 delivered, patched = asyncio.run(rounds(server.url, args.rounds))
             finally:
