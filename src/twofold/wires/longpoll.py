@@ -162,7 +162,9 @@ class _Poll:
         if self.events:
             await self._answer()
         elif error is not None:
-            await send_problem(self.send, error, self.ctx.scope["path"] if self.ctx.scope else "")
+            scope = self.ctx.scope
+            assert scope is not None
+            await send_problem(self.send, error, scope["path"])
         else:
             await self._nothing()
 
