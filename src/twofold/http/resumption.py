@@ -98,10 +98,10 @@ def wait_of(query_string: bytes) -> str | None:
         pairs = parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)
     except ValueError:
         return None  # add_query reports a malformed query string
-    for name, value in pairs:
-        if name == WAIT:
-            return value
-    return None
+    values = [value for name, value in pairs if name == WAIT]
+    if len(values) > 1:  # as any other parameter given twice (add_query)
+        raise Error.invalid(WAIT, "given more than once")
+    return values[0] if values else None
 
 
 def seconds(raw: str, maximum: float) -> float:

@@ -84,7 +84,12 @@ def test_only_the_wait_parameter_asks_for_a_poll() -> None:
     assert wait_of(b"") is None
     assert wait_of(b"after=3&waiting=1") is None
     assert wait_of(b"after=3&wait=") == ""
-    assert wait_of(b"a=1&wait=30&wait=1") == "30"
+    assert wait_of(b"a=1&wait=30") == "30"
+
+
+def test_a_wait_given_twice_is_a_400() -> None:
+    r = get(app_of(resume=True), {"wait": ["1", "2"]})  # type: ignore[dict-item]
+    assert r.status_code == 400 and "given more than once" in r.json()["detail"]
 
 
 def test_a_resumable_request_with_a_wait_field_is_refused() -> None:
