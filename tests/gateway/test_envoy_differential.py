@@ -160,6 +160,34 @@ CASES = [
         body={"title": "Solaris", "pages": "204", "tags": ["sf"], "genre": "SCIENCE"},
     ),
     Case(
+        "query: Duration, BoolValue, DoubleValue, uint64, float, bytes",
+        "GET",
+        "/v1/books?maxLoan=1.5s&inPrint=false&minRating=4.5&afterId=18446744073709551615"
+        "&score=-0.25&token=aGk_",
+    ),
+    Case("query: float special values", "GET", "/v1/books?score=NaN&minRating=-Infinity"),
+    Case("query: Duration that does not parse", "GET", "/v1/books?maxLoan=soon", status=400),
+    Case("query: uint64 below zero", "GET", "/v1/books?afterId=-1", status=400),
+    Case("query: bool that is not one", "GET", "/v1/books?reverse=maybe", status=400),
+    Case(
+        "body: Duration, wrappers, double",
+        "POST",
+        "/v1/shelves/1/books?bookId=wkt",
+        body={
+            "title": "W",
+            "loanPeriod": "3600.5s",
+            "subtitle": "",
+            "inPrint": True,
+            "rating": 4.25,
+        },
+    ),
+    Case(
+        "body: null wrapper and null message",
+        "POST",
+        "/v1/shelves/1/books?bookId=nul",
+        body={"title": "N", "subtitle": None, "author": None, "published": None},
+    ),
+    Case(
         "body: int64 as a number, Timestamp, nested message",
         "POST",
         "/v1/shelves/1/books?bookId=b3",
