@@ -168,6 +168,12 @@ CASES = [
     Case("query: float special values", "GET", "/v1/books?score=NaN&minRating=-Infinity"),
     Case("query: Duration that does not parse", "GET", "/v1/books?maxLoan=soon", status=400),
     Case("query: uint64 below zero", "GET", "/v1/books?afterId=-1", status=400),
+    Case("path: int64 in float notation", "GET", "/v1/shelves/1.0", status=400),
+    Case("path: int64 in exponent notation", "GET", "/v1/shelves/1e2", status=400),
+    Case("query: int32 in exponent notation", "GET", "/v1/books?pageSize=1e2", status=400),
+    Case("query: uint64 in exponent notation", "GET", "/v1/books?afterId=1e3", status=400),
+    Case("query: float beyond its range", "GET", "/v1/books?score=1e40", status=400),
+    Case("query: DoubleValue beyond its range", "GET", "/v1/books?minRating=1e400", status=400),
     Case("query: bool that is not one", "GET", "/v1/books?reverse=maybe", status=400),
     Case(
         "body: Duration, wrappers, double",

@@ -28,6 +28,20 @@ from twofold.gateway.rules import SCALAR_WKT, Route, field_at
 
 _encode = msgspec.json.Encoder().encode
 _MAP_KEY = re.compile(r"([A-Za-z_][\w.]*)\[([^\]]*)\]").fullmatch
+_T = FieldDescriptor
+_SIGNED = frozenset({_T.TYPE_INT32, _T.TYPE_INT64, _T.TYPE_SINT32, _T.TYPE_SINT64,
+                     _T.TYPE_SFIXED32, _T.TYPE_SFIXED64})  # fmt: skip
+_UNSIGNED = frozenset({_T.TYPE_UINT32, _T.TYPE_UINT64, _T.TYPE_FIXED32, _T.TYPE_FIXED64})
+_FLOATS = {_T.TYPE_FLOAT: 3.4028234663852886e38, _T.TYPE_DOUBLE: 1.7976931348623157e308}
+_WKT_SIGNED = frozenset({"google.protobuf.Int32Value", "google.protobuf.Int64Value"})
+_WKT_UNSIGNED = frozenset({"google.protobuf.UInt32Value", "google.protobuf.UInt64Value"})
+_WKT_FLOATS = {
+    "google.protobuf.FloatValue": _FLOATS[_T.TYPE_FLOAT],
+    "google.protobuf.DoubleValue": _FLOATS[_T.TYPE_DOUBLE],
+}
+_INTEGER = re.compile(r"-?[0-9]+").fullmatch
+_NATURAL = re.compile(r"[0-9]+").fullmatch
+_NON_FINITE = frozenset({"NaN", "Infinity", "-Infinity"})
 _TRUE = frozenset({"1", "t", "T", "true", "TRUE", "True"})
 _FALSE = frozenset({"0", "f", "F", "false", "FALSE", "False"})
 
@@ -198,7 +212,7 @@ def _query(
             entries = _container(layer, path)
             if map_key in entries:
                 raise Error.invalid(key, "given more than once, for one key of a map")
-            entries[map_key] = _scalar(value_field, text_value, key)
+            entries[map_key] = _scalar(value_field, text_value, f"{name}.{map_key}")
             spelled[path] = name
             continue
         if map_key is not None:
@@ -247,7 +261,27 @@ def _scalar(target: FieldDescriptor, text: str, name: str) -> Any:
         if text in _FALSE:
             return False
         raise Error.invalid(name, f"not a boolean: {text!r}")
-    # Numbers stay strings: proto3 JSON reads int64 (and every number) from a string.
+    # Numbers stay strings: proto3 JSON reads int64 (and every number) from a
+    # string. But its parser also takes "1e2" and "1.0" for an integer and
+    # rounds "1e40" to a float's infinity, which a JSON body may say and a URL
+    # should not: /v1/shelves/1.0 is no second name for shelf 1. As
+    # grpc-gateway and Envoy read URLs: integers in decimal digits, and a float
+    # that does not fit its type is out of range.
+    if target.type in _SIGNED or wkt in _WKT_SIGNED:
+        if not _INTEGER(text):
+            raise Error.invalid(name, f"not an integer: {text!r}")
+    elif target.type in _UNSIGNED or wkt in _WKT_UNSIGNED:
+        if not _NATURAL(text):
+            raise Error.invalid(name, f"not an unsigned integer: {text!r}")
+    else:
+        limit = _FLOATS.get(target.type) or _WKT_FLOATS.get(wkt)
+        if limit is not None and text not in _NON_FINITE:
+            try:
+                number = float(text)
+            except ValueError:
+                raise Error.invalid(name, f"not a number: {text!r}") from None
+            if abs(number) > limit:
+                raise Error.invalid(name, f"out of range: {text!r}")
     return text
 
 
