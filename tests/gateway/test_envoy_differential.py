@@ -273,6 +273,26 @@ CASES = [
     Case(
         "wrong JSON type in the body", "POST", "/v1/shelves/1/books", body={"title": 5}, status=400
     ),
+    Case(
+        "an empty array for the body field", "POST", "/v1/shelves/1/books", body=b"[]", status=400
+    ),
+    Case(
+        "an empty array for a nested message",
+        "POST",
+        "/v1/shelves/1/books",
+        body={"title": "a", "author": []},
+        status=400,
+    ),
+    Case(
+        "an empty string for a nested message",
+        "POST",
+        "/v1/shelves/1/books",
+        body={"title": "a", "author": ""},
+        status=400,
+    ),
+    Case(
+        'an empty array for body "*"', "POST", "/v1/shelves/1/books/1:move", body=b"[]", status=400
+    ),
     Case("enum name that does not exist", "GET", "/v1/books?genre=POETRY", status=400),
     Case(
         "int32 query parameter that is not a number", "GET", "/v1/books?pageSize=many", status=400

@@ -83,6 +83,11 @@ def test_other_details_pass_through(http: httpx.Client) -> None:
         ("POST", "/v1/shelves/1/books/1:move", b'{"destination": 5}', 400, ""),
         ("POST", "/v1/shelves/1/books", b'{"pages": "many"}', 400, "book"),
         ("POST", "/v1/shelves/1/books", b"\xff\xfe", 400, "book"),
+        # An empty array or string is no message (protobuf's Python parser iterates it).
+        ("POST", "/v1/shelves/1/books", b"[]", 400, "book"),
+        ("POST", "/v1/shelves/1/books", b'{"title": "a", "author": []}', 400, "book.author"),
+        ("POST", "/v1/shelves/1/books", b'{"title": "a", "author": ""}', 400, "book.author"),
+        ("POST", "/v1/shelves/1/books/1:move", b"[]", 400, ""),
         ("GET", "/v1/shelves/99999999999999999999999", None, 400, "id"),
         # A URL's integers are decimal digits: no second name for shelf 1 or 100.
         ("GET", "/v1/shelves/1.0", None, 400, "id"),

@@ -58,12 +58,43 @@ def parse_json(schema: Schema, descriptor: Descriptor, raw: bytes | str, prefix:
 
 
 def merge_dict(schema: Schema, message: Message, value: Any, prefix: str = "") -> None:
+    _object(_descriptor(message), value, "")
     try:
         json_format.ParseDict(value, message, descriptor_pool=schema.pool)
     except json_format.ParseError as exc:
         raise Error.invalid(prefix, str(exc)) from None
     except (ValueError, TypeError, AttributeError, RecursionError) as exc:  # unwrapped oddities
         raise Error.invalid(prefix, f"cannot read the message: {exc}") from None
+
+
+def _object(descriptor: Descriptor, value: Any, path: str) -> None:
+    """Refuse a JSON value that is not an object where a message is expected.
+
+    protobuf's Python parser reads a message by iterating over its JSON value,
+    so an empty array or string passes as an empty message (``"author": []``
+    reached the upstream as ``author {}``); proto3 JSON allows only an object
+    (or null). The well-known types have JSON of their own and are left to it.
+    """
+    if descriptor.full_name.startswith("google.protobuf.") or value is None:
+        return
+    if not isinstance(value, dict):
+        raise Error.invalid(path, f"expected a JSON object for {descriptor.full_name}")
+    for key, item in value.items():
+        field = descriptor.fields_by_camelcase_name.get(key) or descriptor.fields_by_name.get(key)
+        nested = field.message_type if field is not None else None
+        if field is None or nested is None or item is None:
+            continue  # an unknown name or a scalar: the parser's to refuse
+        inner = f"{path}.{key}" if path else key
+        if nested.GetOptions().map_entry:
+            values = nested.fields_by_name["value"].message_type
+            if values is not None and isinstance(item, dict):
+                for k, v in item.items():
+                    _object(values, v, f"{inner}.{k}")
+        elif field.is_repeated:
+            for i, v in enumerate(item) if isinstance(item, list) else ():
+                _object(nested, v, f"{inner}[{i}]")
+        else:
+            _object(nested, item, inner)
 
 
 def request_message(
