@@ -293,6 +293,55 @@ CASES = [
     Case(
         'an empty array for body "*"', "POST", "/v1/shelves/1/books/1:move", body=b"[]", status=400
     ),
+    Case(
+        "query: an enum number the .proto does not name (proto3 enums are open)",
+        "GET",
+        "/v1/books?genre=3",
+        envoy_status=400,
+        differs=True,
+    ),
+    Case("query: '+' is a space, as in a form", "GET", "/v1/books?tags=a+b", differs=True),
+    Case(
+        "query: one field twice",
+        "GET",
+        "/v1/books?page_size=1&pageSize=2",
+        status=400,
+        envoy_status=200,
+        differs=True,
+    ),
+    Case("query: a name with no '='", "GET", "/v1/books?tags", differs=True),
+    Case(
+        "path: %3A in a one-segment variable",
+        "GET",
+        "/v1/shelves/1/books/1%3Amove",
+        status=404,
+        differs=True,
+    ),
+    Case(
+        "body: int64 in exponent notation (proto3 JSON allows it)",
+        "POST",
+        "/v1/shelves/1/books?bookId=exp",
+        body={"title": "e", "pages": "1e3"},
+        envoy_status=400,
+        differs=True,
+    ),
+    Case(
+        "body: a BoolValue as a string",
+        "POST",
+        "/v1/shelves/1/books?bookId=bs",
+        body={"title": "b", "inPrint": "true"},
+        status=400,
+        envoy_status=200,
+        differs=True,
+    ),
+    Case(
+        "no body for a body-field rule",
+        "POST",
+        "/v1/shelves/1/books",
+        body=b"",
+        status=400,
+        differs=True,
+    ),
     Case("enum name that does not exist", "GET", "/v1/books?genre=POETRY", status=400),
     Case(
         "int32 query parameter that is not a number", "GET", "/v1/books?pageSize=many", status=400
