@@ -88,6 +88,16 @@ def test_other_details_pass_through(http: httpx.Client) -> None:
         ("POST", "/v1/shelves/1/books", b'{"title": "a", "author": []}', 400, "book.author"),
         ("POST", "/v1/shelves/1/books", b'{"title": "a", "author": ""}', 400, "book.author"),
         ("POST", "/v1/shelves/1/books/1:move", b"[]", 400, ""),
+        # Durations as proto3 JSON writes them, not as Python's parser forgives them.
+        ("GET", "/v1/books?maxLoan=1.0000000001s", None, 400, "maxLoan"),
+        ("GET", "/v1/books?maxLoan=%2B1s", None, 400, "maxLoan"),
+        (
+            "POST",
+            "/v1/shelves/1/books",
+            b'{"title": "a", "loanPeriod": "1.5 s"}',
+            400,
+            "book.loanPeriod",
+        ),
         ("GET", "/v1/shelves/99999999999999999999999", None, 400, "id"),
         # A URL's integers are decimal digits: no second name for shelf 1 or 100.
         ("GET", "/v1/shelves/1.0", None, 400, "id"),

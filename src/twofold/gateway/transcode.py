@@ -42,6 +42,10 @@ _WKT_FLOATS = {
 _INTEGER = re.compile(r"-?[0-9]+").fullmatch
 _NATURAL = re.compile(r"[0-9]+").fullmatch
 _NON_FINITE = frozenset({"NaN", "Infinity", "-Infinity"})
+# proto3 JSON's Duration: seconds with up to nine fractional digits, then "s".
+# protobuf's Python parser also takes "1.5 s" and "+1s" and cuts a tenth digit
+# off silently, so the text is checked before it is parsed.
+_DURATION = re.compile(r"-?[0-9]+(\.[0-9]{1,9})?s").fullmatch
 _TRUE = frozenset({"1", "t", "T", "true", "TRUE", "True"})
 _FALSE = frozenset({"0", "f", "F", "false", "FALSE", "False"})
 
@@ -75,6 +79,8 @@ def _object(descriptor: Descriptor, value: Any, path: str) -> None:
     reached the upstream as ``author {}``); proto3 JSON allows only an object
     (or null). The well-known types have JSON of their own and are left to it.
     """
+    if descriptor.full_name == "google.protobuf.Duration" and isinstance(value, str):
+        _duration(value, path)
     if descriptor.full_name.startswith("google.protobuf.") or value is None:
         return
     if not isinstance(value, dict):
@@ -95,6 +101,11 @@ def _object(descriptor: Descriptor, value: Any, path: str) -> None:
                 _object(nested, v, f"{inner}[{i}]")
         else:
             _object(nested, item, inner)
+
+
+def _duration(text: str, name: str) -> None:
+    if not _DURATION(text):
+        raise Error.invalid(name, f"not a Duration (seconds, up to 9 decimals, then s): {text!r}")
 
 
 def request_message(
@@ -298,7 +309,9 @@ def _scalar(target: FieldDescriptor, text: str, name: str) -> Any:
     # should not: /v1/shelves/1.0 is no second name for shelf 1. As
     # grpc-gateway and Envoy read URLs: integers in decimal digits, and a float
     # that does not fit its type is out of range.
-    if target.type in _SIGNED or wkt in _WKT_SIGNED:
+    if wkt == "google.protobuf.Duration":
+        _duration(text, name)
+    elif target.type in _SIGNED or wkt in _WKT_SIGNED:
         if not _INTEGER(text):
             raise Error.invalid(name, f"not an integer: {text!r}")
     elif target.type in _UNSIGNED or wkt in _WKT_UNSIGNED:
