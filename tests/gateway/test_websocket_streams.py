@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 import pytest
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from tests.gateway.upstream import Upstream
@@ -94,3 +94,23 @@ def test_a_foreign_origin_is_refused(gateway_url: str) -> None:
     with pytest.raises(InvalidStatus) as caught:
         connect(ws_url(gateway_url), origin="https://evil.example")  # type: ignore[arg-type]
     assert caught.value.response.status_code == 403
+
+
+def test_bad_input_gets_its_own_answer(gateway_url: str) -> None:
+    with connect(ws_url(gateway_url)) as ws:
+        ws.send("{not json")
+        assert read(ws)["error"]["code"] == -32700
+        ws.send(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "Nothing"}))
+        assert read(ws)["error"]["data"]["code"] == "unimplemented"
+        call(ws, 2, "rpc.send", {"subscription": "s999", "message": {}})
+        assert read(ws)["error"]["data"]["code"] == "not_found"
+        call(ws, 3, "Chat", {"text": "params are not how a stream is fed"})
+        assert read(ws)["error"]["data"]["code"] == "invalid_argument"
+
+
+def test_a_message_over_the_limit_closes_1009(gateway_url: str) -> None:
+    with connect(ws_url(gateway_url), max_size=None) as ws:
+        call(ws, 1, "Echo", {"text": "x" * (128 * 1024)})
+        with pytest.raises(ConnectionClosed) as caught:
+            ws.recv(timeout=10)
+    assert caught.value.rcvd is not None and caught.value.rcvd.code == 1009
