@@ -156,7 +156,15 @@ def test_streams_are_documented_as_what_they_send() -> None:
     watch = doc["paths"]["/products:watchPrices"]["get"]
     ok = watch["responses"]["200"]
     event = ok["content"]["text/event-stream"]["schema"]
-    assert list(ok["content"]) == ["text/event-stream"] and event["required"] == ["data"]
+    # An event stream, or with ?wait= a long poll's JSON (docs/rest.md#long-polling).
+    assert list(ok["content"]) == ["text/event-stream", "application/json"]
+    assert event["required"] == ["data"]
+    poll = ok["content"]["application/json"]["schema"]
+    assert poll["properties"]["events"]["items"] == {"$ref": "#/components/schemas/PriceChange"}
+    assert poll["required"] == ["events", "cursor"]
+    assert "Link" in watch["responses"]["204"]["headers"]
+    wait = next(p for p in watch["parameters"] if p["name"] == "wait")
+    assert wait["in"] == "query" and wait["schema"] == {"type": "number", "minimum": 0}
     assert event["else"]["properties"]["data"]["contentSchema"] == {
         "$ref": "#/components/schemas/PriceChange"
     }
