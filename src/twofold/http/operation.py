@@ -244,14 +244,17 @@ def _decoder_with_body(method: Method, path: set[str], body: str, params_tp: Any
 
 def _xml_decoder(method: Method, path: set[str], body: str) -> DecodeXml:
     """The request from path and query values and an XML body: the same
-    message a JSON body gives, its root element the body's message name."""
+    message a JSON body gives, its root element the body's message name
+    (the request's, its body field's, or ``{Method}Body`` less path fields)."""
     tp = method.input_type
     module = tp.__module__
     names = {f.name for f in messages.fields(tp)}
     if body == "*":
         params_tp = messages.subset(f"{method.name}Params", tp, path, module)
-        body_tp = messages.subset(f"{method.name}Body", tp, names - path, module)
-        reader = xmlmessage.Reader(body_tp, xmlmessage.root_name(tp))
+        # The same body type OpenAPI publishes: the message, or the message less
+        # its path fields; its name is the root element.
+        body_tp = messages.subset(f"{method.name}Body", tp, names - path, module) if path else tp
+        reader = xmlmessage.Reader(body_tp, xmlmessage.root_name(body_tp))
     else:
         params_tp = messages.subset(f"{method.name}Params", tp, names - {body}, module)
         field_tp = next(f for f in messages.fields(tp) if f.name == body).type

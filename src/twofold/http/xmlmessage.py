@@ -1,27 +1,16 @@
 """Messages as XML on REST: the one mapping between msgspec types and elements.
 
-The mapping (documented in docs/xml.md and published in OpenAPI's ``xml``
-objects) is plain and has no attributes:
+The root element is the message's name; each field with a value is an
+element of its name (None is absent); a list is its element repeated; a
+nested message nests; a map holds ``<entry><key/><value/></entry>``; a
+scalar is its JSON text unquoted (Decimals, int64, RFC 3339 datetimes,
+base64 bytes, ``true``/``false``). docs/xml.md is the full statement.
 
-- the root element is the message's name (``<Product>``);
-- each field with a value is an element of its encode name; a field that
-  is None (or unset) is absent;
-- a list, set or tuple is its element repeated once per item (no wrapper);
-  an absent required list reads as empty;
-- a nested message is a nested element with the same rules;
-- a map is an element holding ``<entry><key>k</key><value>v</value></entry>``;
-- a scalar is its text as the JSON encoding would give it, unquoted:
-  integers (int64 included) and Decimals as digits, datetimes RFC 3339,
-  bytes base64, floats as ``xs:double`` writes them (``INF``, ``NaN``), and
-  booleans ``true``/``false`` (``1``/``0`` read too, as in ``xs:boolean``).
-
-Reading builds the same tree of builtins a JSON body would parse to, guided
-by the type, so that one conversion (lenient, since every scalar arrives as
-text) and one walk for every violation (:mod:`twofold.core.violations`)
-serve both representations, with the Decimal rule of
-:mod:`twofold.core.decimals` on top. A shape the type cannot take (an
-element repeated where one is expected, children where text is) is left in
-the tree as it is and reported by the same walk.
+Reading builds the tree of builtins a JSON body would parse to, guided by
+the type, so that one lenient conversion (every scalar arrives as text) and
+one walk for every violation (:mod:`twofold.core.violations`) serve both
+representations; a shape the type cannot take (an element repeated where
+one is expected) stays in the tree for that walk to report.
 """
 
 from __future__ import annotations
