@@ -30,9 +30,9 @@ from twofold.core.code import Code
 from twofold.core.method import Idempotency, Method, StreamKind
 from twofold.core.table import MethodTable
 from twofold.http import caching
-from twofold.http.xmlmessage import PROBLEM_NS
 from twofold.http.operation import Operation
 from twofold.http.routing import Template
+from twofold.http.xmlmessage import PROBLEM_NS
 from twofold.interceptors import idempotency
 
 # The versions a document can be written in, by the name users give them; 3.1
