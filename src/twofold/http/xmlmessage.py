@@ -135,6 +135,14 @@ def encode(value: Any, tp: Any, root: str | None = None) -> bytes:
     return "".join(out).encode()
 
 
+def document(tree: Any, root: str) -> bytes:
+    """A JSON-like tree (dicts, lists, scalars) as an XML document, with no type
+    to guide it: dicts are messages. Raises :class:`Unrepresentable`."""
+    out: list[str] = ['<?xml version="1.0" encoding="UTF-8"?>\n']
+    _write(tree, _TEXT, root, out)
+    return "".join(out).encode()
+
+
 def _write(value: Any, p: Plan, name: str, out: list[str]) -> None:
     if value is None:
         return
