@@ -195,6 +195,14 @@ class TestBadXml:
         problem_xml(r, 415, "invalid_argument")
         assert r.headers["accept-post"] == "application/json, application/xml"
 
+    def test_an_answer_xml_cannot_carry_is_refused_before_the_write(
+        self, http: httpx.Client
+    ) -> None:
+        # Found by schemathesis: a control character echoed into the answer.
+        new = {"name": "bell \u0001", "price": "1.00", "category": "x"}
+        r = http.post("/products", json=new, headers={"accept": "application/xml"})
+        problem_xml(r, 406, "invalid_argument")
+
     def test_the_server_still_serves(self, http: httpx.Client) -> None:
         self.post(http, b"<a>" * 10_000 + b"</a>" * 10_000)
         assert http.get("/products?page_size=1", headers=XML).status_code == 200

@@ -187,10 +187,32 @@ def _write(value: Any, p: Plan, name: str, out: list[str]) -> None:
 _TEXT = Plan("text")
 
 
+# A CR would reach the reader as LF (XML's end-of-line handling): sent as a reference.
+_ENTITIES = {"\r": "&#13;"}
+
+
 def _text(value: str) -> str:
     if NOT_XML.search(value):
         raise Unrepresentable("a string holds a character XML 1.0 cannot carry")
-    return escape(value)
+    return escape(value, _ENTITIES)
+
+
+def representable(value: Any) -> bool:
+    """False when a string anywhere in ``value`` holds a character XML 1.0 cannot
+    carry: a request echoing it could not be answered in XML, so it is refused
+    before it runs rather than after it has written."""
+    pending = [msgspec.to_builtins(value)]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if NOT_XML.search(item):
+                return False
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return True
 
 
 def _double(value: float) -> str:
@@ -204,7 +226,7 @@ def _double(value: float) -> str:
 def text(value: str) -> str:
     """``value`` escaped for element text, what XML 1.0 cannot carry replaced by U+FFFD
     (for error documents, which must be sent whatever they quote)."""
-    return escape(NOT_XML.sub("\ufffd", value))
+    return escape(NOT_XML.sub("\ufffd", value), _ENTITIES)
 
 
 # Reading -------------------------------------------------------------------

@@ -78,6 +78,15 @@ def _xml_problems(scope: Scope) -> bool:
     return accept is not None and negotiation.representation(accept) == negotiation.XML
 
 
+def _unrepresentable() -> Error:
+    error = Error(
+        Code.INVALID_ARGUMENT,
+        "the answer would hold a character XML 1.0 cannot carry: ask for application/json",
+    )
+    error.http_status = 406
+    return error
+
+
 # What an XML body is refused for, named in the problem (400).
 _BAD_XML = "malformed XML body"
 
@@ -241,6 +250,10 @@ class RestProtocol:
                     raise validation_error(exc) from None
                 except msgspec.DecodeError as exc:
                     raise Error(Code.INVALID_ARGUMENT, f"malformed JSON body: {exc}") from None
+            if xml and not xmlmessage.representable(request):
+                # Refused before it runs: the answer could not be written, and a
+                # write must not happen unanswered.
+                raise _unrepresentable()
             if not op.read:
                 if_match = header(scope, b"if-match")
                 if if_match is not None:
@@ -279,10 +292,8 @@ class RestProtocol:
         if xml:
             try:
                 body = xmlmessage.encode(output, op.method.output_type)
-            except xmlmessage.Unrepresentable as exc:
-                error = Error(Code.INVALID_ARGUMENT, f"{exc}: ask for application/json")
-                error.http_status = 406
-                raise error from None
+            except xmlmessage.Unrepresentable:
+                raise _unrepresentable() from None
         else:
             body = _encode(output)
         gzip = len(body) >= negotiation.GZIP_MIN_SIZE and negotiation.accepts_gzip(

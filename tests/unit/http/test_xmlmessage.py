@@ -116,7 +116,18 @@ def test_every_kind_of_field() -> None:
     assert xmlmessage.Reader(Everything, "Everything").read(xmlparse.parse(body)) == value
 
 
+def test_carriage_returns_survive_end_of_line_handling() -> None:
+    class S(msgspec.Struct):
+        s: str
+
+    body = xmlmessage.encode(S("a\r\nb\r"), S)
+    assert b"a&#13;\nb&#13;" in body
+    assert xmlmessage.Reader(S, "S").read(xmlparse.parse(body)) == S("a\r\nb\r")
+
+
 def test_xml_cannot_carry_control_characters() -> None:
+    assert not xmlmessage.representable({"a": ["ok", "\x01"]})
+    assert xmlmessage.representable({"a": ["ok", "é\n\t"]})
     with pytest.raises(xmlmessage.Unrepresentable):
         xmlmessage.encode({"s": "\x01"}, dict[str, str])
 
