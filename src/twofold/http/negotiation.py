@@ -27,12 +27,13 @@ GZIP = b"gzip"
 GZIP_MIN_SIZE = 1024
 # (data, limit) -> the inflated data, at most limit bytes.
 Decompress = Callable[[bytes, int], bytes]
-_COMMON = frozenset((b"*/*", b"application/json", b"application/problem+json"))
+# The Accept values that are JSON outright, which nearly every client sends.
+COMMON = frozenset((b"*/*", b"application/json", b"application/problem+json"))
 
 
 def accepts_json(accept: bytes) -> bool:
     """True when ``Accept`` admits application/json or application/problem+json."""
-    if accept in _COMMON:
+    if accept in COMMON:
         return True
     for member in accept.split(b","):
         media, _, params = member.partition(b";")
@@ -57,7 +58,7 @@ def representation(accept: bytes | None) -> int | None:
     type over ``application/*`` over ``*/*``); the higher q wins and JSON
     wins a tie, so ``Accept: */*`` and no Accept at all stay JSON.
     """
-    if accept is None or accept in _COMMON:
+    if accept is None or accept in COMMON:
         return JSON
     json_q = xml_q = -1.0
     json_rank = xml_rank = -1

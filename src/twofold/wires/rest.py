@@ -202,7 +202,8 @@ class RestProtocol:
                     if_modified_since = value
             # A download answers in its file's own media type, whatever Accept says.
             xml = False
-            if accept is not None and not op.download:
+            # */* and application/json, what nearly every client sends: JSON, no call.
+            if accept is not None and not op.download and accept not in negotiation.COMMON:
                 chosen = negotiation.representation(accept)
                 if chosen is None:
                     # Refused before anything runs: a write must not happen unanswered.
