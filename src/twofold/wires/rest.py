@@ -251,11 +251,12 @@ class RestProtocol:
                     raise validation_error(exc) from None
                 except msgspec.DecodeError as exc:
                     raise Error(Code.INVALID_ARGUMENT, f"malformed JSON body: {exc}") from None
-            if xml and not xmlmessage.representable(request):
-                # Refused before it runs: the answer could not be written, and a
-                # write must not happen unanswered.
-                raise _unrepresentable()
             if not op.read:
+                if xml and not xmlmessage.representable(request):
+                    # Refused before it runs: the answer could not be written,
+                    # and a write must not happen unanswered. (A read's answer
+                    # is refused when it is written: nothing has changed.)
+                    raise _unrepresentable()
                 if_match = header(scope, b"if-match")
                 if if_match is not None:
                     request = _with_etag(op, request, if_match)
