@@ -275,11 +275,12 @@ def _struct(element: Element, p: Plan) -> Any:
         elif sub.kind == "list":
             out.setdefault(name, []).extend(_items(child, sub))
         elif name in out:
-            # One element where a list is not expected: every value, which the
-            # walk reports as the wrong type.
+            # An element repeated where one value is expected: every value, a
+            # list the walk reports as the wrong type.
             before = out[name]
-            out[name] = [*(before if isinstance(before, _Many) else [before]), tree(child, sub)]
-            out[name] = _Many(out[name])
+            values = before if isinstance(before, _Many) else _Many([before])
+            values.append(tree(child, sub))
+            out[name] = values
         else:
             out[name] = tree(child, sub)
     for name, empty in p.required_empty.items():
