@@ -115,6 +115,13 @@ CASES: dict[str, Case] = {
             (TWOFOLD, FASTAPI, LITESTAR),
             {"fastapi": 2.5, "litestar": 1.6},
         ),
+        # Twofold only: the same read, answered in XML (twofold.http.xmlmessage).
+        Case(
+            "rest-xml-get",
+            Request("GET", "/products/42", b"", (("Accept", "application/xml"),)),
+            "rest-xml-get",
+            (TWOFOLD,),
+        ),
         Case(
             "rest-post",
             Request("POST", "/products", PRODUCT_BODY, (("Content-Type", JSON),)),

@@ -49,6 +49,12 @@ def rest_get(client: httpx.Client) -> None:
     _expect(r.status_code == 404, "GET /products/99999 must be 404", r)
 
 
+def rest_xml_get(client: httpx.Client) -> None:
+    r = client.get("/products/42", headers={"accept": "application/xml"})
+    ok = r.status_code == 200 and r.headers.get("content-type") == "application/xml"
+    _expect(ok and b"<name>" in r.content, "GET /products/42 in XML", r)
+
+
 def rest_post(client: httpx.Client) -> None:
     r = client.post("/products", json=NEW_PRODUCT)
     _expect(r.status_code == 201 and r.json() == NEW_PRODUCT, "POST /products must be 201", r)
@@ -101,6 +107,7 @@ def raw(client: httpx.Client) -> None:
 CHECKS: dict[str, Callable[[httpx.Client], None]] = {
     "raw": raw,
     "rest-get": rest_get,
+    "rest-xml-get": rest_xml_get,
     "rest-post": rest_post,
     "connect-get": connect_get,
     "connect-create": connect_create,

@@ -82,9 +82,9 @@ def test_the_parity_example_passes_and_skips_what_a_wire_cannot_carry(
     pytester: pytest.Pytester,
 ) -> None:
     result = pytester.runpytest(str(PARITY_EXAMPLE), "-p", "no:cacheprovider", "-v", "-rs")
-    # Five cases on eight wires, and the hand-written test on eight: id_text is
-    # skipped on the three protobuf wires, adds on rest and connect-get.
-    result.assert_outcomes(passed=5 * 8 + 8 - 5, skipped=5)
+    # Five cases on nine wires, and the hand-written test on nine: id_text is
+    # skipped on the three protobuf wires, adds on rest, rest-xml and connect-get.
+    result.assert_outcomes(passed=5 * 9 + 9 - 6, skipped=6)
     result.stdout.fnmatch_lines(
         [
             "*test_shelf::found[[]connect-proto[]] PASSED*",
@@ -107,7 +107,7 @@ def test_the_parity_example_runs_against_a_running_server(
         result = pytester.runpytest("-p", "no:cacheprovider", "-v")
     finally:
         server.stop()
-    result.assert_outcomes(passed=5 * 8 + 8 - 5, skipped=5)
+    result.assert_outcomes(passed=5 * 9 + 9 - 6, skipped=6)
     # Served over the network: the server logged the calls.
     log = server.output()
     assert '"GET /books/1 HTTP/1.1" 200' in log

@@ -24,7 +24,7 @@ from typing import Any
 
 import msgspec
 
-from twofold.contracts.schemas import Schema, Schemas, ref, used
+from twofold.contracts.schemas import PROTO_JSON, Schema, Schemas, ref, used
 from twofold.core import messages
 from twofold.core.code import Code
 from twofold.core.method import Idempotency, Method, StreamKind
@@ -33,6 +33,7 @@ from twofold.core.table import MethodTable
 from twofold.http import caching, resumption
 from twofold.http.operation import Operation
 from twofold.http.routing import Template
+from twofold.http.xmlmessage import PROBLEM_NS
 from twofold.interceptors import idempotency
 
 # The versions a document can be written in, by the name users give them; 3.1
@@ -42,6 +43,9 @@ DEFAULT_VERSION = "3.1"
 OPENAPI_VERSION = VERSIONS[DEFAULT_VERSION]
 JSON = "application/json"
 PROBLEM_JSON = "application/problem+json"
+# REST's other representation (twofold.http.xmlmessage), chosen by Accept.
+XML = "application/xml"
+PROBLEM_XML = "application/problem+xml"
 EVENT_STREAM = "text/event-stream"
 # The schemas this module writes itself; no message type may take these names.
 PROBLEM, CONNECT_ERROR, ERROR_CODE = "Problem", "ConnectError", "ErrorCode"
@@ -57,8 +61,8 @@ _RESPONSES = {
     "NotFound": (PROBLEM_JSON, "Not Found: nothing exists at this path."),
     "NotAcceptable": (
         PROBLEM_JSON,
-        "Not Acceptable: `Accept` admits neither application/json nor "
-        "application/problem+json; nothing was done.",
+        "Not Acceptable: `Accept` admits none of application/json, application/xml and "
+        "their problem types; nothing was done.",
     ),
     "UnprocessableContent": (
         PROBLEM_JSON,
@@ -74,7 +78,8 @@ _RESPONSES = {
     "ContentTooLarge": (PROBLEM_JSON, "Content Too Large: the body is over the size limit."),
     "UnsupportedMediaType": (
         PROBLEM_JSON,
-        "Unsupported Media Type: send the body as `application/json`, as it is or with "
+        "Unsupported Media Type: send the body as `application/json` or `application/xml`, "
+        "as it is or with "
         "`Content-Encoding: gzip` (another coding is answered with `Accept-Encoding`).",
     ),
     PROBLEM: (PROBLEM_JSON, "An error, as an RFC 9457 problem document."),
@@ -262,6 +267,7 @@ class _Document:
         # Only what the operations reference: a resource method's request
         # message, say, is never a body, and needs no component.
         schemas = used([self.paths, responses], {**self.schemas.all(), **_error_schemas()})
+        _xml_objects(schemas)
         return {
             "openapi": VERSIONS[self.version],
             "info": info,
@@ -420,7 +426,9 @@ class _Document:
                 required = fields[binding.body].required
             schema = self.schemas.schema(self.bodies[method])
             content: Schema = {JSON: {"schema": schema}}
-            if shape.upload is not None:
+            if shape.upload is None:
+                content[XML] = {"schema": self.schemas.schema(self.bodies[method])}
+            else:
                 # The file raw or as a form part (twofold.http.files); JSON (base64) still works.
                 content = {**_upload_content(shape.upload), **content}
             op["requestBody"] = {"required": required, "content": content}
@@ -474,7 +482,10 @@ class _Document:
                 success["content"][JSON] = {"schema": self._batch(method)}
         elif status != 204:
             schema = self.schemas.schema(method.output_type)
-            success["content"] = {JSON: {"schema": schema}}
+            success["content"] = {
+                JSON: {"schema": schema},
+                XML: {"schema": self.schemas.schema(method.output_type)},
+            }
         read = binding.verb == "GET" and not streams
         success.setdefault("headers", {}).update(_success_headers(method, read))
         out: Schema = {str(status): success}
@@ -865,8 +876,32 @@ def _phrase(status: int) -> str:
 
 
 def _response(content_type: str, description: str) -> Schema:
-    name = PROBLEM if content_type == PROBLEM_JSON else CONNECT_ERROR
-    return {"description": description, "content": {content_type: {"schema": ref(name)}}}
+    if content_type == PROBLEM_JSON:
+        # REST's problems: problem+xml to a client that prefers XML.
+        content = {PROBLEM_JSON: {"schema": ref(PROBLEM)}, PROBLEM_XML: {"schema": ref(PROBLEM)}}
+        return {"description": description, "content": content}
+    return {"description": description, "content": {content_type: {"schema": ref(CONNECT_ERROR)}}}
+
+
+def _xml_objects(schemas: dict[str, Schema]) -> None:
+    """The XML mapping (twofold.http.xmlmessage) in OpenAPI's terms: a message's
+    root element is its name, a list is its element repeated (not wrapped);
+    the problem document is RFC 9457 Appendix B's."""
+    for name, schema in schemas.items():
+        if "properties" not in schema or name.endswith(PROTO_JSON):
+            continue
+        if name == PROBLEM:
+            schema["xml"] = {"name": "problem", "namespace": PROBLEM_NS}
+            for member in ("violations", "details"):
+                array = schema["properties"][member]
+                array["xml"] = {"wrapped": True}
+                array["items"] = {**array["items"], "xml": {"name": "i"}}
+            continue
+        schema["xml"] = {"name": name}
+        for prop in schema["properties"].values():
+            options = prop.get("anyOf", [prop])
+            if any(isinstance(o, dict) and o.get("type") == "array" for o in options):
+                prop["xml"] = {"wrapped": False}
 
 
 def _connect_version_header() -> Schema:

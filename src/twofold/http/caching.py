@@ -44,17 +44,25 @@ def vary(method: Method) -> bytes:
     return ", ".join(dict.fromkeys(names)).encode()
 
 
-def etag(output: Any, body: bytes, gzip: bool = False) -> bytes:
+# What an ETag adds to the resource's version for each other representation.
+XML_SUFFIX = "-xml"
+GZIP_SUFFIX = "-gzip"
+
+
+def etag(output: Any, body: bytes, gzip: bool = False, xml: bool = False) -> bytes:
     """The strong ETag of a successful read: its ``etag`` field, else a body digest.
 
-    A gzipped answer is another representation, so it gets another strong
-    tag (``"v3-gzip"``), as RFC 9110 §8.8.3 asks.
+    A gzipped or XML answer is another representation, so it gets another
+    strong tag (``"v3-gzip"``, ``"v3-xml"``, ``"v3-xml-gzip"``), as RFC 9110
+    §8.8.3 asks; :func:`if_match` takes any of them back to the version.
     """
     value = getattr(output, ETAG_FIELD, None)
     if isinstance(value, str) and value:
         tag = value.encode()
     else:
         tag = hashlib.blake2b(body, digest_size=16).hexdigest().encode()
+    if xml:
+        tag += b"-xml"
     return b'"' + tag + (b'-gzip"' if gzip else b'"')
 
 
@@ -125,7 +133,8 @@ def if_match(value: str) -> str:
     tag = value[1:-1]
     if not tag or not all(0x21 <= ord(c) <= 0x7E for c in tag):
         raise Error.invalid("If-Match", "the ETag has characters an ETag may not contain")
-    return tag
+    # Any representation's tag names the same version (see etag()).
+    return tag.removesuffix(GZIP_SUFFIX).removesuffix(XML_SUFFIX)
 
 
 def check_etag(expected: str, current: str, what: str = "the resource") -> None:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
+from xml.etree.ElementTree import Element
 
 import msgspec
 
@@ -22,7 +23,7 @@ from twofold.core.errors import Error, validation_error
 from twofold.core.files import File, is_file
 from twofold.core.method import Method
 from twofold.core.policy import KEY_FIELD
-from twofold.http import caching
+from twofold.http import caching, xmlmessage
 from twofold.http.routing import Template
 
 # The list response field whose value the Link: rel="next" header carries (AIP-158).
@@ -30,6 +31,8 @@ NEXT_PAGE_TOKEN = "next_page_token"
 
 # Builds the request message from (path and query values, raw body).
 Decode = Callable[[dict[str, Any], bytes], Any]
+# The same from an XML body's root element (twofold.http.xmlmessage).
+DecodeXml = Callable[[dict[str, Any], Element], Any]
 
 
 @dataclass(slots=True)
@@ -66,6 +69,8 @@ class Operation:
     decode_upload: Callable[[dict[str, Any], File], Any] | None = None
     # The output is a File: a download, answered with its bytes, not JSON.
     download: bool = False
+    # The request from an XML body, for an operation with a body.
+    decode_xml: DecodeXml | None = None
 
     @classmethod
     def build(cls, method: Method) -> Operation:
@@ -116,7 +121,8 @@ class Operation:
             location_field=binding.location_field,
             read=read,
             cache_control=(b"cache-control", caching.cache_control(method)),
-            vary=(b"vary", caching.vary(method)),
+            # Reads differ by Accept too: JSON or XML (twofold.http.negotiation).
+            vary=(b"vary", b"Accept, " + caching.vary(method)),
             if_match=if_match,
             unmodified=unmodified,
             keyed=keyed,
@@ -124,6 +130,7 @@ class Operation:
             upload=upload,
             decode_upload=None if upload is None else _upload_decoder(method, path_fields, upload),
             download=is_file(method.output_type),
+            decode_xml=None if body is None else _xml_decoder(method, path_fields, body),
         )
 
 
@@ -233,6 +240,44 @@ def _decoder_with_body(method: Method, path: set[str], body: str, params_tp: Any
         return tp(**kwargs)
 
     return one_field
+
+
+def _xml_decoder(method: Method, path: set[str], body: str) -> DecodeXml:
+    """The request from path and query values and an XML body: the same
+    message a JSON body gives, its root element the body's message name
+    (the request's, its body field's, or ``{Method}Body`` less path fields)."""
+    tp = method.input_type
+    module = tp.__module__
+    names = {f.name for f in messages.fields(tp)}
+    if body == "*":
+        params_tp = messages.subset(f"{method.name}Params", tp, path, module)
+        # The same body type OpenAPI publishes: the message, or the message less
+        # its path fields; its name is the root element.
+        body_tp = messages.subset(f"{method.name}Body", tp, names - path, module) if path else tp
+        reader = xmlmessage.Reader(body_tp, xmlmessage.root_name(body_tp))
+    else:
+        params_tp = messages.subset(f"{method.name}Params", tp, names - {body}, module)
+        field_tp = next(f for f in messages.fields(tp) if f.name == body).type
+        reader = xmlmessage.Reader(field_tp, xmlmessage.root_name(field_tp))
+    param_names = tuple(f.name for f in messages.fields(params_tp))
+    check = decimals.checker(params_tp)
+
+    def from_xml(params: dict[str, Any], root: Element) -> Any:
+        p = msgspec.convert(params, params_tp, strict=False)
+        if check is not None:
+            check(params)
+        try:
+            value = reader.read(root)
+        except msgspec.ValidationError as exc:
+            raise validation_error(exc, prefix="" if body == "*" else body) from None
+        kwargs = {n: getattr(p, n) for n in param_names}
+        if body == "*":
+            kwargs.update({f.name: getattr(value, f.name) for f in messages.fields(reader.type)})
+        else:
+            kwargs[body] = value
+        return tp(**kwargs)
+
+    return from_xml
 
 
 def shape(template: Template) -> str:

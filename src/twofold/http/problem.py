@@ -17,6 +17,7 @@ from twofold.core.code import Code
 from twofold.core.details import BadRequest
 from twofold.core.errors import Error
 from twofold.core.policy import NO_STORE
+from twofold.http import xmlmessage
 from twofold.http.body import encode_headers, respond
 
 JSON = b"application/json"
@@ -25,13 +26,17 @@ _encode = msgspec.json.Encoder().encode
 
 
 class UnsupportedMediaType(Error):
+    """A body in a media type the route does not read: 415, naming those it does."""
+
     http_status = 415
 
-    def __init__(self, accept_header: bytes) -> None:
+    def __init__(self, accept_header: bytes, types: bytes = JSON) -> None:
+        names = types.decode().replace(", ", " or ")
         super().__init__(
-            Code.INVALID_ARGUMENT, "unsupported media type: send Content-Type: application/json"
+            Code.INVALID_ARGUMENT, f"unsupported media type: send Content-Type: {names}"
         )
         self.accept_header = accept_header
+        self.types = types
 
 
 def problem(error: Error, instance: str) -> dict[str, Any]:
@@ -58,12 +63,48 @@ def problem(error: Error, instance: str) -> dict[str, Any]:
     return doc
 
 
+def problem_xml(doc: dict[str, Any]) -> bytes:
+    """A problem document in XML, as RFC 9457 Appendix B has it: ``<problem>`` in
+    the urn:ietf:rfc:7807 namespace, an element per member, arrays as ``<i>``
+    items, objects as elements of their members."""
+    out = ['<?xml version="1.0" encoding="UTF-8"?>\n<problem xmlns="urn:ietf:rfc:7807">']
+    for name, value in doc.items():
+        _member(name, value, out)
+    out.append("</problem>")
+    return "".join(out).encode()
+
+
+def _member(name: str, value: Any, out: list[str]) -> None:
+    if isinstance(value, list):
+        out.append(f"<{name}>")
+        for item in value:
+            _member("i", item, out)
+        out.append(f"</{name}>")
+    elif isinstance(value, dict):
+        out.append(f"<{name}>")
+        for k, v in value.items():
+            _member(k, v, out)
+        out.append(f"</{name}>")
+    elif value is not None:
+        text = ("true" if value else "false") if isinstance(value, bool) else str(value)
+        out.append(f"<{name}>{xmlmessage.text(text)}</{name}>")
+
+
 async def send_problem(
-    send: Send, error: Error, instance: str, headers: list[tuple[bytes, bytes]] | None = None
+    send: Send,
+    error: Error,
+    instance: str,
+    headers: list[tuple[bytes, bytes]] | None = None,
+    xml: bool = False,
 ) -> None:
-    """Answer with ``error``'s problem document, at the error's own status."""
+    """Answer with ``error``'s problem document, at the error's own status:
+    problem+json, or problem+xml to a client that prefers XML."""
     if isinstance(error, UnsupportedMediaType):
-        headers = [*(headers or []), (error.accept_header, JSON)]
+        headers = [*(headers or []), (error.accept_header, error.types)]
     # An error is never to be reused: the next request may well succeed.
     raw = [*(headers or []), *encode_headers(error.headers), (b"cache-control", NO_STORE)]
-    await respond(send, error.status, _encode(problem(error, instance)), raw, PROBLEM_JSON)
+    doc = problem(error, instance)
+    if xml:
+        await respond(send, error.status, problem_xml(doc), raw, xmlmessage.PROBLEM_XML)
+    else:
+        await respond(send, error.status, _encode(doc), raw, PROBLEM_JSON)

@@ -1,11 +1,14 @@
-"""REST: resources on URLs, HTTP verbs, JSON bodies, RFC 9457 problem documents.
+"""REST: resources on URLs, HTTP verbs, JSON (or XML) bodies, RFC 9457 problem documents.
 
 Routes come from each method's :class:`~twofold.core.method.HttpBinding`, in the
 manner of google.api.http: path variables and query parameters fill request
 fields, and the body is either the whole rest of the message (``"*"``) or one
 field of it (``"product"``). Query and path values are text, so they are
 converted leniently ("42" -> 42); a JSON body is decoded strictly, its
-numbers as JSON Schema reads them (:mod:`twofold.core.numbers`).
+numbers as JSON Schema reads them (:mod:`twofold.core.numbers`). A client
+that prefers XML (``Accept``, :func:`~twofold.http.negotiation.representation`)
+is answered XML, problems included, and any client may send an XML body
+(:mod:`twofold.http.xmlmessage`, parsed by :mod:`twofold.http.xmlparse`).
 """
 
 from __future__ import annotations
@@ -29,7 +32,15 @@ from twofold.core.method import UNKNOWN, StreamKind
 from twofold.core.options import Options
 from twofold.core.policy import KEY_FIELD
 from twofold.core.table import MethodTable
-from twofold.http import caching, compression, files, negotiation, resumption
+from twofold.http import (
+    caching,
+    compression,
+    files,
+    negotiation,
+    resumption,
+    xmlmessage,
+    xmlparse,
+)
 from twofold.http.body import (
     ClientDisconnected,
     encode_headers,
@@ -65,6 +76,32 @@ def _is_json(content_type: bytes | None) -> bool:
         return True
     mt = media_type(content_type)
     return mt == JSON or (mt.startswith(b"application/") and mt.endswith(b"+json"))
+
+
+def _is_xml(content_type: bytes | None) -> bool:
+    mt = media_type(content_type)
+    return mt in (xmlmessage.XML, b"text/xml") or (
+        mt.startswith(b"application/") and mt.endswith(b"+xml")
+    )
+
+
+def _xml_problems(scope: Scope) -> bool:
+    """True when the client prefers XML: its problem documents are problem+xml."""
+    accept = header(scope, b"accept")
+    return accept is not None and negotiation.representation(accept) == negotiation.XML
+
+
+def _unrepresentable() -> Error:
+    error = Error(
+        Code.INVALID_ARGUMENT,
+        "the answer would hold a character XML 1.0 cannot carry: ask for application/json",
+    )
+    error.http_status = 406
+    return error
+
+
+# What an XML body is refused for, named in the problem (400).
+_BAD_XML = "malformed XML body"
 
 
 @dataclass(slots=True)
@@ -122,7 +159,7 @@ class RestProtocol:
         if route is None:
             error = Error(Code.NOT_FOUND, f"no route for {path}")
             await self.table.refuse(PROTOCOL, UNKNOWN, scope, error)
-            await send_problem(send, error, path)
+            await send_problem(send, error, path, xml=_xml_problems(scope))
             return
         verb: str = scope["method"]
         op = route.operations.get("GET" if verb == "HEAD" else verb)
@@ -133,7 +170,9 @@ class RestProtocol:
             error = Error(Code.UNIMPLEMENTED, f"{verb} is not allowed on {path}")
             error.http_status = 405
             await self.table.refuse(PROTOCOL, UNKNOWN, scope, error)
-            await send_problem(send, error, path, [(b"allow", route.allow)])
+            await send_problem(
+                send, error, path, [(b"allow", route.allow)], xml=_xml_problems(scope)
+            )
             return
         ctx = Context(
             PROTOCOL, op.method, Headers(scope["headers"]), scope.get("client"), None, scope
@@ -142,7 +181,7 @@ class RestProtocol:
             # Credentials before the body: a refused caller's body is never read.
             refusal = await self.table.admit(ctx)
             if refusal is not None:
-                await send_problem(send, refusal, path)
+                await send_problem(send, refusal, path, xml=_xml_problems(scope))
                 return
         try:
             if op.method.kind is not StreamKind.UNARY:
@@ -161,7 +200,7 @@ class RestProtocol:
         except ClientDisconnected:
             return
         except Error as exc:
-            await send_problem(send, exc, path)
+            await send_problem(send, exc, path, xml=_xml_problems(scope))
 
     async def _serve(
         self,
@@ -184,13 +223,19 @@ class RestProtocol:
                 elif name == b"if-modified-since":
                     if_modified_since = value
             # A download answers in its file's own media type, whatever Accept says.
-            if accept is not None and not op.download and not negotiation.accepts_json(accept):
-                # Refused before anything runs: a write must not happen unanswered.
-                raise negotiation.NotAcceptable
+            xml = False
+            # */* and application/json, what nearly every client sends: JSON, no call.
+            if accept is not None and not op.download and accept not in negotiation.COMMON:
+                chosen = negotiation.representation(accept)
+                if chosen is None:
+                    # Refused before anything runs: a write must not happen unanswered.
+                    raise negotiation.NotAcceptable
+                xml = chosen == negotiation.XML
             qs: bytes = scope["query_string"]
             if qs and op.query_fields:
                 add_query(params, qs, op.query_fields)
             raw = b""
+            root = None
             # An upload route takes any body but JSON as the file itself; one
             # with no Content-Type is application/octet-stream (RFC 9110 §8.3).
             upload = op.upload is not None and not _is_json(header(scope, b"content-type"))
@@ -202,14 +247,26 @@ class RestProtocol:
                 coding = header(scope, b"content-encoding")
                 if coding is not None:
                     raw = compression.decode_body(coding, raw, self.options.max_body_size)
-                if raw and not _is_json(header(scope, b"content-type")):
-                    accept = (
-                        b"accept-patch"
-                        if op.method.http and op.method.http.verb == "PATCH"
-                        else (b"accept-post")
-                    )
-                    raise UnsupportedMediaType(accept)
-            if not upload:
+                content_type = header(scope, b"content-type")
+                if raw and not _is_json(content_type):
+                    if not _is_xml(content_type):
+                        accept = (
+                            b"accept-patch"
+                            if op.method.http and op.method.http.verb == "PATCH"
+                            else (b"accept-post")
+                        )
+                        raise UnsupportedMediaType(accept, JSON + b", " + xmlmessage.XML)
+                    try:
+                        root = xmlparse.parse(raw)
+                    except xmlparse.XmlRefused as exc:
+                        raise Error(Code.INVALID_ARGUMENT, f"{_BAD_XML}: {exc}") from None
+            if root is not None:
+                assert op.decode_xml is not None
+                try:
+                    request = op.decode_xml(params, root)
+                except msgspec.ValidationError as exc:
+                    raise validation_error(exc) from None
+            elif not upload:
                 try:
                     request = op.decode(params, raw)
                 except msgspec.ValidationError as exc:
@@ -217,6 +274,11 @@ class RestProtocol:
                 except msgspec.DecodeError as exc:
                     raise Error(Code.INVALID_ARGUMENT, f"malformed JSON body: {exc}") from None
             if not op.read:
+                if xml and not xmlmessage.representable(request):
+                    # Refused before it runs: the answer could not be written,
+                    # and a write must not happen unanswered. (A read's answer
+                    # is refused when it is written: nothing has changed.)
+                    raise _unrepresentable()
                 if_match = header(scope, b"if-match")
                 if if_match is not None:
                     request = _with_etag(op, request, if_match)
@@ -251,7 +313,13 @@ class RestProtocol:
         if op.download:
             await files.send_file(scope, send, output, headers, head, op.read)
             return
-        body = _encode(output)
+        if xml:
+            try:
+                body = xmlmessage.encode(output, op.method.output_type)
+            except xmlmessage.Unrepresentable:
+                raise _unrepresentable() from None
+        else:
+            body = _encode(output)
         gzip = len(body) >= negotiation.GZIP_MIN_SIZE and negotiation.accepts_gzip(
             header(scope, b"accept-encoding")
         )
@@ -259,7 +327,7 @@ class RestProtocol:
         if when is not None:
             headers.append((b"last-modified", caching.last_modified(when)))
         if op.read:
-            tag = caching.etag(output, body, gzip)
+            tag = caching.etag(output, body, gzip, xml)
             headers.append((b"etag", tag))
             headers.append(op.vary)
             if (if_none_match is not None or if_modified_since is not None) and (
@@ -274,7 +342,7 @@ class RestProtocol:
         elif op.if_match:
             version = getattr(output, caching.ETAG_FIELD, None)
             if isinstance(version, str) and version:
-                headers.append((b"etag", caching.etag(output, body, gzip)))
+                headers.append((b"etag", caching.etag(output, body, gzip, xml)))
         if gzip:
             body = negotiation.compress(body)
             headers.append((b"content-encoding", negotiation.GZIP))
@@ -282,7 +350,7 @@ class RestProtocol:
                 headers.append((b"vary", b"Accept-Encoding"))
         # Sent here rather than through respond(): one coroutine and one list
         # copy less on every success.
-        headers.append((b"content-type", JSON))
+        headers.append((b"content-type", xmlmessage.XML if xml else JSON))
         headers.append((b"content-length", b"%d" % len(body)))
         await send({"type": "http.response.start", "status": op.status, "headers": headers})
         await send({"type": "http.response.body", "body": b"" if head else body})

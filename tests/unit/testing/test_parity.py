@@ -72,13 +72,19 @@ test_shelf = Cases(
 )
 """
     result = run(pytester, body)
-    result.assert_outcomes(passed=2 * len(WIRES) - 5, skipped=5)
+    result.assert_outcomes(passed=2 * len(WIRES) - 6, skipped=6)
     result.stdout.fnmatch_lines(
-        lines("adds[rest] SKIPPED", "adds[connect-get] SKIPPED", "text[grpc] SKIPPED")
+        lines(
+            "adds[rest] SKIPPED",
+            "adds[rest-xml] SKIPPED",
+            "adds[connect-get] SKIPPED",
+            "text[grpc] SKIPPED",
+        )
     )
     result.stdout.fnmatch_lines(
         lines(
             ": rest: AddBook has no REST route",
+            ": rest-xml: AddBook has no REST route",
             ": connect-get: AddBook has side effects: Connect GET is for reads only",
             ": grpc: protobuf cannot hold the request",
         )

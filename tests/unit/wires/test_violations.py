@@ -11,6 +11,7 @@ written with the upb message class, which knows nothing of our constraints.
 from __future__ import annotations
 
 import base64
+import xml.etree.ElementTree as ET
 import xmlrpc.client
 from decimal import Decimal
 from typing import Annotated, Any
@@ -23,7 +24,7 @@ from msgspec import Meta
 
 from tests.conftest import run
 from twofold import App, Bounds, Service
-from twofold.http import xmlparse, xmlrpcvalue
+from twofold.http import xmlmessage, xmlparse, xmlrpcvalue
 from twofold.http.envelope import frame
 from twofold.testing.parity import AsyncWires
 from twofold.testing.parity.answers import grpc_web_answer
@@ -102,6 +103,16 @@ async def violations(
         assert r.status_code == 400
         problem = r.json()
         return [(v["field"], v["description"]) for v in problem["violations"]]
+    if protocol == "rest-xml":
+        body = xmlmessage.document({"draft": draft}, "SubmitRequest")
+        headers = {"content-type": "application/xml", "accept": "application/xml"}
+        r = await http.post("/drafts", content=body, headers=headers)
+        assert r.status_code == 400
+        ns = "{urn:ietf:rfc:7807}"
+        found = ET.fromstring(r.content).iterfind(f"{ns}violations/{ns}i")
+        return [
+            (i.findtext(f"{ns}field") or "", i.findtext(f"{ns}description") or "") for i in found
+        ]
     if protocol == "jsonrpc":
         body = {"jsonrpc": "2.0", "id": 1, "method": "Submit", "params": {"draft": draft}}
         error = (await http.post("/jsonrpc", json=body)).json()["error"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import struct
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -154,6 +155,22 @@ def rest_error(response: httpx.Response) -> Outcome:
         raise fail(f"problem status {problem.get('status')} on a {response.status_code}")
     fields = [v["field"] for v in problem.get("violations", [])]
     return Outcome(problem["code"], None, headers, response.status_code, violations=fields)
+
+
+def rest_xml_error(response: httpx.Response) -> Outcome:
+    """An RFC 9457 problem document in XML (Appendix B), read with ElementTree."""
+    headers = dict(response.headers)
+    if headers.get("content-type") != "application/problem+xml":
+        raise fail(f"REST XML error {response.status_code} is not a problem: {response.text[:200]}")
+    ns = "{urn:ietf:rfc:7807}"
+    problem = ET.fromstring(response.content)
+    if problem.tag != f"{ns}problem":
+        raise fail(f"not an RFC 9457 XML problem: <{problem.tag}>")
+    if problem.findtext(f"{ns}status") != str(response.status_code):
+        raise fail(f"problem status {problem.findtext(f'{ns}status')} on a {response.status_code}")
+    fields = [i.findtext(f"{ns}field") or "" for i in problem.iterfind(f"{ns}violations/{ns}i")]
+    code = problem.findtext(f"{ns}code")
+    return Outcome(code, None, headers, response.status_code, violations=fields)
 
 
 def jsonrpc_error(response: httpx.Response, error: dict[str, Any]) -> Outcome:

@@ -1,7 +1,8 @@
 """One call of a method over any wire, sent as that wire's own clients send it.
 
 :class:`AsyncWires` builds each request by hand from a JSON-like payload:
-REST from the method's route, JSON-RPC and Connect as JSON, XML-RPC as XML, protobuf
+REST from the method's route (in JSON, or XML for ``rest-xml``), JSON-RPC and
+Connect as JSON, XML-RPC as XML, protobuf
 messages by the protobuf runtime from the app's descriptors; gRPC goes
 through grpcio. The ``client-*`` wires call through :class:`twofold.AsyncClient`
 instead. Every call answers an :class:`~twofold.testing.parity.Outcome`.
@@ -10,6 +11,7 @@ instead. Every call answers an :class:`~twofold.testing.parity.Outcome`.
 from __future__ import annotations
 
 import asyncio
+import xml.etree.ElementTree as ET
 import xmlrpc.client
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -20,11 +22,12 @@ import msgspec
 from google.protobuf import json_format
 
 from twofold.client.errors import Failure
+from twofold.core import messages
 from twofold.core.code import HTTP_STATUS, Code
 from twofold.core.errors import Error
 from twofold.core.method import Idempotency, Method, StreamKind
 from twofold.core.table import MethodTable
-from twofold.http import xmlrpcvalue
+from twofold.http import xmlmessage, xmlrpcvalue
 from twofold.http.envelope import frame
 from twofold.http.routing import Template
 from twofold.protobuf import json as protojson
@@ -40,6 +43,7 @@ from twofold.testing.parity.answers import (
     grpc_web_status,
     jsonrpc_error,
     rest_error,
+    rest_xml_error,
     status_details,
     xmlrpc_fault,
 )
@@ -52,6 +56,7 @@ if TYPE_CHECKING:
 # Every wire a Twofold app serves, each as its own clients speak it.
 WIRES = (
     "rest",
+    "rest-xml",
     "jsonrpc",
     "xmlrpc",
     "connect",
@@ -152,6 +157,7 @@ class AsyncWires:
         raw: Any = {k: v.encode() for k, v in sent.items()}
         handler = {
             "rest": self._rest,
+            "rest-xml": self._rest_xml,
             "jsonrpc": self._jsonrpc,
             "xmlrpc": self._xmlrpc,
             "connect": self._connect,
@@ -173,6 +179,31 @@ class AsyncWires:
             doc = r.json() if r.content else None
             return Outcome(None, doc, dict(r.headers), r.status_code, self._typed(method, doc))
         return rest_error(r)
+
+    async def _rest_xml(self, method: Method, payload: Any, headers: Any) -> Outcome:
+        # The body written by Twofold's XML mapping with no type to guide it
+        # (the payload may well be wrong on purpose); the answer read by the
+        # standard library's ElementTree, then by the mapping's rules.
+        verb, path, kwargs = rest_request(method, payload)
+        headers = {**headers, "accept": b"application/xml"}
+        if "json" in kwargs:
+            try:
+                kwargs["content"] = xmlmessage.document(kwargs.pop("json"), _body_root(method))
+            except xmlmessage.Unrepresentable as exc:
+                raise Unsupported(f"XML: {exc}") from None
+            headers["content-type"] = b"application/xml"
+        r = await self.http.request(verb, path, headers=headers, **kwargs)
+        if not r.is_success:
+            return rest_xml_error(r)
+        doc = None
+        if r.content:
+            if r.headers.get("content-type") != "application/xml":
+                raise fail(f"REST asked for XML answered {r.headers.get('content-type')}")
+            root = ET.fromstring(r.content)
+            if root.tag != xmlmessage.root_name(method.output_type):
+                raise fail(f"REST XML answered a <{root.tag}> for {method.name}")
+            doc = xmlmessage.tree(root, xmlmessage.plan(method.output_type))
+        return Outcome(None, doc, dict(r.headers), r.status_code, self._typed(method, doc))
 
     async def _jsonrpc(self, method: Method, payload: Any, headers: Any) -> Outcome:
         body = {"jsonrpc": "2.0", "id": 7, "method": method.name, "params": dict(payload)}
@@ -316,7 +347,7 @@ class AsyncWires:
             return await self._jsonrpc(method, payloads[0], raw)
         if wire == "xmlrpc":  # refused by the wire, as JSON-RPC's are: sent all the same
             return await self._xmlrpc(method, payloads[0], raw)
-        if wire == "rest":
+        if wire in ("rest", "rest-xml"):  # Server-Sent Events are not negotiated
             deadline = {"request-timeout": str(timeout_ms / 1000)}
             return await self._sse(method, payloads[0], {**raw, **deadline})
         if wire.startswith("client-") and method.kind is StreamKind.SERVER:
@@ -579,6 +610,17 @@ def rest_request(method: Method, payload: Mapping[str, Any]) -> tuple[str, str, 
             raise Unsupported(f"a nested message cannot go in the query of {binding.path}")
         kwargs["params"] = query
     return binding.verb, path, kwargs
+
+
+def _body_root(method: Method) -> str:
+    """The root element of a method's REST body: the body's message name
+    (the request, its body field's type, or ``{Method}Body`` less path fields)."""
+    binding = method.http
+    assert binding is not None
+    if binding.body == "*":
+        return f"{method.name}Body" if binding.path_params else method.input_type.__name__
+    field = next(f for f in messages.fields(method.input_type) if f.name == binding.body)
+    return xmlmessage.root_name(field.type)
 
 
 def _flat(value: Any) -> bool:
