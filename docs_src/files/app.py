@@ -2,12 +2,51 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
 import msgspec
 
-from twofold import App, Code, Error, File, Idempotency, Options, Service
+from twofold import App, Code, Error, File, Idempotency, Options, Service, Upload
 
 service = Service("docs.v1")
 documents: dict[str, File] = {}
+
+
+class Archived(msgspec.Struct):
+    name: str
+    size: int
+    sha256: str
+    content_type: str
+    filename: str
+
+
+# Where streamed uploads land (ARCHIVE_DIR, else a fresh temporary directory).
+archive = Path(os.environ.get("ARCHIVE_DIR") or tempfile.mkdtemp(prefix="archive-"))
+
+
+@service.procedure(http=("PUT", "/archives/{name}"), idempotency=Idempotency.IDEMPOTENT)
+async def put_archive(name: str, upload: Upload) -> Archived:
+    """Store a file of any size: its chunks go to disk as they arrive."""
+    if not name.isidentifier():
+        raise Error.invalid("name", "an archive name is letters, digits and _")
+    digest = hashlib.sha256()
+    size = 0
+    partial = archive / f".{name}.part"
+    try:
+        with partial.open("wb") as out:
+            # Past max_upload_size, or a malformed form, this loop raises
+            # (413, 400): the partial file is removed, never kept.
+            async for chunk in upload:
+                out.write(chunk)
+                digest.update(chunk)
+                size += len(chunk)
+        partial.replace(archive / name)  # only a whole file gets its name
+    finally:
+        partial.unlink(missing_ok=True)
+    return Archived(name, size, digest.hexdigest(), upload.content_type, upload.filename)
 
 
 class Stored(msgspec.Struct):

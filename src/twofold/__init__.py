@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from twofold.core.dependencies import Provide, Provided
     from twofold.core.details import BadRequest, ErrorInfo, FieldViolation
     from twofold.core.errors import Error
-    from twofold.core.files import File
+    from twofold.core.files import File, Upload
     from twofold.core.method import Idempotency
     from twofold.core.options import Options, WebSocketOptions
     from twofold.core.policy import (
@@ -97,6 +97,7 @@ __all__ = [
     "StoredApiKey",
     "StreamLimit",
     "Tracing",
+    "Upload",
     "WebSocketOptions",
     "check_etag",
     "check_unmodified",
@@ -133,6 +134,7 @@ _HOMES = {
     "ErrorInfo": "twofold.core.details",
     "FieldViolation": "twofold.core.details",
     "File": "twofold.core.files",
+    "Upload": "twofold.core.files",
     "GrpcServer": "twofold.server.grpc",
     "Identity": "twofold.core.policy",
     "Idempotency": "twofold.core.method",

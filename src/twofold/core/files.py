@@ -5,13 +5,20 @@ A request field typed :class:`File` is an upload (REST takes it as
 ``multipart/form-data`` part); a method returning a :class:`File` is a
 download (REST answers with its bytes, ``Range`` and ``ETag`` honoured). On
 every RPC wire it is an ordinary message: ``data`` is ``bytes``.
+
+A request field typed :class:`Upload` is a streamed upload: the handler
+reads its chunks as they arrive instead of the whole file.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import msgspec
+
+from twofold.core.code import Code
+from twofold.core.errors import Error
 
 # A bare name on every wire: no directory part, no NUL, not "." or "..".
 FILENAME_PATTERN = r"^(?!\.\.?$)[^/\\\x00]*$"
@@ -36,3 +43,76 @@ class File(msgspec.Struct, kw_only=True):
 def is_file(tp: Any) -> bool:
     """Whether a message type is :class:`File` (or a subclass)."""
     return isinstance(tp, type) and issubclass(tp, File)
+
+
+class UploadTooLarge(Error):
+    """The streamed upload passed its limit: RESOURCE_EXHAUSTED, 413 on REST."""
+
+    http_status = 413
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(Code.RESOURCE_EXHAUSTED, f"the upload is larger than {limit} bytes")
+        self.limit = limit
+
+
+class Upload(msgspec.Struct, kw_only=True, dict=True):
+    """A file the handler reads as it arrives, in chunks, instead of whole.
+
+    On REST the chunks come straight from the request body (raw or one
+    ``multipart/form-data`` part), under ``Options.max_upload_size``: memory
+    stays flat however large the file. ``async for chunk in upload`` reads
+    them; ``await upload.read(limit)`` gathers them. Past the limit, or when
+    the form turns out malformed after the file part, the loop raises an
+    :class:`~twofold.Error` (413 or 400) instead of ending: a handler that
+    commits only after its loop ends never keeps a truncated file.
+
+    On the RPC wires it is an ordinary message (``content_type``,
+    ``filename``, ``data`` bytes) under ``max_body_size``, read through the
+    same interface in one chunk (docs/files.md).
+    """
+
+    content_type: str = "application/octet-stream"
+    filename: Filename = ""
+    data: bytes = b""
+
+    def _stream(self) -> AsyncIterator[bytes]:
+        source: AsyncIterator[bytes] | None = self.__dict__.pop("_source", None)
+        if source is None:
+            if self.__dict__.get("_consumed"):
+                raise Error(Code.FAILED_PRECONDITION, "the upload was already read")
+            self.__dict__["_consumed"] = True
+            return _once(self.data)
+        self.__dict__["_consumed"] = True
+        return source
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        """The file's bytes in the chunks they arrived in; once only."""
+        return self._stream()
+
+    async def read(self, limit: int | None = None) -> bytes:
+        """The whole file; :class:`UploadTooLarge` (413) if over ``limit`` bytes."""
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in self._stream():
+            size += len(chunk)
+            if limit is not None and size > limit:
+                raise UploadTooLarge(limit)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def streamed(content_type: str, filename: str, source: AsyncIterator[bytes]) -> Upload:
+    """An :class:`Upload` whose chunks come from ``source`` (a request body)."""
+    upload = Upload(content_type=content_type, filename=filename)
+    upload.__dict__["_source"] = source
+    return upload
+
+
+async def _once(data: bytes) -> AsyncIterator[bytes]:
+    if data:
+        yield data
+
+
+def is_upload(tp: Any) -> bool:
+    """Whether a message type is :class:`Upload` (or a subclass)."""
+    return isinstance(tp, type) and issubclass(tp, Upload)

@@ -2,7 +2,11 @@
 
 An upload is read as it arrives, under its own size limit, and parsed by
 python-multipart (Starlette's parser); whatever is wrong with it is refused
-before the handler runs, so a refused upload writes nothing. A download
+before the handler runs, so a refused upload writes nothing. A streamed
+:class:`~twofold.Upload` is opened here (everything up to the file's first
+byte checked before the handler runs) and then read by the handler, chunk by
+chunk, from the ASGI receive channel; what is wrong after that point (the
+limit passed, a malformed rest of the form) raises in the handler's loop. A download
 answers ``If-None-Match`` (304) and ``Range`` (206; 416 when unsatisfiable).
 """
 
@@ -10,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -19,7 +24,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from twofold.core.asgi import Receive, Scope, Send
 from twofold.core.code import Code
 from twofold.core.errors import Error
-from twofold.core.files import File
+from twofold.core.files import File, Upload, streamed
 from twofold.http import caching
 from twofold.http.body import BodyTooLarge, ClientDisconnected, header, media_type, read_body
 
@@ -130,8 +135,12 @@ async def read_upload(scope: Scope, receive: Receive, field: str, limit: int) ->
 class _Form:
     """The state of one multipart parse: the parts so far and the one wanted."""
 
-    def __init__(self, field: str, limit: int) -> None:
+    def __init__(self, field: str, limit: int, stream: bool = False) -> None:
         self.field = field
+        # Streamed: the file part's bytes wait in pending only until the handler
+        # takes them (kept apart from _chunks, which the next part's start resets).
+        self.stream = stream
+        self.pending: list[bytes] = []
         self.limit = limit
         self.parts = 0
         self.file: File | None = None
@@ -205,15 +214,133 @@ class _Form:
         self._size += end - start
         if self._size > self.limit:
             raise BodyTooLarge(self.limit, f"the upload is larger than {self.limit} bytes")
-        self._chunks.append(data[start:end])
+        (self.pending if self.stream else self._chunks).append(data[start:end])
+
+    def take(self) -> list[bytes]:
+        """The streamed file bytes parsed since the last call."""
+        chunks = self.pending
+        self.pending = []
+        return chunks
 
     def _part_end(self) -> None:
+        if self.stream:
+            self._chunks = None
+            return
         if self._chunks is not None and self.file is not None:
             self.file.data = b"".join(self._chunks)
             self._chunks = None
 
     def _end(self) -> None:
         self.ended = True
+
+
+class UploadBody:
+    """The request body behind one streamed :class:`~twofold.Upload`.
+
+    ``failure`` keeps what ended the stream early (the limit, a malformed
+    form, a disconnect), so the REST wire answers with it even when the
+    handler caught it and returned as if the file were whole.
+    """
+
+    def __init__(self, receive: Receive, limit: int) -> None:
+        self.receive = receive
+        self.limit = limit
+        self.failure: BaseException | None = None
+        self.size = 0
+        self.more = True
+
+    async def next_chunk(self, total_limit: int) -> bytes:
+        message = await self.receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnected
+        chunk: bytes = message.get("body", b"")
+        self.more = message.get("more_body", False)
+        self.size += len(chunk)
+        if self.size > total_limit:
+            raise BodyTooLarge(self.limit, f"the upload is larger than {self.limit} bytes")
+        return chunk
+
+    async def raw(self) -> AsyncIterator[bytes]:
+        """The whole body is the file."""
+        try:
+            while self.more:
+                chunk = await self.next_chunk(self.limit)
+                if chunk:
+                    yield chunk
+        except (Error, ClientDisconnected) as exc:
+            self.failure = exc
+            raise
+
+    async def form(
+        self, parser: MultipartParser, form: _Form, total_limit: int
+    ) -> AsyncIterator[bytes]:
+        """One part of the form: its bytes as they are parsed. The loop ends
+        only once the whole form has been read and found well formed."""
+        try:
+            while True:
+                for chunk in form.take():
+                    yield chunk
+                if not self.more:
+                    break
+                await self.feed(parser, total_limit)
+            _form_checked(form)
+        except (Error, ClientDisconnected) as exc:
+            self.failure = exc
+            raise
+
+    async def feed(self, parser: MultipartParser, total_limit: int) -> None:
+        chunk = await self.next_chunk(total_limit)
+        try:
+            if chunk:
+                parser.write(chunk)
+            if not self.more:
+                parser.finalize()
+        except MultipartParseError as exc:
+            raise Error.invalid("body", f"malformed multipart/form-data: {exc}") from None
+
+
+def _form_checked(form: _Form) -> None:
+    if not form.ended:
+        raise Error.invalid("body", "the multipart/form-data body ends before its last boundary")
+    if form.file is None:
+        raise Error.invalid(form.field, f"the form has no part named {form.field!r}")
+
+
+async def open_upload(
+    scope: Scope, receive: Receive, field: str, limit: int
+) -> tuple[Upload, UploadBody]:
+    """A streamed upload for the request field ``field``, and the body behind it.
+
+    Read here, before the handler runs: a declared size over the limit (413),
+    the boundary, and a form's parts up to the file part's headers (its name
+    and file name checked). The file's bytes are left to the handler.
+    """
+    body = UploadBody(receive, limit)
+    content_type = header(scope, b"content-type")
+    declared = header(scope, b"content-length")
+    if media_type(content_type) != MULTIPART:
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise BodyTooLarge(limit, f"the upload is larger than {limit} bytes")
+        name = safe_filename(_disposition_filename(header(scope, b"content-disposition")))
+        given = content_type.decode("latin-1").strip() if content_type else OCTET_STREAM
+        return streamed(given or OCTET_STREAM, name, body.raw()), body
+    assert content_type is not None
+    _, params = parse_options_header(content_type)
+    boundary = params.get(b"boundary")
+    if not boundary:
+        raise Error.invalid("Content-Type", "multipart/form-data without a boundary")
+    total_limit = limit + MAX_PARTS * (MAX_PART_HEADER + 256)
+    if declared is not None and declared.isdigit() and int(declared) > total_limit:
+        raise BodyTooLarge(limit, f"the upload is larger than {limit} bytes")
+    form = _Form(field, limit, stream=True)
+    parser = MultipartParser(boundary, form.callbacks())
+    while form.file is None and body.more:
+        await body.feed(parser, total_limit)
+    if form.file is None:
+        _form_checked(form)
+    assert form.file is not None
+    file = form.file
+    return streamed(file.content_type, file.filename, body.form(parser, form, total_limit)), body
 
 
 def file_etag(file: File) -> bytes:

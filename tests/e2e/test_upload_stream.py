@@ -1,0 +1,171 @@
+"""Streamed uploads (twofold.Upload) over ``twofold serve``: a 200 MiB body
+hashed with the server's memory flat, credentials before the body, and a
+form that turns bad after its file part failing the handler's loop."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.server import Server, start
+from tests.e2e.upload_app import WRITER_KEY
+
+TARGET = "tests.e2e.upload_app:app"
+MiB = 1 << 20
+KEY = {"X-API-Key": WRITER_KEY}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    running = start(TARGET, tmp_path_factory.mktemp("uploads"), None, "--no-grpc")
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+def http(server: Server) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, timeout=120) as client:
+        yield client
+
+
+def memory(pid: int) -> dict[str, int]:
+    """VmRSS and VmHWM (the peak resident set) of a process, in bytes."""
+    out = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in ("VmRSS", "VmHWM"):
+            out[name] = int(value.split()[0]) * 1024
+    return out
+
+
+def test_a_200_mib_upload_keeps_the_server_memory_flat(server: Server, http: httpx.Client) -> None:
+    block = bytes(range(256)) * 4096  # 1 MiB
+    total = 200
+    expected = hashlib.sha256()
+    for _ in range(total):
+        expected.update(block)
+
+    def body() -> Iterator[bytes]:
+        for _ in range(total):
+            yield block
+
+    # Warm up first, so that what the first request imports is not counted.
+    assert http.put("/blobs/warm", content=b"x" * MiB, headers=KEY).status_code == 200
+    before = memory(server.process.pid)
+    r = http.put(
+        "/blobs/big", content=body(), headers={**KEY, "content-type": "application/octet-stream"}
+    )
+    after = memory(server.process.pid)
+    assert r.status_code == 200, r.text
+    got = r.json()
+    assert got["size"] == total * MiB and got["sha256"] == expected.hexdigest()
+    # The peak resident set grew by far less than the file: it was never held whole.
+    growth = after["VmHWM"] - before["VmHWM"]
+    assert growth < 32 * MiB, f"peak RSS grew {growth / MiB:.1f} MiB for a 200 MiB upload"
+    assert got["chunks"] > total  # the handler saw it in many chunks, not whole
+
+
+def test_multipart_streams_the_named_part(http: httpx.Client) -> None:
+    data = b"\x00\xff" * 300_000
+    form = (
+        b'--b\r\nContent-Disposition: form-data; name="note"\r\n\r\nskipped\r\n'
+        b'--b\r\nContent-Disposition: form-data; name="upload"; filename="a.bin"\r\n'
+        b"Content-Type: application/x-a\r\n\r\n" + data + b"\r\n--b--\r\n"
+    )
+
+    def chunks() -> Iterator[bytes]:
+        for i in range(0, len(form), 7001):  # boundaries split across chunks
+            yield form[i : i + 7001]
+
+    r = http.put(
+        "/blobs/form",
+        content=chunks(),
+        headers={**KEY, "content-type": "multipart/form-data; boundary=b"},
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["sha256"] == hashlib.sha256(data).hexdigest()
+
+
+def test_credentials_are_checked_before_the_body(http: httpx.Client) -> None:
+    r = http.put("/blobs/anonymous", content=b"x" * MiB)
+    assert r.status_code == 401
+    assert "anonymous" not in http.get("/seen", headers=KEY).json()["names"]
+
+
+@pytest.mark.parametrize(
+    ("tail", "status", "what"),
+    [
+        (b"--b\r\nContent-Disposition: form-data\r\n\r\nv\r\n--b--\r\n", 400, "with a name"),
+        (
+            b"".join(
+                b'--b\r\nContent-Disposition: form-data; name="f%d"\r\n\r\nv\r\n' % i
+                for i in range(20)
+            )
+            + b"--b--\r\n",
+            413,
+            "at most 16 parts",
+        ),
+        (b"--b\r\nContent-Disposition: form-da", 400, "ends before"),
+    ],
+)
+def test_a_form_bad_after_its_file_fails_the_handler(
+    http: httpx.Client, tail: bytes, status: int, what: str
+) -> None:
+    form = (
+        b'--b\r\nContent-Disposition: form-data; name="upload"; filename="a"\r\n\r\n'
+        + b"y" * 100_000
+        + b"\r\n"
+        + tail
+    )
+    # Even a handler that catches the error and returns gets no success out.
+    for path in ("/blobs/late", "/swallowed/late"):
+        r = http.put(
+            path, content=form, headers={**KEY, "content-type": "multipart/form-data; boundary=b"}
+        )
+        assert r.status_code == status, (path, r.text)
+        assert what in r.json()["detail"]
+
+
+def test_refused_before_the_handler(http: httpx.Client) -> None:
+    bad = [
+        ("multipart/form-data", b"--b--\r\n", 400, "without a boundary"),
+        (
+            "multipart/form-data; boundary=b",
+            b'--b\r\nContent-Disposition: form-data; name="upload"; filename="../x"\r\n\r\n'
+            b"y\r\n--b--\r\n",
+            400,
+            "may not contain a path",
+        ),
+    ]
+    for content_type, body, status, what in bad:
+        r = http.put("/blobs/refused", content=body, headers={**KEY, "content-type": content_type})
+        assert r.status_code == status and what in r.json()["detail"], r.text
+    assert "refused" not in http.get("/seen", headers=KEY).json()["names"]
+
+
+def test_a_declared_size_over_the_limit_is_413_unread(server: Server, http: httpx.Client) -> None:
+    # Headers only: 300 MiB declared, none sent; the answer comes without waiting for them.
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(
+            b"PUT /blobs/declared HTTP/1.1\r\nHost: x\r\nX-API-Key: %s\r\n"
+            b"Content-Length: %d\r\n\r\n" % (WRITER_KEY.encode(), 300 * MiB)
+        )
+        answer = sock.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 413 "), answer
+    assert "declared" not in http.get("/seen", headers=KEY).json()["names"]
+
+
+def test_rpc_wires_carry_an_upload_as_one_message(http: httpx.Client) -> None:
+    sent = {"name": "rpc", "upload": {"data": base64.b64encode(b"hello").decode(),
+                                      "filename": "h.txt"}}  # fmt: skip
+    r = http.post("/blobs.v1.BlobsService/PutBlob", json=sent, headers=KEY)
+    assert r.status_code == 200, r.text
+    assert r.json()["sha256"] == hashlib.sha256(b"hello").hexdigest()
