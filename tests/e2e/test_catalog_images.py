@@ -129,3 +129,20 @@ def test_credentials_before_the_body(server: Server, product: int) -> None:
     r = httpx.put(f"{server.url}/products/{product}/image", content=b"x",
                   headers={"content-type": "image/png"})  # fmt: skip
     assert r.status_code == 401
+
+
+def test_an_image_over_8_mib_is_413_and_stores_nothing(
+    server: Server, auth: dict[str, str]
+) -> None:
+    new = {"name": "Poster", "price": "12.00", "category": "Wall"}
+    poster = httpx.post(f"{server.url}/products", json=new, headers=auth).json()["id"]
+    url = f"{server.url}/products/{poster}/image"
+
+    def chunks() -> Iterator[bytes]:
+        yield PNG
+        for _ in range(9):  # 9 MiB, chunked: no Content-Length to refuse up front
+            yield b"\x00" * (1 << 20)
+
+    r = httpx.put(url, content=chunks(), headers={**auth, "content-type": "image/png"}, timeout=60)
+    assert r.status_code == 413 and "larger than 8388608" in r.json()["detail"], r.text
+    assert httpx.get(url).status_code == 404

@@ -71,9 +71,11 @@ class Upload(msgspec.Struct, kw_only=True, dict=True):
     same interface in one chunk (docs/files.md).
     """
 
+    # File's field order, so that a message's File field may become an Upload
+    # with its protobuf numbers (data 1, content_type 2, filename 3) unchanged.
+    data: bytes = b""
     content_type: str = "application/octet-stream"
     filename: Filename = ""
-    data: bytes = b""
 
     def _stream(self) -> AsyncIterator[bytes]:
         source: AsyncIterator[bytes] | None = self.__dict__.pop("_source", None)
