@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import tempfile
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import msgspec
@@ -47,6 +49,28 @@ async def put_archive(name: str, upload: Upload) -> Archived:
     finally:
         partial.unlink(missing_ok=True)
     return Archived(name, size, digest.hexdigest(), upload.content_type, upload.filename)
+
+
+@service.procedure(http=("GET", "/archives/{name}"), idempotency=Idempotency.NO_SIDE_EFFECTS)
+async def get_archive(name: str) -> File:
+    """A stored file, sent from disk as it is read (REST: Range, HEAD, ETag)."""
+    path = archive / name
+    if not name.isidentifier() or not path.is_file():
+        raise Error(Code.NOT_FOUND, f"no archive {name!r}")
+    stat = path.stat()
+    return File.stream(
+        read_chunks(path),
+        size=stat.st_size,
+        etag=f"{stat.st_mtime_ns:x}-{stat.st_size:x}",
+        filename=f"{name}.bin",
+    )
+
+
+async def read_chunks(path: Path, size: int = 1 << 16) -> AsyncIterator[bytes]:
+    """The file's bytes, 64 KiB at a time, read off the event loop."""
+    with path.open("rb") as f:
+        while chunk := await asyncio.to_thread(f.read, size):
+            yield chunk
 
 
 class Stored(msgspec.Struct):

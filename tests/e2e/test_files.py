@@ -237,6 +237,17 @@ def test_curl_streams_an_upload_to_disk(server: Server, archive: Path, tmp_path:
                            "-H", "Content-Type: image/x-raw", url + "raw")  # fmt: skip
     assert status == 200 and json.loads(body)["sha256"] == digest, body
     assert (archive / "formed").read_bytes() == data == (archive / "raw").read_bytes()
+    # Back as a stream from disk: whole, ranged, conditional, HEAD.
+    status, headers, body = curl(url + "formed")
+    assert status == 200 and body == data and headers["content-length"] == str(len(data))
+    status, headers, body = curl("-r", "1000-1999", url + "formed")
+    assert status == 206 and body == data[1000:2000]
+    assert headers["content-range"] == f"bytes 1000-1999/{len(data)}"
+    status, _, _ = curl("-H", f"If-None-Match: {headers['etag']}", url + "formed")
+    assert status == 304
+    status, headers, _ = curl("-I", url + "formed")  # -I: curl reads no body
+    assert status == 200 and headers["content-length"] == str(len(data))
+    assert curl(url + "nothing")[0] == 404
 
 
 def test_a_streamed_upload_over_the_limit_keeps_nothing(

@@ -169,3 +169,59 @@ def test_rpc_wires_carry_an_upload_as_one_message(http: httpx.Client) -> None:
     r = http.post("/blobs.v1.BlobsService/PutBlob", json=sent, headers=KEY)
     assert r.status_code == 200, r.text
     assert r.json()["sha256"] == hashlib.sha256(b"hello").hexdigest()
+
+
+def test_a_200_mib_streamed_download_keeps_the_server_memory_flat(
+    server: Server, http: httpx.Client
+) -> None:
+    before = memory(server.process.pid)
+    size = 0
+    digest = hashlib.sha256()
+    with http.stream("GET", "/generated/200") as r:
+        assert r.status_code == 200
+        # No size given: chunked, and no ranges offered.
+        assert r.headers["transfer-encoding"] == "chunked"
+        assert "content-length" not in r.headers and "accept-ranges" not in r.headers
+        assert r.headers["content-disposition"] == 'attachment; filename="generated.bin"'
+        for chunk in r.iter_bytes():
+            size += len(chunk)
+            digest.update(chunk)
+    after = memory(server.process.pid)
+    growth = after["VmHWM"] - before["VmHWM"]
+    assert growth < 32 * MiB, f"peak RSS grew {growth / MiB:.1f} MiB for a 200 MiB download"
+    block = bytes(range(256)) * 4096
+    expected = hashlib.sha256()
+    for _ in range(200):
+        expected.update(block)
+    assert size == 200 * MiB and digest.hexdigest() == expected.hexdigest()
+
+
+def test_a_streamed_download_of_known_size_takes_ranges_and_head(http: httpx.Client) -> None:
+    block = bytes(range(256)) * 4096
+    r = http.get(
+        "/generated/2", params={"declared": "true"}, headers={"range": "bytes=1048570-1048585"}
+    )
+    assert r.status_code == 206, r.text
+    assert r.headers["content-range"] == f"bytes 1048570-1048585/{2 * MiB}"
+    assert r.content == (block + block)[1048570:1048586]
+    head = http.head("/generated/2", params={"declared": "true"})
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["content-length"] == str(2 * MiB)
+    # Without a size the Range is ignored: the whole file, 200.
+    r = http.get("/generated/1", headers={"range": "bytes=0-9"})
+    assert r.status_code == 200 and len(r.content) == MiB
+
+
+def test_a_stream_that_breaks_its_size_drops_the_connection(http: httpx.Client) -> None:
+    # Content-Length went out first: a stream 5 bytes short, or one running
+    # past its size, is a dropped connection, never another file taken as whole.
+    for lie in (5, -5):
+        with pytest.raises(httpx.RemoteProtocolError):
+            http.get("/generated/1", params={"declared": "true", "lie": lie})
+    assert http.get("/generated/1", params={"declared": "true"}).status_code == 200
+
+
+def test_rpc_wires_gather_a_streamed_download(http: httpx.Client) -> None:
+    r = http.post("/blobs.v1.BlobsService/GetGenerated", json={"mib": 1}, headers=KEY)
+    assert r.status_code == 200, r.text
+    assert base64.b64decode(r.json()["data"]) == bytes(range(256)) * 4096

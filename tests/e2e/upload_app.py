@@ -3,12 +3,14 @@
 ``PUT /blobs/{name}`` hashes an :class:`~twofold.Upload` as it arrives and
 keeps nothing but the digest; writes need the writer's API key, so a test
 can see that a refused caller's body is never read. ``/swallowed`` catches
-the upload's error and returns as if the file were whole.
+the upload's error and returns as if the file were whole. ``/generated``
+streams a download made up as it is sent.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import AsyncIterator
 
 import msgspec
 
@@ -17,11 +19,13 @@ from twofold import (
     App,
     Authentication,
     Error,
+    File,
     Idempotency,
     Options,
     Service,
     StoredApiKey,
     Upload,
+    public,
     requires,
 )
 
@@ -61,6 +65,21 @@ async def put_swallowed(name: str, upload: Upload) -> Digest:
     except Error:
         data = b""  # a careless handler: the wire still answers with the error
     return Digest(name, len(data), hashlib.sha256(data).hexdigest(), 1)
+
+
+async def generated(mib: int) -> AsyncIterator[bytes]:
+    block = bytes(range(256)) * 4096  # 1 MiB
+    for _ in range(mib):
+        yield block
+
+
+@public
+@service.procedure(http=("GET", "/generated/{mib}"), idempotency=Idempotency.NO_SIDE_EFFECTS)
+async def get_generated(mib: int, declared: bool = False, lie: int = 0) -> File:
+    """``mib`` MiB made up as they are sent: chunked, or with its size
+    declared; a ``lie`` declares that many bytes more (or, negative, fewer)."""
+    size = (mib << 20) + lie if declared else None
+    return File.stream(generated(mib), size=size, filename="generated.bin")
 
 
 class Seen(msgspec.Struct):

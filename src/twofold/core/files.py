@@ -12,7 +12,7 @@ reads its chunks as they arrive instead of the whole file.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator
 from typing import Annotated, Any
 
 import msgspec
@@ -25,19 +25,79 @@ FILENAME_PATTERN = r"^(?!\.\.?$)[^/\\\x00]*$"
 Filename = Annotated[str, msgspec.Meta(pattern=FILENAME_PATTERN, max_length=255)]
 
 
-class File(msgspec.Struct, kw_only=True):
+class File(msgspec.Struct, kw_only=True, dict=True):
     """Bytes with the media type and name they travel under.
 
     ``filename`` is a bare name (no directory): the REST wire refuses an
     upload whose name has a path in it, and a download sends it in
     ``Content-Disposition``. ``etag`` (optional) is the entity tag a download
     answers with; without one the server derives a strong one from the bytes.
+
+    A download may also be a stream (:meth:`stream`): REST sends its chunks
+    as they come, without holding the file.
     """
 
     data: bytes
     content_type: str = "application/octet-stream"
     filename: Filename = ""
     etag: str = ""
+
+    @classmethod
+    def stream(
+        cls,
+        chunks: AsyncIterable[bytes],
+        *,
+        content_type: str = "application/octet-stream",
+        filename: str = "",
+        size: int | None = None,
+        etag: str = "",
+    ) -> File:
+        """A download whose bytes come from ``chunks`` as REST sends them.
+
+        ``size``, when known, is sent as ``Content-Length`` and makes
+        ``Range`` possible (else the answer is chunked and whole); ``etag``,
+        when given, is the ``ETag`` and answers ``If-None-Match`` (there are
+        no bytes to hash before sending). The RPC wires gather the chunks
+        into ``data``: one message, so only what fits in one.
+        """
+        file = cls(data=b"", content_type=content_type, filename=filename, etag=etag)
+        if size is not None and size < 0:
+            raise ValueError("a file's size is not negative")
+        file.__dict__["_chunks"] = chunks
+        file.__dict__["_size"] = size
+        return file
+
+    @property
+    def streamed(self) -> bool:
+        """Whether the bytes are still to come from a stream (:meth:`stream`)."""
+        return "_chunks" in self.__dict__
+
+    @property
+    def size(self) -> int | None:
+        """The number of bytes: ``len(data)``, or a stream's declared size (None if unknown)."""
+        if "_chunks" in self.__dict__:
+            size: int | None = self.__dict__["_size"]
+            return size
+        return len(self.data)
+
+    def chunks(self) -> AsyncIterator[bytes]:
+        """The bytes, from the stream or ``data``; a stream is read once."""
+        source: AsyncIterable[bytes] | None = self.__dict__.pop("_chunks", None)
+        self.__dict__.pop("_size", None)
+        return _once(self.data) if source is None else aiter(source)
+
+    async def gather(self) -> File:
+        """This file with a stream's bytes in ``data`` (itself if it has no stream)."""
+        if not self.streamed:
+            return self
+        size = self.size
+        parts = [chunk async for chunk in self.chunks()]
+        self.data = b"".join(parts)
+        if size is not None and len(self.data) != size:
+            raise Error(
+                Code.INTERNAL, f"the file's stream gave {len(self.data)} bytes, not its size {size}"
+            )
+        return self
 
 
 def is_file(tp: Any) -> bool:

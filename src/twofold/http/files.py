@@ -416,6 +416,9 @@ async def send_file(
     Only a read (GET, HEAD) is conditional or ranged: RFC 9110 defines Range
     for GET alone, and a write that returns a file has already written.
     """
+    if file.streamed:
+        await send_stream(scope, send, file, headers, head, read)
+        return
     data = file.data
     size = len(data)
     tag = file_etag(file)
@@ -443,3 +446,89 @@ async def send_file(
     headers.append((b"content-length", b"%d" % len(data)))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": b"" if head else data})
+
+
+async def send_stream(
+    scope: Scope,
+    send: Send,
+    file: File,
+    headers: list[tuple[bytes, bytes]],
+    head: bool,
+    read: bool,
+) -> None:
+    """Answer with a streamed file's chunks as they come, never holding the file.
+
+    Without a size the answer is chunked and whole (a range needs the size to
+    be answered, RFC 9110 §14.2 lets a server ignore one); without an etag
+    there is nothing to compare If-None-Match or If-Range with. A stream that
+    gives more or fewer bytes than its size has broken its promise after the
+    headers went out: the connection is dropped (the error raised) rather than
+    a different file answered under that Content-Length.
+    """
+    size = file.size  # before chunks(), which takes the stream (and its size) out
+    chunks = file.chunks()
+    try:
+        tag = file_etag(file) if file.etag else None
+        if tag is not None:
+            headers.append((b"etag", tag))
+        if size is not None:
+            headers.append((b"accept-ranges", b"bytes"))
+        if file.filename:
+            headers.append((b"content-disposition", disposition(file.filename)))
+        if_none_match = header(scope, b"if-none-match")
+        if (
+            read
+            and tag is not None
+            and if_none_match is not None
+            and caching.none_match(if_none_match, tag)
+        ):
+            await send({"type": "http.response.start", "status": 304, "headers": headers})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        status = 200
+        first, last = 0, (size - 1 if size is not None else -1)
+        requested = header(scope, b"range")
+        if_range = header(scope, b"if-range")
+        if (
+            read
+            and size is not None
+            and requested is not None
+            and (if_range is None or (tag is not None and if_range.strip() == tag))
+        ):
+            span = byte_range(requested, size)
+            if span is not None:
+                first, last = span
+                status = 206
+                headers.append((b"content-range", b"bytes %d-%d/%d" % (first, last, size)))
+        media = file.content_type.encode("latin-1") or OCTET_STREAM.encode()
+        headers.append((b"content-type", media))
+        if size is not None:
+            headers.append((b"content-length", b"%d" % (last - first + 1 if size else 0)))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        if head:
+            await send({"type": "http.response.body", "body": b""})
+            return
+        offset = 0  # of the chunk's first byte in the file
+        async for chunk in chunks:
+            end = offset + len(chunk)
+            if size is not None and end > size:
+                raise Error(Code.INTERNAL, f"the file's stream gave more than its {size} bytes")
+            if size is None:
+                piece = chunk
+            elif end <= first or offset > last:
+                piece = b""
+            else:
+                piece = chunk[max(first - offset, 0) : last + 1 - offset]
+            offset = end
+            if piece:
+                await send({"type": "http.response.body", "body": piece, "more_body": True})
+            if status == 206 and offset > last:
+                break  # the rest is not wanted: the stream is closed unread
+        else:
+            if size is not None and offset != size:
+                raise Error(Code.INTERNAL, f"the file's stream gave {offset} bytes, not its {size}")
+        await send({"type": "http.response.body", "body": b""})
+    finally:
+        aclose = getattr(chunks, "aclose", None)
+        if aclose is not None:
+            await aclose()
