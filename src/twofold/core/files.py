@@ -12,7 +12,7 @@ reads its chunks as they arrive instead of the whole file.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from typing import Annotated, Any
 
 import msgspec
@@ -138,14 +138,34 @@ class Upload(msgspec.Struct, kw_only=True, dict=True):
     filename: Filename = ""
 
     def _stream(self) -> AsyncIterator[bytes]:
-        source: AsyncIterator[bytes] | None = self.__dict__.pop("_source", None)
+        source: Iterable[bytes] | AsyncIterable[bytes] | None = self.__dict__.pop("_source", None)
         if source is None:
             if self.__dict__.get("_consumed"):
                 raise Error(Code.FAILED_PRECONDITION, "the upload was already read")
             self.__dict__["_consumed"] = True
             return _once(self.data)
         self.__dict__["_consumed"] = True
-        return source
+        if isinstance(source, AsyncIterable):
+            return aiter(source)
+        return _of(source)
+
+    @classmethod
+    def of(
+        cls,
+        chunks: Iterable[bytes] | AsyncIterable[bytes],
+        *,
+        content_type: str = "application/octet-stream",
+        filename: str = "",
+    ) -> Upload:
+        """An upload a client sends as ``chunks`` come (twofold.Client and AsyncClient).
+
+        Over REST the chunks are the request body, sent as they are produced
+        (a sync iterable for ``Client``; either for ``AsyncClient``); on the
+        other wires they are gathered into ``data`` first (one message).
+        """
+        upload = cls(content_type=content_type, filename=filename)
+        upload.__dict__["_source"] = chunks
+        return upload
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         """The file's bytes in the chunks they arrived in; once only."""
@@ -165,9 +185,18 @@ class Upload(msgspec.Struct, kw_only=True, dict=True):
 
 def streamed(content_type: str, filename: str, source: AsyncIterator[bytes]) -> Upload:
     """An :class:`Upload` whose chunks come from ``source`` (a request body)."""
-    upload = Upload(content_type=content_type, filename=filename)
-    upload.__dict__["_source"] = source
-    return upload
+    return Upload.of(source, content_type=content_type, filename=filename)
+
+
+def upload_source(upload: Upload) -> Iterable[bytes] | AsyncIterable[bytes] | None:
+    """The chunks an upload is still to read (None when they are in ``data``)."""
+    source: Iterable[bytes] | AsyncIterable[bytes] | None = upload.__dict__.get("_source")
+    return source
+
+
+async def _of(chunks: Iterable[bytes]) -> AsyncIterator[bytes]:
+    for chunk in chunks:
+        yield chunk
 
 
 async def _once(data: bytes) -> AsyncIterator[bytes]:
