@@ -4,6 +4,7 @@ with 400/413/416 and nothing stored."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
@@ -261,3 +262,17 @@ def test_a_streamed_upload_over_the_limit_keeps_nothing(
         status, _, body = curl("-X", "PUT", "-H", "Transfer-Encoding: chunked", *form, url)
         assert status == 413 and b"larger than" in body, body
     assert sorted(p.name for p in archive.iterdir() if "huge" in p.name) == []
+
+
+def test_the_docs_client_sends_an_archive_from_disk(
+    server: Server, archive: Path, tmp_path: Path
+) -> None:
+    from docs_src.files.client import send_archive
+
+    data = os.urandom(1 << 20)
+    path = tmp_path / "backup.tar"
+    path.write_bytes(data)
+    got = asyncio.run(send_archive(server.url, "backup", path))
+    assert got.size == len(data) and got.filename == "backup.tar"
+    assert got.content_type == "application/x-tar"
+    assert (archive / "backup").read_bytes() == data

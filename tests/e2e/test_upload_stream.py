@@ -26,7 +26,7 @@ KEY = {"X-API-Key": WRITER_KEY}
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    running = start(TARGET, tmp_path_factory.mktemp("uploads"), None, "--no-grpc")
+    running = start(TARGET, tmp_path_factory.mktemp("uploads"), None)
     try:
         yield running
     finally:
@@ -239,13 +239,14 @@ def _expected(n: int) -> str:
     return hashlib.sha256(b"".join(_chunks(n))).hexdigest()
 
 
-@pytest.mark.parametrize("protocol", ["rest", "connect", "jsonrpc"])
+@pytest.mark.parametrize("protocol", ["rest", "connect", "connect-proto", "jsonrpc", "grpc"])
 def test_the_client_sends_an_upload_from_a_generator(server: Server, protocol: str) -> None:
     from tests.e2e.upload_app import service
 
     # Off REST an Upload is one message, under max_body_size (1 MiB): 500 kB there.
     n = 30 if protocol == "rest" else 5
-    with Client(service, server.url, protocol=protocol, headers=KEY) as client:
+    target = server.grpc_target if protocol == "grpc" else server.url
+    with Client(service, target, protocol=protocol, headers=KEY) as client:
         upload = Upload.of(_chunks(n), content_type="application/x-a", filename="a.bin")
         got = client.put_blob(name=f"client-{protocol}", upload=upload)
     assert got.size == n * 100_000 and got.sha256 == _expected(n)
@@ -281,3 +282,11 @@ def test_a_streamed_upload_refused_is_not_retried_empty(server: Server) -> None:
     with Client(service, server.url, protocol="rest") as client, pytest.raises(Error) as caught:
         client.put_blob(name="nokey", upload=Upload.of(_chunks(3)))
     assert caught.value.code is Code.UNAUTHENTICATED
+
+
+def test_grpc_gathers_a_streamed_download(server: Server) -> None:
+    from tests.e2e.upload_app import service
+
+    with Client(service, server.grpc_target, protocol="grpc") as client:
+        got = client.get_generated(mib=1)
+    assert got.data == bytes(range(256)) * 4096 and got.filename == "generated.bin"
