@@ -13,4 +13,5 @@ async def send_archive(url: str, name: str, path: Path) -> Archived:
         # Over REST the chunks are the request body, sent as they are read;
         # another protocol would gather them into one message first.
         upload = Upload.of(read_chunks(path), content_type="application/x-tar", filename=path.name)
-        return await client.put_archive(name=name, upload=upload)
+        archived: Archived = await client.put_archive(name=name, upload=upload)
+        return archived
