@@ -11,7 +11,17 @@ from pathlib import Path
 
 import msgspec
 
-from twofold import App, Code, Error, File, Idempotency, Options, Service, Upload
+from twofold import (
+    App,
+    Code,
+    Error,
+    File,
+    Idempotency,
+    Options,
+    Service,
+    Upload,
+    upload_limit,
+)
 
 service = Service("docs.v1")
 documents: dict[str, File] = {}
@@ -29,6 +39,7 @@ class Archived(msgspec.Struct):
 archive = Path(os.environ.get("ARCHIVE_DIR") or tempfile.mkdtemp(prefix="archive-"))
 
 
+@upload_limit(8 << 20)  # this method's own limit; the App's is 4 MiB
 @service.procedure(http=("PUT", "/archives/{name}"), idempotency=Idempotency.IDEMPOTENT)
 async def put_archive(name: str, upload: Upload) -> Archived:
     """Store a file of any size: its chunks go to disk as they arrive."""

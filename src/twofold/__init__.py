@@ -30,6 +30,7 @@ if TYPE_CHECKING:
         requires,
         resumable,
         timeout,
+        upload_limit,
     )
     from twofold.http.caching import check_etag, check_unmodified
     from twofold.http.cors import Cors
@@ -107,6 +108,7 @@ __all__ = [
     "requires",
     "resumable",
     "timeout",
+    "upload_limit",
 ]
 
 # Where each public name lives. The clients import httpx, Tracing OpenTelemetry,
@@ -164,6 +166,7 @@ _HOMES = {
     "requires": "twofold.core.policy",
     "resumable": "twofold.core.policy",
     "timeout": "twofold.core.policy",
+    "upload_limit": "twofold.core.policy",
 }
 
 

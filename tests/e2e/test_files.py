@@ -225,7 +225,7 @@ def test_json_bodies_keep_their_limit(http: httpx.Client) -> None:
 
 
 def test_curl_streams_an_upload_to_disk(server: Server, archive: Path, tmp_path: Path) -> None:
-    data = os.urandom(3 << 20)
+    data = os.urandom(6 << 20)  # over the App's 4 MiB, under the method's 8
     path = tmp_path / "photo.raw"
     path.write_bytes(data)
     digest = hashlib.sha256(data).hexdigest()
@@ -255,12 +255,12 @@ def test_a_streamed_upload_over_the_limit_keeps_nothing(
     server: Server, archive: Path, tmp_path: Path
 ) -> None:
     path = tmp_path / "huge.bin"
-    path.write_bytes(b"\x00" * (LIMIT + 1))
+    path.write_bytes(b"\x00" * ((8 << 20) + 1))  # over @upload_limit(8 << 20), not the App's
     url = f"{server.url}/archives/huge"
     # Chunked: no Content-Length to refuse up front, so the handler's loop raises.
     for form in (["-F", f"upload=@{path}"], ["--data-binary", f"@{path}"]):
         status, _, body = curl("-X", "PUT", "-H", "Transfer-Encoding: chunked", *form, url)
-        assert status == 413 and b"larger than" in body, body
+        assert status == 413 and b"larger than 8388608" in body, body
     assert sorted(p.name for p in archive.iterdir() if "huge" in p.name) == []
 
 

@@ -451,6 +451,7 @@ class Service:
             lifetime=options.get("lifetime"),
             dependencies=tuple(tp for _, tp in sig.provided),
             resume=options.get("resume"),
+            upload_limit=options.get("upload_limit"),
         )
         declarations.register(fn, self, method)
         self.methods[name] = method

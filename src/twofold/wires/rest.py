@@ -184,9 +184,8 @@ class RestProtocol:
             upload = op.upload is not None and not _is_json(header(scope, b"content-type"))
             if upload:
                 # An upload: raw bytes or a form, under its own limit (twofold.http.files).
-                request, stream = await _upload(
-                    op, params, scope, receive, self.options.max_upload_size
-                )
+                limit = op.method.upload_limit or self.options.max_upload_size
+                request, stream = await _upload(op, params, scope, receive, limit)
             elif op.body is not None:
                 raw = await read_body(scope, receive, self.options.max_body_size)
                 coding = header(scope, b"content-encoding")
