@@ -8,6 +8,7 @@ import asyncio
 import base64
 import hashlib
 import socket
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -215,12 +216,19 @@ def test_a_streamed_download_of_known_size_takes_ranges_and_head(http: httpx.Cli
     assert r.status_code == 200 and len(r.content) == MiB
 
 
-def test_a_stream_that_breaks_its_size_drops_the_connection(http: httpx.Client) -> None:
+def test_a_stream_that_breaks_its_size_drops_the_connection(
+    server: Server, http: httpx.Client
+) -> None:
     # Content-Length went out first: a stream 5 bytes short, or one running
     # past its size, is a dropped connection, never another file taken as whole.
     for lie in (5, -5):
+        logged = len(server.log.read_text())
         with pytest.raises(httpx.RemoteProtocolError):
             http.get("/generated/1", params={"declared": "true", "lie": lie})
+        # The server says why (the handler's stream is at fault), and no more.
+        log = server.log.read_text()[logged:]
+        assert "BrokenStream: the file's stream gave" in log
+        assert "Expected ASGI message" not in log
     assert http.get("/generated/1", params={"declared": "true"}).status_code == 200
 
 
@@ -290,3 +298,21 @@ def test_grpc_gathers_a_streamed_download(server: Server) -> None:
     with Client(service, server.grpc_target, protocol="grpc") as client:
         got = client.get_generated(mib=1)
     assert got.data == bytes(range(256)) * 4096 and got.filename == "generated.bin"
+
+
+def test_a_client_gone_mid_upload_is_no_server_error(server: Server, http: httpx.Client) -> None:
+    logged = len(server.log.read_text())
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(
+            b"PUT /blobs/gone HTTP/1.1\r\nHost: x\r\nX-API-Key: %s\r\n"
+            b"Content-Length: %d\r\n\r\n" % (WRITER_KEY.encode(), 64 * MiB)
+        )
+        sock.sendall(b"x" * MiB)
+    # The handler ran and saw its loop fail; the server logs no traceback for it.
+    for _ in range(200):
+        if "gone" in http.get("/seen", headers=KEY).json()["names"]:
+            break
+        time.sleep(0.05)
+    assert "gone" in http.get("/seen", headers=KEY).json()["names"]
+    assert http.put("/blobs/after", content=b"ok", headers=KEY).status_code == 200
+    assert "Traceback" not in server.log.read_text()[logged:]

@@ -53,6 +53,15 @@ class RangeNotSatisfiable(Error):
         self.size = size
 
 
+class BrokenStream(RuntimeError):
+    """A streamed download failed after its headers went out.
+
+    No error can be answered any more: raised to the ASGI server, which drops
+    the connection (so the client sees an incomplete body, not a whole file)
+    and logs this, the handler's stream being at fault.
+    """
+
+
 def safe_filename(name: str) -> str:
     """A client-given file name, refused if it names a directory (``../``, ``/``, ``\\``)."""
     if not name:
@@ -249,6 +258,13 @@ class UploadBody:
         self.size = 0
         self.more = True
 
+    def _gone(self) -> Error:
+        """What the handler's loop raises when the client went away mid-upload:
+        an Error (CANCELED), so that no handler mistakes it for a bug, while
+        ``failure`` tells the wire there is no one to answer."""
+        self.failure = ClientDisconnected()
+        return Error(Code.CANCELED, "the client went away during the upload")
+
     async def next_chunk(self, total_limit: int) -> bytes:
         message = await self.receive()
         if message["type"] == "http.disconnect":
@@ -267,9 +283,11 @@ class UploadBody:
                 chunk = await self.next_chunk(self.limit)
                 if chunk:
                     yield chunk
-        except (Error, ClientDisconnected) as exc:
+        except Error as exc:
             self.failure = exc
             raise
+        except ClientDisconnected:
+            raise self._gone() from None
 
     async def form(
         self, parser: MultipartParser, form: _Form, total_limit: int
@@ -284,9 +302,11 @@ class UploadBody:
                     break
                 await self.feed(parser, total_limit)
             _form_checked(form)
-        except (Error, ClientDisconnected) as exc:
+        except Error as exc:
             self.failure = exc
             raise
+        except ClientDisconnected:
+            raise self._gone() from None
 
     async def feed(self, parser: MultipartParser, total_limit: int) -> None:
         chunk = await self.next_chunk(total_limit)
@@ -508,27 +528,44 @@ async def send_stream(
         if head:
             await send({"type": "http.response.body", "body": b""})
             return
-        offset = 0  # of the chunk's first byte in the file
-        async for chunk in chunks:
-            end = offset + len(chunk)
-            if size is not None and end > size:
-                raise Error(Code.INTERNAL, f"the file's stream gave more than its {size} bytes")
-            if size is None:
-                piece = chunk
-            elif end <= first or offset > last:
-                piece = b""
-            else:
-                piece = chunk[max(first - offset, 0) : last + 1 - offset]
-            offset = end
-            if piece:
-                await send({"type": "http.response.body", "body": piece, "more_body": True})
-            if status == 206 and offset > last:
-                break  # the rest is not wanted: the stream is closed unread
-        else:
-            if size is not None and offset != size:
-                raise Error(Code.INTERNAL, f"the file's stream gave {offset} bytes, not its {size}")
+        try:
+            await _send_chunks(send, chunks, size, status, first, last)
+        except BrokenStream:
+            raise
+        except Exception as exc:
+            raise BrokenStream(f"the file's stream failed after its headers: {exc!r}") from exc
         await send({"type": "http.response.body", "body": b""})
     finally:
         aclose = getattr(chunks, "aclose", None)
         if aclose is not None:
             await aclose()
+
+
+async def _send_chunks(
+    send: Send,
+    chunks: AsyncIterator[bytes],
+    size: int | None,
+    status: int,
+    first: int,
+    last: int,
+) -> None:
+    """The body of a streamed download: the chunks, cut to the range if there is one."""
+    offset = 0  # of the chunk's first byte in the file
+    async for chunk in chunks:
+        end = offset + len(chunk)
+        if size is not None and end > size:
+            raise BrokenStream(f"the file's stream gave more than its {size} bytes")
+        if size is None:
+            piece = chunk
+        elif end <= first or offset > last:
+            piece = b""
+        else:
+            piece = chunk[max(first - offset, 0) : last + 1 - offset]
+        offset = end
+        if piece:
+            await send({"type": "http.response.body", "body": piece, "more_body": True})
+        if status == 206 and offset > last:
+            break  # the rest is not wanted: the stream is closed unread
+    else:
+        if size is not None and offset != size:
+            raise BrokenStream(f"the file's stream gave {offset} bytes, not its {size}")

@@ -223,7 +223,12 @@ class RestProtocol:
             await self.table.refused(ctx, exc)
             raise
         ctx.status = op.status
-        output = await invoke(op.method, ctx, request)
+        try:
+            output = await invoke(op.method, ctx, request)
+        except Error:
+            if stream is not None and isinstance(stream.failure, ClientDisconnected):
+                raise ClientDisconnected from None  # no one to answer
+            raise
         if stream is not None and stream.failure is not None:
             # The handler caught the upload's error and returned anyway: what it
             # kept is not the whole file, so the caller hears the error, not a success.
