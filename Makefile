@@ -86,6 +86,7 @@ unit: $(STAMP) $(NODE_STAMP) $(TOOLS_STAMP) $(DOCS_STAMP)
 	$(BIN)/pytest
 
 bench: $(STAMP)
+	./scripts/ensure-bench-tools
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python -m bench
 

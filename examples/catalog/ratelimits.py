@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Mapped, mapped_column
 
 from examples.catalog.database import Base, Database
+from examples.catalog.schema import CONNECT_TIMEOUT
 from twofold import Code, Context, Error, Idempotency
 from twofold.core.chain import CallNext
 from twofold.interceptors.limits import MemoryBuckets, RateLimit
@@ -76,8 +77,6 @@ DELETE FROM rate_buckets WHERE updated_at < extract(epoch FROM clock_timestamp()
 """
 # Connections of a process's bucket pool: a take holds one for one round trip.
 POOL_SIZE = 4
-# Seconds to open a connection: a database that does not answer is UNAVAILABLE soon.
-CONNECT_TIMEOUT = 5.0
 
 
 class SqlBuckets:

@@ -37,6 +37,12 @@ URL_EXAMPLES = "sqlite+aiosqlite:///catalog.db or postgresql+asyncpg://user:pass
 _MIGRATION_LOCK_KEY = 0x7477_6F66_6F6C_64
 
 
+# Seconds asyncpg may take to open a connection (its own default is 60): a
+# PostgreSQL host that does not answer makes start-up fail, and a call
+# UNAVAILABLE, within seconds rather than a minute.
+CONNECT_TIMEOUT = 5.0
+
+
 class Unusable(Exception):
     """A database the catalog cannot serve or migrate as it is; the message says why."""
 
@@ -53,6 +59,8 @@ def open_engine(url: str) -> AsyncEngine:
         raise Unusable(f"{URL_ENV} is not a database URL; examples: {URL_EXAMPLES}") from None
     named = f"{URL_ENV} {parsed.render_as_string(hide_password=True)}"
     try:
+        if parsed.get_driver_name() == "asyncpg":
+            return create_async_engine(parsed, connect_args={"timeout": CONNECT_TIMEOUT})
         return create_async_engine(parsed)
     except ImportError as exc:
         raise Unusable(
@@ -184,6 +192,11 @@ async def _connect(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     """``engine.connect()``, with a failure to connect as :class:`Unusable`, in one line."""
     try:
         conn = await engine.connect()
+    except TimeoutError:  # an OSError, but with nothing to say for itself
+        raise Unusable(
+            f"cannot connect to the catalog database {describe(engine)}: "
+            f"no answer within {CONNECT_TIMEOUT:g} s"
+        ) from None
     except (OSError, DBAPIError) as exc:
         raise Unusable(
             f"cannot connect to the catalog database {describe(engine)}: {reason(exc)}"

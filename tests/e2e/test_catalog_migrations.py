@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -182,6 +183,7 @@ def test_postgresql_behind_refuses_to_start_and_names_the_command(
     ("wrong", "says"),
     [
         ("port", "cannot connect to the catalog database"),
+        ("silent", "no answer within 5 s"),
         ("database", 'database "no_such_catalog" does not exist'),
         ("user", 'role "no_such_user" does not exist'),
         ("driver", "its driver is not installed"),
@@ -192,18 +194,23 @@ def test_a_wrong_postgresql_url_fails_at_start_in_one_line(
     postgres_cluster: Cluster, tmp_path: Path, wrong: str, says: str
 ) -> None:
     port = postgres_cluster.port
+    # A host that takes the connection and never answers (asyncpg's own
+    # timeout is a minute; the catalog's is 5 s).
+    silent = socket.create_server(("127.0.0.1", 0), backlog=16)
     url = {
+        "silent": f"postgresql+asyncpg://twofold:secret@127.0.0.1:{silent.getsockname()[1]}/c",
         "port": f"postgresql+asyncpg://twofold:secret@127.0.0.1:{free_port()}/catalog",
         "database": f"postgresql+asyncpg://twofold:secret@127.0.0.1:{port}/no_such_catalog",
         "user": f"postgresql+asyncpg://no_such_user:secret@127.0.0.1:{port}/postgres",
         "driver": f"postgresql://twofold:secret@127.0.0.1:{port}/postgres",
         "garbage": "postgres:secret@127.0.0.1/catalog",
     }[wrong]
-    output = serve_refused(url, tmp_path)
+    with silent:
+        output = serve_refused(url, tmp_path)
+        result = migrate(url)
     [line] = error_lines(output)
     assert says in line, output
     assert "secret" not in output  # the password is never printed
-    result = migrate(url)
     assert result.returncode == 1 and says in result.stderr, result.stderr
     assert result.stderr.count("\n") == 1 and "secret" not in result.stderr, result.stderr
 
