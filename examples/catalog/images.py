@@ -22,7 +22,17 @@ from sqlalchemy.orm import Mapped, mapped_column
 from examples.catalog.database import Base, Database, ProductRow
 from examples.catalog.models import Id
 from examples.catalog.service import service
-from twofold import Code, Error, File, Idempotency, Provided, Upload, public, requires
+from twofold import (
+    Code,
+    Error,
+    File,
+    Idempotency,
+    Provided,
+    Upload,
+    check_etag,
+    public,
+    requires,
+)
 
 # What a browser can show; anything else is refused, not stored.
 IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp", "image/avif"})
@@ -58,8 +68,11 @@ class ProductImage(msgspec.Struct, kw_only=True):
 
 @service.procedure(http=("PUT", "/products/{id}/image"), idempotency=Idempotency.IDEMPOTENT)
 @requires("products:write")
-async def put_product_image(db: Provided[Database], id: Id, image: Upload) -> ProductImage:
-    """Set a product's image (PNG, JPEG, GIF, WebP or AVIF, at most 8 MiB)."""
+async def put_product_image(
+    db: Provided[Database], id: Id, image: Upload, etag: str = ""
+) -> ProductImage:
+    """Set a product's image (PNG, JPEG, GIF, WebP or AVIF, at most 8 MiB);
+    with ``etag`` (REST: If-Match), only if the image is still that one."""
     media = image.content_type.split(";", 1)[0].strip().lower()
     if media not in IMAGE_TYPES:
         # Refused before a byte of the body is read.
@@ -74,6 +87,8 @@ async def put_product_image(db: Provided[Database], id: Id, image: Upload) -> Pr
         if await session.get(ProductRow, id) is None:
             raise Error(Code.NOT_FOUND, f"product {id} not found")
         row = await session.get(ProductImageRow, id, with_for_update=True)
+        # Inside the transaction, the row locked: no write comes between check and write.
+        check_etag(etag, "" if row is None else row.etag, f"product {id}'s image")
         if row is None:
             row = ProductImageRow(product_id=id)
             session.add(row)

@@ -28,6 +28,9 @@ from twofold.http.routing import Template
 # The list response field whose value the Link: rel="next" header carries (AIP-158).
 NEXT_PAGE_TOKEN = "next_page_token"
 
+# The write fields REST fills from headers (If-Match, If-Unmodified-Since, Idempotency-Key).
+_FROM_HEADERS = frozenset({caching.ETAG_FIELD, caching.UNMODIFIED_SINCE_FIELD, KEY_FIELD})
+
 # Builds the request message from (path and query values, raw body).
 Decode = Callable[[dict[str, Any], bytes], Any]
 
@@ -85,10 +88,11 @@ class Operation:
         upload = None
         if body not in (None, "*") and _uploaded(all_fields[body].type):
             upload = body
-        elif body == "*" and len(set(all_fields) - path_fields) == 1:
+        elif body == "*" and len(set(all_fields) - path_fields - _FROM_HEADERS) == 1:
             # ``http=("PUT", "/files/{name}")`` on ``(name: str, file: File)``:
-            # the body is the whole rest of the message, which is the file.
-            (rest,) = set(all_fields) - path_fields
+            # the body is the whole rest of the message, which is the file
+            # (an etag, a date or a key beside it comes from its header).
+            (rest,) = set(all_fields) - path_fields - _FROM_HEADERS
             upload = rest if _uploaded(all_fields[rest].type) else None
         if_match = not read and caching.ETAG_FIELD in all_fields
         unmodified = not read and caching.UNMODIFIED_SINCE_FIELD in all_fields
