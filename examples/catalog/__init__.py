@@ -17,6 +17,9 @@ the app starts:
 - ``CATALOG_TIMEOUT``: the server-side timeout of every call, in seconds
   (default 30); WatchPrices has none, and instead ends cleanly after
   ``CATALOG_WATCH_LIFETIME`` seconds (default 600), when its client reconnects.
+- ``CATALOG_MAX_POLL_WAIT``: the longest a long poll of WatchPrices
+  (``?wait=``, docs/rest.md) is held, in seconds (default 30); a longer
+  ``wait`` is taken as this.
 - ``CATALOG_CORS_ORIGINS``: the browser origins whose pages may call the
   catalog, comma-separated (default ``http://localhost:5173``, a Vite dev
   server); patterns like ``https://*.example.com`` work, ``*`` allows any.
@@ -55,6 +58,7 @@ from twofold import (
     Deadlines,
     IdempotencyKeys,
     Metrics,
+    Options,
     RequestIds,
 )
 
@@ -72,6 +76,7 @@ app: App = App(
     title="Product catalog",
     cors=cors(),
     middleware=[WebPage],  # the web page at /ui (docs/ui.md)
+    options=Options(max_poll_wait=float(os.environ.get("CATALOG_MAX_POLL_WAIT") or 30)),
     interceptors=[
         RequestIds(),  # X-Request-Id on every answer, in every log line
         Metrics(),  # GET /metrics

@@ -58,7 +58,9 @@ def schemathesis(server: Server, tmp: Path, max_examples: int) -> subprocess.Com
 @pytest.fixture
 def fresh_catalog(database: Database, tmp_path: Path) -> Iterator[Server]:
     """A catalog of its own: the fuzzer writes thousands of rows other tests need not see."""
-    server = start("examples.catalog:app", tmp_path, database.env(tmp_path), "--no-grpc")
+    # A long poll held no longer than the fuzzer waits for WatchPrices (schemathesis.toml).
+    env = {**database.env(tmp_path), "CATALOG_MAX_POLL_WAIT": "0.2"}
+    server = start("examples.catalog:app", tmp_path, env, "--no-grpc")
     yield server
     server.stop()
 

@@ -83,7 +83,32 @@ def test_other_details_pass_through(http: httpx.Client) -> None:
         ("POST", "/v1/shelves/1/books/1:move", b'{"destination": 5}', 400, ""),
         ("POST", "/v1/shelves/1/books", b'{"pages": "many"}', 400, "book"),
         ("POST", "/v1/shelves/1/books", b"\xff\xfe", 400, "book"),
+        # An empty array or string is no message (protobuf's Python parser iterates it).
+        ("POST", "/v1/shelves/1/books", b"[]", 400, "book"),
+        ("POST", "/v1/shelves/1/books", b'{"title": "a", "author": []}', 400, "book.author"),
+        ("POST", "/v1/shelves/1/books", b'{"title": "a", "author": ""}', 400, "book.author"),
+        ("POST", "/v1/shelves/1/books/1:move", b"[]", 400, ""),
+        # Durations as proto3 JSON writes them, not as Python's parser forgives them.
+        ("GET", "/v1/books?maxLoan=1.0000000001s", None, 400, "maxLoan"),
+        ("GET", "/v1/books?maxLoan=%2B1s", None, 400, "maxLoan"),
+        (
+            "POST",
+            "/v1/shelves/1/books",
+            b'{"title": "a", "loanPeriod": "1.5 s"}',
+            400,
+            "book.loanPeriod",
+        ),
         ("GET", "/v1/shelves/99999999999999999999999", None, 400, "id"),
+        # A URL's integers are decimal digits: no second name for shelf 1 or 100.
+        ("GET", "/v1/shelves/1.0", None, 400, "id"),
+        ("GET", "/v1/shelves/1e2", None, 400, "id"),
+        ("GET", "/v1/shelves/1/books?pageSize=1e2", None, 400, "pageSize"),
+        ("GET", "/v1/books?minPages=1.5", None, 400, "minPages"),
+        ("GET", "/v1/books?afterId=-1", None, 400, "afterId"),
+        ("GET", "/v1/books?minRatings[x]=1.0", None, 400, "minRatings.x"),
+        # A float that does not fit its type is out of range, not infinity.
+        ("GET", "/v1/books?score=1e40", None, 400, "score"),
+        ("GET", "/v1/books?minRating=1e400", None, 400, "minRating"),
         ("GET", "/v1/shelves/1/books?pageSize=x", None, 400, "pageSize"),
         ("GET", "/v1/shelves/1/books?reverse=maybe", None, 400, "reverse"),
         ("GET", "/v1/shelves/1/books?genre=POETRY", None, 400, "genre"),

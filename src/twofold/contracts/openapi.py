@@ -28,8 +28,9 @@ from twofold.contracts.schemas import Schema, Schemas, ref, used
 from twofold.core import messages
 from twofold.core.code import Code
 from twofold.core.method import Idempotency, Method, StreamKind
+from twofold.core.options import MAX_POLL_WAIT
 from twofold.core.table import MethodTable
-from twofold.http import caching
+from twofold.http import caching, resumption
 from twofold.http.operation import Operation
 from twofold.http.routing import Template
 from twofold.interceptors import idempotency
@@ -167,6 +168,7 @@ def document(
     security_schemes: dict[str, Schema] | None = None,
     policies: Policies = Policies(),
     openapi_version: str = DEFAULT_VERSION,
+    max_poll_wait: float = MAX_POLL_WAIT,
 ) -> dict[str, Any]:
     """The OpenAPI document of every REST route and procedure in ``table``.
 
@@ -180,12 +182,15 @@ def document(
     where 3.1 can only stretch ``schema`` over the whole stream) and tags
     with a display ``summary``, a ``kind`` and a ``parent`` (a resource's tag
     under its service's).
+
+    ``max_poll_wait`` is the App's longest long poll, which the ``wait``
+    parameter of a resumable stream's route states.
     """
     if openapi_version not in VERSIONS:
         raise ValueError(
             f"OpenAPI {openapi_version!r} cannot be written: choose one of {', '.join(VERSIONS)}"
         )
-    built = _Document(table, security_schemes, policies, openapi_version)
+    built = _Document(table, security_schemes, policies, openapi_version, max_poll_wait)
     doc = built.build(title, version)
     if security_schemes:
         doc["components"]["securitySchemes"] = security_schemes
@@ -204,9 +209,11 @@ class _Document:
         security_schemes: dict[str, Schema] | None = None,
         policies: Policies = Policies(),
         openapi_version: str = DEFAULT_VERSION,
+        max_poll_wait: float = MAX_POLL_WAIT,
     ) -> None:
         self.table = table
         self.version = openapi_version
+        self.max_poll_wait = max_poll_wait
         self.security_schemes = security_schemes
         self.policies = policies
         self.services = {s.full_name: s for s in table.services}
@@ -403,6 +410,7 @@ class _Document:
             # The header is the request's `after` field: it takes that field's values.
             after = _without_null(self.schemas.schema(fields[method.resume.after].type))
             headers.append(_last_event_id(method.resume.after, after))
+            params.append(_wait(method.resume.after, self.max_poll_wait))
         if params or headers:
             op["parameters"] = params + headers
         if binding.body is not None:
@@ -461,12 +469,25 @@ class _Document:
             # is; 3.1 tools read an event stream's `schema` as one event.
             key = "schema" if self.version == "3.1" else "itemSchema"
             success["content"] = {EVENT_STREAM: {key: self._event(method)}}
+            if method.resume is not None:
+                # ?wait= asks for a long poll: the same 200 as one JSON batch.
+                success["content"][JSON] = {"schema": self._batch(method)}
         elif status != 204:
             schema = self.schemas.schema(method.output_type)
             success["content"] = {JSON: {"schema": schema}}
         read = binding.verb == "GET" and not streams
         success.setdefault("headers", {}).update(_success_headers(method, read))
         out: Schema = {str(status): success}
+        if streams and method.resume is not None:
+            success["headers"]["Link"] = _NEXT_POLL
+            out["204"] = {
+                "description": "No Content: a long poll's `wait` passed with no event. "
+                "`Link` is the next poll, after the same cursor.",
+                "headers": {
+                    "Cache-Control": success["headers"]["Cache-Control"],
+                    "Link": _NEXT_POLL,
+                },
+            }
         if read:
             out["304"] = {
                 "description": "Not Modified: the ETag in `If-None-Match` is still current.",
@@ -479,7 +500,9 @@ class _Document:
             out["400"] = self._shared("BadRequest")
         if template.variables:
             out["404"] = self._shared("NotFound")
-        if not streams:  # an event stream is not negotiated (twofold.wires.sse)
+        # An event stream is not negotiated (twofold.wires.sse); a long poll
+        # answers JSON only (twofold.wires.longpoll).
+        if not streams or method.resume is not None:
             out["406"] = self._shared("NotAcceptable")
         if shape.if_match or shape.unmodified:
             out["412"] = self._shared("PreconditionFailed")
@@ -490,6 +513,30 @@ class _Document:
             out["415"] = self._shared("UnsupportedMediaType")
         out["default"] = self._shared(PROBLEM)
         return dict(sorted(out.items(), key=lambda kv: (kv[0] == "default", kv[0])))
+
+    def _batch(self, method: Method) -> Schema:
+        """A long poll's 200 (twofold.wires.longpoll): the events, and the cursor."""
+        resume = method.resume
+        assert resume is not None
+        return {
+            "type": "object",
+            "properties": {
+                "events": {
+                    "type": "array",
+                    "items": self.schemas.schema(method.output_type),
+                    "minItems": 1,
+                    "maxItems": resumption.MAX_POLL_EVENTS,
+                },
+                "cursor": {
+                    "type": "string",
+                    "description": f"The last event's `{resume.event_id}`: the next poll's "
+                    f"`{resume.after}`.",
+                },
+            },
+            "required": ["events", "cursor"],
+            "description": "A long poll's answer (`wait` given): the events after the "
+            "cursor sent, oldest first, as many as were ready.",
+        }
 
     def _event(self, method: Method) -> Schema:
         """One Server-Sent Event of a stream (twofold.wires.sse): 3.2's
@@ -662,6 +709,26 @@ def _last_event_id(after: str, schema: Schema) -> Schema:
         f"(it is the request's `{after}`, and takes precedence over the query's).",
         "required": False,
         "schema": schema,
+    }
+
+
+_NEXT_POLL: Schema = {
+    "description": 'A long poll\'s next poll, after its cursor: `<url>; rel="next"`.',
+    "schema": {"type": "string"},
+}
+
+
+def _wait(after: str, maximum: float) -> Schema:
+    """A resumable stream's long-poll switch (twofold.wires.longpoll)."""
+    return {
+        "name": resumption.WAIT,
+        "in": "query",
+        "description": "Long polling: answer with the events after "
+        f"`{after}` (200, JSON) as soon as there are any, or 204 after this many "
+        f"seconds. Held {maximum:g} s at most: a longer wait is taken as {maximum:g}. "
+        "0 answers with what is there now. Without it the route is an event stream.",
+        "required": False,
+        "schema": {"type": "number", "minimum": 0},
     }
 
 

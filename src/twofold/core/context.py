@@ -33,6 +33,7 @@ class Context:
         "_state",
         "_timeout",
         "admitted",
+        "closed",
         "deadline",
         "headers",
         "identity",
@@ -62,6 +63,10 @@ class Context:
         self._state: dict[str, Any] | None = None
         self.identity: Identity | None = None
         self.admitted = False
+        # Set by a protocol that closes a stream because it has what it asked
+        # for (a long poll answered, or its wait over): the cancellation that
+        # stops the handler is then the call's normal end, not a client's.
+        self.closed = False
         self._response_headers: dict[str, str] | None = None
         # The timeout a streaming protocol holds around its whole exchange
         # (twofold.core.invoke.deadline), so that a deadline set later can move it.

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 MiB = 1 << 20
+# The default longest long poll, in seconds (Options.max_poll_wait).
+MAX_POLL_WAIT = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,3 +72,14 @@ class Options:
     """The OpenAPI version of the served document: ``"3.1"`` or ``"3.2"`` (docs/openapi.md)."""
     websocket: WebSocketOptions = WebSocketOptions()
     """The limits of JSON-RPC over WebSocket, on ``jsonrpc_path``."""
+    max_poll_wait: float = MAX_POLL_WAIT
+    """The longest a long poll (``?wait=`` on a resumable stream's REST route,
+    docs/rest.md) is held; a longer ``wait`` is taken as this. Half of the 60 s
+    idle timeout of nginx's ``proxy_read_timeout`` and of cloud load balancers,
+    so that a held poll is answered before a proxy gives up on it."""
+
+    def __post_init__(self) -> None:
+        if not 0 < self.max_poll_wait <= 3600:
+            raise ValueError(
+                f"Options.max_poll_wait must be in (0, 3600], not {self.max_poll_wait!r}"
+            )

@@ -28,6 +28,24 @@ from twofold.gateway.rules import SCALAR_WKT, Route, field_at
 
 _encode = msgspec.json.Encoder().encode
 _MAP_KEY = re.compile(r"([A-Za-z_][\w.]*)\[([^\]]*)\]").fullmatch
+_T = FieldDescriptor
+_SIGNED = frozenset({_T.TYPE_INT32, _T.TYPE_INT64, _T.TYPE_SINT32, _T.TYPE_SINT64,
+                     _T.TYPE_SFIXED32, _T.TYPE_SFIXED64})  # fmt: skip
+_UNSIGNED = frozenset({_T.TYPE_UINT32, _T.TYPE_UINT64, _T.TYPE_FIXED32, _T.TYPE_FIXED64})
+_FLOATS = {_T.TYPE_FLOAT: 3.4028234663852886e38, _T.TYPE_DOUBLE: 1.7976931348623157e308}
+_WKT_SIGNED = frozenset({"google.protobuf.Int32Value", "google.protobuf.Int64Value"})
+_WKT_UNSIGNED = frozenset({"google.protobuf.UInt32Value", "google.protobuf.UInt64Value"})
+_WKT_FLOATS = {
+    "google.protobuf.FloatValue": _FLOATS[_T.TYPE_FLOAT],
+    "google.protobuf.DoubleValue": _FLOATS[_T.TYPE_DOUBLE],
+}
+_INTEGER = re.compile(r"-?[0-9]+").fullmatch
+_NATURAL = re.compile(r"[0-9]+").fullmatch
+_NON_FINITE = frozenset({"NaN", "Infinity", "-Infinity"})
+# proto3 JSON's Duration: seconds with up to nine fractional digits, then "s".
+# protobuf's Python parser also takes "1.5 s" and "+1s" and cuts a tenth digit
+# off silently, so the text is checked before it is parsed.
+_DURATION = re.compile(r"-?[0-9]+(\.[0-9]{1,9})?s").fullmatch
 _TRUE = frozenset({"1", "t", "T", "true", "TRUE", "True"})
 _FALSE = frozenset({"0", "f", "F", "false", "FALSE", "False"})
 
@@ -44,12 +62,50 @@ def parse_json(schema: Schema, descriptor: Descriptor, raw: bytes | str, prefix:
 
 
 def merge_dict(schema: Schema, message: Message, value: Any, prefix: str = "") -> None:
+    _object(_descriptor(message), value, "")
     try:
         json_format.ParseDict(value, message, descriptor_pool=schema.pool)
     except json_format.ParseError as exc:
         raise Error.invalid(prefix, str(exc)) from None
     except (ValueError, TypeError, AttributeError, RecursionError) as exc:  # unwrapped oddities
         raise Error.invalid(prefix, f"cannot read the message: {exc}") from None
+
+
+def _object(descriptor: Descriptor, value: Any, path: str) -> None:
+    """Refuse a JSON value that is not an object where a message is expected.
+
+    protobuf's Python parser reads a message by iterating over its JSON value,
+    so an empty array or string passes as an empty message (``"author": []``
+    reached the upstream as ``author {}``); proto3 JSON allows only an object
+    (or null). The well-known types have JSON of their own and are left to it.
+    """
+    if descriptor.full_name == "google.protobuf.Duration" and isinstance(value, str):
+        _duration(value, path)
+    if descriptor.full_name.startswith("google.protobuf.") or value is None:
+        return
+    if not isinstance(value, dict):
+        raise Error.invalid(path, f"expected a JSON object for {descriptor.full_name}")
+    for key, item in value.items():
+        field = descriptor.fields_by_camelcase_name.get(key) or descriptor.fields_by_name.get(key)
+        nested = field.message_type if field is not None else None
+        if field is None or nested is None or item is None:
+            continue  # an unknown name or a scalar: the parser's to refuse
+        inner = f"{path}.{key}" if path else key
+        if nested.GetOptions().map_entry:
+            values = nested.fields_by_name["value"].message_type
+            if values is not None and isinstance(item, dict):
+                for k, v in item.items():
+                    _object(values, v, f"{inner}.{k}")
+        elif field.is_repeated:
+            for i, v in enumerate(item) if isinstance(item, list) else ():
+                _object(nested, v, f"{inner}[{i}]")
+        else:
+            _object(nested, item, inner)
+
+
+def _duration(text: str, name: str) -> None:
+    if not _DURATION(text):
+        raise Error.invalid(name, f"not a Duration (seconds, up to 9 decimals, then s): {text!r}")
 
 
 def request_message(
@@ -198,7 +254,7 @@ def _query(
             entries = _container(layer, path)
             if map_key in entries:
                 raise Error.invalid(key, "given more than once, for one key of a map")
-            entries[map_key] = _scalar(value_field, text_value, key)
+            entries[map_key] = _scalar(value_field, text_value, f"{name}.{map_key}")
             spelled[path] = name
             continue
         if map_key is not None:
@@ -247,7 +303,29 @@ def _scalar(target: FieldDescriptor, text: str, name: str) -> Any:
         if text in _FALSE:
             return False
         raise Error.invalid(name, f"not a boolean: {text!r}")
-    # Numbers stay strings: proto3 JSON reads int64 (and every number) from a string.
+    # Numbers stay strings: proto3 JSON reads int64 (and every number) from a
+    # string. But its parser also takes "1e2" and "1.0" for an integer and
+    # rounds "1e40" to a float's infinity, which a JSON body may say and a URL
+    # should not: /v1/shelves/1.0 is no second name for shelf 1. As
+    # grpc-gateway and Envoy read URLs: integers in decimal digits, and a float
+    # that does not fit its type is out of range.
+    if wkt == "google.protobuf.Duration":
+        _duration(text, name)
+    elif target.type in _SIGNED or wkt in _WKT_SIGNED:
+        if not _INTEGER(text):
+            raise Error.invalid(name, f"not an integer: {text!r}")
+    elif target.type in _UNSIGNED or wkt in _WKT_UNSIGNED:
+        if not _NATURAL(text):
+            raise Error.invalid(name, f"not an unsigned integer: {text!r}")
+    else:
+        limit = _FLOATS.get(target.type) or _WKT_FLOATS.get(wkt)
+        if limit is not None and text not in _NON_FINITE:
+            try:
+                number = float(text)
+            except ValueError:
+                raise Error.invalid(name, f"not a number: {text!r}") from None
+            if abs(number) > limit:
+                raise Error.invalid(name, f"out of range: {text!r}")
     return text
 
 

@@ -145,7 +145,7 @@ async def _traced(stream: AsyncIterator[Any], span: Span, ctx: Context) -> Async
                 otel_context.detach(token)
             yield item
     except BaseException as exc:
-        _end(span, ctx, exc)
+        _end(span, ctx, outcome.ended(ctx, exc))
         raise
     finally:
         aclose = getattr(stream, "aclose", None)

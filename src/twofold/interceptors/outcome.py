@@ -38,6 +38,13 @@ def code(ctx: Context, exc: BaseException) -> Code:
     return Code.INTERNAL
 
 
+def ended(ctx: Context, exc: BaseException) -> BaseException | None:
+    """``exc``, or None when it is only how the protocol closed a stream it
+    was done with (``ctx.closed``: a long poll answered): that end is success."""
+    closing = isinstance(exc, asyncio.CancelledError | GeneratorExit)
+    return None if closing and ctx.closed else exc
+
+
 def name(ctx: Context, exc: BaseException | None) -> str:
     """``ok`` or the canonical code's wire name (``not_found``)."""
     return OK if exc is None else code(ctx, exc).wire_name
@@ -80,7 +87,7 @@ async def watched(
         async for item in stream:
             yield item
     except BaseException as exc:
-        end(exc)
+        end(ended(ctx, exc))
         raise
     else:
         end(None)

@@ -26,6 +26,7 @@ from twofold.core.errors import Error
 from twofold.core.method import UNKNOWN, Idempotency, Method, StreamKind
 from twofold.core.options import Options
 from twofold.core.table import MethodTable
+from twofold.http import resumption
 from twofold.http.body import header, media_type, respond
 from twofold.http.cors import Cors, CrossOrigin
 from twofold.interceptors.auth import Authentication
@@ -35,7 +36,7 @@ from twofold.server import health
 from twofold.server.grpc_services import GrpcServices
 from twofold.server.health import Readiness
 from twofold.server.middleware import MiddlewareEntry, wrap
-from twofold.wires import connect, grpc, sse
+from twofold.wires import connect, grpc, longpoll, sse
 from twofold.wires.connect import ConnectProtocol
 from twofold.wires.grpc import GrpcProtocol
 from twofold.wires.grpcweb import GrpcWebProtocol
@@ -158,7 +159,7 @@ class App:
             self.table.methods[i] = bound
             self.table.by_path[bound.path] = bound
         self._bind()
-        self.rest = RestProtocol(self.table, self.options, sse.serve)
+        self.rest = RestProtocol(self.table, self.options, sse.serve, longpoll.serve)
         self.jsonrpc = JsonRpcProtocol(self.table, self.options)
         # Origins are checked against the CORS policy on the upgrade (docs/websocket.md).
         self.websocket = WebSocketProtocol(self.table, self.options, cors)
@@ -375,6 +376,7 @@ class App:
             security_schemes=schemes,
             policies=policies,
             openapi_version=openapi_version,
+            max_poll_wait=self.options.max_poll_wait,
         )
         if self.options.health_in_openapi:
             paths = health.openapi_paths(self.options.health_path, self.options.ready_path)
@@ -439,7 +441,8 @@ async def _unwind(stack: contextlib.AsyncExitStack) -> None:
 
 
 def _check_resume(table: MethodTable) -> None:
-    """A ``@resumable`` stream's two fields exist, and it is a server stream."""
+    """A ``@resumable`` stream's two fields exist, it is a server stream, and its
+    request leaves ``wait`` to long polling."""
     for method in table:
         resume = method.resume
         if resume is None:
@@ -455,6 +458,12 @@ def _check_resume(table: MethodTable) -> None:
             if name not in names:
                 listed = ", ".join(sorted(names)) or "none"
                 raise DefinitionError(f"{where}: its {side} has no field {name!r} ({listed})")
+        if resumption.WAIT in {f.name for f in messages.fields(method.input_type)}:
+            # ?wait= asks for a long poll of the stream (twofold.wires.longpoll).
+            raise DefinitionError(
+                f"{where}: its request field {resumption.WAIT!r} would hide the long-poll "
+                "query parameter of the same name; rename it"
+            )
 
 
 def _check_decided(table: MethodTable) -> None:

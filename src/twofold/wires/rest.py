@@ -30,7 +30,7 @@ from twofold.core.method import UNKNOWN, StreamKind
 from twofold.core.options import Options
 from twofold.core.policy import KEY_FIELD
 from twofold.core.table import MethodTable
-from twofold.http import caching, compression, files, negotiation
+from twofold.http import caching, compression, files, negotiation, resumption
 from twofold.http.body import (
     ClientDisconnected,
     encode_headers,
@@ -50,6 +50,11 @@ PROTOCOL = "rest"
 # refusal observer).
 ServeStream = Callable[
     [Operation, Context, dict[str, Any], Receive, Send, int, Refused], Awaitable[None]
+]
+# What serves a long poll of one (``?wait=``; the App gives longpoll.serve): the
+# same, with the App's options for the longest wait.
+ServePoll = Callable[
+    [Operation, Context, dict[str, Any], Receive, Send, Options, Refused], Awaitable[None]
 ]
 JSON = b"application/json"
 _encode = msgspec.json.Encoder().encode
@@ -83,9 +88,12 @@ class RestProtocol:
 
     name = PROTOCOL
 
-    def __init__(self, table: MethodTable, options: Options, stream: ServeStream) -> None:
+    def __init__(
+        self, table: MethodTable, options: Options, stream: ServeStream, poll: ServePoll
+    ) -> None:
         self.options = options
         self.stream = stream
+        self.poll = poll
         self.table = table
         self.router: Router[Route] = Router()
         routes: dict[str, Route] = {}
@@ -139,7 +147,13 @@ class RestProtocol:
                 return
         try:
             if op.method.kind is not StreamKind.UNARY:
-                # Server streaming on a REST route (Server-Sent Events, given by the App).
+                # Server streaming on a REST route: a long poll when it asks for
+                # one, else Server-Sent Events (both given by the App).
+                if resumption.wait_of(scope["query_string"]) is not None:
+                    await self.poll(
+                        op, ctx, params, receive, send, self.options, self.table.refused
+                    )
+                    return
                 await self.stream(
                     op, ctx, params, receive, send, self.options.max_body_size, self.table.refused
                 )

@@ -21,13 +21,12 @@ import msgspec
 
 from twofold.core.asgi import Receive, Send
 from twofold.core.chain import Refused
-from twofold.core.code import Code
 from twofold.core.context import Context
-from twofold.core.errors import Error, as_error, validation_error
+from twofold.core.errors import Error, as_error
 from twofold.core.invoke import deadline, stream
-from twofold.http import compression
-from twofold.http.body import ClientDisconnected, encode_headers, header, read_body
-from twofold.http.operation import Operation, add_query
+from twofold.http import resumption
+from twofold.http.body import ClientDisconnected, encode_headers
+from twofold.http.operation import Operation
 from twofold.http.problem import problem, send_problem
 from twofold.wires.exchange import Exchange, stopping
 
@@ -36,8 +35,6 @@ KEEPALIVE = 15.0  # seconds of silence before a comment line
 # Milliseconds an EventSource waits before it reconnects (browsers' own
 # default is about 3 s): sent once, at the start of every stream.
 RETRY = 1000
-# Longest Last-Event-ID read: an id is a row id or a token, never a document.
-MAX_LAST_EVENT_ID = 1024
 # How long the first message may take before the 200 goes out anyway: long
 # enough for a handler's own checks to fail with a proper status, short
 # enough that a client sees the stream open at once.
@@ -62,31 +59,7 @@ async def serve(
     assert scope is not None
     path: str = scope["path"]
     try:
-        qs: bytes = scope["query_string"]
-        if qs and op.query_fields:
-            add_query(params, qs, op.query_fields)
-        resume = ctx.method.resume
-        last = None if resume is None else header(scope, b"last-event-id")
-        if last is not None and len(last) > MAX_LAST_EVENT_ID:
-            raise Error.invalid("Last-Event-ID", "is too long")
-        raw = b""
-        if op.body is not None:
-            raw = await read_body(scope, receive, max_body_size)
-            coding = header(scope, b"content-encoding")
-            if coding is not None:
-                raw = compression.decode_body(coding, raw, max_body_size)
-        try:
-            request = op.decode(params, raw)
-            if last is not None and resume is not None:
-                # An EventSource comes back to the same URL with the last id it
-                # saw: the header is newer than the query's ``after``, which
-                # was still checked above, as any parameter is.
-                params[resume.after] = last.decode("latin-1")
-                request = op.decode(params, raw)
-        except msgspec.ValidationError as exc:
-            raise validation_error(exc) from None
-        except msgspec.DecodeError as exc:
-            raise Error(Code.INVALID_ARGUMENT, f"malformed JSON body: {exc}") from None
+        request = (await resumption.read(op, scope, params, receive, max_body_size)).request
     except ClientDisconnected:
         return
     except Error as exc:
@@ -161,7 +134,12 @@ class _Events:
                 # that read the stream by its OpenAPI schema.
                 retry = b"retry: %d\n" % RETRY if count == 1 else b""
                 await self._body(
-                    retry + b"id: " + _event_id(event_id) + b"\ndata: " + _encode(output) + b"\n\n"
+                    retry
+                    + b"id: "
+                    + resumption.event_id(event_id).encode()
+                    + b"\ndata: "
+                    + _encode(output)
+                    + b"\n\n"
                 )
 
     async def idle(self) -> None:
@@ -176,14 +154,6 @@ class _Events:
                 await _start(self.send, self.ctx)
             await self.send({"type": "http.response.body", "body": data, "more_body": True})
             self.sent_at = asyncio.get_running_loop().time()
-
-
-def _event_id(value: Any) -> bytes:
-    """An event id as the field's value: a line break or NUL would end or void it."""
-    text = value if isinstance(value, str) else _encode(value).decode()
-    if any(c in text for c in "\r\n\0"):
-        raise Error(Code.INTERNAL, "an event id holds a line break or NUL")
-    return text.encode()
 
 
 async def _start(send: Send, ctx: Context) -> None:
