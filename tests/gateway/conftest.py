@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -37,6 +40,37 @@ def serve(app: Any) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+@contextmanager
+def serve_h2(app: Any) -> Iterator[int]:
+    """Serve an ASGI app with hypercorn (HTTP/1.1 and h2c, trailers) in a thread of
+    its own; yields the port."""
+    from hypercorn.asyncio import serve as hypercorn_serve
+    from hypercorn.config import Config
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    config = Config()
+    # hypercorn closes the descriptor it is given when it stops: give it its own.
+    config.bind = [f"fd://{os.dup(sock.fileno())}"]
+    config.accesslog = config.errorlog = None
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+
+    def run() -> None:
+        loop.run_until_complete(hypercorn_serve(app, config, shutdown_trigger=stop.wait))
+
+    thread = threading.Thread(target=run, name="test-gateway-h2", daemon=True)
+    thread.start()
+    try:
+        yield int(sock.getsockname()[1])
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(10)
+        loop.close()
+        sock.close()
 
 
 @pytest.fixture(scope="module")

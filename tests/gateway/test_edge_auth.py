@@ -3,12 +3,15 @@ before any body is read and before anything reaches the upstream."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
+import grpc
 import httpx
 import pytest
+from websockets.sync.client import connect
 
-from tests.gateway.conftest import gateway_for, serve
+from tests.gateway.conftest import gateway_for, serve, serve_h2
 from tests.gateway.upstream import Upstream, message
 from twofold import ApiKeys, Authentication, StoredApiKey
 from twofold.http import envelope
@@ -72,3 +75,34 @@ def test_rpc_wires(guarded: httpx.Client) -> None:
     assert b"grpc-status: 16\r\n" in r.content
     r = guarded.get("/v1/shelves/1/books:watch?count=1")
     assert r.status_code == 401
+
+
+def test_streams_and_native_grpc(upstream: Upstream) -> None:
+    """Client streams (Connect, WebSocket) and native gRPC check credentials first too."""
+    gateway = gateway_for(
+        upstream.target, authentication=Authentication(ApiKeys([StoredApiKey.of("k", "ann")]))
+    )
+    with serve_h2(gateway) as port, grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        body = envelope.frame(b'{"text": "x"}')
+        headers = {"content-type": "application/connect+json"}
+        url = f"http://127.0.0.1:{port}/library.v1.Library/Chat"
+        r = httpx.post(url, content=body, headers=headers)
+        assert json.loads(r.content[5:])["error"]["code"] == "unauthenticated"
+        r = httpx.post(url, content=body, headers=headers | {"x-api-key": "k"})
+        assert json.loads(r.content[5:-7])["text"] == "x"
+        echo = channel.unary_unary("/library.v1.Library/Echo")
+        with pytest.raises(grpc.RpcError) as caught:
+            echo(b"", timeout=5)
+        assert caught.value.code() is grpc.StatusCode.UNAUTHENTICATED  # type: ignore[attr-defined]
+        answer = message("EchoRequest").FromString(
+            echo(
+                message("EchoRequest")(text="in").SerializeToString(),
+                metadata=(("x-api-key", "k"),),
+                timeout=5,
+            )
+        )
+        assert answer.text == "in"
+        with connect(f"ws://127.0.0.1:{port}/jsonrpc") as ws:
+            ws.send(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "Chat"}))
+            refused = json.loads(ws.recv(timeout=10))
+            assert refused["error"]["data"]["code"] == "unauthenticated"

@@ -70,7 +70,8 @@ class Library:
         self.books[book.name] = book
 
     def _keep(self, method: str, request: Any, context: Any) -> None:
-        self.seen[method] = json_format.MessageToDict(request, descriptor_pool=pool())
+        if request is not None:  # a request stream has no one request
+            self.seen[method] = json_format.MessageToDict(request, descriptor_pool=pool())
         pairs = context.invocation_metadata()
         self.metadata[method] = {k: v for k, v in pairs if isinstance(v, str)}
 
@@ -163,6 +164,32 @@ class Library:
         seen = sorted(f"{k}={v}" for k, v in context.invocation_metadata() if isinstance(v, str))
         return message("EchoRequest")(text=request.text, metadata=seen)
 
+    async def ImportBooks(self, requests: AsyncIterator[Any], context: Any) -> Any:
+        self._keep("ImportBooks", None, context)
+        made = []
+        async for request in requests:
+            if request.book.title == "fail":
+                await _abort(context, code_pb2.INVALID_ARGUMENT, "a book cannot be 'fail'")
+            made.append(await self.CreateBook(request, context))
+        return message("ListBooksResponse")(books=made)
+
+    async def Chat(self, requests: AsyncIterator[Any], context: Any) -> AsyncIterator[Any]:
+        self._keep("Chat", None, context)
+        seen = sorted(f"{k}={v}" for k, v in context.invocation_metadata() if isinstance(v, str))
+        await context.send_initial_metadata((("x-upstream", "library"),))
+        try:
+            async for request in requests:
+                if request.text == "fail":
+                    await _abort(context, code_pb2.NOT_FOUND, "no such chat", None)
+                if request.delay_ms:
+                    await asyncio.sleep(request.delay_ms / 1000)
+                yield message("EchoRequest")(text=request.text, metadata=seen)
+        except (asyncio.CancelledError, GeneratorExit):
+            # grpcio closes a cancelled call's response generator (GeneratorExit).
+            self.cancelled.append("Chat")
+            raise
+        context.set_trailing_metadata((("x-chat-end", "bye"),))
+
     async def Fail(self, request: Any, context: Any) -> Any:
         self._keep("Fail", request, context)
         code = code_pb2.Code.Value(request.code or "UNKNOWN")
@@ -201,11 +228,12 @@ def _handlers(library: Library) -> grpc.GenericRpcHandler:
         serialize: Callable[[Any], bytes] = (
             (lambda b: b) if m.name == "Garbage" else (lambda x: x.SerializeToString())
         )
-        make = (
-            grpc.unary_stream_rpc_method_handler
-            if m.server_streaming
-            else grpc.unary_unary_rpc_method_handler
-        )
+        make = {
+            (False, False): grpc.unary_unary_rpc_method_handler,
+            (False, True): grpc.unary_stream_rpc_method_handler,
+            (True, False): grpc.stream_unary_rpc_method_handler,
+            (True, True): grpc.stream_stream_rpc_method_handler,
+        }[(m.client_streaming, m.server_streaming)]
         table[m.name] = make(
             getattr(library, m.name),
             request_deserializer=request_class.FromString,

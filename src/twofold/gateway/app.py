@@ -29,7 +29,10 @@ from twofold.core.errors import Error, as_error
 from twofold.core.headers import Headers
 from twofold.gateway import rpc
 from twofold.gateway.descriptors import Schema
+from twofold.gateway.passthrough import GrpcRelay
+from twofold.gateway.reflection import PATHS as REFLECTION
 from twofold.gateway.rules import Route, Router, routes
+from twofold.gateway.socket import GatewaySocket
 from twofold.gateway.transcode import request_message, response_json
 from twofold.gateway.upstream import (
     DEFAULT_TIMEOUT,
@@ -116,6 +119,7 @@ class Gateway:
             f"/{m.containing_service.full_name}/{m.name}": m for m in schema.methods()
         }
         self.rpc = rpc.RpcFront(self)
+        self.grpc = GrpcRelay(self)
         self.keepalive = KEEPALIVE
         self._openapi: bytes | None = None
         self._exact: dict[str, ASGIApp] = {
@@ -140,8 +144,13 @@ class Gateway:
         if kind == "lifespan":
             await self._lifespan(receive, send)
             return
+        if kind == "websocket":
+            if scope["path"] != self.options.jsonrpc_path:
+                return  # the server closes it (403)
+            await GatewaySocket(self.rpc, scope, receive, send).run()
+            return
         if kind != "http":
-            return  # no WebSocket here: the server closes it
+            return
         await self._http(scope, receive, send)
 
     async def _safe(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -169,6 +178,12 @@ class Gateway:
             await exact(scope, receive, send)
             return
         method = self.methods.get(path)
+        if method is not None and self.grpc.can_handle(scope):
+            await self.grpc.serve(method, scope, receive, send)
+            return
+        if path in REFLECTION and self.grpc.can_handle(scope):
+            await self.grpc.reflection(path, scope, receive, send)
+            return
         if method is not None and self.rpc.can_handle(scope):
             await self.rpc.serve(method, scope, receive, send)
             return

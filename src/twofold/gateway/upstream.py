@@ -14,7 +14,7 @@ import contextlib
 import itertools
 import math
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +40,9 @@ DEFAULT_TIMEOUT = 30.0
 # A client may retry an UNAVAILABLE upstream after this many seconds unless the
 # upstream said otherwise (google.rpc.RetryInfo).
 RETRY_AFTER = "1"
+# What a client is told when the upstream cannot be reached: grpcio's own
+# words name addresses and OS errors.
+UNAVAILABLE = "the upstream service is unavailable"
 # grpcio's reconnect back-off starts at 1 s and grows to 120 s: behind a gateway an
 # upstream that restarted would stay "unavailable" for minutes. Retry sooner.
 CHANNEL_OPTIONS = (
@@ -96,6 +99,7 @@ class Upstream:
         self._turn = itertools.count()
         self._unary: dict[tuple[int, str], Any] = {}
         self._stream: dict[tuple[int, str], Any] = {}
+        self._duplex: dict[tuple[int, str], Any] = {}
         # Set by the Gateway when it has metrics (twofold.interceptors.metrics.Metrics).
         self.metrics: Metrics | None = None
         # Set by the Gateway when it traces (twofold.gateway.tracing, twofold[otel]).
@@ -153,6 +157,56 @@ class Upstream:
             finally:
                 call.cancel()
 
+    async def stream(
+        self,
+        path: str,
+        requests: AsyncIterator[bytes],
+        metadata: Sequence[tuple[str, str | bytes]],
+        seconds: float,
+        protocol: str = "",
+        opened: Callable[[grpc.aio.Call], None] | None = None,
+    ) -> AsyncIterator[bytes]:
+        """A client or bidi stream: ``requests`` go up as they come, answers come back.
+
+        The call is a stream both ways whatever the method declares (HTTP/2 does
+        not say): a unary answer is a stream of one message. ``opened`` is told
+        the call as soon as it exists, before any request is read, so that the
+        request side can cancel it.
+        """
+        with self.observed(protocol, path, metadata) as sent:
+            call = self.open(path, requests, sent, seconds)
+            if opened is not None:
+                opened(call)
+            try:
+                async for item in call:
+                    yield item
+            except grpc.aio.AioRpcError as exc:
+                raise upstream_error(exc) from None
+            finally:
+                call.cancel()
+
+    def open(
+        self,
+        path: str,
+        requests: AsyncIterator[bytes],
+        metadata: Sequence[tuple[str, str | bytes]],
+        seconds: float,
+    ) -> grpc.aio.StreamStreamCall:
+        """A raw call, for a relay that needs its headers and trailers as they are."""
+        channel = self.channel()
+        key = (id(channel), path)
+        stub = self._duplex.get(key) or self._duplex.setdefault(key, channel.stream_stream(path))
+        call: grpc.aio.StreamStreamCall = stub(requests, metadata=metadata, timeout=seconds)
+        return call
+
+    @contextlib.contextmanager
+    def observed(
+        self, protocol: str, path: str, metadata: Sequence[tuple[str, str | bytes]]
+    ) -> Iterator[Sequence[tuple[str, str | bytes]]]:
+        """One call's metrics and span; yields the metadata to send (the trace's added)."""
+        with self._measure(protocol, path), self._traced(protocol, path, metadata) as sent:
+            yield sent
+
     @contextlib.contextmanager
     def _traced(
         self, protocol: str, path: str, metadata: Sequence[tuple[str, str | bytes]]
@@ -196,6 +250,7 @@ class Upstream:
         channels, self._channels = self._channels, []
         self._unary.clear()
         self._stream.clear()
+        self._duplex.clear()
         for channel in channels:
             await channel.close()
 
@@ -217,7 +272,7 @@ def upstream_error(exc: grpc.aio.AioRpcError) -> Error:
     message = exc.details() or ""
     if code is Code.UNAVAILABLE and not details and "failed to connect" in message.lower():
         # grpcio's own text names addresses and OS errors: not the client's business.
-        message = "the upstream service is unavailable"
+        message = UNAVAILABLE
     return Error(code, message, details, headers=headers)
 
 
