@@ -276,3 +276,21 @@ def test_the_docs_client_sends_an_archive_from_disk(
     assert got.size == len(data) and got.filename == "backup.tar"
     assert got.content_type == "application/x-tar"
     assert (archive / "backup").read_bytes() == data
+
+
+def test_the_rest_client_reads_a_download_as_a_file(server: Server, tmp_path: Path) -> None:
+    from docs_src.files.app import service
+    from docs_src.files.client import send_archive
+    from twofold import Client
+
+    data = os.urandom(300_000)
+    path = tmp_path / "d.tar"
+    path.write_bytes(data)
+    asyncio.run(send_archive(server.url, "fetched", path))
+    with Client(service, server.url, protocol="rest") as client:
+        got = client.get_archive(name="fetched")  # streamed by the server
+        assert got.data == data and got.filename == "fetched.bin"
+        assert got.content_type == "application/octet-stream" and got.etag.startswith('"')
+        # The same method over Connect: the stream gathered into one message.
+        with Client(service, server.url, protocol="connect") as connect:
+            assert connect.get_archive(name="fetched").data == data

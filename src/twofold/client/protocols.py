@@ -46,10 +46,10 @@ from twofold.client.streams import (
 from twofold.client.transports import HttpRequest, HttpResponse
 from twofold.core.code import INVALID_REQUEST, JSONRPC_CODE, PARSE_ERROR, Code
 from twofold.core.errors import Error
-from twofold.core.files import Upload, upload_source
+from twofold.core.files import File, Upload, is_file, upload_source
 from twofold.core.method import HttpBinding, StreamKind
 from twofold.http import envelope
-from twofold.http.files import disposition
+from twofold.http.files import disposition, disposition_filename, safe_filename
 from twofold.http.routing import Template
 
 JSON = "application/json"
@@ -222,6 +222,8 @@ class Rest(Protocol):
         if 200 <= response.status < 300:
             if response.status == 204:
                 return self._output(rpc, b"{}")
+            if is_file(rpc.output_type) and not _is_json(response.media_type):
+                return _file(rpc.output_type, response)
             if not _is_json(response.media_type):
                 raise unexpected(response.status, response.media_type, response.content)
             return self._output(rpc, response.content)
@@ -244,6 +246,25 @@ class Rest(Protocol):
             self.response(rpc, head)  # raises: the problem document, or what came instead
             raise unexpected(head.status, head.media_type, head.content)
         return EventReader(lambda data: self._output(rpc, data), _event_problem, limit)
+
+
+def _file(tp: type[File], response: HttpResponse) -> File:
+    """A download as REST answers it: the bytes, their media type, name and tag."""
+    headers = response.headers
+    try:
+        # A name with a path in it is refused here as on the server: never a
+        # file name a caller might write to outside the directory it chose.
+        name = safe_filename(
+            disposition_filename(headers.get("content-disposition", "").encode("latin-1"))
+        )
+    except Error as exc:
+        raise fail(Code.INTERNAL, f"the download's Content-Disposition: {exc.message}") from None
+    return tp(
+        data=response.content,
+        content_type=headers.get("content-type", "") or "application/octet-stream",
+        filename=name,
+        etag=headers.get("etag", ""),
+    )
 
 
 def _problem(doc: dict[str, Any]) -> Error:

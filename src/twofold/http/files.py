@@ -75,7 +75,7 @@ def safe_filename(name: str) -> str:
 _EXTENDED = re.compile(rb"""filename\*\s*=\s*([\w!#$%&+^`{}~-]*)'[\w-]*'([^\s;]+)""", re.I)
 
 
-def _disposition_filename(value: bytes | None) -> str:
+def disposition_filename(value: bytes | None) -> str:
     """The filename of a Content-Disposition header (``filename*`` first, RFC 6266)."""
     if not value:
         return ""
@@ -102,7 +102,7 @@ async def read_upload(scope: Scope, receive: Receive, field: str, limit: int) ->
     content_type = header(scope, b"content-type")
     if media_type(content_type) != MULTIPART:
         data = await read_body(scope, receive, limit)
-        name = safe_filename(_disposition_filename(header(scope, b"content-disposition")))
+        name = safe_filename(disposition_filename(header(scope, b"content-disposition")))
         given = content_type.decode("latin-1").strip() if content_type else OCTET_STREAM
         return File(data=data, content_type=given or OCTET_STREAM, filename=name)
     assert content_type is not None
@@ -212,7 +212,7 @@ class _Form:
             return  # another field of the form: skipped, unbuffered
         if self.file is not None:
             raise Error.invalid(self.field, f"the form has more than one part named {self.field!r}")
-        filename = safe_filename(_disposition_filename(disposition))
+        filename = safe_filename(disposition_filename(disposition))
         given = self._headers.get(b"content-type", b"").decode("latin-1").strip()
         self.file = File(data=b"", content_type=given or OCTET_STREAM, filename=filename)
         self._chunks = []
@@ -341,7 +341,7 @@ async def open_upload(
     if media_type(content_type) != MULTIPART:
         if declared is not None and declared.isdigit() and int(declared) > limit:
             raise BodyTooLarge(limit, f"the upload is larger than {limit} bytes")
-        name = safe_filename(_disposition_filename(header(scope, b"content-disposition")))
+        name = safe_filename(disposition_filename(header(scope, b"content-disposition")))
         given = content_type.decode("latin-1").strip() if content_type else OCTET_STREAM
         return streamed(given or OCTET_STREAM, name, body.raw()), body
     assert content_type is not None
