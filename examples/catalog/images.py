@@ -1,10 +1,13 @@
 """Product images: ``PUT /products/{id}/image`` and ``GET /products/{id}/image``.
 
-An image is a :class:`twofold.File`: REST takes it raw (``Content-Type:
-image/png``) or as a ``multipart/form-data`` part named ``image``, and
-answers it with its own media type, ETag and ranges; the RPC wires carry
-its bytes. It lives in the catalog's database, one row per product, and
-goes when its product does (``ON DELETE CASCADE``; migration 0003).
+An image is uploaded as a :class:`twofold.Upload`: REST takes it raw
+(``Content-Type: image/png``) or as a ``multipart/form-data`` part named
+``image``, and the handler reads it as it arrives, its media type checked
+before a byte of it is read and its size held to 8 MiB while it is read
+(the App's upload limit is larger). It is answered as a :class:`twofold.File`
+with its own media type, ETag and ranges; the RPC wires carry its bytes.
+It lives in the catalog's database, one row per product, and goes when its
+product does (``ON DELETE CASCADE``; migration 0003).
 """
 
 from __future__ import annotations
@@ -19,7 +22,17 @@ from sqlalchemy.orm import Mapped, mapped_column
 from examples.catalog.database import Base, Database, ProductRow
 from examples.catalog.models import Id
 from examples.catalog.service import service
-from twofold import Code, Error, File, Idempotency, Provided, public, requires
+from twofold import (
+    Code,
+    Error,
+    File,
+    Idempotency,
+    Provided,
+    Upload,
+    check_etag,
+    public,
+    requires,
+)
 
 # What a browser can show; anything else is refused, not stored.
 IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp", "image/avif"})
@@ -55,33 +68,40 @@ class ProductImage(msgspec.Struct, kw_only=True):
 
 @service.procedure(http=("PUT", "/products/{id}/image"), idempotency=Idempotency.IDEMPOTENT)
 @requires("products:write")
-async def put_product_image(db: Provided[Database], id: Id, image: File) -> ProductImage:
-    """Set a product's image (PNG, JPEG, GIF, WebP or AVIF, at most 8 MiB)."""
+async def put_product_image(
+    db: Provided[Database], id: Id, image: Upload, etag: str = ""
+) -> ProductImage:
+    """Set a product's image (PNG, JPEG, GIF, WebP or AVIF, at most 8 MiB);
+    with ``etag`` (REST: If-Match), only if the image is still that one."""
     media = image.content_type.split(";", 1)[0].strip().lower()
     if media not in IMAGE_TYPES:
+        # Refused before a byte of the body is read.
         raise Error.invalid("image.content_type", f"{media or 'no type'} is not an image type")
-    if not image.data:
+    # The column takes bytes, so they are gathered, but never more than 8 MiB
+    # of them: past that, read() raises (413) and nothing is written.
+    data = await image.read(MAX_IMAGE_SIZE)
+    if not data:
         raise Error.invalid("image.data", "the image is empty")
-    if len(image.data) > MAX_IMAGE_SIZE:
-        raise Error(Code.RESOURCE_EXHAUSTED, f"an image is at most {MAX_IMAGE_SIZE} bytes")
-    tag = hashlib.sha256(image.data).hexdigest()[:32]
+    tag = hashlib.sha256(data).hexdigest()[:32]
     async with db.transaction(write=True) as session:
         if await session.get(ProductRow, id) is None:
             raise Error(Code.NOT_FOUND, f"product {id} not found")
         row = await session.get(ProductImageRow, id, with_for_update=True)
+        # Inside the transaction, the row locked: no write comes between check and write.
+        check_etag(etag, "" if row is None else row.etag, f"product {id}'s image")
         if row is None:
             row = ProductImageRow(product_id=id)
             session.add(row)
         row.content_type, row.filename, row.data, row.etag = (
             media,
             image.filename,
-            image.data,
+            data,
             tag,
         )
         row.updated_at = time.time()
         await session.flush()
     return ProductImage(
-        product_id=id, content_type=media, size=len(image.data), filename=image.filename, etag=tag
+        product_id=id, content_type=media, size=len(data), filename=image.filename, etag=tag
     )
 
 

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from twofold.core.dependencies import Provide, Provided
     from twofold.core.details import BadRequest, ErrorInfo, FieldViolation
     from twofold.core.errors import Error
-    from twofold.core.files import File
+    from twofold.core.files import File, Upload
     from twofold.core.method import Idempotency
     from twofold.core.options import Options, WebSocketOptions
     from twofold.core.policy import (
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
         requires,
         resumable,
         timeout,
+        upload_limit,
     )
     from twofold.http.caching import check_etag, check_unmodified
     from twofold.http.cors import Cors
@@ -97,6 +98,7 @@ __all__ = [
     "StoredApiKey",
     "StreamLimit",
     "Tracing",
+    "Upload",
     "WebSocketOptions",
     "check_etag",
     "check_unmodified",
@@ -106,6 +108,7 @@ __all__ = [
     "requires",
     "resumable",
     "timeout",
+    "upload_limit",
 ]
 
 # Where each public name lives. The clients import httpx, Tracing OpenTelemetry,
@@ -133,6 +136,7 @@ _HOMES = {
     "ErrorInfo": "twofold.core.details",
     "FieldViolation": "twofold.core.details",
     "File": "twofold.core.files",
+    "Upload": "twofold.core.files",
     "GrpcServer": "twofold.server.grpc",
     "Identity": "twofold.core.policy",
     "Idempotency": "twofold.core.method",
@@ -162,6 +166,7 @@ _HOMES = {
     "requires": "twofold.core.policy",
     "resumable": "twofold.core.policy",
     "timeout": "twofold.core.policy",
+    "upload_limit": "twofold.core.policy",
 }
 
 

@@ -129,3 +129,37 @@ def test_credentials_before_the_body(server: Server, product: int) -> None:
     r = httpx.put(f"{server.url}/products/{product}/image", content=b"x",
                   headers={"content-type": "image/png"})  # fmt: skip
     assert r.status_code == 401
+
+
+def test_an_image_over_8_mib_is_413_and_stores_nothing(
+    server: Server, auth: dict[str, str]
+) -> None:
+    new = {"name": "Poster", "price": "12.00", "category": "Wall"}
+    poster = httpx.post(f"{server.url}/products", json=new, headers=auth).json()["id"]
+    url = f"{server.url}/products/{poster}/image"
+
+    def chunks() -> Iterator[bytes]:
+        yield PNG
+        for _ in range(9):  # 9 MiB, chunked: no Content-Length to refuse up front
+            yield b"\x00" * (1 << 20)
+
+    r = httpx.put(url, content=chunks(), headers={**auth, "content-type": "image/png"}, timeout=60)
+    assert r.status_code == 413 and "larger than 8388608" in r.json()["detail"], r.text
+    assert httpx.get(url).status_code == 404
+
+
+def test_if_match_replaces_only_the_image_it_names(server: Server, auth: dict[str, str]) -> None:
+    new = {"name": "Bowl", "price": "6.00", "category": "Kitchen"}
+    bowl = httpx.post(f"{server.url}/products", json=new, headers=auth).json()["id"]
+    url = f"{server.url}/products/{bowl}/image"
+    png = {**auth, "content-type": "image/png"}
+    # No image yet: If-Match names none that exists.
+    assert httpx.put(url, content=PNG, headers={**png, "if-match": '"abc"'}).status_code == 412
+    assert httpx.put(url, content=PNG, headers=png).status_code == 200
+    tag = httpx.get(url).headers["etag"]
+    r = httpx.put(url, content=PNG + b"1", headers={**png, "if-match": tag})
+    assert r.status_code == 200, r.text
+    # The tag named the image just replaced: stale now, refused, nothing written.
+    r = httpx.put(url, content=PNG + b"2", headers={**png, "if-match": tag})
+    assert r.status_code == 412, r.text
+    assert httpx.get(url).content == PNG + b"1"

@@ -23,6 +23,7 @@ from typing import Any, ClassVar, Literal
 import msgspec
 from msgspec import UNSET, UnsetType
 
+from twofold.client import uploads
 from twofold.client.codecs import Codecs, MessageCodec
 from twofold.client.errors import (
     Failure,
@@ -45,8 +46,10 @@ from twofold.client.streams import (
 from twofold.client.transports import HttpRequest, HttpResponse
 from twofold.core.code import INVALID_REQUEST, JSONRPC_CODE, PARSE_ERROR, Code
 from twofold.core.errors import Error
-from twofold.core.method import StreamKind
+from twofold.core.files import File, Upload, is_file, upload_source
+from twofold.core.method import HttpBinding, StreamKind
 from twofold.http import envelope
+from twofold.http.files import disposition, disposition_filename, safe_filename
 from twofold.http.routing import Template
 
 JSON = "application/json"
@@ -159,6 +162,7 @@ class Rest(Protocol):
         template = self._templates.get(binding.path)
         if template is None:
             template = self._templates[binding.path] = Template.parse(binding.path)
+        upload = uploads.streamed(message)
         values = msgspec.to_builtins(message)
         if not isinstance(values, dict):
             raise Error(Code.INVALID_ARGUMENT, f"{rpc.name}: a REST request must be an object")
@@ -168,6 +172,9 @@ class Rest(Protocol):
             if value is None:
                 raise Error.invalid(variable, "a value is required: it is part of the URL")
             path_values[variable] = _text(value)
+        if upload is not None:
+            path = template.expand(path_values)
+            return self._upload(rpc, binding, path, values, message, upload)
         headers = {"accept": f"{JSON}, {PROBLEM_JSON}"}
         content = b""
         if binding.body == "*":
@@ -183,10 +190,40 @@ class Rest(Protocol):
             binding.verb, template.expand(path_values), headers, content, _query(values)
         )
 
+    def _upload(
+        self,
+        rpc: Rpc[Any, Any],
+        binding: HttpBinding,
+        path: str,
+        values: dict[str, Any],
+        message: Any,
+        upload: Upload,
+    ) -> HttpRequest:
+        """The upload's chunks as the raw body, its media type and name in the
+        headers, the other fields in the query (as twofold.wires.rest takes them)."""
+        field = next(n for n in message.__struct_fields__ if getattr(message, n) is upload)
+        values.pop(field)
+        if binding.body not in ("*", field) or (binding.body == "*" and values):
+            raise TypeError(
+                f"{rpc.name}: {binding.verb} {binding.path} takes no upload body "
+                "(the file must be its body field): send Upload(data=...) instead"
+            )
+        headers = {
+            "accept": f"{JSON}, {PROBLEM_JSON}",
+            "content-type": upload.content_type or "application/octet-stream",
+        }
+        if upload.filename:
+            headers["content-disposition"] = disposition(upload.filename).decode("latin-1")
+        return HttpRequest(
+            binding.verb, path, headers, params=_query(values), stream=upload_source(upload)
+        )
+
     def response(self, rpc: Rpc[Any, Any], response: HttpResponse) -> Any:
         if 200 <= response.status < 300:
             if response.status == 204:
                 return self._output(rpc, b"{}")
+            if is_file(rpc.output_type) and not _is_json(response.media_type):
+                return _file(rpc.output_type, response)
             if not _is_json(response.media_type):
                 raise unexpected(response.status, response.media_type, response.content)
             return self._output(rpc, response.content)
@@ -209,6 +246,25 @@ class Rest(Protocol):
             self.response(rpc, head)  # raises: the problem document, or what came instead
             raise unexpected(head.status, head.media_type, head.content)
         return EventReader(lambda data: self._output(rpc, data), _event_problem, limit)
+
+
+def _file(tp: type[File], response: HttpResponse) -> File:
+    """A download as REST answers it: the bytes, their media type, name and tag."""
+    headers = response.headers
+    try:
+        # A name with a path in it is refused here as on the server: never a
+        # file name a caller might write to outside the directory it chose.
+        name = safe_filename(
+            disposition_filename(headers.get("content-disposition", "").encode("latin-1"))
+        )
+    except Error as exc:
+        raise fail(Code.INTERNAL, f"the download's Content-Disposition: {exc.message}") from None
+    return tp(
+        data=response.content,
+        content_type=headers.get("content-type", "") or "application/octet-stream",
+        filename=name,
+        etag=headers.get("etag", ""),
+    )
 
 
 def _problem(doc: dict[str, Any]) -> Error:
@@ -476,6 +532,7 @@ HTTP_PROTOCOLS: dict[str, type[Protocol]] = {
     p.name: p for p in (Rest, JsonRpc, Connect, ConnectProto, GrpcWeb)
 }
 GRPC = "grpc"
+REST = "rest"
 NAMES = (*HTTP_PROTOCOLS, GRPC)
 
 

@@ -32,11 +32,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
+from twofold.client import uploads
 from twofold.client.auth import Auth
 from twofold.client.base import DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_RETRY, BaseClient
 from twofold.client.calls import AsyncHttpCalls, HttpCalls
 from twofold.client.errors import Failure
-from twofold.client.protocols import GRPC
+from twofold.client.protocols import GRPC, REST
 from twofold.client.protocols import protocol as make_protocol
 from twofold.client.retry import Retry
 from twofold.client.rpc import Rpc, Services
@@ -109,6 +110,7 @@ class Stub(BaseClient):
         """
         sent = self._start(rpc, StreamKind.UNARY, headers)
         message = self._message(rpc, message, {})
+        once = uploads.prepare(message, self.protocol == REST)
         deadline = self._deadline(timeout)
         attempt = 0
         while True:
@@ -118,6 +120,8 @@ class Stub(BaseClient):
                 output: OutputT = self._calls.unary(rpc, message, deadline, sent)
                 return output
             except Failure as failure:
+                if once:  # its chunks are gone: a retry would send an empty file
+                    raise failure.error from None
                 delay = self._delay(rpc, failure, attempt, deadline)
                 if delay is None:
                     raise failure.error from None
@@ -280,6 +284,7 @@ class AsyncStub(BaseClient):
         """Call ``rpc`` with ``message``: the output, or :class:`~twofold.Error`."""
         sent = self._start(rpc, StreamKind.UNARY, headers)
         message = self._message(rpc, message, {})
+        once = await uploads.aprepare(message, self.protocol == REST)
         deadline = self._deadline(timeout)
         attempt = 0
         while True:
@@ -289,6 +294,8 @@ class AsyncStub(BaseClient):
                 output: OutputT = await self._calls.unary(rpc, message, deadline, sent)
                 return output
             except Failure as failure:
+                if once:  # its chunks are gone: a retry would send an empty file
+                    raise failure.error from None
                 delay = self._delay(rpc, failure, attempt, deadline)
                 if delay is None:
                     raise failure.error from None

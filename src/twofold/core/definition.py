@@ -33,6 +33,7 @@ from twofold.core.context import Context
 # Re-exported: where users and the other layers have always imported it from.
 from twofold.core.declarations import DefinitionError as DefinitionError
 from twofold.core.dependencies import provided_type
+from twofold.core.files import File, is_file
 from twofold.core.method import Empty, HttpBinding, Idempotency, Method, StreamKind
 from twofold.core.naming import pascal
 from twofold.core.naming import singular as make_singular
@@ -292,13 +293,24 @@ def _adapt(fn: Callable[..., Any], sig: _Signature) -> Callable[[Any, Context], 
         body = f"    return {call}\n"
     elif sig.output_type is Empty:
         body = f"    await {call}\n    return EMPTY\n"
+    elif is_file(sig.output_type):
+        # A streamed File (File.stream) goes out as it comes on REST alone; the
+        # RPC wires carry one message, so its bytes are gathered here, inside
+        # the chain and the deadline.
+        body = f"    return await gathered(await {call}, ctx)\n"
     else:
         body = f"    return await {call}\n"
-    namespace: dict[str, Any] = {"target": target, "EMPTY": _EMPTY}
+    namespace: dict[str, Any] = {"target": target, "EMPTY": _EMPTY, "gathered": _gathered}
     exec(f"async def call({', '.join(['req', 'ctx', *provided])}):\n{body}", namespace)
     adapter: Callable[[Any, Context], Any] = namespace["call"]
     adapter.__qualname__ = f"adapter<{fn.__qualname__}>"
     return adapter
+
+
+async def _gathered(output: Any, ctx: Context) -> Any:
+    if ctx.protocol == "rest" or not isinstance(output, File):
+        return output
+    return await output.gather()
 
 
 def _docs(fn: Callable[..., Any]) -> tuple[str, str]:
@@ -439,6 +451,7 @@ class Service:
             lifetime=options.get("lifetime"),
             dependencies=tuple(tp for _, tp in sig.provided),
             resume=options.get("resume"),
+            upload_limit=options.get("upload_limit"),
         )
         declarations.register(fn, self, method)
         self.methods[name] = method

@@ -108,6 +108,8 @@ class Method:
     dependencies: tuple[Any, ...] = ()
     # How a server stream resumes (twofold.core.policy.resumable); None: it cannot.
     resume: Resume | None = None
+    # The largest REST upload it takes (twofold.core.policy.upload_limit); None: the App's.
+    upload_limit: int | None = None
     # Set by the App when it composes interceptors around ``handler``.
     call: Handler = field(init=False)
 

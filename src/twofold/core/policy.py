@@ -88,6 +88,24 @@ def timeout(seconds: float) -> Callable[[F], F]:
     return decorate
 
 
+def upload_limit(size: int) -> Callable[[F], F]:
+    """Declare the largest file a method's REST upload takes, in bytes, in
+    place of ``Options.max_upload_size`` (above or under the method decorator).
+
+    For the one method that takes archives while the rest of the App keeps a
+    small limit; a :class:`~twofold.File` is held whole, so raise it for an
+    :class:`~twofold.Upload` rather than for one of those.
+    """
+    if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
+        raise ValueError("an upload limit is a positive number of bytes")
+
+    def decorate(fn: F) -> F:
+        declare(fn, "upload_limit", size, f"@upload_limit({size!r})")
+        return fn
+
+    return decorate
+
+
 def lifetime(seconds: float) -> Callable[[F], F]:
     """Declare a long-lived stream's lifetime (under the method decorator).
 

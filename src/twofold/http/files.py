@@ -2,7 +2,11 @@
 
 An upload is read as it arrives, under its own size limit, and parsed by
 python-multipart (Starlette's parser); whatever is wrong with it is refused
-before the handler runs, so a refused upload writes nothing. A download
+before the handler runs, so a refused upload writes nothing. A streamed
+:class:`~twofold.Upload` is opened here (everything up to the file's first
+byte checked before the handler runs) and then read by the handler, chunk by
+chunk, from the ASGI receive channel; what is wrong after that point (the
+limit passed, a malformed rest of the form) raises in the handler's loop. A download
 answers ``If-None-Match`` (304) and ``Range`` (206; 416 when unsatisfiable).
 """
 
@@ -10,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -19,7 +24,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from twofold.core.asgi import Receive, Scope, Send
 from twofold.core.code import Code
 from twofold.core.errors import Error
-from twofold.core.files import File
+from twofold.core.files import File, Upload, streamed
 from twofold.http import caching
 from twofold.http.body import BodyTooLarge, ClientDisconnected, header, media_type, read_body
 
@@ -48,6 +53,15 @@ class RangeNotSatisfiable(Error):
         self.size = size
 
 
+class BrokenStream(RuntimeError):
+    """A streamed download failed after its headers went out.
+
+    No error can be answered any more: raised to the ASGI server, which drops
+    the connection (so the client sees an incomplete body, not a whole file)
+    and logs this, the handler's stream being at fault.
+    """
+
+
 def safe_filename(name: str) -> str:
     """A client-given file name, refused if it names a directory (``../``, ``/``, ``\\``)."""
     if not name:
@@ -61,7 +75,7 @@ def safe_filename(name: str) -> str:
 _EXTENDED = re.compile(rb"""filename\*\s*=\s*([\w!#$%&+^`{}~-]*)'[\w-]*'([^\s;]+)""", re.I)
 
 
-def _disposition_filename(value: bytes | None) -> str:
+def disposition_filename(value: bytes | None) -> str:
     """The filename of a Content-Disposition header (``filename*`` first, RFC 6266)."""
     if not value:
         return ""
@@ -88,7 +102,7 @@ async def read_upload(scope: Scope, receive: Receive, field: str, limit: int) ->
     content_type = header(scope, b"content-type")
     if media_type(content_type) != MULTIPART:
         data = await read_body(scope, receive, limit)
-        name = safe_filename(_disposition_filename(header(scope, b"content-disposition")))
+        name = safe_filename(disposition_filename(header(scope, b"content-disposition")))
         given = content_type.decode("latin-1").strip() if content_type else OCTET_STREAM
         return File(data=data, content_type=given or OCTET_STREAM, filename=name)
     assert content_type is not None
@@ -130,8 +144,12 @@ async def read_upload(scope: Scope, receive: Receive, field: str, limit: int) ->
 class _Form:
     """The state of one multipart parse: the parts so far and the one wanted."""
 
-    def __init__(self, field: str, limit: int) -> None:
+    def __init__(self, field: str, limit: int, stream: bool = False) -> None:
         self.field = field
+        # Streamed: the file part's bytes wait in pending only until the handler
+        # takes them (kept apart from _chunks, which the next part's start resets).
+        self.stream = stream
+        self.pending: list[bytes] = []
         self.limit = limit
         self.parts = 0
         self.file: File | None = None
@@ -194,7 +212,7 @@ class _Form:
             return  # another field of the form: skipped, unbuffered
         if self.file is not None:
             raise Error.invalid(self.field, f"the form has more than one part named {self.field!r}")
-        filename = safe_filename(_disposition_filename(disposition))
+        filename = safe_filename(disposition_filename(disposition))
         given = self._headers.get(b"content-type", b"").decode("latin-1").strip()
         self.file = File(data=b"", content_type=given or OCTET_STREAM, filename=filename)
         self._chunks = []
@@ -205,15 +223,144 @@ class _Form:
         self._size += end - start
         if self._size > self.limit:
             raise BodyTooLarge(self.limit, f"the upload is larger than {self.limit} bytes")
-        self._chunks.append(data[start:end])
+        (self.pending if self.stream else self._chunks).append(data[start:end])
+
+    def take(self) -> list[bytes]:
+        """The streamed file bytes parsed since the last call."""
+        chunks = self.pending
+        self.pending = []
+        return chunks
 
     def _part_end(self) -> None:
+        if self.stream:
+            self._chunks = None
+            return
         if self._chunks is not None and self.file is not None:
             self.file.data = b"".join(self._chunks)
             self._chunks = None
 
     def _end(self) -> None:
         self.ended = True
+
+
+class UploadBody:
+    """The request body behind one streamed :class:`~twofold.Upload`.
+
+    ``failure`` keeps what ended the stream early (the limit, a malformed
+    form, a disconnect), so the REST wire answers with it even when the
+    handler caught it and returned as if the file were whole.
+    """
+
+    def __init__(self, receive: Receive, limit: int) -> None:
+        self.receive = receive
+        self.limit = limit
+        self.failure: BaseException | None = None
+        self.size = 0
+        self.more = True
+
+    def _gone(self) -> Error:
+        """What the handler's loop raises when the client went away mid-upload:
+        an Error (CANCELED), so that no handler mistakes it for a bug, while
+        ``failure`` tells the wire there is no one to answer."""
+        self.failure = ClientDisconnected()
+        return Error(Code.CANCELED, "the client went away during the upload")
+
+    async def next_chunk(self, total_limit: int) -> bytes:
+        message = await self.receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnected
+        chunk: bytes = message.get("body", b"")
+        self.more = message.get("more_body", False)
+        self.size += len(chunk)
+        if self.size > total_limit:
+            raise BodyTooLarge(self.limit, f"the upload is larger than {self.limit} bytes")
+        return chunk
+
+    async def raw(self) -> AsyncIterator[bytes]:
+        """The whole body is the file."""
+        try:
+            while self.more:
+                chunk = await self.next_chunk(self.limit)
+                if chunk:
+                    yield chunk
+        except Error as exc:
+            self.failure = exc
+            raise
+        except ClientDisconnected:
+            raise self._gone() from None
+
+    async def form(
+        self, parser: MultipartParser, form: _Form, total_limit: int
+    ) -> AsyncIterator[bytes]:
+        """One part of the form: its bytes as they are parsed. The loop ends
+        only once the whole form has been read and found well formed."""
+        try:
+            while True:
+                for chunk in form.take():
+                    yield chunk
+                if not self.more:
+                    break
+                await self.feed(parser, total_limit)
+            _form_checked(form)
+        except Error as exc:
+            self.failure = exc
+            raise
+        except ClientDisconnected:
+            raise self._gone() from None
+
+    async def feed(self, parser: MultipartParser, total_limit: int) -> None:
+        chunk = await self.next_chunk(total_limit)
+        try:
+            if chunk:
+                parser.write(chunk)
+            if not self.more:
+                parser.finalize()
+        except MultipartParseError as exc:
+            raise Error.invalid("body", f"malformed multipart/form-data: {exc}") from None
+
+
+def _form_checked(form: _Form) -> None:
+    if not form.ended:
+        raise Error.invalid("body", "the multipart/form-data body ends before its last boundary")
+    if form.file is None:
+        raise Error.invalid(form.field, f"the form has no part named {form.field!r}")
+
+
+async def open_upload(
+    scope: Scope, receive: Receive, field: str, limit: int
+) -> tuple[Upload, UploadBody]:
+    """A streamed upload for the request field ``field``, and the body behind it.
+
+    Read here, before the handler runs: a declared size over the limit (413),
+    the boundary, and a form's parts up to the file part's headers (its name
+    and file name checked). The file's bytes are left to the handler.
+    """
+    body = UploadBody(receive, limit)
+    content_type = header(scope, b"content-type")
+    declared = header(scope, b"content-length")
+    if media_type(content_type) != MULTIPART:
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise BodyTooLarge(limit, f"the upload is larger than {limit} bytes")
+        name = safe_filename(disposition_filename(header(scope, b"content-disposition")))
+        given = content_type.decode("latin-1").strip() if content_type else OCTET_STREAM
+        return streamed(given or OCTET_STREAM, name, body.raw()), body
+    assert content_type is not None
+    _, params = parse_options_header(content_type)
+    boundary = params.get(b"boundary")
+    if not boundary:
+        raise Error.invalid("Content-Type", "multipart/form-data without a boundary")
+    total_limit = limit + MAX_PARTS * (MAX_PART_HEADER + 256)
+    if declared is not None and declared.isdigit() and int(declared) > total_limit:
+        raise BodyTooLarge(limit, f"the upload is larger than {limit} bytes")
+    form = _Form(field, limit, stream=True)
+    parser = MultipartParser(boundary, form.callbacks())
+    while form.file is None and body.more:
+        await body.feed(parser, total_limit)
+    if form.file is None:
+        _form_checked(form)
+    assert form.file is not None
+    file = form.file
+    return streamed(file.content_type, file.filename, body.form(parser, form, total_limit)), body
 
 
 def file_etag(file: File) -> bytes:
@@ -289,6 +436,9 @@ async def send_file(
     Only a read (GET, HEAD) is conditional or ranged: RFC 9110 defines Range
     for GET alone, and a write that returns a file has already written.
     """
+    if file.streamed:
+        await send_stream(scope, send, file, headers, head, read)
+        return
     data = file.data
     size = len(data)
     tag = file_etag(file)
@@ -316,3 +466,106 @@ async def send_file(
     headers.append((b"content-length", b"%d" % len(data)))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": b"" if head else data})
+
+
+async def send_stream(
+    scope: Scope,
+    send: Send,
+    file: File,
+    headers: list[tuple[bytes, bytes]],
+    head: bool,
+    read: bool,
+) -> None:
+    """Answer with a streamed file's chunks as they come, never holding the file.
+
+    Without a size the answer is chunked and whole (a range needs the size to
+    be answered, RFC 9110 §14.2 lets a server ignore one); without an etag
+    there is nothing to compare If-None-Match or If-Range with. A stream that
+    gives more or fewer bytes than its size has broken its promise after the
+    headers went out: the connection is dropped (the error raised) rather than
+    a different file answered under that Content-Length.
+    """
+    size = file.size  # before chunks(), which takes the stream (and its size) out
+    chunks = file.chunks()
+    try:
+        tag = file_etag(file) if file.etag else None
+        if tag is not None:
+            headers.append((b"etag", tag))
+        if size is not None:
+            headers.append((b"accept-ranges", b"bytes"))
+        if file.filename:
+            headers.append((b"content-disposition", disposition(file.filename)))
+        if_none_match = header(scope, b"if-none-match")
+        if (
+            read
+            and tag is not None
+            and if_none_match is not None
+            and caching.none_match(if_none_match, tag)
+        ):
+            await send({"type": "http.response.start", "status": 304, "headers": headers})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        status = 200
+        first, last = 0, (size - 1 if size is not None else -1)
+        requested = header(scope, b"range")
+        if_range = header(scope, b"if-range")
+        if (
+            read
+            and size is not None
+            and requested is not None
+            and (if_range is None or (tag is not None and if_range.strip() == tag))
+        ):
+            span = byte_range(requested, size)
+            if span is not None:
+                first, last = span
+                status = 206
+                headers.append((b"content-range", b"bytes %d-%d/%d" % (first, last, size)))
+        media = file.content_type.encode("latin-1") or OCTET_STREAM.encode()
+        headers.append((b"content-type", media))
+        if size is not None:
+            headers.append((b"content-length", b"%d" % (last - first + 1 if size else 0)))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        if head:
+            await send({"type": "http.response.body", "body": b""})
+            return
+        try:
+            await _send_chunks(send, chunks, size, status, first, last)
+        except BrokenStream:
+            raise
+        except Exception as exc:
+            raise BrokenStream(f"the file's stream failed after its headers: {exc!r}") from exc
+        await send({"type": "http.response.body", "body": b""})
+    finally:
+        aclose = getattr(chunks, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+async def _send_chunks(
+    send: Send,
+    chunks: AsyncIterator[bytes],
+    size: int | None,
+    status: int,
+    first: int,
+    last: int,
+) -> None:
+    """The body of a streamed download: the chunks, cut to the range if there is one."""
+    offset = 0  # of the chunk's first byte in the file
+    async for chunk in chunks:
+        end = offset + len(chunk)
+        if size is not None and end > size:
+            raise BrokenStream(f"the file's stream gave more than its {size} bytes")
+        if size is None:
+            piece = chunk
+        elif end <= first or offset > last:
+            piece = b""
+        else:
+            piece = chunk[max(first - offset, 0) : last + 1 - offset]
+        offset = end
+        if piece:
+            await send({"type": "http.response.body", "body": piece, "more_body": True})
+        if status == 206 and offset > last:
+            break  # the rest is not wanted: the stream is closed unread
+    else:
+        if size is not None and offset != size:
+            raise BrokenStream(f"the file's stream gave {offset} bytes, not its {size}")

@@ -20,7 +20,7 @@ import msgspec
 from twofold.core import decimals, messages, numbers
 from twofold.core.code import Code
 from twofold.core.errors import Error, validation_error
-from twofold.core.files import File, is_file
+from twofold.core.files import File, Upload, is_file, is_upload
 from twofold.core.method import Method
 from twofold.core.policy import KEY_FIELD
 from twofold.http import caching, xmlmessage
@@ -28,6 +28,9 @@ from twofold.http.routing import Template
 
 # The list response field whose value the Link: rel="next" header carries (AIP-158).
 NEXT_PAGE_TOKEN = "next_page_token"
+
+# The write fields REST fills from headers (If-Match, If-Unmodified-Since, Idempotency-Key).
+_FROM_HEADERS = frozenset({caching.ETAG_FIELD, caching.UNMODIFIED_SINCE_FIELD, KEY_FIELD})
 
 # Builds the request message from (path and query values, raw body).
 Decode = Callable[[dict[str, Any], bytes], Any]
@@ -66,7 +69,9 @@ class Operation:
     # The body field when it is a File (twofold.http.files): an upload, taken raw
     # or from multipart/form-data, and how to build the request around it.
     upload: str | None = None
-    decode_upload: Callable[[dict[str, Any], File], Any] | None = None
+    decode_upload: Callable[[dict[str, Any], File | Upload], Any] | None = None
+    # The upload field is an Upload: streamed to the handler, not read whole.
+    streamed: bool = False
     # The output is a File: a download, answered with its bytes, not JSON.
     download: bool = False
     # The request from an XML body, for an operation with a body.
@@ -86,13 +91,14 @@ class Operation:
             query = set(all_fields) - path_fields - ({body} if body else set())
         read = binding.verb == "GET"
         upload = None
-        if body not in (None, "*") and is_file(all_fields[body].type):
+        if body not in (None, "*") and _uploaded(all_fields[body].type):
             upload = body
-        elif body == "*" and len(set(all_fields) - path_fields) == 1:
+        elif body == "*" and len(set(all_fields) - path_fields - _FROM_HEADERS) == 1:
             # ``http=("PUT", "/files/{name}")`` on ``(name: str, file: File)``:
-            # the body is the whole rest of the message, which is the file.
-            (rest,) = set(all_fields) - path_fields
-            upload = rest if is_file(all_fields[rest].type) else None
+            # the body is the whole rest of the message, which is the file
+            # (an etag, a date or a key beside it comes from its header).
+            (rest,) = set(all_fields) - path_fields - _FROM_HEADERS
+            upload = rest if _uploaded(all_fields[rest].type) else None
         if_match = not read and caching.ETAG_FIELD in all_fields
         unmodified = not read and caching.UNMODIFIED_SINCE_FIELD in all_fields
         keyed = binding.verb == "POST" and KEY_FIELD in all_fields
@@ -131,7 +137,13 @@ class Operation:
             decode_upload=None if upload is None else _upload_decoder(method, path_fields, upload),
             download=is_file(method.output_type),
             decode_xml=None if body is None else _xml_decoder(method, path_fields, body),
+            streamed=upload is not None and is_upload(all_fields[upload].type),
         )
+
+
+def _uploaded(tp: Any) -> bool:
+    """Whether a body field is a file REST takes raw or from a form."""
+    return is_file(tp) or is_upload(tp)
 
 
 def _decoder(method: Method, path: set[str], query: set[str], body: str | None) -> Decode:
@@ -153,7 +165,7 @@ def _decoder(method: Method, path: set[str], query: set[str], body: str | None) 
 
 def _upload_decoder(
     method: Method, path: set[str], field: str
-) -> Callable[[dict[str, Any], File], Any]:
+) -> Callable[[dict[str, Any], File | Upload], Any]:
     """The request built from path and query values and an uploaded file (its body field)."""
     tp = method.input_type
     others = {f.name for f in messages.fields(tp)} - {field}
@@ -161,7 +173,7 @@ def _upload_decoder(
     names = tuple(f.name for f in messages.fields(params_tp))
     check = decimals.checker(params_tp)
 
-    def with_file(params: dict[str, Any], file: File) -> Any:
+    def with_file(params: dict[str, Any], file: File | Upload) -> Any:
         p = msgspec.convert(params, params_tp, strict=False)
         if check is not None:
             check(params)

@@ -26,6 +26,7 @@ from twofold.core.chain import Refused
 from twofold.core.code import Code
 from twofold.core.context import Context
 from twofold.core.errors import Error, validation_error
+from twofold.core.files import File, Upload
 from twofold.core.headers import Headers
 from twofold.core.invoke import invoke
 from twofold.core.method import UNKNOWN, StreamKind
@@ -236,12 +237,14 @@ class RestProtocol:
                 add_query(params, qs, op.query_fields)
             raw = b""
             root = None
+            stream: files.UploadBody | None = None
             # An upload route takes any body but JSON as the file itself; one
             # with no Content-Type is application/octet-stream (RFC 9110 §8.3).
             upload = op.upload is not None and not _is_json(header(scope, b"content-type"))
             if upload:
                 # An upload: raw bytes or a form, under its own limit (twofold.http.files).
-                request = await _upload(op, params, scope, receive, self.options.max_upload_size)
+                limit = op.method.upload_limit or self.options.max_upload_size
+                request, stream = await _upload(op, params, scope, receive, limit)
             elif op.body is not None:
                 raw = await read_body(scope, receive, self.options.max_body_size)
                 coding = header(scope, b"content-encoding")
@@ -296,7 +299,16 @@ class RestProtocol:
             await self.table.refused(ctx, exc)
             raise
         ctx.status = op.status
-        output = await invoke(op.method, ctx, request)
+        try:
+            output = await invoke(op.method, ctx, request)
+        except Error:
+            if stream is not None and isinstance(stream.failure, ClientDisconnected):
+                raise ClientDisconnected from None  # no one to answer
+            raise
+        if stream is not None and stream.failure is not None:
+            # The handler caught the upload's error and returned anyway: what it
+            # kept is not the whole file, so the caller hears the error, not a success.
+            raise stream.failure
         headers: list[tuple[bytes, bytes]] = []
         if op.location is not None:
             headers.append((b"location", _location(op, params, output)))
@@ -358,8 +370,9 @@ class RestProtocol:
 
 async def _upload(
     op: Operation, params: dict[str, Any], scope: Scope, receive: Receive, limit: int
-) -> Any:
-    """The request of an upload: its path and query values, and the file the body carries."""
+) -> tuple[Any, files.UploadBody | None]:
+    """The request of an upload: its path and query values, and the file the body
+    carries (read whole for a File; for an Upload, opened for the handler to read)."""
     assert op.upload is not None and op.decode_upload is not None
     coding = header(scope, b"content-encoding")
     if coding is not None and coding.strip().lower() != b"identity":
@@ -371,9 +384,14 @@ async def _upload(
         error.http_status = 415
         error.headers["Accept-Encoding"] = "identity"
         raise error
-    file = await files.read_upload(scope, receive, op.upload, limit)
+    body: files.UploadBody | None = None
+    file: File | Upload
+    if op.streamed:
+        file, body = await files.open_upload(scope, receive, op.upload, limit)
+    else:
+        file = await files.read_upload(scope, receive, op.upload, limit)
     try:
-        return op.decode_upload(params, file)
+        return op.decode_upload(params, file), body
     except msgspec.ValidationError as exc:
         raise validation_error(exc) from None
 
