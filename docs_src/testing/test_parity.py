@@ -19,7 +19,7 @@ test_shelf = Cases(
     Case("id_zero", "get_book", {"id": 0}, error=Code.INVALID_ARGUMENT, violations=["id"]),
     # Protobuf cannot hold "one" in an int64: skipped on connect-proto, grpc-web, grpc.
     Case("id_text", "get_book", {"id": "one"}, error="invalid_argument", violations=["id"]),
-    # No REST route, and a write is no Connect GET: skipped on rest and connect-get.
+    # No REST route, and a write is no Connect GET: skipped on rest, rest-xml, connect-get.
     Case("adds", "add_book", {"title": "Emma"}, expect={"id": 2, "title": "Emma"}),
 )
 

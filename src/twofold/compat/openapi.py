@@ -177,6 +177,8 @@ class _Diff:
                 continue
             old_schema = _item_schema(_object(item, where))
             new_schema = _item_schema(_object(after[media], where))
+            if media != JSON_MEDIA and _same_as_json(before, after, old_schema, new_schema):
+                continue  # one schema in two representations (JSON, XML): reported once
             if old_schema is not None and new_schema is not None:
                 at = where if media == "application/json" else f"{where} ({media})"
                 self.schemas.compare(old_schema, new_schema, d, at)
@@ -338,6 +340,18 @@ def _requirement_text(requirement: Requirement) -> str:
         f"{name} [{', '.join(sorted(scopes))}]" if scopes else name
         for name, scopes in sorted(requirement.items())
     )
+
+
+JSON_MEDIA = "application/json"
+
+
+def _same_as_json(before: Node, after: Node, old_schema: object, new_schema: object) -> bool:
+    """Whether a media type carries, before and after, the very schemas JSON does."""
+    if JSON_MEDIA not in before or JSON_MEDIA not in after:
+        return False
+    old_json = _item_schema(before[JSON_MEDIA]) if isinstance(before[JSON_MEDIA], dict) else None
+    new_json = _item_schema(after[JSON_MEDIA]) if isinstance(after[JSON_MEDIA], dict) else None
+    return old_json == old_schema and new_json == new_schema
 
 
 def _item_schema(media: Node) -> object:
