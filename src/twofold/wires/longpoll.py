@@ -28,10 +28,10 @@ from twofold.core.errors import Error, as_error
 from twofold.core.invoke import deadline, stream
 from twofold.core.options import Options
 from twofold.http import negotiation, resumption
-from twofold.http.body import ClientDisconnected, encode_headers, header
+from twofold.http.body import encode_headers, header
 from twofold.http.operation import Operation
 from twofold.http.problem import send_problem
-from twofold.wires.exchange import Exchange, stopping
+from twofold.wires.exchange import Exchange, serve_route_stream, stopping
 
 JSON = b"application/json"
 # How long a poll gives the handler to produce what it already has (the
@@ -62,35 +62,37 @@ async def serve(
     ``ctx`` is the call's, built and admitted (credentials checked) by the
     REST protocol: nothing is held before that.
     """
+    poll = _poll(op, ctx, params, receive, send, options)
+    await serve_route_stream(ctx, receive, send, refused, poll, _Poll.run)
+
+
+async def _poll(
+    op: Operation,
+    ctx: Context,
+    params: dict[str, Any],
+    receive: Receive,
+    send: Send,
+    options: Options,
+) -> _Poll:
+    """The poll asked for; raises :class:`Error` for a method that cannot be
+    polled, a bad ``wait``, an Accept without JSON or a bad request."""
     scope = ctx.scope
     assert scope is not None
-    path: str = scope["path"]
-    try:
-        resume = ctx.method.resume
-        if resume is None:
-            raise Error.invalid(
-                resumption.WAIT,
-                f"{ctx.method.name} cannot be long-polled: it is not resumable; "
-                "open it as an event stream (no wait parameter)",
-            )
-        raw_wait = resumption.wait_of(scope["query_string"])
-        assert raw_wait is not None  # the REST protocol sends only polls here
-        wait = resumption.seconds(raw_wait, options.max_poll_wait)
-        accept = header(scope, b"accept")
-        if accept is not None and not negotiation.accepts_json(accept):
-            raise negotiation.NotAcceptable
-        sent = await resumption.read(op, scope, params, receive, options.max_body_size)
-    except ClientDisconnected:
-        return
-    except Error as exc:
-        await refused(ctx, exc)
-        await send_problem(send, exc, path)
-        return
-    ctx.status = 200
-    exchange = Exchange(receive)
-    exchange.watch()
-    poll = _Poll(ctx, sent, max(wait, GRACE), send, exchange)
-    await exchange.run(poll.run())
+    resume = ctx.method.resume
+    if resume is None:
+        raise Error.invalid(
+            resumption.WAIT,
+            f"{ctx.method.name} cannot be long-polled: it is not resumable; "
+            "open it as an event stream (no wait parameter)",
+        )
+    raw_wait = resumption.wait_of(scope["query_string"])
+    assert raw_wait is not None  # the REST protocol sends only polls here
+    wait = resumption.seconds(raw_wait, options.max_poll_wait)
+    accept = header(scope, b"accept")
+    if accept is not None and not negotiation.accepts_json(accept):
+        raise negotiation.NotAcceptable
+    sent = await resumption.read(op, scope, params, receive, options.max_body_size)
+    return _Poll(ctx, sent, max(wait, GRACE), send)
 
 
 class _Poll:
@@ -102,13 +104,11 @@ class _Poll:
         sent: resumption.StreamRequest,
         wait: float,
         send: Send,
-        exchange: Exchange,
     ) -> None:
         self.ctx = ctx
         self.sent = sent
         self.wait = wait
         self.send = send
-        self.exchange = exchange
         self.events: list[Any] = []
         self.arrived = asyncio.Event()
 
@@ -123,7 +123,7 @@ class _Poll:
                 if len(self.events) >= resumption.MAX_POLL_EVENTS:
                     return
 
-    async def run(self) -> None:
+    async def run(self, exchange: Exchange) -> None:
         pump = asyncio.ensure_future(self.pump())
         arrived = asyncio.ensure_future(self.arrived.wait())
         error: Error | None = None
@@ -144,7 +144,7 @@ class _Poll:
             # now is its end, not a cancellation (metrics, logs, traces).
             self.ctx.closed = True
         except (Exception, asyncio.CancelledError) as exc:  # only coded errors reach the wire
-            if isinstance(exc, asyncio.CancelledError) and self.exchange.gone:
+            if isinstance(exc, asyncio.CancelledError) and exchange.gone:
                 raise  # the client left: nobody to answer (the finally closes the call)
             error = stopping() if isinstance(exc, asyncio.CancelledError) else as_error(exc)
         finally:
