@@ -21,7 +21,7 @@ from typing import Any
 
 import msgspec
 
-from twofold.core.asgi import Receive, Send
+from twofold.core.asgi import Receive, Scope, Send
 from twofold.core.chain import Refused
 from twofold.core.context import Context
 from twofold.core.errors import Error, as_error
@@ -62,24 +62,21 @@ async def serve(
     ``ctx`` is the call's, built and admitted (credentials checked) by the
     REST protocol: nothing is held before that.
     """
-    poll = _poll(op, ctx, params, receive, send, options)
-    await serve_route_stream(ctx, receive, send, refused, poll, _Poll.run)
-
-
-async def _poll(
-    op: Operation,
-    ctx: Context,
-    params: dict[str, Any],
-    receive: Receive,
-    send: Send,
-    options: Options,
-) -> _Poll:
-    """The poll asked for; raises :class:`Error` for a method that cannot be
-    polled, a bad ``wait``, an Accept without JSON or a bad request."""
     scope = ctx.scope
     assert scope is not None
-    resume = ctx.method.resume
-    if resume is None:
+
+    async def poll() -> _Poll:
+        wait = _wait(ctx, scope, options.max_poll_wait)  # refused before the body is read
+        sent = await resumption.read(op, scope, params, receive, options.max_body_size)
+        return _Poll(ctx, sent, max(wait, GRACE), send)
+
+    await serve_route_stream(ctx, receive, send, refused, poll(), _Poll.run)
+
+
+def _wait(ctx: Context, scope: Scope, maximum: float) -> float:
+    """How long the poll may be held, in seconds; raises :class:`Error` for a
+    method that cannot be polled, a bad ``wait`` or an Accept without JSON."""
+    if ctx.method.resume is None:
         raise Error.invalid(
             resumption.WAIT,
             f"{ctx.method.name} cannot be long-polled: it is not resumable; "
@@ -87,12 +84,11 @@ async def _poll(
         )
     raw_wait = resumption.wait_of(scope["query_string"])
     assert raw_wait is not None  # the REST protocol sends only polls here
-    wait = resumption.seconds(raw_wait, options.max_poll_wait)
+    wait = resumption.seconds(raw_wait, maximum)
     accept = header(scope, b"accept")
     if accept is not None and not negotiation.accepts_json(accept):
         raise negotiation.NotAcceptable
-    sent = await resumption.read(op, scope, params, receive, options.max_body_size)
-    return _Poll(ctx, sent, max(wait, GRACE), send)
+    return wait
 
 
 class _Poll:
