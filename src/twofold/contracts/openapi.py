@@ -478,8 +478,11 @@ class _Document:
             key = "schema" if self.version == "3.1" else "itemSchema"
             success["content"] = {EVENT_STREAM: {key: self._event(method)}}
             if method.resume is not None:
-                # ?wait= asks for a long poll: the same 200 as one JSON batch.
-                success["content"][JSON] = {"schema": self._batch(method)}
+                # ?wait= asks for a long poll: the same 200 as one batch, in
+                # JSON or XML (twofold.wires.longpoll).
+                batch = self._batch(method)
+                success["content"][JSON] = {"schema": batch}
+                success["content"][XML] = {"schema": batch}
         elif status != 204:
             schema = self.schemas.schema(method.output_type)
             success["content"] = {
@@ -534,9 +537,10 @@ class _Document:
             "properties": {
                 "events": {
                     "type": "array",
-                    "items": self.schemas.schema(method.output_type),
+                    "items": {**self.schemas.schema(method.output_type), "xml": {"name": "events"}},
                     "minItems": 1,
                     "maxItems": resumption.MAX_POLL_EVENTS,
+                    "xml": {"wrapped": False},
                 },
                 "cursor": {
                     "type": "string",
@@ -547,6 +551,7 @@ class _Document:
             "required": ["events", "cursor"],
             "description": "A long poll's answer (`wait` given): the events after the "
             "cursor sent, oldest first, as many as were ready.",
+            "xml": {"name": "Batch"},
         }
 
     def _event(self, method: Method) -> Schema:
@@ -898,10 +903,18 @@ def _xml_objects(schemas: dict[str, Schema]) -> None:
                 array["items"] = {**array["items"], "xml": {"name": "i"}}
             continue
         schema["xml"] = {"name": name}
-        for prop in schema["properties"].values():
+        for key, prop in schema["properties"].items():
+            # Named where the element is, never left to a referenced schema's
+            # own `xml.name` (its root name), which OpenAPI readers differ on
+            # applying to a property or a list's items: the element is the field's.
             options = prop.get("anyOf", [prop])
-            if any(isinstance(o, dict) and o.get("type") == "array" for o in options):
-                prop["xml"] = {"wrapped": False}
+            for option in options:
+                if isinstance(option, dict) and option.get("type") == "array":
+                    prop["xml"] = {"wrapped": False}
+                    if "$ref" in option.get("items", {}):
+                        option["items"] = {**option["items"], "xml": {"name": key}}
+            if any(isinstance(o, dict) and "$ref" in o for o in options):
+                prop["xml"] = {"name": key}
 
 
 def _connect_version_header() -> Schema:
