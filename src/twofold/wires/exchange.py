@@ -87,6 +87,7 @@ async def serve_route_stream(
     refused: Refused,
     read: Awaitable[T],
     respond: Callable[[T, Exchange], Coroutine[Any, Any, None]],
+    xml: bool = False,
 ) -> None:
     """Await ``read`` (the request, as the route's representation reads it), then
     run ``respond`` with it as an :class:`Exchange` that a disconnect cancels.
@@ -94,7 +95,8 @@ async def serve_route_stream(
     ``ctx`` is the call's, built and admitted by the REST protocol. An
     :class:`Error` from ``read`` is a refusal: the chain has not run, so the
     table's observers are told (``refused``) before the problem document goes
-    out; a client gone while its body was read gets no answer.
+    out (problem+xml when ``xml``); a client gone while its body was read gets
+    no answer.
     """
     try:
         request = await read
@@ -104,7 +106,7 @@ async def serve_route_stream(
         scope = ctx.scope
         assert scope is not None
         await refused(ctx, exc)
-        await send_problem(send, exc, scope["path"])
+        await send_problem(send, exc, scope["path"], xml=xml)
         return
     ctx.status = 200
     exchange = Exchange(receive)
