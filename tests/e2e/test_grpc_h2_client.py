@@ -142,8 +142,15 @@ def test_many_concurrent_calls(server: Server) -> None:
 def test_unknown_server_port_is_unavailable() -> None:
     from tests.e2e.server import free_port
 
-    with Client(
-        grpc_app.service, f"127.0.0.1:{free_port()}", protocol="grpc", transport="h2", retry=None
-    ) as c, pytest.raises(Error) as info:
+    with (
+        Client(
+            grpc_app.service,
+            f"127.0.0.1:{free_port()}",
+            protocol="grpc",
+            transport="h2",
+            retry=None,
+        ) as c,
+        pytest.raises(Error) as info,
+    ):
         c.whoami()
     assert info.value.code is Code.UNAVAILABLE

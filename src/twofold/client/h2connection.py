@@ -56,6 +56,50 @@ _RESET_CODES = {
 }
 
 
+class FrameCheck:
+    """Frame headers checked as they arrive, before ``h2`` sees the bytes.
+
+    ``h2`` checks a frame's length only once its whole body is buffered, so
+    a peer that is not HTTP/2 at all (``HTTP/1.1 400``... reads as a frame of
+    4.7 MB) would leave a call waiting for bytes that never come. A server's
+    first frame must be SETTINGS (RFC 9113 §3.4), and no frame may pass the
+    size the client allows.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._head = bytearray()
+        self._left = 0  # bytes of the current frame's body still to come
+        self._first = True
+
+    def feed(self, data: bytes) -> str | None:
+        """What is wrong with the frames ``data`` continues, or None."""
+        pos = 0
+        while pos < len(data):
+            if self._left:
+                step = min(self._left, len(data) - pos)
+                self._left -= step
+                pos += step
+                continue
+            taken = data[pos : pos + 9 - len(self._head)]
+            self._head += taken
+            pos += len(taken)
+            if len(self._head) < 9:
+                break
+            length, kind = int.from_bytes(self._head[:3], "big"), self._head[3]
+            if self._first and kind != SETTINGS:
+                return f"it answered {bytes(self._head)!r}..., not an HTTP/2 SETTINGS frame"
+            if length > self._limit:
+                return f"it sent a frame of {length} bytes, over the {self._limit}-byte limit"
+            self._first = False
+            self._left = length
+            self._head.clear()
+        return None
+
+
+SETTINGS = 0x4
+
+
 class StreamDone(Exception):
     """Sending on a stream the server already ended or reset: its reader says how."""
 
@@ -186,6 +230,7 @@ class Connection:
         self._h2.initiate_connection()
         self._streams: dict[int, Stream] = {}
         self._freed = asyncio.Event()
+        self._check = FrameCheck(self._h2.max_inbound_frame_size)
         self.failure: Failure | None = None
         self.going_away = False
         self._task = asyncio.get_running_loop().create_task(self._run())
@@ -296,11 +341,14 @@ class Connection:
                 if not data:
                     self._lost(f"{self.authority} closed the connection")
                     return
+                wrong = self._check.feed(data)
+                if wrong is not None:
+                    self._lost(f"{self.authority} does not speak HTTP/2: {wrong}")
+                    return
                 try:
                     events = self._h2.receive_data(data)
                 except h2.exceptions.ProtocolError as exc:
-                    # Not HTTP/2 (an HTTP/1.1 server, a TLS port spoken to in
-                    # clear...) or broken HTTP/2: tell the server why, then stop.
+                    # Broken HTTP/2: tell the server why (h2's GOAWAY), then stop.
                     self._write()
                     self._lost(f"{self.authority} does not speak HTTP/2 correctly: {exc!r}")
                     return

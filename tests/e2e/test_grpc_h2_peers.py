@@ -1,0 +1,249 @@
+"""The h2 gRPC client against servers nobody here wrote the transport of.
+
+A plain grpcio server (generic handlers, no Twofold on its side): metadata
+both ways, binary metadata, rich error details, a message larger than
+HTTP/2's flow-control windows both ways, a server stream the client leaves
+(the server sees the cancellation), a deadline the server sees too. Then
+servers that misbehave on purpose: bytes that are not HTTP/2, and a GOAWAY.
+Each failure is compared with what grpcio's own channel makes of it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from concurrent import futures
+from typing import Any
+
+import grpc
+import h2.config
+import h2.connection
+import h2.events
+import pytest
+from google.rpc import error_details_pb2, status_pb2
+
+from tests.e2e import grpc_app
+from tests.e2e.grpc_app import Number, Text
+from twofold import Client, Code, Error
+from twofold.core.details import BadRequest, FieldViolation
+from twofold.http import envelope
+from twofold.protobuf import Schema
+
+SCHEMA = Schema(grpc_app.app.table)
+METHODS = {m.name: m for m in grpc_app.app.table}
+SERVICE = "streams.v1.Streams"
+BIG = 200_000  # past the 64 KiB default windows, several times
+
+
+def _codec(name: str, side: str) -> Any:
+    method = METHODS[name]
+    return SCHEMA.codec(method.input_type if side == "in" else method.output_type)
+
+
+class Peer:
+    """What the grpcio server saw."""
+
+    def __init__(self) -> None:
+        self.cancelled = threading.Event()
+        self.deadline_seen = threading.Event()
+
+
+def _handlers(peer: Peer) -> grpc.GenericRpcHandler:
+    echo_in, text = _codec("EchoMetadata", "in"), _codec("EchoMetadata", "out")
+    number = SCHEMA.codec(Number)
+
+    def echo(raw: bytes, context: grpc.ServicerContext) -> bytes:
+        name = echo_in.decode(raw).name
+        sent = dict(context.invocation_metadata())
+        if name == "invalid":
+            bad = error_details_pb2.BadRequest(
+                field_violations=[{"field": "name", "description": "is invalid"}]
+            )
+            status = status_pb2.Status(code=3, message="bad name")
+            status.details.add().Pack(bad)
+            context.set_trailing_metadata(
+                (("grpc-status-details-bin", status.SerializeToString()),)
+            )
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "bad name")
+        if name.startswith("y"):  # a large request: answered with itself
+            return text.encode(Text(name))
+        value = sent.get(name, b"")
+        context.send_initial_metadata((("x-echo", "yes"),))
+        return text.encode(Text(value.decode() if isinstance(value, bytes) else value))
+
+    def count(raw: bytes, context: grpc.ServicerContext) -> Iterator[bytes]:
+        context.add_callback(peer.cancelled.set)
+        i = 0
+        while context.is_active():
+            yield number.encode(Number(i))
+            i += 1
+            time.sleep(0.01)
+
+    def sleep(raw: bytes, context: grpc.ServicerContext) -> bytes:
+        while context.is_active():
+            time.sleep(0.01)
+        if context.time_remaining() is not None and context.time_remaining() <= 0:
+            peer.deadline_seen.set()
+        return number.encode(Number(0))
+
+    def total(raws: Iterator[bytes], context: grpc.ServicerContext) -> bytes:
+        return number.encode(Number(sum(number.decode(r).n for r in raws)))
+
+    def double(raws: Iterator[bytes], context: grpc.ServicerContext) -> Iterator[bytes]:
+        for raw in raws:
+            yield number.encode(Number(number.decode(raw).n * 2))
+
+    return grpc.method_handlers_generic_handler(
+        SERVICE,
+        {
+            "EchoMetadata": grpc.unary_unary_rpc_method_handler(echo),
+            "Count": grpc.unary_stream_rpc_method_handler(count),
+            "Sleep": grpc.unary_unary_rpc_method_handler(sleep),
+            "Total": grpc.stream_unary_rpc_method_handler(total),
+            "Double": grpc.stream_stream_rpc_method_handler(double),
+        },
+    )
+
+
+@pytest.fixture(scope="module")
+def grpcio() -> Iterator[tuple[str, Peer]]:
+    peer = Peer()
+    server = grpc.server(futures.ThreadPoolExecutor(8))
+    server.add_generic_rpc_handlers((_handlers(peer),))
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    yield f"127.0.0.1:{port}", peer
+    server.stop(None)
+
+
+def own(target: str, **options: Any) -> Client:
+    return Client(grpc_app.service, target, protocol="grpc", transport="h2", **options)
+
+
+def test_every_kind_and_metadata(grpcio: tuple[str, Peer]) -> None:
+    target, _ = grpcio
+    with own(target) as c:
+        assert c.echo_metadata(name="x-who", headers={"x-who": "ada"}) == Text("ada")
+        # Binary metadata: base64 on the wire, bytes again in grpcio's hands.
+        assert c.echo_metadata(name="x-raw-bin", headers={"x-raw-bin": "é\x00"}) == Text("é\x00")
+        assert c.total(iter([Number(1), Number(2), Number(3)])) == Number(6)
+        assert list(c.double(Number(n) for n in range(5))) == [Number(2 * n) for n in range(5)]
+
+
+def test_large_messages_cross_the_windows(grpcio: tuple[str, Peer]) -> None:
+    target, _ = grpcio
+    name = "y" * BIG
+    with own(target) as c:
+        assert c.echo_metadata(name=name) == Text(name)
+    with own(target, max_response_size=BIG // 2) as c, pytest.raises(Error) as info:
+        c.echo_metadata(name=name)
+    assert info.value.code is Code.RESOURCE_EXHAUSTED
+
+
+def test_error_details_as_grpcio_reads_them(grpcio: tuple[str, Peer]) -> None:
+    target, _ = grpcio
+    errors = []
+    for transport in (None, "h2"):
+        with Client(grpc_app.service, target, protocol="grpc", transport=transport) as c:
+            with pytest.raises(Error) as info:
+                c.echo_metadata(name="invalid")
+            errors.append(info.value)
+    grpcio_error, h2_error = errors
+    assert h2_error.code is Code.INVALID_ARGUMENT
+    assert h2_error.message == "bad name"
+    assert list(h2_error.details) == [BadRequest((FieldViolation("name", "is invalid"),))]
+    assert (h2_error.code, h2_error.message, h2_error.details) == (
+        grpcio_error.code,
+        grpcio_error.message,
+        grpcio_error.details,
+    )
+
+
+def test_leaving_a_server_stream_cancels_it(grpcio: tuple[str, Peer]) -> None:
+    target, peer = grpcio
+    with own(target) as c:
+        with contextlib.closing(c.count(n=0)) as numbers:
+            assert [next(numbers), next(numbers)] == [Number(0), Number(1)]
+        assert peer.cancelled.wait(20)
+
+
+def test_deadline_reaches_the_server(grpcio: tuple[str, Peer]) -> None:
+    target, peer = grpcio
+    with own(target) as c, pytest.raises(Error) as info:
+        c.sleep(seconds=0, timeout=0.3)
+    assert info.value.code is Code.DEADLINE_EXCEEDED
+    assert peer.deadline_seen.wait(20)  # grpc-timeout told it
+
+
+@contextlib.contextmanager
+def listener(serve: Any) -> Iterator[tuple[str, list[socket.socket]]]:
+    """A TCP server on 127.0.0.1 whose every connection ``serve(sock, n)`` answers."""
+    sock = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+
+    def run() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = sock.accept()
+                accepted.append(conn)
+                threading.Thread(target=serve, args=(conn, len(accepted)), daemon=True).start()
+
+    threading.Thread(target=run, daemon=True).start()
+    try:
+        yield f"127.0.0.1:{sock.getsockname()[1]}", accepted
+    finally:
+        sock.close()
+        for conn in accepted:
+            conn.close()
+
+
+def _http1(conn: socket.socket, _: int) -> None:
+    with contextlib.suppress(OSError):
+        conn.recv(65536)
+        # An HTTP/1.1 server's answer, and the connection left open: no hang all the same.
+        conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+        time.sleep(30)
+
+
+def test_not_http2_is_unavailable() -> None:
+    with listener(_http1) as (target, _), own(target, retry=None, timeout=20) as c:
+        with pytest.raises(Error) as info:
+            c.whoami()
+    assert info.value.code is Code.UNAVAILABLE
+    assert "HTTP/2" in info.value.message
+
+
+def _goaway_first(conn: socket.socket, number: int) -> None:
+    """The first connection sends GOAWAY (no stream processed); later ones answer."""
+    h2c = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))
+    h2c.initiate_connection()
+    answer = envelope.frame(SCHEMA.codec(Number).encode(Number(number)))
+    with contextlib.suppress(OSError):
+        conn.sendall(h2c.data_to_send())
+        while data := conn.recv(65536):
+            for event in h2c.receive_data(data):
+                if not isinstance(event, h2.events.StreamEnded):
+                    continue
+                if number == 1:
+                    h2c.close_connection(last_stream_id=0)
+                else:
+                    sid = event.stream_id
+                    h2c.send_headers(
+                        sid, [(":status", "200"), ("content-type", "application/grpc")]
+                    )
+                    h2c.send_data(sid, answer)
+                    h2c.send_headers(sid, [("grpc-status", "0")], end_stream=True)
+            conn.sendall(h2c.data_to_send())
+
+
+def test_goaway_fails_the_unprocessed_call_and_a_new_connection_follows() -> None:
+    with listener(_goaway_first) as (target, accepted), own(target, retry=None, timeout=20) as c:
+        with pytest.raises(Error) as info:
+            c.whoami()
+        assert info.value.code is Code.UNAVAILABLE
+        assert "GOAWAY" in info.value.message
+        assert c.whoami() == Number(2)  # the second connection's answer
+        assert len(accepted) == 2
