@@ -185,10 +185,12 @@ class Stream:
                 self._window.clear()
                 await self._window.wait()
                 continue
-            connection.send_data(self.id, view[:size].tobytes())
-            view = view[size:]
+            chunk, view = view[:size].tobytes(), view[size:]
+            last = end and not view  # the end in the last DATA frame: one frame fewer
+            connection.send_data(self.id, chunk, end=last)
+            self.sent_end = last
             await connection.flush()
-        if end:
+        if end and not self.sent_end:
             self._check_open()
             self.sent_end = True
             connection.end_stream(self.id)
@@ -231,6 +233,8 @@ class Connection:
         self._streams: dict[int, Stream] = {}
         self._freed = asyncio.Event()
         self._check = FrameCheck(self._h2.max_inbound_frame_size)
+        self._loop = asyncio.get_running_loop()
+        self._scheduled = False
         self.failure: Failure | None = None
         self.going_away = False
         self._task = asyncio.get_running_loop().create_task(self._run())
@@ -270,8 +274,9 @@ class Connection:
         except h2.exceptions.StreamClosedError:
             raise StreamDone from None
 
-    async def stream(self, headers: Headers, *, end: bool = False) -> Stream:
-        """A new stream, its request headers sent (and its end, for ``end``)."""
+    async def stream(self, headers: Headers, *, flush: bool = True) -> Stream:
+        """A new stream, its request headers queued, and sent unless ``flush``
+        is False (a first message follows at once: one send for both)."""
         while self.usable and self._h2.open_outbound_streams >= self._concurrency:
             # The server's MAX_CONCURRENT_STREAMS: wait for a stream to end.
             self._freed.clear()
@@ -281,18 +286,18 @@ class Connection:
         stream_id = self._h2.get_next_available_stream_id()
         stream = Stream(self, stream_id)
         self._streams[stream_id] = stream
-        stream.sent_end = end
-        self._h2.send_headers(stream_id, headers, end_stream=end)
-        await self.flush()
+        self._h2.send_headers(stream_id, headers)
+        if flush:
+            await self.flush()
         return stream
 
     @property
     def _concurrency(self) -> int:
         return int(self._h2.remote_settings.max_concurrent_streams)
 
-    def send_data(self, stream_id: int, data: bytes) -> None:
+    def send_data(self, stream_id: int, data: bytes, *, end: bool = False) -> None:
         try:
-            self._h2.send_data(stream_id, data)
+            self._h2.send_data(stream_id, data, end_stream=end)
         except h2.exceptions.StreamClosedError:
             raise StreamDone from None
 
@@ -322,12 +327,21 @@ class Connection:
             self._writer.close()
 
     def _write(self) -> None:
+        """Write what ``h2`` has queued, once this turn of the loop is over: the
+        window updates and resets of many calls go out in one send."""
+        if not self._scheduled:
+            self._scheduled = True
+            self._loop.call_soon(self._write_now)
+
+    def _write_now(self) -> None:
+        self._scheduled = False
         data = self._h2.data_to_send()
         if data and not self._writer.is_closing():
             self._writer.write(data)
 
     async def flush(self) -> None:
-        """Write what ``h2`` has queued and wait until the socket took it."""
+        """Write what ``h2`` has queued (with what other calls queue in the same
+        turn of the loop: one send for all), waiting while the socket is full."""
         self._write()
         try:
             await self._writer.drain()
@@ -349,7 +363,7 @@ class Connection:
                     events = self._h2.receive_data(data)
                 except h2.exceptions.ProtocolError as exc:
                     # Broken HTTP/2: tell the server why (h2's GOAWAY), then stop.
-                    self._write()
+                    self._write_now()
                     self._lost(f"{self.authority} does not speak HTTP/2 correctly: {exc!r}")
                     return
                 for event in events:
@@ -410,7 +424,7 @@ class Connection:
         if self.failure is None:
             with contextlib.suppress(h2.exceptions.ProtocolError):
                 self._h2.close_connection()
-            self._write()
+            self._write_now()
             self.failure = Failure(Error(Code.UNAVAILABLE, "the client is closed"))
         self._writer.close()
         self._task.cancel()

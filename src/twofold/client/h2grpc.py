@@ -149,7 +149,7 @@ class AsyncH2GrpcCalls:
 
         async def start() -> Stream:
             connection = await self._channel.connection()
-            stream = await connection.stream(request)
+            stream = await connection.stream(request, flush=first is None)
             try:
                 if first is not None:
                     await stream.send(first, end=True)

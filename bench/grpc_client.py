@@ -1,0 +1,84 @@
+"""Calls per second of the gRPC client's two transports, GetProduct, one run.
+
+    python -m bench.grpc_client [--seconds 5] [--concurrency 1 16]
+
+One ``twofold serve bench.apps.twofold_app:app`` (its grpcio port), then,
+for each concurrency, ``AsyncClient(..., protocol="grpc")`` over grpcio's
+aio channel and over Twofold's own HTTP/2 transport (``transport="h2"``),
+each for the same number of seconds, alternating, in this one process. The
+ratio is h2 over grpcio: the own transport has to earn its place (it
+exists for trailers and full duplex where httpx has neither, and to call
+gRPC without grpcio), so it should not be much slower.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import socket
+import subprocess
+import sys
+import time
+
+from bench.apps.twofold_app import service
+from twofold import AsyncClient
+
+
+def _port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def _rate(target: str, transport: str | None, concurrency: int, seconds: float) -> float:
+    async with AsyncClient(service, target, protocol="grpc", transport=transport) as client:
+        await client.get_product(id=42)  # the connection, made before the clock starts
+        done = 0
+        end = time.monotonic() + seconds
+
+        async def worker() -> None:
+            nonlocal done
+            while time.monotonic() < end:
+                await client.get_product(id=42)
+                done += 1
+
+        start = time.monotonic()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return done / (time.monotonic() - start)
+
+
+def _wait(port: int) -> None:
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("the server did not start")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16])
+    args = parser.parse_args()
+    port, grpc_port = _port(), _port()
+    argv = [sys.executable, "-m", "twofold", "serve", "bench.apps.twofold_app:app"]
+    argv += ["--port", str(port), "--grpc-port", str(grpc_port), "--no-access-log"]
+    server = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait(grpc_port)
+        target = f"127.0.0.1:{grpc_port}"
+        print("| concurrency | grpcio aio calls/s | h2 calls/s | h2 / grpcio |")
+        print("|---|---|---|---|")
+        for concurrency in args.concurrency:
+            grpcio = asyncio.run(_rate(target, None, concurrency, args.seconds))
+            own = asyncio.run(_rate(target, "h2", concurrency, args.seconds))
+            print(f"| {concurrency} | {grpcio:,.0f} | {own:,.0f} | {own / grpcio:.2f}x |")
+    finally:
+        server.terminate()
+        server.wait()
+
+
+if __name__ == "__main__":
+    main()
