@@ -129,6 +129,9 @@ def test_every_kind_and_metadata(grpcio: tuple[str, Peer]) -> None:
         assert c.echo_metadata(name="x-who", headers={"x-who": "ada"}) == Text("ada")
         # Binary metadata: base64 on the wire, bytes again in grpcio's hands.
         assert c.echo_metadata(name="x-raw-bin", headers={"x-raw-bin": "é\x00"}) == Text("é\x00")
+        with pytest.raises(Error) as info:  # refused before anything is sent
+            c.echo_metadata(name="x-who", headers={"x-who": "ada\r\nx-evil: 1"})
+        assert info.value.code is Code.INVALID_ARGUMENT
         assert c.total(iter([Number(1), Number(2), Number(3)])) == Number(6)
         assert list(c.double(Number(n) for n in range(5))) == [Number(2 * n) for n in range(5)]
 

@@ -36,7 +36,7 @@ import h2.events
 import h2.exceptions
 import h2.settings
 
-from twofold.client.errors import Failure
+from twofold.client.errors import Failure, fail
 from twofold.core.code import Code
 from twofold.core.errors import Error
 
@@ -286,7 +286,14 @@ class Connection:
         stream_id = self._h2.get_next_available_stream_id()
         stream = Stream(self, stream_id)
         self._streams[stream_id] = stream
-        self._h2.send_headers(stream_id, headers)
+        try:
+            self._h2.send_headers(stream_id, headers)
+        except h2.exceptions.ProtocolError as exc:
+            # A header HTTP/2 forbids (a newline in a value, a connection header).
+            self.forget(stream_id)
+            raise fail(
+                Code.INVALID_ARGUMENT, f"a header cannot be sent over HTTP/2: {exc}"
+            ) from None
         if flush:
             await self.flush()
         return stream

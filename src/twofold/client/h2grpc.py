@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import re
 import ssl
 import threading
 from collections.abc import (
@@ -48,6 +49,9 @@ from twofold.core.code import Code
 from twofold.http import envelope
 
 T = TypeVar("T")
+# gRPC's metadata grammar (doc/PROTOCOL-HTTP2.md): lower-case keys, printable ASCII values.
+_KEY = re.compile(r"[0-9a-z_.-]+")
+_VALUE = re.compile(r"[\x20-\x7e]*")
 _GRPC_TYPES = ("application/grpc", "application/grpc+proto")
 # Headers of the transport's own (and HTTP/2's): never sent from the client's headers.
 _OWN = RESERVED | {"grpc-timeout", "grpc-encoding", "grpc-accept-encoding", "content-length"}
@@ -68,14 +72,22 @@ def tls_context() -> ssl.SSLContext:
 
 
 def _metadata(headers: Mapping[str, str]) -> Headers:
+    """The client's headers as gRPC metadata; one gRPC does not allow is refused
+    before anything is sent (h2 would send a newline in a value as it is)."""
     out = []
     for name, value in headers.items():
         key = name.lower()
         if key in _OWN or key.startswith(":"):
             continue
+        if not _KEY.fullmatch(key):
+            raise fail(Code.INVALID_ARGUMENT, f"{name!r} is not a gRPC metadata key")
         if key.endswith("-bin"):
             # Binary metadata travels as base64; gRPC asks senders to leave the padding off.
             value = base64.b64encode(value.encode()).decode("ascii").rstrip("=")
+        elif not _VALUE.fullmatch(value):
+            raise fail(
+                Code.INVALID_ARGUMENT, f"metadata {key}: printable ASCII only (or a -bin key)"
+            )
         out.append((key, value))
     return out
 
