@@ -30,7 +30,11 @@ def _port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def _rate(target: str, transport: str | None, concurrency: int, seconds: float) -> float:
+async def _rate(
+    target: str, transport: str | None, concurrency: int, seconds: float
+) -> tuple[float, float]:
+    """Calls per second, and the client process's CPU time per call (all its
+    threads: grpcio's are counted), in microseconds."""
     async with AsyncClient(service, target, protocol="grpc", transport=transport) as client:
         await client.get_product(id=42)  # the connection, made before the clock starts
         done = 0
@@ -42,9 +46,10 @@ async def _rate(target: str, transport: str | None, concurrency: int, seconds: f
                 await client.get_product(id=42)
                 done += 1
 
-        start = time.monotonic()
+        start, cpu = time.monotonic(), time.process_time()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
-        return done / (time.monotonic() - start)
+        cpu = time.process_time() - cpu
+        return done / (time.monotonic() - start), cpu / done * 1e6
 
 
 def _wait(port: int) -> None:
@@ -69,12 +74,15 @@ def main() -> None:
     try:
         _wait(grpc_port)
         target = f"127.0.0.1:{grpc_port}"
-        print("| concurrency | grpcio aio calls/s | h2 calls/s | h2 / grpcio |")
+        print("| concurrency | grpcio aio | h2 | h2 / grpcio (calls/s) |")
         print("|---|---|---|---|")
         for concurrency in args.concurrency:
-            grpcio = asyncio.run(_rate(target, None, concurrency, args.seconds))
-            own = asyncio.run(_rate(target, "h2", concurrency, args.seconds))
-            print(f"| {concurrency} | {grpcio:,.0f} | {own:,.0f} | {own / grpcio:.2f}x |")
+            grpcio, grpcio_cpu = asyncio.run(_rate(target, None, concurrency, args.seconds))
+            own, own_cpu = asyncio.run(_rate(target, "h2", concurrency, args.seconds))
+            print(
+                f"| {concurrency} | {grpcio:,.0f}/s, {grpcio_cpu:.0f} µs CPU "
+                f"| {own:,.0f}/s, {own_cpu:.0f} µs CPU | {own / grpcio:.2f}x |"
+            )
     finally:
         server.terminate()
         server.wait()

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import importlib.util
 import queue
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +21,8 @@ import pytest
 
 from tests.e2e import grpc_app
 from tests.e2e.grpc_app import Number, Text
-from tests.e2e.server import Server, start
+from tests.e2e.server import Server, spawn, start
+from tests.e2e.test_one_port import self_signed
 from twofold import AsyncClient, Client, Code, Error
 
 SERVERS = ["grpcio", "pyvoy"]
@@ -154,3 +156,31 @@ def test_unknown_server_port_is_unavailable() -> None:
     ):
         c.whoami()
     assert info.value.code is Code.UNAVAILABLE
+
+
+def test_tls_with_alpn_h2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An ``https://`` target: TLS, HTTP/2 by ALPN, the certificate verified
+    against SSL_CERT_FILE as httpx would; an unknown certificate is refused."""
+    if importlib.util.find_spec("pyvoy") is None:
+        pytest.skip("pyvoy is not installed (pip install twofold[pyvoy])")
+    cert, key = self_signed(tmp_path)
+
+    def argv(port: int, _: int | None) -> list[str]:
+        return [
+            sys.executable, "-m", "twofold", "serve", "tests.e2e.grpc_app:app",
+            "--server", "pyvoy", "--port", str(port),
+            "--tls-cert", str(cert), "--tls-key", str(key),
+        ]  # fmt: skip
+
+    served = spawn(argv, tmp_path, tls=cert)
+    target = f"https://127.0.0.1:{served.port}"
+    try:
+        with Client(grpc_app.service, target, protocol="grpc", transport="h2", retry=None) as c:
+            with pytest.raises(Error) as info:  # certifi's roots do not know it
+                c.whoami()
+            assert info.value.code is Code.UNAVAILABLE
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+        with Client(grpc_app.service, target, protocol="grpc", transport="h2") as c:
+            assert list(c.double([Number(5), Number(6)])) == [Number(10), Number(12)]
+    finally:
+        served.stop()

@@ -255,3 +255,10 @@ def test_goaway_fails_the_unprocessed_call_and_a_new_connection_follows() -> Non
         assert "GOAWAY" in info.value.message
         assert c.whoami() == Number(2)  # the second connection's answer
         assert len(accepted) == 2
+
+
+def test_transport_spelling() -> None:
+    with pytest.raises(ValueError, match='"h2"'):
+        Client(grpc_app.service, "127.0.0.1:1", protocol="grpc", transport="h3")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="for protocol 'grpc'"):
+        Client(grpc_app.service, "http://127.0.0.1:1", transport="h2")

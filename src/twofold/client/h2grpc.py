@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import os
 import re
 import ssl
 import threading
@@ -65,8 +66,14 @@ def _split(host: str) -> tuple[str, int]:
 
 
 def tls_context() -> ssl.SSLContext:
-    """Certificates verified against certifi's roots (as httpx does), HTTP/2 by ALPN."""
-    context = ssl.create_default_context(cafile=certifi.where())
+    """Certificates verified as httpx verifies them (``SSL_CERT_FILE`` or
+    ``SSL_CERT_DIR`` when set, else certifi's roots); HTTP/2 chosen by ALPN."""
+    if os.environ.get("SSL_CERT_FILE"):
+        context = ssl.create_default_context(cafile=os.environ["SSL_CERT_FILE"])
+    elif os.environ.get("SSL_CERT_DIR"):
+        context = ssl.create_default_context(capath=os.environ["SSL_CERT_DIR"])
+    else:
+        context = ssl.create_default_context(cafile=certifi.where())
     context.set_alpn_protocols(["h2"])
     return context
 
