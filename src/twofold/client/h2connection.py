@@ -208,6 +208,11 @@ class Stream:
         self._closed = True
         if self.error is None and not (self.ended and self.sent_end):
             self._connection.reset(self.id)
+        # What arrived unread still counts against the connection's window: give it back.
+        while not self._chunks.empty():
+            item = self._chunks.get_nowait()
+            if item is not None:
+                self._connection.consumed(self.id, item[1])
         self._connection.forget(self.id)
 
 
@@ -220,7 +225,14 @@ class Connection:
         self.authority = authority
         self._reader = reader
         self._writer = writer
-        config = h2.config.H2Configuration(client_side=True, header_encoding=None)
+        # The request headers are built and checked by the caller
+        # (twofold.client.h2grpc): h2's own pass over them again is skipped.
+        config = h2.config.H2Configuration(
+            client_side=True,
+            header_encoding=None,
+            validate_outbound_headers=False,
+            normalize_outbound_headers=False,
+        )
         self._h2 = h2.connection.H2Connection(config)
         self._h2.local_settings = h2.settings.Settings(
             client=True,

@@ -134,6 +134,8 @@ class AsyncH2GrpcCalls:
         self._channel = Channel(name, port, tls_context() if secure else None)
         self._scheme = "https" if secure else "http"
         self._agent = headers.get("user-agent", USER_AGENT)
+        if not _VALUE.fullmatch(self._agent):
+            raise ValueError(f"user-agent {self._agent!r}: printable ASCII only")
         self._limit = max_response_size
         self._codecs = codecs
 
