@@ -372,6 +372,12 @@ class RpcFront:
                 bad = Error(Code.INVALID_ARGUMENT, "an empty batch")
                 await respond(send, 200, rpc_error(None, bad, -32600), [], JSON)
                 return
+            limit = self.gateway.options.max_batch_size
+            if len(doc) > limit:
+                message = f"batch of {len(doc)} calls is over the limit of {limit}"
+                bad = Error(Code.INVALID_ARGUMENT, message)
+                await respond(send, 200, rpc_error(None, bad, -32600), [], JSON)
+                return
             answers = [a for a in [await self._one(item, scope) for item in doc] if a is not None]
             body = b"[" + b",".join(answers) + b"]" if answers else b""
         else:
