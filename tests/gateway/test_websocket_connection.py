@@ -4,7 +4,12 @@ and in ``rpc.authenticate``, driven by the ``websockets`` library against real s
 
 from __future__ import annotations
 
+import base64
 import json
+import os
+import socket
+import struct
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,6 +18,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
+from tests.e2e.test_websocket_bad_input import _frame, _frames
 from tests.gateway.conftest import gateway_for, serve
 from tests.gateway.test_websocket_streams import call, read, ws_url
 from tests.gateway.upstream import Upstream
@@ -150,6 +156,57 @@ def test_an_oversized_message_closes_with_1009(limited: str, upstream: Upstream)
         call(bystander, 4, "Echo", {"text": "still here"})
         assert read(bystander)["result"]["text"] == "still here"
     assert upstream.library.seen["Echo"]["text"] == "still here"
+
+
+def test_a_slow_consumer_gets_backpressure_then_1008(
+    upstream: Upstream, caplog: pytest.LogCaptureFixture
+) -> None:
+    limits = WebSocketOptions(max_queued_messages=4, send_timeout=1.0)
+    # A long deadline: the upstream call must end because the client stopped reading.
+    gateway = gateway_for(upstream.target, websocket=limits, timeout=300.0, metrics=Metrics())
+    with serve(gateway) as url:
+        port = int(url.rsplit(":", 1)[1])
+        with _raw_upgrade(port, receive_buffer=4096) as sock:
+            # Subscribe, then read nothing: the socket's buffers fill, then the queue.
+            watch = request(1, "WatchBooks", {"parent": "shelves/slow", "count": 10_000_000})
+            sock.sendall(_frame(0x1, json.dumps(watch).encode()))
+            deadline = time.monotonic() + 120
+            while not any("does not read" in r.getMessage() for r in caplog.records):
+                assert time.monotonic() < deadline, "the slow consumer was never cut off"
+                time.sleep(0.05)
+            # Another connection is served meanwhile.
+            with connect(ws_url(url)) as other:
+                call(other, 2, "Echo", {"text": "meanwhile"})
+                assert read(other)["result"]["text"] == "meanwhile"
+            frames = _frames(sock)
+        text = httpx.get(f"{url}/metrics").text
+    opcode, payload = frames[-1]
+    assert opcode == 0x8 and struct.unpack("!H", payload[:2])[0] == 1008
+    assert payload[2:] == b"slow consumer: messages are not being read"
+    # Closing the connection cancelled the upstream stream.
+    labels = 'code="canceled",method="library.v1.Library/WatchBooks",protocol="websocket"'
+    assert f"twofold_calls_total{{{labels}}} 1.0" in text
+
+
+def _raw_upgrade(port: int, receive_buffer: int) -> socket.socket:
+    """A TCP connection past the opening handshake, with a small receive buffer."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+    sock.settimeout(30)
+    sock.connect(("127.0.0.1", port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall(
+        (
+            "GET /jsonrpc HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n"
+        ).encode()
+    )
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += sock.recv(1)
+    assert head.startswith(b"HTTP/1.1 101"), head
+    return sock
 
 
 def test_a_bad_stream_message_ends_the_stream_and_cancels_the_upstream_call(
