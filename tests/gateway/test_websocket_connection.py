@@ -21,8 +21,12 @@ from websockets.sync.client import ClientConnection, connect
 from tests.e2e.test_websocket_bad_input import _frame, _frames
 from tests.gateway.conftest import gateway_for, serve
 from tests.gateway.test_websocket_streams import call, read, ws_url
-from tests.gateway.upstream import Upstream
+from tests.gateway.upstream import PROTO, Upstream
 from twofold import ApiKeys, Authentication, Metrics, StoredApiKey, WebSocketOptions
+from twofold.core.code import Code
+from twofold.core.errors import Error
+from twofold.gateway import from_proto_files
+from twofold.gateway.transcode import parse_json
 from twofold.gateway.upstream import FORWARD
 
 
@@ -104,6 +108,26 @@ def test_the_batch_limit_holds_over_post_too(http: httpx.Client) -> None:
     assert refused["error"]["code"] == -32600
     answers = http.post("/jsonrpc", json=batch[:100]).json()
     assert len(answers) == 100
+
+
+def test_deep_nesting_is_the_clients_error(gateway_url: str, http: httpx.Client) -> None:
+    """JSON nested past Python's recursion limit: a parse error, never a call left unanswered."""
+    nested = "[" * 5000 + "]" * 5000
+    raw = '{"jsonrpc": "2.0", "id": 1, "method": "Echo", "params": {"text": ' + nested + "}}"
+    with connect(ws_url(gateway_url)) as ws:
+        ws.send(raw)
+        assert read(ws)["error"]["code"] == -32700
+        call(ws, 2, "Echo", {"text": "goes on"})
+        assert read(ws)["result"]["text"] == "goes on"
+    doc = http.post("/jsonrpc", content=raw, headers={"content-type": "application/json"}).json()
+    assert doc["error"]["code"] == -32700
+    r = http.post("/v1/shelves/1/books", content='{"title": ' + nested + "}")
+    assert r.status_code == 400 and r.json()["detail"].endswith("nested too deeply")
+    # What gets past the envelope's parser (msgspec) to json.loads, deeper in the stack.
+    method = from_proto_files([str(PROTO)]).service("library.v1.Library").methods_by_name["Echo"]
+    with pytest.raises(Error) as caught:
+        parse_json(from_proto_files([str(PROTO)]), method.input_type, '{"text": ' + nested + "}")
+    assert caught.value.code is Code.INVALID_ARGUMENT
 
 
 # -- limits --------------------------------------------------------------------------

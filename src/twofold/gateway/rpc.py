@@ -363,7 +363,7 @@ class RpcFront:
             return
         try:
             doc = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             error = Error(Code.INVALID_ARGUMENT, "parse error: the body is not JSON")
             await respond(send, 200, rpc_error(None, error, -32700), [], JSON)
             return
