@@ -26,12 +26,13 @@ from google.protobuf.descriptor import MethodDescriptor
 from google.protobuf.message import Message
 
 from twofold.core.asgi import Receive, Scope, Send
-from twofold.core.code import HTTP_STATUS, JSONRPC_CODE, Code
+from twofold.core.code import HTTP_STATUS, Code
 from twofold.core.details import rpc_status
 from twofold.core.errors import Error
 from twofold.gateway.inbound import Inbound
 from twofold.http import envelope
 from twofold.http.body import BodyTooLarge, header, media_type, read_body, respond
+from twofold.http.jsonrpc import error_response
 from twofold.http.negotiation import GZIP, GZIP_MIN_SIZE, accepts_gzip, compress, decompressor
 from twofold.wires.connect import error_body
 
@@ -483,20 +484,9 @@ async def _disconnect(receive: Receive) -> None:
 
 
 def rpc_error(request_id: Any, error: Error, rpc_code: int | None = None) -> bytes:
-    data: dict[str, Any] = {"code": error.code.wire_name}
-    if error.violations:
-        data["violations"] = [
-            {"field": v.field, "description": v.description} for v in error.violations
-        ]
-    others = [d for d in error.details if d.TYPE_NAME != "google.rpc.BadRequest"]
-    if others:
-        data["details"] = [{"type": d.TYPE_NAME, **d.to_json()} for d in others]
-    body = {
-        "code": JSONRPC_CODE[error.code] if rpc_code is None else rpc_code,
-        "message": error.message or error.code.wire_name,
-        "data": data,
-    }
-    return _encode({"jsonrpc": "2.0", "error": body, "id": request_id})
+    """A JSON-RPC error response: the App's, from the one table
+    (:func:`twofold.http.jsonrpc.error_response`)."""
+    return error_response(request_id, error, rpc_code)
 
 
 def _path(method: MethodDescriptor) -> str:

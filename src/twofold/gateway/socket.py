@@ -86,8 +86,8 @@ class _Relay:
     async def admit(self) -> Error | None:
         try:
             await self.front.gateway.admit(self.method, self.scope)
-        except Error as exc:
-            return exc
+        except Exception as exc:  # a verifier's bug is INTERNAL, still an answer
+            return as_error(exc)
         return None
 
     def decode(self, params: msgspec.Raw, request_id: Id) -> bytes:
