@@ -349,7 +349,7 @@ class RpcFront:
             await respond(
                 send,
                 405,
-                rpc_error(None, Error(Code.UNIMPLEMENTED, "use POST"), -32600),
+                error_response(None, Error(Code.UNIMPLEMENTED, "use POST"), -32600),
                 [(b"allow", b"POST")],
                 JSON,
             )
@@ -357,27 +357,27 @@ class RpcFront:
         try:
             raw = await read_body(scope, receive, self.gateway.options.max_body_size)
         except BodyTooLarge as exc:
-            await respond(send, 413, rpc_error(None, exc), [], JSON)
+            await respond(send, 413, error_response(None, exc), [], JSON)
             return
         except Error as exc:
-            await respond(send, 400, rpc_error(None, exc), [], JSON)
+            await respond(send, 400, error_response(None, exc), [], JSON)
             return
         try:
             doc = json.loads(raw)
         except (ValueError, UnicodeDecodeError, RecursionError):
             error = Error(Code.INVALID_ARGUMENT, "parse error: the body is not JSON")
-            await respond(send, 200, rpc_error(None, error, -32700), [], JSON)
+            await respond(send, 200, error_response(None, error, -32700), [], JSON)
             return
         if isinstance(doc, list):
             if not doc:
                 bad = Error(Code.INVALID_ARGUMENT, "an empty batch")
-                await respond(send, 200, rpc_error(None, bad, -32600), [], JSON)
+                await respond(send, 200, error_response(None, bad, -32600), [], JSON)
                 return
             limit = self.gateway.options.max_batch_size
             if len(doc) > limit:
                 message = f"batch of {len(doc)} calls is over the limit of {limit}"
                 bad = Error(Code.INVALID_ARGUMENT, message)
-                await respond(send, 200, rpc_error(None, bad, -32600), [], JSON)
+                await respond(send, 200, error_response(None, bad, -32600), [], JSON)
                 return
             answers = [a for a in [await self._one(item, scope) for item in doc] if a is not None]
             body = b"[" + b",".join(answers) + b"]" if answers else b""
@@ -391,7 +391,7 @@ class RpcFront:
             or doc.get("jsonrpc") != "2.0"
             or not isinstance(doc.get("method"), str)
         ):
-            return rpc_error(
+            return error_response(
                 None, Error(Code.INVALID_ARGUMENT, "not a JSON-RPC 2.0 request"), -32600
             )
         request_id = doc.get("id")
@@ -412,7 +412,7 @@ class RpcFront:
             raw = await gw.upstream.unary(_path(method), request, meta, deadline, "jsonrpc")
             result = self.to_json(method, raw)
         except Error as exc:
-            return None if notification else rpc_error(request_id, exc)
+            return None if notification else error_response(request_id, exc)
         if notification:
             return None
         return b'{"jsonrpc":"2.0","result":' + result + b',"id":' + _encode(request_id) + b"}"
@@ -481,12 +481,6 @@ async def cancel_on_disconnect(work: Coroutine[Any, Any, None], receive: Receive
 async def _disconnect(receive: Receive) -> None:
     while (await receive())["type"] != "http.disconnect":
         pass
-
-
-def rpc_error(request_id: Any, error: Error, rpc_code: int | None = None) -> bytes:
-    """A JSON-RPC error response: the App's, from the one table
-    (:func:`twofold.http.jsonrpc.error_response`)."""
-    return error_response(request_id, error, rpc_code)
 
 
 def _path(method: MethodDescriptor) -> str:
