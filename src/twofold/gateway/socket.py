@@ -97,11 +97,14 @@ class _Relay:
         schema = self.front.schema
         return parse_json(schema, self.method.input_type, bytes(params)).SerializeToString()  # type: ignore[no-any-return]
 
+    def encode(self, output: bytes) -> bytes:
+        """The upstream's answer as JSON (a 502 for one that is not the declared message)."""
+        return self.front.to_json(self.method, output)
+
     async def unary(self, message: bytes) -> bytes:
         gw = self.front.gateway
         meta, deadline = gw.metadata(self.scope), gw.deadline(self.scope)
-        raw = await gw.upstream.unary(_path(self.method), message, meta, deadline, PROTOCOL)
-        return self.front.to_json(self.method, raw)
+        return await gw.upstream.unary(_path(self.method), message, meta, deadline, PROTOCOL)
 
     async def stream(self, request: Any, write: Write) -> None:
         gw = self.front.gateway
@@ -126,7 +129,7 @@ class _Relay:
             items = gw.upstream.server_stream(path, request, meta, deadline, PROTOCOL)
         try:
             async for raw in items:
-                await write(self.front.to_json(self.method, raw))
+                await write(raw)
         except asyncio.CancelledError:
             task = asyncio.current_task()
             if failed is None or (task is not None and task.cancelling()):

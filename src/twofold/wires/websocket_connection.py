@@ -77,7 +77,7 @@ _CONTROL = frozenset({AUTHENTICATE, UNSUBSCRIBE, SEND, CLOSE})
 _INPUT = (StreamKind.CLIENT, StreamKind.BIDI)
 _END = object()  # the end of a client stream's input
 
-Write = Callable[[bytes], Awaitable[None]]
+Write = Callable[[Any], Awaitable[None]]
 
 
 class Call(Protocol):
@@ -93,11 +93,14 @@ class Call(Protocol):
     def decode(self, params: msgspec.Raw, request_id: Id) -> Any:
         """The request message from ``params``; raises only Error or Fault."""
 
-    async def unary(self, message: Any) -> bytes:
-        """A unary call's result, as JSON."""
+    def encode(self, output: Any) -> bytes:
+        """One output message (a unary call's result, a stream's message) as JSON."""
+
+    async def unary(self, message: Any) -> Any:
+        """A unary call's output."""
 
     async def stream(self, request: Any, write: Write) -> None:
-        """Run a stream to its end, ``write``-ing each message as JSON. ``request`` is
+        """Run a stream to its end, ``write``-ing each output as it comes. ``request`` is
         the message of a server stream, the async iterator of a client or bidi
         stream's messages (it raises the Error of one that did not decode)."""
 
@@ -474,7 +477,7 @@ class _Connection:
                 return fault_response(exc)
             return error_response(request_id, exc)
         try:
-            result = await call.unary(message)
+            result = call.encode(await call.unary(message))
         except Exception as exc:  # an Error, or an output that cannot be encoded
             return None if notification else error_response(request_id, as_error(exc))
         return None if notification else result_response(request_id, result)
@@ -506,8 +509,10 @@ class _Connection:
         prefix = b'{"jsonrpc":"2.0","method":"' + SUBSCRIPTION.encode()
         prefix += b'","params":{"subscription":' + encode(stream.id)
 
-        async def write(output: bytes) -> None:
-            await self.put(prefix + b',"result":' + output + b"}}")
+        encode_output = stream.call.encode
+
+        async def write(output: Any) -> None:
+            await self.put(prefix + b',"result":' + encode_output(output) + b"}}")
 
         end = b',"end":true}}'
         try:
