@@ -160,7 +160,7 @@ async def serve(
     message = await receive()
     if message["type"] != "websocket.connect":
         return
-    refusal = foreign_origin(scope, cors)
+    refusal = _foreign_origin(scope, cors)
     if refusal is not None:
         await calls.refused(Headers(scope["headers"]), refusal)
         await _reject(scope, send, refusal, 403)
@@ -180,7 +180,7 @@ async def serve(
     await connection.run()
 
 
-def foreign_origin(scope: Scope, cors: Cors | None) -> Error | None:
+def _foreign_origin(scope: Scope, cors: Cors | None) -> Error | None:
     """Refuse a browser page of another origin the CORS policy does not list.
 
     Browsers send ``Origin`` on every upgrade and apply no same-origin rule
