@@ -84,11 +84,6 @@ class GatewayOptions:
     # others revalidate with their ETag.
     cache_control: Mapping[str, str] = field(default_factory=dict)
     jsonrpc_path: str = "/jsonrpc"
-    # Calls in one JSON-RPC batch (POST or WebSocket); a larger batch is refused whole.
-    max_batch_size: int = 100
-    # The limits of a JSON-RPC WebSocket connection (docs/websocket.md); None: an
-    # App's defaults, with max_message_size at max_body_size.
-    websocket: WebSocketOptions | None = None
     openapi_path: str = "/openapi.json"
     docs_path: str | None = "/docs"
     title: str = "gateway"
@@ -106,6 +101,11 @@ class GatewayOptions:
     tracing: UpstreamTracing | None = None
     public: tuple[str, ...] = ()
     scopes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # Calls in one JSON-RPC batch (POST or WebSocket); a larger batch is refused whole.
+    max_batch_size: int = 100
+    # The limits of a JSON-RPC WebSocket connection (docs/websocket.md); None: an
+    # App's defaults, with max_message_size at max_body_size.
+    websocket: WebSocketOptions | None = None
 
 
 class Gateway:
