@@ -228,6 +228,9 @@ def __getattr__(name: str) -> Any:
     arguments the CLI passed in ``$TWOFOLD_GATEWAY_ARGS``."""
     if name != "app":
         raise AttributeError(name)
-    found = build(parse(json.loads(os.environ[ENV_ARGS])))
+    from twofold.server.envoy_app import Controlled
+
+    # Driven by the supervisor as the App is (no readiness of its own to turn).
+    found = Controlled(build(parse(json.loads(os.environ[ENV_ARGS]))), readiness=None)
     globals()["app"] = found
     return found
