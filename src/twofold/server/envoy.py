@@ -48,7 +48,12 @@ class EnvoySettings:
     tls_cert: str | None = None
     tls_key: str | None = None
     http3: bool = False
-    workers: int = 1
+    workers: int = 1  # Envoy processes
+    # Envoy's worker threads per process. One: pyvoy runs the App on one
+    # Python loop per process whatever the threads, and more threads only
+    # hand requests across to it (docs/benchmarks.md, "Workers on pyvoy");
+    # Envoy's own default is a thread per CPU.
+    threads: int = 1
     grace: float = 10.0  # on a signal, how long calls in flight may finish
     drain_delay: float = 0.0  # on a signal, keep serving this long (readyz 503) first
 
@@ -99,6 +104,7 @@ def command(settings: EnvoySettings, admin: str, control: int) -> tuple[list[str
         "--drain-time-s",
         "0",
     ]
+    argv += ["--concurrency", str(settings.threads)]
     return argv, env
 
 

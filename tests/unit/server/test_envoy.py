@@ -89,5 +89,6 @@ def test_envoy_is_driven_through_its_admin_socket_and_the_control_pipe() -> None
     # Listeners close at once on a drain: the grace period is the supervisor's clock.
     assert argv[argv.index("--drain-strategy") + 1] == "immediate"
     assert argv[argv.index("--drain-time-s") + 1] == "0"
+    assert argv[argv.index("--concurrency") + 1] == "1"  # more Envoys, not threads: --workers
     assert env["TWOFOLD_CONTROL_FD"] == "7"
     assert json.loads(env["TWOFOLD_LIMITS"]) == {"max_url_bytes": LIMITS.max_url_bytes}
