@@ -331,7 +331,14 @@ class EnvoySupervisor:
     def _idle(self) -> bool:
         """Stop each Envoy with no call in flight; whether every Envoy is stopped."""
         for envoy in self.envoys:
-            if not envoy.stopped and envoy.admin.in_flight() in (0, None):
+            if envoy.stopped:
+                continue
+            if envoy.process.poll() is not None:
+                envoy.stopped = True
+            # An Envoy that does not answer may be busy, not gone: it keeps
+            # its calls until the grace period is over. One still starting
+            # has none.
+            elif not envoy.served or envoy.admin.in_flight() == 0:
                 self._terminate(envoy)
         return all(e.stopped for e in self.envoys)
 
