@@ -22,12 +22,14 @@ from tests.e2e.test_websocket_bad_input import _frame, _frames
 from tests.gateway.conftest import gateway_for, serve
 from tests.gateway.test_websocket_streams import call, read, ws_url
 from tests.gateway.upstream import PROTO, Upstream
-from twofold import ApiKeys, Authentication, Metrics, StoredApiKey, WebSocketOptions
+from twofold import ApiKeys, Authentication, Cors, Metrics, StoredApiKey, WebSocketOptions
 from twofold.core.code import Code
 from twofold.core.errors import Error
 from twofold.gateway import from_proto_files
 from twofold.gateway.transcode import parse_json
 from twofold.gateway.upstream import FORWARD
+
+ORIGIN = "https://app.example.com"
 
 
 def closed_with(ws: ClientConnection) -> tuple[int, str]:
@@ -135,10 +137,13 @@ def test_deep_nesting_is_the_clients_error(gateway_url: str, http: httpx.Client)
 
 @pytest.fixture(scope="module")
 def limited_url(upstream: Upstream) -> Iterator[str]:
-    """A gateway whose connections idle out after 1 s and take messages up to 1 KiB,
-    with metrics of its upstream calls."""
-    limits = WebSocketOptions(idle_timeout=1.0, max_message_size=1024)
-    with serve(gateway_for(upstream.target, websocket=limits, metrics=Metrics())) as url:
+    """A gateway whose connections idle out after 1 s, take messages up to 1 KiB and
+    two streams at once, with metrics of its upstream calls and one allowed origin."""
+    limits = WebSocketOptions(idle_timeout=1.0, max_message_size=1024, max_streams=2)
+    gateway = gateway_for(
+        upstream.target, websocket=limits, metrics=Metrics(), cors=Cors(origins=[ORIGIN])
+    )
+    with serve(gateway) as url:
         yield url
 
 
@@ -180,6 +185,36 @@ def test_an_oversized_message_closes_with_1009(limited: str, upstream: Upstream)
         call(bystander, 4, "Echo", {"text": "still here"})
         assert read(bystander)["result"]["text"] == "still here"
     assert upstream.library.seen["Echo"]["text"] == "still here"
+
+
+def test_streams_past_the_limit_are_refused_and_the_connection_goes_on(limited: str) -> None:
+    with connect(limited) as ws:
+        for i in (1, 2):
+            call(ws, i, "WatchBooks", {"parent": f"shelves/many{i}", "count": 100, "delayMs": 500})
+        opened: set[int] = set()
+        while len(opened) < 2:  # both ids (a first book may come between them)
+            doc = read(ws)
+            if doc.get("id") in (1, 2):
+                assert isinstance(doc["result"], str)
+                opened.add(doc["id"])
+        call(ws, 3, "WatchBooks", {"parent": "shelves/many3", "count": 1})
+        refused = next(d for d in (read(ws) for _ in range(10)) if d.get("id") == 3)
+        assert refused["error"]["data"]["code"] == "resource_exhausted"
+        assert refused["error"]["message"] == "over the limit of 2 streams open at once"
+        call(ws, 4, "Echo", {"text": "still served"})
+        answer = next(d for d in (read(ws) for _ in range(10)) if d.get("id") == 4)
+        assert answer["result"]["text"] == "still served"
+
+
+def test_an_origin_the_cors_policy_lists_may_connect(limited: str) -> None:
+    with connect(limited, origin=ORIGIN) as ws:  # type: ignore[arg-type]
+        call(ws, 1, "Echo", {"text": "from the page"})
+        assert read(ws)["result"]["text"] == "from the page"
+    with pytest.raises(InvalidStatus) as caught:
+        connect(limited, origin="https://evil.example")  # type: ignore[arg-type]
+    response = caught.value.response
+    assert response.status_code == 403
+    assert json.loads(response.body or b"")["error"]["data"]["code"] == "permission_denied"
 
 
 def test_a_slow_consumer_gets_backpressure_then_1008(
