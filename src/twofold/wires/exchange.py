@@ -26,7 +26,7 @@ from twofold.core.invoke import deadline, deliver
 from twofold.core.method import Method, StreamKind
 from twofold.core.table import MethodTable
 from twofold.http import envelope, grpcstatus, negotiation
-from twofold.http.body import ClientDisconnected, encode_headers, peer
+from twofold.http.body import ClientDisconnected, disconnect, encode_headers, peer
 from twofold.http.negotiation import GZIP, GZIP_MIN_SIZE, compress, decompressor
 
 
@@ -67,11 +67,8 @@ class Exchange:
             self._task.cancel()
 
     async def _watch(self) -> None:
-        while True:
-            message = await self._receive()
-            if message["type"] == "http.disconnect":
-                self.disconnected()
-                return
+        await disconnect(self._receive)
+        self.disconnected()
 
 
 def stopping() -> Error:
