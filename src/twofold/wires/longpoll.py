@@ -1,16 +1,17 @@
 """Long polling: a resumable server stream, a batch at a time, for clients and
 proxies that cannot keep an event stream open.
 
-``GET /products:watchPrices?wait=30&after_id=41`` is held until the stream
-has events after 41, then answered 200 with them, as many as are ready, in
-one JSON document ``{"events": [...], "cursor": "42"}``; after ``wait``
-seconds with none, 204. Both carry ``Link: <...&after_id=42>; rel="next"``,
-the next poll. The call is the stream's own (same interceptors, same stream
-budget): it is opened when the poll arrives and closed when the poll is
-answered, whichever way (events, ``wait`` over, the deadline, an error, the
-client gone), so a held poll holds one slot of the stream budget and gives it
-back with its answer. Nothing is lost between two polls: the next one resumes
-after the cursor, as an EventSource resumes after its Last-Event-ID.
+``GET /products:watchPrices?wait=30&after_id=41`` is held until the stream has
+events after 41, then answered 200 with them, as many as are ready, in one
+document ``{"events": [...], "cursor": "42"}`` (or its XML, ``<Batch>``, to a
+client whose ``Accept`` prefers it); after ``wait`` seconds with none, 204. Both
+carry ``Link: <...&after_id=42>; rel="next"``, the next poll. The call is the
+stream's own (same interceptors, same stream budget): it is opened when the
+poll arrives and closed when the poll is answered, whichever way (events,
+``wait`` over, the deadline, an error, the client gone), so a held poll holds
+one slot of the stream budget and gives it back with its answer. Nothing is
+lost between two polls: the next one resumes after the cursor, as an
+EventSource resumes after its Last-Event-ID.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from twofold.core.context import Context
 from twofold.core.errors import Error, as_error
 from twofold.core.invoke import deadline, stream
 from twofold.core.options import Options
-from twofold.http import negotiation, resumption
+from twofold.http import negotiation, resumption, xmlmessage
 from twofold.http.body import ClientDisconnected, encode_headers, header
 from twofold.http.operation import Operation
 from twofold.http.problem import send_problem
@@ -48,6 +49,20 @@ class Batch(msgspec.Struct):
     cursor: str
 
 
+_BATCHES: dict[Any, Any] = {}
+
+
+def batch_type(message: Any) -> Any:
+    """``Batch`` with the stream's message as its events' type: what the XML
+    mapping needs to write each event as that message (JSON needs no type)."""
+    found = _BATCHES.get(message)
+    if found is None:
+        found = _BATCHES[message] = msgspec.defstruct(
+            "Batch", [("events", list[message]), ("cursor", str)]
+        )
+    return found
+
+
 async def serve(
     op: Operation,
     ctx: Context,
@@ -65,7 +80,15 @@ async def serve(
     scope = ctx.scope
     assert scope is not None
     path: str = scope["path"]
+    xml = False
     try:
+        # First, so that every refusal below is in the representation asked for.
+        accept = header(scope, b"accept")
+        if accept is not None and accept not in negotiation.COMMON:
+            chosen = negotiation.representation(accept)
+            if chosen is None:
+                raise negotiation.NotAcceptable
+            xml = chosen == negotiation.XML
         resume = ctx.method.resume
         if resume is None:
             raise Error.invalid(
@@ -76,20 +99,17 @@ async def serve(
         raw_wait = resumption.wait_of(scope["query_string"])
         assert raw_wait is not None  # the REST protocol sends only polls here
         wait = resumption.seconds(raw_wait, options.max_poll_wait)
-        accept = header(scope, b"accept")
-        if accept is not None and not negotiation.accepts_json(accept):
-            raise negotiation.NotAcceptable
         sent = await resumption.read(op, scope, params, receive, options.max_body_size)
     except ClientDisconnected:
         return
     except Error as exc:
         await refused(ctx, exc)
-        await send_problem(send, exc, path)
+        await send_problem(send, exc, path, xml=xml)
         return
     ctx.status = 200
     exchange = Exchange(receive)
     exchange.watch()
-    poll = _Poll(ctx, sent, max(wait, GRACE), send, exchange)
+    poll = _Poll(ctx, sent, max(wait, GRACE), send, exchange, xml)
     await exchange.run(poll.run())
 
 
@@ -103,8 +123,10 @@ class _Poll:
         wait: float,
         send: Send,
         exchange: Exchange,
+        xml: bool,
     ) -> None:
         self.ctx = ctx
+        self.xml = xml
         self.sent = sent
         self.wait = wait
         self.send = send
@@ -160,11 +182,16 @@ class _Poll:
         # Events already taken are answered even when the call then failed:
         # the next poll resumes after them (and meets the error, if it lasts).
         if self.events:
-            await self._answer()
-        elif error is not None:
+            try:
+                await self._answer()
+                return
+            except negotiation.Unrepresentable as exc:
+                # Nothing was sent: the next poll, asking for JSON, gets them.
+                error = exc
+        if error is not None:
             scope = self.ctx.scope
             assert scope is not None
-            await send_problem(self.send, error, scope["path"])
+            await send_problem(self.send, error, scope["path"], xml=self.xml)
         else:
             await self._nothing()
 
@@ -185,9 +212,16 @@ class _Poll:
         resume = self.ctx.method.resume
         assert resume is not None
         cursor = resumption.event_id(getattr(self.events[-1], resume.event_id))
-        body = _encode(Batch(self.events, cursor))
+        batch = Batch(self.events, cursor)
+        if self.xml:
+            try:
+                body = xmlmessage.encode(batch, batch_type(self.ctx.method.output_type))
+            except xmlmessage.Unrepresentable:
+                raise negotiation.Unrepresentable from None
+        else:
+            body = _encode(batch)
         headers = self._headers(cursor)
-        headers.append((b"content-type", JSON))
+        headers.append((b"content-type", xmlmessage.XML if self.xml else JSON))
         headers.append((b"content-length", b"%d" % len(body)))
         await self.send({"type": "http.response.start", "status": 200, "headers": headers})
         await self.send({"type": "http.response.body", "body": body})
