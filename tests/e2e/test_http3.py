@@ -4,8 +4,8 @@ The client is aioquic's QUIC and HTTP/3 stack (tests/e2e/http3.py), on UDP
 to the port the TCP answers name in ``Alt-Svc``. Every wire that a browser
 or a service reaches over HTTP/3 is called: REST, a Connect unary call,
 gRPC-Web, native gRPC (its trailers are HTTP/3 trailers), Server-Sent Events
-arriving one by one; then a problem answer, what the limits refuse, and
-garbage datagrams at the QUIC port.
+arriving one by one, bidi streams; then problem answers, what the limits
+refuse, and garbage datagrams at the QUIC port.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import ssl
 import sys
 import time
 import uuid
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -32,17 +32,19 @@ from google.protobuf import json_format
 
 from examples.catalog import app as catalog_app
 from examples.catalog import service
-from tests.e2e import http3
+from tests.e2e import grpc_app, http3
 from tests.e2e.certificates import self_signed
+from tests.e2e.grpc_app import Number
 from tests.e2e.server import Server, spawn
 from tests.tokens import AUTHORIZATION
-from twofold.http.envelope import TRAILERS, frame
+from twofold.http.envelope import END_STREAM, TRAILERS, frame
 from twofold.protobuf import Schema
 
 T = TypeVar("T")
 SERVICE = "/catalog.v1.CatalogService/"
 METHODS = {m.name: m for m in catalog_app.table}
 SCHEMA = Schema(service)
+GRPC_APP = Schema(grpc_app.app.table)
 # RFC 9114 section 8.1 error codes.
 H3_FRAME_UNEXPECTED = 0x105
 H3_EXCESSIVE_LOAD = 0x107
@@ -417,3 +419,74 @@ def test_the_connection_limits_hold_over_quic(strict: Served) -> None:
             assert closed.code == 0, closed
 
     run(main())
+
+
+@pytest.mark.parametrize(
+    ("content_type", "encode", "decode"),
+    [
+        (
+            "application/grpc",
+            lambda n: GRPC_APP.codec(Number).encode(Number(n)),
+            lambda data: GRPC_APP.codec(Number).decode(data).n,
+        ),
+        (
+            "application/connect+json",
+            lambda n: json.dumps({"n": n}).encode(),
+            lambda data: int(json.loads(data)["n"]),
+        ),
+    ],
+)
+def test_bidi_is_full_duplex_over_http3(
+    strict: Served,
+    content_type: str,
+    encode: Callable[[int], bytes],
+    decode: Callable[[bytes], int],
+) -> None:
+    """Each answer of a bidi stream (native gRPC, Connect) arrives before the
+    next message is sent, on one HTTP/3 request stream."""
+
+    async def main() -> tuple[list[int], http3.Response]:
+        async with strict.connect() as client:
+            headers = {"content-type": content_type, "te": "trailers"}
+            call = client.open("POST", "/streams.v1.Streams/Double", headers, end=False)
+            frames = Frames(call)
+            answers = []
+            for n in (5, 7, 11):
+                call.send(frame(encode(n)))
+                flags, data = await frames.next()
+                assert flags == 0
+                answers.append(decode(data))
+            call.send(b"", end=True)
+            rest = await frames.rest()
+            return answers, rest
+
+    answers, rest = run(main())
+    assert answers == [10, 14, 22]
+    if content_type == "application/grpc":
+        assert rest.trailers["grpc-status"] == "0"
+    else:  # Connect's end of stream: a last envelope, flag 0x02, with no error
+        assert rest.body == frame(b"{}", END_STREAM)
+
+
+class Frames:
+    """The enveloped messages of a response, each as soon as its bytes are in."""
+
+    def __init__(self, exchange: http3.Exchange) -> None:
+        self.exchange = exchange
+        self.chunks = aiter(exchange.chunks())
+        self.buffer = b""
+
+    async def next(self) -> tuple[int, bytes]:
+        while len(self.buffer) < 5 or len(self.buffer) < 5 + int.from_bytes(self.buffer[1:5]):
+            self.buffer += await anext(self.chunks)
+        size = int.from_bytes(self.buffer[1:5])
+        found = (self.buffer[0], self.buffer[5 : 5 + size])
+        self.buffer = self.buffer[5 + size :]
+        return found
+
+    async def rest(self) -> http3.Response:
+        """The response once it has ended, its body what came after the frames read."""
+        async for chunk in self.chunks:
+            self.buffer += chunk
+        self.exchange.response.body = self.buffer
+        return self.exchange.response
