@@ -102,7 +102,8 @@ def limit(config: dict[str, Any], limits: ServerLimits, access_log: bool) -> Non
       not one per protocol: ``grpc_idle_timeout`` has no counterpart, and a
       gRPC channel reconnects after it).
     - ``max_connections``: the ``connection_limit`` network filter, which
-      closes a connection beyond the limit at once.
+      closes a connection beyond the limit at once (a QUIC one, on the
+      HTTP/3 listener's own count, gets no answer: its handshake times out).
     - ``max_concurrent_streams``: ``http2_protocol_options``; on the HTTP/3
       listener the QUIC listener's ``max_concurrent_streams`` (the
       connection's bidirectional streams, each a request).
@@ -159,8 +160,8 @@ def _limit_http(hcm: dict[str, Any], limits: ServerLimits, access_log: bool) -> 
     # second one drain_timeout later), 5 s by default: a second at most.
     hcm["drain_timeout"] = _seconds(min(1.0, limits.idle_timeout))
     if hcm.get("codec_type") == "HTTP3":
-        # pyvoy leaves Envoy's default on its HTTP/3 manager: a request id
-        # Envoy makes up, which the App would echo as its own (TCP has none).
+        # pyvoy turns Envoy's request ids off on its TCP manager only: over
+        # HTTP/3 Envoy would make one up, which the App echoes as its own.
         hcm["generate_request_id"] = False
     else:
         http2 = hcm.setdefault("http2_protocol_options", {})
