@@ -25,6 +25,7 @@ from types import ModuleType
 from typing import Any
 
 import grpc
+import httpx
 import pytest
 from google.protobuf import descriptor_pb2
 
@@ -270,6 +271,17 @@ def test_timeout_on_sleeping_server(stub: Any, pb: dict[str, ModuleType]) -> Non
         assert call.code() is grpc.StatusCode.DEADLINE_EXCEEDED
     finally:
         requests.close()
+
+
+def test_binary_metadata_that_is_not_base64_is_invalid_argument(server: Server) -> None:
+    """grpcio and grpc-js always send base64; a hand-made gRPC-Web request need not."""
+    r = httpx.post(
+        server.url + "/grpc.testing.TestService/EmptyCall",
+        content=b"\x00\x00\x00\x00\x00",
+        headers={"content-type": "application/grpc-web", TRAILING[0]: "not base64!"},
+    )
+    assert (r.status_code, r.headers["grpc-status"]) == (200, "3")
+    assert TRAILING[0] in r.headers["grpc-message"]
 
 
 def test_grpc_js(server: Server) -> None:
