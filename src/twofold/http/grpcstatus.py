@@ -42,8 +42,11 @@ def deadline(value: bytes | None) -> float | None:
 
 def decode_metadata(raw: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
     """Request headers with each ``-bin`` value's bytes in place of its base64."""
-    if not any(k.endswith(b"-bin") for k, _ in raw):
-        return raw  # nearly every call: no copy
+    for k, _ in raw:
+        if k.endswith(b"-bin"):
+            break
+    else:
+        return raw  # nearly every call: no copy (a loop, cheaper than any() here)
     out = []
     for k, v in raw:
         if not k.endswith(b"-bin"):
