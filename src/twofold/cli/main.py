@@ -323,12 +323,9 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _serve_pyvoy(args: argparse.Namespace, limits: ServerLimits) -> int:
-    """Envoy, in place of this process: every wire on --port (twofold.server.envoy)."""
+    """Envoy, run by this process: every wire on --port (twofold.server.envoy)."""
     refused = [
-        (args.workers > 1, "--workers (Envoy serves one process)"),
-        (args.reload, "--reload"),
         (bool(args.grpc_port), "--grpc-port (native gRPC is on --port)"),
-        (args.drain_delay > 0, "--drain-delay"),
         ((args.tls_cert is None) != (args.tls_key is None), "--tls-cert without --tls-key"),
         (args.http3 and args.tls_cert is None, "--http3 without TLS"),
     ]
@@ -360,6 +357,10 @@ def _serve_pyvoy(args: argparse.Namespace, limits: ServerLimits) -> int:
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
         http3=args.http3,
+        workers=args.workers,
+        reload=args.reload,
+        grace=args.grace,
+        drain_delay=args.drain_delay,
     )
     return envoy.run(settings)
 

@@ -3,6 +3,7 @@ what it does not take is refused in one line. (tests/e2e/test_one_port.py serves
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -66,7 +67,6 @@ def test_no_access_log_is_none() -> None:
 @pytest.mark.parametrize(
     ("args", "said"),
     [
-        (("--server", "pyvoy", "--workers", "2"), "--server pyvoy does not take --workers"),
         (("--server", "pyvoy", "--grpc-port", "6000"), "--grpc-port (native gRPC is on --port)"),
         (("--server", "pyvoy", "--tls-cert", "c.pem"), "--tls-cert without --tls-key"),
         (("--server", "pyvoy", "--http3"), "--http3 without TLS"),
@@ -77,3 +77,17 @@ def test_what_it_does_not_take_is_one_line(args: tuple[str, ...], said: str) -> 
     result = twofold("serve", "tests.e2e.grpc_app:app", *args)
     assert result.returncode == 2
     assert said in result.stderr and result.stderr.count("\n") == 1, result.stderr
+
+
+def test_envoy_is_driven_through_its_admin_socket_and_the_control_pipe() -> None:
+    settings = envoy.EnvoySettings(host="127.0.0.1", port=0, limits=LIMITS)
+    argv, env = envoy.command(settings, admin="/run/x/admin.sock", control=7)
+    config = json.loads(argv[argv.index("--config-yaml") + 1])
+    # A Unix socket only its owner may use, not a TCP port anyone local could drain.
+    assert config["admin"] == {"address": {"pipe": {"path": "/run/x/admin.sock", "mode": 0o600}}}
+    # Listeners close at once on a drain: the grace period is the supervisor's clock.
+    assert argv[argv.index("--drain-strategy") + 1] == "immediate"
+    assert argv[argv.index("--drain-time-s") + 1] == "0"
+    assert argv[argv.index("--concurrency") + 1] == "1"  # more Envoys, not threads: --workers
+    assert env["TWOFOLD_CONTROL_FD"] == "7"
+    assert json.loads(env["TWOFOLD_LIMITS"]) == {"max_url_bytes": LIMITS.max_url_bytes}
