@@ -273,8 +273,47 @@ def test_timeout_on_sleeping_server(stub: Any, pb: dict[str, ModuleType]) -> Non
         requests.close()
 
 
+def test_custom_metadata_over_connect(server: Server) -> None:
+    """custom_metadata's echo on Connect: a unary call's trailers are ``trailer-``
+    headers, a stream's are in its end-of-stream message; -bin values in base64."""
+    echo = {INITIAL[0]: INITIAL[1], TRAILING[0]: "q6ur"}  # 0xababab, unpadded
+    json_headers = {"content-type": "application/json", **echo}
+    r = httpx.post(
+        server.url + "/grpc.testing.TestService/UnaryCall",
+        content=b'{"responseSize": 3}',
+        headers=json_headers,
+    )
+    assert r.status_code == 200 and r.json()["payload"]["body"] == "AAAA"  # 3 zero bytes
+    assert r.headers[INITIAL[0]] == INITIAL[1]
+    assert r.headers["trailer-" + TRAILING[0]] == "q6ur"
+    failed = httpx.post(
+        server.url + "/grpc.testing.TestService/UnaryCall",
+        content=b'{"responseStatus": {"code": 9, "message": "no"}}',
+        headers=json_headers,
+    )
+    assert failed.json()["code"] == "failed_precondition"
+    assert failed.headers["trailer-" + TRAILING[0]] == "q6ur"
+    request = json.dumps({"responseParameters": [{"size": 1}]}).encode()
+    r = httpx.post(
+        server.url + "/grpc.testing.TestService/StreamingOutputCall",
+        content=b"\x00" + len(request).to_bytes(4, "big") + request,
+        headers={"content-type": "application/connect+json", **echo},
+    )
+    assert r.status_code == 200 and r.headers[INITIAL[0]] == INITIAL[1]
+    frames, at = [], 0
+    while at < len(r.content):
+        size = int.from_bytes(r.content[at + 1 : at + 5], "big")
+        frames.append((r.content[at], json.loads(r.content[at + 5 : at + 5 + size])))
+        at += 5 + size
+    assert [(flags, message.get("payload", {}).get("body")) for flags, message in frames] == [
+        (0, "AA=="),
+        (2, None),
+    ]
+    assert frames[1][1] == {"metadata": {TRAILING[0]: ["q6ur"]}}
+
+
 def test_binary_metadata_that_is_not_base64_is_invalid_argument(server: Server) -> None:
-    """grpcio and grpc-js always send base64; a hand-made gRPC-Web request need not."""
+    """grpcio and grpc-js always send base64; a hand-made gRPC-Web or Connect request need not."""
     r = httpx.post(
         server.url + "/grpc.testing.TestService/EmptyCall",
         content=b"\x00\x00\x00\x00\x00",
@@ -282,6 +321,12 @@ def test_binary_metadata_that_is_not_base64_is_invalid_argument(server: Server) 
     )
     assert (r.status_code, r.headers["grpc-status"]) == (200, "3")
     assert TRAILING[0] in r.headers["grpc-message"]
+    r = httpx.post(
+        server.url + "/grpc.testing.TestService/EmptyCall",
+        content=b"{}",
+        headers={"content-type": "application/json", TRAILING[0]: "not base64!"},
+    )
+    assert (r.status_code, r.json()["code"]) == (400, "invalid_argument")
 
 
 def test_grpc_js(server: Server) -> None:
