@@ -27,6 +27,7 @@ APP = "twofold.server.envoy_app:app"
 # uvicorn's log levels as Envoy's: Envoy's "info" tells every listener it builds.
 LOG_LEVELS = {"trace": "debug", "debug": "info", "info": "warning", "warning": "warning"}
 PROBLEM = "application/problem+json"
+ALT_SVC_MAX_AGE = 86400  # seconds a client may remember that HTTP/3 is offered
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +127,8 @@ def configuration(settings: EnvoySettings) -> dict[str, Any]:
     config: dict[str, Any] = server.get_envoy_config()
     if settings.limits is not None:
         limit(config, settings.limits, settings.access_log)
+    if tls and settings.http3:
+        advertise_http3(config, settings.port)
     return config
 
 
@@ -147,9 +150,16 @@ def limit(config: dict[str, Any], limits: ServerLimits, access_log: bool) -> Non
       not one per protocol: ``grpc_idle_timeout`` has no counterpart, and a
       gRPC channel reconnects after it).
     - ``max_connections``: the ``connection_limit`` network filter, which
-      closes a connection beyond the limit at once.
-    - ``max_concurrent_streams``: ``http2_protocol_options``.
-    - ``max_url_bytes``: checked by the App's wrapper (:class:`_Targets`):
+      closes a connection beyond the limit at once (a QUIC one, on the
+      HTTP/3 listener's own count, gets no answer: its handshake times out).
+    - ``max_concurrent_streams``: ``http2_protocol_options``; on the HTTP/3
+      listener the QUIC listener's ``max_concurrent_streams`` (the
+      connection's bidirectional streams, each a request).
+    - On the HTTP/3 listener, ``idle_timeout`` is the manager's, as on TCP
+      (no stream open for that long). QUIC's own idle timeout, which counts
+      from the last packet whatever is open, keeps Envoy's five minutes: at
+      ``idle_timeout`` it would cut a request whose handler is quiet longer.
+    - ``max_url_bytes``: checked by the App's wrapper (:mod:`twofold.server.envoy_app`):
       Envoy has no limit on the target alone. A target longer than
       ``max_header_bytes`` is 431 from Envoy: the target is part of the head.
     - ``body_timeout``: not enforced here. Envoy's ``stream_idle_timeout``
@@ -159,6 +169,11 @@ def limit(config: dict[str, Any], limits: ServerLimits, access_log: bool) -> Non
     Envoy's own refusals (431, 408, 503) are RFC 9457 problems, as the App's are.
     """
     for listener in config["static_resources"]["listeners"]:
+        quic = listener.get("udp_listener_config", {}).get("quic_options")
+        if quic is not None:
+            quic.setdefault("quic_protocol_options", {})["max_concurrent_streams"] = (
+                limits.max_concurrent_streams
+            )
         for chain in listener.get("filter_chains", ()):
             filters = chain["filters"]
             for item in filters:
@@ -192,8 +207,13 @@ def _limit_http(hcm: dict[str, Any], limits: ServerLimits, access_log: bool) -> 
     # An idle connection is closed after a drain (HTTP/2: GOAWAY, then a
     # second one drain_timeout later), 5 s by default: a second at most.
     hcm["drain_timeout"] = _seconds(min(1.0, limits.idle_timeout))
-    http2 = hcm.setdefault("http2_protocol_options", {})
-    http2["max_concurrent_streams"] = limits.max_concurrent_streams
+    if hcm.get("codec_type") == "HTTP3":
+        # pyvoy turns Envoy's request ids off on its TCP manager only: over
+        # HTTP/3 Envoy would make one up, which the App echoes as its own.
+        hcm["generate_request_id"] = False
+    else:
+        http2 = hcm.setdefault("http2_protocol_options", {})
+        http2["max_concurrent_streams"] = limits.max_concurrent_streams
     hcm["local_reply_config"] = {
         "body_format": {
             "json_format": {
@@ -214,3 +234,43 @@ def _limit_http(hcm: dict[str, Any], limits: ServerLimits, access_log: bool) -> 
                 },
             }
         ]
+
+
+def advertise_http3(config: dict[str, Any], port: int) -> None:
+    """Answers over TCP say ``Alt-Svc: h3=":PORT"`` (RFC 7838, RFC 9114 section 3.1.1).
+
+    A browser reaches a server over TCP first, and learns from this header
+    (or from a DNS HTTPS record, which is the operator's) that HTTP/3 is
+    offered on the same port over UDP: without either it never tries QUIC.
+    ``ma`` is how long a client may remember it (a day, as Envoy's own
+    HTTP/3 examples say). A header the App set wins.
+    """
+    alt_svc = {
+        "name": "envoy.filters.http.header_mutation",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3"
+            ".HeaderMutation",
+            "mutations": {
+                "response_mutations": [
+                    {
+                        "append": {
+                            "header": {
+                                "key": "alt-svc",
+                                "value": f'h3=":{port}"; ma={ALT_SVC_MAX_AGE}',
+                            },
+                            "append_action": "ADD_IF_ABSENT",
+                        }
+                    }
+                ]
+            },
+        },
+    }
+    for listener in config["static_resources"]["listeners"]:
+        if "udp_listener_config" in listener:
+            continue
+        for chain in listener.get("filter_chains", ()):
+            for item in chain["filters"]:
+                if item["name"] == "envoy.filters.network.http_connection_manager":
+                    # A new list: pyvoy's HTTP/3 manager shares the TCP one's.
+                    hcm = item["typed_config"]
+                    hcm["http_filters"] = [alt_svc, *hcm["http_filters"]]

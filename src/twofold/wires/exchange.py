@@ -29,7 +29,7 @@ from twofold.core.invoke import deadline, deliver
 from twofold.core.method import Method, StreamKind
 from twofold.core.table import MethodTable
 from twofold.http import envelope, grpcstatus, negotiation
-from twofold.http.body import ClientDisconnected, encode_headers, peer
+from twofold.http.body import ClientDisconnected, disconnect, encode_headers, peer
 from twofold.http.negotiation import GZIP, GZIP_MIN_SIZE, compress, decompressor
 from twofold.http.problem import send_problem
 
@@ -73,11 +73,8 @@ class Exchange:
             self._task.cancel()
 
     async def _watch(self) -> None:
-        while True:
-            message = await self._receive()
-            if message["type"] == "http.disconnect":
-                self.disconnected()
-                return
+        await disconnect(self._receive)
+        self.disconnected()
 
 
 async def serve_route_stream(
