@@ -19,6 +19,7 @@ import socket
 import subprocess
 import sys
 import time
+from typing import Literal
 
 from bench.apps.twofold_app import service
 from twofold import AsyncClient
@@ -31,7 +32,7 @@ def _port() -> int:
 
 
 async def _rate(
-    target: str, transport: str | None, concurrency: int, seconds: float
+    target: str, transport: Literal["h2"] | None, concurrency: int, seconds: float
 ) -> tuple[float, float]:
     """Calls per second, and the client process's CPU time per call (all its
     threads: grpcio's are counted), in microseconds."""
