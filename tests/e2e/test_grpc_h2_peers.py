@@ -267,3 +267,19 @@ def test_transport_spelling() -> None:
         Client(grpc_app.service, "127.0.0.1:1", protocol="grpc", transport="h3")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="for protocol 'grpc'"):
         Client(grpc_app.service, "http://127.0.0.1:1", transport="h2")
+
+
+def test_gzip_answers_are_read() -> None:
+    """A grpcio server that compresses what it sends (the client accepts gzip)."""
+    peer = Peer()
+    server = grpc.server(futures.ThreadPoolExecutor(4), compression=grpc.Compression.Gzip)
+    server.add_generic_rpc_handlers((_handlers(peer),))
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        name = "y" * BIG  # compresses to a few hundred bytes
+        with own(f"127.0.0.1:{port}", max_response_size=BIG * 2) as c:
+            assert c.echo_metadata(name=name) == Text(name)
+            assert list(c.double(Number(n) for n in range(3))) == [Number(0), Number(2), Number(4)]
+    finally:
+        server.stop(None)
