@@ -90,7 +90,10 @@ def _handlers(peer: Peer) -> grpc.GenericRpcHandler:
         return number.encode(Number(0))
 
     def total(raws: Iterator[bytes], context: grpc.ServicerContext) -> bytes:
-        return number.encode(Number(sum(number.decode(r).n for r in raws)))
+        first = number.decode(next(raws)).n
+        if first < 0:  # answered at once, the rest of the requests never read
+            return number.encode(Number(first))
+        return number.encode(Number(first + sum(number.decode(r).n for r in raws)))
 
     def double(raws: Iterator[bytes], context: grpc.ServicerContext) -> Iterator[bytes]:
         for raw in raws:
@@ -283,3 +286,27 @@ def test_gzip_answers_are_read() -> None:
             assert list(c.double(Number(n) for n in range(3))) == [Number(0), Number(2), Number(4)]
     finally:
         server.stop(None)
+
+
+def test_the_answer_ends_a_call_whose_requests_still_wait(grpcio: tuple[str, Peer]) -> None:
+    """A server that answers a client stream after its first request, while
+    the caller's iterable is blocked: the answer ends the call; and leaving
+    a bidi call whose iterable is blocked ends it at once."""
+    target, _ = grpcio
+    release, finished = threading.Event(), threading.Event()
+
+    def requests(first: int) -> Iterator[Number]:
+        yield Number(first)
+        release.wait(30)  # blocked until the test ends
+        finished.set()
+
+    try:
+        with own(target, timeout=20) as c:
+            assert c.total(requests(-5)) == Number(-5)
+            assert not finished.is_set()  # answered while the requests were still blocked
+            outputs = c.double(requests(1))
+            assert next(outputs) == Number(2)
+            outputs.close()
+            assert not finished.is_set()
+    finally:
+        release.set()

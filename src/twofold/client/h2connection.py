@@ -406,6 +406,10 @@ class Connection:
                 self.consumed(stream_id, event.flow_controlled_length)
         elif isinstance(event, h2.events.StreamEnded) and stream:
             stream.on_end()
+        elif isinstance(event, h2.events.StreamReset) and stream and stream.ended:
+            # RST_STREAM after a complete response: the server needs no more of
+            # the request (RFC 9113 §8.1); the answer stands.
+            stream.on_window()
         elif isinstance(event, h2.events.StreamReset) and stream:
             code = _RESET_CODES.get(event.error_code, Code.INTERNAL)  # type: ignore[call-overload]
             message = f"the server reset the stream (HTTP/2 error {event.error_code!s})"

@@ -252,7 +252,8 @@ class AsyncH2GrpcCalls:
         writer = asyncio.ensure_future(_write(stream, messages, codec))
         try:
             output = await self._only(rpc, codec, _Guarded(stream, writer), deadline)
-            await writer
+            # The answer ends the call: requests still unsent are not waited for.
+            _raise_from(writer)
             return output
         except Failure:
             _raise_from(writer)
@@ -286,7 +287,7 @@ class AsyncH2GrpcCalls:
             async for output in self._outputs(rpc, codec, read, deadline):
                 yield output
             if writer is not None:
-                await writer
+                _raise_from(writer)  # the status ends the call, even with requests unsent
         except Failure:
             if writer is not None:
                 _raise_from(writer)
