@@ -53,6 +53,8 @@ def test_every_kind(server: Server) -> None:
         assert list(c.count(n=3)) == [Number(0), Number(1), Number(2)]
         assert c.total(iter([Number(1), Number(2), Number(3)])) == Number(6)
         assert list(c.double([Number(1), Number(2)])) == [Number(2), Number(4)]
+        # A request of 200 KB: more than one flow-control window of HTTP/2's default.
+        assert c.echo_metadata(name="x" * 200_000) == Text("grpc ")
         with pytest.raises(Error) as info:
             list(c.count(n=-2))
         assert (info.value.code, info.value.message) == (Code.OUT_OF_RANGE, "negative count")
