@@ -21,6 +21,7 @@ from typing import Any
 import grpc
 import h2.config
 import h2.connection
+import h2.errors
 import h2.events
 import h2.exceptions
 import pytest
@@ -310,3 +311,71 @@ def test_the_answer_ends_a_call_whose_requests_still_wait(grpcio: tuple[str, Pee
             assert not finished.is_set()
     finally:
         release.set()
+
+
+GRPC_HEAD = [(":status", "200"), ("content-type", "application/grpc")]
+ONE = envelope.frame(SCHEMA.codec(Number).encode(Number(1)))
+
+
+def _answer(h2c: h2.connection.H2Connection, sid: int, how: str) -> None:
+    """One hostile (or odd) answer to a call, by name."""
+    if how == "no-status":
+        h2c.send_headers(sid, GRPC_HEAD)
+        h2c.send_data(sid, ONE, end_stream=True)
+    elif how == "truncated":
+        h2c.send_headers(sid, GRPC_HEAD)
+        h2c.send_data(sid, b"\x00\x00\x00\x00\x10\x08")  # 16 bytes declared, 1 sent
+        h2c.send_headers(sid, [("grpc-status", "0")], end_stream=True)
+    elif how == "http-404":
+        h2c.send_headers(sid, [(":status", "404"), ("content-type", "text/html")])
+        h2c.send_data(sid, b"<p>nope</p>", end_stream=True)
+    elif how == "reset":
+        h2c.reset_stream(sid, h2.errors.ErrorCodes.INTERNAL_ERROR)
+    elif how == "refused":
+        h2c.reset_stream(sid, h2.errors.ErrorCodes.REFUSED_STREAM)
+    elif how == "trailers-only":
+        status = [("grpc-status", "5"), ("grpc-message", "caf%C3%A9 gone")]
+        h2c.send_headers(sid, GRPC_HEAD + status, end_stream=True)
+    elif how == "two-messages":
+        h2c.send_headers(sid, GRPC_HEAD)
+        h2c.send_data(sid, ONE + ONE)
+        h2c.send_headers(sid, [("grpc-status", "0")], end_stream=True)
+    # "silent": no answer at all
+
+
+def _odd(how: str) -> Any:
+    def serve(conn: socket.socket, _: int) -> None:
+        h2c = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))
+        h2c.initiate_connection()
+        with contextlib.suppress(OSError, h2.exceptions.ProtocolError):
+            conn.sendall(h2c.data_to_send())
+            while data := conn.recv(65536):
+                for event in h2c.receive_data(data):
+                    if isinstance(event, h2.events.StreamEnded):
+                        _answer(h2c, event.stream_id, how)
+                conn.sendall(h2c.data_to_send())
+
+    return serve
+
+
+@pytest.mark.parametrize(
+    ("how", "code", "says"),
+    [
+        ("no-status", Code.INTERNAL, "no grpc-status"),
+        ("truncated", Code.INTERNAL, "truncated"),
+        ("http-404", Code.UNIMPLEMENTED, "404"),
+        ("reset", Code.INTERNAL, "reset the stream"),
+        ("refused", Code.UNAVAILABLE, "reset the stream"),
+        ("trailers-only", Code.NOT_FOUND, "café gone"),
+        ("two-messages", Code.INTERNAL, "2 messages"),
+        ("silent", Code.DEADLINE_EXCEEDED, "deadline"),
+    ],
+)
+def test_odd_answers(how: str, code: Code, says: str) -> None:
+    with (
+        listener(_odd(how)) as (target, _),
+        own(target, retry=None, timeout=1) as c,
+        pytest.raises(Error) as info,
+    ):
+        c.whoami()
+    assert info.value.code is code and says in info.value.message, info.value
