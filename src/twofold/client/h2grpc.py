@@ -427,7 +427,8 @@ class H2GrpcCalls:
                     return
                 yield output
         finally:
-            self._run(outputs.aclose())
+            if not self._loop.is_closed():  # else the client closed first, and the call with it
+                self._run(outputs.aclose())
 
     def close(self) -> None:
         if self._loop.is_closed():
