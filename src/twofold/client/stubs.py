@@ -47,7 +47,8 @@ from twofold.core.method import StreamKind
 if TYPE_CHECKING:
     # grpcio is imported when a client speaks gRPC, not by every client.
     from twofold.client.channels import AsyncGrpcCalls, GrpcCalls
-    from twofold.client.h2grpc import AsyncH2GrpcCalls, H2GrpcCalls
+    from twofold.client.h2grpc import AsyncH2GrpcCalls
+    from twofold.client.h2sync import H2GrpcCalls
 
 T = TypeVar("T")
 InputT = TypeVar("InputT")
@@ -93,7 +94,7 @@ class Stub(BaseClient):
                 "headers": self._headers,
             }
             if _own_h2(transport):
-                from twofold.client.h2grpc import H2GrpcCalls
+                from twofold.client.h2sync import H2GrpcCalls
 
                 self._calls = H2GrpcCalls(target, self._codecs, **options)
             else:
