@@ -1,16 +1,21 @@
 """The catalog over native gRPC with no grpcio on the client (``transport="h2"``):
-the same answers and the same errors, details included, as over grpcio's channel."""
+the same answers and the same errors, details included, as over grpcio's channel,
+from ``twofold serve``'s grpcio port and from ``--server pyvoy``'s one port."""
 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import uuid
+from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
 from examples.catalog import service
-from tests.e2e.server import Server
+from tests.e2e.databases import Database
+from tests.e2e.server import Server, start
 from tests.tokens import ADMIN
 from twofold import Client, Code, Error
 from twofold.client import BearerToken
@@ -19,7 +24,26 @@ from twofold.core.details import BadRequest, FieldViolation
 pytestmark = pytest.mark.postgresql
 
 
-def test_calls_and_errors_match_grpcio(catalog: Server) -> None:
+@pytest.fixture(scope="module", params=["grpcio", "pyvoy"])
+def served(
+    request: pytest.FixtureRequest,
+    catalog: Server,
+    database: Database,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Server]:
+    if request.param == "grpcio":
+        yield catalog
+        return
+    if importlib.util.find_spec("pyvoy") is None:
+        pytest.skip("pyvoy is not installed (pip install twofold[pyvoy])")
+    tmp: Path = tmp_path_factory.mktemp("catalog-pyvoy")
+    server = start("examples.catalog:app", tmp, database.env(tmp), "--server", "pyvoy")
+    yield server
+    server.stop()
+
+
+def test_calls_and_errors_match_grpcio(served: Server) -> None:
+    catalog = served
     category = f"h2-{uuid.uuid4().hex[:8]}"
     options = {"protocol": "grpc", "auth": BearerToken(ADMIN), "timeout": 20}
     with (
