@@ -76,7 +76,8 @@ class Stream:
         item = await self._chunks.get()
         if item is None:
             self._chunks.put_nowait(None)  # the end stays the end
-            if self.error is not None:
+            # A connection lost after the server ended the stream takes nothing from it.
+            if self.error is not None and not self.ended:
                 raise self.error
             return None
         data, flow = item
