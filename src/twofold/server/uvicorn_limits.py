@@ -23,6 +23,7 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import ServerState
 
+from twofold.server.coalescer import Coalescer
 from twofold.server.limits import ServerLimits
 
 logger = logging.getLogger("uvicorn.error")
@@ -222,6 +223,11 @@ if HTTPTOOLS:
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             if self._start(transport):
                 super().connection_made(transport)
+                self.coalescer = Coalescer(transport, self.loop)
+
+        def on_response_complete(self) -> None:
+            self.coalescer.flush()  # the response's head and body, in one write
+            super().on_response_complete()
 
         def data_received(self, data: bytes) -> None:
             # uvicorn's, plus the count of bytes and the refusals of _Refusal.
@@ -279,7 +285,10 @@ if HTTPTOOLS:
                 sum(len(name) + len(value) for name, value in headers) > limits.max_header_bytes
             ):
                 raise _Refusal(431, "the request header fields are too large")
+            cycle = self.cycle
             HttpToolsProtocol.on_headers_complete(self)
+            if self.cycle is not cycle:  # a request to answer, not an upgrade
+                self.cycle.transport = self.coalescer
 
         def _head_since(self, now: float) -> float | None:
             state = self.limited
