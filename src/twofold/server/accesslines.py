@@ -154,28 +154,24 @@ class HttpLines:
             return
         calls = scope[CALL_LINES] = _CallLines(self.writer)
         start = time.perf_counter()
-        status = 0
 
-        async def sending(message: Any) -> None:
-            nonlocal status
+        # Not a coroutine: what it returns (send's) is what the app awaits,
+        # one frame less per message on the hot path.
+        def sending(message: Any) -> Any:
             if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
+                calls.status = message["status"]
+            return send(message)
 
         try:
             await self.app(scope, receive, sending)
         finally:
-            request = f"{scope['method']} {scope['path']}"
-            # An app that fails before it answers gets uvicorn's 500.
-            status = status or 500
-            if not calls.close(request, status):
-                client = scope.get("client")
+            if not calls.close(f"{scope['method']} {scope['path']}"):
                 line = {
                     "protocol": "http",
-                    "request": request,
-                    "status": status,
+                    "request": calls.request,
+                    "status": calls.status,
                     "duration_ms": round((time.perf_counter() - start) * 1000, 3),
-                    "peer": _peer(client),
+                    "peer": _peer(scope.get("client")),
                 }
                 self.writer(_encode(line) + b"\n")
 
@@ -192,7 +188,7 @@ class _CallLines:
         self.lines: list[dict[str, Any]] = []
         self.open = 0  # calls begun and not ended
         self.request: str | None = None  # set when the request has ended
-        self.status = 0
+        self.status = 500  # until the response starts: what uvicorn answers an app that failed
 
     def begin(self) -> None:
         self.open += 1
@@ -203,10 +199,9 @@ class _CallLines:
         if self.request is not None and not self.open:
             self._flush()
 
-    def close(self, request: str, status: int) -> bool:
+    def close(self, request: str) -> bool:
         """The request has ended; whether any call covered it."""
         self.request = request
-        self.status = status
         covered = bool(self.lines) or self.open > 0
         if not self.open:
             self._flush()

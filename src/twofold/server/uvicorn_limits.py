@@ -223,10 +223,13 @@ if HTTPTOOLS:
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             if self._start(transport):
                 super().connection_made(transport)
-                self.coalescer = Coalescer(transport, self.loop)
+                self.coalescer = Coalescer(transport)
 
         def on_response_complete(self) -> None:
-            self.coalescer.flush()  # the response's head and body, in one write
+            coalescer = self.coalescer
+            coalescer.flush()  # a head held for a body that never came (HEAD, 304)
+            if self.pipeline:  # uvicorn starts the next pipelined request now
+                coalescer.begin(self.pipeline[-1][0])
             super().on_response_complete()
 
         def data_received(self, data: bytes) -> None:
@@ -289,6 +292,8 @@ if HTTPTOOLS:
             HttpToolsProtocol.on_headers_complete(self)
             if self.cycle is not cycle:  # a request to answer, not an upgrade
                 self.cycle.transport = self.coalescer
+                if cycle is None or cycle.response_complete:
+                    self.coalescer.begin(self.cycle)
 
         def _head_since(self, now: float) -> float | None:
             state = self.limited
