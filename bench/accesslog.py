@@ -27,7 +27,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench import load
+from bench import cpu, load
 from bench.apps.catalog import peers_dir
 from bench.cases import CASES, Server
 from bench.checks import check
@@ -62,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings(peers=peers_dir(), out=out, duration=args.duration)
     chosen = servers(args.compare)
     rps: dict[str, list[float]] = {s.name: [] for s in chosen}
+    cpu_us: dict[str, list[float]] = {s.name: [] for s in chosen}
     procs = [] if args.no_rps else [ServerProcess(s, settings) for s in chosen]
     try:
         for proc in procs:
@@ -71,14 +72,23 @@ def main(argv: list[str] | None = None) -> int:
             order = procs[r % len(procs) :] + procs[: r % len(procs)]
             for proc in order:
                 load.run("wrk", proc.port, case.request, 2, 64, settings.load_cpu)  # warm-up
+                meter = cpu.Meter([proc.group])
+                meter.start()
                 done = load.run(
                     "wrk", proc.port, case.request, args.duration, 64, settings.load_cpu
                 )
+                used, others = meter.stop()
                 if done.errors:
                     raise SystemExit(f"{proc.server.name}: {done.errors}")
-                rps[proc.server.name].append(done.rps)
                 name = proc.server.name
-                print(f"   round {r + 1} {name:<32} {done.rps:>9,.0f} req/s", flush=True)
+                rps[name].append(done.rps)
+                # user + system time: the kernel's share (a write() per response) counts
+                cpu_us[name].append(used[proc.group] * 1e6 / done.requests)
+                print(
+                    f"   round {r + 1} {name:<32} {done.rps:>9,.0f} req/s "
+                    f"{cpu_us[name][-1]:6.1f} µs CPU/req (others {others:.0f}% of a core)",
+                    flush=True,
+                )
     finally:
         for proc in procs:
             proc.stop()
@@ -89,15 +99,19 @@ def main(argv: list[str] | None = None) -> int:
             small, large = count(case, server, 500, unpinned), count(case, server, 2500, unpinned)
             instructions[server.name] = (large - small) / 2000
             print(f"   {server.name:<32} {instructions[server.name]:>9,.0f} instr/req", flush=True)
-    print("\n| server | access log | req/s (median) | vs --no-access-log | instructions/request |")
-    print("|---|---|---:|---:|---:|")
+    print(
+        "\n| server | access log | req/s (median) | vs --no-access-log "
+        "| CPU µs/request | instructions/request |"
+    )
+    print("|---|---|---:|---:|---:|---:|")
     for server in chosen:
         quiet = server.name.replace(" default", " --no-access-log")
         median = statistics.median(rps[server.name] or [0])
         ratio = median / (statistics.median(rps[quiet] or [0]) or 1)
         instr = f"{instructions[server.name]:,.0f}" if server.name in instructions else "-"
+        per = f"{statistics.median(cpu_us[server.name]):.1f}" if cpu_us[server.name] else "-"
         head, _, flag = server.name.rpartition(" ")
-        print(f"| {head} | {flag} | {median:,.0f} | {ratio:.2f}x | {instr} |")
+        print(f"| {head} | {flag} | {median:,.0f} | {ratio:.2f}x | {per} | {instr} |")
     print(f"\nlogs: {out}")
     return 0
 
