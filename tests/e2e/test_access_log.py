@@ -89,17 +89,20 @@ def test_a_call_with_no_http_request_of_its_own_gets_its_line(
 
 def test_a_stream_is_logged_at_its_end(catalog: Server) -> None:
     before = len(catalog.access_log())
-    with httpx.Client(base_url=catalog.url, timeout=10.0) as http:
-        with http.stream("GET", "/products:watchPrices") as stream:
-            assert stream.status_code == 200
-            # Open: other requests are logged meanwhile, the stream is not.
-            assert not [line for line in new_lines(catalog, before) if line["request"] == WATCH]
+    with (
+        httpx.Client(base_url=catalog.url, timeout=10.0) as http,
+        http.stream("GET", "/products:watchPrices") as stream,
+    ):
+        assert stream.status_code == 200
+        # Open: other requests are logged meanwhile, the stream is not.
+        assert not [line for line in new_lines(catalog, before) if line["request"] == WATCH]
     lines = [line for line in new_lines(catalog, before) if line["request"] == WATCH]
     assert [(line["status"], line["code"]) for line in lines] == [(200, "canceled")]
 
 
-def test_an_app_without_access_log_gets_the_servers_line(tmp_path: Path) -> None:
-    server = start(SHELF, tmp_path)
+@pytest.mark.parametrize("http", ["httptools", "h11"])
+def test_an_app_without_access_log_gets_the_servers_line(tmp_path: Path, http: str) -> None:
+    server = start(SHELF, tmp_path, None, "--http", http)
     try:
         before = len(server.access_log())
         assert httpx.get(f"{server.url}/books/1").status_code == 200

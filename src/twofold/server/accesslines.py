@@ -1,6 +1,6 @@
 """``twofold serve``'s access log: one JSON line per request, buffered, written off the event loop.
 
-Every HTTP request gets exactly one line (:class:`HttpLines`), written when
+Every HTTP request gets exactly one line (:class:`RequestLine`), written when
 it ends (a stream's, at the stream's end): its call's line, when the App
 composes :class:`~twofold.AccessLog` (``protocol``, ``method``, ``code``,
 ``duration_ms``, ``peer``, ``request_id``), with the request's ``request``
@@ -132,17 +132,77 @@ class AccessWriter:
 _encode = msgspec.json.Encoder().encode
 
 
-class HttpLines:
-    """ASGI middleware writing an HTTP request's line when the request ends.
+class RequestLine:
+    """The access-log line of one HTTP request, at ``scope[CALL_LINES]``.
 
-    A request's line is its call's line (when the App composes AccessLog)
-    with ``request`` (the HTTP method and path) and ``status`` added; a JSON-RPC
-    batch gets a line per call, each with them; a request no call covered
-    gets the server's line: ``protocol`` "http", ``request``, ``status``,
-    ``duration_ms``, ``peer``. The path is written without its query: a
-    query may carry a token or what the caller typed, which the access log
-    never shows.
+    Its call lines (the App's AccessLog) are held and written, with the
+    request's ``request`` (the HTTP method and path) and ``status`` added,
+    once both the request and its calls have ended: a stream's handler may
+    end after the response did (cancelled when the client went away). A
+    request no call covered gets the server's line: ``protocol`` "http",
+    ``request``, ``status``, ``duration_ms``, ``peer``. The path is written
+    without its query: a query may carry a token or what the caller typed,
+    which the access log never shows.
+
+    Told the ``status`` and :meth:`close` d by whoever serves the request:
+    uvicorn's httptools protocol (:mod:`twofold.server.uvicorn_limits`, with
+    no ASGI wrapper on the hot path) or :class:`HttpLines`.
     """
+
+    __slots__ = ("calls", "ended", "open", "scope", "start", "status", "write")
+
+    def __init__(self, write: AccessWriter, scope: dict[str, Any]) -> None:
+        self.write = write
+        self.scope = scope
+        self.start = time.perf_counter()
+        self.calls: list[dict[str, Any]] = []
+        self.open = 0  # calls begun and not ended
+        self.ended = False
+        self.status = 500  # until the response starts: what uvicorn answers an app that failed
+        scope[CALL_LINES] = self
+
+    def begin(self) -> None:
+        self.open += 1
+
+    def end(self, line: dict[str, Any]) -> None:
+        self.open -= 1
+        self.calls.append(line)
+        if self.ended and not self.open:
+            self._flush()
+
+    def close(self) -> None:
+        """The request has ended (its response, or its connection)."""
+        if self.ended:
+            return
+        self.ended = True
+        if self.open:
+            return  # the last call to end writes the lines
+        if self.calls:
+            self._flush()
+            return
+        scope = self.scope
+        line = {
+            "protocol": "http",
+            "request": f"{scope['method']} {scope['path']}",
+            "status": self.status,
+            "duration_ms": round((time.perf_counter() - self.start) * 1000, 3),
+            "peer": _peer(scope.get("client")),
+        }
+        self.write(_encode(line) + b"\n")
+
+    def _flush(self) -> None:
+        scope = self.scope
+        request = f"{scope['method']} {scope['path']}"
+        for line in self.calls:
+            line["request"] = request
+            line["status"] = self.status
+            self.write(_encode(line) + b"\n")
+        self.calls.clear()
+
+
+class HttpLines:
+    """ASGI middleware giving each HTTP request its :class:`RequestLine`, for a server
+    that does not (uvicorn's h11 protocol)."""
 
     def __init__(self, app: Any, writer: AccessWriter) -> None:
         self.app = app
@@ -152,67 +212,19 @@ class HttpLines:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        calls = scope[CALL_LINES] = _CallLines(self.writer)
-        start = time.perf_counter()
+        line = RequestLine(self.writer, scope)
 
         # Not a coroutine: what it returns (send's) is what the app awaits,
-        # one frame less per message on the hot path.
+        # one frame less per message.
         def sending(message: Any) -> Any:
             if message["type"] == "http.response.start":
-                calls.status = message["status"]
+                line.status = message["status"]
             return send(message)
 
         try:
             await self.app(scope, receive, sending)
         finally:
-            if not calls.close(f"{scope['method']} {scope['path']}"):
-                line = {
-                    "protocol": "http",
-                    "request": calls.request,
-                    "status": calls.status,
-                    "duration_ms": round((time.perf_counter() - start) * 1000, 3),
-                    "peer": _peer(scope.get("client")),
-                }
-                self.writer(_encode(line) + b"\n")
-
-
-class _CallLines:
-    """The call lines of one HTTP request (``scope[CALL_LINES]``), written once both
-    the request and its calls have ended: a stream's handler may end after the
-    response did (cancelled when the client went away)."""
-
-    __slots__ = ("lines", "open", "request", "status", "write")
-
-    def __init__(self, write: AccessWriter) -> None:
-        self.write = write
-        self.lines: list[dict[str, Any]] = []
-        self.open = 0  # calls begun and not ended
-        self.request: str | None = None  # set when the request has ended
-        self.status = 500  # until the response starts: what uvicorn answers an app that failed
-
-    def begin(self) -> None:
-        self.open += 1
-
-    def end(self, line: dict[str, Any]) -> None:
-        self.open -= 1
-        self.lines.append(line)
-        if self.request is not None and not self.open:
-            self._flush()
-
-    def close(self, request: str) -> bool:
-        """The request has ended; whether any call covered it."""
-        self.request = request
-        covered = bool(self.lines) or self.open > 0
-        if not self.open:
-            self._flush()
-        return covered
-
-    def _flush(self) -> None:
-        for line in self.lines:
-            line["request"] = self.request
-            line["status"] = self.status
-            self.write(_encode(line) + b"\n")
-        self.lines.clear()
+            line.close()
 
 
 def _peer(client: tuple[str, int] | None) -> str | None:

@@ -21,31 +21,41 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from twofold.interceptors.access import CALL_LINES
+
 
 class Coalescer:
     """The ``transport`` of a connection's request cycles (``write``, ``close``,
     ``is_closing``: all a cycle uses); :meth:`begin` for each new cycle."""
 
-    __slots__ = ("_cycle", "_head", "_held", "transport")
+    __slots__ = ("_cycle", "_held", "head", "line", "transport", "writer")
 
-    def __init__(self, transport: asyncio.Transport) -> None:
+    def __init__(self, transport: asyncio.Transport, writer: Any = None) -> None:
         self.transport = transport
+        self.writer = writer  # the access log's AccessWriter, if it is on
         self._cycle: Any = None
-        self._head = False  # this cycle's head is written (or held)
+        self.head = False  # this cycle's head is written (or held)
         self._held: bytes | None = None
+        # The access-log line of the cycle's request (twofold.server.accesslines),
+        # told the status from the head: uvicorn keeps it nowhere else.
+        self.line: Any = None
 
     def begin(self, cycle: Any) -> None:
         self._cycle = cycle
-        self._head = False
+        self.head = False
+        self.line = cycle.scope.get(CALL_LINES)
 
     def write(self, data: bytes) -> None:
         held = self._held
         if held is not None:
             self._held = None
             self.transport.write(held + data)
-        elif not self._head and self._cycle.response_started:
-            # The cycle's first write once the response started is its head.
-            self._head = True
+        elif not self.head and self._cycle.response_started:
+            # The cycle's first write once the response started is its head,
+            # which uvicorn begins with its status line: "HTTP/1.1 200 OK".
+            self.head = True
+            if self.line is not None:
+                self.line.status = int(data[9:12])
             if self._cycle.chunked_encoding:
                 self.transport.write(data)
             else:

@@ -75,7 +75,7 @@ def run(settings: Settings) -> int:
     return _worker(settings)
 
 
-def _config(settings: Settings, app: Any) -> uvicorn.Config:
+def _config(settings: Settings, app: Any) -> uvicorn_limits.LimitedConfig:
     # uvloop when installed (the [standard] extra), as uvicorn picks; the
     # HTTP/1.1 protocol is uvicorn's, with the limits.
     websocket: dict[str, Any] = {}
@@ -218,7 +218,7 @@ class _HttpServer(uvicorn.Server):
 
 async def _serve(
     settings: Settings,
-    config: uvicorn.Config,
+    config: uvicorn_limits.LimitedConfig,
     app: App,
     sockets: list[socket.socket] | None,
     on_ready: Callable[[], None],
@@ -241,7 +241,7 @@ async def _serve(
     if _access_log(settings):
         lines = accesslines.AccessWriter()
         access.write_to(lines)
-        config.loaded_app = accesslines.HttpLines(config.loaded_app, lines)
+        config.log_requests(lines)
     try:
         return await _serve_loaded(settings, config, app, sockets, on_ready)
     finally:

@@ -8,6 +8,7 @@ is asyncio's, records the writes instead of making system calls.
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import pytest
@@ -46,10 +47,15 @@ class Recording(asyncio.Transport):
         pass
 
 
+LENGTH_2 = [(b"content-length", b"2")]
+
+
 async def small(scope: Any, receive: Any, send: Any) -> None:
     if scope["type"] != "http":
         return
-    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
+    await send(
+        {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]}
+    )
     await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else b"ok"})
 
 
@@ -66,12 +72,15 @@ async def continued(scope: Any, receive: Any, send: Any) -> None:
         body += message.get("body", b"")
         if not message.get("more_body"):
             break
-    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
+    await send(
+        {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]}
+    )
     await send({"type": "http.response.body", "body": body})
 
 
 async def answered(state: ServerState, count: int) -> None:
-    while state.total_requests < count:  # counted as each response ends
+    # Counted as each response ends; uvicorn signals nothing else to wait on.
+    while state.total_requests < count:  # noqa: ASYNC110
         await asyncio.sleep(0.001)
 
 
@@ -131,7 +140,7 @@ def test_an_interim_100_continue_is_not_held() -> None:
         protocol.connection_made(transport)
         protocol.data_received(request)
         # The client sends its body only once it has read the 100.
-        while not transport.writes:
+        while not transport.writes:  # noqa: ASYNC110 (a transport signals no write)
             await asyncio.sleep(0.001)
         assert transport.writes == [b"HTTP/1.1 100 Continue\r\n\r\n"]
         protocol.data_received(b"hi")
@@ -141,3 +150,45 @@ def test_an_interim_100_continue_is_not_held() -> None:
 
     writes = asyncio.run(main())
     assert len(writes) == 2 and writes[1].endswith(b"\r\n\r\nhi")
+
+
+async def silent(scope: Any, receive: Any, send: Any) -> None:
+    await asyncio.Event().wait()  # never answers; cancelled when the client goes
+
+
+def logged(app: Any, *requests: bytes, answers: int, lose: bool = False) -> list[dict[str, Any]]:
+    """The access-log lines the protocol writes for ``requests`` (no AccessLog in the app)."""
+    lines: list[bytes] = []
+
+    async def main() -> None:
+        config = uvicorn_limits.LimitedConfig(app, limits=ServerLimits(), lifespan="off")
+        config.load()
+        config.access_writer = lines.append  # type: ignore[assignment]
+        state = ServerState()
+        protocol = uvicorn_limits.LimitedHttpTools(config, state, {})
+        protocol.connection_made(Recording())
+        for request in requests:
+            protocol.data_received(request)
+        if lose:
+            await asyncio.sleep(0)  # the app's task starts
+        else:
+            await answered(state, answers)
+        protocol.connection_lost(None)
+
+    asyncio.run(main())
+    return [json.loads(line) for line in lines]
+
+
+def test_the_protocol_writes_each_requests_line_with_the_status_of_its_head() -> None:
+    lines = logged(small, GET, GET + b"HEAD /x HTTP/1.1\r\nhost: x\r\n\r\n", answers=3)
+    assert [(line["request"], line["status"]) for line in lines] == [
+        ("GET /", 200),
+        ("GET /", 200),
+        ("HEAD /x", 200),
+    ]
+    assert lines[0]["protocol"] == "http" and lines[0]["peer"] == "127.0.0.1:50000"
+
+
+def test_a_client_gone_before_the_answer_is_499() -> None:
+    (line,) = logged(silent, GET, answers=0, lose=True)
+    assert (line["request"], line["status"]) == ("GET /", 499)
