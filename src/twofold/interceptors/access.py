@@ -56,6 +56,12 @@ _encode = msgspec.json.Encoder().encode
 _writer: Callable[[bytes], None] | None = None
 
 
+def milliseconds(seconds: float) -> float:
+    """``seconds`` in milliseconds to the microsecond: ``round(ms, 3)``, which
+    formats the float as text and parses it back, costs five times as much."""
+    return int(seconds * 1_000_000 + 0.5) / 1000
+
+
 def write_to(writer: Callable[[bytes], None] | None) -> None:
     """Send the lines of every :class:`AccessLog` on the ``twofold.access`` logger to
     ``writer`` (each line as JSON bytes ending in a newline), or back to the logger (None).
@@ -104,7 +110,7 @@ class AccessLog:
             "protocol": ctx.protocol,
             "method": ctx.method.full_name,
             "code": code,
-            "duration_ms": round(seconds * 1000, 3),
+            "duration_ms": milliseconds(seconds),
             "peer": ctx.peer,
             "request_id": request_id(ctx),
         }

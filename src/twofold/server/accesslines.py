@@ -39,7 +39,7 @@ from typing import Any
 
 import msgspec
 
-from twofold.interceptors.access import CALL_LINES
+from twofold.interceptors.access import CALL_LINES, milliseconds
 
 logger = logging.getLogger("uvicorn.error")
 
@@ -155,7 +155,7 @@ class RequestLine:
         self.write = write
         self.scope = scope
         self.start = time.perf_counter()
-        self.calls: list[dict[str, Any]] = []
+        self.calls: list[dict[str, Any]] | None = None  # most requests of most Apps have none
         self.open = 0  # calls begun and not ended
         self.ended = False
         self.status = 500  # until the response starts: what uvicorn answers an app that failed
@@ -166,7 +166,10 @@ class RequestLine:
 
     def end(self, line: dict[str, Any]) -> None:
         self.open -= 1
-        self.calls.append(line)
+        if self.calls is None:
+            self.calls = [line]
+        else:
+            self.calls.append(line)
         if self.ended and not self.open:
             self._flush()
 
@@ -177,7 +180,7 @@ class RequestLine:
         self.ended = True
         if self.open:
             return  # the last call to end writes the lines
-        if self.calls:
+        if self.calls is not None:
             self._flush()
             return
         scope = self.scope
@@ -185,7 +188,7 @@ class RequestLine:
             "protocol": "http",
             "request": f"{scope['method']} {scope['path']}",
             "status": self.status,
-            "duration_ms": round((time.perf_counter() - self.start) * 1000, 3),
+            "duration_ms": milliseconds(time.perf_counter() - self.start),
             "peer": _peer(scope.get("client")),
         }
         self.write(_encode(line) + b"\n")
@@ -193,11 +196,11 @@ class RequestLine:
     def _flush(self) -> None:
         scope = self.scope
         request = f"{scope['method']} {scope['path']}"
-        for line in self.calls:
+        for line in self.calls or ():
             line["request"] = request
             line["status"] = self.status
             self.write(_encode(line) + b"\n")
-        self.calls.clear()
+        self.calls = []  # written; a call that ends later still counts as covering
 
 
 class HttpLines:
