@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import httpx
 import pytest
@@ -189,7 +190,7 @@ def test_a_bad_wait_or_cursor_is_a_400_problem(http: httpx.Client) -> None:
         assert field in r.text
 
 
-def test_a_poll_answers_json_and_an_event_stream_stays_one(http: httpx.Client) -> None:
+def test_a_poll_answers_json_or_xml_and_an_event_stream_stays_one(http: httpx.Client) -> None:
     r = http.get(WATCH, params={"wait": 0}, headers={"Accept": "text/event-stream"})
     assert r.status_code == 406, r.text
     r = http.get(WATCH, params={"wait": 0}, headers={"Accept": "application/json"})
@@ -197,6 +198,36 @@ def test_a_poll_answers_json_and_an_event_stream_stays_one(http: httpx.Client) -
     with http.stream("GET", WATCH, headers={"Accept": "text/event-stream"}) as s:
         assert s.status_code == 200
         assert s.headers["content-type"] == "text/event-stream"
+
+
+def test_a_client_that_prefers_xml_polls_in_xml(http: httpx.Client) -> None:
+    item, category = product(http)
+    set_price(http, item["id"], "11.00")
+    set_price(http, item["id"], "12.50")
+    xml = {"Accept": "application/xml"}
+    r = http.get(WATCH, params={"category": category, "after_id": 1, "wait": 5}, headers=xml)
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "application/xml"
+    # Read by the standard library's parser, as the OpenAPI document names it:
+    # a <Batch> root, <events> repeated, <cursor>.
+    root = ElementTree.fromstring(r.content)
+    assert root.tag == "Batch"
+    events = root.findall("events")
+    assert [e.findtext("new_price") for e in events] == ["11.00", "12.50"]
+    assert {e.findtext("product_id") for e in events} == {str(item["id"])}
+    assert root.findtext("cursor") == events[-1].findtext("id")
+    assert f"after_id={root.findtext('cursor')}" in r.headers["link"]
+    # Nothing after the cursor: 204, the same in either representation.
+    r = http.get(
+        WATCH, params={"category": category, "after_id": root.findtext("cursor"), "wait": 0},
+        headers=xml,
+    )  # fmt: skip
+    assert r.status_code == 204 and r.content == b""
+    # Its problems are XML too.
+    r = http.get(WATCH, params={"wait": "soon"}, headers=xml)
+    assert r.status_code == 400
+    assert r.headers["content-type"] == "application/problem+xml"
+    assert ElementTree.fromstring(r.content).tag == "{urn:ietf:rfc:7807}problem"
 
 
 def test_held_polls_take_stream_slots_and_give_them_back(

@@ -8,8 +8,13 @@ exercised, not only refused with 401. A fixed seed and bounded examples keep
 it deterministic and short; tests/e2e/schemathesis.toml holds the few things
 a schema cannot say, each with its reason.
 
+It runs twice: asking for JSON answers, and with ``Accept: application/xml``,
+where every answer (problems too) is XML and is read and checked the way the
+document's ``xml`` objects say (tests/e2e/schemathesis_hooks.py).
+
 The same run against a service that breaks its own contract
-(tests/e2e/broken_app.py) must fail: the proof that this one could.
+(tests/e2e/broken_app.py) must fail, in either representation: the proof
+that this one could.
 """
 
 from __future__ import annotations
@@ -28,12 +33,16 @@ from tests.tokens import ADMIN
 from tests.tools import tool
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")
-# What XML text cannot carry as generated, left to JSON (the module says why).
+# XML answers read by the document's xml objects, and what XML text cannot
+# carry as generated left to JSON (the module says why).
 HOOKS = Path(__file__).with_name("schemathesis_hooks.py")
 SEED = "20261121"
+ACCEPTS = ["application/json", "application/xml"]
 
 
-def schemathesis(server: Server, tmp: Path, max_examples: int) -> subprocess.CompletedProcess[str]:
+def schemathesis(
+    server: Server, tmp: Path, max_examples: int, accept: str
+) -> subprocess.CompletedProcess[str]:
     command = [
         str(tool("st")),
         "--config-file",
@@ -54,8 +63,10 @@ def schemathesis(server: Server, tmp: Path, max_examples: int) -> subprocess.Com
         "--no-color",
         "--header",
         f"Authorization: Bearer {ADMIN}",
+        "--header",
+        f"Accept: {accept}",
     ]
-    env = {**os.environ, "SCHEMATHESIS_HOOKS": str(HOOKS)}
+    env = {**os.environ, "SCHEMATHESIS_HOOKS": str(HOOKS), "TWOFOLD_FUZZ_ACCEPT": accept}
     return subprocess.run(command, cwd=tmp, capture_output=True, text=True, timeout=300, env=env)
 
 
@@ -70,10 +81,11 @@ def fresh_catalog(database: Database, tmp_path: Path) -> Iterator[Server]:
 
 
 @pytest.mark.postgresql
-def test_the_catalog_passes_every_check(fresh_catalog: Server, tmp_path: Path) -> None:
+@pytest.mark.parametrize("accept", ACCEPTS)
+def test_the_catalog_passes_every_check(fresh_catalog: Server, tmp_path: Path, accept: str) -> None:
     paths = httpx.get(f"{fresh_catalog.url}/openapi.json").json()["paths"]
     operations = sum(len(item) for item in paths.values())
-    run = schemathesis(fresh_catalog, tmp_path, max_examples=10)
+    run = schemathesis(fresh_catalog, tmp_path, max_examples=10, accept=accept)
     report = run.stdout + run.stderr
     # Zero failures. (A warning, a heuristic about how much generated data an
     # operation refused, may appear: deleting ordered products and cancelling
@@ -81,15 +93,18 @@ def test_the_catalog_passes_every_check(fresh_catalog: Server, tmp_path: Path) -
     assert run.returncode == 0, report
     assert "FAILURES" not in report and "Failures:" not in report, report
     assert f"Tested: {operations}" in report, report  # every operation, none skipped
+    # Every answer read: links followed out of XML answers too.
+    assert "Cannot deserialize" not in report and "Failed to extract" not in report, report
     # Written with the token, not only refused: the fuzzer's products are there.
     listed = httpx.get(f"{fresh_catalog.url}/products", params={"page_size": 100}).json()
     assert listed["products"], report
 
 
-def test_the_same_run_fails_a_route_that_breaks_its_schema(tmp_path: Path) -> None:
+@pytest.mark.parametrize("accept", ACCEPTS)
+def test_the_same_run_fails_a_route_that_breaks_its_schema(tmp_path: Path, accept: str) -> None:
     server = start("tests.e2e.broken_app:app", tmp_path, None, "--no-grpc")
     try:
-        run = schemathesis(server, tmp_path, max_examples=5)
+        run = schemathesis(server, tmp_path, max_examples=5, accept=accept)
     finally:
         server.stop()
     report = run.stdout + run.stderr

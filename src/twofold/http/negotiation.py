@@ -157,3 +157,17 @@ class NotAcceptable(Error):
             "application/problem+json or application/problem+xml): "
             "send an Accept that admits one of them",
         )
+
+
+class Unrepresentable(Error):
+    """The answer would hold a character XML 1.0 cannot carry (a control
+    character such as U+0001 in a string): 406, asking for JSON, rather than
+    a malformed document."""
+
+    http_status = 406
+
+    def __init__(self) -> None:
+        super().__init__(
+            Code.INVALID_ARGUMENT,
+            "the answer would hold a character XML 1.0 cannot carry: ask for application/json",
+        )

@@ -1,16 +1,17 @@
 """Long polling: a resumable server stream, a batch at a time, for clients and
 proxies that cannot keep an event stream open.
 
-``GET /products:watchPrices?wait=30&after_id=41`` is held until the stream
-has events after 41, then answered 200 with them, as many as are ready, in
-one JSON document ``{"events": [...], "cursor": "42"}``; after ``wait``
-seconds with none, 204. Both carry ``Link: <...&after_id=42>; rel="next"``,
-the next poll. The call is the stream's own (same interceptors, same stream
-budget): it is opened when the poll arrives and closed when the poll is
-answered, whichever way (events, ``wait`` over, the deadline, an error, the
-client gone), so a held poll holds one slot of the stream budget and gives it
-back with its answer. Nothing is lost between two polls: the next one resumes
-after the cursor, as an EventSource resumes after its Last-Event-ID.
+``GET /products:watchPrices?wait=30&after_id=41`` is held until the stream has
+events after 41, then answered 200 with them, as many as are ready, in one
+document ``{"events": [...], "cursor": "42"}`` (or its XML, ``<Batch>``, to a
+client whose ``Accept`` prefers it); after ``wait`` seconds with none, 204. Both
+carry ``Link: <...&after_id=42>; rel="next"``, the next poll. The call is the
+stream's own (same interceptors, same stream budget): it is opened when the
+poll arrives and closed when the poll is answered, whichever way (events,
+``wait`` over, the deadline, an error, the client gone), so a held poll holds
+one slot of the stream budget and gives it back with its answer. Nothing is
+lost between two polls: the next one resumes after the cursor, as an
+EventSource resumes after its Last-Event-ID.
 """
 
 from __future__ import annotations
@@ -21,17 +22,17 @@ from typing import Any
 
 import msgspec
 
-from twofold.core.asgi import Receive, Send
+from twofold.core.asgi import Receive, Scope, Send
 from twofold.core.chain import Refused
 from twofold.core.context import Context
 from twofold.core.errors import Error, as_error
 from twofold.core.invoke import deadline, stream
 from twofold.core.options import Options
-from twofold.http import negotiation, resumption
-from twofold.http.body import ClientDisconnected, encode_headers, header
+from twofold.http import negotiation, resumption, xmlmessage
+from twofold.http.body import encode_headers, header
 from twofold.http.operation import Operation
 from twofold.http.problem import send_problem
-from twofold.wires.exchange import Exchange, stopping
+from twofold.wires.exchange import Exchange, serve_route_stream, stopping
 
 JSON = b"application/json"
 # How long a poll gives the handler to produce what it already has (the
@@ -46,6 +47,20 @@ class Batch(msgspec.Struct):
 
     events: list[Any]
     cursor: str
+
+
+_BATCHES: dict[Any, Any] = {}
+
+
+def batch_type(message: Any) -> Any:
+    """``Batch`` with the stream's message as its events' type: what the XML
+    mapping needs to write each event as that message (JSON needs no type)."""
+    found = _BATCHES.get(message)
+    if found is None:
+        found = _BATCHES[message] = msgspec.defstruct(
+            "Batch", [("events", list[message]), ("cursor", str)]
+        )
+    return found
 
 
 async def serve(
@@ -64,33 +79,33 @@ async def serve(
     """
     scope = ctx.scope
     assert scope is not None
-    path: str = scope["path"]
-    try:
-        resume = ctx.method.resume
-        if resume is None:
-            raise Error.invalid(
-                resumption.WAIT,
-                f"{ctx.method.name} cannot be long-polled: it is not resumable; "
-                "open it as an event stream (no wait parameter)",
-            )
-        raw_wait = resumption.wait_of(scope["query_string"])
-        assert raw_wait is not None  # the REST protocol sends only polls here
-        wait = resumption.seconds(raw_wait, options.max_poll_wait)
-        accept = header(scope, b"accept")
-        if accept is not None and not negotiation.accepts_json(accept):
+    # First, so that every refusal is in the representation asked for (one
+    # that is neither JSON nor XML is refused in JSON).
+    chosen = negotiation.representation(header(scope, b"accept"))
+    xml = chosen == negotiation.XML
+
+    async def poll() -> _Poll:
+        if chosen is None:
             raise negotiation.NotAcceptable
+        wait = _wait(ctx, scope, options.max_poll_wait)  # refused before the body is read
         sent = await resumption.read(op, scope, params, receive, options.max_body_size)
-    except ClientDisconnected:
-        return
-    except Error as exc:
-        await refused(ctx, exc)
-        await send_problem(send, exc, path)
-        return
-    ctx.status = 200
-    exchange = Exchange(receive)
-    exchange.watch()
-    poll = _Poll(ctx, sent, max(wait, GRACE), send, exchange)
-    await exchange.run(poll.run())
+        return _Poll(ctx, sent, max(wait, GRACE), send, xml)
+
+    await serve_route_stream(ctx, receive, send, refused, poll(), _Poll.run, xml=xml)
+
+
+def _wait(ctx: Context, scope: Scope, maximum: float) -> float:
+    """How long the poll may be held, in seconds; raises :class:`Error` for a
+    method that cannot be polled or a bad ``wait``."""
+    if ctx.method.resume is None:
+        raise Error.invalid(
+            resumption.WAIT,
+            f"{ctx.method.name} cannot be long-polled: it is not resumable; "
+            "open it as an event stream (no wait parameter)",
+        )
+    raw_wait = resumption.wait_of(scope["query_string"])
+    assert raw_wait is not None  # the REST protocol sends only polls here
+    return resumption.seconds(raw_wait, maximum)
 
 
 class _Poll:
@@ -102,13 +117,13 @@ class _Poll:
         sent: resumption.StreamRequest,
         wait: float,
         send: Send,
-        exchange: Exchange,
+        xml: bool,
     ) -> None:
         self.ctx = ctx
+        self.xml = xml
         self.sent = sent
         self.wait = wait
         self.send = send
-        self.exchange = exchange
         self.events: list[Any] = []
         self.arrived = asyncio.Event()
 
@@ -123,7 +138,7 @@ class _Poll:
                 if len(self.events) >= resumption.MAX_POLL_EVENTS:
                     return
 
-    async def run(self) -> None:
+    async def run(self, exchange: Exchange) -> None:
         pump = asyncio.ensure_future(self.pump())
         arrived = asyncio.ensure_future(self.arrived.wait())
         error: Error | None = None
@@ -144,7 +159,7 @@ class _Poll:
             # now is its end, not a cancellation (metrics, logs, traces).
             self.ctx.closed = True
         except (Exception, asyncio.CancelledError) as exc:  # only coded errors reach the wire
-            if isinstance(exc, asyncio.CancelledError) and self.exchange.gone:
+            if isinstance(exc, asyncio.CancelledError) and exchange.gone:
                 raise  # the client left: nobody to answer (the finally closes the call)
             error = stopping() if isinstance(exc, asyncio.CancelledError) else as_error(exc)
         finally:
@@ -160,11 +175,16 @@ class _Poll:
         # Events already taken are answered even when the call then failed:
         # the next poll resumes after them (and meets the error, if it lasts).
         if self.events:
-            await self._answer()
-        elif error is not None:
+            try:
+                await self._answer()
+                return
+            except negotiation.Unrepresentable as exc:
+                # Nothing was sent: the next poll, asking for JSON, gets them.
+                error = exc
+        if error is not None:
             scope = self.ctx.scope
             assert scope is not None
-            await send_problem(self.send, error, scope["path"])
+            await send_problem(self.send, error, scope["path"], xml=self.xml)
         else:
             await self._nothing()
 
@@ -185,9 +205,16 @@ class _Poll:
         resume = self.ctx.method.resume
         assert resume is not None
         cursor = resumption.event_id(getattr(self.events[-1], resume.event_id))
-        body = _encode(Batch(self.events, cursor))
+        batch = Batch(self.events, cursor)
+        if self.xml:
+            try:
+                body = xmlmessage.encode(batch, batch_type(self.ctx.method.output_type))
+            except xmlmessage.Unrepresentable:
+                raise negotiation.Unrepresentable from None
+        else:
+            body = _encode(batch)
         headers = self._headers(cursor)
-        headers.append((b"content-type", JSON))
+        headers.append((b"content-type", xmlmessage.XML if self.xml else JSON))
         headers.append((b"content-length", b"%d" % len(body)))
         await self.send({"type": "http.response.start", "status": 200, "headers": headers})
         await self.send({"type": "http.response.body", "body": body})

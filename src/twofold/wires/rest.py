@@ -92,15 +92,6 @@ def _xml_problems(scope: Scope) -> bool:
     return accept is not None and negotiation.representation(accept) == negotiation.XML
 
 
-def _unrepresentable() -> Error:
-    error = Error(
-        Code.INVALID_ARGUMENT,
-        "the answer would hold a character XML 1.0 cannot carry: ask for application/json",
-    )
-    error.http_status = 406
-    return error
-
-
 # What an XML body is refused for, named in the problem (400).
 _BAD_XML = "malformed XML body"
 
@@ -281,7 +272,7 @@ class RestProtocol:
                     # Refused before it runs: the answer could not be written,
                     # and a write must not happen unanswered. (A read's answer
                     # is refused when it is written: nothing has changed.)
-                    raise _unrepresentable()
+                    raise negotiation.Unrepresentable
                 if_match = header(scope, b"if-match")
                 if if_match is not None:
                     request = _with_etag(op, request, if_match)
@@ -329,7 +320,7 @@ class RestProtocol:
             try:
                 body = xmlmessage.encode(output, op.method.output_type)
             except xmlmessage.Unrepresentable:
-                raise _unrepresentable() from None
+                raise negotiation.Unrepresentable from None
         else:
             body = _encode(output)
         gzip = len(body) >= negotiation.GZIP_MIN_SIZE and negotiation.accepts_gzip(

@@ -156,12 +156,17 @@ def test_streams_are_documented_as_what_they_send() -> None:
     watch = doc["paths"]["/products:watchPrices"]["get"]
     ok = watch["responses"]["200"]
     event = ok["content"]["text/event-stream"]["schema"]
-    # An event stream, or with ?wait= a long poll's JSON (docs/rest.md#long-polling).
-    assert list(ok["content"]) == ["text/event-stream", "application/json"]
+    # An event stream, or with ?wait= a long poll's batch in JSON or XML
+    # (docs/rest.md#long-polling).
+    assert list(ok["content"]) == ["text/event-stream", "application/json", "application/xml"]
     assert event["required"] == ["data"]
     poll = ok["content"]["application/json"]["schema"]
-    assert poll["properties"]["events"]["items"] == {"$ref": "#/components/schemas/PriceChange"}
+    assert ok["content"]["application/xml"]["schema"] == poll
+    items = poll["properties"]["events"]["items"]
+    assert items["$ref"] == "#/components/schemas/PriceChange"
     assert poll["required"] == ["events", "cursor"]
+    # In XML: <Batch>, each event an <events> element (not the message's root name).
+    assert poll["xml"] == {"name": "Batch"} and items["xml"] == {"name": "events"}
     assert "Link" in watch["responses"]["204"]["headers"]
     wait = next(p for p in watch["parameters"] if p["name"] == "wait")
     assert wait["in"] == "query" and wait["schema"] == {"type": "number", "minimum": 0}

@@ -457,7 +457,9 @@ def test_int64_variants_for_connect() -> None:
         "pattern": "^-?[0-9]+$",
     }
     assert variant["properties"]["stock"] == component("Product")["properties"]["stock"]
-    assert variant["properties"]["size"] == component("Product")["properties"]["size"]
+    # The same but for the XML mapping's names, which a Connect (JSON-only) variant has not.
+    size = {k: v for k, v in component("Product")["properties"]["size"].items() if k != "xml"}
+    assert variant["properties"]["size"] == size
     assert variant["required"] == component("Product")["required"]
     page = component("ProductPage.ProtoJSON")["properties"]["products"]["items"]
     assert page == {"$ref": "#/components/schemas/Product.ProtoJSON"}
