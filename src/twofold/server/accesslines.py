@@ -32,6 +32,7 @@ import contextlib
 import logging
 import os
 import queue
+import stat
 import sys
 import threading
 import time
@@ -61,6 +62,10 @@ class AccessWriter:
 
     def __init__(self, fd: int | None = None) -> None:
         self._fd = sys.stdout.fileno() if fd is None else fd
+        # A regular file or a terminal takes a chunk in one write (Linux keeps
+        # a write to a file whole, workers sharing its offset included); a pipe
+        # or a socket, which the workers may share, in pieces cut at PIPE_BUF.
+        self._piece = PIPE_BUF if _shared(self._fd) else None
         self._loop = asyncio.get_running_loop()
         self._lines: list[bytes] = []
         self._size = 0
@@ -122,11 +127,20 @@ class AccessWriter:
         start, size = 0, len(chunk)
         while start < size:
             end = size
-            if end - start > PIPE_BUF:
+            if self._piece is not None and end - start > PIPE_BUF:
                 cut = chunk.rfind(b"\n", start, start + PIPE_BUF)
                 # A line longer than PIPE_BUF goes alone, in as many writes as it takes.
                 end = cut + 1 if cut >= 0 else chunk.find(b"\n", start) + 1 or size
             start += os.write(self._fd, view[start:end])
+
+
+def _shared(fd: int) -> bool:
+    """Whether ``fd`` is a pipe or a socket, where long writes may interleave."""
+    try:
+        mode = os.fstat(fd).st_mode
+    except OSError:
+        return True
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
 
 
 _encode = msgspec.json.Encoder().encode
