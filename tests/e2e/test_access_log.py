@@ -164,3 +164,19 @@ def test_every_line_is_out_after_sigterm(database: Database, tmp_path: Path) -> 
     logged = [line["request_id"] for line in lines if line.get("request_id") in set(ids)]
     assert logged == ids
     assert [line["status"] for line in lines if line.get("request") == WATCH] == [200]
+
+
+def test_the_workers_lines_are_all_out_and_whole(tmp_path: Path) -> None:
+    """``--workers 2`` on one output: every request's line, none cut by another's,
+    the last ones written as the workers stop."""
+    server = start(SHELF, tmp_path, None, "--workers", "2", "--no-grpc")
+    try:
+        for i in range(200):  # a connection each, spread over the workers by the kernel
+            assert httpx.get(f"{server.url}/books/{i % 3 + 1}?n={i}").status_code in (200, 404)
+        server.process.send_signal(signal.SIGTERM)
+        assert server.process.wait(timeout=30) == 0
+    finally:
+        server.stop()
+    lines = server.access_lines()  # each a whole JSON object, or json.loads fails
+    books = [line for line in lines if str(line["request"]).startswith("GET /books/")]
+    assert len(books) == 200
