@@ -17,6 +17,7 @@ A run takes one to three minutes per server.
 
     python -m bench.instructions grpc-get
     python -m bench.instructions grpc-get --compare ../candidate/src
+    python -m bench.instructions rest-get --raw      # beside bare uvicorn
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from pathlib import Path
 
 from bench import stubs
 from bench.apps.catalog import peers_dir
-from bench.cases import CASES, Case, Server, candidate
+from bench.cases import CASES, RAW, Case, Server, candidate
 from bench.checks import check
 from bench.runner import ServerProcess, Settings
 
@@ -85,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--large", type=int, default=2500, help="requests in the second run")
     p.add_argument("--servers", help="only these servers, comma-separated (twofold is kept)")
     p.add_argument("--compare", metavar="SRC", help="also count Twofold from SRC, as twofold-b")
+    p.add_argument("--raw", action="store_true", help="also count uvicorn-raw (HTTP cases)")
     args = p.parse_args(argv)
     for tool in ("valgrind", "h2load"):
         if shutil.which(tool) is None:
@@ -99,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
             servers = [s for s in servers if s.name in keep]
         if args.compare:
             servers.insert(1, candidate(servers[0], str(Path(args.compare).resolve())))
+        if args.raw and case.tool is None:
+            servers.append(RAW)
         case = replace(case, servers=tuple(servers))
         stub_dir = None
         if any(s.needs_stubs for s in servers):

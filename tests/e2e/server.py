@@ -4,6 +4,7 @@ The one way the tests start a server in a process of its own."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -11,9 +12,11 @@ import ssl
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -51,6 +54,25 @@ class Server:
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
+
+    def access_lines(self) -> list[dict[str, Any]]:
+        """The access-log lines in its output (one JSON object a line), once stopped."""
+        return [json.loads(line) for line in self.output().splitlines() if line.startswith('{"')]
+
+    def access_log(self) -> list[dict[str, Any]]:
+        """Its access-log lines so far, all of them: the log is buffered (written at
+        most 0.2 s late), so a marker request is sent and its line awaited; lines
+        are written in the order requests end, so every earlier one is out too."""
+        marker = f"GET /access-log-marker/{uuid.uuid4().hex}"
+        httpx.get(self.url + marker[4:], timeout=10.0)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            lines = self.access_lines()
+            for i, line in enumerate(lines):
+                if line.get("request") == marker:
+                    return lines[:i]
+            time.sleep(0.05)
+        raise AssertionError(f"the marker's access-log line never came:\n{self.output()}")
 
 
 def start(

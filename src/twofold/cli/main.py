@@ -46,7 +46,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=1, help="processes (default 1)")
     serve.add_argument("--reload", action="store_true", help="restart when code changes")
     serve.add_argument("--log-level", default="info")
-    serve.add_argument("--no-access-log", action="store_true")
+    serve.add_argument(
+        "--no-access-log",
+        action="store_true",
+        help="write no access log (else one JSON line per request, on standard output)",
+    )
     serve.add_argument(
         "--server",
         choices=("uvicorn", "pyvoy"),

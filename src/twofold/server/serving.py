@@ -26,7 +26,8 @@ from typing import Any
 import uvicorn
 from uvicorn.lifespan.on import LifespanOn
 
-from twofold.server import uvicorn_limits
+from twofold.interceptors import access
+from twofold.server import accesslines, uvicorn_limits
 from twofold.server.app import App
 from twofold.server.health import Readiness
 from twofold.server.limits import ServerLimits
@@ -74,7 +75,7 @@ def run(settings: Settings) -> int:
     return _worker(settings)
 
 
-def _config(settings: Settings, app: Any) -> uvicorn.Config:
+def _config(settings: Settings, app: Any) -> uvicorn_limits.LimitedConfig:
     # uvloop when installed (the [standard] extra), as uvicorn picks; the
     # HTTP/1.1 protocol is uvicorn's, with the limits.
     websocket: dict[str, Any] = {}
@@ -98,15 +99,22 @@ def _config(settings: Settings, app: Any) -> uvicorn.Config:
         workers=settings.workers,
         reload=settings.reload,
         log_level=settings.log_level,
-        access_log=settings.access_log,
-        log_config=_log_config(settings.access_log),
+        access_log=False,  # the access log is twofold.server.accesslines'
+        log_config=_log_config(_access_log(settings)),
         lifespan="off",  # run by _serve, around both servers
         timeout_graceful_shutdown=int(settings.grace) or 1,
     )
 
 
+def _access_log(settings: Settings) -> bool:
+    """Whether to write the access log: asked for, and a log level that shows INFO
+    (``--log-level warning`` silences it, as it silenced uvicorn's)."""
+    return settings.access_log and settings.log_level.lower() in ("trace", "debug", "info")
+
+
 def _log_config(access_log: bool) -> dict[str, Any]:
-    """uvicorn's logging, plus the access log's logger beside its own."""
+    """uvicorn's logging, plus the logger of AccessLogs given no writer (it is given one
+    while a worker serves: :func:`_serve`), silenced by ``--no-access-log``."""
     config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
     level = "INFO" if access_log else "WARNING"
     config["loggers"]["twofold.access"] = {
@@ -210,7 +218,7 @@ class _HttpServer(uvicorn.Server):
 
 async def _serve(
     settings: Settings,
-    config: uvicorn.Config,
+    config: uvicorn_limits.LimitedConfig,
     app: App,
     sockets: list[socket.socket] | None,
     on_ready: Callable[[], None],
@@ -229,6 +237,28 @@ async def _serve(
     5. the lifespan ends, after both have stopped.
     """
     config.load()
+    lines = None
+    if _access_log(settings):
+        lines = accesslines.AccessWriter()
+        access.write_to(lines)
+        config.log_requests(lines)
+    try:
+        return await _serve_loaded(settings, config, app, sockets, on_ready)
+    finally:
+        if lines is not None:
+            # Last: the requests in flight, the gRPC calls and the lifespan have
+            # ended, and their lines are written before the worker exits.
+            access.write_to(None)
+            lines.close()
+
+
+async def _serve_loaded(
+    settings: Settings,
+    config: uvicorn.Config,
+    app: App,
+    sockets: list[socket.socket] | None,
+    on_ready: Callable[[], None],
+) -> int:
     lifespan = LifespanOn(config)
     await lifespan.startup()
     if lifespan.should_exit:

@@ -23,6 +23,8 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import ServerState
 
+from twofold.server.accesslines import AccessWriter, HttpLines, RequestLine
+from twofold.server.coalescer import Coalescer
 from twofold.server.limits import ServerLimits
 
 logger = logging.getLogger("uvicorn.error")
@@ -220,8 +222,28 @@ if HTTPTOOLS:
         """
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            self.coalescer = Coalescer(transport, _access_writer(self.config))
             if self._start(transport):
                 super().connection_made(transport)
+
+        def on_response_complete(self) -> None:
+            coalescer = self.coalescer
+            coalescer.flush()  # a head held for a body that never came (HEAD, 304)
+            if coalescer.line is not None:
+                coalescer.line.close()
+            if self.pipeline:  # uvicorn starts the next pipelined request now
+                coalescer.begin(self.pipeline[-1][0])
+            super().on_response_complete()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            line = self.coalescer.line
+            if line is not None and not line.ended:
+                # Gone before the response ended; before it began: nginx's 499
+                # ("client closed request"), not the 500 nobody was sent.
+                if not self.coalescer.head:
+                    line.status = 499
+                line.close()
+            super().connection_lost(exc)
 
         def data_received(self, data: bytes) -> None:
             # uvicorn's, plus the count of bytes and the refusals of _Refusal.
@@ -279,7 +301,15 @@ if HTTPTOOLS:
                 sum(len(name) + len(value) for name, value in headers) > limits.max_header_bytes
             ):
                 raise _Refusal(431, "the request header fields are too large")
+            cycle = self.cycle
             HttpToolsProtocol.on_headers_complete(self)
+            if self.cycle is not cycle:  # a request to answer, not an upgrade
+                self.cycle.transport = self.coalescer
+                writer = self.coalescer.writer
+                if writer is not None:
+                    RequestLine(writer, self.cycle.scope)
+                if cycle is None or cycle.response_complete:
+                    self.coalescer.begin(self.cycle)
 
         def _head_since(self, now: float) -> float | None:
             state = self.limited
@@ -396,6 +426,19 @@ class LimitedConfig(Config):
             **options,
         )
         self.limits = limits
+        self.access_writer: AccessWriter | None = None
+
+    def log_requests(self, writer: AccessWriter) -> None:
+        """Give each HTTP request its access-log line (:class:`RequestLine`), once loaded:
+        the httptools protocol makes it itself (no ASGI wrapper on the hot path);
+        with h11, :class:`HttpLines` around the app does."""
+        self.access_writer = writer
+        if not (HTTPTOOLS and issubclass(self.http_protocol_class, LimitedHttpTools)):
+            self.loaded_app = HttpLines(self.loaded_app, writer)
+
+
+def _access_writer(config: Config) -> AccessWriter | None:
+    return config.access_writer if isinstance(config, LimitedConfig) else None
 
 
 def _limits(config: Config) -> ServerLimits:
