@@ -42,6 +42,7 @@ import os
 
 from examples.catalog import (
     images,  # noqa: F401  (adds PutProductImage and GetProductImage)
+    quotes,  # noqa: F401  (adds QuotePrices)
     streams,  # noqa: F401  (adds WatchPrices and ImportProducts)
 )
 from examples.catalog.database import DEPENDENCIES, Database, SqlIdempotencyStore
