@@ -35,6 +35,8 @@ from tests.e2e.databases import Database
 from tests.e2e.server import ROOT, Server, start
 from tests.tokens import AUTHORIZATION
 from twofold import Client, Code, Error
+from twofold.http.envelope import frame
+from twofold.testing.parity.answers import envelopes
 
 pytestmark = pytest.mark.postgresql
 
@@ -282,3 +284,20 @@ def test_twofold_client_says_it_cannot_over_http(catalog: Server, protocol: str)
         list(client.quote_prices([QuotePricesRequest(product_id=1)]))
     assert info.value.code is Code.UNIMPLEMENTED
     assert "call it over grpc" in info.value.message
+
+
+def test_half_duplex_over_http1(catalog: Server) -> None:
+    # uvicorn speaks HTTP/1.1: a client that sends every id first, then reads, is answered.
+    known = products(catalog.url, "1.25", "2.50")
+    body = b"".join(frame(json.dumps({"product_id": i}).encode()) for i in [*known, MISSING])
+    headers = {"content-type": "application/connect+json"}
+    with httpx.Client(base_url=catalog.url, timeout=20) as http:
+        r = http.post("/catalog.v1.CatalogService/QuotePrices", content=body, headers=headers)
+    assert (r.status_code, r.http_version) == (200, "HTTP/1.1")
+    *answers, end = [json.loads(m) for _, m in envelopes(r.content)]
+    assert end == {}
+    assert answers == [  # proto3 JSON: int64 as a string
+        {"product_id": str(known[0]), "found": True, "price": "1.25"},
+        {"product_id": str(known[1]), "found": True, "price": "2.50"},
+        {"product_id": str(MISSING), "found": False, "price": None},
+    ]
