@@ -31,7 +31,7 @@ from twofold.core.details import rpc_status
 from twofold.core.errors import Error
 from twofold.gateway.inbound import Inbound
 from twofold.http import envelope
-from twofold.http.body import BodyTooLarge, header, media_type, read_body, respond
+from twofold.http.body import BodyTooLarge, disconnect, header, media_type, read_body, respond
 from twofold.http.negotiation import GZIP, GZIP_MIN_SIZE, accepts_gzip, compress, decompressor
 from twofold.wires.connect import error_body
 
@@ -458,7 +458,7 @@ async def cancel_on_disconnect(work: Coroutine[Any, Any, None], receive: Receive
     than at its deadline.
     """
     task = asyncio.ensure_future(work)
-    watch = asyncio.ensure_future(_disconnect(receive))
+    watch = asyncio.ensure_future(disconnect(receive))
     try:
         done, _ = await asyncio.wait({task, watch}, return_when=asyncio.FIRST_COMPLETED)
         if task in done:
@@ -469,11 +469,6 @@ async def cancel_on_disconnect(work: Coroutine[Any, Any, None], receive: Receive
             await task
     finally:
         watch.cancel()
-
-
-async def _disconnect(receive: Receive) -> None:
-    while (await receive())["type"] != "http.disconnect":
-        pass
 
 
 def rpc_error(request_id: Any, error: Error, rpc_code: int | None = None) -> bytes:

@@ -1,7 +1,9 @@
 """What the streaming HTTP wires share: the exchange loop, and a client that goes
 away cancelling the call.
 
-:class:`EnvelopedCall` is the loop of every wire of enveloped messages.
+:class:`EnvelopedCall` is the loop of every wire of enveloped messages;
+:func:`serve_route_stream` is the start of both answers to a server stream's
+REST route (an event stream, a long poll).
 
 A unary call notices a disconnect when it next reads the body; a streaming
 response may run for minutes after the body was read, so someone has to
@@ -14,10 +16,11 @@ next ``await`` or ``yield``, and its ``finally`` blocks run.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Coroutine
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
 
 from twofold.core.asgi import Receive, Scope, Send
+from twofold.core.chain import Refused
 from twofold.core.code import Code
 from twofold.core.context import Context
 from twofold.core.errors import Error, as_error
@@ -26,8 +29,11 @@ from twofold.core.invoke import deadline, deliver
 from twofold.core.method import Method, StreamKind
 from twofold.core.table import MethodTable
 from twofold.http import envelope, grpcstatus, negotiation
-from twofold.http.body import ClientDisconnected, encode_headers, peer
+from twofold.http.body import ClientDisconnected, disconnect, encode_headers, peer
 from twofold.http.negotiation import GZIP, GZIP_MIN_SIZE, compress, decompressor
+from twofold.http.problem import send_problem
+
+T = TypeVar("T")
 
 
 class Exchange:
@@ -67,11 +73,42 @@ class Exchange:
             self._task.cancel()
 
     async def _watch(self) -> None:
-        while True:
-            message = await self._receive()
-            if message["type"] == "http.disconnect":
-                self.disconnected()
-                return
+        await disconnect(self._receive)
+        self.disconnected()
+
+
+async def serve_route_stream(
+    ctx: Context,
+    receive: Receive,
+    send: Send,
+    refused: Refused,
+    read: Awaitable[T],
+    respond: Callable[[T, Exchange], Coroutine[Any, Any, None]],
+    xml: bool = False,
+) -> None:
+    """Await ``read`` (the request, as the route's representation reads it), then
+    run ``respond`` with it as an :class:`Exchange` that a disconnect cancels.
+
+    ``ctx`` is the call's, built and admitted by the REST protocol. An
+    :class:`Error` from ``read`` is a refusal: the chain has not run, so the
+    table's observers are told (``refused``) before the problem document goes
+    out (problem+xml when ``xml``); a client gone while its body was read gets
+    no answer.
+    """
+    try:
+        request = await read
+    except ClientDisconnected:
+        return
+    except Error as exc:
+        scope = ctx.scope
+        assert scope is not None
+        await refused(ctx, exc)
+        await send_problem(send, exc, scope["path"], xml=xml)
+        return
+    ctx.status = 200
+    exchange = Exchange(receive)
+    exchange.watch()  # the body is read: from now on a receive can only be a disconnect
+    await exchange.run(respond(request, exchange))
 
 
 def stopping() -> Error:
