@@ -80,7 +80,8 @@ def ping_pong(call: Any, request: Any, ids: list[int]) -> tuple[list[str], list[
     events: list[str] = []
 
     def requests() -> Iterator[Any]:
-        while (product_id := pending.get()) is not None:
+        # Bounded, so that a failed test leaves no thread of the client waiting.
+        while (product_id := pending.get(timeout=60)) is not None:
             events.append(f"sent {product_id}")
             yield request(product_id=product_id)
 
