@@ -1,7 +1,8 @@
 """QuotePrices, the catalog's bidi stream, on every wire that carries bidi, with
-clients nobody here wrote: grpcio stubs from the exported .proto (on grpcio's
-port and on ``--server pyvoy``'s one port), connect-es over HTTP/2 (Connect,
-gRPC, gRPC-Web; tests/e2e/node/quote_client.mjs), Python's ``websockets``
+clients nobody here wrote: grpcio stubs from the exported .proto and
+@grpc/grpc-js with proto-loader (tests/e2e/node/quote_grpc_js.mjs), each on
+grpcio's port and on ``--server pyvoy``'s one port; connect-es over HTTP/2
+(Connect, gRPC, gRPC-Web; tests/e2e/node/quote_client.mjs), Python's ``websockets``
 over JSON-RPC over WebSocket; and ``twofold.Client`` over gRPC (over Connect
 it says UNIMPLEMENTED).
 
@@ -32,6 +33,7 @@ from websockets.sync.client import ClientConnection, connect
 from examples.catalog import service
 from examples.catalog.quotes import MAX_QUOTES, PriceQuote, QuotePricesRequest
 from tests.e2e.databases import Database
+from tests.e2e.grpc_stubs import GOOGLEAPIS_INCLUDE
 from tests.e2e.server import ROOT, Server, start
 from tests.tokens import AUTHORIZATION
 from twofold import Client, Code, Error
@@ -41,6 +43,7 @@ from twofold.testing.parity.answers import envelopes
 pytestmark = pytest.mark.postgresql
 
 NODE_CLIENT = ROOT / "tests" / "e2e" / "node" / "quote_client.mjs"
+GRPC_JS_CLIENT = NODE_CLIENT.with_name("quote_grpc_js.mjs")
 MISSING = 10**12  # an id no product has
 PER_ADDRESS = 64  # anonymous streams one address may hold (examples/catalog/__init__.py)
 
@@ -216,6 +219,32 @@ def test_connect_es_over_http2_on_every_wire(
     ]
     for wire in ("connect-json", "connect-binary", "grpc", "grpc-web"):
         assert results[wire] == {"events": in_turn(ids), "answers": quotes}, wire
+
+
+@pytest.mark.skipif(
+    not (ROOT / "node_modules" / "@grpc" / "grpc-js").is_dir(),
+    reason="needs @grpc/grpc-js (npm ci --no-audit --no-fund)",
+)
+@pytest.mark.parametrize("server", ["grpcio", "pyvoy"])
+def test_grpc_js(catalog: Server, one_port: Server, catalog_es: Path, server: str) -> None:
+    served = catalog if server == "grpcio" else one_port
+    known = products(served.url, "3.30", "4.40")
+    ids = [known[0], MISSING, known[1]]
+    proto = catalog_es.parent / "proto"  # what `twofold proto` wrote, beside the ES modules
+    done = subprocess.run(
+        ["node", str(GRPC_JS_CLIENT), str(proto), str(GOOGLEAPIS_INCLUDE), served.grpc_target]
+        + [str(i) for i in ids],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    quotes = [
+        {"productId": str(i), "found": found, "price": price}
+        for i, found, price in expected(known, ["3.30", "4.40"])
+    ]
+    assert json.loads(done.stdout) == {"events": in_turn(ids), "answers": quotes}
 
 
 class Socket:
