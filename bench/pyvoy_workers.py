@@ -5,7 +5,7 @@ GIL, whatever Envoy's worker threads (``--concurrency``) are; so there are
 two ways to use more cores: more Envoy threads in one process, or more
 Envoy processes sharing the port (SO_REUSEPORT). Each layout serves the
 benchmark App (:mod:`bench.apps.twofold_app`) through
-:func:`twofold.server.envoy.run` (the supervisor ``twofold serve --server
+:func:`twofold.server.envoy_supervisor.run` (the supervisor ``twofold serve --server
 pyvoy`` runs), and h2load sends REST GET over HTTP/1.1 and h2c and gRPC
 GetProduct, unpinned: two processes need both cores, and h2load shares
 them. Reported per layout and request: req/s and the server's CPU per
@@ -32,10 +32,10 @@ from bench.servers import GRPC_BODY, cpu_seconds, free_port
 APP = "bench.apps.twofold_app:app"
 SERVE = """
 import sys
-from twofold.server import envoy
+from twofold.server import envoy, envoy_supervisor
 from twofold.server.limits import ServerLimits
 port, workers, threads = (int(a) for a in sys.argv[1:])
-sys.exit(envoy.run(envoy.EnvoySettings(
+sys.exit(envoy_supervisor.run(envoy.EnvoySettings(
     host="127.0.0.1", port=port, limits=ServerLimits(max_connections=10000),
     log_level="warning", access_log=False, workers=workers, threads=threads)))
 """

@@ -1,7 +1,9 @@
 """``twofold serve --server pyvoy``: every wire on one port, driven by clients nobody here wrote.
 
 connect-es under Node (Connect, gRPC and gRPC-Web over HTTP/2, and the
-kinds HTTP/1.1 carries), grpcio's generic calls (all four kinds), httpx and
+kinds HTTP/1.1 carries), ``buf curl`` (all four kinds on each of the three
+protocols, the API learnt from reflection), grpcio's generic calls (all four
+kinds), httpx and
 curl over HTTP/1.1 and h2c, and, with ``--tls-cert/--tls-key``, httpx and
 grpcio over TLS with ALPN h2. The service is tests/e2e/grpc_app.py.
 """
@@ -9,6 +11,7 @@ grpcio over TLS with ALPN h2. The service is tests/e2e/grpc_app.py.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import ssl
 import subprocess
@@ -31,6 +34,7 @@ from twofold.protobuf import Schema
 TARGET = "tests.e2e.grpc_app:app"
 NODE_MODULES = ROOT / "node_modules"
 PLUGIN = NODE_MODULES / ".bin" / "protoc-gen-es"
+BUF = NODE_MODULES / ".bin" / "buf"
 CLIENT = Path(__file__).parent / "node" / "streams_client.mjs"
 SCHEMA = Schema(grpc_app.app.table)
 METHODS = {m.name: m for m in grpc_app.app.table}
@@ -105,6 +109,56 @@ def test_rest_connect_and_grpc_web_on_http1_and_h2c(server: Server, http2: bool)
             headers={"content-type": "application/grpc-web"},
         )
         assert r.status_code == 200 and r.content.endswith(b"grpc-status: 0\r\n")
+
+
+def buf_curl(server: Server, *args: str) -> subprocess.CompletedProcess[str]:
+    if not BUF.exists():
+        pytest.fail("buf is not installed: run `npm ci` (make test does)")
+    return subprocess.run(
+        [str(BUF), "curl", "--http2-prior-knowledge", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "BUF_CACHE_DIR": str(server.log.parent / "buf-cache")},
+        check=False,
+    )
+
+
+def messages(text: str) -> list[Any]:
+    """``buf curl``'s answers: JSON objects one after another."""
+    decoder, out, at = json.JSONDecoder(), [], 0
+    while at < len(text.rstrip()):
+        item, at = decoder.raw_decode(text, at)
+        out.append(item)
+        while at < len(text) and text[at].isspace():
+            at += 1
+    return out
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "connect", "grpcweb"])
+def test_buf_curl_every_kind(server: Server, protocol: str) -> None:
+    """buf curl learns the methods from reflection on the one port, then calls each kind."""
+
+    def call(name: str, data: str) -> list[Any]:
+        done = buf_curl(server, "--protocol", protocol, "-d", data, server.url + METHODS[name].path)
+        assert done.returncode == 0, done.stderr
+        return messages(done.stdout)
+
+    assert call("EchoMetadata", '{"name": "user-agent"}')[0]["text"].startswith(
+        f"{protocol.replace('grpcweb', 'grpc-web')} "
+    )
+    # int64 is a JSON string; proto3 JSON leaves the zero value out.
+    assert call("Count", '{"n": 3}') == [{}, {"n": "1"}, {"n": "2"}]
+    assert call("Total", '{"n": 1} {"n": 2} {"n": 3}') == [{"n": "6"}]
+    assert call("Double", '{"n": 1} {"n": 2}') == [{"n": "2"}, {"n": "4"}]
+
+
+def test_buf_curl_lists_methods_by_reflection(server: Server) -> None:
+    listed = buf_curl(server, "--protocol", "grpc", "--list-methods", server.url)
+    assert listed.returncode == 0, listed.stderr
+    methods = listed.stdout.split()
+    assert {m.path.lstrip("/") for m in grpc_app.app.table} <= set(methods)
+    assert "grpc.health.v1.Health/Check" in methods
 
 
 def test_curl_http2_prior_knowledge(server: Server) -> None:

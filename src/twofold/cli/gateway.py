@@ -205,7 +205,7 @@ def _pyvoy(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    from twofold.server import envoy
+    from twofold.server import envoy, envoy_supervisor
 
     settings = envoy.EnvoySettings(
         host=args.host,
@@ -214,7 +214,7 @@ def _pyvoy(args: argparse.Namespace) -> int:
         env={ENV_ARGS: json.dumps(_own_argv())},
         log_level=args.log_level,
     )
-    return envoy.run(settings)
+    return envoy_supervisor.run(settings)
 
 
 def _own_argv() -> list[str]:

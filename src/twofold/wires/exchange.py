@@ -188,6 +188,15 @@ class EnvelopedCall:
     def start_headers(self) -> list[tuple[bytes, bytes]]:
         raise NotImplementedError
 
+    def metadata(self) -> list[tuple[bytes, bytes]]:
+        """The request headers as the handler sees them."""
+        raw: list[tuple[bytes, bytes]] = self.scope["headers"]
+        return raw
+
+    def encode_metadata(self, headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
+        """Handler-set headers as the wire sends them."""
+        return encode_headers(headers)
+
     def check(self, item: envelope.Envelope, single: bool) -> None:
         """Refuse a request envelope whose flags the wire forbids."""
 
@@ -210,7 +219,7 @@ class EnvelopedCall:
             ctx = self.ctx = Context(
                 self.PROTOCOL,
                 self.method,
-                Headers(self.scope["headers"]),
+                Headers(self.metadata()),
                 peer(self.scope),
                 self.deadline(),
                 self.scope,
@@ -279,7 +288,7 @@ class EnvelopedCall:
         raw = self.start_headers()
         ctx = self.ctx
         if ctx is not None and ctx.has_response_headers():
-            raw.extend(encode_headers(ctx.response_headers))
+            raw.extend(self.encode_metadata(ctx.response_headers))
         return raw
 
     def safe_response_headers(
@@ -330,3 +339,23 @@ class GrpcHeadersCall(EnvelopedCall):
         if self.compress:
             raw.append((b"grpc-encoding", GZIP))
         return raw
+
+    def metadata(self) -> list[tuple[bytes, bytes]]:
+        return grpcstatus.decode_metadata(self.scope["headers"])
+
+    def encode_metadata(self, headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
+        return grpcstatus.encode_metadata(headers)
+
+    def trailers(self, error: Error | None, always_details: bool) -> list[tuple[bytes, bytes]]:
+        """The status, then the trailing metadata the handler set (even when it failed);
+        a value that cannot be sent (a line break in it) makes the outcome INTERNAL."""
+        ctx = self.ctx
+        if ctx is None or not ctx.has_response_trailers():
+            return grpcstatus.status_trailers(error, always_details)
+        try:
+            extra = grpcstatus.encode_metadata(ctx.response_trailers)
+        except ValueError:
+            return grpcstatus.status_trailers(
+                Error(Code.INTERNAL, "internal error"), always_details
+            )
+        return grpcstatus.status_trailers(error, always_details) + extra
