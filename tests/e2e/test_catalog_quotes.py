@@ -2,9 +2,10 @@
 clients nobody here wrote: grpcio stubs from the exported .proto and
 @grpc/grpc-js with proto-loader (tests/e2e/node/quote_grpc_js.mjs), each on
 grpcio's port and on ``--server pyvoy``'s one port; connect-es over HTTP/2
-(Connect, gRPC, gRPC-Web; tests/e2e/node/quote_client.mjs), Python's ``websockets``
-over JSON-RPC over WebSocket; and ``twofold.Client`` over gRPC (over Connect
-it says UNIMPLEMENTED).
+(Connect, gRPC, gRPC-Web; tests/e2e/node/quote_client.mjs); Python's
+``websockets`` over JSON-RPC over WebSocket; and ``twofold.Client`` over
+gRPC, on grpcio and on its own HTTP/2 transport (over Connect it says
+UNIMPLEMENTED).
 
 Each test sends an id only after the answer to the one before has arrived:
 the call completes only if the server answers each id as it comes, not once
@@ -295,12 +296,17 @@ def test_json_rpc_over_websocket(catalog: Server) -> None:
     )
 
 
+@pytest.mark.parametrize("transport", ["grpcio", "h2"])
 @pytest.mark.parametrize("server", ["grpcio", "pyvoy"])
-def test_twofold_client_over_grpc(catalog: Server, one_port: Server, server: str) -> None:
+def test_twofold_client_over_grpc(
+    catalog: Server, one_port: Server, server: str, transport: str
+) -> None:
     served = catalog if server == "grpcio" else one_port
     known = products(served.url, "8.00", "9.00")
     ids = [known[0], MISSING, known[1]]
-    with Client(service, served.grpc_target, protocol="grpc", timeout=30) as client:
+    # Its default transport is grpcio's channel; "h2" is Twofold's own HTTP/2 client.
+    options: dict[str, Any] = {} if transport == "grpcio" else {"transport": "h2"}
+    with Client(service, served.grpc_target, protocol="grpc", timeout=30, **options) as client:
         events, answers = ping_pong(client.quote_prices, QuotePricesRequest, ids)
     assert all(isinstance(a, PriceQuote) for a in answers)
     assert events == in_turn(ids)
