@@ -6,20 +6,6 @@ it can carry neither gRPC's status (in the trailers) nor a full-duplex bidi
 stream. ``h2`` is the HTTP/2 protocol (frames, HPACK, stream states, flow
 control accounting); this module only moves its bytes and hands each
 stream's events to the call that owns it.
-
-- One task reads the socket and feeds ``h2``; every stream's headers, data
-  and end land in that stream's :class:`Stream`. Writers (the calls) write
-  ``h2``'s output and wait for the socket to drain, so a slow server slows
-  the sender instead of growing a buffer.
-- Flow control both ways: data is sent no faster than the server's window
-  allows, and the client's window is opened again (WINDOW_UPDATE) only as
-  the call consumes what it received, so a server can never make the
-  client hold more than one window per stream.
-- GOAWAY: the streams the server says it never processed (above its
-  ``last_stream_id``) fail UNAVAILABLE at once, the others finish, and the
-  connection takes no new stream: :class:`Channel` opens another.
-- A socket that ends, or bytes that are not HTTP/2, fail every open stream
-  UNAVAILABLE with what happened: never a hang.
 """
 
 from __future__ import annotations
@@ -113,7 +99,22 @@ def _latin1(headers: Sequence[tuple[bytes | str, bytes | str]]) -> Headers:
 
 
 class Connection:
-    """An HTTP/2 client connection and the task that reads it."""
+    """An HTTP/2 client connection and the task that reads it.
+
+    - One task reads the socket and feeds ``h2``; every stream's headers, data
+      and end land in that stream's :class:`Stream`. Writers (the calls) write
+      ``h2``'s output and wait for the socket to drain, so a slow server slows
+      the sender instead of growing a buffer.
+    - Flow control both ways: data is sent no faster than the server's window
+      allows, and the client's window is opened again (WINDOW_UPDATE) only as
+      the call consumes what it received, so a server can never make the
+      client hold more than one window per stream.
+    - GOAWAY: the streams the server says it never processed (above its
+      ``last_stream_id``) fail UNAVAILABLE at once, the others finish, and the
+      connection takes no new stream: :class:`Channel` opens another.
+    - A socket that ends, or bytes that are not HTTP/2, fail every open stream
+      UNAVAILABLE with what happened: never a hang.
+    """
 
     def __init__(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, authority: str

@@ -1,18 +1,17 @@
 """Native gRPC with no grpcio: calls over the client's own HTTP/2 connection.
 
-``Client(service, target, protocol="grpc", transport="h2")``. gRPC over
-HTTP/2 (doc/PROTOCOL-HTTP2.md): a POST of ``application/grpc``
-with ``te: trailers``, the messages 5-byte framed in DATA frames both ways,
-and the outcome in the trailers (``grpc-status``, ``grpc-message``,
-``grpc-status-details-bin``), or in the headers alone when the call failed
-before any answer ("trailers-only"). The connection is
-:mod:`twofold.client.h2connection` (httpx has no trailers and no full
-duplex, hence a connection of our own); the messages are the protobuf
-codec's, as over grpcio, and the errors are the same :class:`~twofold.Error`.
+``Client(service, target, protocol="grpc", transport="h2")``. gRPC over HTTP/2
+(doc/PROTOCOL-HTTP2.md): a POST of ``application/grpc`` with ``te: trailers``,
+the messages 5-byte framed in DATA frames both ways, and the outcome in the
+trailers (``grpc-status``, ``grpc-message``, ``grpc-status-details-bin``), or
+in the headers alone when the call failed before any answer ("trailers-only").
+The connection is :mod:`twofold.client.h2connection` (httpx has no trailers
+and no full duplex, hence a connection of our own); the messages are the
+protobuf codec's and the errors the same :class:`~twofold.Error` as over grpcio.
 
 The deadline is sent as ``grpc-timeout`` and kept here too: a call still
 running when it passes is reset (RST_STREAM CANCEL) and fails
-DEADLINE_EXCEEDED; so is a call whose caller stops reading or is cancelled.
+DEADLINE_EXCEEDED; a call whose caller stops reading or is cancelled, too.
 """
 
 from __future__ import annotations
