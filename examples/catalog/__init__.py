@@ -15,8 +15,9 @@ the app starts:
   write, see :mod:`examples.catalog.security` (``twofold token`` makes a
   development token).
 - ``CATALOG_TIMEOUT``: the server-side timeout of every call, in seconds
-  (default 30); WatchPrices has none, and instead ends cleanly after
-  ``CATALOG_WATCH_LIFETIME`` seconds (default 600), when its client reconnects.
+  (default 30; a QuotePrices stream's too, from its start); WatchPrices has
+  none, and instead ends cleanly after ``CATALOG_WATCH_LIFETIME`` seconds
+  (default 600), when its client reconnects.
 - ``CATALOG_MAX_POLL_WAIT``: the longest a long poll of WatchPrices
   (``?wait=``, docs/rest.md) is held, in seconds (default 30); a longer
   ``wait`` is taken as this.
@@ -28,7 +29,7 @@ the app starts:
 - ``CATALOG_WRITE_RATE``, ``CATALOG_WRITE_BURST``: each caller's writes, per
   second and in a burst (default 50 and 500); see :mod:`examples.catalog.ratelimits`.
 
-Reads and WatchPrices are public, so the concurrency budgets are what stand
+Reads, WatchPrices and QuotePrices are public, so the concurrency budgets are what stand
 between anonymous callers and everyone else: unary calls and streams have
 separate budgets, a share of each is kept for callers with credentials, and
 one address may hold at most 64 anonymous streams (behind a proxy, the
@@ -42,6 +43,7 @@ import os
 
 from examples.catalog import (
     images,  # noqa: F401  (adds PutProductImage and GetProductImage)
+    quotes,  # noqa: F401  (adds QuotePrices)
     streams,  # noqa: F401  (adds WatchPrices and ImportProducts)
 )
 from examples.catalog.database import DEPENDENCIES, Database, SqlIdempotencyStore

@@ -1,7 +1,7 @@
 """The catalog's write rate limit: a token bucket per caller, shared by every process.
 
 Every call that may write (all but those free of side effects: the reads,
-the report, WatchPrices; an ImportProducts stream is one) takes a token
+the report, WatchPrices, QuotePrices; an ImportProducts stream is one) takes a token
 from its caller's bucket: ``CATALOG_WRITE_RATE`` tokens a second, bursts of
 up to ``CATALOG_WRITE_BURST``; one over gets RESOURCE_EXHAUSTED with a
 ``Retry-After`` (429 on REST). On PostgreSQL the buckets are rows of the

@@ -56,3 +56,27 @@ def generate(out: Path) -> tuple[ModuleType, ModuleType]:
             sys.path.remove(str(out))
     pb2, pb2_grpc = (sys.modules[name] for name in MODULES)
     return pb2, pb2_grpc
+
+
+def generate_es(out: Path) -> Path:
+    """The catalog as ES modules for connect-es (protoc with node_modules'
+    protoc-gen-es), generated under ``out``: the directory to import them from."""
+    node_modules = ROOT / "node_modules"
+    _run("-m", "twofold", "proto", "examples.catalog:app", "-o", str(out / "proto"))
+    (out / "gen").mkdir()
+    _run(
+        "-m",
+        "grpc_tools.protoc",
+        f"-I{PROTOC_INCLUDE}",
+        f"-I{out / 'proto'}",
+        f"-I{GOOGLEAPIS_INCLUDE}",
+        f"--plugin=protoc-gen-es={node_modules / '.bin' / 'protoc-gen-es'}",
+        f"--es_out={out / 'gen'}",
+        "--es_opt=target=js,import_extension=js",
+        "catalog/v1/catalog.proto",
+        "google/api/annotations.proto",
+        "google/api/http.proto",
+    )
+    # The generated modules import @bufbuild/protobuf: let Node find it from there.
+    (out / "node_modules").symlink_to(node_modules, target_is_directory=True)
+    return out / "gen"

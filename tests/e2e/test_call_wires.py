@@ -214,6 +214,25 @@ def test_a_bidi_stream_answers_while_it_is_typed(probe: Server, how: str) -> Non
         assert process.wait(timeout=WAIT) == 0
 
 
+def test_the_catalog_quotes_each_typed_id(catalog: Server, product: dict[str, str]) -> None:
+    # QuotePrices' types from the catalog's reflection; no credentials: it is public.
+    with calling(catalog.grpc_target, "QuotePrices", "-d", "@-", "--protocol", "grpc", "--raw") as (
+        process
+    ):
+        assert process.stdin is not None and process.stdout is not None
+        lines = _lines(process.stdout)
+        for product_id, found in [(product["id"], True), ("1000000000000", False)]:
+            process.stdin.write(json.dumps({"product_id": product_id}) + "\n")
+            process.stdin.flush()
+            # The answer to this line comes before the next line is typed.
+            answer = json.loads(lines.get(timeout=WAIT))
+            assert (answer["product_id"], answer.get("found", False)) == (product_id, found)
+            assert answer.get("price") == ("12.50" if found else None)
+        process.stdin.close()
+        assert lines.get(timeout=WAIT) == ""
+        assert process.wait(timeout=WAIT) == 0
+
+
 def test_bidi_needs_native_grpc(probe: Server) -> None:
     over_http = twofold(
         "call", probe.url, "Chat", "-d", '{"text": "hi"}', "--app", "tests.e2e.call_app:app"
@@ -254,5 +273,6 @@ def test_binary_wires_need_the_types(catalog: Server) -> None:
     assert listed.returncode == 0, listed.stderr
     kinds = {line.split()[0]: line.split()[1] for line in listed.stdout.splitlines()}
     assert kinds["ImportProducts"] == "client-stream" and kinds["WatchPrices"] == "server-stream"
+    assert kinds["QuotePrices"] == "bidi-stream"
     typo = twofold("call", catalog.grpc_target, "GetProduct", '{"idd": 1}', "--protocol", "grpc")
     assert typo.returncode == exit_status(Code.INVALID_ARGUMENT) and "idd" in typo.stderr

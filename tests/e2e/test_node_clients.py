@@ -12,14 +12,12 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.grpc_stubs import GOOGLEAPIS_INCLUDE, PROTOC_INCLUDE
 from tests.e2e.server import ROOT, Server, hypercorn
 from tests.tokens import ADMIN
 
@@ -44,36 +42,11 @@ def _run(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None) -> str
 
 
 @pytest.fixture(scope="module")
-def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """``twofold proto``, then protoc with protoc-gen-es: the catalog as ES modules."""
-    tmp = tmp_path_factory.mktemp("connect-es")
-    _run(sys.executable, "-m", "twofold", "proto", "examples.catalog:app", "-o", str(tmp / "proto"))
-    (tmp / "gen").mkdir()
-    _run(
-        sys.executable,
-        "-m",
-        "grpc_tools.protoc",
-        f"-I{PROTOC_INCLUDE}",
-        f"-I{tmp / 'proto'}",
-        f"-I{GOOGLEAPIS_INCLUDE}",
-        f"--plugin=protoc-gen-es={PLUGIN}",
-        f"--es_out={tmp / 'gen'}",
-        "--es_opt=target=js,import_extension=js",
-        "catalog/v1/catalog.proto",
-        "google/api/annotations.proto",
-        "google/api/http.proto",
-    )
-    # The generated modules import @bufbuild/protobuf: let Node find it from there.
-    (tmp / "node_modules").symlink_to(NODE_MODULES, target_is_directory=True)
-    return tmp / "gen"
-
-
-@pytest.fixture(scope="module")
-def results(generated: Path, catalog: Server) -> dict[str, Any]:
+def results(catalog_es: Path, catalog: Server) -> dict[str, Any]:
     before = _gets(catalog)
     grpc_url = f"http://{catalog.grpc_target}"
     env = {**os.environ, "CATALOG_TOKEN": ADMIN}  # the catalog's writes need a token
-    out = json.loads(_run("node", str(CLIENT), str(generated), catalog.url, grpc_url, env=env))
+    out = json.loads(_run("node", str(CLIENT), str(catalog_es), catalog.url, grpc_url, env=env))
     out["gets"] = _gets(catalog) - before
     return dict(out)
 
@@ -117,8 +90,8 @@ def hypercorn_catalog(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
     server.stop()
 
 
-def test_client_streaming_over_http2(generated: Path, hypercorn_catalog: str) -> None:
+def test_client_streaming_over_http2(catalog_es: Path, hypercorn_catalog: str) -> None:
     env = {**os.environ, "CATALOG_TOKEN": ADMIN}  # ImportProducts needs products:write
-    out = json.loads(_run("node", str(IMPORT_CLIENT), str(generated), hypercorn_catalog, env=env))
+    out = json.loads(_run("node", str(IMPORT_CLIENT), str(catalog_es), hypercorn_catalog, env=env))
     expected = {"created": 2, "failed": [[2, "A"]]}  # the second A repeats the first
     assert out == {"json": expected, "binary": expected}

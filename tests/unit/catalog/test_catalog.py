@@ -144,6 +144,7 @@ def test_the_service_is_catalog_v1() -> None:
         "GenerateReport",
         "WatchPrices",  # examples/catalog/streams.py
         "ImportProducts",
+        "QuotePrices",  # examples/catalog/quotes.py
         "PutProductImage",  # examples/catalog/images.py
         "GetProductImage",
     }
@@ -189,7 +190,8 @@ def test_streams_are_documented_as_what_they_send() -> None:
     assert "If-None-Match" not in {p["name"] for p in watch["parameters"]}
     # Enveloped Connect streams are the .proto's to describe, not OpenAPI's.
     rpc = "/catalog.v1.CatalogService"
-    assert f"{rpc}/WatchPrices" not in doc["paths"] and f"{rpc}/ImportProducts" not in doc["paths"]
+    for stream in ("WatchPrices", "ImportProducts", "QuotePrices"):
+        assert f"{rpc}/{stream}" not in doc["paths"], stream
     assert f"{rpc}/GenerateReport" in doc["paths"]
 
 

@@ -48,7 +48,15 @@ def token(subject: str, scopes: str, *, secret: str = DEVELOPMENT_SECRET, **clai
 
 
 ALL = "products:write users:write orders:write"
-PUBLIC = {"GetProduct", "ListProducts", "GetUser", "ListUsers", "GenerateReport", "WatchPrices"}
+PUBLIC = {
+    "GetProduct",
+    "ListProducts",
+    "GetUser",
+    "ListUsers",
+    "GenerateReport",
+    "WatchPrices",
+    "QuotePrices",
+}
 OWNED = {"GetOrder", "ListOrders"}  # the owner needs no scope
 ORDERS = {"CreateOrder", "GetOrder", "ListOrders", "CancelOrder"}
 # In the order they run: the successful call of one may not spoil the next.
@@ -205,11 +213,13 @@ def test_every_method_and_caller(protocol: str) -> None:
     asyncio.run(main())
 
 
-STREAMS = ["WatchPrices", "ImportProducts"]
+STREAMS = ["WatchPrices", "ImportProducts", "QuotePrices"]
 NEW = {"name": "Imported", "price": "5.00", "category": "import"}
 STREAM_PAYLOADS = {
     "WatchPrices": [{"category": ""}],
     "ImportProducts": [{"product": NEW}, {"product": {**NEW, "name": "Imported too"}}],
+    # The first product ImportProducts created (ids start at 1), and one that never was.
+    "QuotePrices": [{"product_id": 1}, {"product_id": 10**12}],
 }
 
 
@@ -248,11 +258,18 @@ def test_every_stream_and_caller(protocol: str) -> None:
                     else:
                         assert REACHED == [], where
                         assert await snapshot(app) == before, where
-                    if code is None:  # int64 is a string in Connect's JSON
+                    if code is None and rpc == "ImportProducts":  # int64: a string in JSON
                         [summary] = result.output
                         assert int(summary["created"]) == 2, where
+                    if code is None and rpc == "QuotePrices":
+                        assert quotes(result.data) == [(1, True, "5.00"), (10**12, False, None)]
 
     asyncio.run(main())
+
+
+def quotes(data: Any) -> list[tuple[int, bool, str | None]]:
+    """QuotePrices' answers, whatever the wire: (product_id, found, price)."""
+    return [(q.product_id, q.found, None if q.price is None else str(q.price)) for q in data]
 
 
 def test_production_refuses_the_development_secret(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -456,21 +456,25 @@ class AsyncWires:
                     answers.append(answer)
             elif self.grpc_target is not None:
                 # grpcio's asyncio client loses the server's status when the
-                # server ends a client stream before the client half-closes (a
-                # write that then fails overwrites it with a local "INTERNAL:
-                # Internal error from Core", grpc/grpc#36066); its blocking
-                # client keeps it, so a client stream goes through that.
+                # server ends a client or bidi stream before the client
+                # half-closes (a write that then fails overwrites it with a
+                # local "INTERNAL: Internal error from Core", grpc/grpc#36066);
+                # its blocking client keeps it, so these streams go through that.
                 target, path = self.grpc_target, method.path
                 blocking = (target, path, messages, metadata, timeout_ms)
-                answers.append(await asyncio.to_thread(_client_stream, *blocking))
+                if method.kind is StreamKind.BIDI:
+                    await asyncio.to_thread(_bidi_stream, *blocking, answers)
+                else:
+                    answers.append(await asyncio.to_thread(_client_stream, *blocking))
+            elif method.kind is StreamKind.BIDI:
+                duplex = channel.stream_stream(method.path)
+                fed = duplex(_fed(messages), metadata=metadata, timeout=timeout_ms / 1e3)
+                async for answer in fed:
+                    answers.append(answer)
             else:
                 call = channel.stream_unary(method.path)
-
-                async def feed() -> AsyncIterator[bytes]:
-                    for m in messages:
-                        yield m
-
-                answers.append(await call(feed(), metadata=metadata, timeout=timeout_ms / 1e3))
+                answer = await call(_fed(messages), metadata=metadata, timeout=timeout_ms / 1e3)
+                answers.append(answer)
         except (grpc.aio.AioRpcError, grpc.RpcError) as exc:
             return _grpc_error(exc, [self._decoded(method, a) for a in answers])
         decoded = [self._decoded(method, a) for a in answers]
@@ -545,6 +549,11 @@ def proto_request(schema: Schema, tp: type[Any], payload: Payload) -> bytes:
     return schema.codec(tp).encode(message)
 
 
+async def _fed(messages: list[bytes]) -> AsyncIterator[bytes]:
+    for m in messages:
+        yield m
+
+
 def _client_stream(
     target: str,
     path: str,
@@ -559,6 +568,23 @@ def _client_stream(
         call = channel.stream_unary(path)
         answer: bytes = call(iter(messages), metadata=metadata, timeout=timeout_ms / 1e3)
         return answer
+
+
+def _bidi_stream(
+    target: str,
+    path: str,
+    messages: list[bytes],
+    metadata: tuple[tuple[str, str], ...],
+    timeout_ms: int,
+    answers: list[bytes],
+) -> None:
+    """One bidi call through grpcio's blocking client, its outputs into ``answers``
+    as they come (those before a failure are kept)."""
+    import grpc
+
+    with grpc.insecure_channel(target) as channel:
+        call = channel.stream_stream(path)
+        answers.extend(call(iter(messages), metadata=metadata, timeout=timeout_ms / 1e3))
 
 
 def _escaped(headers: Mapping[str, str]) -> dict[str, str]:
