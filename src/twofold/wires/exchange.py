@@ -97,7 +97,8 @@ class EnvelopedCall:
     subclass gives:
 
     - ``PROTOCOL``, ``ENCODING_HEADER`` (where the request names its
-      coding), ``NO_MESSAGE`` (the refusal of a request with no message);
+      coding), ``NO_MESSAGE`` (the refusal of a request with no message),
+      ``TRUNCATED`` (the code of a body that ends inside a message);
     - :meth:`accepts_gzip` and :meth:`deadline` (the wire's accept-encoding
       and timeout headers), :meth:`start_headers`
       (the wire's own response headers), :meth:`check` (flags a request
@@ -112,6 +113,7 @@ class EnvelopedCall:
     PROTOCOL: str
     ENCODING_HEADER: str
     NO_MESSAGE: str
+    TRUNCATED = Code.INVALID_ARGUMENT  # a body that ends inside a message
 
     def __init__(
         self,
@@ -186,7 +188,9 @@ class EnvelopedCall:
                     raise refusal
             where = self.ENCODING_HEADER
             decompress = decompressor(where, self.headers.get(where.encode()))
-            reader = envelope.Reader(receive, self.limit, decompress, text=self.text)
+            reader = envelope.Reader(
+                receive, self.limit, decompress, text=self.text, truncated=self.TRUNCATED
+            )
             async with deadline(ctx):
                 if self.method.kind in (StreamKind.CLIENT, StreamKind.BIDI):
                     request = self._inputs(reader, decode, exchange)
