@@ -28,6 +28,13 @@ ENV_LIMITS = "TWOFOLD_LIMITS"  # the limits, as JSON, for the App inside Envoy
 # uvicorn's log levels as Envoy's: Envoy's "info" tells every listener it builds.
 LOG_LEVELS = {"trace": "debug", "debug": "info", "info": "warning", "warning": "warning"}
 PROBLEM = "application/problem+json"
+# HTTP/2 flow-control windows, Envoy's edge recommendation: Envoy holds at most
+# a stream window of answer for a client that does not read (the App's send
+# waits beyond it), and a client may send a stream window of body the App has
+# not read. Envoy's own defaults (16 MiB a stream, 24 MiB a connection), times
+# max_concurrent_streams, would let one slow reader pin gigabytes.
+STREAM_WINDOW = 64 * 1024
+CONNECTION_WINDOW = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +107,8 @@ def limit(config: dict[str, Any], limits: ServerLimits, access_log: bool) -> Non
       gRPC channel reconnects after it).
     - ``max_connections``: the ``connection_limit`` network filter, which
       closes a connection beyond the limit at once.
-    - ``max_concurrent_streams``: ``http2_protocol_options``.
+    - ``max_concurrent_streams``: ``http2_protocol_options``, with the
+      flow-control windows (``STREAM_WINDOW``, ``CONNECTION_WINDOW``).
     - ``max_url_bytes``: checked by the App's wrapper (:class:`_Targets`):
       Envoy has no limit on the target alone. A target longer than
       ``max_header_bytes`` is 431 from Envoy: the target is part of the head.
@@ -146,6 +154,8 @@ def _limit_http(hcm: dict[str, Any], limits: ServerLimits, access_log: bool) -> 
     hcm["drain_timeout"] = _seconds(min(1.0, limits.idle_timeout))
     http2 = hcm.setdefault("http2_protocol_options", {})
     http2["max_concurrent_streams"] = limits.max_concurrent_streams
+    http2["initial_stream_window_size"] = STREAM_WINDOW
+    http2["initial_connection_window_size"] = CONNECTION_WINDOW
     hcm["local_reply_config"] = {
         "body_format": {
             "json_format": {
