@@ -44,6 +44,7 @@ from tests.security.frames import (
     PROTOCOL_ERROR,
     REFUSED_STREAM,
     Connection,
+    Stream,
     grpc_frame,
 )
 from twofold.protobuf import Schema
@@ -127,7 +128,8 @@ def counted(server: Server, name: str, before: int) -> None:
         time.sleep(0.2)
 
 
-def request(c: Connection, stream_id: int, method: str, path: str, **kw: Any) -> Any:
+def request(c: Connection, stream_id: int, method: str, path: str, **kw: Any) -> Stream:
+    """A whole request on ``c``, and the server's answer to it."""
     c.request(stream_id, method, path, **kw)
     return c.answer(stream_id)
 
