@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from twofold import WebSocketOptions
 from twofold.gateway import Gateway, GatewayOptions, from_proto_files
 
 PROTO = Path(__file__).with_name("greeter.proto")
@@ -21,6 +22,9 @@ def build(upstream: str) -> Gateway:
         timeout=5.0,  # no upstream call outlives this, whatever the client asks
         forward_headers=("authorization", "x-request-id", "traceparent", "x-tenant"),
         cache_control={"greeter.v1.Greeter.SayHello": "public, max-age=60"},
+        # WebSocket JSON-RPC at /jsonrpc: a message over 64 KiB closes 1009,
+        # a connection with nothing running closes 1000 after a minute of silence.
+        websocket=WebSocketOptions(max_message_size=64 * 1024, idle_timeout=60.0),
     )
     return Gateway(schema, upstream, options)
 

@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import threading
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import grpc
 import httpx
 import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
 
 from docs_src.gateway.edge import PROTO, build
+from docs_src.gateway.socket_client import main
 from tests.gateway.conftest import serve
 from twofold.gateway import from_proto_files
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -78,3 +86,37 @@ def test_the_edge_serves_rest_sse_and_problems(greeter: str) -> None:
         assert r.json()["detail"] == "a name, please"
         r = http.post("/greeter.v1.Greeter/SayHello", json={"name": "Bo"})  # Connect
         assert r.json() == {"message": "Hello, Bo"}
+
+
+def test_the_edge_serves_websocket_json_rpc(greeter: str) -> None:
+    page = (ROOT / "docs" / "gateway.md").read_text()
+    client = (ROOT / "docs_src" / "gateway" / "socket_client.py").read_text()
+    block = re.search(r"```python\n# docs_src/gateway/socket_client.py\n(.*?)```", page, re.S)
+    assert block is not None and block.group(1) in client
+    with serve(build(greeter)) as url:
+        ws = url.replace("http://", "ws://") + "/jsonrpc"
+        seen = asyncio.run(main(ws))
+        assert seen == [
+            [
+                {"jsonrpc": "2.0", "result": {"message": "Hello, Ada"}, "id": 1},
+                {"jsonrpc": "2.0", "result": "s1", "id": 2},
+            ],
+            {"subscription": "s1", "result": {"message": "Hello #1, Bo"}},
+            {"subscription": "s1", "result": {"message": "Hello #2, Bo"}},
+            {"subscription": "s1", "end": True},
+        ]
+        # The example's limit: a message over 64 KiB closes the connection with 1009.
+        with connect(ws) as conn:
+            conn.send(
+                json.dumps(
+                    {
+                        "jsonrpc": "2.0",
+                        "id": 1,
+                        "method": "SayHello",
+                        "params": {"name": "x" * 70_000},
+                    }
+                )
+            )
+            with pytest.raises(ConnectionClosed) as closed:
+                conn.recv(timeout=10)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009

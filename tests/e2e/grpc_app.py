@@ -29,7 +29,8 @@ class Text(msgspec.Struct):
 
 @service.procedure
 async def sleep(seconds: float, ctx: Context) -> Number:
-    """Sleep, then answer the process id; records its end or its cancellation."""
+    """Sleep, then answer the process id; records its start, its end or its cancellation."""
+    print("sleep start", flush=True)
     try:
         await asyncio.sleep(seconds)
     except asyncio.CancelledError:

@@ -101,6 +101,7 @@ def spawn(
     grpc: bool = False,
     group: bool = False,
     tls: Path | None = None,
+    cwd: Path = ROOT,
 ) -> Server:
     """Run the server ``argv(port, grpc_port)`` makes, and wait until it answers
     ``/openapi.json``; the ports are free ones, tried again if taken meanwhile.
@@ -112,7 +113,7 @@ def spawn(
         with log.open("wb") as out:
             process = subprocess.Popen(
                 argv(port, grpc_port),
-                cwd=ROOT,
+                cwd=cwd,
                 env={**os.environ, **(env or {})},
                 stdout=out,
                 stderr=subprocess.STDOUT,

@@ -152,3 +152,14 @@ def test_an_app_with_no_twofold_app_inside_is_one_clear_error() -> None:
     assert done.returncode == 2, done.stderr
     assert "tests.e2e.wrapped_app:opaque (Opaque) has no twofold App" in done.stderr
     assert "App(..., middleware=[...])" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_wrapped_app_keeps_its_middleware_on_pyvoy(tmp_path: Path) -> None:
+    server = start("docs_src.middleware.wrapped:app", tmp_path, None, "--server", "pyvoy")
+    try:
+        with httpx.Client(base_url=server.url, timeout=10) as http:
+            refused = http.get("/articles/1", headers={"host": "evil.example"})
+            assert (refused.status_code, refused.text) == (400, "Invalid host header")
+            assert http.get("/articles/1").status_code == 200
+    finally:
+        server.stop()

@@ -1,16 +1,17 @@
 """``twofold serve --server pyvoy``: every wire on one port, driven by clients nobody here wrote.
 
 connect-es under Node (Connect, gRPC and gRPC-Web over HTTP/2, and the
-kinds HTTP/1.1 carries), grpcio's generic calls (all four kinds), httpx and
+kinds HTTP/1.1 carries), ``buf curl`` (all four kinds on each of the three
+protocols, the API learnt from reflection), grpcio's generic calls (all four
+kinds), httpx and
 curl over HTTP/1.1 and h2c, and, with ``--tls-cert/--tls-key``, httpx and
 grpcio over TLS with ALPN h2. The service is tests/e2e/grpc_app.py.
 """
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import json
+import os
 import shutil
 import ssl
 import subprocess
@@ -22,12 +23,9 @@ from typing import Any
 import grpc
 import httpx
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from tests.e2e import grpc_app
+from tests.e2e.certificates import self_signed
 from tests.e2e.grpc_app import Number, Text
 from tests.e2e.grpc_stubs import GOOGLEAPIS_INCLUDE, PROTOC_INCLUDE
 from tests.e2e.server import ROOT, Server, spawn, start
@@ -36,6 +34,7 @@ from twofold.protobuf import Schema
 TARGET = "tests.e2e.grpc_app:app"
 NODE_MODULES = ROOT / "node_modules"
 PLUGIN = NODE_MODULES / ".bin" / "protoc-gen-es"
+BUF = NODE_MODULES / ".bin" / "buf"
 CLIENT = Path(__file__).parent / "node" / "streams_client.mjs"
 SCHEMA = Schema(grpc_app.app.table)
 METHODS = {m.name: m for m in grpc_app.app.table}
@@ -112,6 +111,56 @@ def test_rest_connect_and_grpc_web_on_http1_and_h2c(server: Server, http2: bool)
         assert r.status_code == 200 and r.content.endswith(b"grpc-status: 0\r\n")
 
 
+def buf_curl(server: Server, *args: str) -> subprocess.CompletedProcess[str]:
+    if not BUF.exists():
+        pytest.fail("buf is not installed: run `npm ci` (make test does)")
+    return subprocess.run(
+        [str(BUF), "curl", "--http2-prior-knowledge", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "BUF_CACHE_DIR": str(server.log.parent / "buf-cache")},
+        check=False,
+    )
+
+
+def messages(text: str) -> list[Any]:
+    """``buf curl``'s answers: JSON objects one after another."""
+    decoder, out, at = json.JSONDecoder(), [], 0
+    while at < len(text.rstrip()):
+        item, at = decoder.raw_decode(text, at)
+        out.append(item)
+        while at < len(text) and text[at].isspace():
+            at += 1
+    return out
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "connect", "grpcweb"])
+def test_buf_curl_every_kind(server: Server, protocol: str) -> None:
+    """buf curl learns the methods from reflection on the one port, then calls each kind."""
+
+    def call(name: str, data: str) -> list[Any]:
+        done = buf_curl(server, "--protocol", protocol, "-d", data, server.url + METHODS[name].path)
+        assert done.returncode == 0, done.stderr
+        return messages(done.stdout)
+
+    assert call("EchoMetadata", '{"name": "user-agent"}')[0]["text"].startswith(
+        f"{protocol.replace('grpcweb', 'grpc-web')} "
+    )
+    # int64 is a JSON string; proto3 JSON leaves the zero value out.
+    assert call("Count", '{"n": 3}') == [{}, {"n": "1"}, {"n": "2"}]
+    assert call("Total", '{"n": 1} {"n": 2} {"n": 3}') == [{"n": "6"}]
+    assert call("Double", '{"n": 1} {"n": 2}') == [{"n": "2"}, {"n": "4"}]
+
+
+def test_buf_curl_lists_methods_by_reflection(server: Server) -> None:
+    listed = buf_curl(server, "--protocol", "grpc", "--list-methods", server.url)
+    assert listed.returncode == 0, listed.stderr
+    methods = listed.stdout.split()
+    assert {m.path.lstrip("/") for m in grpc_app.app.table} <= set(methods)
+    assert "grpc.health.v1.Health/Check" in methods
+
+
 def test_curl_http2_prior_knowledge(server: Server) -> None:
     curl = shutil.which("curl")
     if curl is None:
@@ -174,37 +223,6 @@ def test_connect_es_every_kind_on_every_wire(server: Server, generated: Path) ->
     for name, protocol in [("connect-json-h1", "connect"), ("grpc-web-h1", "grpc-web")]:
         expected = {"unary": f"{protocol} ada", "server": [0, 1, 2], "error": "OutOfRange"}
         assert results[name] == expected, name
-
-
-def self_signed(directory: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 and its key, as PEM files."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
 
 
 def test_tls_with_alpn_h2(tmp_path: Path) -> None:

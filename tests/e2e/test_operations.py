@@ -15,6 +15,7 @@ from tests.e2e.server import Server
 from tests.tokens import ADMIN
 
 LIST = "catalog.v1.CatalogService/ListProducts"
+WATCH = "catalog.v1.CatalogService/WatchPrices"
 JSON = {"content-type": "application/json"}
 
 
@@ -75,6 +76,19 @@ def test_refusals_before_the_handler_are_counted_once(catalog: Server, http: htt
             create,
             "invalid_argument",
             lambda: http.post(f"/{create}", content=b"{", headers=JSON),
+        ),
+        # A server stream's REST route, as an event stream and as a long poll.
+        (
+            "rest",
+            WATCH,
+            "invalid_argument",
+            lambda: http.get("/products:watchPrices", headers={"Last-Event-ID": "abc"}),
+        ),
+        (
+            "rest",
+            WATCH,
+            "invalid_argument",
+            lambda: http.get("/products:watchPrices", params={"wait": "5", "after_id": "abc"}),
         ),
     ]
     for protocol, method, code, send in cases:

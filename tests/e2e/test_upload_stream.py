@@ -282,6 +282,28 @@ def test_the_async_client_sends_an_upload_from_an_async_iterator(
     assert got.size == n * 100_000 and got.sha256 == _expected(n)
 
 
+@pytest.mark.parametrize("protocol", ["rest", "connect"])
+def test_the_client_uploads_a_file_from_its_path(
+    server: Server, protocol: str, tmp_path: Path
+) -> None:
+    from tests.e2e.upload_app import service
+
+    n = 30 if protocol == "rest" else 5  # one message under the body limit elsewhere
+    path = tmp_path / "backup.tar"
+    path.write_bytes(b"".join(_chunks(n)))
+    with Client(service, server.url, protocol=protocol, headers=KEY) as client:
+        got = client.put_blob(name=f"path-{protocol}", upload=Upload.from_path(path))
+    assert got.size == n * 100_000 and got.sha256 == _expected(n)
+    # Its type from its name, its name as the filename; over REST read in chunks.
+    assert (got.content_type, got.filename) == ("application/x-tar", "backup.tar")
+    assert (got.chunks > 1) is (protocol == "rest")
+    named = Upload.from_path(path, content_type="application/x-b", filename="b.bin")
+    assert (named.content_type, named.filename) == ("application/x-b", "b.bin")
+    # A file that is not there fails before any request is made.
+    with pytest.raises(FileNotFoundError):
+        Upload.from_path(tmp_path / "missing.tar")
+
+
 def test_a_streamed_upload_refused_is_not_retried_empty(server: Server) -> None:
     from tests.e2e.upload_app import service
 

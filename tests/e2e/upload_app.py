@@ -42,6 +42,8 @@ class Digest(msgspec.Struct):
     size: int
     sha256: str
     chunks: int
+    content_type: str = ""
+    filename: str = ""
 
 
 @requires("blobs:write")
@@ -54,7 +56,7 @@ async def put_blob(name: str, upload: Upload) -> Digest:
         digest.update(chunk)
         size += len(chunk)
         chunks += 1
-    return Digest(name, size, digest.hexdigest(), chunks)
+    return Digest(name, size, digest.hexdigest(), chunks, upload.content_type, upload.filename)
 
 
 @requires("blobs:write")

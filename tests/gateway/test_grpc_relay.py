@@ -246,3 +246,44 @@ def test_reflection_relayed(channel: grpc.Channel) -> None:
     assert SERVICE in database.get_services()
     found = database.FindFileContainingSymbol(SERVICE)
     assert found.package == "library.v1"
+
+
+def test_pyvoy_gateway_lets_a_relayed_stream_finish_on_sigterm(
+    upstream: Upstream, tmp_path: Path
+) -> None:
+    """The gateway on pyvoy stops as ``twofold serve --server pyvoy`` does: the
+    listener closes, a call in flight goes on to its end, and the process exits 0."""
+    import queue
+    import signal
+
+    if importlib.util.find_spec("pyvoy") is None:
+        pytest.skip("pyvoy is not installed (the dev extra has it)")
+    server = spawn(gateway_argv(upstream.target, "pyvoy"), tmp_path)
+    sent: queue.Queue[Any] = queue.Queue()
+
+    def requests() -> Iterator[Any]:
+        while (item := sent.get(timeout=30)) is not None:
+            yield item
+
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            chat = rpc(channel, "stream_stream", "Chat", EchoRequest)
+            call = chat(requests(), timeout=30)
+            sent.put(EchoRequest(text="before"))
+            assert next(call).text == "before"  # the stream is open, through the relay
+            server.process.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + 30
+            while True:  # the listener closes; the open stream does not
+                try:
+                    httpx.get(f"{server.url}/", timeout=2)
+                except httpx.ConnectError:
+                    break
+                assert time.monotonic() < deadline, "the listener stayed open"
+                time.sleep(0.05)
+            sent.put(EchoRequest(text="after"))
+            sent.put(None)
+            assert [m.text for m in call] == ["after"]
+            assert call.code() is grpc.StatusCode.OK
+        assert server.process.wait(timeout=30) == 0
+    finally:
+        server.stop()

@@ -3,16 +3,18 @@ as RFC 9113 allows, on the attacker's connection only, and everyone else is stil
 
 Each test drives one raw HTTP/2 connection frame by frame (tests/security/frames.py)
 and then proves, with clients nobody here wrote, that a new connection still gets
-a REST GET (httpx over h2c) and a unary gRPC call (grpcio) answered, and that the
-server process is alive. Where Envoy keeps a counter for the protection that
-fired, the test reads it from Envoy's admin endpoint (on a loopback port pyvoy
-picks): a closed connection alone could have had another cause. What Envoy
+a REST GET (httpx over h2c) and a unary gRPC call (grpcio) answered, by the
+same Envoy process as before the attack (its supervisor restarted none).
+Where Envoy keeps a counter for the protection that fired, the test reads it
+from Envoy's admin interface (the Unix socket the supervisor gave it): a
+closed connection alone could have had another cause. What Envoy
 answers where RFC 9113 leaves a choice is documented in docs/grpc.md ("Abuse
 of HTTP/2"). No test asserts how fast anything happens: waits only bound hangs.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import ssl
@@ -57,6 +59,7 @@ GRPC = [("content-type", "application/grpc"), ("te", "trailers")]
 SCHEMA = Schema(abuse_app.app.table)
 METHODS = {m.name: m for m in abuse_app.app.table}
 GET_ITEM = METHODS["GetItem"]
+ENVOYS: dict[int, int] = {}  # port -> the PID of the Envoy that served it first
 
 
 @pytest.fixture(scope="module")
@@ -64,13 +67,15 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     tmp = tmp_path_factory.mktemp("h2-abuse")
     args = ("--server", "pyvoy", "--max-concurrent-streams", str(STREAMS), "--no-access-log")
     served = start(TARGET, tmp, None, *args)
+    ENVOYS[served.port] = envoy_of(served)
     yield served
     served.stop()
 
 
 def well_behaved(server: Server, tls: Path | None = None) -> None:
-    """Another client, on new connections, gets its REST GET and unary gRPC call answered."""
-    assert alive(server.process.pid)
+    """Another client, on new connections, gets its REST GET and unary gRPC call answered,
+    from the Envoy that was there before the attack (not one its supervisor restarted)."""
+    assert envoy_of(server) == ENVOYS[server.port] and alive(ENVOYS[server.port])
     verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=str(tls)) if tls else False
     with httpx.Client(http1=tls is not None, http2=True, verify=verify, timeout=WAIT) as client:
         r = client.get(f"{server.url}/items/7")
@@ -90,31 +95,40 @@ def well_behaved(server: Server, tls: Path | None = None) -> None:
         assert get_item(GET_ITEM.input_type(id=8), timeout=WAIT) == abuse_app.Item(8, "item 8")
 
 
-# Envoy's counters.
+# Envoy's process and counters.
 
 
-def admin_port(server: Server) -> int:
-    """The port of Envoy's admin endpoint: the process's other listening TCP socket."""
-    pid = server.process.pid
-    inodes = set()
-    for fd in Path(f"/proc/{pid}/fd").iterdir():
-        try:
-            link = os.readlink(fd)
-        except OSError:
-            continue
-        if link.startswith("socket:["):
-            inodes.add(link[8:-1])
-    ports = set()
-    for line in Path(f"/proc/{pid}/net/tcp").read_text().splitlines()[1:]:
-        fields = line.split()
-        if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
-            ports.add(int(fields[1].rsplit(":", 1)[1], 16))
-    (port,) = ports - {server.port}
-    return port
+def envoy_of(server: Server) -> int:
+    """The PID of the Envoy the server's supervisor runs (one: no --workers)."""
+    (pid,) = (
+        int(entry.name)
+        for entry in Path("/proc").iterdir()
+        if entry.name.isdigit()
+        and _parent(entry) == server.process.pid
+        and _read(entry / "comm").strip() == "envoy"
+    )
+    return pid
+
+
+def _parent(entry: Path) -> int:
+    stat = _read(entry / "stat")
+    return int(stat.rsplit(")", 1)[1].split()[1]) if stat else 0
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""  # a process that ended meanwhile
 
 
 def counter(server: Server, name: str) -> int:
-    r = httpx.get(f"http://127.0.0.1:{admin_port(server)}/stats?filter=^{name}$", timeout=WAIT)
+    """Envoy's counter ``name``, from its admin interface (a Unix socket in its --config-yaml)."""
+    argv = Path(f"/proc/{envoy_of(server)}/cmdline").read_bytes().split(b"\0")
+    config = json.loads(argv[argv.index(b"--config-yaml") + 1])
+    transport = httpx.HTTPTransport(uds=config["admin"]["address"]["pipe"]["path"])
+    with httpx.Client(transport=transport, timeout=WAIT) as admin:
+        r = admin.get(f"http://envoy/stats?filter=^{name}$")
     value = r.text.strip().rsplit(": ", 1)[-1]
     return int(value) if value.isdigit() else 0
 
@@ -322,7 +336,7 @@ def test_a_slow_reader_holds_a_window_per_stream(server: Server, reader: str) ->
             c.send(WindowUpdateFrame(1, window_increment=1 << 20))
             c.until(lambda _: len(c.stream(1).data) >= 1 << 20)
             assert len(c.stream(1).data) >= 1 << 20
-    assert alive(server.process.pid)
+    assert alive(ENVOYS[server.port])
 
 
 def stalled(value: Callable[[], int]) -> int:
@@ -373,6 +387,7 @@ def test_tls_handshake_garbage_closes_that_connection_only(tmp_path: Path) -> No
 
     served = spawn(argv, tmp_path, tls=cert)
     try:
+        ENVOYS[served.port] = envoy_of(served)
         for garbage in (os.urandom(4096), b"\x16\x03\x01\x02\x00" + os.urandom(512)):
             with socket.create_connection(("127.0.0.1", served.port), timeout=WAIT) as sock:
                 sock.sendall(garbage)

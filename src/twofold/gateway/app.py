@@ -27,12 +27,13 @@ from twofold.core.asgi import Message as AsgiMessage
 from twofold.core.code import Code
 from twofold.core.errors import Error, as_error
 from twofold.core.headers import Headers
+from twofold.core.options import WebSocketOptions
 from twofold.gateway import rpc
 from twofold.gateway.descriptors import Schema
 from twofold.gateway.passthrough import GrpcRelay
 from twofold.gateway.reflection import PATHS as REFLECTION
 from twofold.gateway.rules import Route, Router, routes
-from twofold.gateway.socket import GatewaySocket
+from twofold.gateway.socket import GatewayCalls
 from twofold.gateway.transcode import request_message, response_json
 from twofold.gateway.upstream import (
     DEFAULT_TIMEOUT,
@@ -49,6 +50,7 @@ from twofold.http.negotiation import accepts_gzip, compress
 from twofold.http.problem import UnsupportedMediaType, problem, send_problem
 from twofold.interceptors.auth import Authentication, unauthenticated
 from twofold.interceptors.metrics import Metrics
+from twofold.wires import websocket_connection
 
 if TYPE_CHECKING:
     from twofold.gateway.tracing import UpstreamTracing
@@ -99,6 +101,11 @@ class GatewayOptions:
     tracing: UpstreamTracing | None = None
     public: tuple[str, ...] = ()
     scopes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # Calls in one JSON-RPC batch (POST or WebSocket); a larger batch is refused whole.
+    max_batch_size: int = 100
+    # The limits of a JSON-RPC WebSocket connection (docs/websocket.md); None: an
+    # App's defaults, with max_message_size at max_body_size.
+    websocket: WebSocketOptions | None = None
 
 
 class Gateway:
@@ -121,6 +128,9 @@ class Gateway:
         self.rpc = rpc.RpcFront(self)
         self.grpc = GrpcRelay(self)
         self.keepalive = KEEPALIVE
+        self.websocket = self.options.websocket or WebSocketOptions(
+            max_message_size=self.options.max_body_size
+        )
         self._openapi: bytes | None = None
         self._exact: dict[str, ASGIApp] = {
             self.options.openapi_path: self._serve_openapi,
@@ -147,7 +157,15 @@ class Gateway:
         if kind == "websocket":
             if scope["path"] != self.options.jsonrpc_path:
                 return  # the server closes it (403)
-            await GatewaySocket(self.rpc, scope, receive, send).run()
+            await websocket_connection.serve(
+                scope,
+                receive,
+                send,
+                GatewayCalls(self.rpc, scope),
+                limits=self.websocket,
+                max_batch_size=self.options.max_batch_size,
+                cors=self.options.cors,
+            )
             return
         if kind != "http":
             return

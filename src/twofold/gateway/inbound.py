@@ -22,7 +22,7 @@ import grpc
 from twofold.core.asgi import Receive
 from twofold.core.errors import Error
 from twofold.http import envelope
-from twofold.http.body import ClientDisconnected
+from twofold.http.body import ClientDisconnected, disconnect
 
 
 class Abandoned(Exception):
@@ -76,8 +76,7 @@ class Inbound:
         self._watch = asyncio.ensure_future(self._disconnect())
 
     async def _disconnect(self) -> None:
-        while (await self._receive())["type"] != "http.disconnect":
-            pass
+        await disconnect(self._receive)
         if not self._closed:
             self._cancel(None)
 

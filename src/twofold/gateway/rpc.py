@@ -26,12 +26,13 @@ from google.protobuf.descriptor import MethodDescriptor
 from google.protobuf.message import Message
 
 from twofold.core.asgi import Receive, Scope, Send
-from twofold.core.code import HTTP_STATUS, JSONRPC_CODE, Code
+from twofold.core.code import HTTP_STATUS, Code
 from twofold.core.details import rpc_status
 from twofold.core.errors import Error
 from twofold.gateway.inbound import Inbound
 from twofold.http import envelope
-from twofold.http.body import BodyTooLarge, header, media_type, read_body, respond
+from twofold.http.body import BodyTooLarge, disconnect, header, media_type, read_body, respond
+from twofold.http.jsonrpc import error_response
 from twofold.http.negotiation import GZIP, GZIP_MIN_SIZE, accepts_gzip, compress, decompressor
 from twofold.wires.connect import error_body
 
@@ -348,7 +349,7 @@ class RpcFront:
             await respond(
                 send,
                 405,
-                rpc_error(None, Error(Code.UNIMPLEMENTED, "use POST"), -32600),
+                error_response(None, Error(Code.UNIMPLEMENTED, "use POST"), -32600),
                 [(b"allow", b"POST")],
                 JSON,
             )
@@ -356,21 +357,27 @@ class RpcFront:
         try:
             raw = await read_body(scope, receive, self.gateway.options.max_body_size)
         except BodyTooLarge as exc:
-            await respond(send, 413, rpc_error(None, exc), [], JSON)
+            await respond(send, 413, error_response(None, exc), [], JSON)
             return
         except Error as exc:
-            await respond(send, 400, rpc_error(None, exc), [], JSON)
+            await respond(send, 400, error_response(None, exc), [], JSON)
             return
         try:
             doc = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             error = Error(Code.INVALID_ARGUMENT, "parse error: the body is not JSON")
-            await respond(send, 200, rpc_error(None, error, -32700), [], JSON)
+            await respond(send, 200, error_response(None, error, -32700), [], JSON)
             return
         if isinstance(doc, list):
             if not doc:
                 bad = Error(Code.INVALID_ARGUMENT, "an empty batch")
-                await respond(send, 200, rpc_error(None, bad, -32600), [], JSON)
+                await respond(send, 200, error_response(None, bad, -32600), [], JSON)
+                return
+            limit = self.gateway.options.max_batch_size
+            if len(doc) > limit:
+                message = f"batch of {len(doc)} calls is over the limit of {limit}"
+                bad = Error(Code.INVALID_ARGUMENT, message)
+                await respond(send, 200, error_response(None, bad, -32600), [], JSON)
                 return
             answers = [a for a in [await self._one(item, scope) for item in doc] if a is not None]
             body = b"[" + b",".join(answers) + b"]" if answers else b""
@@ -384,7 +391,7 @@ class RpcFront:
             or doc.get("jsonrpc") != "2.0"
             or not isinstance(doc.get("method"), str)
         ):
-            return rpc_error(
+            return error_response(
                 None, Error(Code.INVALID_ARGUMENT, "not a JSON-RPC 2.0 request"), -32600
             )
         request_id = doc.get("id")
@@ -405,7 +412,7 @@ class RpcFront:
             raw = await gw.upstream.unary(_path(method), request, meta, deadline, "jsonrpc")
             result = self.to_json(method, raw)
         except Error as exc:
-            return None if notification else rpc_error(request_id, exc)
+            return None if notification else error_response(request_id, exc)
         if notification:
             return None
         return b'{"jsonrpc":"2.0","result":' + result + b',"id":' + _encode(request_id) + b"}"
@@ -458,7 +465,7 @@ async def cancel_on_disconnect(work: Coroutine[Any, Any, None], receive: Receive
     than at its deadline.
     """
     task = asyncio.ensure_future(work)
-    watch = asyncio.ensure_future(_disconnect(receive))
+    watch = asyncio.ensure_future(disconnect(receive))
     try:
         done, _ = await asyncio.wait({task, watch}, return_when=asyncio.FIRST_COMPLETED)
         if task in done:
@@ -469,28 +476,6 @@ async def cancel_on_disconnect(work: Coroutine[Any, Any, None], receive: Receive
             await task
     finally:
         watch.cancel()
-
-
-async def _disconnect(receive: Receive) -> None:
-    while (await receive())["type"] != "http.disconnect":
-        pass
-
-
-def rpc_error(request_id: Any, error: Error, rpc_code: int | None = None) -> bytes:
-    data: dict[str, Any] = {"code": error.code.wire_name}
-    if error.violations:
-        data["violations"] = [
-            {"field": v.field, "description": v.description} for v in error.violations
-        ]
-    others = [d for d in error.details if d.TYPE_NAME != "google.rpc.BadRequest"]
-    if others:
-        data["details"] = [{"type": d.TYPE_NAME, **d.to_json()} for d in others]
-    body = {
-        "code": JSONRPC_CODE[error.code] if rpc_code is None else rpc_code,
-        "message": error.message or error.code.wire_name,
-        "data": data,
-    }
-    return _encode({"jsonrpc": "2.0", "error": body, "id": request_id})
 
 
 def _path(method: MethodDescriptor) -> str:

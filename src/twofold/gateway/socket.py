@@ -1,25 +1,23 @@
-"""JSON-RPC 2.0 over WebSocket at the gateway's JSON-RPC path: every stream kind.
+"""JSON-RPC 2.0 over WebSocket at the gateway's JSON-RPC path: every call relayed upstream.
 
-The same conventions as an App's WebSocket wire (:mod:`twofold.wires.websocket`):
-a unary call is answered with its result; calling a streaming method
-answers a stream id at once, its messages follow as ``rpc.subscription``
-notifications (``{"subscription", "result"}``) and its end as one with
-``"end": true`` or an ``"error"``. ``rpc.send`` (``{"subscription",
-"message"}``) feeds a client or bidi stream, ``rpc.close`` ends its input,
-``rpc.unsubscribe`` cancels it. Each message goes upstream as it is sent.
+The connection is an App's (:mod:`twofold.wires.websocket_connection`):
+the same framing, batches, subscriptions, ``rpc.send``/``rpc.close``/
+``rpc.unsubscribe``/``rpc.authenticate``, Origin check, limits and close
+codes. What differs is what a call does: here it goes to the gRPC upstream
+as it comes, each ``rpc.send`` one request message, each answer back as the
+upstream sends it. A connection that closes, or a stream unsubscribed,
+cancels its upstream call.
 
-Credentials, deadline and forwarded metadata are the upgrade request's, checked
-per method before its params are read. A browser page of another origin is
-refused unless the CORS policy lists it (cross-site WebSocket hijacking). A
-connection that closes cancels every upstream call it started.
+Credentials are the edge's (``GatewayOptions.authentication``): present
+ones are checked on the upgrade, and each method's requirement per call,
+before its params are read, with the upgrade's headers or those of a first
+``rpc.authenticate``. Those headers also give each call its deadline and
+the metadata forwarded upstream.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import itertools
-import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -27,237 +25,122 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 from google.protobuf.descriptor import MethodDescriptor
 
-from twofold.core.asgi import Receive, Scope, Send
+from twofold.core.asgi import Scope
 from twofold.core.code import Code
 from twofold.core.errors import Error, as_error
+from twofold.core.headers import Headers
+from twofold.core.method import StreamKind
+from twofold.gateway.transcode import parse_json
+from twofold.http.jsonrpc import Id
+from twofold.wires.websocket_connection import PROTOCOL, Write
 
 if TYPE_CHECKING:
     from twofold.gateway.rpc import RpcFront
-    from twofold.http.cors import Cors
-
-SUBPROTOCOL = "jsonrpc"
-POLICY = 1008
-TOO_BIG = 1009
-SUBSCRIPTION = "rpc.subscription"
-SEND = "rpc.send"
-CLOSE = "rpc.close"
-UNSUBSCRIBE = "rpc.unsubscribe"
-# Streams one connection may hold open, and request messages queued per stream
-# before rpc.send waits (backpressure onto the client's reading of its socket).
-MAX_STREAMS = 100
-QUEUED = 16
-_END = object()
-_encode = msgspec.json.Encoder().encode
 
 
-@dataclass(eq=False)
-class _Stream:
-    id: str
-    method: MethodDescriptor
-    inputs: asyncio.Queue[Any] | None = None
-    task: asyncio.Task[None] | None = None
+class GatewayCalls:
+    """One connection's calls, relayed to the upstream
+    (:class:`~twofold.wires.websocket_connection.Calls`)."""
 
-
-class GatewaySocket:
-    """One WebSocket connection's calls, relayed to the upstream."""
-
-    def __init__(self, front: RpcFront, scope: Scope, receive: Receive, send: Send) -> None:
+    def __init__(self, front: RpcFront, scope: Scope) -> None:
         self.front = front
-        self.gateway = front.gateway
         self.scope = scope
-        self.receive = receive
-        self._send = send
-        self._lock = asyncio.Lock()
-        self.streams: dict[str, _Stream] = {}
-        self.calls: set[asyncio.Task[None]] = set()
-        self.ids = itertools.count(1)
 
-    async def run(self) -> None:
-        if (await self.receive())["type"] != "websocket.connect":
-            return
-        origin = _foreign_origin(self.scope, self.gateway.options.cors)
-        if origin is not None:
-            await self._send({"type": "websocket.close", "code": POLICY})
-            return
-        accept: dict[str, Any] = {"type": "websocket.accept"}
-        if SUBPROTOCOL in (self.scope.get("subprotocols") or ()):
-            accept["subprotocol"] = SUBPROTOCOL
-        await self._send(accept)
+    async def admit(self, headers: Headers) -> Error | None:
+        auth = self.front.gateway.options.authentication
+        if auth is None:
+            return None
         try:
-            await self._read()
-        finally:
-            # The client is gone (or refused): every upstream call it started ends now.
-            for task in [*self.calls, *(s.task for s in self.streams.values() if s.task)]:
-                task.cancel()
-            for task in [*self.calls, *(s.task for s in self.streams.values() if s.task)]:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+            # Invalid credentials are refused; none make an anonymous connection,
+            # whose calls of methods that are not public are refused one by one.
+            await auth.identify(headers)
+        except Exception as exc:
+            return as_error(exc)
+        return None
 
-    async def put(self, data: bytes) -> None:
-        async with self._lock:
-            await self._send({"type": "websocket.send", "text": data.decode()})
+    def resolve(self, name: str, headers: Headers) -> _Relay:
+        method = self.front.jsonrpc_names.get(name)
+        if method is None:
+            raise Error(Code.UNIMPLEMENTED, f"no method {name!r}")
+        # The connection's headers (rpc.authenticate's included) stand for the request's.
+        return _Relay(self.front, method, {**self.scope, "headers": headers.raw()})
 
-    async def _read(self) -> None:
-        limit = self.gateway.options.max_body_size
-        while True:
-            message = await self.receive()
-            if message["type"] == "websocket.disconnect":
-                return
-            data = message.get("text")
-            raw = data.encode() if data is not None else message.get("bytes") or b""
-            if len(raw) > limit:
-                await self._send(
-                    {"type": "websocket.close", "code": TOO_BIG, "reason": "message too big"}
-                )
-                return
-            try:
-                doc = json.loads(raw)
-            except (ValueError, UnicodeDecodeError):
-                error = Error(Code.INVALID_ARGUMENT, "parse error: the message is not JSON")
-                await self.put(_rpc_error(None, error, -32700))
-                continue
-            if not isinstance(doc, dict) or doc.get("jsonrpc") != "2.0":
-                bad = Error(Code.INVALID_ARGUMENT, "not a JSON-RPC 2.0 request")
-                await self.put(_rpc_error(None, bad, -32600))
-                continue
-            name = doc.get("method")
-            if name in (SEND, CLOSE, UNSUBSCRIBE):
-                answer = await self._control(name, doc)
-                if "id" in doc:
-                    await self.put(answer)
-                continue
-            # Calls run side by side: a slow one must not hold up the next message.
-            task = asyncio.ensure_future(self._call(doc))
-            self.calls.add(task)
-            task.add_done_callback(self.calls.discard)
+    async def refused(self, headers: Headers, error: Error) -> None:
+        """Nothing to tell: the gateway's metrics count the calls that reach the upstream."""
 
-    async def _call(self, doc: dict[str, Any]) -> None:
-        request_id = doc.get("id")
-        notification = "id" not in doc
-        front, gw = self.front, self.gateway
+
+@dataclass(eq=False, slots=True)
+class _Relay:
+    """One call relayed to the upstream: JSON in, protobuf across, JSON back."""
+
+    front: RpcFront
+    method: MethodDescriptor
+    scope: Scope
+
+    @property
+    def kind(self) -> StreamKind:
+        if self.method.client_streaming:
+            return StreamKind.BIDI if self.method.server_streaming else StreamKind.CLIENT
+        return StreamKind.SERVER if self.method.server_streaming else StreamKind.UNARY
+
+    async def admit(self) -> Error | None:
         try:
-            method = front.jsonrpc_names.get(doc.get("method"))  # type: ignore[arg-type]
-            if method is None:
-                raise Error(Code.UNIMPLEMENTED, f"no method {doc.get('method')!r}")
-            await gw.admit(method, self.scope)
-            if method.client_streaming:
-                if doc.get("params"):
-                    raise Error.invalid("", f"{method.name} takes its messages by {SEND}")
-                stream = self._open(method, None)
-            else:
-                request = front.params(method, doc.get("params", {}))
-                if method.server_streaming:
-                    stream = self._open(method, request)
-                else:
-                    meta, deadline = gw.metadata(self.scope), gw.deadline(self.scope)
-                    path = _path(method)
-                    raw = await gw.upstream.unary(path, request, meta, deadline, "websocket")
-                    if not notification:
-                        result = front.to_json(method, raw)
-                        await self.put(_result(request_id, result))
-                    return
-        except Error as exc:
-            if not notification:
-                await self.put(_rpc_error(request_id, exc))
-            return
-        if not notification:
-            await self.put(_result(request_id, _encode(stream.id)))
+            await self.front.gateway.admit(self.method, self.scope)
+        except Exception as exc:  # a verifier's bug is INTERNAL, still an answer
+            return as_error(exc)
+        return None
 
-    def _open(self, method: MethodDescriptor, request: bytes | None) -> _Stream:
-        if len(self.streams) >= MAX_STREAMS:
-            raise Error(Code.RESOURCE_EXHAUSTED, f"over the limit of {MAX_STREAMS} open streams")
-        stream = _Stream(f"s{next(self.ids)}", method)
-        if request is None:
-            stream.inputs = asyncio.Queue(QUEUED)
-        self.streams[stream.id] = stream
-        stream.task = asyncio.ensure_future(self._pump(stream, request))
-        return stream
+    def decode(self, params: msgspec.Raw, request_id: Id) -> bytes:
+        """The request message as protobuf bytes, from params that are the message's JSON."""
+        if params and memoryview(params)[0] == ord("["):
+            raise Error.invalid("", "params must be an object (the request message)")
+        schema = self.front.schema
+        return parse_json(schema, self.method.input_type, bytes(params)).SerializeToString()  # type: ignore[no-any-return]
 
-    async def _inputs(self, stream: _Stream) -> AsyncIterator[bytes]:
-        assert stream.inputs is not None
-        while (item := await stream.inputs.get()) is not _END:
-            yield item
+    def encode(self, output: bytes) -> bytes:
+        """The upstream's answer as JSON (a 502 for one that is not the declared message)."""
+        return self.front.to_json(self.method, output)
 
-    async def _pump(self, stream: _Stream, request: bytes | None) -> None:
-        gw = self.gateway
+    async def unary(self, message: bytes) -> bytes:
+        gw = self.front.gateway
         meta, deadline = gw.metadata(self.scope), gw.deadline(self.scope)
-        path = _path(stream.method)
-        if request is None:
-            items = gw.upstream.stream(path, self._inputs(stream), meta, deadline, "websocket")
+        return await gw.upstream.unary(_path(self.method), message, meta, deadline, PROTOCOL)
+
+    async def stream(self, request: Any, write: Write) -> None:
+        gw = self.front.gateway
+        meta, deadline = gw.metadata(self.scope), gw.deadline(self.scope)
+        path = _path(self.method)
+        failed: Error | None = None
+
+        async def requests(inputs: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+            nonlocal failed
+            try:
+                async for item in inputs:
+                    yield item
+            except Error as exc:
+                # Raised into grpcio's request task, which then cancels the call:
+                # the upstream never takes a stream that broke for a clean end.
+                failed = exc
+                raise
+
+        if self.method.client_streaming:
+            items = gw.upstream.stream(path, requests(request), meta, deadline, PROTOCOL)
         else:
-            items = gw.upstream.server_stream(path, request, meta, deadline, "websocket")
-        prefix = b'{"jsonrpc":"2.0","method":"' + SUBSCRIPTION.encode()
-        prefix += b'","params":{"subscription":' + _encode(stream.id)
-        end = b',"end":true}}'
+            items = gw.upstream.server_stream(path, request, meta, deadline, PROTOCOL)
         try:
             async for raw in items:
-                result = self.front.to_json(stream.method, raw)
-                await self.put(prefix + b',"result":' + result + b"}}")
-        except Error as exc:
-            end = b',"error":' + _error_object(exc) + b"}}"
+                await write(raw)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if failed is None or (task is not None and task.cancelling()):
+                raise  # the connection closed or the stream was unsubscribed
+            raise failed from None  # grpcio cancelled the call for the bad message
         finally:
             await items.aclose()  # type: ignore[attr-defined]
-            self.streams.pop(stream.id, None)
-        await self.put(prefix + end)
 
-    async def _control(self, name: str, doc: dict[str, Any]) -> bytes:
-        request_id = doc.get("id")
-        params = doc.get("params")
-        try:
-            if not isinstance(params, dict) or not isinstance(params.get("subscription"), str):
-                raise Error.invalid("", f'{name} takes {{"subscription": id, ...}}')
-            stream = self.streams.get(params["subscription"])
-            if name == UNSUBSCRIBE:
-                if stream is None or stream.task is None:
-                    return _result(request_id, b"false")
-                stream.task.cancel()  # and with it the upstream call
-                self.streams.pop(stream.id, None)
-                return _result(request_id, b"true")
-            if stream is None or stream.inputs is None:
-                raise Error(Code.NOT_FOUND, f"no client or bidi stream {params['subscription']}")
-            if name == CLOSE:
-                await stream.inputs.put(_END)
-                return _result(request_id, b"true")
-            message = self.front.params(stream.method, params.get("message", {}))
-            await stream.inputs.put(message)
-            return _result(request_id, b"true")
-        except Error as exc:
-            return _rpc_error(request_id, exc)
-
-
-def _foreign_origin(scope: Scope, cors: Cors | None) -> str | None:
-    """A browser page's Origin that is neither this host's nor one CORS lists."""
-    origin: str | None = None
-    host: str | None = None
-    for k, v in scope["headers"]:
-        if k == b"origin":
-            origin = v.decode("latin-1")
-        elif k == b"host":
-            host = v.decode("latin-1")
-    if origin is None:
-        return None
-    scheme = "https" if scope.get("scheme") == "wss" else "http"
-    if host is not None and origin.lower() == f"{scheme}://{host}".lower():
-        return None
-    if cors is not None and cors.allows(origin):
-        return None
-    return origin
+    async def refused(self, error: Error) -> None:
+        """Nothing to tell: the gateway's metrics count the calls that reach the upstream."""
 
 
 def _path(method: MethodDescriptor) -> str:
     return f"/{method.containing_service.full_name}/{method.name}"
-
-
-def _result(request_id: Any, result: bytes) -> bytes:
-    return b'{"jsonrpc":"2.0","result":' + result + b',"id":' + _encode(request_id) + b"}"
-
-
-def _rpc_error(request_id: Any, error: Error, code: int | None = None) -> bytes:
-    from twofold.gateway.rpc import rpc_error
-
-    return rpc_error(request_id, as_error(error), code)
-
-
-def _error_object(error: Error) -> bytes:
-    doc: dict[str, Any] = msgspec.json.decode(_rpc_error(None, error))
-    return _encode(doc["error"])

@@ -27,6 +27,9 @@ from twofold.gateway.descriptors import Schema
 from twofold.gateway.rules import SCALAR_WKT, Route, field_at
 
 _encode = msgspec.json.Encoder().encode
+# json.loads raises RecursionError past Python's recursion limit: hostile nesting
+# is the client's 400, never an INTERNAL of ours.
+TOO_DEEP = "malformed JSON: nested too deeply"
 _MAP_KEY = re.compile(r"([A-Za-z_][\w.]*)\[([^\]]*)\]").fullmatch
 _T = FieldDescriptor
 _SIGNED = frozenset({_T.TYPE_INT32, _T.TYPE_INT64, _T.TYPE_SINT32, _T.TYPE_SINT64,
@@ -57,6 +60,8 @@ def parse_json(schema: Schema, descriptor: Descriptor, raw: bytes | str, prefix:
         value = json.loads(raw) if raw else {}
     except (ValueError, UnicodeDecodeError) as exc:
         raise Error.invalid(prefix, f"malformed JSON: {exc}") from None
+    except RecursionError:
+        raise Error.invalid(prefix, TOO_DEEP) from None
     merge_dict(schema, message, value, prefix)
     return message
 
@@ -122,6 +127,8 @@ def request_message(
             value = json.loads(body)
         except (ValueError, UnicodeDecodeError) as exc:
             raise Error.invalid(route.body, f"malformed JSON: {exc}") from None
+        except RecursionError:
+            raise Error.invalid(route.body, TOO_DEEP) from None
         merge_dict(schema, message, _nest(route.body, value), route.body)
         if route.verb == "PATCH" and isinstance(value, dict):
             patched = value

@@ -135,7 +135,7 @@ class Upstream:
                 raise upstream_error(exc) from None
         return answer
 
-    async def server_stream(
+    def server_stream(
         self,
         path: str,
         request: bytes,
@@ -144,20 +144,17 @@ class Upstream:
         protocol: str = "",
     ) -> AsyncIterator[bytes]:
         """One server stream, measured to its last message."""
-        channel = self.channel()
-        key = (id(channel), path)
-        stub = self._stream.get(key) or self._stream.setdefault(key, channel.unary_stream(path))
-        with self._measure(protocol, path), self._traced(protocol, path, metadata) as sent:
-            call = stub(request, metadata=sent, timeout=seconds)
-            try:
-                async for item in call:
-                    yield item
-            except grpc.aio.AioRpcError as exc:
-                raise upstream_error(exc) from None
-            finally:
-                call.cancel()
 
-    async def stream(
+        def start(sent: Sequence[tuple[str, str | bytes]]) -> grpc.aio.UnaryStreamCall:
+            channel = self.channel()
+            key = (id(channel), path)
+            stub = self._stream.get(key) or self._stream.setdefault(key, channel.unary_stream(path))
+            call: grpc.aio.UnaryStreamCall = stub(request, metadata=sent, timeout=seconds)
+            return call
+
+        return self._relay(protocol, path, metadata, start)
+
+    def stream(
         self,
         path: str,
         requests: AsyncIterator[bytes],
@@ -173,10 +170,35 @@ class Upstream:
         the call as soon as it exists, before any request is read, so that the
         request side can cancel it.
         """
-        with self.observed(protocol, path, metadata) as sent:
+
+        def start(sent: Sequence[tuple[str, str | bytes]]) -> grpc.aio.StreamStreamCall:
             call = self.open(path, requests, sent, seconds)
             if opened is not None:
                 opened(call)
+            return call
+
+        return self._relay(protocol, path, metadata, start)
+
+    async def _relay(
+        self,
+        protocol: str,
+        path: str,
+        metadata: Sequence[tuple[str, str | bytes]],
+        start: Callable[
+            [Sequence[tuple[str, str | bytes]]],
+            grpc.aio.UnaryStreamCall | grpc.aio.StreamStreamCall,
+        ],
+    ) -> AsyncIterator[bytes]:
+        """The answers of the call ``start`` makes (given the metadata to send),
+        measured and traced to the last; its status as an :class:`Error`.
+
+        Nothing runs before the first answer is asked for. However the
+        iteration ends (the last answer, an error, the consumer stopping early
+        or closing it, a cancellation when the client left), the call is
+        cancelled: a no-op for a call already over, the end of one still open.
+        """
+        with self.observed(protocol, path, metadata) as sent:
+            call = start(sent)
             try:
                 async for item in call:
                     yield item

@@ -5,6 +5,7 @@ This is not a protocol and knows no wire format beyond HTTP itself.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 
 from twofold.core.asgi import Receive, Scope, Send
@@ -26,6 +27,33 @@ class BodyTooLarge(Error):
 
 class ClientDisconnected(Exception):
     """The client went away before the body was read; there is no one to answer."""
+
+
+# Seconds between two looks for a disconnect, on a server whose receive answers
+# at once after the body instead of waiting for one (:func:`disconnect`).
+DISCONNECT_POLL = 0.25
+
+
+async def disconnect(receive: Receive) -> None:
+    """Return when the client has gone, or the response is complete; call
+    once the wire has read what it wants of the request body (what it left
+    is read and dropped here).
+
+    After the body's end, ``receive`` is one a server may hold until
+    ``http.disconnect`` (uvicorn and hypercorn do). pyvoy (1.3) answers the
+    body's end again at once instead, from an awaitable that never suspends:
+    asked again without a pause, this loop would hold the event loop and
+    stall every request of the process. It does tell ``http.disconnect`` in
+    the end, so from the second end on it is asked again after a pause.
+    """
+    ended = False
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+        if ended:
+            await asyncio.sleep(DISCONNECT_POLL)
+        ended = not message.get("more_body", False)
 
 
 def header(scope: Scope, name: bytes) -> bytes | None:

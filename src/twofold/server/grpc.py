@@ -232,6 +232,7 @@ def handler(
             body = encode(output)
             if ctx.has_response_headers():  # most calls set none: no coroutine for them
                 await _send_headers(context, ctx)
+            _set_trailers(context, ctx)
         except Exception as exc:
             await _abort(context, ctx, as_error(exc))
         return body
@@ -244,6 +245,7 @@ def handler(
             output = await invoke(method, ctx, decoded(requests))
             body = encode(output)
             await _send_headers(context, ctx)
+            _set_trailers(context, ctx)
         except Exception as exc:
             await _abort(context, ctx, as_error(exc))
         return body
@@ -263,6 +265,7 @@ def handler(
                         await context.write(encode(output))
                 if not started:
                     await _send_headers(context, ctx)
+            _set_trailers(context, ctx)
         except Exception as exc:
             await _abort(context, ctx, as_error(exc))
 
@@ -309,9 +312,15 @@ def _headers(metadata: Iterable[tuple[str, str | bytes]]) -> Headers:
 
 async def _send_headers(context: _ServicerContext, ctx: Context) -> None:
     if ctx.has_response_headers():
-        pairs = tuple((k.lower(), v) for k, v in ctx.response_headers.items())
+        pairs = _metadata(ctx.response_headers)
         ctx.response_headers.clear()  # sent once, even if an error follows
         await context.send_initial_metadata(pairs)
+
+
+def _set_trailers(context: _ServicerContext, ctx: Context) -> None:
+    """The trailing metadata the handler set, for grpcio to send with the status."""
+    if ctx.has_response_trailers():
+        context.set_trailing_metadata(_metadata(ctx.response_trailers))
 
 
 async def _refuse(
@@ -361,9 +370,24 @@ async def _abort(context: _ServicerContext, ctx: Context, error: Error) -> None:
         error = Error(Code.INTERNAL, "internal error")
     details = rpc_status(error.code.value, error.message, error.details)
     trailers = ((DETAILS_KEY, details), *_metadata(error.headers))
+    if ctx.has_response_trailers():
+        try:
+            trailers += _metadata(ctx.response_trailers)
+        except ValueError:
+            error = Error(Code.INTERNAL, "internal error")
+            details = rpc_status(error.code.value, error.message, error.details)
+            trailers = ((DETAILS_KEY, details),)
     await context.abort(STATUS[error.code], error.message, trailing_metadata=trailers)
 
 
-def _metadata(headers: dict[str, str]) -> tuple[tuple[str, str], ...]:
-    """An error's headers as gRPC metadata: lower-case keys, as HTTP/2 requires."""
-    return tuple((k.lower(), v) for k, v in headers.items())
+def _metadata(headers: dict[str, str]) -> tuple[tuple[str, str | bytes], ...]:
+    """Headers as gRPC metadata: lower-case keys, as HTTP/2 requires, and a
+    ``-bin`` value as the bytes of its latin-1 text (grpcio base64s them);
+    a line break is refused (ValueError), as the HTTP wires refuse it."""
+    out: list[tuple[str, str | bytes]] = []
+    for k, v in headers.items():
+        key = k.lower()
+        if "\r" in v or "\n" in v:
+            raise ValueError(f"metadata {k!r} contains a line break")
+        out.append((key, v.encode("latin-1")) if key.endswith("-bin") else (key, v))
+    return tuple(out)

@@ -187,7 +187,7 @@ class Supervisor:
         worker.process.join()
         code = worker.process.exitcode
         assert code is not None
-        how = _how(code)
+        how = exit_reason(code)
         if worker.served:
             logger.warning("Worker [%d] died (%s): starting a new one", worker.pid, how)
             self.pending.append(time.monotonic())
@@ -258,7 +258,9 @@ class Supervisor:
                 # handles signals; it had nothing in flight.
                 if worker.process.exitcode not in (0, -signal.SIGTERM):
                     logger.warning(
-                        "Worker [%d] stopped (%s)", worker.pid, _how(worker.process.exitcode or 0)
+                        "Worker [%d] stopped (%s)",
+                        worker.pid,
+                        exit_reason(worker.process.exitcode or 0),
                     )
                     clean = False
                 if worker.ready is not None:
@@ -286,7 +288,8 @@ def _drain_socket(wake: socket.socket) -> None:
         wake.setblocking(True)
 
 
-def _how(code: int) -> str:
+def exit_reason(code: int) -> str:
+    """An exit status, or the signal that ended a process, in words."""
     if code < 0:
         try:
             return f"signal {signal.Signals(-code).name}"

@@ -41,6 +41,7 @@ from twofold.http.body import (
     read_body,
     respond,
 )
+from twofold.http.grpcstatus import decode_metadata, encode_metadata
 from twofold.protobuf import json as protojson
 from twofold.wires.exchange import EnvelopedCall
 
@@ -141,9 +142,9 @@ class ConnectProtocol:
                 await self.table.refuse(PROTOCOL, method, scope, error)
                 await send_error(send, error, status=405, headers=[(b"allow", b"POST")])
                 return
-            call_ctx = Context(
-                PROTOCOL, method, Headers(scope["headers"]), peer(scope), deadline, scope
-            )
+            # Binary (-bin) metadata is base64 on the wire, bytes to the handler.
+            metadata = Headers(decode_metadata(scope["headers"]))
+            call_ctx = Context(PROTOCOL, method, metadata, peer(scope), deadline, scope)
             if self.table.admit is not None:
                 # Credentials before the message is read or decoded.
                 refusal = await self.table.admit(call_ctx)
@@ -174,7 +175,9 @@ class ConnectProtocol:
             ctx = call_ctx
             output = await invoke(method, ctx, request)
             if ctx.has_response_headers():
-                response_headers = encode_headers(ctx.response_headers)
+                response_headers = encode_metadata(ctx.response_headers)
+            if ctx.has_response_trailers():
+                response_headers += trailer_headers(ctx.response_trailers)
             body = codec.encode(output) if binary else call.encode(output)
             gzip = len(body) >= COMPRESS_MIN and negotiation.accepts_gzip(
                 headers.get(b"accept-encoding")
@@ -263,6 +266,12 @@ class _Stream(EnvelopedCall):
             raw.append((b"connect-content-encoding", GZIP))
         return raw
 
+    def metadata(self) -> list[tuple[bytes, bytes]]:
+        return decode_metadata(self.scope["headers"])
+
+    def encode_metadata(self, headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
+        return encode_metadata(headers)
+
     def check(self, item: envelope.Envelope, single: bool) -> None:
         if item.flags & envelope.END_STREAM:
             if single:
@@ -276,6 +285,14 @@ class _Stream(EnvelopedCall):
             headers, error = self.safe_response_headers(error)
             await self.start(headers)
         end: dict[str, Any] = {}
+        metadata: dict[str, list[str]] = {}
+        ctx = self.ctx
+        if ctx is not None and ctx.has_response_trailers():
+            try:
+                sent = encode_metadata(ctx.response_trailers)
+                metadata = {k.decode("latin-1"): [v.decode("latin-1")] for k, v in sent}
+            except ValueError:
+                error = Error(Code.INTERNAL, "internal error")
         if error is not None:
             end["error"] = error_body(error)
             if error.headers:
@@ -283,7 +300,9 @@ class _Stream(EnvelopedCall):
                 # the error's headers (WWW-Authenticate, Retry-After,
                 # X-Request-Id) are trailers, which Connect carries as the
                 # end-of-stream message's metadata, each a list of values.
-                end["metadata"] = {k.lower(): [v] for k, v in error.headers.items()}
+                metadata.update({k.lower(): [v] for k, v in error.headers.items()})
+        if metadata:
+            end["metadata"] = metadata
         # The end-of-stream message is always JSON, and never compressed.
         body = envelope.frame(_encode(end), envelope.END_STREAM)
         await self.send({"type": "http.response.body", "body": body})
@@ -381,6 +400,12 @@ def error_body(error: Error) -> dict[str, Any]:
     return doc
 
 
+def trailer_headers(trailers: dict[str, str]) -> list[tuple[bytes, bytes]]:
+    """A unary call's trailing metadata: Connect sends it as headers named
+    ``trailer-<name>``, a ``-bin`` value in base64 as gRPC does (the Connect spec)."""
+    return [(b"trailer-" + k, v) for k, v in encode_metadata(trailers)]
+
+
 async def send_error(
     send: Send,
     error: Error,
@@ -389,10 +414,12 @@ async def send_error(
     context: Context | None = None,
 ) -> None:
     raw = [*(headers or []), *encode_headers(error.headers)]
-    if context is not None and context.has_response_headers():
-        # Headers the handler set before failing are still its leading metadata.
+    if context is not None and (context.has_response_headers() or context.has_response_trailers()):
+        # Headers the handler set before failing are still its leading
+        # metadata, and its trailers its trailing metadata.
         try:
-            raw.extend(encode_headers(context.response_headers))
+            raw.extend(encode_metadata(context.response_headers))
+            raw.extend(trailer_headers(context.response_trailers))
         except ValueError:
             error = Error(Code.INTERNAL, "internal error")
     # Errors are always JSON, whatever codec the request used.

@@ -1,7 +1,9 @@
 """What the streaming HTTP wires share: the exchange loop, and a client that goes
 away cancelling the call.
 
-:class:`EnvelopedCall` is the loop of every wire of enveloped messages.
+:class:`EnvelopedCall` is the loop of every wire of enveloped messages;
+:func:`serve_route_stream` is the start of both answers to a server stream's
+REST route (an event stream, a long poll).
 
 A unary call notices a disconnect when it next reads the body; a streaming
 response may run for minutes after the body was read, so someone has to
@@ -14,10 +16,11 @@ next ``await`` or ``yield``, and its ``finally`` blocks run.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Coroutine
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
 
 from twofold.core.asgi import Receive, Scope, Send
+from twofold.core.chain import Refused
 from twofold.core.code import Code
 from twofold.core.context import Context
 from twofold.core.errors import Error, as_error
@@ -26,8 +29,11 @@ from twofold.core.invoke import deadline, deliver
 from twofold.core.method import Method, StreamKind
 from twofold.core.table import MethodTable
 from twofold.http import envelope, grpcstatus, negotiation
-from twofold.http.body import ClientDisconnected, encode_headers, peer
+from twofold.http.body import ClientDisconnected, disconnect, encode_headers, peer
 from twofold.http.negotiation import GZIP, GZIP_MIN_SIZE, compress, decompressor
+from twofold.http.problem import send_problem
+
+T = TypeVar("T")
 
 
 class Exchange:
@@ -67,11 +73,42 @@ class Exchange:
             self._task.cancel()
 
     async def _watch(self) -> None:
-        while True:
-            message = await self._receive()
-            if message["type"] == "http.disconnect":
-                self.disconnected()
-                return
+        await disconnect(self._receive)
+        self.disconnected()
+
+
+async def serve_route_stream(
+    ctx: Context,
+    receive: Receive,
+    send: Send,
+    refused: Refused,
+    read: Awaitable[T],
+    respond: Callable[[T, Exchange], Coroutine[Any, Any, None]],
+    xml: bool = False,
+) -> None:
+    """Await ``read`` (the request, as the route's representation reads it), then
+    run ``respond`` with it as an :class:`Exchange` that a disconnect cancels.
+
+    ``ctx`` is the call's, built and admitted by the REST protocol. An
+    :class:`Error` from ``read`` is a refusal: the chain has not run, so the
+    table's observers are told (``refused``) before the problem document goes
+    out (problem+xml when ``xml``); a client gone while its body was read gets
+    no answer.
+    """
+    try:
+        request = await read
+    except ClientDisconnected:
+        return
+    except Error as exc:
+        scope = ctx.scope
+        assert scope is not None
+        await refused(ctx, exc)
+        await send_problem(send, exc, scope["path"], xml=xml)
+        return
+    ctx.status = 200
+    exchange = Exchange(receive)
+    exchange.watch()  # the body is read: from now on a receive can only be a disconnect
+    await exchange.run(respond(request, exchange))
 
 
 def stopping() -> Error:
@@ -153,6 +190,15 @@ class EnvelopedCall:
     def start_headers(self) -> list[tuple[bytes, bytes]]:
         raise NotImplementedError
 
+    def metadata(self) -> list[tuple[bytes, bytes]]:
+        """The request headers as the handler sees them."""
+        raw: list[tuple[bytes, bytes]] = self.scope["headers"]
+        return raw
+
+    def encode_metadata(self, headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
+        """Handler-set headers as the wire sends them."""
+        return encode_headers(headers)
+
     def check(self, item: envelope.Envelope, single: bool) -> None:
         """Refuse a request envelope whose flags the wire forbids."""
 
@@ -175,7 +221,7 @@ class EnvelopedCall:
             ctx = self.ctx = Context(
                 self.PROTOCOL,
                 self.method,
-                Headers(self.scope["headers"]),
+                Headers(self.metadata()),
                 peer(self.scope),
                 self.deadline(),
                 self.scope,
@@ -246,7 +292,7 @@ class EnvelopedCall:
         raw = self.start_headers()
         ctx = self.ctx
         if ctx is not None and ctx.has_response_headers():
-            raw.extend(encode_headers(ctx.response_headers))
+            raw.extend(self.encode_metadata(ctx.response_headers))
         return raw
 
     def safe_response_headers(
@@ -297,3 +343,23 @@ class GrpcHeadersCall(EnvelopedCall):
         if self.compress:
             raw.append((b"grpc-encoding", GZIP))
         return raw
+
+    def metadata(self) -> list[tuple[bytes, bytes]]:
+        return grpcstatus.decode_metadata(self.scope["headers"])
+
+    def encode_metadata(self, headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
+        return grpcstatus.encode_metadata(headers)
+
+    def trailers(self, error: Error | None, always_details: bool) -> list[tuple[bytes, bytes]]:
+        """The status, then the trailing metadata the handler set (even when it failed);
+        a value that cannot be sent (a line break in it) makes the outcome INTERNAL."""
+        ctx = self.ctx
+        if ctx is None or not ctx.has_response_trailers():
+            return grpcstatus.status_trailers(error, always_details)
+        try:
+            extra = grpcstatus.encode_metadata(ctx.response_trailers)
+        except ValueError:
+            return grpcstatus.status_trailers(
+                Error(Code.INTERNAL, "internal error"), always_details
+            )
+        return grpcstatus.status_trailers(error, always_details) + extra

@@ -169,7 +169,7 @@ class GrpcCall(GrpcHeadersCall):
                 await self.start(raw)
             else:
                 # Trailers-only, as headers: all an HTTP/1.1 answer can carry.
-                raw.extend(status_trailers(error, always_details=True))
+                raw.extend(self.trailers(error, always_details=True))
                 self.started = True
                 await self.send({"type": "http.response.start", "status": 200, "headers": raw})
                 await self.send({"type": "http.response.body", "body": b""})
@@ -178,7 +178,7 @@ class GrpcCall(GrpcHeadersCall):
         await self.send(
             {
                 "type": TRAILERS,
-                "headers": status_trailers(error, always_details=True),
+                "headers": self.trailers(error, always_details=True),
                 "more_trailers": False,
             }
         )

@@ -28,7 +28,6 @@ from twofold.core.options import Options
 from twofold.core.table import MethodTable
 from twofold.http import envelope
 from twofold.http.body import header, media_type
-from twofold.http.grpcstatus import status_trailers
 from twofold.wires.exchange import GrpcHeadersCall
 
 PROTOCOL = "grpc-web"
@@ -94,9 +93,10 @@ class _Call(GrpcHeadersCall):
         if not self.started:
             # Trailers-only: the status in the headers, nothing in the body.
             raw, error = self.safe_response_headers(error)
-            raw.extend(status_trailers(error))
+            raw.extend(self.trailers(error, always_details=False))
             await self.start(raw)
             await self.send({"type": "http.response.body", "body": b""})
             return
-        block = b"".join(k + b": " + v + b"\r\n" for k, v in status_trailers(error))
+        trailers = self.trailers(error, always_details=False)
+        block = b"".join(k + b": " + v + b"\r\n" for k, v in trailers)
         await self.body(envelope.frame(block, envelope.TRAILERS), more=False)

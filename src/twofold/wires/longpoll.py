@@ -22,17 +22,17 @@ from typing import Any
 
 import msgspec
 
-from twofold.core.asgi import Receive, Send
+from twofold.core.asgi import Receive, Scope, Send
 from twofold.core.chain import Refused
 from twofold.core.context import Context
 from twofold.core.errors import Error, as_error
 from twofold.core.invoke import deadline, stream
 from twofold.core.options import Options
 from twofold.http import negotiation, resumption, xmlmessage
-from twofold.http.body import ClientDisconnected, encode_headers, header
+from twofold.http.body import encode_headers, header
 from twofold.http.operation import Operation
 from twofold.http.problem import send_problem
-from twofold.wires.exchange import Exchange, stopping
+from twofold.wires.exchange import Exchange, serve_route_stream, stopping
 
 JSON = b"application/json"
 # How long a poll gives the handler to produce what it already has (the
@@ -79,38 +79,33 @@ async def serve(
     """
     scope = ctx.scope
     assert scope is not None
-    path: str = scope["path"]
-    xml = False
-    try:
-        # First, so that every refusal below is in the representation asked for.
-        accept = header(scope, b"accept")
-        if accept is not None and accept not in negotiation.COMMON:
-            chosen = negotiation.representation(accept)
-            if chosen is None:
-                raise negotiation.NotAcceptable
-            xml = chosen == negotiation.XML
-        resume = ctx.method.resume
-        if resume is None:
-            raise Error.invalid(
-                resumption.WAIT,
-                f"{ctx.method.name} cannot be long-polled: it is not resumable; "
-                "open it as an event stream (no wait parameter)",
-            )
-        raw_wait = resumption.wait_of(scope["query_string"])
-        assert raw_wait is not None  # the REST protocol sends only polls here
-        wait = resumption.seconds(raw_wait, options.max_poll_wait)
+    # First, so that every refusal is in the representation asked for (one
+    # that is neither JSON nor XML is refused in JSON).
+    chosen = negotiation.representation(header(scope, b"accept"))
+    xml = chosen == negotiation.XML
+
+    async def poll() -> _Poll:
+        if chosen is None:
+            raise negotiation.NotAcceptable
+        wait = _wait(ctx, scope, options.max_poll_wait)  # refused before the body is read
         sent = await resumption.read(op, scope, params, receive, options.max_body_size)
-    except ClientDisconnected:
-        return
-    except Error as exc:
-        await refused(ctx, exc)
-        await send_problem(send, exc, path, xml=xml)
-        return
-    ctx.status = 200
-    exchange = Exchange(receive)
-    exchange.watch()
-    poll = _Poll(ctx, sent, max(wait, GRACE), send, exchange, xml)
-    await exchange.run(poll.run())
+        return _Poll(ctx, sent, max(wait, GRACE), send, xml)
+
+    await serve_route_stream(ctx, receive, send, refused, poll(), _Poll.run, xml=xml)
+
+
+def _wait(ctx: Context, scope: Scope, maximum: float) -> float:
+    """How long the poll may be held, in seconds; raises :class:`Error` for a
+    method that cannot be polled or a bad ``wait``."""
+    if ctx.method.resume is None:
+        raise Error.invalid(
+            resumption.WAIT,
+            f"{ctx.method.name} cannot be long-polled: it is not resumable; "
+            "open it as an event stream (no wait parameter)",
+        )
+    raw_wait = resumption.wait_of(scope["query_string"])
+    assert raw_wait is not None  # the REST protocol sends only polls here
+    return resumption.seconds(raw_wait, maximum)
 
 
 class _Poll:
@@ -122,7 +117,6 @@ class _Poll:
         sent: resumption.StreamRequest,
         wait: float,
         send: Send,
-        exchange: Exchange,
         xml: bool,
     ) -> None:
         self.ctx = ctx
@@ -130,7 +124,6 @@ class _Poll:
         self.sent = sent
         self.wait = wait
         self.send = send
-        self.exchange = exchange
         self.events: list[Any] = []
         self.arrived = asyncio.Event()
 
@@ -145,7 +138,7 @@ class _Poll:
                 if len(self.events) >= resumption.MAX_POLL_EVENTS:
                     return
 
-    async def run(self) -> None:
+    async def run(self, exchange: Exchange) -> None:
         pump = asyncio.ensure_future(self.pump())
         arrived = asyncio.ensure_future(self.arrived.wait())
         error: Error | None = None
@@ -166,7 +159,7 @@ class _Poll:
             # now is its end, not a cancellation (metrics, logs, traces).
             self.ctx.closed = True
         except (Exception, asyncio.CancelledError) as exc:  # only coded errors reach the wire
-            if isinstance(exc, asyncio.CancelledError) and self.exchange.gone:
+            if isinstance(exc, asyncio.CancelledError) and exchange.gone:
                 raise  # the client left: nobody to answer (the finally closes the call)
             error = stopping() if isinstance(exc, asyncio.CancelledError) else as_error(exc)
         finally:

@@ -22,13 +22,13 @@ import msgspec
 from twofold.core.asgi import Receive, Send
 from twofold.core.chain import Refused
 from twofold.core.context import Context
-from twofold.core.errors import Error, as_error
+from twofold.core.errors import as_error
 from twofold.core.invoke import deadline, stream
 from twofold.http import resumption
-from twofold.http.body import ClientDisconnected, encode_headers
+from twofold.http.body import encode_headers
 from twofold.http.operation import Operation
 from twofold.http.problem import problem, send_problem
-from twofold.wires.exchange import Exchange, stopping
+from twofold.wires.exchange import Exchange, serve_route_stream, stopping
 
 EVENT_STREAM = b"text/event-stream"
 KEEPALIVE = 15.0  # seconds of silence before a comment line
@@ -58,18 +58,15 @@ async def serve(
     scope = ctx.scope
     assert scope is not None
     path: str = scope["path"]
-    try:
-        request = (await resumption.read(op, scope, params, receive, max_body_size)).request
-    except ClientDisconnected:
-        return
-    except Error as exc:
-        await refused(ctx, exc)
-        await send_problem(send, exc, path)
-        return
-    ctx.status = 200
-    exchange = Exchange(receive)
-    exchange.watch()
-    await exchange.run(_events(ctx, request, path, send, exchange))
+    read = resumption.read(op, scope, params, receive, max_body_size)
+    await serve_route_stream(
+        ctx,
+        receive,
+        send,
+        refused,
+        read,
+        lambda sent, exchange: _events(ctx, sent.request, path, send, exchange),
+    )
 
 
 async def _events(ctx: Context, request: Any, path: str, send: Send, exchange: Exchange) -> None:

@@ -31,6 +31,15 @@ class Level(enum.IntEnum):
     HIGH = 7
 
 
+class Tier(enum.IntEnum):
+    FREE = 0  # the zero value itself, and falsy
+    PAID = 1
+
+
+class Plan(msgspec.Struct):
+    tier: Tier = Tier.FREE
+
+
 class Point(msgspec.Struct):
     x: float
     y: float = 0.0
@@ -97,6 +106,11 @@ async def check(value: Strict, /) -> Empty:
 @service.procedure
 async def walk(node: Node, /) -> Node:
     return node
+
+
+@service.procedure
+async def choose(plan: Plan, /) -> Plan:
+    return plan
 
 
 SCHEMA = Schema(service, lock=None)
@@ -297,6 +311,13 @@ def test_deep_nesting_is_invalid_argument_not_a_crash() -> None:
     with pytest.raises(Error) as info:
         codec.decode(nested(500))  # upb's recursion limit is 100
     assert info.value.code is Code.INVALID_ARGUMENT
+
+
+def test_an_int_enum_member_equal_to_zero_reads_as_that_member() -> None:
+    codec = SCHEMA.codec(Plan)
+    assert codec.decode(b"") == Plan(Tier.FREE)
+    assert codec.decode(b"\x08\x00") == Plan(Tier.FREE)
+    assert codec.decode(codec.encode(Plan(Tier.PAID))) == Plan(Tier.PAID)
 
 
 def test_empty_is_google_protobuf_empty() -> None:

@@ -3,6 +3,9 @@ what it does not take is refused in one line. (tests/e2e/test_one_port.py serves
 
 from __future__ import annotations
 
+import json
+import socket
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,6 +29,19 @@ def configured(access_log: bool = True) -> dict[str, Any]:
     config: dict[str, Any] = PyvoyServer(envoy.APP, port=0).get_envoy_config()
     envoy.limit(config, LIMITS, access_log)
     return config
+
+
+def configured_http3(tmp_path: Path) -> dict[str, Any]:
+    """``--tls-cert/--tls-key --http3 --port 8443``'s configuration, as Envoy is given it."""
+    settings = envoy.EnvoySettings(
+        host="127.0.0.1",
+        port=8443,
+        limits=LIMITS,
+        tls_cert=str(tmp_path / "cert.pem"),
+        tls_key=str(tmp_path / "key.pem"),
+        http3=True,
+    )
+    return envoy.configuration(settings)
 
 
 def managers(config: dict[str, Any]) -> list[dict[str, Any]]:
@@ -61,6 +77,40 @@ def test_every_listener_carries_the_limits() -> None:
     assert first["typed_config"]["max_connections"] == 7
 
 
+def test_the_http3_listener_carries_the_limits(tmp_path: Path) -> None:
+    tcp, udp = config_listeners = configured_http3(tmp_path)["static_resources"]["listeners"]
+    assert "udp_listener_config" not in tcp
+    assert udp["address"]["socket_address"] == {
+        "address": "127.0.0.1",
+        "port_value": 8443,
+        "protocol": "UDP",
+    }
+    quic = udp["udp_listener_config"]["quic_options"]
+    assert quic["quic_protocol_options"]["max_concurrent_streams"] == 9
+    assert "idle_timeout" not in quic  # QUIC's counts packets, not streams: Envoy's 300 s stay
+    for listener in config_listeners:
+        first = listener["filter_chains"][0]["filters"][0]
+        assert first["typed_config"]["max_connections"] == 7
+    (h3,) = managers({"static_resources": {"listeners": [udp]}})
+    assert h3["codec_type"] == "HTTP3"
+    assert h3["max_request_headers_kb"] == 5
+    assert h3["common_http_protocol_options"]["max_headers_count"] == 12
+    assert h3["generate_request_id"] is False  # as on TCP: the App's request id, not Envoy's
+    assert "http2_protocol_options" not in h3
+
+
+def test_tcp_answers_advertise_http3(tmp_path: Path) -> None:
+    tcp_hcm, h3_hcm = managers(configured_http3(tmp_path))
+    alt_svc = tcp_hcm["http_filters"][0]
+    assert alt_svc["name"] == "envoy.filters.http.header_mutation"
+    (mutation,) = alt_svc["typed_config"]["mutations"]["response_mutations"]
+    assert mutation["append"]["header"] == {"key": "alt-svc", "value": 'h3=":8443"; ma=86400'}
+    assert mutation["append"]["append_action"] == "ADD_IF_ABSENT"  # the App's own wins
+    assert tcp_hcm["http_filters"][1]["name"] == "pyvoy"
+    # HTTP/3 answers need not say it again; pyvoy's two managers no longer share one list.
+    assert [f["name"] for f in h3_hcm["http_filters"]] == ["pyvoy"]
+
+
 def test_no_access_log_is_none() -> None:
     (hcm,) = managers(configured(access_log=False))
     assert "access_log" not in hcm
@@ -71,10 +121,13 @@ def test_no_access_log_is_none() -> None:
 @pytest.mark.parametrize(
     ("args", "said"),
     [
-        (("--server", "pyvoy", "--workers", "2"), "--server pyvoy does not take --workers"),
         (("--server", "pyvoy", "--grpc-port", "6000"), "--grpc-port (native gRPC is on --port)"),
         (("--server", "pyvoy", "--tls-cert", "c.pem"), "--tls-cert without --tls-key"),
         (("--server", "pyvoy", "--http3"), "--http3 without TLS"),
+        (
+            ("--server", "pyvoy", "--tls-cert", "c", "--tls-key", "k", "--http3", "--port", "0"),
+            "--http3 with --port 0",
+        ),
         (("--tls-cert", "c.pem", "--tls-key", "k.pem"), "need --server pyvoy"),
     ],
 )
@@ -82,3 +135,31 @@ def test_what_it_does_not_take_is_one_line(args: tuple[str, ...], said: str) -> 
     result = twofold("serve", "tests.e2e.grpc_app:app", *args)
     assert result.returncode == 2
     assert said in result.stderr and result.stderr.count("\n") == 1, result.stderr
+
+
+def test_envoy_is_driven_through_its_admin_socket_and_the_control_pipe() -> None:
+    settings = envoy.EnvoySettings(host="127.0.0.1", port=0, limits=LIMITS)
+    argv, env = envoy.command(settings, admin="/run/x/admin.sock", control=7)
+    config = json.loads(argv[argv.index("--config-yaml") + 1])
+    # A Unix socket only its owner may use, not a TCP port anyone local could drain.
+    assert config["admin"] == {"address": {"pipe": {"path": "/run/x/admin.sock", "mode": 0o600}}}
+    # Listeners close at once on a drain: the grace period is the supervisor's clock.
+    assert argv[argv.index("--drain-strategy") + 1] == "immediate"
+    assert argv[argv.index("--drain-time-s") + 1] == "0"
+    assert argv[argv.index("--concurrency") + 1] == "1"  # more Envoys, not threads: --workers
+    assert env["TWOFOLD_CONTROL_FD"] == "7"
+    assert json.loads(env["TWOFOLD_LIMITS"]) == {"max_url_bytes": LIMITS.max_url_bytes}
+
+
+def test_a_taken_udp_port_is_one_line_with_http3() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as busy:
+        busy.bind(("127.0.0.1", 0))
+        port = busy.getsockname()[1]
+        tls = ("--tls-cert", "c.pem", "--tls-key", "k.pem")
+        args = ("--server", "pyvoy", *tls, "--http3", "--port", str(port))
+        result = twofold("serve", "tests.e2e.grpc_app:app", *args)
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"twofold: error: UDP port {port} on 127.0.0.1 is already in use"
+        " — choose another with --port\n"
+    )

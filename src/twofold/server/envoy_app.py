@@ -1,0 +1,149 @@
+"""The App inside Envoy (``twofold serve --server pyvoy``), as pyvoy imports it.
+
+pyvoy imports ``twofold.server.envoy_app:app`` inside each Envoy process,
+which loads the target the CLI named (``$TWOFOLD_APP``) and serves it
+through :class:`Controlled`: the one check Envoy cannot make (the request
+target's length, 414), and the end of the control pipe through which the
+supervisor (:mod:`twofold.server.envoy_supervisor`) tells the App to drain
+and, at the end of the grace period, to end the calls still in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+from typing import Any
+
+from twofold.core.asgi import ASGIApp, Message, Receive, Scope, Send
+from twofold.server.health import Readiness
+from twofold.server.limits import ServerLimits
+from twofold.server.loader import ENV_TARGET, load_served
+
+logger = logging.getLogger("twofold.server")
+
+ENV_LIMITS = "TWOFOLD_LIMITS"  # the limits, as JSON, for the App inside Envoy
+ENV_CONTROL = "TWOFOLD_CONTROL_FD"  # the read end of the supervisor's control pipe
+DRAIN = b"d"  # stopping: readiness (/readyz, gRPC health) says no from now on
+CUT = b"c"  # the grace period is over: end the calls still in flight
+PROBLEM = "application/problem+json"
+
+
+class Controlled:
+    """``app`` as the supervisor drives it, from inside Envoy.
+
+    - ``max_url_bytes``: a request target longer than this is 414 (Envoy has
+      no limit on the target alone); None: no check.
+    - The control pipe (``$TWOFOLD_CONTROL_FD``), watched from the lifespan on,
+      on the loop that runs every call (pyvoy runs the App on one event loop,
+      whatever Envoy's worker threads): :data:`DRAIN` turns ``readiness`` to
+      draining, :data:`CUT` cancels every call in flight, as uvicorn does when
+      its grace period is over, so that a stream still open ends with
+      UNAVAILABLE on its wire (:func:`twofold.wires.exchange.stopping`) rather
+      than being cut by Envoy's exit. The pipe reading as closed means the
+      supervisor is gone (even killed with SIGKILL): the App drains, ends its
+      calls and stops Envoy, so that an orphaned Envoy does not keep the port.
+    """
+
+    def __init__(
+        self, app: ASGIApp, readiness: Readiness | None, max_url_bytes: int | None = None
+    ) -> None:
+        self.app = app
+        self.readiness = readiness
+        self.max_url_bytes = max_url_bytes
+        self.calls: set[asyncio.Task[Any]] = set()
+        self.cut = False  # the calls in flight were cancelled on the supervisor's word
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            self._watch()
+            await self.app(scope, receive, send)
+            return
+        if scope["type"] == "http" and self.max_url_bytes is not None:
+            size = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
+            if size > self.max_url_bytes:
+                await _too_long(send, self.max_url_bytes)
+                return
+        task = asyncio.current_task()
+        if task is None:
+            await self.app(scope, receive, send)
+            return
+        self.calls.add(task)
+        started = False
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] in ("http.response.start", "websocket.accept")
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        except asyncio.CancelledError:
+            if not self.cut:  # the client went away, or pyvoy ended the call
+                raise
+            task.uncancel()
+            if scope["type"] == "http" and not started:
+                # Ended by the grace period before it answered: 503, which gRPC
+                # and Connect clients read as UNAVAILABLE.
+                await _unavailable(send)
+        finally:
+            self.calls.discard(task)
+
+    def _watch(self) -> None:
+        fd = os.environ.get(ENV_CONTROL)
+        if fd is None:  # Envoy started by someone else: nobody to listen to
+            return
+        loop = asyncio.get_running_loop()
+        loop.add_reader(int(fd), self._read, loop, int(fd))
+
+    def _read(self, loop: asyncio.AbstractEventLoop, fd: int) -> None:
+        try:
+            data = os.read(fd, 64)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if (DRAIN in data or not data) and self.readiness is not None:
+            self.readiness.drain()
+        if CUT in data or not data:
+            self.cut = True
+            for call in list(self.calls):
+                call.cancel()
+        if not data:
+            loop.remove_reader(fd)
+            logger.warning("The supervisor is gone: stopping")
+            # Envoy's own SIGTERM, once the calls have seen their cancellation.
+            loop.call_later(1.0, os.kill, os.getpid(), signal.SIGTERM)
+
+
+async def _too_long(send: Send, limit: int) -> None:
+    detail = f"the request target is longer than {limit} bytes"
+    await _problem(send, 414, "URI Too Long", detail)
+
+
+async def _unavailable(send: Send) -> None:
+    await _problem(send, 503, "Service Unavailable", "the server is shutting down")
+
+
+async def _problem(send: Send, status: int, title: str, detail: str) -> None:
+    body = json.dumps(
+        {"type": "about:blank", "title": title, "status": status, "detail": detail},
+        separators=(",", ":"),
+    ).encode()
+    headers = [(b"content-type", PROBLEM.encode()), (b"connection", b"close")]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def __getattr__(name: str) -> Any:
+    """``app``: what pyvoy imports inside Envoy, loaded on first use."""
+    if name != "app":
+        raise AttributeError(name)
+    limits = json.loads(os.environ.get(ENV_LIMITS, "{}"))
+    served, inner = load_served(os.environ[ENV_TARGET])
+    max_url_bytes = limits.get("max_url_bytes", ServerLimits().max_url_bytes)
+    found = Controlled(served, inner.readiness, max_url_bytes)
+    globals()["app"] = found
+    return found
