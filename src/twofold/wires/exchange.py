@@ -312,13 +312,19 @@ class EnvelopedCall:
         await self.send({"type": "http.response.start", "status": 200, "headers": raw})
 
     async def write(self, output: Any) -> None:
-        if not self.started:
-            await self.start()
-        data = self.encode(output)
-        flags = 0
-        if self.compress and len(data) >= GZIP_MIN_SIZE:
-            data, flags = compress(data), envelope.COMPRESSED
-        await self.body(envelope.frame(data, flags), more=True)
+        try:
+            if not self.started:
+                await self.start()
+            data = self.encode(output)
+            flags = 0
+            if self.compress and len(data) >= GZIP_MIN_SIZE:
+                data, flags = compress(data), envelope.COMPRESSED
+            await self.body(envelope.frame(data, flags), more=True)
+        except OSError as exc:
+            # A send after the client left raises OSError (ASGI 2.4): the
+            # call ends as a disconnect, not as a failure of the handler's
+            # (which would log a traceback for every stream a client drops).
+            raise ClientDisconnected from exc
 
 
 def _unset(output: Any) -> bytes:
