@@ -9,6 +9,7 @@ BadRequest -> ``violations``, RetryInfo -> ``Retry-After``, the rest ->
 
 from __future__ import annotations
 
+import base64
 import time
 
 import httpx
@@ -202,6 +203,23 @@ def test_metadata_forwarding_is_an_allow_list(http: httpx.Client) -> None:
     seen = r.json()["metadata"]
     assert "authorization=Bearer t0k" in seen and "x-request-id=r-1" in seen
     assert not [m for m in seen if m.startswith(("cookie", "x-internal"))]
+
+
+def test_binary_metadata_reaches_the_upstream_as_its_bytes(upstream: Upstream) -> None:
+    blob = bytes(range(0, 256, 7))
+    gateway = gateway_for(upstream.target, forward_headers=("x-blob-bin",))
+    with serve(gateway) as url, httpx.Client(base_url=url) as http:
+        # Unpadded, as gRPC implementations send -bin values, or padded: both are base64.
+        for text in (base64.b64encode(blob).rstrip(b"="), base64.b64encode(blob)):
+            r = http.post(
+                "/library.v1.Library/Echo", json={"text": "hi"}, headers={"x-blob-bin": text}
+            )
+            assert r.status_code == 200, r.text
+            assert f"x-blob-bin={blob.hex()}" in r.json()["metadata"]
+        r = http.post("/library.v1.Library/Echo", json={"text": "x"}, headers={"x-blob-bin": "%%"})
+        assert r.status_code == 400
+        assert r.json()["code"] == "invalid_argument"
+        assert r.json()["message"] == "metadata x-blob-bin is not base64"
 
 
 def test_upstream_down_is_503_with_retry_after_and_no_hang() -> None:

@@ -161,7 +161,9 @@ class Library:
         self._keep("Echo", request, context)
         if request.delay_ms:
             await asyncio.sleep(request.delay_ms / 1000)
-        seen = sorted(f"{k}={v}" for k, v in context.invocation_metadata() if isinstance(v, str))
+        # Binary (-bin) values as the hex of the bytes the upstream got.
+        pairs = context.invocation_metadata()
+        seen = sorted(f"{k}={v if isinstance(v, str) else v.hex()}" for k, v in pairs)
         return message("EchoRequest")(text=request.text, metadata=seen)
 
     async def ImportBooks(self, requests: AsyncIterator[Any], context: Any) -> Any:

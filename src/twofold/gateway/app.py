@@ -42,7 +42,7 @@ from twofold.gateway.upstream import (
     Upstream,
     grpc_timeout,
 )
-from twofold.http import caching
+from twofold.http import caching, grpcstatus
 from twofold.http.body import BodyTooLarge, ClientDisconnected, header, media_type, read_body
 from twofold.http.body import respond as send_response
 from twofold.http.cors import Cors, CrossOrigin
@@ -274,7 +274,9 @@ class Gateway:
             name = k.decode("latin-1")
             if name in allow:
                 if name.endswith("-bin"):
-                    out.append((name, v))
+                    # Binary metadata is base64 on HTTP (as gRPC over HTTP/2
+                    # sends it); grpcio takes the bytes and encodes them itself.
+                    out.extend((name, b) for _, b in grpcstatus.decode_metadata([(k, v)]))
                 elif _PRINTABLE(v):
                     out.append((name, v.decode("ascii")))
                 else:

@@ -1,18 +1,14 @@
 """JSON-RPC 2.0 over WebSocket at the gateway's JSON-RPC path: every call relayed upstream.
 
 The connection is an App's (:mod:`twofold.wires.websocket_connection`):
-the same framing, batches, subscriptions, ``rpc.send``/``rpc.close``/
-``rpc.unsubscribe``/``rpc.authenticate``, Origin check, limits and close
-codes. What differs is what a call does: here it goes to the gRPC upstream
-as it comes, each ``rpc.send`` one request message, each answer back as the
-upstream sends it. A connection that closes, or a stream unsubscribed,
-cancels its upstream call.
-
-Credentials are the edge's (``GatewayOptions.authentication``): present
-ones are checked on the upgrade, and each method's requirement per call,
-before its params are read, with the upgrade's headers or those of a first
-``rpc.authenticate``. Those headers also give each call its deadline and
-the metadata forwarded upstream.
+the same framing, batches, subscriptions, control methods, Origin check,
+limits and close codes. Here a call goes to the gRPC upstream as it comes,
+each ``rpc.send`` one request message, each answer back as the upstream
+sends it; a connection that closes, or a stream unsubscribed, cancels its
+upstream call. Credentials are the edge's (``GatewayOptions.authentication``):
+checked on the upgrade when present, and per call before its params are
+read, with the upgrade's headers or a first ``rpc.authenticate``'s, which
+also give each call its deadline and forwarded metadata.
 """
 
 from __future__ import annotations

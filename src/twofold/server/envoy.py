@@ -78,7 +78,12 @@ def command(settings: EnvoySettings, admin: str, control: int) -> tuple[list[str
     config["admin"] = {"address": {"pipe": {"path": admin, "mode": 0o600}}}
     env = {**os.environ, **get_envoy_environ(), **settings.env, ENV_CONTROL: str(control)}
     if settings.limits is not None:
-        env[ENV_LIMITS] = json.dumps({"max_url_bytes": settings.limits.max_url_bytes})
+        env[ENV_LIMITS] = json.dumps(
+            {
+                "max_url_bytes": settings.limits.max_url_bytes,
+                "body_timeout": settings.limits.body_timeout,
+            }
+        )
     argv = [
         "envoy",
         "--config-yaml",
@@ -152,9 +157,10 @@ def limit(config: dict[str, Any], limits: ServerLimits, access_log: bool) -> Non
     - ``max_url_bytes``: checked by the App's wrapper (:mod:`twofold.server.envoy_app`):
       Envoy has no limit on the target alone. A target longer than
       ``max_header_bytes`` is 431 from Envoy: the target is part of the head.
-    - ``body_timeout``: not enforced here. Envoy's ``stream_idle_timeout``
-      would also cut a server stream that is quiet for as long; it is off
-      (Envoy's default of five minutes would end quiet streams too).
+    - ``body_timeout``: checked by the App's wrapper too, on its reads of a
+      body. Envoy's ``stream_idle_timeout`` would also cut a server stream
+      that is quiet for as long; it is off (Envoy's default of five minutes
+      would end quiet streams too).
 
     Envoy's own refusals (431, 408, 503) are RFC 9457 problems, as the App's are.
     """

@@ -2,10 +2,11 @@
 
 pyvoy imports ``twofold.server.envoy_app:app`` inside each Envoy process,
 which loads the target the CLI named (``$TWOFOLD_APP``) and serves it
-through :class:`Controlled`: the one check Envoy cannot make (the request
-target's length, 414), and the end of the control pipe through which the
-supervisor (:mod:`twofold.server.envoy_supervisor`) tells the App to drain
-and, at the end of the grace period, to end the calls still in flight.
+through :class:`Controlled`: the checks Envoy cannot make (the request
+target's length, 414; a body that stalls, 408), and the end of the control
+pipe through which the supervisor (:mod:`twofold.server.envoy_supervisor`)
+tells the App to drain and, at the end of the grace period, to end the
+calls still in flight.
 """
 
 from __future__ import annotations
@@ -36,6 +37,13 @@ class Controlled:
 
     - ``max_url_bytes``: a request target longer than this is 414 (Envoy has
       no limit on the target alone); None: no check.
+    - ``body_timeout``: a request body that gets no byte for this long while
+      the App reads it is 408 (if the App has not answered yet), as on
+      uvicorn (:mod:`twofold.server.uvicorn_limits`); None: no check. Envoy's
+      only timer for it, ``stream_idle_timeout``, would also end a server
+      stream that is quiet as long, so the clock is here, on the App's reads.
+      A gRPC or Connect stream's body is its client's messages, which may
+      pause as long as the call lives: its deadline bounds it, as on grpcio.
     - The control pipe (``$TWOFOLD_CONTROL_FD``), watched from the lifespan on,
       on the loop that runs every call (pyvoy runs the App on one event loop,
       whatever Envoy's worker threads): :data:`DRAIN` turns ``readiness`` to
@@ -48,11 +56,16 @@ class Controlled:
     """
 
     def __init__(
-        self, app: ASGIApp, readiness: Readiness | None, max_url_bytes: int | None = None
+        self,
+        app: ASGIApp,
+        readiness: Readiness | None,
+        max_url_bytes: int | None = None,
+        body_timeout: float | None = None,
     ) -> None:
         self.app = app
         self.readiness = readiness
         self.max_url_bytes = max_url_bytes
+        self.body_timeout = body_timeout
         self.calls: set[asyncio.Task[Any]] = set()
         self.cut = False  # the calls in flight were cancelled on the supervisor's word
 
@@ -72,6 +85,10 @@ class Controlled:
             return
         self.calls.add(task)
         started = False
+        clock = None
+        if scope["type"] == "http" and self.body_timeout is not None and not _streams(scope):
+            clock = _BodyClock(receive, self.body_timeout)
+            receive = clock
 
         async def sending(message: Message) -> None:
             nonlocal started
@@ -90,6 +107,10 @@ class Controlled:
 
         try:
             await self.app(scope, receive, sending)
+            if clock is not None and clock.stalled and not started:
+                # The App saw its client gone (http.disconnect) and answered
+                # nobody: the client hears why, and the connection closes.
+                await _problem(send, 408, "Request Timeout", _STALLED % self.body_timeout)
         except asyncio.CancelledError:
             if not self.cut:  # the client went away, or pyvoy ended the call
                 raise
@@ -128,6 +149,46 @@ class Controlled:
             loop.call_later(1.0, os.kill, os.getpid(), signal.SIGTERM)
 
 
+_STALLED = "the request body got no byte for %g s"
+# Bodies that are a client's stream of messages (gRPC, Connect streaming):
+# not a body that stalls, a stream that pauses; the call's deadline bounds it.
+_STREAMED = (b"application/grpc", b"application/connect+")
+
+
+def _streams(scope: Scope) -> bool:
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            value = value.lower()
+            return value.startswith(_STREAMED) and not value.startswith(b"application/grpc-web")
+    return False
+
+
+class _BodyClock:
+    """``receive`` with the body timeout on each read of the body: a read that
+    waits longer tells the App its client is gone (``http.disconnect``), which
+    ends its call as a disconnect would, and :class:`Controlled` answers 408.
+    Once the body is whole, reads go straight through."""
+
+    def __init__(self, receive: Receive, timeout: float) -> None:
+        self.receive = receive
+        self.timeout = timeout
+        self.whole = False
+        self.stalled = False
+
+    async def __call__(self) -> Message:
+        if self.whole:
+            return await self.receive()
+        try:
+            async with asyncio.timeout(self.timeout):
+                message = await self.receive()
+        except TimeoutError:
+            self.whole = self.stalled = True
+            return {"type": "http.disconnect"}
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            self.whole = True
+        return message
+
+
 async def _too_long(send: Send, limit: int) -> None:
     detail = f"the request target is longer than {limit} bytes"
     await _problem(send, 414, "URI Too Long", detail)
@@ -154,6 +215,6 @@ def __getattr__(name: str) -> Any:
     limits = json.loads(os.environ.get(ENV_LIMITS, "{}"))
     served, inner = load_served(os.environ[ENV_TARGET])
     max_url_bytes = limits.get("max_url_bytes", ServerLimits().max_url_bytes)
-    found = Controlled(served, inner.readiness, max_url_bytes)
+    found = Controlled(served, inner.readiness, max_url_bytes, limits.get("body_timeout"))
     globals()["app"] = found
     return found

@@ -1,18 +1,16 @@
 """``--server pyvoy``: the process that runs the Envoys and stops them gracefully.
 
-``twofold serve --server pyvoy`` (and ``twofold gateway --server pyvoy``)
-stays a small Python process that owns its Envoys' PIDs, rather than
-exec'ing Envoy in its own place: Envoy's SIGTERM ends every connection at
-once, calls in flight with them, and Envoy alone has no "stop accepting,
-let calls finish for N seconds, then exit". That takes a clock and Envoy's
-admin interface from outside Envoy, and a way to turn the App's readiness,
-which is what :class:`EnvoySupervisor` is. (Envoy's
-``--parent-shutdown-time-s`` is for its hot restart, which hands listeners
-to a new Envoy: not a stop.) The same process starts ``--workers N`` Envoys
-on one port (SO_REUSEPORT: Envoy sets it on its listeners), replaces one
-that dies, and gives up on one that cannot start, as
-:class:`twofold.server.supervisor.Supervisor` does for uvicorn's workers;
-with ``--reload`` it stops and starts them again when a Python file changes.
+``twofold serve --server pyvoy`` (and ``twofold gateway``) stays a small
+Python process owning its Envoys' PIDs rather than exec'ing Envoy: Envoy's
+SIGTERM ends every connection at once, calls in flight with them, and Envoy
+alone has no "stop accepting, let calls finish for N seconds, then exit".
+That takes a clock, Envoy's admin interface and a way to turn the App's
+readiness, from outside Envoy: :class:`EnvoySupervisor`. (Envoy's
+``--parent-shutdown-time-s`` is for hot restarts, not a stop.) It also
+starts ``--workers N`` Envoys on one port (SO_REUSEPORT), replaces one that
+dies, gives up on one that cannot start, as
+:class:`twofold.server.supervisor.Supervisor` does for uvicorn's workers,
+and with ``--reload`` restarts them when a Python file changes.
 """
 
 from __future__ import annotations

@@ -1,21 +1,16 @@
 """One JSON-RPC 2.0 connection over WebSocket: the loop an App's wire and the gateway share.
 
-The upgrade (Origin, credentials, subprotocol), then a reader (the serving
-task), a writer and a task per call. Requests, batches and notifications are
-JSON-RPC's (:mod:`twofold.http.jsonrpc`), answered in any order. Calling a
-streaming method answers a stream id at once; its messages follow as
-``rpc.subscription`` notifications, its end as one with ``"end": true`` or
-an ``"error"``. ``rpc.unsubscribe`` ends a stream early; ``rpc.send`` feeds
-a client or bidi stream, ``rpc.close`` ends its input. Credentials come on
-the upgrade or in a first ``rpc.authenticate`` message, checked before
-anything else is read; a browser's Origin must be the page's own or one the
-CORS policy lists. Limits (:class:`~twofold.core.options.WebSocketOptions`)
-close with RFC 6455's codes.
-
-What a call does is the one part that differs, behind :class:`Calls`: an
-App runs its handler through the interceptor chain
-(:mod:`twofold.wires.websocket`), the gateway relays it to its gRPC
-upstream (:mod:`twofold.gateway.socket`).
+The upgrade (Origin, credentials, subprotocol), then a reader, a writer and
+a task per call. Requests, batches and notifications are JSON-RPC's
+(:mod:`twofold.http.jsonrpc`), answered in any order; a streaming method
+answers a stream id at once, its messages following as ``rpc.subscription``
+notifications, its end as one with ``"end": true`` or an ``"error"``.
+``rpc.unsubscribe`` ends a stream early; ``rpc.send`` feeds a client or bidi
+stream, ``rpc.close`` ends its input. Credentials come on the upgrade or in
+a first ``rpc.authenticate``, checked before anything else is read. Limits
+(:class:`~twofold.core.options.WebSocketOptions`) close with RFC 6455's
+codes. What a call does is behind :class:`Calls`: the App's handler
+(:mod:`twofold.wires.websocket`), or the gateway's relay (:mod:`twofold.gateway.socket`).
 """
 
 from __future__ import annotations

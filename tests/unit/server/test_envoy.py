@@ -148,7 +148,10 @@ def test_envoy_is_driven_through_its_admin_socket_and_the_control_pipe() -> None
     assert argv[argv.index("--drain-time-s") + 1] == "0"
     assert argv[argv.index("--concurrency") + 1] == "1"  # more Envoys, not threads: --workers
     assert env["TWOFOLD_CONTROL_FD"] == "7"
-    assert json.loads(env["TWOFOLD_LIMITS"]) == {"max_url_bytes": LIMITS.max_url_bytes}
+    assert json.loads(env["TWOFOLD_LIMITS"]) == {
+        "max_url_bytes": LIMITS.max_url_bytes,
+        "body_timeout": LIMITS.body_timeout,
+    }
 
 
 def test_a_taken_udp_port_is_one_line_with_http3() -> None:
