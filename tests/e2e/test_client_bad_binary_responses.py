@@ -297,10 +297,12 @@ def grpc_target() -> Iterator[str]:
     server.stop(None).wait()
 
 
-def test_bad_grpc_answers(grpc_target: str) -> None:
+@pytest.mark.parametrize("transport", [None, "h2"])  # grpcio's channel, the client's own HTTP/2
+def test_bad_grpc_answers(grpc_target: str, transport: str | None) -> None:
     rpcs = [Rpc(SERVICE, n, Empty, Item, n) for n in HANDLERS if n != "StreamGarbage"]
     rpcs.append(Rpc(SERVICE, "StreamGarbage", Empty, Item, kind=StreamKind.SERVER))
     options: dict[str, Any] = {"protocol": "grpc", "retry": None, "max_response_size": LIMIT}
+    options["transport"] = transport
     with Client(rpcs, grpc_target, **options) as client:
         assert client.call("Good") == Item(id=7, name="x")
         errors = {}

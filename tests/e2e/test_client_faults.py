@@ -161,12 +161,20 @@ def test_a_method_with_side_effects_is_never_retried(protocol: str, down: str) -
     assert transport.sent == 1
 
 
+def grpc_options(protocol: str) -> dict[str, Any]:
+    """``grpc-h2``: native gRPC on the client's own HTTP/2 (``transport="h2"``)."""
+    if protocol == "grpc-h2":
+        return {"protocol": "grpc", "transport": "h2"}
+    return {"protocol": protocol}
+
+
+@pytest.mark.parametrize("grpc", ["grpc", "grpc-h2"])
 def test_grpc_server_down_is_unavailable_after_the_retries(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, grpc: str
 ) -> None:
     caplog.set_level(logging.INFO, "twofold.client")
     nowhere = f"127.0.0.1:{free_port()}"
-    with Client(service, nowhere, protocol="grpc", retry=FAST_RETRY) as c:
+    with Client(service, nowhere, retry=FAST_RETRY, **grpc_options(grpc)) as c:
         assert raised(c.get_item, id=1).code is Code.UNAVAILABLE
         assert retries(caplog) == 2  # three attempts in all
         caplog.clear()
@@ -174,7 +182,7 @@ def test_grpc_server_down_is_unavailable_after_the_retries(
         assert retries(caplog) == 0  # a create is never repeated
 
     async def main() -> Error:
-        async with AsyncClient(service, nowhere, protocol="grpc", retry=FAST_RETRY) as c:
+        async with AsyncClient(service, nowhere, retry=FAST_RETRY, **grpc_options(grpc)) as c:
             with pytest.raises(Error) as info:
                 await c.get_item(id=1)
             return info.value
@@ -184,14 +192,14 @@ def test_grpc_server_down_is_unavailable_after_the_retries(
     assert retries(caplog) == 2
 
 
-@pytest.mark.parametrize("protocol", ["connect", "grpc"])
+@pytest.mark.parametrize("protocol", ["connect", "grpc", "grpc-h2"])
 def test_a_stream_that_cannot_start_is_retried(
     protocol: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, "twofold.client")
     nowhere = f"127.0.0.1:{free_port()}"
-    target = nowhere if protocol == "grpc" else f"http://{nowhere}"
-    with Client(service, target, protocol=protocol, retry=FAST_RETRY) as c:
+    target = f"http://{nowhere}" if protocol == "connect" else nowhere
+    with Client(service, target, retry=FAST_RETRY, **grpc_options(protocol)) as c:
         assert raised(list, c.items_from(first=1)).code is Code.UNAVAILABLE
     assert retries(caplog) == 2
 
@@ -233,13 +241,13 @@ def wait_for_cancellation() -> bool:
     return CANCELLED.wait(3)
 
 
-@pytest.mark.parametrize("protocol", ["connect", "connect-proto", "grpc-web", "grpc"])
+@pytest.mark.parametrize("protocol", ["connect", "connect-proto", "grpc-web", "grpc", "grpc-h2"])
 def test_the_deadline_cancels_the_handler(protocol: str, url: str, grpc_target: str) -> None:
     STARTED.clear()
     CANCELLED.clear()
     started = time.monotonic()
-    target = grpc_target if protocol == "grpc" else url
-    with Client(service, target, protocol=protocol) as c:
+    target = grpc_target if protocol.startswith("grpc") and protocol != "grpc-web" else url
+    with Client(service, target, **grpc_options(protocol)) as c:
         error = raised(c.slow, seconds=5, timeout=0.3)
     assert error.code is Code.DEADLINE_EXCEEDED
     assert time.monotonic() - started < 2.5  # the handler would take 5 s
@@ -248,14 +256,14 @@ def test_the_deadline_cancels_the_handler(protocol: str, url: str, grpc_target: 
     assert wait_for_cancellation()
 
 
-@pytest.mark.parametrize("protocol", ["connect", "grpc"])
+@pytest.mark.parametrize("protocol", ["connect", "grpc", "grpc-h2"])
 def test_async_deadline_cancels_the_handler(protocol: str, url: str, grpc_target: str) -> None:
     STARTED.clear()
     CANCELLED.clear()
-    target = grpc_target if protocol == "grpc" else url
+    target = url if protocol == "connect" else grpc_target
 
     async def main() -> Error:
-        async with AsyncClient(service, target, protocol=protocol, timeout=0.3) as c:
+        async with AsyncClient(service, target, timeout=0.3, **grpc_options(protocol)) as c:
             with pytest.raises(Error) as info:
                 await c.slow(seconds=5)
             return info.value

@@ -22,7 +22,9 @@ from tests.e2e.threaded import serve, serve_grpc
 from twofold import App, AsyncClient, Client, Code, Error, Idempotency, Service
 from twofold.client import ApiKey
 
-STREAMING = ["connect", "connect-proto", "grpc-web", "grpc"]
+# "grpc-h2" is protocol="grpc" with transport="h2": the client's own HTTP/2, no grpcio.
+STREAMING = ["connect", "connect-proto", "grpc-web", "grpc", "grpc-h2"]
+GRPC = ["grpc", "grpc-h2"]
 events = Service("events.v1")
 
 
@@ -45,14 +47,20 @@ def targets() -> Iterator[dict[str, str]]:
         yield {"http": url, "grpc": address}
 
 
+def _options(targets: dict[str, str], protocol: str, options: dict[str, Any]) -> dict[str, Any]:
+    if protocol == "grpc-h2":
+        return {**options, "protocol": "grpc", "transport": "h2"}
+    return {**options, "protocol": protocol}
+
+
 def client(targets: dict[str, str], protocol: str, **options: Any) -> Client:
-    target = targets["grpc" if protocol == "grpc" else "http"]
-    return Client(grpc_app.service, target, protocol=protocol, **options)
+    target = targets["grpc" if protocol in GRPC else "http"]
+    return Client(grpc_app.service, target, **_options(targets, protocol, options))
 
 
 def async_client(targets: dict[str, str], protocol: str, **options: Any) -> AsyncClient:
-    target = targets["grpc" if protocol == "grpc" else "http"]
-    return AsyncClient(grpc_app.service, target, protocol=protocol, **options)
+    target = targets["grpc" if protocol in GRPC else "http"]
+    return AsyncClient(grpc_app.service, target, **_options(targets, protocol, options))
 
 
 def ns(outputs: Any) -> list[int]:
@@ -144,8 +152,9 @@ def test_a_deadline_ends_a_stream(targets: dict[str, str], protocol: str) -> Non
     assert wait_for("ticks finally")
 
 
-def test_bidi_over_grpc(targets: dict[str, str]) -> None:
-    with client(targets, "grpc") as c:
+@pytest.mark.parametrize("protocol", GRPC)
+def test_bidi_over_grpc(targets: dict[str, str], protocol: str) -> None:
+    with client(targets, protocol) as c:
         assert ns(c.double([Number(1), Number(2)])) == [2, 4]
         with pytest.raises(Error) as info:
             list(c.double([Number(1), Number(-1)]))
@@ -153,13 +162,16 @@ def test_bidi_over_grpc(targets: dict[str, str]) -> None:
         assert [v.field for v in info.value.violations] == ["n"]
 
     async def main() -> list[int]:
-        async with async_client(targets, "grpc") as a:
+        async with async_client(targets, protocol) as a:
             return [n.n async for n in a.double([Number(3)])]
 
     assert asyncio.run(main()) == [6]
 
 
-def test_a_bidi_stream_answers_while_requests_are_still_coming(targets: dict[str, str]) -> None:
+@pytest.mark.parametrize("protocol", GRPC)
+def test_a_bidi_stream_answers_while_requests_are_still_coming(
+    targets: dict[str, str], protocol: str
+) -> None:
     """Full duplex: each answer arrives before the next request is made."""
     answers: list[int] = []
 
@@ -170,7 +182,7 @@ def test_a_bidi_stream_answers_while_requests_are_still_coming(targets: dict[str
             while len(answers) < n and time.monotonic() < deadline:
                 time.sleep(0.01)
 
-    with client(targets, "grpc") as c:
+    with client(targets, protocol) as c:
         for number in c.double(requests()):
             answers.append(number.n)
     assert answers == [2, 4, 6]
@@ -193,13 +205,14 @@ def broken() -> Iterator[Any]:
     yield {"n": "two"}  # not a Number: the client refuses it mid-stream
 
 
-def test_a_broken_request_stream_cancels_the_call(targets: dict[str, str]) -> None:
+@pytest.mark.parametrize("grpc", GRPC)
+def test_a_broken_request_stream_cancels_the_call(targets: dict[str, str], grpc: str) -> None:
     for protocol in STREAMING:
         with client(targets, protocol) as c, pytest.raises(Error) as info:
             c.total(broken())
         assert info.value.code is Code.INVALID_ARGUMENT, protocol
         assert [v.field for v in info.value.violations] == ["n"]
-    with client(targets, "grpc") as c, pytest.raises(Error) as info:
+    with client(targets, grpc) as c, pytest.raises(Error) as info:
         list(c.double(broken()))
     assert info.value.code is Code.INVALID_ARGUMENT
 
@@ -212,7 +225,7 @@ def test_a_broken_request_stream_cancels_the_call(targets: dict[str, str]) -> No
         raise Broken
 
     async def main() -> None:
-        async with async_client(targets, "grpc") as a:
+        async with async_client(targets, grpc) as a:
             with pytest.raises(Broken):
                 await a.total(failing())
             with pytest.raises(Broken):

@@ -19,8 +19,9 @@ from google.protobuf.message import DecodeError, Message
 from grpc_reflection.v1alpha import reflection_pb2
 
 from twofold.cli.methods import Methods
-from twofold.client.channels import address, failure, metadata
+from twofold.client.channels import failure
 from twofold.client.codecs import Codecs, MessageCodec
+from twofold.client.grpcwire import address, metadata
 from twofold.client.rpc import Rpc
 from twofold.core.code import Code
 from twofold.core.errors import Error

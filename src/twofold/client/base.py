@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
-from typing import Any, TypedDict
+from typing import Any, Literal, TypedDict
 
 import httpx
 import msgspec
@@ -60,13 +60,13 @@ class _CommonOptions(TypedDict, total=False):
 class ClientOptions(_CommonOptions, total=False):
     """The keyword options of :class:`~twofold.Client` (for generated subclasses)."""
 
-    transport: httpx.BaseTransport | None
+    transport: httpx.BaseTransport | Literal["h2"] | None
 
 
 class AsyncClientOptions(_CommonOptions, total=False):
     """The keyword options of :class:`~twofold.AsyncClient`."""
 
-    transport: httpx.AsyncBaseTransport | None
+    transport: httpx.AsyncBaseTransport | Literal["h2"] | None
 
 
 class BaseClient:

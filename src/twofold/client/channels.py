@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
-import urllib.parse
 from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
@@ -30,28 +28,20 @@ import grpc.aio
 
 from twofold.client.codecs import Codecs, MessageCodec
 from twofold.client.errors import Failure, fail, message_from, status_details
+from twofold.client.grpcwire import (
+    DETAILS_KEY,
+    PUSHBACK_KEY,
+    address,
+    decoded,
+    metadata,
+    remaining,
+)
+from twofold.client.grpcwire import pushback as pushback_of
 from twofold.client.rpc import Rpc
 from twofold.core.code import Code
 from twofold.core.errors import Error
 
-DETAILS_KEY = "grpc-status-details-bin"
-PUSHBACK_KEY = "grpc-retry-pushback-ms"
-# Headers grpcio sets itself (or HTTP/2 forbids): never sent as metadata.
-_RESERVED = frozenset({"content-type", "user-agent", "te", "host", "connection"})
 _NUMBERS = {c.value for c in Code}
-Metadata = tuple[tuple[str, str], ...]
-
-
-def address(target: object) -> tuple[str, bool]:
-    """``host:port`` and whether to use TLS, from ``host:port`` or an http(s) URL."""
-    if not isinstance(target, str):
-        raise ValueError("protocol 'grpc' needs a server address: no in-process transport")
-    if "://" not in target:
-        return target, False
-    url = urllib.parse.urlsplit(target)
-    if url.scheme not in ("http", "https") or not url.netloc or url.path not in ("", "/"):
-        raise ValueError(f"a gRPC target is host:port or http(s)://host:port, got {target!r}")
-    return url.netloc, url.scheme == "https"
 
 
 def channel_options(max_response_size: int, headers: Mapping[str, str]) -> list[tuple[str, Any]]:
@@ -60,10 +50,6 @@ def channel_options(max_response_size: int, headers: Mapping[str, str]) -> list[
     if agent:
         options.append(("grpc.primary_user_agent", agent))
     return options
-
-
-def metadata(headers: Mapping[str, str]) -> Metadata:
-    return tuple((k.lower(), v) for k, v in headers.items() if k.lower() not in _RESERVED)
 
 
 def failure(exc: Any) -> Failure:
@@ -76,27 +62,13 @@ def failure(exc: Any) -> Failure:
     for key, value in exc.trailing_metadata() or ():
         if key == DETAILS_KEY:
             details = status_details(value)
-        elif key == PUSHBACK_KEY and str(value).isdigit():
-            pushback = int(value) / 1000  # gRPC's own Retry-After, in milliseconds
+        elif key == PUSHBACK_KEY:
+            pushback = pushback_of(value)
     # grpcio's own refusal of a message over max_receive_message_length:
     # the same call would be refused the same way.
     local = code is Code.RESOURCE_EXHAUSTED and "larger than max" in message
     error = Error(code, message_from(message, code), details)
     return Failure(error, retryable=not local, retry_after=pushback)
-
-
-def _remaining(deadline: float | None) -> float | None:
-    return None if deadline is None else max(0.001, deadline - time.monotonic())
-
-
-def _decoded(rpc: Rpc[Any, Any], codec: MessageCodec, raw: bytes) -> Any:
-    try:
-        return codec.decode(raw)
-    except Error as exc:
-        name = rpc.output_type.__name__
-        raise fail(
-            Code.INTERNAL, f"{rpc.name} answered a malformed {name}: {exc.message}"
-        ) from None
 
 
 class _Requests:
@@ -166,11 +138,11 @@ class GrpcCalls:
         call = self.channel.unary_unary(rpc.path)
         try:
             raw = call(
-                codec.encode(message), timeout=_remaining(deadline), metadata=metadata(headers)
+                codec.encode(message), timeout=remaining(deadline), metadata=metadata(headers)
             )
         except grpc.RpcError as exc:
             raise failure(exc) from None
-        return _decoded(rpc, codec, raw)
+        return decoded(rpc, codec, raw)
 
     def client_stream(
         self,
@@ -183,7 +155,7 @@ class GrpcCalls:
         requests = _Requests(messages, codec.encode)
         call = self.channel.stream_unary(rpc.path)
         future = requests.bind(
-            call.future(iter(requests), timeout=_remaining(deadline), metadata=metadata(headers))
+            call.future(iter(requests), timeout=remaining(deadline), metadata=metadata(headers))
         )
         try:
             raw = future.result()
@@ -194,7 +166,7 @@ class GrpcCalls:
             requests.check()
             raise fail(Code.CANCELED, f"{rpc.name} was cancelled") from None
         requests.check()
-        return _decoded(rpc, codec, raw)
+        return decoded(rpc, codec, raw)
 
     def stream(
         self,
@@ -207,7 +179,7 @@ class GrpcCalls:
     ) -> Iterator[Any]:
         """A server stream (``single``: one request) or a bidi stream's outputs."""
         codec = self._codecs.proto(rpc)
-        options = {"timeout": _remaining(deadline), "metadata": metadata(headers)}
+        options = {"timeout": remaining(deadline), "metadata": metadata(headers)}
         requests = _Requests(messages, codec.encode)
         if single:
             (message,) = messages
@@ -216,7 +188,7 @@ class GrpcCalls:
             call = requests.bind(self.channel.stream_stream(rpc.path)(iter(requests), **options))
         try:
             for raw in call:
-                yield _decoded(rpc, codec, raw)
+                yield decoded(rpc, codec, raw)
         except grpc.RpcError as exc:
             requests.check()
             raise failure(exc) from None
@@ -267,11 +239,11 @@ class AsyncGrpcCalls:
         call = self.channel.unary_unary(rpc.path)
         try:
             raw = await call(
-                codec.encode(message), timeout=_remaining(deadline), metadata=metadata(headers)
+                codec.encode(message), timeout=remaining(deadline), metadata=metadata(headers)
             )
         except grpc.aio.AioRpcError as exc:
             raise failure(exc) from None
-        return _decoded(rpc, codec, raw)
+        return decoded(rpc, codec, raw)
 
     async def client_stream(
         self,
@@ -282,7 +254,7 @@ class AsyncGrpcCalls:
     ) -> Any:
         codec = self._codecs.proto(rpc)
         call = self.channel.stream_unary(rpc.path)(
-            timeout=_remaining(deadline), metadata=metadata(headers)
+            timeout=remaining(deadline), metadata=metadata(headers)
         )
         try:
             await _write(call, messages, codec)
@@ -291,7 +263,7 @@ class AsyncGrpcCalls:
             raise failure(exc) from None
         finally:
             call.cancel()
-        return _decoded(rpc, codec, raw)
+        return decoded(rpc, codec, raw)
 
     async def stream(
         self,
@@ -303,7 +275,7 @@ class AsyncGrpcCalls:
         single: bool,
     ) -> AsyncGenerator[Any, None]:
         codec = self._codecs.proto(rpc)
-        options = {"timeout": _remaining(deadline), "metadata": metadata(headers)}
+        options = {"timeout": remaining(deadline), "metadata": metadata(headers)}
         writer: asyncio.Task[None] | None = None
         if single:
             (message,) = [m async for m in _each(messages)]
@@ -317,7 +289,7 @@ class AsyncGrpcCalls:
                 raw = await call.read()
                 if raw is grpc.aio.EOF:
                     break
-                yield _decoded(rpc, codec, raw)
+                yield decoded(rpc, codec, raw)
             if writer is not None:
                 await writer
         except (grpc.aio.AioRpcError, asyncio.CancelledError) as exc:

@@ -532,6 +532,7 @@ HTTP_PROTOCOLS: dict[str, type[Protocol]] = {
     p.name: p for p in (Rest, JsonRpc, Connect, ConnectProto, GrpcWeb)
 }
 GRPC = "grpc"
+H2 = "h2"  # transport= of a gRPC client that needs no grpcio
 REST = "rest"
 NAMES = (*HTTP_PROTOCOLS, GRPC)
 

@@ -28,7 +28,7 @@ from collections.abc import (
     Mapping,
 )
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import httpx
 
@@ -37,7 +37,7 @@ from twofold.client.auth import Auth
 from twofold.client.base import DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_RETRY, BaseClient
 from twofold.client.calls import AsyncHttpCalls, HttpCalls
 from twofold.client.errors import Failure
-from twofold.client.protocols import GRPC, REST
+from twofold.client.protocols import GRPC, H2, REST
 from twofold.client.protocols import protocol as make_protocol
 from twofold.client.retry import Retry
 from twofold.client.rpc import Rpc, Services
@@ -47,7 +47,10 @@ from twofold.core.method import StreamKind
 if TYPE_CHECKING:
     # grpcio is imported when a client speaks gRPC, not by every client.
     from twofold.client.channels import AsyncGrpcCalls, GrpcCalls
+    from twofold.client.h2grpc import AsyncH2GrpcCalls
+    from twofold.client.h2sync import H2GrpcCalls
 
+T = TypeVar("T")
 InputT = TypeVar("InputT")
 OutputT = TypeVar("OutputT")
 S = TypeVar("S", bound="Stub")
@@ -64,7 +67,8 @@ class Stub(BaseClient):
     ``"connect-proto"``, ``"grpc-web"``, ``"grpc"``, ``"rest"`` or
     ``"jsonrpc"``. ``timeout`` is every call's deadline in seconds (None: no
     deadline). ``transport`` replaces httpx's (``httpx.HTTPTransport(verify=...)``,
-    ``httpx.MockTransport(handler)``...); it has no meaning for gRPC.
+    ``httpx.MockTransport(handler)``...); for gRPC it is None (grpcio's
+    channels) or ``"h2"``, Twofold's own HTTP/2 transport, with no grpcio.
     """
 
     def __init__(
@@ -78,21 +82,29 @@ class Stub(BaseClient):
         auth: Auth | None = None,
         headers: Mapping[str, str] | None = None,
         max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
-        transport: httpx.BaseTransport | None = None,
+        transport: httpx.BaseTransport | Literal["h2"] | None = None,
     ) -> None:
         super().__init__(
             services, protocol=protocol, timeout=timeout, retry=retry, auth=auth, headers=headers
         )
-        self._calls: HttpCalls | GrpcCalls
+        self._calls: HttpCalls | GrpcCalls | H2GrpcCalls
         if self.protocol == GRPC:
-            from twofold.client.channels import GrpcCalls
+            options: dict[str, Any] = {
+                "max_response_size": max_response_size,
+                "headers": self._headers,
+            }
+            if _own_h2(transport):
+                from twofold.client.h2sync import H2GrpcCalls
 
-            _no_transport(transport)
-            self._calls = GrpcCalls(
-                target, self._codecs, max_response_size=max_response_size, headers=self._headers
-            )
+                self._calls = H2GrpcCalls(target, self._codecs, **options)
+            else:
+                from twofold.client.channels import GrpcCalls
+
+                self._calls = GrpcCalls(target, self._codecs, **options)
         else:
-            http = HttpTransport(target, max_response_size=max_response_size, transport=transport)
+            http = HttpTransport(
+                target, max_response_size=max_response_size, transport=_httpx_only(transport)
+            )
             self._calls = HttpCalls(make_protocol(self.protocol, self._codecs), http)
 
     def invoke(
@@ -254,22 +266,28 @@ class AsyncStub(BaseClient):
         auth: Auth | None = None,
         headers: Mapping[str, str] | None = None,
         max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
-        transport: httpx.AsyncBaseTransport | None = None,
+        transport: httpx.AsyncBaseTransport | Literal["h2"] | None = None,
     ) -> None:
         super().__init__(
             services, protocol=protocol, timeout=timeout, retry=retry, auth=auth, headers=headers
         )
-        self._calls: AsyncHttpCalls | AsyncGrpcCalls
+        self._calls: AsyncHttpCalls | AsyncGrpcCalls | AsyncH2GrpcCalls
         if self.protocol == GRPC:
-            from twofold.client.channels import AsyncGrpcCalls
+            options: dict[str, Any] = {
+                "max_response_size": max_response_size,
+                "headers": self._headers,
+            }
+            if _own_h2(transport):
+                from twofold.client.h2grpc import AsyncH2GrpcCalls
 
-            _no_transport(transport)
-            self._calls = AsyncGrpcCalls(
-                target, self._codecs, max_response_size=max_response_size, headers=self._headers
-            )
+                self._calls = AsyncH2GrpcCalls(target, self._codecs, **options)
+            else:
+                from twofold.client.channels import AsyncGrpcCalls
+
+                self._calls = AsyncGrpcCalls(target, self._codecs, **options)
         else:
             http = AsyncHttpTransport(
-                target, max_response_size=max_response_size, transport=transport
+                target, max_response_size=max_response_size, transport=_httpx_only(transport)
             )
             self._calls = AsyncHttpCalls(make_protocol(self.protocol, self._codecs), http)
 
@@ -487,9 +505,20 @@ class AsyncClient(AsyncStub):
         return [*super().__dir__(), *(r.python_name for r in self._rpcs)]
 
 
-def _no_transport(transport: object) -> None:
-    if transport is not None:
-        raise ValueError("transport= is an httpx transport: protocol 'grpc' uses grpcio")
+def _own_h2(transport: object) -> bool:
+    """Whether a gRPC client runs on Twofold's own HTTP/2 transport (``"h2"``)
+    rather than grpcio (None)."""
+    if transport is None or transport == H2:
+        return transport == H2
+    raise ValueError(
+        f"transport= for protocol 'grpc' is None (grpcio) or \"h2\" (no grpcio), not {transport!r}"
+    )
+
+
+def _httpx_only(transport: T | str | None) -> T | None:
+    if isinstance(transport, str):
+        raise ValueError(f"transport={transport!r} is for protocol 'grpc'; pass an httpx transport")
+    return transport
 
 
 def _stream_of(rpc: Rpc[Any, Any], messages: Any, fields: Mapping[str, Any]) -> Any:
