@@ -128,6 +128,25 @@ def test_a_length_prefix_over_the_limit_is_resource_exhausted() -> None:
     run(test)
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(b"\x00\x00\x00\x00\x64\x08\x01", id="prefix-promises-more"),
+        pytest.param(b"\x00\x00\x00", id="prefix-cut-short"),
+    ],
+)
+def test_a_body_that_ends_inside_a_message_is_internal(body: bytes) -> None:
+    async def test(c: Calls, port: int) -> None:
+        for name in ("Whoami", "Total"):  # unary, and a client stream
+            path = c.methods[name].path
+            out = await asyncio.to_thread(h2_call, port, path, body, "application/grpc")
+            # As grpc-go answers (an unexpected EOF inside a message is INTERNAL).
+            assert out["trailers"][b"grpc-status"] == b"13"
+            assert out["trailers"][b"grpc-message"].startswith(b"truncated message")
+
+    run(test)
+
+
 def test_over_http1_the_call_is_refused_with_a_status_in_the_headers() -> None:
     async def test(c: Calls, port: int) -> None:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:

@@ -50,7 +50,8 @@ class Reader:
     the compressed flag is INTERNAL, as the gRPC spec says (the peer broke
     the protocol, nothing in the request is wrong). A body that ends inside
     an envelope (a truncated stream, or a length prefix that promised more
-    than was sent) is INVALID_ARGUMENT, as in connect-go.
+    than was sent) is ``truncated``: INVALID_ARGUMENT by default, as in
+    connect-go; native gRPC passes INTERNAL, as grpc-go answers.
 
     ``text`` reads gRPC-Web-text: the body is base64, possibly several
     padded base64 runs back to back (one per message the client wrote).
@@ -64,8 +65,10 @@ class Reader:
         *,
         text: bool = False,
         first: bytes = b"",
+        truncated: Code = Code.INVALID_ARGUMENT,
     ) -> None:
         self._receive = receive
+        self._truncated = truncated
         self._limit = limit
         self._decompress = decompress
         self._text = text
@@ -84,7 +87,7 @@ class Reader:
         """The next envelope, or None where the body ends cleanly between envelopes."""
         if not await self._fill(HEADER_SIZE):
             if self._buffer:
-                raise Error(Code.INVALID_ARGUMENT, "truncated message: incomplete envelope header")
+                raise Error(self._truncated, "truncated message: incomplete envelope header")
             return None
         flags = self._buffer[0]
         size = int.from_bytes(self._buffer[1:5], "big")
@@ -96,7 +99,7 @@ class Reader:
         if not await self._fill(HEADER_SIZE + size):
             have = len(self._buffer) - HEADER_SIZE
             raise Error(
-                Code.INVALID_ARGUMENT,
+                self._truncated,
                 f"truncated message: the envelope promised {size} bytes, the body had {have}",
             )
         data = bytes(self._buffer[HEADER_SIZE : HEADER_SIZE + size])

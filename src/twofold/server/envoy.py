@@ -28,6 +28,13 @@ APP = "twofold.server.envoy_app:app"
 LOG_LEVELS = {"trace": "debug", "debug": "info", "info": "warning", "warning": "warning"}
 PROBLEM = "application/problem+json"
 ALT_SVC_MAX_AGE = 86400  # seconds a client may remember that HTTP/3 is offered
+# HTTP/2 flow-control windows, Envoy's edge recommendation: Envoy holds at most
+# a stream window of answer for a client that does not read (the App's send
+# waits beyond it), and a client may send a stream window of body the App has
+# not read. Envoy's own defaults (16 MiB a stream, 24 MiB a connection), times
+# max_concurrent_streams, would let one slow reader pin gigabytes.
+STREAM_WINDOW = 64 * 1024
+CONNECTION_WINDOW = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +146,8 @@ def limit(config: dict[str, Any], limits: ServerLimits, access_log: bool) -> Non
     - ``max_connections``: the ``connection_limit`` network filter, which
       closes a connection beyond the limit at once (a QUIC one, on the
       HTTP/3 listener's own count, gets no answer: its handshake times out).
-    - ``max_concurrent_streams``: ``http2_protocol_options``; on the HTTP/3
+    - ``max_concurrent_streams``: ``http2_protocol_options``, with the
+      flow-control windows (``STREAM_WINDOW``, ``CONNECTION_WINDOW``); on the HTTP/3
       listener the QUIC listener's ``max_concurrent_streams`` (the
       connection's bidirectional streams, each a request).
     - On the HTTP/3 listener, ``idle_timeout`` is the manager's, as on TCP
@@ -202,6 +210,8 @@ def _limit_http(hcm: dict[str, Any], limits: ServerLimits, access_log: bool) -> 
     else:
         http2 = hcm.setdefault("http2_protocol_options", {})
         http2["max_concurrent_streams"] = limits.max_concurrent_streams
+        http2["initial_stream_window_size"] = STREAM_WINDOW
+        http2["initial_connection_window_size"] = CONNECTION_WINDOW
     hcm["local_reply_config"] = {
         "body_format": {
             "json_format": {

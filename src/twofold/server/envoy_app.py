@@ -93,7 +93,17 @@ class Controlled:
         async def sending(message: Message) -> None:
             nonlocal started
             started = started or message["type"] in ("http.response.start", "websocket.accept")
-            await send(message)
+            try:
+                await send(message)
+            except Exception as exc:
+                # ASGI (2.4) says a send after the client left raises OSError,
+                # which the wires take as "gone" (uvicorn's does). pyvoy's is
+                # its own, made by its native module and reachable by no
+                # import, so known by name: it would escape as an unhandled
+                # error, its traceback logged for every stream a client abandons.
+                if type(exc).__qualname__ == "ClientDisconnectedError":
+                    raise OSError("the client disconnected") from exc
+                raise
 
         try:
             await self.app(scope, receive, sending)

@@ -134,7 +134,8 @@ class EnvelopedCall:
     subclass gives:
 
     - ``PROTOCOL``, ``ENCODING_HEADER`` (where the request names its
-      coding), ``NO_MESSAGE`` (the refusal of a request with no message);
+      coding), ``NO_MESSAGE`` (the refusal of a request with no message),
+      ``TRUNCATED`` (the code of a body that ends inside a message);
     - :meth:`accepts_gzip` and :meth:`deadline` (the wire's accept-encoding
       and timeout headers), :meth:`start_headers`
       (the wire's own response headers), :meth:`check` (flags a request
@@ -149,6 +150,7 @@ class EnvelopedCall:
     PROTOCOL: str
     ENCODING_HEADER: str
     NO_MESSAGE: str
+    TRUNCATED = Code.INVALID_ARGUMENT  # a body that ends inside a message
 
     def __init__(
         self,
@@ -232,7 +234,9 @@ class EnvelopedCall:
                     raise refusal
             where = self.ENCODING_HEADER
             decompress = decompressor(where, self.headers.get(where.encode()))
-            reader = envelope.Reader(receive, self.limit, decompress, text=self.text)
+            reader = envelope.Reader(
+                receive, self.limit, decompress, text=self.text, truncated=self.TRUNCATED
+            )
             async with deadline(ctx):
                 if self.method.kind in (StreamKind.CLIENT, StreamKind.BIDI):
                     request = self._inputs(reader, decode, exchange)
@@ -308,13 +312,19 @@ class EnvelopedCall:
         await self.send({"type": "http.response.start", "status": 200, "headers": raw})
 
     async def write(self, output: Any) -> None:
-        if not self.started:
-            await self.start()
-        data = self.encode(output)
-        flags = 0
-        if self.compress and len(data) >= GZIP_MIN_SIZE:
-            data, flags = compress(data), envelope.COMPRESSED
-        await self.body(envelope.frame(data, flags), more=True)
+        try:
+            if not self.started:
+                await self.start()
+            data = self.encode(output)
+            flags = 0
+            if self.compress and len(data) >= GZIP_MIN_SIZE:
+                data, flags = compress(data), envelope.COMPRESSED
+            await self.body(envelope.frame(data, flags), more=True)
+        except OSError as exc:
+            # A send after the client left raises OSError (ASGI 2.4): the
+            # call ends as a disconnect, not as a failure of the handler's
+            # (which would log a traceback for every stream a client drops).
+            raise ClientDisconnected from exc
 
 
 def _unset(output: Any) -> bytes:

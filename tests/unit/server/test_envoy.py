@@ -63,7 +63,12 @@ def test_every_listener_carries_the_limits() -> None:
         "idle_timeout": "3.000s",
     }
     assert hcm["request_headers_timeout"] == "2.500s"
-    assert hcm["http2_protocol_options"]["max_concurrent_streams"] == 9
+    assert hcm["http2_protocol_options"] == {
+        "max_concurrent_streams": 9,
+        # Envoy's edge recommendation: a slow reader pins a window per stream, not 16 MiB.
+        "initial_stream_window_size": 64 * 1024,
+        "initial_connection_window_size": 1024 * 1024,
+    }
     assert hcm["stream_idle_timeout"] == "0s"  # a quiet server stream is not cut
     assert hcm["local_reply_config"]["body_format"]["content_type"] == "application/problem+json"
     (listener,) = config["static_resources"]["listeners"]
