@@ -8,12 +8,10 @@ may quote what the caller sent. A stream's line is written at its end; a
 call refused before the chain ran (a malformed or over-large body, an
 unknown method) gets its line too, through :meth:`AccessLog.refused`.
 
-A server may take the lines without the logging module: ``twofold serve``
-(:mod:`twofold.server.accesslines`) puts a list at :data:`CALL_LINES` in an
-HTTP request's scope, which gets the request's call lines, to be written
-with the request's HTTP fields as one line when the request ends; the lines
-of calls with no such scope (WebSocket, the gRPC port) go to the writer
-given to :func:`write_to`.
+``twofold serve`` takes the lines without the logging module
+(:mod:`twofold.server.accesslines`): a list at :data:`CALL_LINES` in an HTTP
+request's scope gets its calls' lines, written with the request's fields as
+one line when it ends; other calls' lines go to :func:`write_to`'s writer.
 """
 
 from __future__ import annotations

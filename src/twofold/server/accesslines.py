@@ -1,28 +1,17 @@
 """``twofold serve``'s access log: one JSON line per request, buffered, written off the event loop.
 
-Every HTTP request gets exactly one line (:class:`RequestLine`), written when
-it ends (a stream's, at the stream's end): its call's line, when the App
-composes :class:`~twofold.AccessLog` (``protocol``, ``method``, ``code``,
-``duration_ms``, ``peer``, ``request_id``), with the request's ``request``
-(``GET /products/42``) and ``status``; or, for a request no call covered
-(a 404 on an unknown path, ``/metrics``, any request of an App without
-AccessLog), the server's own line. A call with no HTTP request of its own
-(WebSocket, the gRPC port) gets its call line. uvicorn's access log is
-off: it was a second line for the same request, and its formatter alone
-cost more than a whole line does here.
+Every HTTP request gets one line (:class:`RequestLine`) when it ends (a
+stream's at its end): its call's line (with :class:`~twofold.AccessLog`)
+plus the request's ``request`` and ``status``, or the server's own line for
+a request no call covered (a 404, ``/metrics``). WebSocket and gRPC-port
+calls get their call line; uvicorn's access log is off (a second line).
 
-Why not the logging module: under ``twofold serve`` a line through it (a
-``LogRecord``, the caller lookup, the handler's lock, the formatter, a
-``write()`` and a flush per line) cost 28 µs on REST GET, where serving
-the request costs 37 µs (half the req/s; docs/benchmarks.md, "The access
-log"). :class:`AccessWriter` gathers the lines in memory and hands them to
-a thread of its own, which writes them to standard output: at the latest
-``FLUSH_SECONDS`` after a line, at once when ``FLUSH_BYTES`` gather, and
-at shutdown (the last thing a worker does, after the requests in flight
-have ended), so that no line is lost on SIGTERM. The event loop never
-waits on the output: a reader that stalls (a full pipe) stalls that thread
-only, and past ``MAX_PENDING_BYTES`` waiting lines are dropped and
-counted, never buffered without bound.
+Not the logging module: a line through it cost 28 µs on REST GET, where
+serving the request costs 37 µs (docs/benchmarks.md, "The access log").
+:class:`AccessWriter` hands lines to a thread of its own that writes them
+at the latest ``FLUSH_SECONDS`` after a line, at once past ``FLUSH_BYTES``,
+and at shutdown (no line lost on SIGTERM). The loop never waits on the
+output: past ``MAX_PENDING_BYTES`` waiting lines are dropped and counted.
 """
 
 from __future__ import annotations

@@ -1,19 +1,14 @@
 """One ``write()`` for a response's head and first body bytes on uvicorn's httptools protocol.
 
-uvicorn writes the head when the app sends ``http.response.start`` and the
-body when it sends ``http.response.body``: two ``transport.write`` calls,
-so two ``send()`` system calls and, with ``TCP_NODELAY``, two TCP segments
-for a response that fits in one (ASGI has no message carrying both).
-:class:`Coalescer` stands between a request's cycle and the connection's
-transport and holds the head of a response of known length (or none) until
-its first body write, or its end (a HEAD, a 304): one write. The head of a
-chunked response (a stream: SSE, a long download) leaves at once, since
-its body may be long in coming; nothing else is held, so an interim
-``100 Continue`` is never delayed.
-
-On REST GET it costs 4% more instructions (user space) and saves a fifth
-of the server's system time; docs/benchmarks.md, "One write per small
-response".
+uvicorn writes the head at ``http.response.start`` and the body at
+``http.response.body``: two ``send()`` system calls and, with
+``TCP_NODELAY``, two TCP segments for a response that fits in one.
+:class:`Coalescer` holds the head of a response of known length (or none)
+until its first body write or its end (a HEAD, a 304): one write. A
+chunked response's head (SSE, a long download) leaves at once, and an
+interim ``100 Continue`` is never held. On REST GET it costs 4% more
+user-space instructions and saves a fifth of the server's system time
+(docs/benchmarks.md, "One write per small response").
 """
 
 from __future__ import annotations
