@@ -166,8 +166,28 @@ def run(args: argparse.Namespace) -> int:
         return _pyvoy(args)
     import uvicorn
 
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, lifespan="on")
+    uvicorn.Server(uvicorn_config(app, args)).run()
     return 0
+
+
+def uvicorn_config(app: Any, args: argparse.Namespace) -> Any:
+    """uvicorn's configuration for the gateway: its WebSocket limits are the
+    gateway's own (``GatewayOptions.websocket``), so that a message past the
+    limit is refused (1009) as it arrives, not after uvicorn buffered up to
+    its own 16 MiB, and pings follow the gateway's interval."""
+    import uvicorn
+
+    limits = app.websocket
+    return uvicorn.Config(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        lifespan="on",
+        ws_max_size=limits.max_message_size,
+        ws_ping_interval=limits.ping_interval,
+        ws_ping_timeout=limits.ping_timeout,
+    )
 
 
 def _hypercorn(app: Any, args: argparse.Namespace) -> int:
@@ -190,6 +210,8 @@ def _hypercorn(app: Any, args: argparse.Namespace) -> int:
     # under the request in flight: a gRPC client's long-lived channel would lose
     # a call every thousand (UNAVAILABLE). Connections live as long as clients keep them.
     config.keep_alive_max_requests = sys.maxsize
+    config.websocket_max_message_size = app.websocket.max_message_size
+    config.websocket_ping_interval = app.websocket.ping_interval
     config.accesslog = "-" if args.log_level in ("debug", "trace") else None
     asyncio.run(serve(app, config))
     return 0
