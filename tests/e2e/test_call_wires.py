@@ -94,6 +94,10 @@ def _lines(stream: IO[str]) -> queue.Queue[str]:
     return lines
 
 
+def _interruptible() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @contextmanager
 def calling(*args: str) -> Iterator[subprocess.Popen[str]]:
     """``twofold call ARGS`` running, its stdin and stdout pipes; killed if still running."""
@@ -104,6 +108,10 @@ def calling(*args: str) -> Iterator[subprocess.Popen[str]]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # As a person's shell starts it: Ctrl-C (SIGINT) interrupts. A test
+        # run started in the background (nohup, `cmd &`) ignores SIGINT, and
+        # Python keeps an ignored SIGINT ignored, so the test restores it.
+        preexec_fn=_interruptible,
     )
     try:
         yield process
