@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -27,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.cases import CONNECT_PREFIX
-from bench.servers import GRPC_BODY, cpu_seconds, free_port
+from bench.servers import GRPC_BODY, cpu_seconds, free_port, h2load
 
 APP = "bench.apps.twofold_app:app"
 SERVE = """
@@ -65,26 +64,6 @@ REQUESTS = {
 PLAN = (("rest-get", "h1"), ("rest-get", "h2c"), ("grpc-get", "h2c"))
 
 
-def h2load(
-    port: int, path: str, version: str, requests: int, headers: dict[str, str], body: bytes | None
-) -> tuple[float, int]:
-    """req/s and the count of 2xx answers of one h2load run (16 connections, on any core)."""
-    argv = ["h2load", "-n", str(requests), "-c", "16", "-t", "1"]
-    argv += ["--h1"] if version == "h1" else ["-m", "4"]
-    for k, v in headers.items():
-        argv += ["-H", f"{k}: {v}"]
-    with tempfile.NamedTemporaryFile() as data:
-        if body is not None:
-            data.write(body)
-            data.flush()
-            argv += ["-d", data.name]
-        argv.append(f"http://127.0.0.1:{port}{path}")
-        out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
-    rps = float(re.search(r"finished in [\d.]+m?s, ([\d.]+) req/s", out).group(1))  # type: ignore[union-attr]
-    ok = int(re.search(r"status codes: (\d+) 2xx", out).group(1))  # type: ignore[union-attr]
-    return rps, ok
-
-
 def serve(layout: Layout, env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], int]:
     import httpx
 
@@ -120,9 +99,19 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 for request, version in PLAN:
                     path, headers, body = REQUESTS[request]
-                    h2load(port, path, version, max(1000, args.requests // 10), headers, body)
+                    h2load(
+                        port,
+                        path,
+                        version,
+                        max(1000, args.requests // 10),
+                        headers,
+                        body,
+                        pinned=False,
+                    )
                     before = cpu_seconds(process.pid)
-                    rps, ok = h2load(port, path, version, args.requests, headers, body)
+                    rps, ok = h2load(
+                        port, path, version, args.requests, headers, body, pinned=False
+                    )
                     used = cpu_seconds(process.pid) - before
                     if ok != args.requests:
                         raise RuntimeError(f"{layout.name} {request}: {args.requests - ok} not 2xx")

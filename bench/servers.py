@@ -174,9 +174,17 @@ def wait_ready(c: Candidate, port: int, process: subprocess.Popen[bytes]) -> Non
 
 
 def h2load(
-    port: int, path: str, version: str, requests: int, headers: dict[str, str], body: bytes | None
+    port: int,
+    path: str,
+    version: str,
+    requests: int,
+    headers: dict[str, str],
+    body: bytes | None,
+    *,
+    pinned: bool = True,
 ) -> tuple[float, int]:
-    """req/s and the count of 2xx answers of one h2load run (one thread, core 1)."""
+    """req/s and the count of 2xx answers of one h2load run (one thread, core 1;
+    on any core when not ``pinned``)."""
     argv = ["h2load", "-n", str(requests), "-c", "16", "-t", "1"]
     argv += ["--h1"] if version == "h1" else ["-m", "4"]
     for k, v in headers.items():
@@ -187,7 +195,7 @@ def h2load(
             data.flush()
             argv += ["-d", data.name]
         argv.append(f"http://127.0.0.1:{port}{path}")
-        if shutil.which("taskset") and (os.cpu_count() or 1) > 1:
+        if pinned and shutil.which("taskset") and (os.cpu_count() or 1) > 1:
             argv = ["taskset", "-c", "1", *argv]
         out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"finished in [\d.]+m?s, ([\d.]+) req/s", out).group(1))  # type: ignore[union-attr]

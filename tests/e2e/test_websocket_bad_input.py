@@ -134,7 +134,7 @@ def test_ten_thousand_subscriptions_are_refused_past_the_limit(
 def test_a_slow_consumer_gets_backpressure_then_1008(
     server: Server, bystander: ClientConnection
 ) -> None:
-    with _raw_upgrade(server, receive_buffer=4096) as sock:
+    with _raw_upgrade(server.port, receive_buffer=4096) as sock:
         # Subscribe, then read nothing: the server's buffers fill, then its queue.
         sock.sendall(
             _frame(0x1, request_json("Flood", params={"size": 16384, "tag": "slow"}).encode())
@@ -269,13 +269,13 @@ def test_calls_are_counted_in_the_metrics(server: Server) -> None:
     assert 'method="sockets.v1.SocketsService/Echo"' in metrics or "Echo" in metrics
 
 
-def _raw_upgrade(server: Server, receive_buffer: int | None = None) -> socket.socket:
+def _raw_upgrade(port: int, receive_buffer: int | None = None) -> socket.socket:
     """A TCP connection that has done the opening handshake, to send frames by hand."""
     sock = socket.socket()
     if receive_buffer is not None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
     sock.settimeout(30)
-    sock.connect(("127.0.0.1", server.port))
+    sock.connect(("127.0.0.1", port))
     key = base64.b64encode(os.urandom(16)).decode()
     sock.sendall(
         (
@@ -350,7 +350,7 @@ MALFORMED = {
 def test_malformed_frames_close_the_connection_with_their_code(
     server: Server, bystander: ClientConnection, frame: bytes, code: int
 ) -> None:
-    with _raw_upgrade(server) as sock:
+    with _raw_upgrade(server.port) as sock:
         sock.sendall(frame)
         assert _close_code(sock) == code
 

@@ -36,7 +36,7 @@ def gateway(upstream: Upstream, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 
 def test_a_message_past_the_gateways_limit_is_refused_as_it_is_announced(gateway: Server) -> None:
-    with _raw_upgrade(gateway) as sock:
+    with _raw_upgrade(gateway.port) as sock:
         sock.settimeout(10)
         # A masked text frame announcing 8 MiB, and nothing of it.
         sock.sendall(b"\x81\xff" + struct.pack("!Q", 8 << 20) + os.urandom(4))

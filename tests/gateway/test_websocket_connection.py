@@ -4,10 +4,7 @@ and in ``rpc.authenticate``, driven by the ``websockets`` library against real s
 
 from __future__ import annotations
 
-import base64
 import json
-import os
-import socket
 import struct
 import time
 from collections.abc import Iterator
@@ -18,7 +15,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
-from tests.e2e.test_websocket_bad_input import _frame, _frames
+from tests.e2e.test_websocket_bad_input import _frame, _frames, _raw_upgrade
 from tests.gateway.conftest import gateway_for, serve
 from tests.gateway.test_websocket_streams import call, read, ws_url
 from tests.gateway.upstream import PROTO, Upstream
@@ -245,27 +242,6 @@ def test_a_slow_consumer_gets_backpressure_then_1008(
     # Closing the connection cancelled the upstream stream.
     labels = 'code="canceled",method="library.v1.Library/WatchBooks",protocol="websocket"'
     assert f"twofold_calls_total{{{labels}}} 1.0" in text
-
-
-def _raw_upgrade(port: int, receive_buffer: int) -> socket.socket:
-    """A TCP connection past the opening handshake, with a small receive buffer."""
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
-    sock.settimeout(30)
-    sock.connect(("127.0.0.1", port))
-    key = base64.b64encode(os.urandom(16)).decode()
-    sock.sendall(
-        (
-            "GET /jsonrpc HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-            "Sec-WebSocket-Version: 13\r\n\r\n"
-        ).encode()
-    )
-    head = b""
-    while b"\r\n\r\n" not in head:
-        head += sock.recv(1)
-    assert head.startswith(b"HTTP/1.1 101"), head
-    return sock
 
 
 def test_a_bad_stream_message_ends_the_stream_and_cancels_the_upstream_call(
