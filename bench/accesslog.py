@@ -17,6 +17,7 @@ would take it. Figures are printed, never asserted.
 
     python -m bench.accesslog
     python -m bench.accesslog --compare /tmp/before/src --rounds 3
+    python -m bench.accesslog --app plain --no-rps   # the default's cost, instructions only
 """
 
 from __future__ import annotations
@@ -37,11 +38,13 @@ from bench.runner import ServerProcess, Settings
 APPS = {"plain": "bench.apps.twofold_app:app", "AccessLog": "bench.apps.twofold_logged:app"}
 
 
-def servers(compare: str | None) -> list[Server]:
+def servers(compare: str | None, only: str | None = None) -> list[Server]:
     trees = [("", None)] + ([("before ", str(Path(compare).resolve()))] if compare else [])
     out = []
     for tree, src in trees:
         for label, app in APPS.items():
+            if only and label != only:
+                continue
             for flags in ((), ("--no-access-log",)):
                 name = f"{tree}{label}{' ' + flags[0] if flags else ' default'}"
                 argv = ("{python}", "-m", "twofold", "serve", app, "--port", "{port}", "--no-grpc")
@@ -56,11 +59,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--duration", type=int, default=8)
     p.add_argument("--no-instructions", action="store_true", help="req/s only")
     p.add_argument("--no-rps", action="store_true", help="instructions only")
+    p.add_argument("--app", choices=list(APPS), help="only this app (both: all)")
     args = p.parse_args(argv)
     case = CASES["rest-get"]
     out = Path(tempfile.mkdtemp(prefix="twofold-accesslog-"))
     settings = Settings(peers=peers_dir(), out=out, duration=args.duration)
-    chosen = servers(args.compare)
+    chosen = servers(args.compare, args.app)
     rps: dict[str, list[float]] = {s.name: [] for s in chosen}
     cpu_us: dict[str, list[float]] = {s.name: [] for s in chosen}
     procs = [] if args.no_rps else [ServerProcess(s, settings) for s in chosen]

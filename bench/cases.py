@@ -97,7 +97,7 @@ SERVERS = {s.name: s for s in (TWOFOLD, FASTAPI, LITESTAR, CONNECTRPC, GRPCIO, R
 def candidate(ours: Server, src: str) -> Server:
     """Twofold served from another source tree (``--compare``), to A/B a core change
     against the checkout and the peers in one run."""
-    return replace(ours, name=f"{TWOFOLD.name}-b", pythonpath=src)
+    return replace(ours, name=f"{ours.name}-b", pythonpath=src)
 
 
 PRODUCT_BODY = msgspec.json.encode(NEW_PRODUCT)  # the peers' post_product.lua body

@@ -11,13 +11,23 @@ poll on timers) and hardly with what else the machine is doing: the measure
 for a change to a hot path on a shared machine, where req/s cannot resolve
 a few percent. Run it twice when a difference is that small.
 
+Every process of the server is counted (``--trace-children``, one file a
+process, summed). With ``--serve``, an HTTP case also counts Twofold as
+``twofold serve`` runs it: on uvicorn (``twofold-serve``: the coalesced
+write, no access log) and on ``--server pyvoy`` over HTTP/1.1
+(``twofold-pyvoy``) and over HTTP/2 with prior knowledge
+(``twofold-pyvoy-h2c``): the supervisor, and the Envoy it starts with the
+App's Python inside, every Envoy thread, pyvoy's bridge and the App.
+
 It counts user-space instructions only: the kernel's share (system calls,
 context switches) is left out, which for gRPC is about a third of the CPU.
-A run takes one to three minutes per server.
+A run takes one to three minutes per server (Envoy's start under valgrind
+adds a minute or two).
 
     python -m bench.instructions grpc-get
     python -m bench.instructions grpc-get --compare ../candidate/src
     python -m bench.instructions rest-get --raw      # beside bare uvicorn
+    python -m bench.instructions rest-get connect-json-get --serve --servers none
 """
 
 from __future__ import annotations
@@ -33,7 +43,7 @@ from pathlib import Path
 
 from bench import stubs
 from bench.apps.catalog import peers_dir
-from bench.cases import CASES, RAW, Case, Server, candidate
+from bench.cases import CASES, RAW, TWOFOLD, Case, Server, candidate
 from bench.checks import check
 from bench.runner import ServerProcess, Settings
 
@@ -46,11 +56,23 @@ def _total(path: Path) -> int:
     return int(match.group(1))
 
 
-def _h2load(case: Case, port: int, n: int, out: Path) -> None:
+# ``twofold serve`` as users run it, for --serve; the access log is off
+# (bench.accesslog measures it). h2load speaks HTTP/2 to the servers in H2C.
+SERVE = ("{python}", "-m", "twofold", "serve", TWOFOLD.app, "--port", "{port}", "--no-grpc",
+         "--no-access-log", "--log-level", "warning")  # fmt: skip
+SERVED = (
+    Server("twofold-serve", TWOFOLD.app, TWOFOLD.app_dir, argv=SERVE),
+    Server("twofold-pyvoy", TWOFOLD.app, TWOFOLD.app_dir, argv=(*SERVE, "--server", "pyvoy")),
+    Server("twofold-pyvoy-h2c", TWOFOLD.app, TWOFOLD.app_dir, argv=(*SERVE, "--server", "pyvoy")),
+)
+H2C = {"twofold-pyvoy-h2c", "twofold-pyvoy-h2c-b"}
+
+
+def _h2load(case: Case, port: int, n: int, out: Path, h1: bool) -> None:
     body = out / "body.bin"
     body.write_bytes(case.request.body)
     cmd = ["h2load", "-n", str(n), "-c1", "-m1"]
-    if case.tool != "h2load":
+    if h1:
         cmd.append("--h1")
     if case.request.body:
         cmd += ["-d", str(body)]
@@ -66,17 +88,25 @@ def _h2load(case: Case, port: int, n: int, out: Path) -> None:
 
 
 def count(case: Case, server: Server, n: int, settings: Settings) -> int:
-    """Instructions the server spent, start to end, serving ``n`` requests of ``case``."""
+    """Instructions the server's processes spent, start to end, serving ``n`` requests."""
     result = settings.out / f"cachegrind.{case.name}.{server.name}.{n}"
-    wrap = ("valgrind", "--tool=cachegrind", "--cache-sim=no", f"--cachegrind-out-file={result}")
+    wrap = (
+        "valgrind", "--tool=cachegrind", "--cache-sim=no", "--trace-children=yes",
+        f"--cachegrind-out-file={result}.%p",
+    )  # fmt: skip
     proc = ServerProcess(server, settings, wrap)
     try:
         proc.wait_ready(timeout=600)
         check(server.check or case.check, proc.url)  # also waits for the app behind the port
-        _h2load(case, proc.port, n, settings.out)
+        h1 = case.tool != "h2load" and server.name not in H2C
+        _h2load(case, proc.port, n, settings.out, h1)
     finally:
         proc.stop(grace=300)  # valgrind writes its file as the process ends
-    return _total(result)
+    # pyvoy's supervisor waits for its Envoy, so every file is written by now.
+    files = list(result.parent.glob(f"{result.name}.*"))
+    if not files:
+        raise RuntimeError(f"no cachegrind file for {server.name}")
+    return sum(_total(path) for path in files)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -87,6 +117,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--servers", help="only these servers, comma-separated (twofold is kept)")
     p.add_argument("--compare", metavar="SRC", help="also count Twofold from SRC, as twofold-b")
     p.add_argument("--raw", action="store_true", help="also count uvicorn-raw (HTTP cases)")
+    p.add_argument(
+        "--serve",
+        action="store_true",
+        help="also count twofold serve on uvicorn and on pyvoy (HTTP/1.1, h2c) (HTTP cases)",
+    )
     args = p.parse_args(argv)
     for tool in ("valgrind", "h2load"):
         if shutil.which(tool) is None:
@@ -99,8 +134,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.servers:
             keep = {"twofold", *args.servers.split(",")}
             servers = [s for s in servers if s.name in keep]
+        if args.serve and case.tool is None:
+            servers[1:1] = SERVED
         if args.compare:
-            servers.insert(1, candidate(servers[0], str(Path(args.compare).resolve())))
+            src = str(Path(args.compare).resolve())
+            twofolds = [s for s in servers if s.name.startswith(TWOFOLD.name)]
+            for server in reversed(twofolds):
+                servers.insert(servers.index(server) + 1, candidate(server, src))
         if args.raw and case.tool is None:
             servers.append(RAW)
         case = replace(case, servers=tuple(servers))

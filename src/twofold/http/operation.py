@@ -66,6 +66,8 @@ class Operation:
     keyed: bool
     # The output has next_page_token: a list, answered with a Link header.
     pages: bool
+    # The output declares updated_at: its answers may carry Last-Modified.
+    modified: bool
     # The body field when it is a File (twofold.http.files): an upload, taken raw
     # or from multipart/form-data, and how to build the request around it.
     upload: str | None = None
@@ -133,6 +135,7 @@ class Operation:
             unmodified=unmodified,
             keyed=keyed,
             pages=read and NEXT_PAGE_TOKEN in output_fields,
+            modified=caching.MODIFIED_FIELD in output_fields,
             upload=upload,
             decode_upload=None if upload is None else _upload_decoder(method, path_fields, upload),
             download=is_file(method.output_type),

@@ -23,7 +23,7 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import ServerState
 
-from twofold.server.accesslines import AccessWriter, HttpLines, RequestLine
+from twofold.server.accesslines import AccessWriter, HttpLines, RequestLine, peer_text
 from twofold.server.coalescer import Coalescer
 from twofold.server.limits import ServerLimits
 
@@ -222,9 +222,13 @@ if HTTPTOOLS:
         """
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            self.coalescer = Coalescer(transport, _access_writer(self.config))
+            writer = _access_writer(self.config)
+            self.coalescer = Coalescer(transport, writer)
+            self.peer: str | None = None
             if self._start(transport):
                 super().connection_made(transport)
+                if writer is not None:  # every request's line names it: made once
+                    self.peer = peer_text(self.client)
 
         def on_response_complete(self) -> None:
             coalescer = self.coalescer
@@ -307,7 +311,7 @@ if HTTPTOOLS:
                 self.cycle.transport = self.coalescer
                 writer = self.coalescer.writer
                 if writer is not None:
-                    RequestLine(writer, self.cycle.scope)
+                    RequestLine(writer, self.cycle.scope, self.peer)
                 if cycle is None or cycle.response_complete:
                     self.coalescer.begin(self.cycle)
 
