@@ -25,6 +25,7 @@ import stat
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -63,6 +64,9 @@ class AccessWriter:
         self._pending = 0  # bytes handed to the thread and not yet written
         self._lock = threading.Lock()
         self.dropped = 0  # lines dropped because the output did not keep up
+        # Bound once: a RequestLine calls it, which skips the instance call's
+        # lookup of __call__ on every line.
+        self.add: Callable[[bytes], None] = self.__call__
         self._thread = threading.Thread(target=self._write_chunks, name="access-log", daemon=True)
         self._thread.start()
 
@@ -168,7 +172,7 @@ class RequestLine:
     def __init__(self, write: AccessWriter, scope: dict[str, Any], peer: str | None = None) -> None:
         """``peer``: the client's ``host:port`` when the connection has it formatted
         already (once per connection, not per request); else made from the scope."""
-        self.write = write
+        self.write = write.add
         self.scope = scope
         self.peer = peer
         self.start = time.perf_counter()
