@@ -64,8 +64,8 @@ class AccessWriter:
         self._pending = 0  # bytes handed to the thread and not yet written
         self._lock = threading.Lock()
         self.dropped = 0  # lines dropped because the output did not keep up
-        # Bound once: a RequestLine calls it, which skips the instance call's
-        # lookup of __call__ on every line.
+        # Bound once, for the server to give each RequestLine: calling it
+        # skips the lookup of the instance's __call__ on every line.
         self.add: Callable[[bytes], None] = self.__call__
         self._thread = threading.Thread(target=self._write_chunks, name="access-log", daemon=True)
         self._thread.start()
@@ -169,10 +169,12 @@ class RequestLine:
 
     __slots__ = ("calls", "ended", "open", "peer", "scope", "start", "status", "write")
 
-    def __init__(self, write: AccessWriter, scope: dict[str, Any], peer: str | None = None) -> None:
+    def __init__(
+        self, write: Callable[[bytes], None], scope: dict[str, Any], peer: str | None = None
+    ) -> None:
         """``peer``: the client's ``host:port`` when the connection has it formatted
         already (once per connection, not per request); else made from the scope."""
-        self.write = write.add
+        self.write = write
         self.scope = scope
         self.peer = peer
         self.start = time.perf_counter()

@@ -31,7 +31,7 @@ class Coalescer:
 
     def __init__(self, transport: asyncio.Transport, writer: Any = None) -> None:
         self.transport = transport
-        self.writer = writer  # the access log's AccessWriter, if it is on
+        self.writer = writer  # what takes the access log's lines, if it is on
         self._cycle: Any = None
         self.head = False  # this cycle's head is written (or held)
         self._held: bytes | None = None

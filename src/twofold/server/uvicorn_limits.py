@@ -223,7 +223,10 @@ if HTTPTOOLS:
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             writer = _access_writer(self.config)
-            self.coalescer = Coalescer(transport, writer)
+            if isinstance(writer, AccessWriter):
+                self.coalescer = Coalescer(transport, writer.add)
+            else:  # None, or a callable a test gave
+                self.coalescer = Coalescer(transport, writer)
             self.peer: str | None = None
             if self._start(transport):
                 super().connection_made(transport)
