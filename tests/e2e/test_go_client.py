@@ -23,6 +23,7 @@ import pytest
 from tests.e2e.grpc_stubs import GOOGLEAPIS_INCLUDE
 from tests.e2e.server import ROOT, Server
 from tests.tokens import ADMIN
+from tests.tools import GO_CACHE
 
 PROGRAM = ROOT / "docs_src" / "other_languages" / "go" / "main.go"
 # The import path the generated package gets (protoc-gen-go's M option): the
@@ -87,7 +88,7 @@ def go_client(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "GOPATH": f"{gopath}{os.pathsep}{GOCODE.parent}",
         "GOPROXY": "off",
         "GOFLAGS": "",
-        "GOCACHE": str(out / "cache"),
+        "GOCACHE": str(GO_CACHE),
     }
     assert _run("gofmt", "-l", PROGRAM, cwd=ROOT) == "", "gofmt would change the program"
     _run("go", "vet", ".", cwd=program, env=env)
