@@ -8,8 +8,8 @@ after it, while the key is being released, or not at all. Each key is then
 retried without a deadline (every third by two callers at once) until the
 answer is definite. Whatever the interleaving, every key must have written
 exactly once (rows counted in the database), racing retries must name the
-same row, and no key may stay claimed. A server killed with SIGKILL mid-call leaves keys that free up
-after their lease, and still written once.
+same row, and no key may stay claimed. A server killed with SIGKILL mid-call
+leaves keys that free up after their lease, and still written once.
 """
 
 from __future__ import annotations
