@@ -30,6 +30,7 @@ import pytest
 from google.protobuf import descriptor_pb2
 
 from tests.e2e import interop_service
+from tests.e2e.node_script import node_json
 from tests.e2e.server import ROOT, Server, start
 from twofold.protobuf import Schema
 
@@ -331,17 +332,7 @@ def test_binary_metadata_that_is_not_base64_is_invalid_argument(server: Server) 
 
 def test_grpc_js(server: Server) -> None:
     """Every case again from Node's gRPC, @grpc/grpc-js with @grpc/proto-loader."""
-    node = shutil.which("node")
-    if node is None or not (ROOT / "node_modules" / "@grpc" / "grpc-js").exists():
+    if shutil.which("node") is None or not (ROOT / "node_modules" / "@grpc" / "grpc-js").exists():
         pytest.fail("needs node and `npm ci` (make test does both)")
-    done = subprocess.run(
-        [node, str(NODE_CLIENT), str(PROTO), server.grpc_target],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    results = json.loads(done.stdout)
+    results = node_json(NODE_CLIENT, PROTO, server.grpc_target)
     assert results == dict.fromkeys(CASES, "passed")

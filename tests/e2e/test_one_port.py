@@ -28,6 +28,7 @@ from tests.e2e import grpc_app
 from tests.e2e.certificates import self_signed
 from tests.e2e.grpc_app import Number, Text
 from tests.e2e.grpc_stubs import GOOGLEAPIS_INCLUDE, PROTOC_INCLUDE
+from tests.e2e.node_script import node_json
 from tests.e2e.server import ROOT, Server, spawn, start
 from twofold.protobuf import Schema
 
@@ -202,15 +203,7 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_connect_es_every_kind_on_every_wire(server: Server, generated: Path) -> None:
-    done = subprocess.run(
-        ["node", str(CLIENT), str(generated), server.url],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    results = json.loads(done.stdout)
+    results = node_json(CLIENT, generated, server.url)
     duplex = {"client": 10, "bidi": [2, 4, 6]}
     for name, protocol in [
         ("connect-json-h2", "connect"),

@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.grpc_stubs import GOOGLEAPIS_INCLUDE, PROTOC_INCLUDE
+from tests.e2e.node_script import node_json
 from tests.e2e.server import ROOT, Server
 from tests.tokens import ADMIN
 from tests.tools import tool
@@ -247,14 +248,13 @@ def typescript_build(openapi_document: Path, tmp_path_factory: pytest.TempPathFa
 
 
 def test_openapi_fetch_calls_the_catalog(typescript_build: Path, catalog: Server) -> None:
-    out = _run("node", typescript_build / "rest_client.js", catalog.url, ADMIN)
-    _judge(json.loads(out.stdout), "ts-")
+    _judge(node_json(typescript_build / "rest_client.js", catalog.url, ADMIN), "ts-")
 
 
 def test_connect_es_typescript_calls_the_catalog(typescript_build: Path, catalog: Server) -> None:
     # Every transport and streaming are tests/e2e/test_node_clients.py's; this is
     # the docs' typed program, over Connect.
-    out = json.loads(_run("node", typescript_build / "rpc_client.js", catalog.url, ADMIN).stdout)
+    out = node_json(typescript_build / "rpc_client.js", catalog.url, ADMIN)
     product_id = out["created"]["id"]  # int64s printed as strings: bigints are not JSON
     assert out["created"]["category"].startswith("connect-")
     assert out["got"] == {"id": product_id, "name": "Kettle", "price": "24.50", "tags": ["kitchen"]}
