@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.grpc_stubs import GOOGLEAPIS_INCLUDE, PROTOC_INCLUDE
+from tests.e2e import grpc_stubs
 from tests.e2e.node_script import node_json
 from tests.e2e.server import ROOT, Server
 from tests.tokens import ADMIN
@@ -190,26 +190,6 @@ def test_openapi_python_client_calls_the_catalog(python_client: Path, catalog: S
     _judge(json.loads(out.stdout), "python-")
 
 
-def _protoc_gen_es(out: Path) -> None:
-    """``twofold proto``, then protoc with protoc-gen-es: TypeScript under ``out/gen``."""
-    _run(sys.executable, "-m", "twofold", "proto", "examples.catalog:app", "-o", out / "proto")
-    (out / "gen").mkdir()
-    _run(
-        sys.executable,
-        "-m",
-        "grpc_tools.protoc",
-        f"-I{out / 'proto'}",
-        f"-I{PROTOC_INCLUDE}",
-        f"-I{GOOGLEAPIS_INCLUDE}",
-        f"--plugin=protoc-gen-es={_node_bin('protoc-gen-es')}",
-        f"--es_out={out / 'gen'}",
-        "--es_opt=target=ts,import_extension=js",
-        "catalog/v1/catalog.proto",
-        "google/api/annotations.proto",
-        "google/api/http.proto",
-    )
-
-
 @pytest.fixture(scope="module")
 def typescript_build(openapi_document: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The docs' TypeScript programs, compiled by ``tsc --strict`` against the types
@@ -222,11 +202,11 @@ def typescript_build(openapi_document: Path, tmp_path_factory: pytest.TempPathFa
     out = tmp_path_factory.mktemp("typescript")
     generated = _run(_node_bin("openapi-typescript"), openapi_document, "-o", out / "catalog.d.ts")
     assert generated.stderr == ""  # its warnings (from Redocly's checks) go there
-    _protoc_gen_es(out)
+    _node_bin("protoc-gen-es")  # a clear failure when npm ci has not run
+    grpc_stubs.generate_es(out, language="ts")  # TypeScript under out/gen, node_modules beside
     for program in TYPESCRIPT:
         shutil.copy(program, out)
     (out / "package.json").write_text('{"type": "module"}\n')
-    (out / "node_modules").symlink_to(NODE_MODULES, target_is_directory=True)
     _run(
         _node_bin("tsc"),
         "--strict",
