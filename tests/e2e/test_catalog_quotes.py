@@ -34,7 +34,7 @@ from examples.catalog import service
 from examples.catalog.quotes import MAX_QUOTES, PriceQuote, QuotePricesRequest
 from tests.e2e.databases import Database
 from tests.e2e.grpc_stubs import GOOGLEAPIS_INCLUDE
-from tests.e2e.node_script import node_json
+from tests.e2e.programs import node_json
 from tests.e2e.server import ROOT, Server, start
 from tests.tokens import AUTHORIZATION
 from twofold import Client, Code, Error

@@ -28,7 +28,7 @@ import pytest
 from google.protobuf import descriptor_pb2
 
 from tests.e2e import grpc_stubs, interop_service
-from tests.e2e.node_script import node_json
+from tests.e2e.programs import node_json
 from tests.e2e.server import ROOT, Server, start
 from twofold.protobuf import Schema
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.node_script import node_json
+from tests.e2e.programs import node_json
 from tests.e2e.server import ROOT, Server, hypercorn
 from tests.tokens import ADMIN
 

@@ -27,7 +27,7 @@ import pytest
 from tests.e2e import grpc_app, grpc_stubs
 from tests.e2e.certificates import self_signed
 from tests.e2e.grpc_app import Number, Text
-from tests.e2e.node_script import node_json
+from tests.e2e.programs import node_json
 from tests.e2e.server import ROOT, Server, spawn, start
 from twofold.protobuf import Schema
 

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests.e2e.databases import Database
-from tests.e2e.node_script import node_json
+from tests.e2e.programs import node_json
 from tests.e2e.server import ROOT, Server, start
 from tests.tokens import ADMIN, AUTHORIZATION
 

@@ -17,7 +17,7 @@ import pytest
 from jsonrpcclient import Error, Ok, parse_json, request, request_json
 from websockets.sync.client import ClientConnection, connect
 
-from tests.e2e.node_script import node_json
+from tests.e2e.programs import node_json
 from tests.e2e.server import ROOT, Server
 from tests.tokens import ADMIN, AUTHORIZATION
 

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.node_script import node_json
+from tests.e2e.programs import node_json
 from tests.e2e.server import ROOT, Server
 from tests.e2e.test_bad_input import MiB, unchanged
 from tests.tokens import ADMIN
