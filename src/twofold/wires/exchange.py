@@ -48,13 +48,27 @@ class Exchange:
         self.gone = False
 
     async def run(self, work: Coroutine[Any, Any, None]) -> None:
-        """Run ``work`` to its end, or until the client disconnects."""
-        self._task = task = asyncio.ensure_future(work)
+        """Run ``work`` to its end, or until the client disconnects.
+
+        ``work`` runs in the calling task (the server's task for this
+        request), which a disconnect cancels while ``work`` runs and only
+        then: a task of its own would cost a task a call for what a flag
+        gives (``_task`` is cleared the moment ``work`` is over, so a
+        disconnect seen later, as every response's end is, cancels nothing).
+        """
+        task = asyncio.current_task()
+        if task is None:  # not under asyncio's tasks: a task of its own
+            task = asyncio.ensure_future(work)
+            work = _awaited(task)
+        self._task = task
         try:
-            await task
+            await work
         except asyncio.CancelledError:
             if not self.gone:
                 raise  # the server cancelled us, not the client
+            task.uncancel()  # ours, spent: the server's later cancellations still count
+        finally:
+            self._task = None
         # The watcher is not cancelled: its receive ends by itself, since a
         # server answers http.disconnect once the response is complete (ASGI
         # 2.4), and then cancelling the finished exchange does nothing. A
@@ -75,6 +89,10 @@ class Exchange:
     async def _watch(self) -> None:
         await disconnect(self._receive)
         self.disconnected()
+
+
+async def _awaited(task: asyncio.Future[None]) -> None:
+    await task
 
 
 async def serve_route_stream(
