@@ -64,9 +64,11 @@ class GrpcProtocol:
         self._codecs: dict[tuple[Method, bool], Codecs] = {}
 
     def can_handle(self, scope: Scope) -> bool:
-        return scope["method"] == "POST" and (
-            media_type(header(scope, b"content-type")) in CONTENT_TYPES
-        )
+        if scope["method"] != "POST":
+            return False
+        content_type = header(scope, b"content-type")
+        # The exact header first: what clients send, and one lookup.
+        return content_type in CONTENT_TYPES or media_type(content_type) in CONTENT_TYPES
 
     @property
     def schema(self) -> Any:
@@ -104,7 +106,9 @@ class GrpcProtocol:
     ) -> None:
         """Serve ``method`` with ``table``'s gates and observers (the server's
         own services pass an empty table: no credentials, not counted as API calls)."""
-        content_type = media_type(header(scope, b"content-type"))
+        content_type = header(scope, b"content-type") or b""
+        if content_type not in CONTENT_TYPES:
+            content_type = media_type(content_type)
         json = CONTENT_TYPES.get(content_type, False)
         codecs = functools.partial(self.codec, method, json)
         limit = self.options.max_body_size
