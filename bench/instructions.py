@@ -12,12 +12,15 @@ for a change to a hot path on a shared machine, where req/s cannot resolve
 a few percent. Run it twice when a difference is that small.
 
 Every process of the server is counted (``--trace-children``, one file a
-process, summed). With ``--serve``, an HTTP case also counts Twofold as
-``twofold serve`` runs it: on uvicorn (``twofold-serve``: the coalesced
-write, no access log) and on ``--server pyvoy`` over HTTP/1.1
-(``twofold-pyvoy``) and over HTTP/2 with prior knowledge
-(``twofold-pyvoy-h2c``): the supervisor, and the Envoy it starts with the
-App's Python inside, every Envoy thread, pyvoy's bridge and the App.
+process, summed): with ``--pyvoy``, gRPC cases also count ``twofold serve
+--server pyvoy`` (the supervisor, and the Envoy it starts with the App's
+Python inside: every Envoy thread, pyvoy's bridge and the App), and beside
+it ``pyvoy-constant`` (bench/apps/grpc_constant.py), a constant answer on
+the same server: the floor of any gRPC app there. With ``--serve``, an
+HTTP case also counts Twofold as ``twofold serve`` runs it: on uvicorn
+(``twofold-serve``: the coalesced write, no access log) and on ``--server
+pyvoy`` over HTTP/1.1 (``twofold-pyvoy``) and over HTTP/2 with prior
+knowledge (``twofold-pyvoy-h2c``).
 
 It counts user-space instructions only: the kernel's share (system calls,
 context switches) is left out, which for gRPC is about a third of the CPU.
@@ -27,7 +30,9 @@ adds a minute or two).
     python -m bench.instructions grpc-get
     python -m bench.instructions grpc-get --compare ../candidate/src
     python -m bench.instructions rest-get --raw      # beside bare uvicorn
-    python -m bench.instructions rest-get connect-json-get --serve --servers none
+    python -m bench.instructions grpc-get --pyvoy    # also on the one port, and its floor
+    python -m bench.instructions rest-get --serve --raw --servers \
+        twofold,twofold-serve,twofold-pyvoy,twofold-pyvoy-h2c,uvicorn-raw
 """
 
 from __future__ import annotations
@@ -43,7 +48,16 @@ from pathlib import Path
 
 from bench import stubs
 from bench.apps.catalog import peers_dir
-from bench.cases import CASES, RAW, TWOFOLD, Case, Server, candidate
+from bench.cases import (
+    CASES,
+    PYVOY_CONSTANT,
+    RAW,
+    TWOFOLD,
+    TWOFOLD_PYVOY,
+    Case,
+    Server,
+    candidate,
+)
 from bench.checks import check
 from bench.runner import ServerProcess, Settings
 
@@ -114,9 +128,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("cases", nargs="*", metavar="case", help=f"any of {', '.join(CASES)} (all)")
     p.add_argument("--small", type=int, default=500, help="requests in the first run")
     p.add_argument("--large", type=int, default=2500, help="requests in the second run")
-    p.add_argument("--servers", help="only these servers, comma-separated (twofold is kept)")
+    p.add_argument(
+        "--servers", help="only these servers, comma-separated (ratios are to the first)"
+    )
     p.add_argument("--compare", metavar="SRC", help="also count Twofold from SRC, as twofold-b")
     p.add_argument("--raw", action="store_true", help="also count uvicorn-raw (HTTP cases)")
+    p.add_argument(
+        "--pyvoy",
+        action="store_true",
+        help="also count twofold-pyvoy and pyvoy-constant (gRPC cases)",
+    )
     p.add_argument(
         "--serve",
         action="store_true",
@@ -131,18 +152,20 @@ def main(argv: list[str] | None = None) -> int:
     cases = [CASES[name] for name in args.cases or CASES]
     for case in cases:
         servers = list(case.servers)
-        if args.servers:
-            keep = {"twofold", *args.servers.split(",")}
-            servers = [s for s in servers if s.name in keep]
+        if args.pyvoy and case.tool == "h2load":
+            servers[1:1] = [TWOFOLD_PYVOY, PYVOY_CONSTANT]
         if args.serve and case.tool is None:
             servers[1:1] = SERVED
         if args.compare:
             src = str(Path(args.compare).resolve())
-            twofolds = [s for s in servers if s.name.startswith(TWOFOLD.name)]
-            for server in reversed(twofolds):
+            ours = [s for s in servers if s.name.startswith(TWOFOLD.name)]
+            for server in reversed(ours):
                 servers.insert(servers.index(server) + 1, candidate(server, src))
         if args.raw and case.tool is None:
             servers.append(RAW)
+        if args.servers:
+            keep = set(args.servers.split(","))
+            servers = [s for s in servers if s.name in keep]
         case = replace(case, servers=tuple(servers))
         stub_dir = None
         if any(s.needs_stubs for s in servers):
@@ -154,10 +177,10 @@ def main(argv: list[str] | None = None) -> int:
             small = count(case, server, args.small, settings)
             large = count(case, server, args.large, settings)
             per_request[server.name] = (large - small) / (args.large - args.small)
-            line = f"   {server.name:<11} {per_request[server.name]:>10,.0f} instructions/request"
-            ours = per_request.get("twofold")
-            if server.name != "twofold" and ours:
-                line += f"   {per_request[server.name] / ours:.3f}x twofold's"
+            line = f"   {server.name:<16} {per_request[server.name]:>10,.0f} instructions/request"
+            first = servers[0].name
+            if server.name != first and per_request.get(first):
+                line += f"   {per_request[server.name] / per_request[first]:.3f}x {first}'s"
             print(line, flush=True)
     print(f"cachegrind files and logs: {out}")
     return 0
