@@ -22,22 +22,27 @@ from jsonrpcclient import Error, Ok, parse_json, request_json
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
-from tests.e2e.server import Server, start
+from tests.e2e.server import ONE_PORT, Server, start
 from tests.e2e.ws_app import ALLOWED_ORIGIN, IDLE_ENV, MAX_MESSAGE, READER_KEY
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    server = start("tests.e2e.ws_app:app", tmp_path_factory.mktemp("ws"), None, "--no-grpc")
+@pytest.fixture(scope="module", params=list(ONE_PORT))
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    tmp = tmp_path_factory.mktemp(f"ws-{request.param}")
+    server = start("tests.e2e.ws_app:app", tmp, None, *ONE_PORT[request.param])
     yield server
     server.stop()
 
 
-@pytest.fixture(scope="module")
-def brief(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+@pytest.fixture(scope="module", params=list(ONE_PORT))
+def brief(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
     """The same app, with connections that idle out after 2 s."""
-    tmp = tmp_path_factory.mktemp("ws-idle")
-    server = start("tests.e2e.ws_app:app", tmp, {IDLE_ENV: "2"}, "--no-grpc")
+    tmp = tmp_path_factory.mktemp(f"ws-idle-{request.param}")
+    server = start("tests.e2e.ws_app:app", tmp, {IDLE_ENV: "2"}, *ONE_PORT[request.param])
     yield server
     server.stop()
 

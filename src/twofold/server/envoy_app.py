@@ -19,6 +19,7 @@ import signal
 from typing import Any
 
 from twofold.core.asgi import ASGIApp, Message, Receive, Scope, Send
+from twofold.server.envoy_sockets import Hop, from_edge
 from twofold.server.health import Readiness
 from twofold.server.limits import ServerLimits
 from twofold.server.loader import ENV_TARGET, load_served
@@ -67,12 +68,18 @@ class Controlled:
         self.max_url_bytes = max_url_bytes
         self.body_timeout = body_timeout
         self.calls: set[asyncio.Task[Any]] = set()
+        self.home: asyncio.AbstractEventLoop | None = None  # the lifespan's loop, the App's
         self.cut = False  # the calls in flight were cancelled on the supervisor's word
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
+            self.home = asyncio.get_running_loop()
             self._watch()
             await self.app(scope, receive, send)
+            return
+        if self.home is not None and asyncio.get_running_loop() is not self.home:
+            # A WebSocket connection, started by pyvoy on a loop of its own.
+            await Hop(self.home, receive, send).serve(self, from_edge(scope))
             return
         if scope["type"] == "http" and self.max_url_bytes is not None:
             size = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")

@@ -1,0 +1,239 @@
+"""WebSocket upgrades on pyvoy's one port: Envoy's HTTP connection manager
+takes them, as every other request, and routes them to pyvoy's WebSocket filter.
+
+pyvoy's own way (its ``websockets`` option) puts its WebSocket network filter
+in front of the connection manager on every connection: the first request of
+each connection is read by that filter before Envoy's, so the manager's
+header timeout never sees a head sent slowly (no 408), and once a
+connection is upgraded the manager, which saw no request on it, closes it
+at its idle timeout (5 s by default) whatever the connection does. Here
+the connection manager stays first on the port, with its limits
+(:func:`twofold.server.envoy.limit`), and treats an upgrade as Envoy does:
+
+- ``upgrade_configs`` (``websocket``) makes an HTTP/1.1 ``Upgrade:
+  websocket`` request an upgrade, and ``allow_connect`` an HTTP/2 extended
+  CONNECT (RFC 8441) one; Envoy turns the latter into the former, so that
+  HTTP/2 clients open WebSockets on the same connection as their calls.
+  The upgrade is a request in flight for as long as it lasts: the idle
+  timeout applies to connections with nothing open, as for HTTP/2.
+- A composite filter hands every other request to pyvoy's HTTP filter, as
+  before; an upgrade goes through to the router, whose one route sends it
+  to an internal listener (in the Envoy process, no socket) whose first
+  filter is pyvoy's WebSocket filter, which makes the handshake and runs
+  the App's ``websocket`` scope.
+- The route tells the App who the client is (``x-twofold-peer``) and
+  whether the edge is TLS (``x-twofold-scheme``), which the internal
+  connection cannot know; the route sets both on every upgrade, whatever a
+  client sent, and :mod:`twofold.server.envoy_app` moves them into the scope.
+
+pyvoy's WebSocket filter would also run the App's lifespan a second time,
+on a loop of its own: it runs none (``lifespan: false``), and the App's
+connections are served on the loop of the one lifespan
+(:mod:`twofold.server.envoy_sockets`).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+PEER_HEADER = "x-twofold-peer"
+SCHEME_HEADER = "x-twofold-scheme"
+LISTENER = "twofold_websocket"  # the internal listener, and the cluster that reaches it
+PYVOY_FILTER = "pyvoy"  # pyvoy's HTTP filter
+WEBSOCKET_FILTER = "pyvoy-ws"  # pyvoy's WebSocket network filter
+HCM = "envoy.filters.network.http_connection_manager"
+_TYPES = "type.googleapis.com/envoy."
+PROBLEM = "application/problem+json"
+# Answered on the internal listener to a request that pyvoy's filter did not
+# take as a WebSocket handshake (no Sec-WebSocket-Key, say): the router
+# relays it to the client.
+_NOT_A_HANDSHAKE = json.dumps(
+    {
+        "type": "about:blank",
+        "title": "Bad Request",
+        "status": 400,
+        "detail": "not a WebSocket opening handshake (RFC 6455 section 4.1)",
+    },
+    separators=(",", ":"),
+)
+
+
+def route_websockets(config: dict[str, Any], tls: bool) -> None:
+    """Move pyvoy's WebSocket filter in ``config`` (made with ``websockets=True``)
+    behind the connection manager; ``tls``: whether the port's connections are TLS."""
+    listeners: list[dict[str, Any]] = config["static_resources"]["listeners"]
+    found: dict[str, Any] | None = None
+    for listener in listeners:
+        for chain in listener.get("filter_chains", ()):
+            kept = []
+            for item in chain["filters"]:
+                if item["name"] == WEBSOCKET_FILTER:
+                    found = item
+                    continue
+                kept.append(item)
+                if item["name"] == HCM:
+                    _upgrade(item["typed_config"], tls)
+            chain["filters"] = kept
+    if found is None:
+        raise ValueError("pyvoy's configuration has no WebSocket filter")
+    own = found["typed_config"]["filter_config"]
+    own["value"] = json.dumps({**json.loads(own["value"]), "lifespan": False})
+    listeners.append(
+        {
+            "name": LISTENER,
+            "internal_listener": {},
+            "filter_chains": [{"filters": [found, _bad_request()]}],
+        }
+    )
+    config["static_resources"].setdefault("clusters", []).append(
+        {
+            "name": LISTENER,
+            "load_assignment": {
+                "cluster_name": LISTENER,
+                "endpoints": [
+                    {
+                        "lb_endpoints": [
+                            {
+                                "endpoint": {
+                                    "address": {
+                                        "envoy_internal_address": {"server_listener_name": LISTENER}
+                                    }
+                                }
+                            }
+                        ]
+                    }
+                ],
+            },
+        }
+    )
+    config.setdefault("bootstrap_extensions", []).append(
+        {
+            "name": "envoy.bootstrap.internal_listener",
+            "typed_config": {
+                "@type": _TYPES + "extensions.bootstrap.internal_listener.v3.InternalListener"
+            },
+        }
+    )
+
+
+def _upgrade(hcm: dict[str, Any], tls: bool) -> None:
+    """An edge connection manager takes WebSocket upgrades and routes them to :data:`LISTENER`."""
+    if hcm.get("codec_type") == "HTTP3" or "upgrade_configs" in hcm:
+        return  # RFC 9220 (WebSockets over HTTP/3) is not offered; a manager two chains share
+    filters = hcm["http_filters"]
+    last = filters[-1]
+    if last["name"] != PYVOY_FILTER:
+        raise ValueError(f"expected pyvoy's filter last, not {last['name']}")
+    hcm["http_filters"] = [*filters[:-1], _all_but_upgrades(last), _router()]
+    hcm["upgrade_configs"] = [{"upgrade_type": "websocket"}]
+    hcm.setdefault("http2_protocol_options", {})["allow_connect"] = True
+    host = hcm["route_config"]["virtual_hosts"][0]
+    host["routes"] = [
+        {
+            "match": {"prefix": "/", "headers": [_is_upgrade_header()]},
+            "route": {"cluster": LISTENER, "timeout": "0s"},
+            "request_headers_to_add": [
+                _set(PEER_HEADER, "%DOWNSTREAM_REMOTE_ADDRESS%"),
+                _set(SCHEME_HEADER, "wss" if tls else "ws"),
+            ],
+        },
+        # Never reached: pyvoy's filter answers every request that is not an upgrade.
+        {"match": {"prefix": "/"}, "direct_response": {"status": 404}},
+    ]
+
+
+def _is_upgrade_header() -> dict[str, Any]:
+    # Envoy drops Upgrade from a request that is not an upgrade (no
+    # "Connection: upgrade"), so only a real one matches; the token is
+    # case-insensitive (RFC 9110 section 7.8).
+    return {"name": "upgrade", "string_match": {"exact": "websocket", "ignore_case": True}}
+
+
+def _all_but_upgrades(pyvoy: dict[str, Any]) -> dict[str, Any]:
+    """pyvoy's HTTP filter, for every request but a WebSocket upgrade."""
+    header = {
+        "name": "request-headers",
+        "typed_config": {
+            "@type": _TYPES + "type.matcher.v3.HttpRequestHeaderMatchInput",
+            "header_name": "upgrade",
+        },
+    }
+    is_upgrade = {
+        "single_predicate": {
+            "input": header,
+            "value_match": {"exact": "websocket", "ignore_case": True},
+        }
+    }
+    action = {
+        "name": "composite_action",
+        "typed_config": {
+            "@type": _TYPES + "extensions.filters.http.composite.v3.ExecuteFilterAction",
+            "typed_config": pyvoy,
+        },
+    }
+    return {
+        "name": "envoy.filters.http.composite",
+        "typed_config": {
+            "@type": _TYPES + "extensions.common.matching.v3.ExtensionWithMatcher",
+            "xds_matcher": {
+                "matcher_list": {
+                    "matchers": [{"predicate": {"not_matcher": is_upgrade}, "on_match": {"action": action}}]
+                }
+            },
+            "extension_config": {
+                "name": "envoy.filters.http.composite",
+                "typed_config": {
+                    "@type": _TYPES + "extensions.filters.http.composite.v3.Composite"
+                },
+            },
+        },
+    }
+
+
+def _router() -> dict[str, Any]:
+    return {
+        "name": "envoy.filters.http.router",
+        "typed_config": {"@type": _TYPES + "extensions.filters.http.router.v3.Router"},
+    }
+
+
+def _set(name: str, value: str) -> dict[str, Any]:
+    return {
+        "header": {"key": name, "value": value},
+        "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
+    }
+
+
+def _bad_request() -> dict[str, Any]:
+    """What the internal listener has after pyvoy's filter: a connection manager that
+    answers 400 to what that filter did not take. No idle timeout: on an upgraded
+    connection it never sees a request, and would cut the WebSocket."""
+    return {
+        "name": HCM,
+        "typed_config": {
+            "@type": _TYPES + "extensions.filters.network.http_connection_manager.v3"
+            ".HttpConnectionManager",
+            "stat_prefix": "websocket",
+            "common_http_protocol_options": {"idle_timeout": "0s"},
+            "route_config": {
+                "virtual_hosts": [
+                    {
+                        "name": "handshake",
+                        "domains": ["*"],
+                        "routes": [
+                            {
+                                "match": {"prefix": "/"},
+                                "direct_response": {
+                                    "status": 400,
+                                    "body": {"inline_string": _NOT_A_HANDSHAKE},
+                                },
+                                "response_headers_to_add": [_set("content-type", PROBLEM)],
+                            }
+                        ],
+                    }
+                ]
+            },
+            "http_filters": [_router()],
+        },
+    }
