@@ -7,6 +7,7 @@ bad one, still gets its answers: one client's fault is its own.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import socket
@@ -194,6 +195,12 @@ def test_credentials_on_the_upgrade(server: Server) -> None:
     with pytest.raises(InvalidStatus) as refused:
         connect(url(server), additional_headers={"X-API-Key": "wrong"})
     response = refused.value.response
+    if server.pyvoy:
+        # pyvoy has no ASGI "websocket.http.response" extension: the App refuses
+        # by closing before it accepts, which ASGI has servers answer with 403,
+        # bodiless. Refused all the same, before anything was accepted.
+        assert (response.status_code, response.body) == (403, b"")
+        return
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"].startswith("ApiKey")
     assert json.loads(response.body)["error"]["data"]["code"] == "unauthenticated"
@@ -334,11 +341,25 @@ def _frames(sock: socket.socket) -> list[tuple[int, bytes]]:
 
 
 def _close_code(sock: socket.socket) -> int | None:
-    """The code of the server's close frame; None if none came."""
-    for opcode, payload in _frames(sock):
-        if opcode == 0x8:
-            return int(struct.unpack("!H", payload[:2])[0])
-    return None
+    """The code of the server's close frame, answered with one as a client must
+    (RFC 6455 section 5.5.1); None if the connection ended without one."""
+    data = b""
+    with contextlib.suppress(ConnectionResetError, TimeoutError):
+        while len(data) < 4 and (chunk := sock.recv(64)):
+            data += chunk
+    if len(data) < 4 or data[0] & 0x0F != 0x8:
+        return None
+    with contextlib.suppress(OSError):
+        sock.sendall(_frame(0x8, data[2:4]))
+    return int(struct.unpack("!H", data[2:4])[0])
+
+
+def _ends(sock: socket.socket) -> bool:
+    """Whether the server closes the TCP connection (it may reset it)."""
+    try:
+        return sock.recv(1) == b""
+    except ConnectionResetError:
+        return True
 
 
 MALFORMED = {
@@ -351,13 +372,25 @@ MALFORMED = {
 }
 
 
-@pytest.mark.parametrize("frame, code", MALFORMED.values(), ids=list(MALFORMED))
+@pytest.mark.parametrize("name", list(MALFORMED))
 def test_malformed_frames_close_the_connection_with_their_code(
-    server: Server, bystander: ClientConnection, frame: bytes, code: int
+    server: Server, bystander: ClientConnection, name: str
 ) -> None:
+    frame, code = MALFORMED[name]
+    expected: int | None = code
+    if server.pyvoy and name == "reserved opcode":
+        # pyvoy's framing (tungstenite), not the App, fails the connection
+        # (RFC 6455 section 7.1.7): for a reserved opcode it resets it
+        # before its close frame is out; the connection ends all the same.
+        expected = None
     with _raw_upgrade(server.port) as sock:
         sock.sendall(frame)
-        assert _close_code(sock) == code
+        assert _close_code(sock) == expected
+        # Told 1009, a client closes: neither server's framing (websockets,
+        # tungstenite) reads the closing handshake after a frame header it
+        # refused, so its end is the client's.
+        if name != "a length of 2^63-1":
+            assert _ends(sock)
 
 
 def test_no_traceback_in_the_log(server: Server) -> None:

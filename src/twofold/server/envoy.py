@@ -130,7 +130,7 @@ def configuration(settings: EnvoySettings) -> dict[str, Any]:
     )
     config: dict[str, Any] = server.get_envoy_config()
     if settings.websocket is not None:
-        route_websockets(config, tls)
+        route_websockets(config, tls, settings.websocket)
     if settings.limits is not None:
         limit(config, settings.limits, settings.access_log)
     if tls and settings.http3:

@@ -34,8 +34,13 @@ connections are served on the loop of the one lifespan
 
 from __future__ import annotations
 
+import base64
 import json
+import math
+import socket
 from typing import Any
+
+from twofold.core.options import WebSocketOptions
 
 PEER_HEADER = "x-twofold-peer"
 SCHEME_HEADER = "x-twofold-scheme"
@@ -45,6 +50,7 @@ WEBSOCKET_FILTER = "pyvoy-ws"  # pyvoy's WebSocket network filter
 HCM = "envoy.filters.network.http_connection_manager"
 _TYPES = "type.googleapis.com/envoy."
 PROBLEM = "application/problem+json"
+_H2_KEY = base64.b64encode(b"twofold: RFC8441").decode()  # 16 bytes, as RFC 6455 asks
 # Answered on the internal listener to a request that pyvoy's filter did not
 # take as a WebSocket handshake (no Sec-WebSocket-Key, say): the router
 # relays it to the client.
@@ -59,12 +65,15 @@ _NOT_A_HANDSHAKE = json.dumps(
 )
 
 
-def route_websockets(config: dict[str, Any], tls: bool) -> None:
+def route_websockets(config: dict[str, Any], tls: bool, limits: WebSocketOptions) -> None:
     """Move pyvoy's WebSocket filter in ``config`` (made with ``websockets=True``)
-    behind the connection manager; ``tls``: whether the port's connections are TLS."""
+    behind the connection manager; ``tls``: whether the port's connections are TLS.
+    ``limits``: the App's, whose pings become TCP keepalives (:func:`_keepalive`)."""
     listeners: list[dict[str, Any]] = config["static_resources"]["listeners"]
     found: dict[str, Any] | None = None
     for listener in listeners:
+        if "address" in listener and "udp_listener_config" not in listener:
+            listener.setdefault("socket_options", []).extend(_keepalive(limits))
         for chain in listener.get("filter_chains", ()):
             kept = []
             for item in chain["filters"]:
@@ -117,6 +126,38 @@ def route_websockets(config: dict[str, Any], tls: bool) -> None:
     )
 
 
+def _keepalive(limits: WebSocketOptions) -> list[dict[str, Any]]:
+    """TCP keepalive on the port's connections, as the App's pings would be.
+
+    pyvoy sends no WebSocket pings (ASGI has no message for them, and its
+    filter has no timer; it answers a client's pings). What uvicorn's pings
+    find, a client gone without a word, the kernel finds instead: probes
+    after ``ping_interval`` seconds of silence, three in ``ping_timeout``,
+    then the connection is reset. Accepted sockets inherit the options from
+    the listening one (Linux). A client alive but silent is the App's
+    ``idle_timeout``'s.
+    """
+    probes = 3
+    wanted = [
+        ("SOL_SOCKET", "SO_KEEPALIVE", 1),
+        ("IPPROTO_TCP", "TCP_KEEPIDLE", max(1, math.ceil(limits.ping_interval))),
+        ("IPPROTO_TCP", "TCP_KEEPINTVL", max(1, math.ceil(limits.ping_timeout / probes))),
+        ("IPPROTO_TCP", "TCP_KEEPCNT", probes),
+    ]
+    options = []
+    for level, name, value in wanted:
+        if hasattr(socket, name):  # TCP_KEEPIDLE is Linux's (and recent macOS's)
+            options.append(
+                {
+                    "level": getattr(socket, level),
+                    "name": getattr(socket, name),
+                    "int_value": value,
+                    "state": "STATE_PREBIND",
+                }
+            )
+    return options
+
+
 def _upgrade(hcm: dict[str, Any], tls: bool) -> None:
     """An edge connection manager takes WebSocket upgrades and routes them to :data:`LISTENER`."""
     if hcm.get("codec_type") == "HTTP3" or "upgrade_configs" in hcm:
@@ -136,6 +177,13 @@ def _upgrade(hcm: dict[str, Any], tls: bool) -> None:
             "request_headers_to_add": [
                 _set(PEER_HEADER, "%DOWNSTREAM_REMOTE_ADDRESS%"),
                 _set(SCHEME_HEADER, "wss" if tls else "ws"),
+                # RFC 8441 has no Sec-WebSocket-Key (HTTP/2 itself shows that the
+                # server speaks WebSocket); the HTTP/1.1 handshake Envoy turns an
+                # extended CONNECT into must have one for pyvoy's filter to take it.
+                {
+                    "header": {"key": "sec-websocket-key", "value": _H2_KEY},
+                    "append_action": "ADD_IF_ABSENT",
+                },
             ],
         },
         # Never reached: pyvoy's filter answers every request that is not an upgrade.
@@ -178,7 +226,9 @@ def _all_but_upgrades(pyvoy: dict[str, Any]) -> dict[str, Any]:
             "@type": _TYPES + "extensions.common.matching.v3.ExtensionWithMatcher",
             "xds_matcher": {
                 "matcher_list": {
-                    "matchers": [{"predicate": {"not_matcher": is_upgrade}, "on_match": {"action": action}}]
+                    "matchers": [
+                        {"predicate": {"not_matcher": is_upgrade}, "on_match": {"action": action}}
+                    ]
                 }
             },
             "extension_config": {
@@ -216,6 +266,8 @@ def _bad_request() -> dict[str, Any]:
             ".HttpConnectionManager",
             "stat_prefix": "websocket",
             "common_http_protocol_options": {"idle_timeout": "0s"},
+            # An upgrade, else Envoy would answer 403 itself, without saying why.
+            "upgrade_configs": [{"upgrade_type": "websocket"}],
             "route_config": {
                 "virtual_hosts": [
                     {
