@@ -10,13 +10,19 @@ import base64
 import contextlib
 import json
 import os
+import shutil
 import socket
 import struct
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import h2.config
+import h2.connection
+import h2.events
+import h2.settings
 import httpx
 import pytest
 from jsonrpcclient import Error, Ok, parse_json, request_json
@@ -279,6 +285,76 @@ def test_calls_are_counted_in_the_metrics(server: Server) -> None:
     metrics = httpx.get(f"{server.url}/metrics").text
     assert 'protocol="websocket"' in metrics
     assert 'method="sockets.v1.SocketsService/Echo"' in metrics or "Echo" in metrics
+
+
+def test_http2_clients_open_a_websocket_by_extended_connect(server: Server) -> None:
+    """RFC 8441, with the h2 library as the client, over h2c."""
+    if not server.pyvoy:
+        pytest.skip("uvicorn speaks no HTTP/2")
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+        conn.initiate_connection()
+        sock.sendall(conn.data_to_send())
+
+        def events() -> list[h2.events.Event]:
+            received = conn.receive_data(sock.recv(65536))
+            sock.sendall(conn.data_to_send())
+            return received
+
+        settings: dict[int, int] = {}
+        while h2.settings.SettingCodes.ENABLE_CONNECT_PROTOCOL not in settings:
+            for event in events():
+                if isinstance(event, h2.events.RemoteSettingsChanged):
+                    settings.update({k: v.new_value for k, v in event.changed_settings.items()})
+        assert settings[h2.settings.SettingCodes.ENABLE_CONNECT_PROTOCOL] == 1
+        stream = conn.get_next_available_stream_id()
+        conn.send_headers(stream, [
+            (":method", "CONNECT"), (":protocol", "websocket"), (":scheme", "http"),
+            (":path", "/jsonrpc"), (":authority", f"127.0.0.1:{server.port}"),
+            ("sec-websocket-version", "13"),
+        ])  # fmt: skip
+        message = request_json("Echo", params={"text": "over HTTP/2"}).encode()
+        conn.send_data(stream, _frame(0x1, message))
+        sock.sendall(conn.data_to_send())
+        status, data = None, b""
+        while len(data) < 2 or len(data) < 2 + (data[1] & 0x7F):
+            for event in events():
+                if isinstance(event, h2.events.ResponseReceived):
+                    status = dict(event.headers)[b":status"]
+                elif isinstance(event, h2.events.DataReceived):
+                    data += event.data
+                    conn.acknowledge_received_data(event.flow_controlled_length, stream)
+                elif isinstance(event, h2.events.StreamReset):
+                    pytest.fail(f"stream reset: {event.error_code!r}")
+    assert status == b"200"
+    assert data[0] == 0x81  # one unmasked text frame
+    assert parse_json(data[2:].decode()).result == {"text": "over HTTP/2"}  # type: ignore[union-attr]
+
+
+@pytest.mark.skipif(shutil.which("ss") is None, reason="needs ss (iproute2)")
+def test_a_client_gone_without_a_word_is_probed(server: Server) -> None:
+    """pyvoy sends no WebSocket pings: TCP keepalive on the connection instead,
+    after ping_interval (20 s) of silence."""
+    if not server.pyvoy:
+        pytest.skip("uvicorn pings (ws_ping_interval)")
+    with connect(url(server)) as ws:
+        assert isinstance(call(ws, "Echo", {"text": "here"}), Ok)
+        local = ws.socket.getsockname()[1]
+        # ss shows one timer: the retransmission one while an answer is unacknowledged.
+        deadline = time.monotonic() + 10
+        while "timer:(keepalive," not in (listed := _server_side(local)):
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+    assert "timer:(keepalive," in listed, listed
+
+
+def _server_side(port: int) -> str:
+    """ss's line for the server's end of the connection from local ``port``."""
+    return subprocess.run(
+        ["ss", "-tnoH", "state", "established", f"( dport = :{port} )"],
+        capture_output=True, text=True, check=True, timeout=10,
+    ).stdout  # fmt: skip
 
 
 def _raw_upgrade(port: int, receive_buffer: int | None = None) -> socket.socket:

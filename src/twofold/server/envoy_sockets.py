@@ -58,7 +58,9 @@ class Hop:
         self.pending: asyncio.Future[Message] | None = None  # a receive not yet taken
 
     async def serve(self, app: ASGIApp, scope: Scope) -> None:
-        call = asyncio.run_coroutine_threadsafe(app(scope, self.receive, self.send), self.home)
+        call = asyncio.run_coroutine_threadsafe(
+            _call(app, scope, self.receive, self.send), self.home
+        )
         try:
             await asyncio.wrap_future(call)
         except asyncio.CancelledError:
@@ -83,5 +85,6 @@ class Hop:
 
 
 async def _call(fn: Callable[..., Awaitable[Any]], *args: Any) -> Any:
-    # pyvoy's callables return futures of its loop, not coroutines.
+    # What run_coroutine_threadsafe takes: pyvoy's callables return futures of
+    # its loop, and an ASGI app returns any awaitable.
     return await fn(*args)
