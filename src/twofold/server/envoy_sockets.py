@@ -34,7 +34,7 @@ def from_edge(scope: Scope) -> Scope:
     """A ``websocket`` scope as the client made it: its address and scheme from the
     headers Envoy's route set (:mod:`twofold.server.envoy_websocket`), not the
     internal listener's, and without those headers."""
-    edge = dict((k, v.decode("latin-1")) for k, v in scope["headers"] if k in _EDGE)
+    edge = {k.decode(): v.decode("latin-1") for k, v in scope["headers"] if k in _EDGE}
     headers = [(k, v) for k, v in scope["headers"] if k not in _EDGE]
     scope = {**scope, "headers": headers}
     peer = edge.get(PEER_HEADER)
