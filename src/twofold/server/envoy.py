@@ -9,6 +9,8 @@ one way Twofold starts Envoy (``twofold serve`` and ``twofold gateway``):
 :class:`~twofold.server.limits.ServerLimits` in it (:func:`limit`), and
 :mod:`twofold.server.envoy_supervisor` runs the Envoys and stops them
 gracefully. Inside Envoy, pyvoy imports :mod:`twofold.server.envoy_app`.
+WebSocket upgrades go through Envoy's connection manager to pyvoy's
+WebSocket filter (:mod:`twofold.server.envoy_websocket`).
 """
 
 from __future__ import annotations

@@ -45,6 +45,9 @@ class Controlled:
       stream that is quiet as long, so the clock is here, on the App's reads.
       A gRPC or Connect stream's body is its client's messages, which may
       pause as long as the call lives: its deadline bounds it, as on grpcio.
+    - WebSocket connections, which pyvoy starts on a loop of its own, are
+      served on the lifespan's (:mod:`twofold.server.envoy_sockets`), with
+      the client's address and scheme (:func:`~twofold.server.envoy_sockets.from_edge`).
     - The control pipe (``$TWOFOLD_CONTROL_FD``), watched from the lifespan on,
       on the loop that runs every call (pyvoy runs the App on one event loop,
       whatever Envoy's worker threads): :data:`DRAIN` turns ``readiness`` to
