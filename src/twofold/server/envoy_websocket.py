@@ -50,6 +50,8 @@ WEBSOCKET_FILTER = "pyvoy-ws"  # pyvoy's WebSocket network filter
 HCM = "envoy.filters.network.http_connection_manager"
 _TYPES = "type.googleapis.com/envoy."
 PROBLEM = "application/problem+json"
+UNBOUNDED = 2**32 - 1  # an Envoy uint32 threshold that no count reaches
+_BREAKERS = ("max_connections", "max_pending_requests", "max_requests")
 _H2_KEY = base64.b64encode(b"twofold: RFC8441").decode()  # 16 bytes, as RFC 6455 asks
 # Answered on the internal listener to a request that pyvoy's filter did not
 # take as a WebSocket handshake (no Sec-WebSocket-Key, say): the router
@@ -98,6 +100,10 @@ def route_websockets(config: dict[str, Any], tls: bool, limits: WebSocketOptions
     config["static_resources"].setdefault("clusters", []).append(
         {
             "name": LISTENER,
+            # Each upgrade holds one request and one connection of this cluster:
+            # the port's connection limit bounds them, not Envoy's default
+            # circuit breakers (1024 of each, then 503).
+            "circuit_breakers": {"thresholds": [dict.fromkeys(_BREAKERS, UNBOUNDED)]},
             "load_assignment": {
                 "cluster_name": LISTENER,
                 "endpoints": [
