@@ -16,8 +16,8 @@ the connection manager stays first on the port, with its limits
   HTTP/2 clients open WebSockets on the same connection as their calls.
   The upgrade is a request in flight for as long as it lasts: the idle
   timeout applies to connections with nothing open, as for HTTP/2.
-- A composite filter hands every other request to pyvoy's HTTP filter, as
-  before; an upgrade goes through to the router, whose one route sends it
+- Every other request goes to pyvoy's HTTP filter, as before; an upgrade
+  has a filter chain of its own, the router, whose one route sends it
   to an internal listener (in the Envoy process, no socket) whose first
   filter is pyvoy's WebSocket filter, which makes the handshake and runs
   the App's ``websocket`` scope.
@@ -45,7 +45,6 @@ from twofold.core.options import WebSocketOptions
 PEER_HEADER = "x-twofold-peer"
 SCHEME_HEADER = "x-twofold-scheme"
 LISTENER = "twofold_websocket"  # the internal listener, and the cluster that reaches it
-PYVOY_FILTER = "pyvoy"  # pyvoy's HTTP filter
 WEBSOCKET_FILTER = "pyvoy-ws"  # pyvoy's WebSocket network filter
 HCM = "envoy.filters.network.http_connection_manager"
 _TYPES = "type.googleapis.com/envoy."
@@ -165,20 +164,20 @@ def _keepalive(limits: WebSocketOptions) -> list[dict[str, Any]]:
 
 
 def _upgrade(hcm: dict[str, Any], tls: bool) -> None:
-    """An edge connection manager takes WebSocket upgrades and routes them to :data:`LISTENER`."""
+    """An edge connection manager takes WebSocket upgrades and routes them to :data:`LISTENER`.
+
+    Upgrades have a filter chain of their own (the router alone): every
+    other request goes through the manager's filters as before, pyvoy's
+    last, and is never routed.
+    """
     if hcm.get("codec_type") == "HTTP3" or "upgrade_configs" in hcm:
         return  # RFC 9220 (WebSockets over HTTP/3) is not offered; a manager two chains share
-    filters = hcm["http_filters"]
-    last = filters[-1]
-    if last["name"] != PYVOY_FILTER:
-        raise ValueError(f"expected pyvoy's filter last, not {last['name']}")
-    hcm["http_filters"] = [*filters[:-1], _all_but_upgrades(last), _router()]
-    hcm["upgrade_configs"] = [{"upgrade_type": "websocket"}]
+    hcm["upgrade_configs"] = [{"upgrade_type": "websocket", "filters": [_router()]}]
     hcm.setdefault("http2_protocol_options", {})["allow_connect"] = True
     host = hcm["route_config"]["virtual_hosts"][0]
     host["routes"] = [
         {
-            "match": {"prefix": "/", "headers": [_is_upgrade_header()]},
+            "match": {"prefix": "/"},
             "route": {"cluster": LISTENER, "timeout": "0s"},
             "request_headers_to_add": [
                 _set(PEER_HEADER, "%DOWNSTREAM_REMOTE_ADDRESS%"),
@@ -191,60 +190,8 @@ def _upgrade(hcm: dict[str, Any], tls: bool) -> None:
                     "append_action": "ADD_IF_ABSENT",
                 },
             ],
-        },
-        # Never reached: pyvoy's filter answers every request that is not an upgrade.
-        {"match": {"prefix": "/"}, "direct_response": {"status": 404}},
-    ]
-
-
-def _is_upgrade_header() -> dict[str, Any]:
-    # Envoy drops Upgrade from a request that is not an upgrade (no
-    # "Connection: upgrade"), so only a real one matches; the token is
-    # case-insensitive (RFC 9110 section 7.8).
-    return {"name": "upgrade", "string_match": {"exact": "websocket", "ignore_case": True}}
-
-
-def _all_but_upgrades(pyvoy: dict[str, Any]) -> dict[str, Any]:
-    """pyvoy's HTTP filter, for every request but a WebSocket upgrade."""
-    header = {
-        "name": "request-headers",
-        "typed_config": {
-            "@type": _TYPES + "type.matcher.v3.HttpRequestHeaderMatchInput",
-            "header_name": "upgrade",
-        },
-    }
-    is_upgrade = {
-        "single_predicate": {
-            "input": header,
-            "value_match": {"exact": "websocket", "ignore_case": True},
         }
-    }
-    action = {
-        "name": "composite_action",
-        "typed_config": {
-            "@type": _TYPES + "extensions.filters.http.composite.v3.ExecuteFilterAction",
-            "typed_config": pyvoy,
-        },
-    }
-    return {
-        "name": "envoy.filters.http.composite",
-        "typed_config": {
-            "@type": _TYPES + "extensions.common.matching.v3.ExtensionWithMatcher",
-            "xds_matcher": {
-                "matcher_list": {
-                    "matchers": [
-                        {"predicate": {"not_matcher": is_upgrade}, "on_match": {"action": action}}
-                    ]
-                }
-            },
-            "extension_config": {
-                "name": "envoy.filters.http.composite",
-                "typed_config": {
-                    "@type": _TYPES + "extensions.filters.http.composite.v3.Composite"
-                },
-            },
-        },
-    }
+    ]
 
 
 def _router() -> dict[str, Any]:
