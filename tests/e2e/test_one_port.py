@@ -4,8 +4,8 @@ connect-es under Node (Connect, gRPC and gRPC-Web over HTTP/2, and the
 kinds HTTP/1.1 carries), ``buf curl`` (all four kinds on each of the three
 protocols, the API learnt from reflection), grpcio's generic calls (all four
 kinds), httpx and
-curl over HTTP/1.1 and h2c, and, with ``--tls-cert/--tls-key``, httpx and
-grpcio over TLS with ALPN h2. The service is tests/e2e/grpc_app.py.
+curl over HTTP/1.1 and h2c, and, with ``--tls-cert/--tls-key``, httpx,
+grpcio, curl and ``buf curl`` over TLS with ALPN h2. The service is tests/e2e/grpc_app.py.
 """
 
 from __future__ import annotations
@@ -111,11 +111,15 @@ def test_rest_connect_and_grpc_web_on_http1_and_h2c(server: Server, http2: bool)
         assert r.status_code == 200 and r.content.endswith(b"grpc-status: 0\r\n")
 
 
-def buf_curl(server: Server, *args: str) -> subprocess.CompletedProcess[str]:
+def buf_curl(
+    server: Server, *args: str, cacert: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``buf curl`` over h2c, or over TLS (ALPN) trusting ``cacert``."""
     if not BUF.exists():
         pytest.fail("buf is not installed: run `npm ci` (make test does)")
+    transport = ["--http2-prior-knowledge"] if cacert is None else ["--cacert", str(cacert)]
     return subprocess.run(
-        [str(BUF), "curl", "--http2-prior-knowledge", *args],
+        [str(BUF), "curl", *transport, *args],
         capture_output=True,
         text=True,
         timeout=60,
@@ -246,5 +250,18 @@ def test_tls_with_alpn_h2(tmp_path: Path) -> None:
         with grpc.secure_channel(f"127.0.0.1:{served.port}", credentials) as channel:
             double = call(channel, "stream_stream", "Double")
             assert list(double(iter([Number(5)]))) == [Number(10)]
+        curl = shutil.which("curl")
+        if curl is not None:
+            done = subprocess.run(
+                [curl, "-sS", "--cacert", str(cert), "-w", "\n%{http_version}", url + "/readyz"],
+                capture_output=True, text=True, timeout=30, check=False,
+            )  # fmt: skip
+            assert done.returncode == 0, done.stderr
+            assert done.stdout.splitlines()[-1] == "2"  # curl offers h2 by ALPN over TLS
+        for protocol in ("grpc", "connect", "grpcweb"):
+            path = url + METHODS["Double"].path
+            done = buf_curl(served, "--protocol", protocol, "-d", '{"n": 4}', path, cacert=cert)
+            assert done.returncode == 0, (protocol, done.stderr)
+            assert messages(done.stdout) == [{"n": "8"}], protocol
     finally:
         served.stop()
