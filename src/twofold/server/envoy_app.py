@@ -80,10 +80,12 @@ class Controlled:
             self._watch()
             await self.app(scope, receive, send)
             return
-        if self.home is not None and asyncio.get_running_loop() is not self.home:
-            # A WebSocket connection, started by pyvoy on a loop of its own.
-            await Hop(self.home, receive, send).serve(self, from_edge(scope))
-            return
+        if scope["type"] == "websocket":
+            scope = from_edge(scope)
+            if self.home is not None and asyncio.get_running_loop() is not self.home:
+                # Started by pyvoy on a loop of its own: served on the App's.
+                await Hop(self.home, receive, send).serve(self, scope)
+                return
         if scope["type"] == "http" and self.max_url_bytes is not None:
             size = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
             if size > self.max_url_bytes:
