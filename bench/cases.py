@@ -88,6 +88,19 @@ GRPCIO = Server(
     "grpcio", "bench.apps.grpcio_app", "repo", needs_stubs=True,
     argv=("{python}", "-m", "bench.apps.grpcio_app", "{port}"),
 )  # fmt: skip
+# The same App on `twofold serve --server pyvoy`: gRPC on the one port, through
+# the App's own wire, and a constant answer there (bench/apps/grpc_constant.py),
+# the floor of any gRPC app on that server. Counted by bench.instructions --pyvoy.
+TWOFOLD_PYVOY = Server(
+    f"{TWOFOLD.name}-pyvoy", TWOFOLD.app, TWOFOLD.app_dir,
+    argv=("{python}", "-m", "twofold", "serve", TWOFOLD.app, "--server", "pyvoy",
+          "--port", "{port}", "--no-access-log", "--log-level", "warning"),
+)  # fmt: skip
+PYVOY_CONSTANT = Server(
+    "pyvoy-constant", "bench.apps.grpc_constant:app", "repo", check="grpc-constant",
+    argv=("{python}", "-m", "twofold", "serve", "bench.apps.grpc_constant:app", "--server",
+          "pyvoy", "--port", "{port}", "--no-access-log", "--log-level", "warning"),
+)  # fmt: skip
 # A reference, not a peer: uvicorn answering every request with a constant
 # body and no framework at all, the ceiling of any app on this server.
 RAW = Server("uvicorn-raw", "raw_asgi:app", "peers", check="raw")
@@ -97,7 +110,7 @@ SERVERS = {s.name: s for s in (TWOFOLD, FASTAPI, LITESTAR, CONNECTRPC, GRPCIO, R
 def candidate(ours: Server, src: str) -> Server:
     """Twofold served from another source tree (``--compare``), to A/B a core change
     against the checkout and the peers in one run."""
-    return replace(ours, name=f"{TWOFOLD.name}-b", pythonpath=src)
+    return replace(ours, name=f"{ours.name}-b", pythonpath=src)
 
 
 PRODUCT_BODY = msgspec.json.encode(NEW_PRODUCT)  # the peers' post_product.lua body

@@ -8,6 +8,7 @@ for byte with :mod:`bench.wire`'s.
 
 from __future__ import annotations
 
+import functools
 import shutil
 import subprocess
 import tempfile
@@ -116,9 +117,10 @@ CHECKS: dict[str, Callable[[httpx.Client], None]] = {
 }
 
 
-def grpc_get(port: int) -> None:
-    """GetProduct over gRPC: product 42's bytes, NOT_FOUND for an unknown id, and
-    ``grpc-status: 0`` for the very bytes h2load sends (with nghttp, when installed)."""
+def grpc_get(port: int, constant: bool = False) -> None:
+    """GetProduct over gRPC: product 42's bytes, NOT_FOUND for an unknown id (unless
+    the server is ``constant``: one answer to everything), and ``grpc-status: 0``
+    for the very bytes h2load sends (with nghttp, when installed)."""
     import grpc  # a Twofold dependency, imported only for this check
 
     path = f"{CONNECT_PREFIX}/GetProduct"
@@ -128,12 +130,18 @@ def grpc_get(port: int) -> None:
             got = call(GET_PROTO, timeout=10)
             if got != wire.product(PRODUCTS[42]):
                 raise CheckFailed(f"gRPC GetProduct answered {got!r}")
+            if constant:
+                return _nghttp_status(port, path)
             call(wire.get_product_request(99999), timeout=10)
         except grpc.RpcError as exc:
             if exc.code() is not grpc.StatusCode.NOT_FOUND:
                 raise CheckFailed(f"gRPC GetProduct: {exc.code()} {exc.details()}") from None
         else:
             raise CheckFailed("gRPC GetProduct of an unknown id did not fail")
+    _nghttp_status(port, path)
+
+
+def _nghttp_status(port: int, path: str) -> None:
     if shutil.which("nghttp") is None:
         return
     with tempfile.NamedTemporaryFile(suffix=".bin") as body:
@@ -149,7 +157,10 @@ def grpc_get(port: int) -> None:
         raise CheckFailed(f"nghttp saw no grpc-status: 0:\n{out[-800:]}")
 
 
-PORT_CHECKS: dict[str, Callable[[int], None]] = {"grpc-get": grpc_get}
+PORT_CHECKS: dict[str, Callable[[int], None]] = {
+    "grpc-get": grpc_get,
+    "grpc-constant": functools.partial(grpc_get, constant=True),
+}
 
 
 def check(kind: str, base_url: str) -> None:

@@ -9,6 +9,14 @@ measuring a change to the hot path; ``--profile`` shows where the time goes.
 
     python -m bench.inprocess                     # every case, every server
     python -m bench.inprocess rest-get --profile  # cProfile of twofold on rest-get
+    python -m bench.inprocess grpc-get            # the App's gRPC wire, as pyvoy calls it
+
+gRPC cases are called as pyvoy calls the App behind ``twofold serve
+--server pyvoy`` (:class:`twofold.server.envoy_app.Controlled` around it,
+an HTTP/2 scope with the trailers extension, and a ``receive`` that, once
+the body is read, answers ``http.disconnect`` only when the response is
+complete, as ASGI 2.4 says), beside the constant answer
+(bench/apps/grpc_constant.py), the floor of any app there.
 """
 
 from __future__ import annotations
@@ -27,14 +35,20 @@ from typing import Any
 
 from bench import stubs
 from bench.apps.catalog import STUBS_ENV, load_module, peers_dir
-from bench.cases import CASES, Case, Server
+from bench.cases import CASES, PYVOY_CONSTANT, TWOFOLD_PYVOY, Case, Server
 
 Message = dict[str, Any]
 ASGIApp = Callable[[dict[str, Any], Any, Any], Coroutine[Any, Any, None]]
 
 
 def load_app(server: Server) -> ASGIApp:
-    """Import a server's ASGI app into this process."""
+    """Import a server's ASGI app into this process (as pyvoy's when served so)."""
+    if server.argv and "pyvoy" in server.argv:
+        from twofold.server.envoy_app import Controlled
+        from twofold.server.loader import load_served
+
+        served, inner = load_served(server.app)
+        return Controlled(served, inner.readiness)
     if server.name == "connectrpc" and STUBS_ENV not in os.environ:
         os.environ[STUBS_ENV] = str(stubs.generate(peers_dir(), Path(tempfile.mkdtemp()) / "stubs"))
     module, _, attr = server.app.partition(":")
@@ -74,18 +88,51 @@ def scope_for(case: Case) -> tuple[dict[str, Any], bytes]:
     return scope, req.body
 
 
+def grpc_scope(case: Case) -> tuple[dict[str, Any], bytes]:
+    """pyvoy's scope for the case's gRPC request (HTTP/2, with trailers)."""
+    scope, body = scope_for(case)
+    scope["http_version"] = "2"
+    scope["extensions"] = {"http.response.trailers": {}}
+    scope["asgi"] = {"version": "3.0", "spec_version": "2.4"}
+    scope["headers"] = [(k, v) for k, v in scope["headers"] if k != b"content-length"]
+    return scope, body
+
+
 async def call(app: ASGIApp, scope: dict[str, Any], body: bytes) -> list[Message]:
     """One request through ``app``; the messages it sent."""
     sent: list[Message] = []
     request: Message = {"type": "http.request", "body": body, "more_body": False}
+    if scope["http_version"] == "2":
+        # Once the body is read, a receive waits for the end of the response.
+        done = asyncio.get_running_loop().create_future()
+        read = False
 
-    async def receive() -> Message:
+        async def receive() -> Message:
+            nonlocal read
+            if not read:
+                read = True
+                return request
+            await done
+            return {"type": "http.disconnect"}
+
+        async def send(message: Message) -> None:
+            sent.append(message)
+            if message["type"] == "http.response.trailers" and not done.done():
+                done.set_result(None)
+
+        await app({**scope, "state": {}}, receive, send)
+        if not done.done():
+            done.set_result(None)
+        await asyncio.sleep(0)  # let a task still waiting on receive see the end
+        return sent
+
+    async def receive_one() -> Message:
         return request
 
-    async def send(message: Message) -> None:
+    async def send_one(message: Message) -> None:
         sent.append(message)
 
-    await app({**scope, "state": {}}, receive, send)
+    await app({**scope, "state": {}}, receive_one, send_one)
     return sent
 
 
@@ -120,7 +167,7 @@ async def measure(case: Case, server: Server, n: int, repeat: int) -> float:
     """Best of ``repeat`` loops of ``n`` requests, in µs per request."""
     app = load_app(server)
     shutdown = await _lifespan(app)
-    scope, body = scope_for(case)
+    scope, body = grpc_scope(case) if case.tool == "h2load" else scope_for(case)
     sent = await call(app, scope, body)
     status = sent[0].get("status")
     if status not in (200, 201):
@@ -134,7 +181,7 @@ async def measure(case: Case, server: Server, n: int, repeat: int) -> float:
 async def profile(case: Case, server: Server, n: int, top: int) -> None:
     app = load_app(server)
     shutdown = await _lifespan(app)
-    scope, body = scope_for(case)
+    scope, body = grpc_scope(case) if case.tool == "h2load" else scope_for(case)
     await timed(app, scope, body, n // 5)
     prof = cProfile.Profile()
     prof.enable()
@@ -165,14 +212,15 @@ def main(argv: list[str] | None = None) -> int:
     keep = set(args.servers.split(",")) if args.servers else None
     for name in args.cases or list(CASES):
         case = CASES[name]
-        if not case.servers[0].asgi:
-            continue  # not an ASGI app (gRPC): python -m bench measures it
+        servers = case.servers
+        if case.tool == "h2load":  # gRPC: the App's wire as pyvoy serves it
+            servers = (TWOFOLD_PYVOY, PYVOY_CONSTANT)
         if args.profile:
             print(f"== {name}: cProfile of twofold, {args.n} requests")
-            asyncio.run(profile(case, case.servers[0], args.n, args.top))
+            asyncio.run(profile(case, servers[0], args.n, args.top))
             continue
         results: dict[str, float] = {}
-        for server in case.servers:
+        for server in servers:
             if keep is not None and server.name not in keep:
                 continue
             try:
@@ -180,9 +228,10 @@ def main(argv: list[str] | None = None) -> int:
             except Exception as exc:  # a server that cannot answer yet: say so, go on
                 print(f"{name:<20} {server.name:<11} not measured: {exc}")
                 continue
-            line = f"{name:<20} {server.name:<11} {results[server.name]:8.1f} µs/req"
-            if server.name != "twofold" and "twofold" in results:
-                line += f"   twofold is {results[server.name] / results['twofold']:.2f}x faster"
+            line = f"{name:<20} {server.name:<14} {results[server.name]:8.1f} µs/req"
+            ours = servers[0].name
+            if server.name != ours and ours in results:
+                line += f"   {ours} is {results[server.name] / results[ours]:.2f}x faster"
             print(line, flush=True)
     return 0
 

@@ -11,13 +11,22 @@ poll on timers) and hardly with what else the machine is doing: the measure
 for a change to a hot path on a shared machine, where req/s cannot resolve
 a few percent. Run it twice when a difference is that small.
 
+Every process of the server is counted (``--trace-children``, one file a
+process, summed): with ``--pyvoy``, gRPC cases also count ``twofold serve
+--server pyvoy`` (the supervisor, and the Envoy it starts with the App's
+Python inside: every Envoy thread, pyvoy's bridge and the App), and beside
+it ``pyvoy-constant`` (bench/apps/grpc_constant.py), a constant answer on
+the same server: the floor of any gRPC app there.
+
 It counts user-space instructions only: the kernel's share (system calls,
 context switches) is left out, which for gRPC is about a third of the CPU.
-A run takes one to three minutes per server.
+A run takes one to three minutes per server (Envoy's start under valgrind
+adds a minute or two).
 
     python -m bench.instructions grpc-get
     python -m bench.instructions grpc-get --compare ../candidate/src
     python -m bench.instructions rest-get --raw      # beside bare uvicorn
+    python -m bench.instructions grpc-get --pyvoy    # also on the one port, and its floor
 """
 
 from __future__ import annotations
@@ -33,7 +42,16 @@ from pathlib import Path
 
 from bench import stubs
 from bench.apps.catalog import peers_dir
-from bench.cases import CASES, RAW, Case, Server, candidate
+from bench.cases import (
+    CASES,
+    PYVOY_CONSTANT,
+    RAW,
+    TWOFOLD,
+    TWOFOLD_PYVOY,
+    Case,
+    Server,
+    candidate,
+)
 from bench.checks import check
 from bench.runner import ServerProcess, Settings
 
@@ -66,9 +84,12 @@ def _h2load(case: Case, port: int, n: int, out: Path) -> None:
 
 
 def count(case: Case, server: Server, n: int, settings: Settings) -> int:
-    """Instructions the server spent, start to end, serving ``n`` requests of ``case``."""
+    """Instructions the server's processes spent, start to end, serving ``n`` requests."""
     result = settings.out / f"cachegrind.{case.name}.{server.name}.{n}"
-    wrap = ("valgrind", "--tool=cachegrind", "--cache-sim=no", f"--cachegrind-out-file={result}")
+    wrap = (
+        "valgrind", "--tool=cachegrind", "--cache-sim=no", "--trace-children=yes",
+        f"--cachegrind-out-file={result}.%p",
+    )  # fmt: skip
     proc = ServerProcess(server, settings, wrap)
     try:
         proc.wait_ready(timeout=600)
@@ -76,7 +97,11 @@ def count(case: Case, server: Server, n: int, settings: Settings) -> int:
         _h2load(case, proc.port, n, settings.out)
     finally:
         proc.stop(grace=300)  # valgrind writes its file as the process ends
-    return _total(result)
+    # pyvoy's supervisor waits for its Envoy, so every file is written by now.
+    files = list(result.parent.glob(f"{result.name}.*"))
+    if not files:
+        raise RuntimeError(f"no cachegrind file for {server.name}")
+    return sum(_total(path) for path in files)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -84,9 +109,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("cases", nargs="*", metavar="case", help=f"any of {', '.join(CASES)} (all)")
     p.add_argument("--small", type=int, default=500, help="requests in the first run")
     p.add_argument("--large", type=int, default=2500, help="requests in the second run")
-    p.add_argument("--servers", help="only these servers, comma-separated (twofold is kept)")
+    p.add_argument(
+        "--servers", help="only these servers, comma-separated (ratios are to the first)"
+    )
     p.add_argument("--compare", metavar="SRC", help="also count Twofold from SRC, as twofold-b")
     p.add_argument("--raw", action="store_true", help="also count uvicorn-raw (HTTP cases)")
+    p.add_argument(
+        "--pyvoy",
+        action="store_true",
+        help="also count twofold-pyvoy and pyvoy-constant (gRPC cases)",
+    )
     args = p.parse_args(argv)
     for tool in ("valgrind", "h2load"):
         if shutil.which(tool) is None:
@@ -96,13 +128,18 @@ def main(argv: list[str] | None = None) -> int:
     cases = [CASES[name] for name in args.cases or CASES]
     for case in cases:
         servers = list(case.servers)
-        if args.servers:
-            keep = {"twofold", *args.servers.split(",")}
-            servers = [s for s in servers if s.name in keep]
+        if args.pyvoy and case.tool == "h2load":
+            servers[1:1] = [TWOFOLD_PYVOY, PYVOY_CONSTANT]
         if args.compare:
-            servers.insert(1, candidate(servers[0], str(Path(args.compare).resolve())))
+            src = str(Path(args.compare).resolve())
+            ours = [s for s in servers if s.name.startswith(TWOFOLD.name)]
+            for server in reversed(ours):
+                servers.insert(servers.index(server) + 1, candidate(server, src))
         if args.raw and case.tool is None:
             servers.append(RAW)
+        if args.servers:
+            keep = set(args.servers.split(","))
+            servers = [s for s in servers if s.name in keep]
         case = replace(case, servers=tuple(servers))
         stub_dir = None
         if any(s.needs_stubs for s in servers):
@@ -114,10 +151,10 @@ def main(argv: list[str] | None = None) -> int:
             small = count(case, server, args.small, settings)
             large = count(case, server, args.large, settings)
             per_request[server.name] = (large - small) / (args.large - args.small)
-            line = f"   {server.name:<11} {per_request[server.name]:>10,.0f} instructions/request"
-            ours = per_request.get("twofold")
-            if server.name != "twofold" and ours:
-                line += f"   {per_request[server.name] / ours:.3f}x twofold's"
+            line = f"   {server.name:<16} {per_request[server.name]:>10,.0f} instructions/request"
+            first = servers[0].name
+            if server.name != first and per_request.get(first):
+                line += f"   {per_request[server.name] / per_request[first]:.3f}x {first}'s"
             print(line, flush=True)
     print(f"cachegrind files and logs: {out}")
     return 0

@@ -61,6 +61,14 @@ CANDIDATES = (
          "--no-access-log", "--log-level", "warning"),
         versions=("h1", "h2c"), grpc="port",
     ),
+    # Not a candidate: the floor of gRPC on pyvoy, a constant answer behind the
+    # same supervisor and Envoy (bench/apps/grpc_constant.py).
+    Candidate(
+        "pyvoy-constant",
+        (PY, "-m", "twofold", "serve", "bench.apps.grpc_constant:app", "--server", "pyvoy",
+         "--port", "{port}", "--no-access-log", "--log-level", "warning"),
+        versions=(), grpc="port",
+    ),
     # hypercorn's HTTP/1.1 status line has no reason phrase ("HTTP/1.1 200 "),
     # which h2load's parser refuses: measured over h2c only. The peers'
     # hypercorn.toml lifts its 1000-requests-per-connection limit.

@@ -1,5 +1,6 @@
 """A real catalog server for the whole session (one per database kind, see
-tests/conftest.py), and the parity kit's ``twofold_parity`` fixture for it."""
+tests/conftest.py), and the parity kit's ``twofold_parity`` fixture for it;
+``server_http`` for the modules that serve an app of their own as ``server``."""
 
 from __future__ import annotations
 
@@ -41,6 +42,14 @@ def one_port(database: Database, tmp_path_factory: pytest.TempPathFactory) -> It
 def http(catalog: Server) -> Iterator[httpx.Client]:
     # The development admin token: the catalog's writes need one (tests/tokens.py).
     with httpx.Client(base_url=catalog.url, timeout=10.0, headers=AUTHORIZATION) as client:
+        yield client
+
+
+@pytest.fixture
+def server_http(server: Server) -> Iterator[httpx.Client]:
+    """An httpx client of the module's own ``server`` fixture, for a module that
+    serves an app of its own rather than the catalog."""
+    with httpx.Client(base_url=server.url, timeout=120) as client:
         yield client
 
 

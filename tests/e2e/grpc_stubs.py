@@ -1,4 +1,5 @@
-"""The catalog's gRPC stubs as a user gets them: ``twofold proto`` then grpcio-tools' protoc.
+"""gRPC stubs and connect-es modules as a user gets them: ``twofold proto``, then
+grpcio-tools' protoc (the catalog's, and any other app's or ``.proto`` file's).
 
 Generated at test time into a temporary directory, never committed.
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 import importlib
 import subprocess
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from types import ModuleType
 
@@ -20,6 +22,8 @@ from tests.e2e.server import ROOT
 # googleapis-common-protos ships beside its modules (google/api/*.proto).
 PROTOC_INCLUDE = Path(grpc_tools.__file__).parent / "_proto"
 GOOGLEAPIS_INCLUDE = Path(http_pb2.__file__).parents[2]
+CATALOG = "examples.catalog:app"
+PROTO = "catalog/v1/catalog.proto"
 MODULES = ("catalog.v1.catalog_pb2", "catalog.v1.catalog_pb2_grpc")
 
 
@@ -30,50 +34,59 @@ def _run(*args: str) -> None:
     assert result.returncode == 0, result.stderr
 
 
-def generate(out: Path) -> tuple[ModuleType, ModuleType]:
-    """``catalog_pb2`` and ``catalog_pb2_grpc``, generated under ``out``.
+def export(target: str, out: Path) -> Path:
+    """``twofold proto TARGET``: the directory of the ``.proto`` files it wrote."""
+    _run("-m", "twofold", "proto", target, "-o", str(out))
+    return out
+
+
+def protoc(*args: str | Path) -> None:
+    """grpcio-tools' protoc, with protoc's own and googleapis' ``.proto`` files
+    on its include path; a failure shows what protoc said."""
+    includes = (f"-I{PROTOC_INCLUDE}", f"-I{GOOGLEAPIS_INCLUDE}")
+    _run("-m", "grpc_tools.protoc", *includes, *map(str, args))
+
+
+def imported(out: Path, names: Iterable[str]) -> list[ModuleType]:
+    """The generated modules ``names`` from ``out``.
 
     Generated modules register their file in protobuf's default pool, where a
     file may live once per process: a copy another test imported is reused.
     """
-    if not all(name in sys.modules for name in MODULES):
-        _run("-m", "twofold", "proto", "examples.catalog:app", "-o", str(out / "proto"))
-        _run(
-            "-m",
-            "grpc_tools.protoc",
-            f"-I{PROTOC_INCLUDE}",
-            f"-I{out / 'proto'}",
-            f"-I{GOOGLEAPIS_INCLUDE}",
-            f"--python_out={out}",
-            f"--grpc_python_out={out}",
-            "catalog/v1/catalog.proto",
-        )
+    names = list(names)
+    if not all(name in sys.modules for name in names):
         sys.path.insert(0, str(out))
         try:
-            for name in MODULES:
+            for name in names:
                 importlib.import_module(name)
         finally:
             sys.path.remove(str(out))
-    pb2, pb2_grpc = (sys.modules[name] for name in MODULES)
+    return [sys.modules[name] for name in names]
+
+
+def generate(out: Path) -> tuple[ModuleType, ModuleType]:
+    """``catalog_pb2`` and ``catalog_pb2_grpc``, generated under ``out`` (once a process)."""
+    if not all(name in sys.modules for name in MODULES):
+        proto = export(CATALOG, out / "proto")
+        protoc(f"-I{proto}", f"--python_out={out}", f"--grpc_python_out={out}", PROTO)
+    pb2, pb2_grpc = imported(out, MODULES)
     return pb2, pb2_grpc
 
 
-def generate_es(out: Path) -> Path:
-    """The catalog as ES modules for connect-es (protoc with node_modules'
-    protoc-gen-es), generated under ``out``: the directory to import them from."""
+def generate_es(out: Path, target: str = CATALOG, proto: str = PROTO, language: str = "js") -> Path:
+    """``target`` as ES modules for connect-es (protoc with node_modules'
+    protoc-gen-es; ``language`` js or ts), generated under ``out``: the
+    directory to import them from."""
     node_modules = ROOT / "node_modules"
-    _run("-m", "twofold", "proto", "examples.catalog:app", "-o", str(out / "proto"))
+    exported = export(target, out / "proto")
     (out / "gen").mkdir()
-    _run(
-        "-m",
-        "grpc_tools.protoc",
-        f"-I{PROTOC_INCLUDE}",
-        f"-I{out / 'proto'}",
-        f"-I{GOOGLEAPIS_INCLUDE}",
+    protoc(
+        f"-I{exported}",
         f"--plugin=protoc-gen-es={node_modules / '.bin' / 'protoc-gen-es'}",
         f"--es_out={out / 'gen'}",
-        "--es_opt=target=js,import_extension=js",
-        "catalog/v1/catalog.proto",
+        f"--es_opt=target={language},import_extension=js",
+        proto,
+        # What an exported .proto may import (HTTP rules), as modules of their own.
         "google/api/annotations.proto",
         "google/api/http.proto",
     )

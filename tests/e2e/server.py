@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
+WAIT = 60.0  # seconds for a process to come or go, or a line to be logged, on a loaded machine
 
 
 def free_port() -> int:
@@ -197,3 +198,11 @@ def alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"  # a zombie has exited; whoever inherited it reaps it
+
+
+def wait_for(condition: Callable[[], object], what: str) -> None:
+    """Poll ``condition`` until it holds; after :data:`WAIT`, fail saying ``what`` never came."""
+    deadline = time.monotonic() + WAIT
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)

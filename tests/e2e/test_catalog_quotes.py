@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import json
 import queue
-import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,6 +33,7 @@ from websockets.sync.client import ClientConnection, connect
 from examples.catalog import service
 from examples.catalog.quotes import MAX_QUOTES, PriceQuote, QuotePricesRequest
 from tests.e2e.grpc_stubs import GOOGLEAPIS_INCLUDE
+from tests.e2e.programs import node_json
 from tests.e2e.server import ROOT, Server
 from tests.tokens import AUTHORIZATION
 from twofold import Client, Code, Error
@@ -195,15 +195,7 @@ def test_connect_es_over_http2_on_every_wire(
 ) -> None:
     known = products(one_port.url, "4.20", "99.99")
     ids = [known[0], MISSING, known[1]]
-    done = subprocess.run(
-        ["node", str(NODE_CLIENT), str(catalog_es), one_port.url, *map(str, ids)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    results = json.loads(done.stdout)
+    results = node_json(NODE_CLIENT, catalog_es, one_port.url, *map(str, ids))
     quotes = [
         {"productId": str(i), "found": found, "price": price}
         for i, found, price in expected(known, ["4.20", "99.99"])
@@ -222,20 +214,14 @@ def test_grpc_js(catalog: Server, one_port: Server, catalog_es: Path, server: st
     known = products(served.url, "3.30", "4.40")
     ids = [known[0], MISSING, known[1]]
     proto = catalog_es.parent / "proto"  # what `twofold proto` wrote, beside the ES modules
-    done = subprocess.run(
-        ["node", str(GRPC_JS_CLIENT), str(proto), str(GOOGLEAPIS_INCLUDE), served.grpc_target]
-        + [str(i) for i in ids],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    answers = node_json(
+        GRPC_JS_CLIENT, proto, GOOGLEAPIS_INCLUDE, served.grpc_target, *map(str, ids)
     )
-    assert done.returncode == 0, done.stderr
     quotes = [
         {"productId": str(i), "found": found, "price": price}
         for i, found, price in expected(known, ["3.30", "4.40"])
     ]
-    assert json.loads(done.stdout) == {"events": in_turn(ids), "answers": quotes}
+    assert answers == {"events": in_turn(ids), "answers": quotes}
 
 
 class Socket:

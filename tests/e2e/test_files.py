@@ -31,16 +31,8 @@ def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def server(tmp_path_factory: pytest.TempPathFactory, archive: Path) -> Iterator[Server]:
     env = {"ARCHIVE_DIR": str(archive)}
     running = start(TARGET, tmp_path_factory.mktemp("files"), env, "--no-grpc")
-    try:
-        yield running
-    finally:
-        running.stop()
-
-
-@pytest.fixture
-def http(server: Server) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=30) as client:
-        yield client
+    yield running
+    running.stop()
 
 
 def curl(*args: str) -> tuple[int, dict[str, str], bytes]:
@@ -104,28 +96,28 @@ def test_curl_raw_upload_keeps_media_type_and_name(server: Server, tmp_path: Pat
     )
 
 
-def test_etag_answers_304_and_if_range(http: httpx.Client) -> None:
-    assert http.put("/documents/e", content=b"0123456789").status_code == 200
-    first = http.get("/documents/e")
+def test_etag_answers_304_and_if_range(server_http: httpx.Client) -> None:
+    assert server_http.put("/documents/e", content=b"0123456789").status_code == 200
+    first = server_http.get("/documents/e")
     tag = first.headers["etag"]
-    assert http.get("/documents/e", headers={"if-none-match": tag}).status_code == 304
-    ranged = http.get("/documents/e", headers={"range": "bytes=2-3", "if-range": tag})
+    assert server_http.get("/documents/e", headers={"if-none-match": tag}).status_code == 304
+    ranged = server_http.get("/documents/e", headers={"range": "bytes=2-3", "if-range": tag})
     assert ranged.status_code == 206 and ranged.content == b"23"
-    stale = http.get("/documents/e", headers={"range": "bytes=2-3", "if-range": '"old"'})
+    stale = server_http.get("/documents/e", headers={"range": "bytes=2-3", "if-range": '"old"'})
     assert stale.status_code == 200 and stale.content == b"0123456789"
     # A file changes, so does its tag.
-    http.put("/documents/e", content=b"changed")
-    assert http.get("/documents/e", headers={"if-none-match": tag}).status_code == 200
+    server_http.put("/documents/e", content=b"changed")
+    assert server_http.get("/documents/e", headers={"if-none-match": tag}).status_code == 200
 
 
-def test_the_rpc_wires_carry_the_file_as_bytes(http: httpx.Client) -> None:
+def test_the_rpc_wires_carry_the_file_as_bytes(server_http: httpx.Client) -> None:
     sent = {"name": "rpc", "file": {"data": base64.b64encode(b"\x00\x01rpc").decode(),
                                     "content_type": "image/png", "filename": "r.png"}}  # fmt: skip
-    r = http.post("/docs.v1.DocsService/PutDocument", json=sent)
+    r = server_http.post("/docs.v1.DocsService/PutDocument", json=sent)
     assert r.status_code == 200 and int(r.json()["size"]) == 5  # int64: a string in proto3 JSON
-    r = http.post("/docs.v1.DocsService/GetDocument", json={"name": "rpc"})
+    r = server_http.post("/docs.v1.DocsService/GetDocument", json={"name": "rpc"})
     assert base64.b64decode(r.json()["data"]) == b"\x00\x01rpc"
-    download = http.get("/documents/rpc")
+    download = server_http.get("/documents/rpc")
     assert download.content == b"\x00\x01rpc" and download.headers["content-type"] == "image/png"
 
 
@@ -171,13 +163,13 @@ def test_the_rpc_wires_carry_the_file_as_bytes(http: httpx.Client) -> None:
     ],
 )
 def test_bad_multipart_is_refused_and_nothing_is_stored(
-    http: httpx.Client, content_type: str, body: bytes, status: int, what: str
+    server_http: httpx.Client, content_type: str, body: bytes, status: int, what: str
 ) -> None:
-    r = http.put("/documents/bad", content=body, headers={"content-type": content_type})
+    r = server_http.put("/documents/bad", content=body, headers={"content-type": content_type})
     assert r.status_code == status, r.text
     assert r.headers["content-type"] == "application/problem+json"
     assert what in r.json()["detail"]
-    assert http.get("/documents/bad").status_code == 404
+    assert server_http.get("/documents/bad").status_code == 404
 
 
 def test_a_huge_part_is_413_and_nothing_is_stored(server: Server, tmp_path: Path) -> None:
@@ -192,35 +184,35 @@ def test_a_huge_part_is_413_and_nothing_is_stored(server: Server, tmp_path: Path
     assert curl(url)[0] == 404
 
 
-def test_a_huge_chunked_upload_is_cut_off(http: httpx.Client) -> None:
+def test_a_huge_chunked_upload_is_cut_off(server_http: httpx.Client) -> None:
     def chunks() -> Iterator[bytes]:
         yield b'--x\r\nContent-Disposition: form-data; name="file"; filename="a"\r\n\r\n'
         for _ in range(LIMIT // 65536 + 2):
             yield b"\x00" * 65536
 
-    r = http.put(
+    r = server_http.put(
         "/documents/chunked",
         content=chunks(),
         headers={"content-type": "multipart/form-data; boundary=x"},
     )
     assert r.status_code == 413
-    assert http.get("/documents/chunked").status_code == 404
+    assert server_http.get("/documents/chunked").status_code == 404
 
 
-def test_many_ranges_never_crash(http: httpx.Client) -> None:
-    http.put("/documents/r", content=b"x" * 1000)
+def test_many_ranges_never_crash(server_http: httpx.Client) -> None:
+    server_http.put("/documents/r", content=b"x" * 1000)
     many = "bytes=" + ",".join(f"{i}-{i}" for i in range(0, 1000, 2))
-    r = http.get("/documents/r", headers={"range": many})
+    r = server_http.get("/documents/r", headers={"range": many})
     assert r.status_code == 416 and "at most" not in r.text
     for junk in ("bytes=abc", "bytes=5-2", "items=0-1", "bytes=", "bytes=-"):
-        r = http.get("/documents/r", headers={"range": junk})
+        r = server_http.get("/documents/r", headers={"range": junk})
         assert r.status_code == 200 and len(r.content) == 1000, junk
 
 
-def test_json_bodies_keep_their_limit(http: httpx.Client) -> None:
+def test_json_bodies_keep_their_limit(server_http: httpx.Client) -> None:
     # The upload limit is 4 MiB; a JSON body over 1 MiB is still refused.
     big = {"file": {"data": base64.b64encode(b"\x00" * (1 << 20)).decode()}}
-    r = http.put("/documents/json", json=big)
+    r = server_http.put("/documents/json", json=big)
     assert r.status_code == 413
 
 

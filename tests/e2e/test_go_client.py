@@ -15,12 +15,12 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.grpc_stubs import GOOGLEAPIS_INCLUDE
+from tests.e2e.grpc_stubs import CATALOG, GOOGLEAPIS_INCLUDE, export
+from tests.e2e.programs import run
 from tests.e2e.server import ROOT, Server
 from tests.tokens import ADMIN
 
@@ -39,20 +39,6 @@ def _missing() -> list[str]:
     return missing + [src for src in GO_SOURCES if not (GOCODE / src).is_dir()]
 
 
-def _run(*args: str | Path, cwd: Path, env: dict[str, str] | None = None) -> str:
-    result = subprocess.run(
-        [str(arg) for arg in args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, f"{args[0]}:\n{result.stdout}\n{result.stderr}"
-    return result.stdout
-
-
 @pytest.fixture(scope="session")
 def go_client(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The docs' Go program, built once per session: its path."""
@@ -61,11 +47,10 @@ def go_client(tmp_path_factory: pytest.TempPathFactory) -> Path:
         pytest.skip(f"scripts/ensure-go could not install {', '.join(missing)} (needs root)")
     out = tmp_path_factory.mktemp("go")
     gopath = out / "gopath"
-    proto = out / "proto"
-    _run(sys.executable, "-m", "twofold", "proto", "examples.catalog:app", "-o", proto, cwd=ROOT)
+    proto = export(CATALOG, out / "proto")
     (gopath / "src").mkdir(parents=True)
     mapping = f"Mcatalog/v1/catalog.proto={GO_PACKAGE};catalogv1"
-    _run(
+    run(
         "protoc",
         f"-I{proto}",
         f"-I{GOOGLEAPIS_INCLUDE}",  # google/api/annotations.proto; protoc has google/protobuf
@@ -89,14 +74,14 @@ def go_client(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "GOFLAGS": "",
         "GOCACHE": str(out / "cache"),
     }
-    assert _run("gofmt", "-l", PROGRAM, cwd=ROOT) == "", "gofmt would change the program"
-    _run("go", "vet", ".", cwd=program, env=env)
-    _run("go", "build", "-o", out / "catalog-client", ".", cwd=program, env=env)
+    assert run("gofmt", "-l", PROGRAM).stdout == "", "gofmt would change the program"
+    run("go", "vet", ".", cwd=program, env=env)
+    run("go", "build", "-o", out / "catalog-client", ".", cwd=program, env=env)
     return out / "catalog-client"
 
 
 def test_go_grpc_client_calls_the_catalog(go_client: Path, catalog: Server) -> None:
-    out = json.loads(_run(go_client, catalog.grpc_target, ADMIN, cwd=ROOT))
+    out = json.loads(run(go_client, catalog.grpc_target, ADMIN).stdout)
     product_id = out["created"]["id"]
     assert out["created"]["name"] == "Kettle" and out["created"]["category"].startswith("go-")
     got = out["got"]

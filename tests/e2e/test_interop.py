@@ -17,8 +17,6 @@ import importlib.util
 import json
 import queue
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -29,7 +27,8 @@ import httpx
 import pytest
 from google.protobuf import descriptor_pb2
 
-from tests.e2e import interop_service
+from tests.e2e import grpc_stubs, interop_service
+from tests.e2e.programs import node_json
 from tests.e2e.server import ROOT, Server, start
 from twofold.protobuf import Schema
 
@@ -86,18 +85,9 @@ def pb(tmp_path_factory: pytest.TempPathFactory) -> dict[str, ModuleType]:
     (the .proto files' paths in grpc/grpc); ``grpc`` alone would be grpcio.
     """
     out = tmp_path_factory.mktemp("interop-stubs")
-    protoc = [sys.executable, "-m", "grpc_tools.protoc", f"-I{PROTO}"]
-    protoc += [f"--python_out={out}", f"--grpc_python_out={out}", *FILES]
-    subprocess.run(protoc, cwd=ROOT, check=True, timeout=60)
+    grpc_stubs.protoc(f"-I{PROTO}", f"--python_out={out}", f"--grpc_python_out={out}", *FILES)
     names = [f"src.proto.grpc.testing.{name}" for name in MODULES]
-    if not all(name in sys.modules for name in names):
-        sys.path.insert(0, str(out))
-        try:
-            for name in names:
-                importlib.import_module(name)
-        finally:
-            sys.path.remove(str(out))
-    return {name: sys.modules[f"src.proto.grpc.testing.{name}"] for name in MODULES}
+    return dict(zip(MODULES, grpc_stubs.imported(out, names), strict=True))
 
 
 @pytest.fixture(scope="module")
@@ -331,17 +321,7 @@ def test_binary_metadata_that_is_not_base64_is_invalid_argument(server: Server) 
 
 def test_grpc_js(server: Server) -> None:
     """Every case again from Node's gRPC, @grpc/grpc-js with @grpc/proto-loader."""
-    node = shutil.which("node")
-    if node is None or not (ROOT / "node_modules" / "@grpc" / "grpc-js").exists():
+    if shutil.which("node") is None or not (ROOT / "node_modules" / "@grpc" / "grpc-js").exists():
         pytest.fail("needs node and `npm ci` (make test does both)")
-    done = subprocess.run(
-        [node, str(NODE_CLIENT), str(PROTO), server.grpc_target],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    results = json.loads(done.stdout)
+    results = node_json(NODE_CLIENT, PROTO, server.grpc_target)
     assert results == dict.fromkeys(CASES, "passed")

@@ -8,16 +8,15 @@ the protoc-gen-es plugin from node_modules: no network.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.e2e.programs import node_json
 from tests.e2e.server import ROOT, Server, hypercorn
 from tests.tokens import ADMIN
 
@@ -33,20 +32,12 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def _run(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None) -> str:
-    result = subprocess.run(
-        args, cwd=cwd, capture_output=True, text=True, timeout=120, check=False, env=env
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout
-
-
 @pytest.fixture(scope="module")
 def results(catalog_es: Path, catalog: Server) -> dict[str, Any]:
     before = _gets(catalog)
     grpc_url = f"http://{catalog.grpc_target}"
     env = {**os.environ, "CATALOG_TOKEN": ADMIN}  # the catalog's writes need a token
-    out = json.loads(_run("node", str(CLIENT), str(catalog_es), catalog.url, grpc_url, env=env))
+    out = node_json(CLIENT, catalog_es, catalog.url, grpc_url, env=env)
     out["gets"] = _gets(catalog) - before
     return dict(out)
 
@@ -92,6 +83,6 @@ def hypercorn_catalog(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
 
 def test_client_streaming_over_http2(catalog_es: Path, hypercorn_catalog: str) -> None:
     env = {**os.environ, "CATALOG_TOKEN": ADMIN}  # ImportProducts needs products:write
-    out = json.loads(_run("node", str(IMPORT_CLIENT), str(catalog_es), hypercorn_catalog, env=env))
+    out = node_json(IMPORT_CLIENT, catalog_es, hypercorn_catalog, env=env)
     expected = {"created": 2, "failed": [[2, "A"]]}  # the second A repeats the first
     assert out == {"json": expected, "binary": expected}

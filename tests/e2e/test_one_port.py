@@ -26,10 +26,10 @@ import httpx
 import pytest
 from websockets.sync.client import connect as ws_connect
 
-from tests.e2e import grpc_app
+from tests.e2e import grpc_app, grpc_stubs
 from tests.e2e.certificates import self_signed
 from tests.e2e.grpc_app import Number, Text
-from tests.e2e.grpc_stubs import GOOGLEAPIS_INCLUDE, PROTOC_INCLUDE
+from tests.e2e.programs import node_json
 from tests.e2e.server import ROOT, Server, spawn, start
 from twofold.protobuf import Schema
 
@@ -187,36 +187,11 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if shutil.which("node") is None or not PLUGIN.exists():
         pytest.fail("needs node and `npm ci` (make test does both)")
     tmp = tmp_path_factory.mktemp("connect-es-streams")
-    run = [sys.executable, "-m", "twofold", "proto", TARGET, "-o", str(tmp / "proto")]
-    subprocess.run(run, cwd=ROOT, check=True, timeout=60)
-    (tmp / "gen").mkdir()
-    protoc = [
-        sys.executable,
-        "-m",
-        "grpc_tools.protoc",
-        f"-I{PROTOC_INCLUDE}",
-        f"-I{tmp / 'proto'}",
-        f"-I{GOOGLEAPIS_INCLUDE}",
-        f"--plugin=protoc-gen-es={PLUGIN}",
-        f"--es_out={tmp / 'gen'}",
-        "--es_opt=target=js,import_extension=js",
-        "streams/v1/streams.proto",
-    ]
-    subprocess.run(protoc, cwd=ROOT, check=True, timeout=60)
-    (tmp / "node_modules").symlink_to(NODE_MODULES, target_is_directory=True)
-    return tmp / "gen"
+    return grpc_stubs.generate_es(tmp, TARGET, "streams/v1/streams.proto")
 
 
 def test_connect_es_every_kind_on_every_wire(server: Server, generated: Path) -> None:
-    done = subprocess.run(
-        ["node", str(CLIENT), str(generated), server.url],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    results = json.loads(done.stdout)
+    results = node_json(CLIENT, generated, server.url)
     duplex = {"client": 10, "bidi": [2, 4, 6]}
     for name, protocol in [
         ("connect-json-h2", "connect"),

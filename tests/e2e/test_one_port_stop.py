@@ -15,7 +15,6 @@ import os
 import signal
 import sys
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,25 +23,16 @@ import grpc
 import httpx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from tests.e2e.grpc_app import Number, service
-from tests.e2e.server import Server, alive, spawn, start
-from tests.e2e.test_grpc_serve import SCHEMA, call
-from twofold.http.envelope import frame
-from twofold.testing.parity.answers import envelopes
+from tests.e2e.grpc_app import Number
+from tests.e2e.server import WAIT, Server, alive, spawn, start, wait_for
+from tests.e2e.shutdown import CONNECT_TICKS, grpc_ticks, http_ticks, sigterm_during
+from tests.e2e.test_grpc_serve import call
 
 TARGET = "tests.e2e.grpc_app:app"
-WAIT = 60.0  # seconds for a process to come or go on a loaded machine
 
 
 def pyvoy(tmp: Path, *args: str) -> Server:
     return start(TARGET, tmp, None, "--server", "pyvoy", *args)
-
-
-def wait_for(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + WAIT
-    while not condition():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.05)
 
 
 def refused(server: Server) -> bool:
@@ -107,53 +97,24 @@ def test_sigterm_drains_then_lets_the_call_in_flight_finish(tmp_path: Path) -> N
 
 def test_calls_past_the_grace_period_end_with_unavailable(tmp_path: Path) -> None:
     server = pyvoy(tmp_path, "--grace", "1")
-    ticks = service.methods["Ticks"]
-    request = SCHEMA.codec(ticks.input_type).encode(ticks.input_type(interval=0.2))
-    ends: dict[str, Any] = {}
-    opened = threading.Barrier(4)  # the three calls and the test
 
-    def unary() -> None:
+    def unary(opened: threading.Barrier) -> Any:
         with grpc.insecure_channel(server.grpc_target) as channel:
             done: list[Any] = []
             thread = in_thread(done, lambda: call(channel, "Sleep", timeout=60, seconds=60))
             wait_for(lambda: "sleep start" in server.output(), "the call reached the handler")
             opened.wait()
             thread.join()
-            ends["unary"] = done[0]
+            return done[0]
 
-    def stream() -> None:
-        with grpc.insecure_channel(server.grpc_target) as channel:
-            answers = channel.unary_stream(
-                ticks.path,
-                request_serializer=lambda m: m,
-                response_deserializer=SCHEMA.codec(ticks.output_type).decode,
-            )(request, timeout=60)
-            next(answers)
-            opened.wait()
-            try:
-                list(answers)
-            except grpc.RpcError as exc:
-                ends["grpc"] = exc.code()
-
-    def connect() -> None:
-        headers = {"content-type": "application/connect+json"}
-        body = frame(b'{"interval":0.2}')
-        url = f"{server.url}{ticks.path}"
-        with httpx.stream("POST", url, content=body, headers=headers, timeout=60) as r:
-            chunks = r.iter_raw()
-            first = next(chunks)
-            opened.wait()
-            ends["connect"] = envelopes(first + b"".join(chunks))[-1]
-
-    threads = [threading.Thread(target=t) for t in (unary, stream, connect)]
+    calls = {
+        "unary": unary,
+        "grpc": lambda opened: grpc_ticks(server, opened),
+        "connect": lambda opened: http_ticks(server, *CONNECT_TICKS, opened),
+    }
     try:
-        for thread in threads:
-            thread.start()
-        opened.wait(timeout=WAIT)
-        server.process.send_signal(signal.SIGTERM)
-        for thread in threads:
-            thread.join(timeout=WAIT)
-        assert server.process.wait(timeout=WAIT) == 0
+        status, ends = sigterm_during(server, calls)
+        assert status == 0
     finally:
         server.stop()
     assert ends["unary"] is grpc.StatusCode.UNAVAILABLE  # 503 before any answer

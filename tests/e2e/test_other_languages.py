@@ -17,7 +17,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -25,7 +24,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.grpc_stubs import GOOGLEAPIS_INCLUDE, PROTOC_INCLUDE
+from tests.e2e import grpc_stubs
+from tests.e2e.programs import node_json, run
 from tests.e2e.server import ROOT, Server
 from tests.tokens import ADMIN
 from tests.tools import tool
@@ -40,22 +40,6 @@ TYPESCRIPT = [
 MISSING_ID = 987654321  # the programs ask for this product to get an error
 
 
-def _run(
-    *args: str | Path, cwd: Path = ROOT, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [str(arg) for arg in args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    assert result.returncode == 0, f"{args[0]}:\n{result.stdout}\n{result.stderr}"
-    return result
-
-
 def _node_bin(name: str) -> Path:
     """A program of node_modules; a failure, not a skip, when missing (make installs it)."""
     path = NODE_MODULES / ".bin" / name
@@ -67,7 +51,7 @@ def _node_bin(name: str) -> Path:
 @pytest.fixture(scope="module")
 def openapi_document(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("openapi") / "openapi.json"
-    _run(sys.executable, "-m", "twofold", "openapi", "examples.catalog:app", "-o", path)
+    run(sys.executable, "-m", "twofold", "openapi", "examples.catalog:app", "-o", path)
     return path
 
 
@@ -100,7 +84,7 @@ def python_client(openapi_document: Path, tmp_path_factory: pytest.TempPathFacto
     # without the XML representations (docs/xml.md) that mirror it.
     document = out / "openapi-json-only.json"
     document.write_text(json.dumps(_without_xml(json.loads(openapi_document.read_text()))))
-    generated = _run(
+    generated = run(
         tool("openapi-python-client"),
         "generate",
         "--path",
@@ -144,7 +128,7 @@ def test_openapi_python_client_program_typechecks(python_client: Path) -> None:
     a few of its ``*args: Any`` into ``*args: object``, which mypy rejects.
     """
     cache = python_client / ".mypy_cache"
-    _run(
+    run(
         sys.executable,
         "-m",
         "mypy",
@@ -185,28 +169,8 @@ def _judge(out: dict[str, Any], prefix: str) -> None:
 def test_openapi_python_client_calls_the_catalog(python_client: Path, catalog: Server) -> None:
     # The tools' own interpreter (httpx, attrs): the program needs nothing of Twofold.
     python = tool("python")
-    out = _run(python, "rest_client.py", catalog.url, ADMIN, cwd=python_client)
+    out = run(python, "rest_client.py", catalog.url, ADMIN, cwd=python_client)
     _judge(json.loads(out.stdout), "python-")
-
-
-def _protoc_gen_es(out: Path) -> None:
-    """``twofold proto``, then protoc with protoc-gen-es: TypeScript under ``out/gen``."""
-    _run(sys.executable, "-m", "twofold", "proto", "examples.catalog:app", "-o", out / "proto")
-    (out / "gen").mkdir()
-    _run(
-        sys.executable,
-        "-m",
-        "grpc_tools.protoc",
-        f"-I{out / 'proto'}",
-        f"-I{PROTOC_INCLUDE}",
-        f"-I{GOOGLEAPIS_INCLUDE}",
-        f"--plugin=protoc-gen-es={_node_bin('protoc-gen-es')}",
-        f"--es_out={out / 'gen'}",
-        "--es_opt=target=ts,import_extension=js",
-        "catalog/v1/catalog.proto",
-        "google/api/annotations.proto",
-        "google/api/http.proto",
-    )
 
 
 @pytest.fixture(scope="module")
@@ -219,14 +183,14 @@ def typescript_build(openapi_document: Path, tmp_path_factory: pytest.TempPathFa
     a type error in a program, or a mistake the types let through, fails the build.
     """
     out = tmp_path_factory.mktemp("typescript")
-    generated = _run(_node_bin("openapi-typescript"), openapi_document, "-o", out / "catalog.d.ts")
+    generated = run(_node_bin("openapi-typescript"), openapi_document, "-o", out / "catalog.d.ts")
     assert generated.stderr == ""  # its warnings (from Redocly's checks) go there
-    _protoc_gen_es(out)
+    _node_bin("protoc-gen-es")  # a clear failure when npm ci has not run
+    grpc_stubs.generate_es(out, language="ts")  # TypeScript under out/gen, node_modules beside
     for program in TYPESCRIPT:
         shutil.copy(program, out)
     (out / "package.json").write_text('{"type": "module"}\n')
-    (out / "node_modules").symlink_to(NODE_MODULES, target_is_directory=True)
-    _run(
+    run(
         _node_bin("tsc"),
         "--strict",
         "--noEmitOnError",
@@ -247,14 +211,13 @@ def typescript_build(openapi_document: Path, tmp_path_factory: pytest.TempPathFa
 
 
 def test_openapi_fetch_calls_the_catalog(typescript_build: Path, catalog: Server) -> None:
-    out = _run("node", typescript_build / "rest_client.js", catalog.url, ADMIN)
-    _judge(json.loads(out.stdout), "ts-")
+    _judge(node_json(typescript_build / "rest_client.js", catalog.url, ADMIN), "ts-")
 
 
 def test_connect_es_typescript_calls_the_catalog(typescript_build: Path, catalog: Server) -> None:
     # Every transport and streaming are tests/e2e/test_node_clients.py's; this is
     # the docs' typed program, over Connect.
-    out = json.loads(_run("node", typescript_build / "rpc_client.js", catalog.url, ADMIN).stdout)
+    out = node_json(typescript_build / "rpc_client.js", catalog.url, ADMIN)
     product_id = out["created"]["id"]  # int64s printed as strings: bigints are not JSON
     assert out["created"]["category"].startswith("connect-")
     assert out["got"] == {"id": product_id, "name": "Kettle", "price": "24.50", "tags": ["kitchen"]}

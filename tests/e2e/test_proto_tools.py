@@ -13,20 +13,15 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import grpc_tools
 import pytest
-from google.api import http_pb2  # type: ignore[import-untyped]
 from google.protobuf import descriptor_pb2
 
 from examples.catalog import service
 from examples.catalog.models import Order, OrderStatus, Product
+from tests.e2e.grpc_stubs import CATALOG, GOOGLEAPIS_INCLUDE, export, protoc
 from tests.e2e.server import ROOT
 from twofold.protobuf import Schema
 
-# protoc's own include dir (google/protobuf/*.proto) and the .proto files
-# that googleapis-common-protos ships beside its modules (google/api/*.proto).
-PROTOC_INCLUDE = Path(grpc_tools.__file__).parent / "_proto"
-GOOGLEAPIS_INCLUDE = Path(http_pb2.__file__).parents[2]
 BUF = ROOT / "node_modules" / ".bin" / "buf"
 # buf's STANDARD rules, less two that AIP-style APIs break on purpose (as
 # Google's own APIs do): Get/Create/Update return the resource itself, not a
@@ -46,43 +41,22 @@ lint:
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The catalog's .proto files as `twofold proto -o` writes them."""
-    out = tmp_path_factory.mktemp("proto")
-    result = subprocess.run(
-        [sys.executable, "-m", "twofold", "proto", "examples.catalog:app", "-o", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
+    out = export(CATALOG, tmp_path_factory.mktemp("proto"))
     assert (out / "catalog/v1/catalog.proto").is_file()
     return out
-
-
-def protoc(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "grpc_tools.protoc", f"-I{PROTOC_INCLUDE}", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 @pytest.fixture(scope="module")
 def stubs(exported: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """protoc's Python message classes and gRPC stubs for the catalog."""
     out = tmp_path_factory.mktemp("stubs")
-    result = protoc(
+    protoc(
         f"-I{exported}",
-        f"-I{GOOGLEAPIS_INCLUDE}",
         f"--python_out={out}",
         f"--grpc_python_out={out}",
         f"--descriptor_set_out={out / 'set.bin'}",
         "catalog/v1/catalog.proto",
     )
-    assert result.returncode == 0, result.stderr
     sys.path.insert(0, str(out))
     try:
         pb2 = importlib.import_module("catalog.v1.catalog_pb2")

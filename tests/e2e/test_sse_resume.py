@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +15,7 @@ import httpx
 import pytest
 
 from tests.e2e.databases import Database
+from tests.e2e.programs import node_json
 from tests.e2e.server import ROOT, Server, start
 from tests.tokens import ADMIN, AUTHORIZATION
 
@@ -118,15 +118,7 @@ def test_a_last_event_id_that_is_not_an_id_is_a_400(http: httpx.Client) -> None:
 def test_an_eventsource_that_reconnects_misses_nothing(brief: Server) -> None:
     with httpx.Client(base_url=brief.url, headers=AUTHORIZATION, timeout=10) as http:
         product, category = changes(http)
-    done = subprocess.run(
-        ["node", str(NODE_CLIENT), brief.url, ADMIN, str(product["id"]), category],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    out = json.loads(done.stdout)
+    out = node_json(NODE_CLIENT, brief.url, ADMIN, str(product["id"]), category)
     assert [e["price"] for e in out["events"]] == ["11.00", "12.00", "13.00"]
     ids = [int(e["id"]) for e in out["events"]]
     assert ids == sorted(set(ids))

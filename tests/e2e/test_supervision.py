@@ -11,26 +11,21 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import grpc
 import httpx
 
-from tests.e2e.grpc_app import service
-from tests.e2e.server import ROOT, Server, alive, free_port, start, workers_of
-from tests.e2e.test_grpc_serve import SCHEMA, call
-from twofold.http.envelope import frame
-from twofold.testing.parity.answers import envelopes
+from tests.e2e.server import ROOT, WAIT, Server, alive, free_port, start, wait_for, workers_of
+from tests.e2e.shutdown import (
+    CONNECT_TICKS,
+    GRPC_WEB_TICKS,
+    grpc_ticks,
+    http_ticks,
+    sigterm_during,
+)
+from tests.e2e.test_grpc_serve import call
 
 TARGET = "tests.e2e.supervised_app:app"
-WAIT = 60.0  # seconds for a worker to come or go on a loaded machine
-
-
-def wait_for(condition: Any, what: str) -> None:
-    deadline = time.monotonic() + WAIT
-    while not condition():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.1)
 
 
 def two_workers(server: Server) -> list[int]:
@@ -161,51 +156,15 @@ def test_workers_that_do_not_stop_are_killed(tmp_path: Path) -> None:
 def test_open_streams_end_with_unavailable_when_the_server_stops(tmp_path: Path) -> None:
     """Past the grace period a stream still open ends with UNAVAILABLE on its wire, not cut."""
     server = start(TARGET, tmp_path, None, "--workers", "2", "--grace", "1")
-    ends: dict[str, Any] = {}
-    ticks = service.methods["Ticks"]
-    request = SCHEMA.codec(ticks.input_type).encode(ticks.input_type(interval=0.2))
-    opened = threading.Barrier(4)  # the three streams and the test
-
-    def http(wire: str, content_type: str, body: bytes) -> None:
-        url = f"{server.url}{ticks.path}"
-        headers = {"content-type": content_type}
-        with httpx.stream("POST", url, content=frame(body), headers=headers, timeout=60) as r:
-            chunks = r.iter_raw()
-            first = next(chunks)
-            opened.wait()
-            ends[wire] = envelopes(first + b"".join(chunks))[-1]
-
-    def native() -> None:
-        with grpc.insecure_channel(server.grpc_target) as channel:
-            stream = channel.unary_stream(
-                ticks.path,
-                request_serializer=lambda m: m,
-                response_deserializer=SCHEMA.codec(ticks.output_type).decode,
-            )
-            answers = stream(request, timeout=60)
-            next(answers)
-            opened.wait()
-            try:
-                list(answers)
-            except grpc.RpcError as exc:
-                ends["grpc"] = exc.code()
-
-    threads = [
-        threading.Thread(
-            target=http, args=("connect", "application/connect+json", b'{"interval":0.2}')
-        ),
-        threading.Thread(target=http, args=("grpc-web", "application/grpc-web+proto", request)),
-        threading.Thread(target=native),
-    ]
+    calls = {
+        "connect": lambda opened: http_ticks(server, *CONNECT_TICKS, opened),
+        "grpc-web": lambda opened: http_ticks(server, *GRPC_WEB_TICKS, opened),
+        "grpc": lambda opened: grpc_ticks(server, opened),
+    }
     try:
         two_workers(server)
-        for thread in threads:
-            thread.start()
-        opened.wait(timeout=WAIT)
-        server.process.send_signal(signal.SIGTERM)
-        for thread in threads:
-            thread.join(timeout=WAIT)
-        assert server.process.wait(timeout=WAIT) == 0
+        status, ends = sigterm_during(server, calls)
+        assert status == 0
     finally:
         server.stop()
     connect_flags, connect_end = ends["connect"]

@@ -28,16 +28,8 @@ KEY = {"X-API-Key": WRITER_KEY}
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     running = start(TARGET, tmp_path_factory.mktemp("uploads"), None)
-    try:
-        yield running
-    finally:
-        running.stop()
-
-
-@pytest.fixture
-def http(server: Server) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=120) as client:
-        yield client
+    yield running
+    running.stop()
 
 
 def memory(pid: int) -> dict[str, int]:
@@ -50,7 +42,9 @@ def memory(pid: int) -> dict[str, int]:
     return out
 
 
-def test_a_200_mib_upload_keeps_the_server_memory_flat(server: Server, http: httpx.Client) -> None:
+def test_a_200_mib_upload_keeps_the_server_memory_flat(
+    server: Server, server_http: httpx.Client
+) -> None:
     block = bytes(range(256)) * 4096  # 1 MiB
     total = 200
     expected = hashlib.sha256()
@@ -62,9 +56,9 @@ def test_a_200_mib_upload_keeps_the_server_memory_flat(server: Server, http: htt
             yield block
 
     # Warm up first, so that what the first request imports is not counted.
-    assert http.put("/blobs/warm", content=b"x" * MiB, headers=KEY).status_code == 200
+    assert server_http.put("/blobs/warm", content=b"x" * MiB, headers=KEY).status_code == 200
     before = memory(server.process.pid)
-    r = http.put(
+    r = server_http.put(
         "/blobs/big", content=body(), headers={**KEY, "content-type": "application/octet-stream"}
     )
     after = memory(server.process.pid)
@@ -77,7 +71,7 @@ def test_a_200_mib_upload_keeps_the_server_memory_flat(server: Server, http: htt
     assert got["chunks"] > total  # the handler saw it in many chunks, not whole
 
 
-def test_multipart_streams_the_named_part(http: httpx.Client) -> None:
+def test_multipart_streams_the_named_part(server_http: httpx.Client) -> None:
     data = b"\x00\xff" * 300_000
     form = (
         b'--b\r\nContent-Disposition: form-data; name="note"\r\n\r\nskipped\r\n'
@@ -89,7 +83,7 @@ def test_multipart_streams_the_named_part(http: httpx.Client) -> None:
         for i in range(0, len(form), 7001):  # boundaries split across chunks
             yield form[i : i + 7001]
 
-    r = http.put(
+    r = server_http.put(
         "/blobs/form",
         content=chunks(),
         headers={**KEY, "content-type": "multipart/form-data; boundary=b"},
@@ -98,10 +92,10 @@ def test_multipart_streams_the_named_part(http: httpx.Client) -> None:
     assert r.json()["sha256"] == hashlib.sha256(data).hexdigest()
 
 
-def test_credentials_are_checked_before_the_body(http: httpx.Client) -> None:
-    r = http.put("/blobs/anonymous", content=b"x" * MiB)
+def test_credentials_are_checked_before_the_body(server_http: httpx.Client) -> None:
+    r = server_http.put("/blobs/anonymous", content=b"x" * MiB)
     assert r.status_code == 401
-    assert "anonymous" not in http.get("/seen", headers=KEY).json()["names"]
+    assert "anonymous" not in server_http.get("/seen", headers=KEY).json()["names"]
 
 
 @pytest.mark.parametrize(
@@ -121,7 +115,7 @@ def test_credentials_are_checked_before_the_body(http: httpx.Client) -> None:
     ],
 )
 def test_a_form_bad_after_its_file_fails_the_handler(
-    http: httpx.Client, tail: bytes, status: int, what: str
+    server_http: httpx.Client, tail: bytes, status: int, what: str
 ) -> None:
     form = (
         b'--b\r\nContent-Disposition: form-data; name="upload"; filename="a"\r\n\r\n'
@@ -131,14 +125,14 @@ def test_a_form_bad_after_its_file_fails_the_handler(
     )
     # Even a handler that catches the error and returns gets no success out.
     for path in ("/blobs/late", "/swallowed/late"):
-        r = http.put(
+        r = server_http.put(
             path, content=form, headers={**KEY, "content-type": "multipart/form-data; boundary=b"}
         )
         assert r.status_code == status, (path, r.text)
         assert what in r.json()["detail"]
 
 
-def test_refused_before_the_handler(http: httpx.Client) -> None:
+def test_refused_before_the_handler(server_http: httpx.Client) -> None:
     bad = [
         ("multipart/form-data", b"--b--\r\n", 400, "without a boundary"),
         (
@@ -150,12 +144,16 @@ def test_refused_before_the_handler(http: httpx.Client) -> None:
         ),
     ]
     for content_type, body, status, what in bad:
-        r = http.put("/blobs/refused", content=body, headers={**KEY, "content-type": content_type})
+        r = server_http.put(
+            "/blobs/refused", content=body, headers={**KEY, "content-type": content_type}
+        )
         assert r.status_code == status and what in r.json()["detail"], r.text
-    assert "refused" not in http.get("/seen", headers=KEY).json()["names"]
+    assert "refused" not in server_http.get("/seen", headers=KEY).json()["names"]
 
 
-def test_a_declared_size_over_the_limit_is_413_unread(server: Server, http: httpx.Client) -> None:
+def test_a_declared_size_over_the_limit_is_413_unread(
+    server: Server, server_http: httpx.Client
+) -> None:
     # Headers only: 300 MiB declared, none sent; the answer comes without waiting for them.
     with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
         sock.sendall(
@@ -164,24 +162,24 @@ def test_a_declared_size_over_the_limit_is_413_unread(server: Server, http: http
         )
         answer = sock.recv(4096)
     assert answer.startswith(b"HTTP/1.1 413 "), answer
-    assert "declared" not in http.get("/seen", headers=KEY).json()["names"]
+    assert "declared" not in server_http.get("/seen", headers=KEY).json()["names"]
 
 
-def test_rpc_wires_carry_an_upload_as_one_message(http: httpx.Client) -> None:
+def test_rpc_wires_carry_an_upload_as_one_message(server_http: httpx.Client) -> None:
     sent = {"name": "rpc", "upload": {"data": base64.b64encode(b"hello").decode(),
                                       "filename": "h.txt"}}  # fmt: skip
-    r = http.post("/blobs.v1.BlobsService/PutBlob", json=sent, headers=KEY)
+    r = server_http.post("/blobs.v1.BlobsService/PutBlob", json=sent, headers=KEY)
     assert r.status_code == 200, r.text
     assert r.json()["sha256"] == hashlib.sha256(b"hello").hexdigest()
 
 
 def test_a_200_mib_streamed_download_keeps_the_server_memory_flat(
-    server: Server, http: httpx.Client
+    server: Server, server_http: httpx.Client
 ) -> None:
     before = memory(server.process.pid)
     size = 0
     digest = hashlib.sha256()
-    with http.stream("GET", "/generated/200") as r:
+    with server_http.stream("GET", "/generated/200") as r:
         assert r.status_code == 200
         # No size given: chunked, and no ranges offered.
         assert r.headers["transfer-encoding"] == "chunked"
@@ -200,40 +198,40 @@ def test_a_200_mib_streamed_download_keeps_the_server_memory_flat(
     assert size == 200 * MiB and digest.hexdigest() == expected.hexdigest()
 
 
-def test_a_streamed_download_of_known_size_takes_ranges_and_head(http: httpx.Client) -> None:
+def test_a_streamed_download_of_known_size_takes_ranges_and_head(server_http: httpx.Client) -> None:
     block = bytes(range(256)) * 4096
-    r = http.get(
+    r = server_http.get(
         "/generated/2", params={"declared": "true"}, headers={"range": "bytes=1048570-1048585"}
     )
     assert r.status_code == 206, r.text
     assert r.headers["content-range"] == f"bytes 1048570-1048585/{2 * MiB}"
     assert r.content == (block + block)[1048570:1048586]
-    head = http.head("/generated/2", params={"declared": "true"})
+    head = server_http.head("/generated/2", params={"declared": "true"})
     assert head.status_code == 200 and head.content == b""
     assert head.headers["content-length"] == str(2 * MiB)
     # Without a size the Range is ignored: the whole file, 200.
-    r = http.get("/generated/1", headers={"range": "bytes=0-9"})
+    r = server_http.get("/generated/1", headers={"range": "bytes=0-9"})
     assert r.status_code == 200 and len(r.content) == MiB
 
 
 def test_a_stream_that_breaks_its_size_drops_the_connection(
-    server: Server, http: httpx.Client
+    server: Server, server_http: httpx.Client
 ) -> None:
     # Content-Length went out first: a stream 5 bytes short, or one running
     # past its size, is a dropped connection, never another file taken as whole.
     for lie in (5, -5):
         logged = len(server.log.read_text())
         with pytest.raises(httpx.RemoteProtocolError):
-            http.get("/generated/1", params={"declared": "true", "lie": lie})
+            server_http.get("/generated/1", params={"declared": "true", "lie": lie})
         # The server says why (the handler's stream is at fault), and no more.
         log = server.log.read_text()[logged:]
         assert "BrokenStream: the file's stream gave" in log
         assert "Expected ASGI message" not in log
-    assert http.get("/generated/1", params={"declared": "true"}).status_code == 200
+    assert server_http.get("/generated/1", params={"declared": "true"}).status_code == 200
 
 
-def test_rpc_wires_gather_a_streamed_download(http: httpx.Client) -> None:
-    r = http.post("/blobs.v1.BlobsService/GetGenerated", json={"mib": 1}, headers=KEY)
+def test_rpc_wires_gather_a_streamed_download(server_http: httpx.Client) -> None:
+    r = server_http.post("/blobs.v1.BlobsService/GetGenerated", json={"mib": 1}, headers=KEY)
     assert r.status_code == 200, r.text
     assert base64.b64decode(r.json()["data"]) == bytes(range(256)) * 4096
 
@@ -322,7 +320,9 @@ def test_grpc_gathers_a_streamed_download(server: Server) -> None:
     assert got.data == bytes(range(256)) * 4096 and got.filename == "generated.bin"
 
 
-def test_a_client_gone_mid_upload_is_no_server_error(server: Server, http: httpx.Client) -> None:
+def test_a_client_gone_mid_upload_is_no_server_error(
+    server: Server, server_http: httpx.Client
+) -> None:
     logged = len(server.log.read_text())
     with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
         sock.sendall(
@@ -332,9 +332,9 @@ def test_a_client_gone_mid_upload_is_no_server_error(server: Server, http: httpx
         sock.sendall(b"x" * MiB)
     # The handler ran and saw its loop fail; the server logs no traceback for it.
     for _ in range(200):
-        if "gone" in http.get("/seen", headers=KEY).json()["names"]:
+        if "gone" in server_http.get("/seen", headers=KEY).json()["names"]:
             break
         time.sleep(0.05)
-    assert "gone" in http.get("/seen", headers=KEY).json()["names"]
-    assert http.put("/blobs/after", content=b"ok", headers=KEY).status_code == 200
+    assert "gone" in server_http.get("/seen", headers=KEY).json()["names"]
+    assert server_http.put("/blobs/after", content=b"ok", headers=KEY).status_code == 200
     assert "Traceback" not in server.log.read_text()[logged:]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import uuid
 from typing import Any
 
@@ -19,6 +18,7 @@ import pytest
 from jsonrpcclient import Error, Ok, parse_json, request, request_json
 from websockets.sync.client import ClientConnection, connect
 
+from tests.e2e.programs import node_json
 from tests.e2e.server import ROOT, Server
 from tests.tokens import ADMIN, AUTHORIZATION
 
@@ -160,15 +160,7 @@ def test_calls_show_in_the_metrics(catalog: Server) -> None:
     reason="needs node and `npm ci` (make does both)",
 )
 def test_node_ws_client(catalog: Server) -> None:
-    done = subprocess.run(
-        ["node", str(NODE_CLIENT), ws_url(catalog), catalog.url, ADMIN],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    out = json.loads(done.stdout)
+    out = node_json(NODE_CLIENT, ws_url(catalog), catalog.url, ADMIN)
     assert out["created"]["name"] == "Kettle"
     assert out["batch"] == [
         {"id": 2, "code": "not_found"},

@@ -6,8 +6,6 @@ bad one, still gets its answers: one client's fault is its own.
 
 from __future__ import annotations
 
-import base64
-import contextlib
 import json
 import os
 import shutil
@@ -26,10 +24,18 @@ import h2.settings
 import httpx
 import pytest
 from jsonrpcclient import Error, Ok, parse_json, request_json
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.exceptions import InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from tests.e2e.server import ONE_PORT, Server, start
+from tests.e2e.websocket_wire import (
+    answered_close,
+    client_frame,
+    closed_with,
+    ends,
+    raw_upgrade,
+    server_frames,
+)
 from tests.e2e.ws_app import ALLOWED_ORIGIN, IDLE_ENV, MAX_MESSAGE, READER_KEY
 
 
@@ -70,16 +76,6 @@ def bystander(server: Server) -> Iterator[ClientConnection]:
         assert call(ws, "Echo", {"text": "before"}).result == {"text": "before"}  # type: ignore[union-attr]
         yield ws
         assert call(ws, "Echo", {"text": "after"}).result == {"text": "after"}  # type: ignore[union-attr]
-
-
-def closed_with(ws: ClientConnection) -> tuple[int, str]:
-    """Read until the server closes; its close code and reason."""
-    with pytest.raises(ConnectionClosed) as closed:
-        while True:
-            ws.recv(timeout=30)
-    frame = closed.value.rcvd
-    assert frame is not None, "closed without a close frame"
-    return frame.code, frame.reason
 
 
 def test_text_that_is_not_json_is_a_parse_error_and_the_connection_goes_on(
@@ -146,10 +142,10 @@ def test_ten_thousand_subscriptions_are_refused_past_the_limit(
 def test_a_slow_consumer_gets_backpressure_then_1008(
     server: Server, bystander: ClientConnection
 ) -> None:
-    with _raw_upgrade(server.port, receive_buffer=4096) as sock:
+    with raw_upgrade(server.port, receive_buffer=4096) as sock:
         # Subscribe, then read nothing: the server's buffers fill, then its queue.
         sock.sendall(
-            _frame(0x1, request_json("Flood", params={"size": 16384, "tag": "slow"}).encode())
+            client_frame(0x1, request_json("Flood", params={"size": 16384, "tag": "slow"}).encode())
         )
         before = server.output().count("does not read")
         deadline = time.monotonic() + 60
@@ -158,7 +154,7 @@ def test_a_slow_consumer_gets_backpressure_then_1008(
             time.sleep(0.05)
         # The bystander was served all along, and still is.
         assert isinstance(call(bystander, "Echo", {"text": "meanwhile"}), Ok)
-        frames = _frames(sock)
+        frames = server_frames(sock)
     opcode, payload = frames[-1]
     assert opcode == 0x8 and struct.unpack("!H", payload[:2])[0] == 1008
     assert b"slow consumer" in payload
@@ -287,6 +283,37 @@ def test_calls_are_counted_in_the_metrics(server: Server) -> None:
     assert 'method="sockets.v1.SocketsService/Echo"' in metrics or "Echo" in metrics
 
 
+MALFORMED = {
+    "unmasked client frame": (client_frame(0x1, b"{}", masked=False), 1002),
+    "reserved opcode": (client_frame(0x3, b"{}"), 1002),
+    "text that is not UTF-8": (client_frame(0x1, b'"\xff\xfe"'), 1007),
+    "fragmented control frame": (client_frame(0x9, b"ping", fin=False), 1002),
+    "continuation with nothing to continue": (client_frame(0x0, b"{}"), 1002),
+    "a length of 2^63-1": (b"\x81\xff" + struct.pack("!Q", 2**63 - 1) + os.urandom(4), 1009),
+}
+
+
+@pytest.mark.parametrize("name", list(MALFORMED))
+def test_malformed_frames_close_the_connection_with_their_code(
+    server: Server, bystander: ClientConnection, name: str
+) -> None:
+    frame, code = MALFORMED[name]
+    expected: int | None = code
+    if server.pyvoy and name == "reserved opcode":
+        # pyvoy's framing (tungstenite), not the App, fails the connection
+        # (RFC 6455 section 7.1.7): for a reserved opcode it resets it
+        # before its close frame is out; the connection ends all the same.
+        expected = None
+    with raw_upgrade(server.port) as sock:
+        sock.sendall(frame)
+        assert answered_close(sock) == expected
+        # Told 1009, a client closes: neither server's framing (websockets,
+        # tungstenite) reads the closing handshake after a frame header it
+        # refused, so its end is the client's.
+        if name != "a length of 2^63-1":
+            assert ends(sock)
+
+
 def test_http2_clients_open_a_websocket_by_extended_connect(server: Server) -> None:
     """RFC 8441, with the h2 library as the client, over h2c."""
     if not server.pyvoy:
@@ -314,7 +341,7 @@ def test_http2_clients_open_a_websocket_by_extended_connect(server: Server) -> N
             ("sec-websocket-version", "13"),
         ])  # fmt: skip
         message = request_json("Echo", params={"text": "over HTTP/2"}).encode()
-        conn.send_data(stream, _frame(0x1, message))
+        conn.send_data(stream, client_frame(0x1, message))
         sock.sendall(conn.data_to_send())
         status, data = None, b""
         while len(data) < 2 or len(data) < 2 + (data[1] & 0x7F):
@@ -355,118 +382,6 @@ def _server_side(port: int) -> str:
         ["ss", "-tnoH", "state", "established", f"( dport = :{port} )"],
         capture_output=True, text=True, check=True, timeout=10,
     ).stdout  # fmt: skip
-
-
-def _raw_upgrade(port: int, receive_buffer: int | None = None) -> socket.socket:
-    """A TCP connection that has done the opening handshake, to send frames by hand."""
-    sock = socket.socket()
-    if receive_buffer is not None:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
-    sock.settimeout(30)
-    sock.connect(("127.0.0.1", port))
-    key = base64.b64encode(os.urandom(16)).decode()
-    sock.sendall(
-        (
-            "GET /jsonrpc HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-            "Sec-WebSocket-Version: 13\r\n\r\n"
-        ).encode()
-    )
-    head = b""
-    while b"\r\n\r\n" not in head:
-        head += sock.recv(1)
-    assert head.startswith(b"HTTP/1.1 101"), head
-    return sock
-
-
-def _frame(opcode: int, payload: bytes, *, masked: bool = True, fin: bool = True) -> bytes:
-    first = (0x80 if fin else 0) | opcode
-    mask_bit = 0x80 if masked else 0
-    if len(payload) < 126:
-        head = struct.pack("!BB", first, mask_bit | len(payload))
-    else:
-        head = struct.pack("!BBH", first, mask_bit | 126, len(payload))
-    if not masked:
-        return head + payload
-    mask = os.urandom(4)
-    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-
-
-def _frames(sock: socket.socket) -> list[tuple[int, bytes]]:
-    """Every frame the server sends until it closes the connection: (opcode, payload)."""
-    chunks = []
-    try:
-        while chunk := sock.recv(1 << 20):
-            chunks.append(chunk)
-    except (ConnectionResetError, TimeoutError):
-        pass
-    data = b"".join(chunks)
-    frames = []
-    while len(data) >= 2:
-        opcode, length = data[0] & 0x0F, data[1] & 0x7F
-        offset = 2
-        if length == 126:
-            (length,) = struct.unpack("!H", data[2:4])
-            offset = 4
-        elif length == 127:
-            (length,) = struct.unpack("!Q", data[2:10])
-            offset = 10
-        frames.append((opcode, data[offset : offset + length]))
-        data = data[offset + length :]
-    return frames
-
-
-def _close_code(sock: socket.socket) -> int | None:
-    """The code of the server's close frame, answered with one as a client must
-    (RFC 6455 section 5.5.1); None if the connection ended without one."""
-    data = b""
-    with contextlib.suppress(ConnectionResetError, TimeoutError):
-        while len(data) < 4 and (chunk := sock.recv(64)):
-            data += chunk
-    if len(data) < 4 or data[0] & 0x0F != 0x8:
-        return None
-    with contextlib.suppress(OSError):
-        sock.sendall(_frame(0x8, data[2:4]))
-    return int(struct.unpack("!H", data[2:4])[0])
-
-
-def _ends(sock: socket.socket) -> bool:
-    """Whether the server closes the TCP connection (it may reset it)."""
-    try:
-        return sock.recv(1) == b""
-    except ConnectionResetError:
-        return True
-
-
-MALFORMED = {
-    "unmasked client frame": (_frame(0x1, b"{}", masked=False), 1002),
-    "reserved opcode": (_frame(0x3, b"{}"), 1002),
-    "text that is not UTF-8": (_frame(0x1, b'"\xff\xfe"'), 1007),
-    "fragmented control frame": (_frame(0x9, b"ping", fin=False), 1002),
-    "continuation with nothing to continue": (_frame(0x0, b"{}"), 1002),
-    "a length of 2^63-1": (b"\x81\xff" + struct.pack("!Q", 2**63 - 1) + os.urandom(4), 1009),
-}
-
-
-@pytest.mark.parametrize("name", list(MALFORMED))
-def test_malformed_frames_close_the_connection_with_their_code(
-    server: Server, bystander: ClientConnection, name: str
-) -> None:
-    frame, code = MALFORMED[name]
-    expected: int | None = code
-    if server.pyvoy and name == "reserved opcode":
-        # pyvoy's framing (tungstenite), not the App, fails the connection
-        # (RFC 6455 section 7.1.7): for a reserved opcode it resets it
-        # before its close frame is out; the connection ends all the same.
-        expected = None
-    with _raw_upgrade(server.port) as sock:
-        sock.sendall(frame)
-        assert _close_code(sock) == expected
-        # Told 1009, a client closes: neither server's framing (websockets,
-        # tungstenite) reads the closing handshake after a frame header it
-        # refused, so its end is the client's.
-        if name != "a length of 2^63-1":
-            assert _ends(sock)
 
 
 def test_no_traceback_in_the_log(server: Server) -> None:

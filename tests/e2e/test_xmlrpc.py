@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import xmlrpc.client
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.e2e.programs import node_json
 from tests.e2e.server import ROOT, Server
 from tests.e2e.test_bad_input import MiB, unchanged
 from tests.tokens import ADMIN
@@ -103,16 +103,7 @@ def test_an_i8_from_a_client_is_read(catalog: Server) -> None:
     reason="needs node and `npm ci` (make does both)",
 )
 def test_the_npm_xmlrpc_client(catalog: Server) -> None:
-    result = subprocess.run(
-        ["node", str(NODE_CLIENT), catalog.url, ADMIN],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        cwd=ROOT,
-    )
-    assert result.returncode == 0, result.stderr
-    got = json.loads(result.stdout)
+    got = node_json(NODE_CLIENT, catalog.url, ADMIN)
     assert "CreateProduct" in got["methods"]["value"]
     made = got["made"]["value"]
     assert (made["name"], made["price"], made["tags"]) == ("From npm", "2.25", ["a", "b"])

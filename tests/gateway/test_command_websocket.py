@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.server import Server, spawn
-from tests.e2e.test_websocket_bad_input import _close_code, _raw_upgrade
+from tests.e2e.websocket_wire import close_code, raw_upgrade
 from tests.gateway.upstream import Upstream
 
 
@@ -36,8 +36,8 @@ def gateway(upstream: Upstream, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 
 def test_a_message_past_the_gateways_limit_is_refused_as_it_is_announced(gateway: Server) -> None:
-    with _raw_upgrade(gateway.port) as sock:
+    with raw_upgrade(gateway.port) as sock:
         sock.settimeout(10)
         # A masked text frame announcing 8 MiB, and nothing of it.
         sock.sendall(b"\x81\xff" + struct.pack("!Q", 8 << 20) + os.urandom(4))
-        assert _close_code(sock) == 1009
+        assert close_code(sock) == 1009

@@ -12,10 +12,10 @@ from typing import Any
 
 import httpx
 import pytest
-from websockets.exceptions import ConnectionClosed, InvalidStatus
-from websockets.sync.client import ClientConnection, connect
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
 
-from tests.e2e.test_websocket_bad_input import _frame, _frames, _raw_upgrade
+from tests.e2e.websocket_wire import client_frame, closed_with, raw_upgrade, server_frames
 from tests.gateway.conftest import gateway_for, serve
 from tests.gateway.test_websocket_streams import call, read, ws_url
 from tests.gateway.upstream import PROTO, Upstream
@@ -27,16 +27,6 @@ from twofold.gateway.transcode import parse_json
 from twofold.gateway.upstream import FORWARD
 
 ORIGIN = "https://app.example.com"
-
-
-def closed_with(ws: ClientConnection) -> tuple[int, str]:
-    """Read until the server closes; its close code and reason."""
-    with pytest.raises(ConnectionClosed) as closed:
-        while True:
-            ws.recv(timeout=30)
-    frame = closed.value.rcvd
-    assert frame is not None, "closed without a close frame"
-    return frame.code, frame.reason
 
 
 def request(request_id: int | None, method: str, params: Any = None) -> dict[str, Any]:
@@ -222,10 +212,10 @@ def test_a_slow_consumer_gets_backpressure_then_1008(
     gateway = gateway_for(upstream.target, websocket=limits, timeout=300.0, metrics=Metrics())
     with serve(gateway) as url:
         port = int(url.rsplit(":", 1)[1])
-        with _raw_upgrade(port, receive_buffer=4096) as sock:
+        with raw_upgrade(port, receive_buffer=4096) as sock:
             # Subscribe, then read nothing: the socket's buffers fill, then the queue.
             watch = request(1, "WatchBooks", {"parent": "shelves/slow", "count": 10_000_000})
-            sock.sendall(_frame(0x1, json.dumps(watch).encode()))
+            sock.sendall(client_frame(0x1, json.dumps(watch).encode()))
             deadline = time.monotonic() + 120
             while not any("does not read" in r.getMessage() for r in caplog.records):
                 assert time.monotonic() < deadline, "the slow consumer was never cut off"
@@ -234,7 +224,7 @@ def test_a_slow_consumer_gets_backpressure_then_1008(
             with connect(ws_url(url)) as other:
                 call(other, 2, "Echo", {"text": "meanwhile"})
                 assert read(other)["result"]["text"] == "meanwhile"
-            frames = _frames(sock)
+            frames = server_frames(sock)
         text = httpx.get(f"{url}/metrics").text
     opcode, payload = frames[-1]
     assert opcode == 0x8 and struct.unpack("!H", payload[:2])[0] == 1008

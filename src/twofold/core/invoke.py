@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 
 from twofold.core.code import Code
@@ -60,8 +60,7 @@ async def before(deadline: float, call: Awaitable[Any]) -> Any:
         raise Error(Code.DEADLINE_EXCEEDED, "deadline exceeded") from None
 
 
-@contextlib.asynccontextmanager
-async def deadline(ctx: Context) -> AsyncIterator[None]:
+def deadline(ctx: Context) -> Deadline:
     """Cancel the body at ``ctx.deadline`` and say DEADLINE_EXCEEDED.
 
     Streaming protocols wrap the whole exchange (reading, calling, sending) in
@@ -70,15 +69,31 @@ async def deadline(ctx: Context) -> AsyncIterator[None]:
     deadline, so that a server-side one found later (``@timeout``, applied by
     :class:`~twofold.Deadlines` inside the chain) can bring it forward.
     """
-    try:
-        async with asyncio.timeout_at(ctx.deadline) as timeout:
-            ctx._timeout = timeout
-            try:
-                yield
-            finally:
-                ctx._timeout = None
-    except TimeoutError:
-        raise Error(Code.DEADLINE_EXCEEDED, "deadline exceeded") from None
+    return Deadline(ctx)
+
+
+class Deadline:
+    """:func:`deadline`'s context manager: a class, not a generator's, since
+    every streamed and native gRPC call enters one."""
+
+    __slots__ = ("ctx", "timeout")
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.timeout = asyncio.timeout_at(ctx.deadline)
+
+    async def __aenter__(self) -> None:
+        self.ctx._timeout = await self.timeout.__aenter__()
+
+    async def __aexit__(self, kind: type[BaseException] | None, exc: Any, tb: Any) -> None:
+        self.ctx._timeout = None
+        try:
+            await self.timeout.__aexit__(kind, exc, tb)
+        except TimeoutError:
+            raise Error(Code.DEADLINE_EXCEEDED, "deadline exceeded") from None
+        if kind is not None and issubclass(kind, TimeoutError):
+            # One the body raised itself, said the same way.
+            raise Error(Code.DEADLINE_EXCEEDED, "deadline exceeded") from None
 
 
 async def stream(method: Method, ctx: Context, request: Any) -> AsyncGenerator[Any, None]:

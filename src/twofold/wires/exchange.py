@@ -36,25 +36,47 @@ from twofold.http.problem import send_problem
 T = TypeVar("T")
 
 
+# How long a call runs, once its request is read, before its client is watched
+# for a disconnect (:meth:`Exchange.watch`).
+WATCH_AFTER = 0.01
+
+
 class Exchange:
     """One streaming call, cancelled if the client disconnects."""
 
-    __slots__ = ("_receive", "_task", "_watcher", "gone")
+    __slots__ = ("_receive", "_task", "_timer", "_watcher", "gone")
 
     def __init__(self, receive: Receive) -> None:
         self._receive = receive
         self._task: asyncio.Task[None] | None = None
         self._watcher: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
         self.gone = False
 
     async def run(self, work: Coroutine[Any, Any, None]) -> None:
-        """Run ``work`` to its end, or until the client disconnects."""
-        self._task = task = asyncio.ensure_future(work)
+        """Run ``work`` to its end, or until the client disconnects.
+
+        ``work`` runs in the calling task (the server's task for this
+        request), which a disconnect cancels while ``work`` runs and only
+        then: a task of its own would cost a task a call for what a flag
+        gives (``_task`` is cleared the moment ``work`` is over, so a
+        disconnect seen later, as every response's end is, cancels nothing).
+        """
+        task = asyncio.current_task()
+        if task is None:  # not under asyncio's tasks: a task of its own
+            task = asyncio.ensure_future(work)
+            work = _awaited(task)
+        self._task = task
         try:
-            await task
+            await work
         except asyncio.CancelledError:
             if not self.gone:
                 raise  # the server cancelled us, not the client
+            task.uncancel()  # ours, spent: the server's later cancellations still count
+        finally:
+            self._task = None
+            if self._timer is not None:
+                self._timer.cancel()  # answered before it was worth watching
         # The watcher is not cancelled: its receive ends by itself, since a
         # server answers http.disconnect once the response is complete (ASGI
         # 2.4), and then cancelling the finished exchange does nothing. A
@@ -62,8 +84,23 @@ class Exchange:
         # InvalidStateError traceback, once per call.
 
     def watch(self) -> None:
-        """Start listening for a disconnect: call once the request body is consumed."""
-        if self._watcher is None:
+        """Listen for a disconnect from :data:`WATCH_AFTER` seconds on: call once
+        the request body is consumed.
+
+        Not at once: listening costs a task and a receive that the server
+        must answer, per call, and most unary calls are answered within
+        milliseconds, when a cancellation would stop nothing worth stopping.
+        A call still running then (a slow handler, a stream) is watched, and
+        a client that left ends it as before.
+        """
+        if self._watcher is None and self._timer is None and self._task is not None:
+            self._timer = asyncio.get_running_loop().call_later(WATCH_AFTER, self._start)
+        elif self._watcher is None and self._task is None:
+            self._start()  # not inside run (a caller that watches first): at once
+
+    def _start(self) -> None:
+        self._timer = None
+        if self._watcher is None and not self.gone:
             self._watcher = asyncio.ensure_future(self._watch())
 
     def disconnected(self) -> None:
@@ -75,6 +112,10 @@ class Exchange:
     async def _watch(self) -> None:
         await disconnect(self._receive)
         self.disconnected()
+
+
+async def _awaited(task: asyncio.Future[None]) -> None:
+    await task
 
 
 async def serve_route_stream(

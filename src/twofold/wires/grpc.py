@@ -23,7 +23,7 @@ from typing import Any
 from twofold.core.asgi import Receive, Scope, Send
 from twofold.core.code import Code
 from twofold.core.errors import Error
-from twofold.core.method import Method
+from twofold.core.method import Method, StreamKind
 from twofold.core.options import Options
 from twofold.core.table import MethodTable
 from twofold.http.body import header, media_type
@@ -39,6 +39,7 @@ CONTENT_TYPES = {
     b"application/grpc+json": True,
 }
 TRAILERS = "http.response.trailers"
+SINGLE_ANSWER = (StreamKind.UNARY, StreamKind.CLIENT)
 Codecs = tuple[Callable[[bytes], Any], Callable[[Any], bytes]]
 
 
@@ -63,9 +64,11 @@ class GrpcProtocol:
         self._codecs: dict[tuple[Method, bool], Codecs] = {}
 
     def can_handle(self, scope: Scope) -> bool:
-        return scope["method"] == "POST" and (
-            media_type(header(scope, b"content-type")) in CONTENT_TYPES
-        )
+        if scope["method"] != "POST":
+            return False
+        content_type = header(scope, b"content-type")
+        # The exact header first: what clients send, and one lookup.
+        return content_type in CONTENT_TYPES or media_type(content_type) in CONTENT_TYPES
 
     @property
     def schema(self) -> Any:
@@ -103,7 +106,9 @@ class GrpcProtocol:
     ) -> None:
         """Serve ``method`` with ``table``'s gates and observers (the server's
         own services pass an empty table: no credentials, not counted as API calls)."""
-        content_type = media_type(header(scope, b"content-type"))
+        content_type = header(scope, b"content-type") or b""
+        if content_type not in CONTENT_TYPES:
+            content_type = media_type(content_type)
         json = CONTENT_TYPES.get(content_type, False)
         codecs = functools.partial(self.codec, method, json)
         limit = self.options.max_body_size
@@ -150,6 +155,17 @@ class GrpcCall(GrpcHeadersCall):
     # grpc-go, the reference server, reads an unexpected EOF there and answers
     # INTERNAL; the request's content is not what is wrong, its framing is.
     TRUNCATED = Code.INTERNAL
+    # The one message of a unary or client-streaming answer, held until the
+    # end: it goes out as the body's end (pyvoy takes no trailers before a
+    # body that ended), one ASGI send a call fewer than a message, then an
+    # empty end of the body.
+    held: bytes | None = None
+
+    async def body(self, data: bytes, more: bool) -> None:
+        if self.method.kind in SINGLE_ANSWER:
+            self.held = data
+            return
+        await super().body(data, more)
 
     async def start(self, headers: list[tuple[bytes, bytes]] | None = None) -> None:
         self.started = True
@@ -174,7 +190,8 @@ class GrpcCall(GrpcHeadersCall):
                 await self.send({"type": "http.response.start", "status": 200, "headers": raw})
                 await self.send({"type": "http.response.body", "body": b""})
                 return
-        await self.send({"type": "http.response.body", "body": b"", "more_body": False})
+        held, self.held = self.held, None
+        await self.send({"type": "http.response.body", "body": held or b"", "more_body": False})
         await self.send(
             {
                 "type": TRAILERS,

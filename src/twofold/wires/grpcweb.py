@@ -52,9 +52,11 @@ class GrpcWebProtocol:
         self._codecs: dict[Method, tuple[Callable[[bytes], Any], Callable[[Any], bytes]]] = {}
 
     def can_handle(self, scope: Scope) -> bool:
-        return scope["method"] == "POST" and (
-            media_type(header(scope, b"content-type")) in CONTENT_TYPES
-        )
+        if scope["method"] != "POST":
+            return False
+        content_type = header(scope, b"content-type")
+        # The exact header first: one lookup for what clients send.
+        return content_type in CONTENT_TYPES or media_type(content_type) in CONTENT_TYPES
 
     def codec(self, method: Method) -> tuple[Callable[[bytes], Any], Callable[[Any], bytes]]:
         found = self._codecs.get(method)
