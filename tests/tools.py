@@ -8,6 +8,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 TOOLS_BIN = ROOT / ".tools" / "bin"
+# Go's build cache for the Go programs the tests build (tests/e2e/test_go_client.py,
+# tests/gateway/test_go_upstream.py). Go keys every entry by its inputs (sources,
+# flags, toolchain), so a stale one is never used; kept in the checkout, the
+# grpc-go and protobuf-go packages are compiled once, not once per build and run.
+GO_CACHE = ROOT / ".tools" / "go-build"
 
 
 def tool(name: str) -> Path:

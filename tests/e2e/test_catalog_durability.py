@@ -231,7 +231,9 @@ def test_an_outage_is_unavailable_and_the_catalog_recovers_by_itself(
     url = own_cluster.create_database()
     result = migrate(url)
     assert result.returncode == 0, result.stdout + result.stderr
-    server = start("examples.catalog:app", tmp_path, {URL_ENV: url})
+    # The watch below is still open when the server stops: a short grace period
+    # ends it then, instead of holding the stop for the default 10 s.
+    server = start("examples.catalog:app", tmp_path, {URL_ENV: url}, "--grace", "1")
     try:
         with httpx.Client(base_url=server.url, timeout=TIMEOUT, headers=AUTHORIZATION) as http:
             made = http.post("/products", json={"name": "kept", "price": "2.00", "category": "o"})

@@ -14,6 +14,7 @@ import os
 import socket
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -205,9 +206,11 @@ def test_a_wrong_postgresql_url_fails_at_start_in_one_line(
         "driver": f"postgresql://twofold:secret@127.0.0.1:{port}/postgres",
         "garbage": "postgres:secret@127.0.0.1/catalog",
     }[wrong]
-    with silent:
-        output = serve_refused(url, tmp_path)
+    with silent, ThreadPoolExecutor(1) as pool:
+        # Two processes, each waiting on the same host: side by side.
+        refused = pool.submit(serve_refused, url, tmp_path)
         result = migrate(url)
+        output = refused.result()
     [line] = error_lines(output)
     assert says in line, output
     assert "secret" not in output  # the password is never printed

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -73,18 +74,26 @@ def _git(*args: str, cwd: Path) -> None:
     )
 
 
-@pytest.fixture
-def shop(tmp_path: Path) -> Path:
-    """A repository whose first commit holds shop.py and its lock file."""
+@pytest.fixture(scope="module")
+def first_commit(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A repository whose first commit holds shop.py and its lock file, made once."""
     if not BUF.exists():
         pytest.fail(f"{BUF} is missing: run `npm ci` (part of `make test`)", pytrace=False)
-    (tmp_path / "shop.py").write_text(SHOP.format(fields=V1))
-    locked = _twofold("proto", "shop:service", "--update", cwd=tmp_path)
+    repository = tmp_path_factory.mktemp("shop")
+    (repository / "shop.py").write_text(SHOP.format(fields=V1))
+    locked = _twofold("proto", "shop:service", "--update", cwd=repository)
     assert locked.returncode == 0, locked.stderr
-    _git("init", "-q", cwd=tmp_path)
-    _git("add", "shop.py", "twofold.lock.json", cwd=tmp_path)
-    _git("commit", "-q", "-m", "v1", cwd=tmp_path)
-    return tmp_path
+    _git("init", "-q", cwd=repository)
+    _git("add", "shop.py", "twofold.lock.json", cwd=repository)
+    _git("commit", "-q", "-m", "v1", cwd=repository)
+    return repository
+
+
+@pytest.fixture
+def shop(first_commit: Path, tmp_path: Path) -> Path:
+    """A copy of that repository (.git included) of the test's own, to change."""
+    shutil.copytree(first_commit, tmp_path / "shop")
+    return tmp_path / "shop"
 
 
 def test_a_removed_field_breaks_both_contracts(shop: Path) -> None:

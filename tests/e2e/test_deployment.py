@@ -53,10 +53,13 @@ class Pod:
     settings: dict[str, str]
 
 
-@pytest.fixture
-def pod(tmp_path: Path) -> Iterator[Pod]:
-    settings = pod_settings(tmp_path / "catalog.db")
-    server = start("examples.catalog:app", tmp_path, settings, *pod_arguments())
+@pytest.fixture(scope="module")
+def pod(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pod]:
+    """One pod for the module's tests: a probe and writes, which leave nothing
+    the other test looks at."""
+    tmp = tmp_path_factory.mktemp("pod")
+    settings = pod_settings(tmp / "catalog.db")
+    server = start("examples.catalog:app", tmp, settings, *pod_arguments())
     yield Pod(server, settings)
     server.stop()
 

@@ -23,6 +23,7 @@ from tests.e2e.grpc_stubs import CATALOG, GOOGLEAPIS_INCLUDE, export
 from tests.e2e.programs import run
 from tests.e2e.server import ROOT, Server
 from tests.tokens import ADMIN
+from tests.tools import GO_CACHE
 
 PROGRAM = ROOT / "docs_src" / "other_languages" / "go" / "main.go"
 # The import path the generated package gets (protoc-gen-go's M option): the
@@ -72,7 +73,7 @@ def go_client(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "GOPATH": f"{gopath}{os.pathsep}{GOCODE.parent}",
         "GOPROXY": "off",
         "GOFLAGS": "",
-        "GOCACHE": str(out / "cache"),
+        "GOCACHE": str(GO_CACHE),
     }
     assert run("gofmt", "-l", PROGRAM).stdout == "", "gofmt would change the program"
     run("go", "vet", ".", cwd=program, env=env)

@@ -100,7 +100,7 @@ async def new_product(client: http3.Client, category: str, price: str = "10.00")
 def served_over_http3(served: Served, request: str) -> bool:
     """Envoy's access log names the protocol each request came over: a line for
     ``request`` (a method and the start of a target) says HTTP/3. Envoy writes
-    the log now and then, so it is read again for a while."""
+    the log once a second, so it is read again for a while."""
     line = re.compile(rf'"{re.escape(request)}\S* HTTP/3"')
     for _ in range(200):
         if line.search(served.server.output()):

@@ -177,6 +177,8 @@ def test_a_dead_worker_is_replaced(tmp_path: Path) -> None:
         pids: set[int] = set()
         wait_for(lambda: pids.add(whoami(server)) or len(pids) == 2, "both Envoys answer")
         dead = pids.pop()
+        # Killed before the supervisor saw it ready, it would be a failed start.
+        wait_for(lambda: f"Envoy [{dead}] is serving" in server.output(), "seen serving")
         os.kill(dead, signal.SIGKILL)
         wait_for(lambda: "died (signal SIGKILL): starting a new one" in server.output(), "logged")
         fresh: set[int] = set()

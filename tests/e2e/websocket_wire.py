@@ -9,7 +9,6 @@ read every frame the server sent, close frame included, byte for byte.
 from __future__ import annotations
 
 import base64
-import contextlib
 import os
 import socket
 import struct
@@ -67,27 +66,40 @@ def client_frame(opcode: int, payload: bytes, *, masked: bool = True, fin: bool 
 
 
 def server_frames(sock: socket.socket) -> list[tuple[int, bytes]]:
-    """Every frame the server sends until it closes the connection: (opcode, payload)."""
-    chunks = []
+    """Every frame the server sends until it closes the connection: (opcode, payload).
+    Its close frame is answered with one, as RFC 6455 §5.5.1 has a client do:
+    the server then ends the TCP connection at once, not after its closing
+    handshake times out (the websockets library's close_timeout, 10 s)."""
+    data = b""
+    frames: list[tuple[int, bytes]] = []
     try:
         while chunk := sock.recv(1 << 20):
-            chunks.append(chunk)
-    except (ConnectionResetError, TimeoutError):
+            data += chunk
+            while (frame := _parse(data)) is not None:
+                opcode, payload, data = frame
+                frames.append((opcode, payload))
+                if opcode == 0x8:
+                    sock.sendall(client_frame(0x8, payload[:2]))
+    except (ConnectionResetError, BrokenPipeError, TimeoutError):
         pass
-    data = b"".join(chunks)
-    frames = []
-    while len(data) >= 2:
-        opcode, length = data[0] & 0x0F, data[1] & 0x7F
-        offset = 2
-        if length == 126:
-            (length,) = struct.unpack("!H", data[2:4])
-            offset = 4
-        elif length == 127:
-            (length,) = struct.unpack("!Q", data[2:10])
-            offset = 10
-        frames.append((opcode, data[offset : offset + length]))
-        data = data[offset + length :]
     return frames
+
+
+def _parse(data: bytes) -> tuple[int, bytes, bytes] | None:
+    """The first whole (unmasked) frame of ``data``: opcode, payload and what follows."""
+    if len(data) < 2:
+        return None
+    opcode, length = data[0] & 0x0F, data[1] & 0x7F
+    offset = {126: 4, 127: 10}.get(length, 2)
+    if len(data) < offset:
+        return None
+    if length == 126:
+        (length,) = struct.unpack("!H", data[2:4])
+    elif length == 127:
+        (length,) = struct.unpack("!Q", data[2:10])
+    if len(data) < offset + length:
+        return None
+    return opcode, data[offset : offset + length], data[offset + length :]
 
 
 def close_code(sock: socket.socket) -> int | None:
@@ -97,24 +109,3 @@ def close_code(sock: socket.socket) -> int | None:
             return int(struct.unpack("!H", payload[:2])[0])
     return None
 
-
-def answered_close(sock: socket.socket) -> int | None:
-    """The code of the close frame the server sends first, answered with one as a
-    client must (RFC 6455 section 5.5.1); None if the connection ends without it."""
-    data = b""
-    with contextlib.suppress(ConnectionResetError, TimeoutError):
-        while len(data) < 4 and (chunk := sock.recv(64)):
-            data += chunk
-    if len(data) < 4 or data[0] & 0x0F != 0x8:
-        return None
-    with contextlib.suppress(OSError):
-        sock.sendall(client_frame(0x8, data[2:4]))
-    return int(struct.unpack("!H", data[2:4])[0])
-
-
-def ends(sock: socket.socket) -> bool:
-    """Whether the server closes the TCP connection (it may reset it)."""
-    try:
-        return sock.recv(1) == b""
-    except ConnectionResetError:
-        return True

@@ -21,6 +21,7 @@ import pytest
 
 from tests.e2e.grpc_stubs import GOOGLEAPIS_INCLUDE
 from tests.e2e.server import ROOT, Server, spawn
+from tests.tools import GO_CACHE
 
 PROGRAM = Path(__file__).with_name("go") / "main.go"
 PROTO = ROOT / "docs_src" / "gateway" / "greeter.proto"
@@ -72,7 +73,7 @@ def go_upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "GOPATH": f"{out / 'gopath'}{os.pathsep}{GOCODE.parent}",
         "GOPROXY": "off",
         "GOFLAGS": "",
-        "GOCACHE": str(out / "cache"),
+        "GOCACHE": str(GO_CACHE),
     }
     assert _run("gofmt", "-l", PROGRAM, cwd=ROOT) == "", "gofmt would change the program"
     _run("go", "vet", ".", cwd=program, env=env)

@@ -214,7 +214,10 @@ def test_a_slow_consumer_gets_backpressure_then_1008(
         port = int(url.rsplit(":", 1)[1])
         with raw_upgrade(port, receive_buffer=4096) as sock:
             # Subscribe, then read nothing: the socket's buffers fill, then the queue.
-            watch = request(1, "WatchBooks", {"parent": "shelves/slow", "count": 10_000_000})
+            # Each book is named after its shelf: a long name makes large messages,
+            # which fill the buffers in hundreds of messages, not tens of thousands.
+            shelf = "shelves/slow-" + "x" * 16384
+            watch = request(1, "WatchBooks", {"parent": shelf, "count": 10_000_000})
             sock.sendall(client_frame(0x1, json.dumps(watch).encode()))
             deadline = time.monotonic() + 120
             while not any("does not read" in r.getMessage() for r in caplog.records):

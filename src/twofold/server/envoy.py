@@ -107,6 +107,10 @@ def command(settings: EnvoySettings, admin: str, control: int) -> tuple[list[str
         "immediate",
         "--drain-time-s",
         "0",
+        # Envoy's access log reaches stdout when 64 KiB are pending or on this
+        # clock (10 s by default): within a second, as Twofold's own log does.
+        "--file-flush-interval-msec",
+        "1000",
     ]
     argv += ["--concurrency", str(settings.threads)]
     return argv, env

@@ -255,6 +255,8 @@ class EnvoySupervisor:
             if not envoy.served and envoy.process.poll() is None and envoy.admin.ready():
                 envoy.served = self.served = True
                 self.failures = 0
+                # From here its death is "died", restarted at once, not a failed start.
+                logger.info("Envoy [%d] is serving", envoy.pid)
         for envoy in [e for e in self.envoys if e.process.poll() is not None]:
             self.envoys.remove(envoy)
             self._exited(envoy)
