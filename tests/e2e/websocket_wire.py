@@ -108,4 +108,3 @@ def close_code(sock: socket.socket) -> int | None:
         if opcode == 0x8:
             return int(struct.unpack("!H", payload[:2])[0])
     return None
-
