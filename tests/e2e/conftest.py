@@ -29,6 +29,15 @@ def catalog(database: Database, tmp_path_factory: pytest.TempPathFactory) -> Ite
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def one_port(database: Database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The catalog under ``twofold serve --server pyvoy``: every wire on one port."""
+    tmp: Path = tmp_path_factory.mktemp("catalog-one-port")
+    server = start("examples.catalog:app", tmp, database.env(tmp), "--server", "pyvoy")
+    yield server
+    server.stop()
+
+
 @pytest.fixture
 def http(catalog: Server) -> Iterator[httpx.Client]:
     # The development admin token: the catalog's writes need one (tests/tokens.py).

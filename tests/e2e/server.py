@@ -44,6 +44,11 @@ class Server:
         grpcio's port, or the one port of a server that has no other (pyvoy)."""
         return f"127.0.0.1:{self.grpc_port or self.port}"
 
+    @property
+    def pyvoy(self) -> bool:
+        """Whether it is ``twofold serve --server pyvoy`` (Envoy), not uvicorn."""
+        return "pyvoy" in list(map(str, self.process.args))  # type: ignore[arg-type]
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
@@ -74,6 +79,10 @@ class Server:
                     return lines[:i]
             time.sleep(0.05)
         raise AssertionError(f"the marker's access-log line never came:\n{self.output()}")
+
+
+# The servers of ``twofold serve`` that carry every HTTP wire on one port (no grpcio).
+ONE_PORT = {"uvicorn": ("--no-grpc",), "pyvoy": ("--server", "pyvoy")}
 
 
 def start(

@@ -3,7 +3,7 @@ clients nobody here wrote: grpcio stubs from the exported .proto and
 @grpc/grpc-js with proto-loader (tests/e2e/node/quote_grpc_js.mjs), each on
 grpcio's port and on ``--server pyvoy``'s one port; connect-es over HTTP/2
 (Connect, gRPC, gRPC-Web; tests/e2e/node/quote_client.mjs); Python's
-``websockets`` over JSON-RPC over WebSocket; and ``twofold.Client`` over
+``websockets`` over JSON-RPC over WebSocket (both servers); and ``twofold.Client`` over
 gRPC, on grpcio and on its own HTTP/2 transport (over Connect it says
 UNIMPLEMENTED).
 
@@ -32,10 +32,9 @@ from websockets.sync.client import ClientConnection, connect
 
 from examples.catalog import service
 from examples.catalog.quotes import MAX_QUOTES, PriceQuote, QuotePricesRequest
-from tests.e2e.databases import Database
 from tests.e2e.grpc_stubs import GOOGLEAPIS_INCLUDE
 from tests.e2e.programs import node_json
-from tests.e2e.server import ROOT, Server, start
+from tests.e2e.server import ROOT, Server
 from tests.tokens import AUTHORIZATION
 from twofold import Client, Code, Error
 from twofold.http.envelope import frame
@@ -47,15 +46,6 @@ NODE_CLIENT = ROOT / "tests" / "e2e" / "node" / "quote_client.mjs"
 GRPC_JS_CLIENT = NODE_CLIENT.with_name("quote_grpc_js.mjs")
 MISSING = 10**12  # an id no product has
 PER_ADDRESS = 64  # anonymous streams one address may hold (examples/catalog/__init__.py)
-
-
-@pytest.fixture(scope="module")
-def one_port(database: Database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """The catalog under ``twofold serve --server pyvoy``: every wire on one port."""
-    tmp: Path = tmp_path_factory.mktemp("catalog-one-port")
-    server = start("examples.catalog:app", tmp, database.env(tmp), "--server", "pyvoy")
-    yield server
-    server.stop()
 
 
 def products(url: str, *prices: str) -> list[int]:
@@ -259,11 +249,13 @@ class Socket:
         return dict(message["params"])
 
 
-def test_json_rpc_over_websocket(catalog: Server) -> None:
-    known = products(catalog.url, "5.55", "6.00")
+@pytest.mark.parametrize("server", ["uvicorn", "pyvoy"])
+def test_json_rpc_over_websocket(catalog: Server, one_port: Server, server: str) -> None:
+    served = catalog if server == "uvicorn" else one_port
+    known = products(served.url, "5.55", "6.00")
     ids = [known[0], MISSING, known[1]]
     events, quotes = [], []
-    with connect(f"ws://127.0.0.1:{catalog.port}/jsonrpc") as ws:  # anonymous
+    with connect(f"ws://127.0.0.1:{served.port}/jsonrpc") as ws:  # anonymous
         socket = Socket(ws)
         stream = socket.call("QuotePrices")["result"]
         for product_id in ids:

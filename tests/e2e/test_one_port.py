@@ -5,7 +5,8 @@ kinds HTTP/1.1 carries), ``buf curl`` (all four kinds on each of the three
 protocols, the API learnt from reflection), grpcio's generic calls (all four
 kinds), httpx and
 curl over HTTP/1.1 and h2c, and, with ``--tls-cert/--tls-key``, httpx,
-grpcio, curl and ``buf curl`` over TLS with ALPN h2. The service is tests/e2e/grpc_app.py.
+grpcio, curl and ``buf curl`` over TLS with ALPN h2, and ``websockets`` over
+wss. The service is tests/e2e/grpc_app.py.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 import grpc
 import httpx
 import pytest
+from websockets.sync.client import connect as ws_connect
 
 from tests.e2e import grpc_app, grpc_stubs
 from tests.e2e.certificates import self_signed
@@ -221,6 +223,13 @@ def test_tls_with_alpn_h2(tmp_path: Path) -> None:
             assert (r.status_code, r.http_version) == (200, "HTTP/2")  # ALPN chose h2
         with httpx.Client(base_url=url, verify=trusted) as client:
             assert client.get("/readyz").http_version == "HTTP/1.1"
+        # A page of the server's own origin opens a WebSocket over TLS: the App
+        # sees the edge's scheme (wss), not the internal hop's.
+        own = f"https://127.0.0.1:{served.port}"
+        wss = f"wss://127.0.0.1:{served.port}/jsonrpc"
+        with ws_connect(wss, ssl=trusted, origin=own) as ws:  # type: ignore[arg-type]
+            ws.send(json.dumps({"jsonrpc": "2.0", "method": "Whoami", "params": {}, "id": 1}))
+            assert "n" in json.loads(ws.recv(timeout=10))["result"]
         credentials = grpc.ssl_channel_credentials(root_certificates=cert.read_bytes())
         with grpc.secure_channel(f"127.0.0.1:{served.port}", credentials) as channel:
             double = call(channel, "stream_stream", "Double")

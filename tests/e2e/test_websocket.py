@@ -1,8 +1,9 @@
 """JSON-RPC over WebSocket on the catalog, with clients no one here wrote: Python's
 ``websockets`` with ``jsonrpcclient``, and Node's ``ws`` (tests/e2e/node/ws_client.mjs).
 
-The same methods, params and error objects as JSON-RPC over HTTP; WatchPrices
-as a subscription; ImportProducts fed by ``rpc.send``.
+On uvicorn and on ``twofold serve --server pyvoy``'s one port. The same
+methods, params and error objects as JSON-RPC over HTTP; WatchPrices as a
+subscription; ImportProducts fed by ``rpc.send``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,13 @@ from tests.tokens import ADMIN, AUTHORIZATION
 NODE_CLIENT = ROOT / "tests" / "e2e" / "node" / "ws_client.mjs"
 
 pytestmark = pytest.mark.postgresql
+
+
+@pytest.fixture(params=["uvicorn", "pyvoy"])
+def catalog(request: pytest.FixtureRequest, catalog: Server, one_port: Server) -> Server:
+    """Every test on both servers: uvicorn, and pyvoy's one port (the ``http``
+    fixture follows: it is the chosen server's)."""
+    return catalog if request.param == "uvicorn" else one_port
 
 
 def ws_url(catalog: Server) -> str:

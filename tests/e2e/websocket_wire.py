@@ -65,8 +65,9 @@ def client_frame(opcode: int, payload: bytes, *, masked: bool = True, fin: bool 
     return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
 
 
-def server_frames(sock: socket.socket) -> list[tuple[int, bytes]]:
-    """Every frame the server sends until it closes the connection: (opcode, payload).
+def server_frames(sock: socket.socket, *, to_close: bool = False) -> list[tuple[int, bytes]]:
+    """Every frame the server sends until it closes the connection (or, with
+    ``to_close``, until its close frame): (opcode, payload).
     Its close frame is answered with one, as RFC 6455 §5.5.1 has a client do:
     the server then ends the TCP connection at once, not after its closing
     handshake times out (the websockets library's close_timeout, 10 s)."""
@@ -80,6 +81,8 @@ def server_frames(sock: socket.socket) -> list[tuple[int, bytes]]:
                 frames.append((opcode, payload))
                 if opcode == 0x8:
                     sock.sendall(client_frame(0x8, payload[:2]))
+                    if to_close:
+                        return frames
     except (ConnectionResetError, BrokenPipeError, TimeoutError):
         pass
     return frames
@@ -103,8 +106,10 @@ def _parse(data: bytes) -> tuple[int, bytes, bytes] | None:
 
 
 def close_code(sock: socket.socket) -> int | None:
-    """The code of the server's close frame; None if none came."""
-    for opcode, payload in server_frames(sock):
+    """The code of the server's close frame; None if the connection ended without one.
+    A server still reading the frame a client lied about (a huge length) takes
+    the answer as more of it, so the close frame, not the end of TCP, is awaited."""
+    for opcode, payload in server_frames(sock, to_close=True):
         if opcode == 0x8:
             return int(struct.unpack("!H", payload[:2])[0])
     return None

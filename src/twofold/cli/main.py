@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from twofold.contracts import openapi
 from twofold.core.declarations import DefinitionError
+from twofold.core.options import WebSocketOptions
 from twofold.server.limits import ServerLimits
 from twofold.server.loader import ENV_TARGET, LoadError, load, located
 
@@ -276,7 +277,7 @@ def _client(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    load(args.target)  # fail here, in one line, rather than in every worker
+    app = load(args.target)  # fail here, in one line, rather than in every worker
     if args.workers < 1:
         print("twofold: error: --workers must be at least 1", file=sys.stderr)
         return 2
@@ -289,7 +290,7 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"twofold: error: {exc}", file=sys.stderr)
         return 2
     if args.server == "pyvoy":
-        return _serve_pyvoy(args, limits)
+        return _serve_pyvoy(args, limits, app.options.websocket)
     if args.tls_cert or args.tls_key or args.http3:
         print(
             "twofold: error: --tls-cert, --tls-key and --http3 need --server pyvoy", file=sys.stderr
@@ -326,7 +327,9 @@ def _serve(args: argparse.Namespace) -> int:
     )
 
 
-def _serve_pyvoy(args: argparse.Namespace, limits: ServerLimits) -> int:
+def _serve_pyvoy(
+    args: argparse.Namespace, limits: ServerLimits, websocket: WebSocketOptions
+) -> int:
     """Envoy, run by this process: every wire on --port (twofold.server.envoy)."""
     refused = [
         (bool(args.grpc_port), "--grpc-port (native gRPC is on --port)"),
@@ -360,6 +363,7 @@ def _serve_pyvoy(args: argparse.Namespace, limits: ServerLimits) -> int:
         host=args.host,
         port=args.port,
         limits=limits,
+        websocket=websocket,
         log_level=args.log_level,
         access_log=not args.no_access_log,
         tls_cert=args.tls_cert,

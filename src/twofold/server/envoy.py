@@ -9,6 +9,8 @@ one way Twofold starts Envoy (``twofold serve`` and ``twofold gateway``):
 :class:`~twofold.server.limits.ServerLimits` in it (:func:`limit`), and
 :mod:`twofold.server.envoy_supervisor` runs the Envoys and stops them
 gracefully. Inside Envoy, pyvoy imports :mod:`twofold.server.envoy_app`.
+WebSocket upgrades go through Envoy's connection manager to pyvoy's
+WebSocket filter (:mod:`twofold.server.envoy_websocket`).
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from twofold.core.options import WebSocketOptions
 from twofold.server.envoy_app import ENV_CONTROL, ENV_LIMITS
+from twofold.server.envoy_websocket import route_websockets
 from twofold.server.limits import ServerLimits
 
 APP = "twofold.server.envoy_app:app"
@@ -44,6 +48,9 @@ class EnvoySettings:
 
     ``limits``: :class:`~twofold.server.limits.ServerLimits` put into the
     configuration (:func:`limit`); None leaves pyvoy's configuration as it is.
+
+    ``websocket``: the App's :class:`~twofold.core.options.WebSocketOptions`,
+    to take WebSocket upgrades (:func:`configuration`); None: no upgrades.
     """
 
     host: str
@@ -51,6 +58,7 @@ class EnvoySettings:
     app: str = APP
     env: Mapping[str, str] = field(default_factory=dict)
     limits: ServerLimits | None = None
+    websocket: WebSocketOptions | None = None
     log_level: str = "info"
     access_log: bool = True
     tls_cert: str | None = None
@@ -121,8 +129,14 @@ def configuration(settings: EnvoySettings) -> dict[str, Any]:
         tls_key=_path(settings.tls_key),
         tls_enable_http3=tls and settings.http3,
         lifespan=True,
+        websockets=settings.websocket is not None,
+        websockets_max_message_size=(
+            None if settings.websocket is None else settings.websocket.max_message_size
+        ),
     )
     config: dict[str, Any] = server.get_envoy_config()
+    if settings.websocket is not None:
+        route_websockets(config, tls, settings.websocket)
     if settings.limits is not None:
         limit(config, settings.limits, settings.access_log)
     if tls and settings.http3:
@@ -169,6 +183,8 @@ def limit(config: dict[str, Any], limits: ServerLimits, access_log: bool) -> Non
     Envoy's own refusals (431, 408, 503) are RFC 9457 problems, as the App's are.
     """
     for listener in config["static_resources"]["listeners"]:
+        if "internal_listener" in listener:
+            continue  # reached through the port's connection manager, within its limits
         quic = listener.get("udp_listener_config", {}).get("quic_options")
         if quic is not None:
             quic.setdefault("quic_protocol_options", {})["max_concurrent_streams"] = (

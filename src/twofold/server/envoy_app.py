@@ -19,6 +19,7 @@ import signal
 from typing import Any
 
 from twofold.core.asgi import ASGIApp, Message, Receive, Scope, Send
+from twofold.server.envoy_sockets import Hop, from_edge
 from twofold.server.health import Readiness
 from twofold.server.limits import ServerLimits
 from twofold.server.loader import ENV_TARGET, load_served
@@ -44,6 +45,9 @@ class Controlled:
       stream that is quiet as long, so the clock is here, on the App's reads.
       A gRPC or Connect stream's body is its client's messages, which may
       pause as long as the call lives: its deadline bounds it, as on grpcio.
+    - WebSocket connections, which pyvoy starts on a loop of its own, are
+      served on the lifespan's (:mod:`twofold.server.envoy_sockets`), with
+      the client's address and scheme (:func:`~twofold.server.envoy_sockets.from_edge`).
     - The control pipe (``$TWOFOLD_CONTROL_FD``), watched from the lifespan on,
       on the loop that runs every call (pyvoy runs the App on one event loop,
       whatever Envoy's worker threads): :data:`DRAIN` turns ``readiness`` to
@@ -67,6 +71,7 @@ class Controlled:
         self.max_url_bytes = max_url_bytes
         self.body_timeout = body_timeout
         self.calls: set[asyncio.Task[Any]] = set()
+        self.home: asyncio.AbstractEventLoop | None = None  # the lifespan's loop, the App's
         self.cut = False  # the calls in flight were cancelled on the supervisor's word
         # The body clocks of the calls reading a body, and the one timer that
         # looks at them while there are any (see _BodyClock).
@@ -75,9 +80,16 @@ class Controlled:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
+            self.home = asyncio.get_running_loop()
             self._watch()
             await self.app(scope, receive, send)
             return
+        if scope["type"] == "websocket":
+            scope = from_edge(scope)
+            if self.home is not None and asyncio.get_running_loop() is not self.home:
+                # Started by pyvoy on a loop of its own: served on the App's.
+                await Hop(self.home, receive, send).serve(self, scope)
+                return
         if scope["type"] == "http" and self.max_url_bytes is not None:
             size = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
             if size > self.max_url_bytes:

@@ -12,7 +12,8 @@ import pytest
 from pyvoy import PyvoyServer
 
 from tests.cli import twofold
-from twofold.server import envoy
+from twofold.core.options import WebSocketOptions
+from twofold.server import envoy, envoy_websocket
 from twofold.server.limits import ServerLimits
 
 LIMITS = ServerLimits(
@@ -166,3 +167,70 @@ def test_a_taken_udp_port_is_one_line_with_http3() -> None:
         f"twofold: error: UDP port {port} on 127.0.0.1 is already in use"
         " — choose another with --port\n"
     )
+
+
+def configured_websocket(tmp_path: Path | None = None) -> dict[str, Any]:
+    tls = (
+        {}
+        if tmp_path is None
+        else {"tls_cert": str(tmp_path / "c"), "tls_key": str(tmp_path / "k")}
+    )
+    settings = envoy.EnvoySettings(
+        host="127.0.0.1", port=8443, limits=LIMITS, websocket=WebSocketOptions(ping_interval=30),
+        http3=tmp_path is not None, **tls,  # type: ignore[arg-type]
+    )  # fmt: skip
+    return envoy.configuration(settings)
+
+
+def test_websocket_upgrades_go_through_the_connection_manager_to_pyvoy() -> None:
+    config = configured_websocket()
+    edge, internal = config["static_resources"]["listeners"]
+    names = [f["name"] for f in edge["filter_chains"][0]["filters"]]
+    # The manager first on the port (after the connection limit), not pyvoy's filter.
+    assert names == ["envoy.filters.network.connection_limit", envoy_websocket.HCM]
+    hcm = edge["filter_chains"][0]["filters"][1]["typed_config"]
+    # Upgrades through the router alone; every other request to pyvoy's filter, as before.
+    ((upgrades,),) = [
+        c["filters"] for c in hcm["upgrade_configs"] if c["upgrade_type"] == "websocket"
+    ]
+    assert upgrades["name"] == "envoy.filters.http.router"
+    assert [f["name"] for f in hcm["http_filters"]] == ["pyvoy"]
+    assert hcm["http2_protocol_options"]["allow_connect"] is True  # RFC 8441
+    assert hcm["common_http_protocol_options"]["idle_timeout"] == "3.000s"
+    (upgrade,) = hcm["route_config"]["virtual_hosts"][0]["routes"]
+    assert upgrade["route"]["cluster"] == envoy_websocket.LISTENER
+    assert internal["name"] == envoy_websocket.LISTENER and "internal_listener" in internal
+    ws, fallback = internal["filter_chains"][0]["filters"]
+    assert ws["name"] == envoy_websocket.WEBSOCKET_FILTER
+    own = json.loads(ws["typed_config"]["filter_config"]["value"])
+    # One lifespan (the App's loop), and messages past the App's limit refused by pyvoy.
+    assert own["lifespan"] is False
+    assert own["websockets_max_message_size"] == WebSocketOptions().max_message_size
+    assert fallback["typed_config"]["common_http_protocol_options"]["idle_timeout"] == "0s"
+
+
+def test_pings_are_tcp_keepalive_on_pyvoy() -> None:
+    (edge, _) = configured_websocket()["static_resources"]["listeners"]
+    options = {(o["level"], o["name"]): o["int_value"] for o in edge["socket_options"]}
+    assert options[(socket.SOL_SOCKET, socket.SO_KEEPALIVE)] == 1
+    assert options[(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE)] == 30  # ping_interval
+    assert options[(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL)] == 7  # ping_timeout / 3 probes
+    assert options[(socket.IPPROTO_TCP, socket.TCP_KEEPCNT)] == 3
+
+
+def test_no_websocket_over_http3(tmp_path: Path) -> None:
+    config = configured_websocket(tmp_path)
+    quic = [hcm for hcm in managers(config) if hcm.get("codec_type") == "HTTP3"]
+    assert quic and all("upgrade_configs" not in hcm for hcm in quic)
+    tcp = managers(config)[0]  # the port's; the internal listener's comes last
+    assert tcp.get("codec_type") != "HTTP3"
+    tls = tcp["route_config"]["virtual_hosts"][0]["routes"][0]["request_headers_to_add"]
+    assert {"header": {"key": "x-twofold-scheme", "value": "wss"}} in [
+        {"header": h["header"]} for h in tls
+    ]
+
+
+def test_without_websocket_options_no_upgrade_is_taken() -> None:
+    config = envoy.configuration(envoy.EnvoySettings(host="127.0.0.1", port=8000, limits=LIMITS))
+    assert len(config["static_resources"]["listeners"]) == 1  # no internal listener
+    assert all("upgrade_configs" not in hcm for hcm in managers(config))
