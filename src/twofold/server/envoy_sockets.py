@@ -1,21 +1,15 @@
 """WebSocket connections on pyvoy, served on the App's event loop.
 
-pyvoy takes WebSocket upgrades in a network filter of its own, in front of
-Envoy's HTTP connection manager (its ``websockets`` option), and that
-filter runs the App through an executor of its own: another event loop, in
-another thread, than the loop of every HTTP call and of the lifespan (whose
+pyvoy runs its WebSocket filter's App calls on an event loop of its own, in
+another thread than the loop of every HTTP call and of the lifespan (whose
 resources, a database pool say, belong to that loop). :class:`Hop` runs
-each connection on the App's loop instead, and calls pyvoy's ``receive``
-and ``send`` back on pyvoy's loop, where they must be called.
+each connection on the App's loop, and calls pyvoy's ``receive`` and
+``send`` back on pyvoy's loop, where they must be called.
 
-It also makes them safe to cancel, as ASGI servers' are (uvicorn's are a
-queue and a transport write): pyvoy resolves each future it handed out
-from its own thread later, whether or not its awaiter gave up, so that a
-cancelled ``receive`` would lose the message that comes to it and both
-would log ``InvalidStateError`` when resolved. A ``receive`` cancelled
-here (an idle timer) leaves its message to the next ``receive``; a
-``send`` cancelled (a connection closing past a client that does not read)
-goes on without its sender, its outcome collected.
+It also makes them safe to cancel, as uvicorn's are: pyvoy resolves each
+future it handed out later, from its own thread, whether or not its awaiter
+gave up. A ``receive`` cancelled here (an idle timer) leaves its message to
+the next ``receive``; a cancelled ``send`` goes on, its outcome collected.
 """
 
 from __future__ import annotations

@@ -1,35 +1,16 @@
-"""WebSocket upgrades on pyvoy's one port: Envoy's HTTP connection manager
-takes them, as every other request, and routes them to pyvoy's WebSocket filter.
+"""WebSocket upgrades on pyvoy's one port, routed by Envoy's HTTP connection manager.
 
-pyvoy's own way (its ``websockets`` option) puts its WebSocket network filter
-in front of the connection manager on every connection: the first request of
-each connection is read by that filter before Envoy's, so the manager's
-header timeout never sees a head sent slowly (no 408), and once a
-connection is upgraded the manager, which saw no request on it, closes it
-at its idle timeout (5 s by default) whatever the connection does. Here
-the connection manager stays first on the port, with its limits
-(:func:`twofold.server.envoy.limit`), and treats an upgrade as Envoy does:
-
-- ``upgrade_configs`` (``websocket``) makes an HTTP/1.1 ``Upgrade:
-  websocket`` request an upgrade, and ``allow_connect`` an HTTP/2 extended
-  CONNECT (RFC 8441) one; Envoy turns the latter into the former, so that
-  HTTP/2 clients open WebSockets on the same connection as their calls.
-  The upgrade is a request in flight for as long as it lasts: the idle
-  timeout applies to connections with nothing open, as for HTTP/2.
-- Every other request goes to pyvoy's HTTP filter, as before; an upgrade
-  has a filter chain of its own, the router, whose one route sends it
-  to an internal listener (in the Envoy process, no socket) whose first
-  filter is pyvoy's WebSocket filter, which makes the handshake and runs
-  the App's ``websocket`` scope.
-- The route tells the App who the client is (``x-twofold-peer``) and
-  whether the edge is TLS (``x-twofold-scheme``), which the internal
-  connection cannot know; the route sets both on every upgrade, whatever a
-  client sent, and :mod:`twofold.server.envoy_app` moves them into the scope.
-
-pyvoy's WebSocket filter would also run the App's lifespan a second time,
-on a loop of its own: it runs none (``lifespan: false``), and the App's
-connections are served on the loop of the one lifespan
-(:mod:`twofold.server.envoy_sockets`).
+pyvoy's own way (its ``websockets`` option) puts its WebSocket filter in front
+of the connection manager on every connection, so the manager's header
+timeout never sees a slow head, and an upgraded connection is closed at the
+idle timeout whatever it does. Here the manager stays first, with its limits
+(:func:`twofold.server.envoy.limit`): ``upgrade_configs`` takes HTTP/1.1
+upgrades and HTTP/2 extended CONNECT (RFC 8441); an upgrade has a filter
+chain of its own whose route sends it to an internal listener (no socket)
+with pyvoy's WebSocket filter first. The route sets ``x-twofold-peer`` and
+``x-twofold-scheme`` on every upgrade, whatever a client sent, for
+:mod:`twofold.server.envoy_app`. That filter runs no lifespan of its own; the
+connections run on the one lifespan's loop (:mod:`twofold.server.envoy_sockets`).
 """
 
 from __future__ import annotations
