@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -28,14 +29,24 @@ pytestmark = pytest.mark.postgresql
 
 
 @pytest.fixture(params=["uvicorn", "pyvoy"])
-def catalog(request: pytest.FixtureRequest, catalog: Server, one_port: Server) -> Server:
-    """Every test on both servers: uvicorn, and pyvoy's one port (the ``http``
-    fixture follows: it is the chosen server's)."""
+def served(request: pytest.FixtureRequest, catalog: Server, one_port: Server) -> Server:
+    """Every test on both servers: uvicorn, and pyvoy's one port.
+
+    Not named ``catalog``: a function's parameter of that name would become
+    the session-scoped catalog's parameter as well, restarting it per test.
+    """
     return catalog if request.param == "uvicorn" else one_port
 
 
-def ws_url(catalog: Server) -> str:
-    return f"ws://127.0.0.1:{catalog.port}/jsonrpc"
+@pytest.fixture
+def http(served: Server) -> Iterator[httpx.Client]:
+    """The chosen server's HTTP side, with the development admin token."""
+    with httpx.Client(base_url=served.url, timeout=10.0, headers=AUTHORIZATION) as client:
+        yield client
+
+
+def ws_url(server: Server) -> str:
+    return f"ws://127.0.0.1:{server.port}/jsonrpc"
 
 
 def call(ws: ClientConnection, method: str, params: Any = None) -> Ok | Error:
@@ -49,10 +60,10 @@ def next_notification(ws: ClientConnection) -> dict[str, Any]:
     return dict(message["params"])
 
 
-def test_the_same_answers_as_json_rpc_over_http(catalog: Server, http: httpx.Client) -> None:
+def test_the_same_answers_as_json_rpc_over_http(served: Server, http: httpx.Client) -> None:
     category = f"ws-{uuid.uuid4().hex[:8]}"
     product = {"name": "Lamp", "price": "10.00", "category": category}
-    with connect(ws_url(catalog), additional_headers=AUTHORIZATION) as ws:
+    with connect(ws_url(served), additional_headers=AUTHORIZATION) as ws:
         created = call(ws, "CreateProduct", {"product": product})
         assert isinstance(created, Ok), created
         got = call(ws, "catalog.v1.CatalogService/GetProduct", [created.result["id"]])
@@ -74,8 +85,8 @@ def test_the_same_answers_as_json_rpc_over_http(catalog: Server, http: httpx.Cli
             }
 
 
-def test_batches_and_notifications(catalog: Server) -> None:
-    with connect(ws_url(catalog)) as ws:
+def test_batches_and_notifications(served: Server) -> None:
+    with connect(ws_url(served)) as ws:
         ws.send(json.dumps({"jsonrpc": "2.0", "method": "ListProducts", "params": {}}))
         ws.send(
             json.dumps(
@@ -97,11 +108,11 @@ def test_batches_and_notifications(catalog: Server) -> None:
         assert "result" in answers[1] and answers[2]["error"]["data"]["code"] == "not_found"
 
 
-def test_watch_prices_as_a_subscription(catalog: Server, http: httpx.Client) -> None:
+def test_watch_prices_as_a_subscription(served: Server, http: httpx.Client) -> None:
     category = f"ws-watch-{uuid.uuid4().hex[:8]}"
     r = http.post("/products", json={"name": "Clock", "price": "10.00", "category": category})
     product = r.json()
-    with connect(ws_url(catalog)) as ws:
+    with connect(ws_url(served)) as ws:
         subscribed = call(ws, "WatchPrices", {"category": category})
         assert isinstance(subscribed, Ok)
         subscription = subscribed.result
@@ -116,9 +127,9 @@ def test_watch_prices_as_a_subscription(catalog: Server, http: httpx.Client) -> 
         assert call(ws, "rpc.unsubscribe", {"subscription": subscription}).result is False  # type: ignore[union-attr]
 
 
-def test_import_products_as_a_client_stream(catalog: Server, http: httpx.Client) -> None:
+def test_import_products_as_a_client_stream(served: Server, http: httpx.Client) -> None:
     category = f"ws-import-{uuid.uuid4().hex[:8]}"
-    with connect(ws_url(catalog), additional_headers=AUTHORIZATION) as ws:
+    with connect(ws_url(served), additional_headers=AUTHORIZATION) as ws:
         stream = call(ws, "ImportProducts").result  # type: ignore[union-attr]
         for name in ("Cup", "Saucer", "Cup"):
             product = {"name": name, "price": "3.00", "category": category}
@@ -133,21 +144,21 @@ def test_import_products_as_a_client_stream(catalog: Server, http: httpx.Client)
     assert sorted(p["name"] for p in listed) == ["Cup", "Saucer"]
 
 
-def test_a_write_needs_credentials_on_the_connection(catalog: Server) -> None:
+def test_a_write_needs_credentials_on_the_connection(served: Server) -> None:
     product = {"name": "Lamp", "price": "10.00", "category": "ws-anon"}
-    with connect(ws_url(catalog)) as ws:
+    with connect(ws_url(served)) as ws:
         refused = call(ws, "CreateProduct", {"product": product})
         assert isinstance(refused, Error) and refused.data["code"] == "unauthenticated"
-    with connect(ws_url(catalog)) as ws:
+    with connect(ws_url(served)) as ws:
         # A browser cannot set headers on an upgrade: the first message carries them.
         assert call(ws, "rpc.authenticate", {"authorization": f"Bearer {ADMIN}"}).result is True  # type: ignore[union-attr]
         assert isinstance(call(ws, "CreateProduct", {"product": product}), Ok)
 
 
-def test_calls_show_in_the_metrics(catalog: Server) -> None:
-    with connect(ws_url(catalog)) as ws:
+def test_calls_show_in_the_metrics(served: Server) -> None:
+    with connect(ws_url(served)) as ws:
         call(ws, "ListProducts", {})
-    metrics = httpx.get(f"{catalog.url}/metrics").text
+    metrics = httpx.get(f"{served.url}/metrics").text
     assert any(
         'protocol="websocket"' in line and "ListProducts" in line and 'code="ok"' in line
         for line in metrics.splitlines()
@@ -159,8 +170,8 @@ def test_calls_show_in_the_metrics(catalog: Server) -> None:
     shutil.which("node") is None or not (ROOT / "node_modules" / "ws").exists(),
     reason="needs node and `npm ci` (make does both)",
 )
-def test_node_ws_client(catalog: Server) -> None:
-    out = node_json(NODE_CLIENT, ws_url(catalog), catalog.url, ADMIN)
+def test_node_ws_client(served: Server) -> None:
+    out = node_json(NODE_CLIENT, ws_url(served), served.url, ADMIN)
     assert out["created"]["name"] == "Kettle"
     assert out["batch"] == [
         {"id": 2, "code": "not_found"},
