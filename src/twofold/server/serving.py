@@ -35,6 +35,9 @@ from twofold.server.loader import load_served
 
 logger = logging.getLogger("uvicorn.error")
 STARTUP_FAILURE = 3  # uvicorn's exit status when the lifespan fails
+# How long the requests uvicorn cancelled at the end of the grace period may
+# take to unwind (their handlers' finally blocks, their access lines).
+UNWIND = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,6 +318,14 @@ async def _serve_loaded(
             stopping.set()
             if grpc_stopped is not None:
                 await grpc_stopped
+            # uvicorn cancels the requests still running when the grace period
+            # ends but does not wait for them: their handlers unwind (a stream
+            # closing its subscription, say) before the lifespan closes what
+            # they use, and their access lines are written before the log closes.
+            running = [task for task in http.server_state.tasks if not task.done()]
+            if running:
+                await asyncio.wait(running, timeout=UNWIND)
+                await asyncio.sleep(0)  # the connections' close callbacks
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         return 0 if http.started else 1
