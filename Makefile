@@ -78,12 +78,17 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# pytest-xdist: each test file runs whole in one of TEST_WORKERS processes (a
+# module's server fixtures are started once); most of the suite waits on real
+# servers and clients rather than computing, so two workers on two cores halve it.
+TEST_WORKERS ?= 2
+
 unit: $(STAMP) $(NODE_STAMP) $(TOOLS_STAMP) $(DOCS_STAMP)
 	./scripts/ensure-nginx
 	./scripts/ensure-go
 	./scripts/ensure-postgres
 	./scripts/ensure-chromium
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 bench: $(STAMP)
 	./scripts/ensure-bench-tools
