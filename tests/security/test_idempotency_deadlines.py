@@ -42,6 +42,8 @@ ORDER_EVERY = 4  # every 4th key places an order (CreateOrder), the others creat
 # stuck: longer than the lease, after which a claimed key must be free again.
 PATIENCE = LEASE + 15.0
 RPC = "/catalog.v1.CatalogService"
+# Answers that leave a key's outcome open: the client retries with the key.
+INDEFINITE = ("aborted", "unavailable", "deadline_exceeded")
 
 
 @dataclass
@@ -151,9 +153,10 @@ async def _until_definite(attempt: Attempt, key: str, i: int, kind: str) -> Answ
     while True:
         answer = await attempt(key, i, kind, None)
         # ABORTED: the key is still claimed; UNAVAILABLE: the database was busy
-        # (SQLite's lock past its timeout) and nothing was written. A client
-        # retries both with the same key.
-        if answer.code not in ("aborted", "unavailable") or loop.time() > give_up:
+        # (SQLite's lock past its timeout) and nothing was written;
+        # DEADLINE_EXCEEDED: the server's own default deadline (30 s) passed
+        # first, on a machine slow enough. A client retries each with the same key.
+        if answer.code not in INDEFINITE or loop.time() > give_up:
             return answer
         await asyncio.sleep(0.05)
 
@@ -169,7 +172,7 @@ async def _one_key(attempt: Attempt, key: str, i: int, deadline: float, tally: T
         *(_until_definite(attempt, key, i, kind) for _ in range(callers))
     )
     ids = {a.id for a in answers}
-    if any(a.code in ("aborted", "unavailable") for a in answers):
+    if any(a.code in INDEFINITE for a in answers):
         tally.stuck.append(key)
         tally.stuck_codes.update(a.code for a in answers if a.code)
     elif any(a.id is None for a in answers):
