@@ -44,6 +44,7 @@ PATIENCE = LEASE + 15.0
 RPC = "/catalog.v1.CatalogService"
 # Answers that leave a key's outcome open: the client retries with the key.
 INDEFINITE = ("aborted", "unavailable", "deadline_exceeded")
+CLIENT_TIMEOUT = 60.0  # seconds any one attempt may take
 
 
 @dataclass
@@ -130,15 +131,18 @@ def _grpc(channel: grpc.aio.Channel, stubs: tuple[ModuleType, ModuleType], user:
     metadata = tuple(AUTHORIZATION.items())
 
     async def attempt(key: str, i: int, kind: str, deadline: float | None) -> Answer:
+        # Without a deadline of its own, as long as REST's and Connect's client
+        # waits: a call that never ends fails the test rather than hanging it.
+        timeout = deadline if deadline is not None else CLIENT_TIMEOUT
         try:
             if kind == "order":
                 order = pb2.NewOrder(product_id=1, quantity=i + 1)
                 request = pb2.CreateOrderRequest(user_id=user, order=order, idempotency_key=key)
-                reply = await stub.CreateOrder(request, timeout=deadline, metadata=metadata)
+                reply = await stub.CreateOrder(request, timeout=timeout, metadata=metadata)
             else:
                 product = pb2.NewProduct(name=key, price="1.50", category="deadlines")
                 request = pb2.CreateProductRequest(product=product, idempotency_key=key)
-                reply = await stub.CreateProduct(request, timeout=deadline, metadata=metadata)
+                reply = await stub.CreateProduct(request, timeout=timeout, metadata=metadata)
         except grpc.aio.AioRpcError as exc:
             return Answer(code=exc.code().name.lower())
         return Answer(id=reply.id)
@@ -268,7 +272,7 @@ def test_deadlines_neither_duplicate_nor_stick_a_key(
         limits = httpx.Limits(max_connections=2 * 2 * BATCH + 4)  # REST's and Connect's
         async with (
             httpx.AsyncClient(
-                base_url=server.url, headers=AUTHORIZATION, timeout=60, limits=limits
+                base_url=server.url, headers=AUTHORIZATION, timeout=CLIENT_TIMEOUT, limits=limits
             ) as http,
             grpc.aio.insecure_channel(server.grpc_target) as channel,
         ):
