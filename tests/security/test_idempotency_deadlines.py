@@ -60,7 +60,7 @@ class Tally:
     products: dict[str, int] = field(default_factory=dict)  # key -> id
     orders: dict[str, int] = field(default_factory=dict)
     stuck: list[str] = field(default_factory=list)
-    # What the stuck keys' retries heard last: ABORTED (still claimed) or UNAVAILABLE.
+    # The codes the stuck keys' retries heard: ABORTED, UNAVAILABLE or DEADLINE_EXCEEDED.
     stuck_codes: Counter[str] = field(default_factory=Counter)
     disagreements: list[str] = field(default_factory=list)
     unexpected: list[str] = field(default_factory=list)
