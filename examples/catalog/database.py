@@ -18,6 +18,7 @@ import hashlib
 import logging
 import os
 import secrets
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
@@ -322,8 +323,40 @@ def create_engine(url: str) -> AsyncEngine:
     """The engine of ``url`` (:class:`~examples.catalog.schema.Unusable` if it cannot be one)."""
     engine = schema.open_engine(url)
     if engine.dialect.name == "sqlite":
+        event.listen(engine.sync_engine, "do_connect", _sqlite_factory)
         event.listen(engine.sync_engine, "connect", _prepare_sqlite)
     return engine
+
+
+class _SqliteConnection(sqlite3.Connection):
+    """A sqlite3 connection that ends its transaction before it closes.
+
+    SQLAlchemy terminates a connection whose call was cancelled mid-statement
+    (a deadline, a client gone), and such a call can leave a cursor stepped to
+    its first row, still referenced from the traceback. SQLite cannot close a
+    connection that has unfinished statements: ``sqlite3_close_v2`` leaves it
+    a "zombie" that keeps its open transaction, and so the write lock every
+    worker sharing the file waits for, until the last of those statements is
+    garbage-collected. Rolling back first ends the transaction whatever still
+    refers to it. Closing uncommitted discards the transaction anyway.
+    """
+
+    def close(self) -> None:
+        try:
+            ending = self.in_transaction
+        except sqlite3.ProgrammingError:
+            ending = False  # closed already: closing again does nothing, as sqlite3's does
+        if ending:
+            try:
+                self.rollback()
+            except sqlite3.Error as exc:
+                logger.warning("rolling back a SQLite connection before closing it: %s", exc)
+        super().close()
+
+
+def _sqlite_factory(_dialect: Any, _record: Any, _args: Any, params: dict[str, Any]) -> None:
+    # aiosqlite hands its keyword arguments on to sqlite3.connect.
+    params["factory"] = _SqliteConnection
 
 
 def _prepare_sqlite(dbapi_connection: Any, _record: Any) -> None:

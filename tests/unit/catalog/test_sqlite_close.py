@@ -1,0 +1,124 @@
+"""A SQLite connection that SQLAlchemy throws away mid-transaction frees the write lock.
+
+A call cancelled while it reads (a deadline, a client gone) leaves its cursor
+mid-statement, and SQLAlchemy terminates the connection. SQLite's close then
+keeps the connection's transaction, and with it the write lock every worker
+needs, for as long as anything still refers to that cursor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+import time
+from pathlib import Path
+
+from examples.catalog.database import create_engine
+
+
+def _writable(path: Path) -> bool:
+    other = sqlite3.connect(path, timeout=0.2, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("ROLLBACK")
+        return True
+    except sqlite3.OperationalError as exc:
+        assert "locked" in str(exc)
+        return False
+    finally:
+        other.close()
+
+
+def test_a_terminated_connection_with_a_cursor_mid_read_frees_the_write_lock(
+    tmp_path: Path,
+) -> None:
+    asyncio.run(_terminate_mid_read(tmp_path / "catalog.db"))
+
+
+def test_a_connection_terminated_twice_over_is_closed_all_the_same(tmp_path: Path) -> None:
+    asyncio.run(_terminate_twice(tmp_path / "catalog.db"))
+
+
+def test_a_terminated_connection_keeps_nothing_it_did_not_commit(tmp_path: Path) -> None:
+    asyncio.run(_terminate_mid_write(tmp_path / "catalog.db"))
+
+
+async def _terminate_mid_read(path: Path) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{path}")
+    try:
+        async with engine.connect() as connection:
+            raw = await connection.get_raw_connection()
+            driver = raw.driver_connection
+            assert driver is not None
+            await driver.execute("BEGIN IMMEDIATE")
+            await driver.execute("CREATE TABLE t (x INTEGER)")
+            await driver.execute("INSERT INTO t VALUES (1), (2)")
+            # Stepped to its first row and no further, as a cancelled fetch leaves it;
+            # still referenced, as a traceback would keep it.
+            cursor = await driver.execute("SELECT x FROM t")
+            assert not _writable(path)
+            await connection.invalidate()  # SQLAlchemy's terminate, as after a cancellation
+        assert _writable(path)
+        del cursor
+    finally:
+        await engine.dispose()
+
+
+async def _terminate_mid_write(path: Path) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{path}")
+    try:
+        async with engine.connect() as connection:
+            raw = await connection.get_raw_connection()
+            driver = raw.driver_connection
+            assert driver is not None
+            await driver.execute("CREATE TABLE t (x INTEGER)")
+            await driver.execute("BEGIN IMMEDIATE")
+            await driver.execute("INSERT INTO t VALUES (1)")
+            await connection.invalidate()
+        reader = sqlite3.connect(path)
+        try:
+            assert reader.execute("SELECT count(*) FROM t").fetchone() == (0,)
+        finally:
+            reader.close()
+    finally:
+        await engine.dispose()
+
+
+# Keeps a connection's thread busy for a while: about a second here.
+_SLOW = (
+    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000000) "
+    "SELECT count(*) FROM n"
+)
+
+
+async def _terminate_twice(path: Path) -> None:
+    """The path of a call cancelled twice (its deadline, then its client gone):
+    the second cancellation cuts SQLAlchemy's graceful close short, which
+    then stops aiosqlite's thread as well. The close already queued still
+    runs, after the statement in progress, on a connection with a cursor
+    mid-read."""
+    engine = create_engine(f"sqlite+aiosqlite:///{path}")
+    try:
+        async with engine.connect() as connection:
+            raw = await connection.get_raw_connection()
+            driver = raw.driver_connection
+            assert driver is not None
+            await driver.execute("BEGIN IMMEDIATE")
+            await driver.execute("CREATE TABLE t (x INTEGER)")
+            cursor = await driver.execute("SELECT count(*) FROM t")
+            slow = asyncio.ensure_future(driver.execute(_SLOW))
+            await asyncio.sleep(0)
+            terminate = asyncio.ensure_future(connection.invalidate())
+            await asyncio.sleep(0)  # into the terminate's wait for the graceful close
+            terminate.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await terminate
+            await slow
+            deadline = time.monotonic() + 10
+            while not _writable(path):
+                assert time.monotonic() < deadline, "the write lock was never freed"
+                await asyncio.sleep(0.05)
+        del cursor
+    finally:
+        await engine.dispose()
