@@ -166,6 +166,14 @@ class SqlIdempotencyStore:
         self.database = database
 
     async def reserve(self, claim: Claim, fingerprint: bytes, lease: float) -> Record | None:
+        # A key held by a running call, or answered, is told by a read, which
+        # takes no write lock: clients polling a running call's key do not
+        # queue behind the writes (SQLite has one writer at a time) and slow
+        # the call they wait for. Only a claim writes, and checks again.
+        async with self.database().transaction() as session:
+            row = await session.get(IdempotencyRow, (claim.scope, claim.key))
+            if row is not None and row.expires_at > time.time():
+                return Record(row.fingerprint, row.response)
         async with self.database().transaction(write=True) as session:
             # Answers past their ttl, and claims whose process died mid-call.
             await session.execute(
@@ -219,6 +227,9 @@ class Database:
         self.tokens = tokens
         self.sessions = async_sessionmaker(engine, expire_on_commit=False)
         self._sqlite = engine.dialect.name == "sqlite"
+        # SQLite's writers in this process, one at a time, first come first
+        # served (see transaction()).
+        self._writer = asyncio.Lock()
 
     @asynccontextmanager
     async def transaction(self, *, write: bool = False) -> AsyncIterator[AsyncSession]:
@@ -230,7 +241,30 @@ class Database:
         would instead fail at once with "database is locked" whenever another
         worker had written in between, as SQLite cannot wait for a snapshot
         to become current. Other databases lock rows with SELECT ... FOR UPDATE.
+
+        The writers of one process queue for SQLite's lock on an asyncio lock
+        first, in the order they came: SQLite's busy handler polls with
+        growing sleeps, so a writer waiting there can lose the lock again and
+        again to newer ones, past the busy timeout, while others are served.
+        The queue waits no longer than the busy timeout either; between
+        processes the busy handler still decides.
         """
+        queued = write and self._sqlite
+        if queued:
+            try:
+                async with asyncio.timeout(BUSY_TIMEOUT_MS / 1000):
+                    await self._writer.acquire()
+            except TimeoutError:
+                raise _busy_error() from None
+        try:
+            async with self._transaction(write) as session:
+                yield session
+        finally:
+            if queued:
+                self._writer.release()
+
+    @asynccontextmanager
+    async def _transaction(self, write: bool) -> AsyncIterator[AsyncSession]:
         try:
             async with self.sessions() as session:
                 if self._sqlite:
@@ -242,14 +276,7 @@ class Database:
                 await _to_the_end(session.commit())
         except (DBAPIError, OSError, PoolTimeout) as exc:
             if self._sqlite and isinstance(exc, OperationalError) and _busy(exc):
-                # Another writer held the lock past the busy timeout: contention,
-                # not a fault, and nothing was written; the client may retry (with
-                # its idempotency key, if it sent one).
-                raise Error(
-                    Code.UNAVAILABLE,
-                    "the database is busy; retry",
-                    headers={"Retry-After": BUSY_RETRY_AFTER},
-                ) from None
+                raise _busy_error() from None
             if not _gone(exc, self._sqlite):
                 raise  # a fault of ours (bad SQL, a broken constraint): INTERNAL
             # The database cannot be reached or dropped the connection: an
@@ -288,6 +315,15 @@ def _gone(exc: BaseException, sqlite: bool) -> bool:
     # A server's OperationalError is about the server (shutting down, not
     # accepting connections); SQLite's is as likely a missing table, a fault.
     return not sqlite and isinstance(exc, OperationalError | InterfaceError)
+
+
+def _busy_error() -> Error:
+    # Another writer held the lock past the busy timeout: contention, not a
+    # fault, and nothing was written; the client may retry (with its
+    # idempotency key, if it sent one).
+    return Error(
+        Code.UNAVAILABLE, "the database is busy; retry", headers={"Retry-After": BUSY_RETRY_AFTER}
+    )
 
 
 def _busy(exc: OperationalError) -> bool:
