@@ -395,7 +395,7 @@ def _sqlite_factory(_dialect: Any, _record: Any, _args: Any, params: dict[str, A
     params["factory"] = _SqliteConnection
 
 
-def _prepare_sqlite(dbapi_connection: Any, _record: Any) -> None:
+def _prepare_sqlite(dbapi_connection: Any, record: Any) -> None:
     # Stop the sqlite3 driver from emitting BEGIN on its own (it would do so
     # only before the first write, leaving earlier reads outside the
     # transaction); Database.transaction emits it instead.
@@ -408,6 +408,27 @@ def _prepare_sqlite(dbapi_connection: Any, _record: Any) -> None:
     # Other databases always enforce foreign keys; SQLite only when asked.
     cursor.execute("PRAGMA foreign_keys = ON")
     cursor.close()
+    driver = record.driver_connection  # aiosqlite's Connection
+    driver.stop = _once(driver.stop)
+
+
+def _once(stop: Callable[[], T]) -> Callable[[], T]:
+    """aiosqlite's ``Connection.stop``, made to stop its thread once.
+
+    A call cancelled twice over (its deadline, then its client gone) has
+    SQLAlchemy stop aiosqlite's thread while its graceful close is under way;
+    the close then asks for a second stop, which the stopped thread never
+    answers, and the close waits for ever: a task and a connection lost each
+    time. The second stop now gets the first one's answer.
+    """
+    stopped: list[T] = []
+
+    def once() -> T:
+        if not stopped:
+            stopped.append(stop())
+        return stopped[0]
+
+    return once
 
 
 def page_token_secret(url: str) -> bytes:

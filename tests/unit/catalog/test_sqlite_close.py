@@ -119,6 +119,15 @@ async def _terminate_twice(path: Path) -> None:
             while not _writable(path):
                 assert time.monotonic() < deadline, "the write lock was never freed"
                 await asyncio.sleep(0.05)
+            # And the graceful close, told to stop aiosqlite's thread a second
+            # time, ends too: nothing is left waiting for ever.
+            while _others():
+                assert time.monotonic() < deadline, f"still waiting: {_others()}"
+                await asyncio.sleep(0.05)
         del cursor
     finally:
         await engine.dispose()
+
+
+def _others() -> set[asyncio.Task[object]]:
+    return asyncio.all_tasks() - {asyncio.current_task()}
