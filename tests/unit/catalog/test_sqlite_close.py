@@ -12,7 +12,11 @@ import asyncio
 import contextlib
 import sqlite3
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from examples.catalog.database import create_engine
 
@@ -44,45 +48,44 @@ def test_a_terminated_connection_keeps_nothing_it_did_not_commit(tmp_path: Path)
     asyncio.run(_terminate_mid_write(tmp_path / "catalog.db"))
 
 
-async def _terminate_mid_read(path: Path) -> None:
+@contextlib.asynccontextmanager
+async def _opened(path: Path) -> AsyncIterator[tuple[AsyncConnection, Any]]:
+    """A connection of the catalog's engine, and aiosqlite's under it, with a table ``t``."""
     engine = create_engine(f"sqlite+aiosqlite:///{path}")
     try:
         async with engine.connect() as connection:
             raw = await connection.get_raw_connection()
             driver = raw.driver_connection
             assert driver is not None
-            await driver.execute("BEGIN IMMEDIATE")
             await driver.execute("CREATE TABLE t (x INTEGER)")
-            await driver.execute("INSERT INTO t VALUES (1), (2)")
-            # Stepped to its first row and no further, as a cancelled fetch leaves it;
-            # still referenced, as a traceback would keep it.
-            cursor = await driver.execute("SELECT x FROM t")
-            assert not _writable(path)
-            await connection.invalidate()  # SQLAlchemy's terminate, as after a cancellation
-        assert _writable(path)
-        del cursor
+            yield connection, driver
     finally:
         await engine.dispose()
+
+
+async def _terminate_mid_read(path: Path) -> None:
+    async with _opened(path) as (connection, driver):
+        await driver.execute("BEGIN IMMEDIATE")
+        await driver.execute("INSERT INTO t VALUES (1), (2)")
+        # Stepped to its first row and no further, as a cancelled fetch leaves it;
+        # still referenced, as a traceback would keep it.
+        cursor = await driver.execute("SELECT x FROM t")
+        assert not _writable(path)
+        await connection.invalidate()  # SQLAlchemy's terminate, as after a cancellation
+        assert _writable(path)
+        del cursor
 
 
 async def _terminate_mid_write(path: Path) -> None:
-    engine = create_engine(f"sqlite+aiosqlite:///{path}")
+    async with _opened(path) as (connection, driver):
+        await driver.execute("BEGIN IMMEDIATE")
+        await driver.execute("INSERT INTO t VALUES (1)")
+        await connection.invalidate()
+    reader = sqlite3.connect(path)
     try:
-        async with engine.connect() as connection:
-            raw = await connection.get_raw_connection()
-            driver = raw.driver_connection
-            assert driver is not None
-            await driver.execute("CREATE TABLE t (x INTEGER)")
-            await driver.execute("BEGIN IMMEDIATE")
-            await driver.execute("INSERT INTO t VALUES (1)")
-            await connection.invalidate()
-        reader = sqlite3.connect(path)
-        try:
-            assert reader.execute("SELECT count(*) FROM t").fetchone() == (0,)
-        finally:
-            reader.close()
+        assert reader.execute("SELECT count(*) FROM t").fetchone() == (0,)
     finally:
-        await engine.dispose()
+        reader.close()
 
 
 # Keeps a connection's thread busy for a while: about a second here.
@@ -98,35 +101,27 @@ async def _terminate_twice(path: Path) -> None:
     then stops aiosqlite's thread as well. The close already queued still
     runs, after the statement in progress, on a connection with a cursor
     mid-read."""
-    engine = create_engine(f"sqlite+aiosqlite:///{path}")
-    try:
-        async with engine.connect() as connection:
-            raw = await connection.get_raw_connection()
-            driver = raw.driver_connection
-            assert driver is not None
-            await driver.execute("BEGIN IMMEDIATE")
-            await driver.execute("CREATE TABLE t (x INTEGER)")
-            cursor = await driver.execute("SELECT count(*) FROM t")
-            slow = asyncio.ensure_future(driver.execute(_SLOW))
-            await asyncio.sleep(0)
-            terminate = asyncio.ensure_future(connection.invalidate())
-            await asyncio.sleep(0)  # into the terminate's wait for the graceful close
-            terminate.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await terminate
-            await slow
-            deadline = time.monotonic() + 10
-            while not _writable(path):
-                assert time.monotonic() < deadline, "the write lock was never freed"
-                await asyncio.sleep(0.05)
-            # And the graceful close, told to stop aiosqlite's thread a second
-            # time, ends too: nothing is left waiting for ever.
-            while _others():
-                assert time.monotonic() < deadline, f"still waiting: {_others()}"
-                await asyncio.sleep(0.05)
+    async with _opened(path) as (connection, driver):
+        await driver.execute("BEGIN IMMEDIATE")
+        cursor = await driver.execute("SELECT count(*) FROM t")
+        slow = asyncio.ensure_future(driver.execute(_SLOW))
+        await asyncio.sleep(0)
+        terminate = asyncio.ensure_future(connection.invalidate())
+        await asyncio.sleep(0)  # into the terminate's wait for the graceful close
+        terminate.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await terminate
+        await slow
+        deadline = time.monotonic() + 10
+        while not _writable(path):
+            assert time.monotonic() < deadline, "the write lock was never freed"
+            await asyncio.sleep(0.05)
+        # And the graceful close, told to stop aiosqlite's thread a second
+        # time, ends too: nothing is left waiting for ever.
+        while _others():
+            assert time.monotonic() < deadline, f"still waiting: {_others()}"
+            await asyncio.sleep(0.05)
         del cursor
-    finally:
-        await engine.dispose()
 
 
 def _others() -> set[asyncio.Task[object]]:
