@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import httpx
 
 from twofold.core.asgi import ASGIApp
+from twofold.testing import Lifespan
 
 T = TypeVar("T")
 BASE_URL = "http://t"
@@ -21,6 +22,18 @@ async def client(app: ASGIApp) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app)
     async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as c:
         yield c
+
+
+@asynccontextmanager
+async def running(app: ASGIApp) -> AsyncIterator[None]:
+    """``app`` started and, after the block, stopped through the lifespan protocol,
+    as a server does."""
+    lifespan = Lifespan(app)
+    await lifespan.startup()
+    try:
+        yield
+    finally:
+        await lifespan.shutdown()
 
 
 class ASGI:

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from docs_src.caching.articles import ARTICLES, Article, app
-from tests.unit.catalog.test_catalog import running
+from tests.asgi import running
 from twofold import Code, Error
 from twofold.interceptors.idempotency import Claim
 

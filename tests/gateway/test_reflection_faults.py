@@ -22,7 +22,7 @@ from google.protobuf import descriptor_pb2
 from grpc_reflection.v1alpha import reflection_pb2 as pb
 
 from tests.e2e.server import ROOT
-from tests.gateway.test_schema_sources import _reflect
+from tests.gateway.reflection import reflect
 from twofold.gateway import SchemaError
 
 Answer = Callable[[Any], Any]  # a request -> the response, or None to hang
@@ -117,7 +117,7 @@ def _lists_what_it_does_not_define(request: Any) -> Any:
 )
 def test_reflection_faults_are_a_schema_error(answer: Answer, message: str) -> None:
     with reflecting(answer) as target, pytest.raises(SchemaError, match=message):
-        _reflect(target, wait=1.0)
+        reflect(target, wait=1.0)
 
 
 def test_the_command_says_it_in_one_line() -> None:

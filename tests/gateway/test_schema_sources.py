@@ -3,39 +3,25 @@ and ``twofold gateway`` as a process, with its OpenAPI document."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import grpc
 import httpx
 import pytest
 from openapi_spec_validator import validate
 
 from tests.e2e.server import ROOT, Server, free_port, spawn
+from tests.gateway.reflection import reflect
 from tests.gateway.upstream import PROTO, Upstream, descriptor_set, running
-from twofold.gateway import SchemaError, from_descriptor_set, from_proto_files, from_reflection
-
-
-def _reflect(target: str, wait: float = 5.0) -> object:
-    """Reflect in a thread of its own: grpcio's asyncio support keeps state per
-    thread that a second event loop in the same thread trips over."""
-
-    async def go() -> object:
-        async with grpc.aio.insecure_channel(target) as channel:
-            return await from_reflection(channel, wait=wait)
-
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, go()).result()
+from twofold.gateway import SchemaError, from_descriptor_set, from_proto_files
 
 
 def test_three_sources_give_the_same_methods(upstream: Upstream) -> None:
     from_files = from_proto_files([str(PROTO)])
     from_set = from_descriptor_set(descriptor_set())
-    reflected = _reflect(upstream.target)
+    reflected = reflect(upstream.target)
     names = [sorted(m.full_name for m in s.methods()) for s in (from_files, from_set, reflected)]  # type: ignore[attr-defined]
     assert names[0] == names[1] == names[2]
     assert "library.v1.Library.WatchBooks" in names[0]
@@ -43,12 +29,12 @@ def test_three_sources_give_the_same_methods(upstream: Upstream) -> None:
 
 def test_no_reflection_is_a_clear_error() -> None:
     with running(reflect=False) as up, pytest.raises(SchemaError, match="no server reflection"):
-        _reflect(up.target)
+        reflect(up.target)
 
 
 def test_nothing_listening_is_a_clear_error() -> None:
     with pytest.raises(SchemaError, match="reflection"):
-        _reflect(f"127.0.0.1:{free_port()}", wait=2.0)
+        reflect(f"127.0.0.1:{free_port()}", wait=2.0)
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ from websockets.sync.client import connect
 
 from tests.e2e.websocket_wire import client_frame, closed_with, raw_upgrade, server_frames
 from tests.gateway.conftest import gateway_for, serve
-from tests.gateway.test_websocket_streams import call, read, ws_url
+from tests.gateway.jsonrpc_socket import call, read, ws_url
 from tests.gateway.upstream import PROTO, Upstream
 from twofold import ApiKeys, Authentication, Cors, Metrics, StoredApiKey, WebSocketOptions
 from twofold.core.code import Code

@@ -5,29 +5,13 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
 
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
-from websockets.sync.client import ClientConnection, connect
+from websockets.sync.client import connect
 
+from tests.gateway.jsonrpc_socket import call, read, ws_url
 from tests.gateway.upstream import Upstream
-
-
-def ws_url(gateway_url: str) -> str:
-    return gateway_url.replace("http://", "ws://") + "/jsonrpc"
-
-
-def call(ws: ClientConnection, request_id: int, method: str, params: Any = None) -> None:
-    doc: dict[str, Any] = {"jsonrpc": "2.0", "id": request_id, "method": method}
-    if params is not None:
-        doc["params"] = params
-    ws.send(json.dumps(doc))
-
-
-def read(ws: ClientConnection) -> dict[str, Any]:
-    doc: dict[str, Any] = json.loads(ws.recv(timeout=10))
-    return doc
 
 
 def test_unary_and_server_stream(gateway_url: str) -> None:

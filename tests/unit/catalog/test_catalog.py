@@ -10,8 +10,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -23,8 +22,8 @@ from examples.catalog import app, service
 from examples.catalog.database import Database
 from examples.catalog.models import Report
 from examples.catalog.service import generate_report
+from tests.asgi import running
 from tests.tokens import AUTHORIZATION
-from twofold.core.asgi import ASGIApp, Message
 
 # The package's ``service`` attribute is the Service, which hides the module of
 # the same name from attribute access; import_module finds the module itself.
@@ -32,27 +31,6 @@ handlers = importlib.import_module("examples.catalog.service")
 
 Scenario = Callable[[httpx.AsyncClient], Awaitable[None]]
 Run = Callable[[Scenario], None]
-
-
-@asynccontextmanager
-async def running(asgi: ASGIApp) -> AsyncIterator[None]:
-    """Start and stop an ASGI app through the lifespan protocol, as a server does."""
-    to_app: asyncio.Queue[Message] = asyncio.Queue()
-    from_app: asyncio.Queue[Message] = asyncio.Queue()
-
-    async def serve() -> None:
-        await asgi({"type": "lifespan", "asgi": {"version": "3.0"}}, to_app.get, from_app.put)
-
-    task = asyncio.create_task(serve())
-    await to_app.put({"type": "lifespan.startup"})
-    started = await from_app.get()
-    assert started["type"] == "lifespan.startup.complete", started
-    try:
-        yield
-    finally:
-        await to_app.put({"type": "lifespan.shutdown"})
-        assert (await from_app.get())["type"] == "lifespan.shutdown.complete"
-        await task
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ from examples.catalog.database import (
     UserRow,
 )
 from examples.catalog.security import AUDIENCE_ENV, InsecureConfiguration, authentication
-from tests.unit.catalog.test_catalog import running
+from tests.asgi import running
 from twofold import App, CallNext, Context, Deadlines, IdempotencyKeys
 from twofold.interceptors.bearer import DEVELOPMENT_SECRET
 from twofold.testing.parity import AsyncWires, serve

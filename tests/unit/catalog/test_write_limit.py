@@ -14,8 +14,8 @@ from examples.catalog.database import DEPENDENCIES, Database
 from examples.catalog.ratelimits import BURST_ENV, RATE_ENV, SqlBuckets, WriteRateLimit
 from examples.catalog.ratelimits import write_rate_limit as from_environment
 from examples.catalog.security import authentication
+from tests.asgi import running
 from tests.tokens import AUTHORIZATION
-from tests.unit.catalog.test_catalog import running
 from twofold import App, Deadlines
 
 PRODUCT = {"name": "Limited", "price": "1.00", "category": "Books", "tags": []}

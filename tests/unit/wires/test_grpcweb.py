@@ -12,7 +12,7 @@ import httpx
 import pytest
 from google.rpc import error_details_pb2, status_pb2
 
-from tests.unit.wires.test_connect_streaming import PATH, Tick, Total, app, schema, service
+from tests.unit.wires.tick_service import PATH, Tick, Total, app, schema, service
 from twofold.http.envelope import COMPRESSED, TRAILERS, frame
 from twofold.http.grpcstatus import percent_encode
 
