@@ -20,6 +20,7 @@ import os
 import secrets
 import sqlite3
 import time
+import weakref
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -408,27 +409,29 @@ def _prepare_sqlite(dbapi_connection: Any, record: Any) -> None:
     # Other databases always enforce foreign keys; SQLite only when asked.
     cursor.execute("PRAGMA foreign_keys = ON")
     cursor.close()
-    driver = record.driver_connection  # aiosqlite's Connection
-    driver.stop = _once(driver.stop)
+    _stop_once(record.driver_connection)
 
 
-def _once(stop: Callable[[], T]) -> Callable[[], T]:
-    """aiosqlite's ``Connection.stop``, made to stop its thread once.
+def _stop_once(driver: Any) -> None:
+    """Make aiosqlite's ``Connection.stop`` stop ``driver``'s thread once.
 
     A call cancelled twice over (its deadline, then its client gone) has
     SQLAlchemy stop aiosqlite's thread while its graceful close is under way;
     the close then asks for a second stop, which the stopped thread never
     answers, and the close waits for ever: a task and a connection lost each
-    time. The second stop now gets the first one's answer.
+    time. The second stop now gets the first one's answer. The connection is
+    held weakly, so that it is still freed as soon as it is let go.
     """
-    stopped: list[T] = []
+    stop = type(driver).stop
+    held = weakref.ref(driver)
+    stopped: list[Any] = []
 
-    def once() -> T:
+    def once() -> Any:
         if not stopped:
-            stopped.append(stop())
+            stopped.append(stop(held()))
         return stopped[0]
 
-    return once
+    driver.stop = once
 
 
 def page_token_secret(url: str) -> bytes:

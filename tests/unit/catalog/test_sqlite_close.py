@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import sqlite3
 import time
+import weakref
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -42,6 +44,24 @@ def test_a_terminated_connection_with_a_cursor_mid_read_frees_the_write_lock(
 
 def test_a_connection_terminated_twice_over_is_closed_all_the_same(tmp_path: Path) -> None:
     asyncio.run(_terminate_twice(tmp_path / "catalog.db"))
+
+
+def test_a_connection_let_go_is_freed_without_the_garbage_collector(tmp_path: Path) -> None:
+    # What the catalog hooks onto aiosqlite's connection must not keep it alive
+    # in a cycle, its thread's objects with it, until a collection comes round.
+    gc.disable()
+    try:
+        held = asyncio.run(_let_go(tmp_path / "catalog.db"))
+        assert held() is None
+    finally:
+        gc.enable()
+
+
+async def _let_go(path: Path) -> weakref.ref[Any]:
+    async with _opened(path) as (_, driver):
+        held = weakref.ref(driver)
+        del driver
+    return held
 
 
 def test_a_terminated_connection_keeps_nothing_it_did_not_commit(tmp_path: Path) -> None:
