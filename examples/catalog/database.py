@@ -4,7 +4,7 @@ SQLAlchemy 2 on asyncio. The URL comes from ``CATALOG_DATABASE_URL`` when the
 app starts (default: a SQLite file ``catalog.db`` in the working directory);
 ``postgresql+asyncpg://user:password@host/db`` works as well (install the
 ``postgres`` extra). The SQL stays portable: whatever only one database
-needs is confined to :func:`_prepare_sqlite` and :class:`Database`. The
+needs is confined to :mod:`examples.catalog.sqlite` and :class:`Database`. The
 tables here are the newest schema; the migrations in
 :mod:`examples.catalog.schema` make a database's tables match them.
 
@@ -18,9 +18,7 @@ import hashlib
 import logging
 import os
 import secrets
-import sqlite3
 import time
-import weakref
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -36,7 +34,6 @@ from sqlalchemy import (
     String,
     and_,
     delete,
-    event,
     text,
     update,
 )
@@ -46,7 +43,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.sql.elements import ColumnElement
 
-from examples.catalog import schema
+from examples.catalog import schema, sqlite
+from examples.catalog.sqlite import BUSY_TIMEOUT_MS
 from twofold import Code, Error, PageTokens, Provide
 from twofold.interceptors.idempotency import Claim, Record, lease_lost, running
 
@@ -55,7 +53,6 @@ T = TypeVar("T")
 URL_ENV = schema.URL_ENV
 SECRET_ENV = "CATALOG_PAGE_TOKEN_SECRET"
 DEFAULT_URL = "sqlite+aiosqlite:///catalog.db"
-BUSY_TIMEOUT_MS = 10_000
 # Seconds a client is told to wait: a lock held too long clears fast; a
 # database that went away takes a restart or a failover to come back.
 BUSY_RETRY_AFTER = "1"
@@ -360,78 +357,8 @@ def create_engine(url: str) -> AsyncEngine:
     """The engine of ``url`` (:class:`~examples.catalog.schema.Unusable` if it cannot be one)."""
     engine = schema.open_engine(url)
     if engine.dialect.name == "sqlite":
-        event.listen(engine.sync_engine, "do_connect", _sqlite_factory)
-        event.listen(engine.sync_engine, "connect", _prepare_sqlite)
+        sqlite.configure(engine)
     return engine
-
-
-class _SqliteConnection(sqlite3.Connection):
-    """A sqlite3 connection that ends its transaction before it closes.
-
-    SQLAlchemy terminates a connection whose call was cancelled mid-statement
-    (a deadline, a client gone), and such a call can leave a cursor stepped to
-    its first row, still referenced from the traceback. SQLite cannot close a
-    connection that has unfinished statements: ``sqlite3_close_v2`` leaves it
-    a "zombie" that keeps its open transaction, and so the write lock every
-    worker sharing the file waits for, until the last of those statements is
-    garbage-collected. Rolling back first ends the transaction whatever still
-    refers to it. Closing uncommitted discards the transaction anyway.
-    """
-
-    def close(self) -> None:
-        try:
-            ending = self.in_transaction
-        except sqlite3.ProgrammingError:
-            ending = False  # closed already: closing again does nothing, as sqlite3's does
-        if ending:
-            try:
-                self.rollback()
-            except sqlite3.Error as exc:
-                logger.warning("rolling back a SQLite connection before closing it: %s", exc)
-        super().close()
-
-
-def _sqlite_factory(_dialect: Any, _record: Any, _args: Any, params: dict[str, Any]) -> None:
-    # aiosqlite hands its keyword arguments on to sqlite3.connect.
-    params["factory"] = _SqliteConnection
-
-
-def _prepare_sqlite(dbapi_connection: Any, record: Any) -> None:
-    # Stop the sqlite3 driver from emitting BEGIN on its own (it would do so
-    # only before the first write, leaving earlier reads outside the
-    # transaction); Database.transaction emits it instead.
-    dbapi_connection.isolation_level = None
-    cursor = dbapi_connection.cursor()
-    # Several worker processes share the file: wait for a lock rather than
-    # fail, and let readers proceed while one process writes (WAL).
-    cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    cursor.execute("PRAGMA journal_mode = WAL")
-    # Other databases always enforce foreign keys; SQLite only when asked.
-    cursor.execute("PRAGMA foreign_keys = ON")
-    cursor.close()
-    _stop_once(record.driver_connection)
-
-
-def _stop_once(driver: Any) -> None:
-    """Make aiosqlite's ``Connection.stop`` stop ``driver``'s thread once.
-
-    A call cancelled twice over (its deadline, then its client gone) has
-    SQLAlchemy stop aiosqlite's thread while its graceful close is under way;
-    the close then asks for a second stop, which the stopped thread never
-    answers, and the close waits for ever: a task and a connection lost each
-    time. The second stop now gets the first one's answer. The connection is
-    held weakly, so that it is still freed as soon as it is let go.
-    """
-    stop = type(driver).stop
-    held = weakref.ref(driver)
-    stopped: list[Any] = []
-
-    def once() -> Any:
-        if not stopped:
-            stopped.append(stop(held()))
-        return stopped[0]
-
-    driver.stop = once
 
 
 def page_token_secret(url: str) -> bytes:

@@ -302,7 +302,7 @@ def test_deadlines_neither_duplicate_nor_stick_a_key(
     }
     # Liveness, on SQLite too: every key's retries are answered within the
     # patience, so no cancelled call may leave SQLite's write lock held
-    # (examples.catalog.database._SqliteConnection).
+    # (examples.catalog.sqlite._Connection).
     assert stuck == {}, f"keys left unanswered: {stuck}"
     assert rows(url, "SELECT COUNT(*) FROM idempotency_keys WHERE response IS NULL") == [(0,)]
     log = server.output()
