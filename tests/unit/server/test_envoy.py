@@ -155,9 +155,28 @@ def test_envoy_is_driven_through_its_admin_socket_and_the_control_pipe() -> None
     }
 
 
+def _udp_taken_tcp_free() -> socket.socket:
+    """A UDP socket bound to a port whose TCP twin was free a moment ago.
+
+    The kernel picks a UDP port with no regard for TCP's: one of the suite's
+    own connections may hold the same number over TCP, and the server would
+    then report that port first. So the number comes from TCP."""
+    for _ in range(20):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+            tcp.bind(("127.0.0.1", 0))
+            port = tcp.getsockname()[1]
+            udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            try:
+                udp.bind(("127.0.0.1", port))
+            except OSError:
+                udp.close()
+                continue
+        return udp
+    raise AssertionError("no port free over both TCP and UDP")
+
+
 def test_a_taken_udp_port_is_one_line_with_http3() -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as busy:
-        busy.bind(("127.0.0.1", 0))
+    with _udp_taken_tcp_free() as busy:
         port = busy.getsockname()[1]
         tls = ("--tls-cert", "c.pem", "--tls-key", "k.pem")
         args = ("--server", "pyvoy", *tls, "--http3", "--port", str(port))
