@@ -164,15 +164,19 @@ class SqlIdempotencyStore:
         self.database = database
 
     async def reserve(self, claim: Claim, fingerprint: bytes, lease: float) -> Record | None:
-        # A key held by a running call, or answered, is told by a read, which
-        # takes no write lock: clients polling a running call's key do not
-        # queue behind the writes (SQLite has one writer at a time) and slow
-        # the call they wait for. Only a claim writes, and checks again.
-        async with self.database().transaction() as session:
-            row = await session.get(IdempotencyRow, (claim.scope, claim.key))
-            if row is not None and row.expires_at > time.time():
-                return Record(row.fingerprint, row.response)
-        async with self.database().transaction(write=True) as session:
+        database = self.database()
+        if database._sqlite:
+            # A key held by a running call, or answered, is told by a read,
+            # which takes no write lock: clients polling a running call's key
+            # do not queue behind the writes (SQLite has one writer at a time)
+            # and slow the call they wait for. Only a claim writes, and checks
+            # again. Other databases lock the key's row alone, and would only
+            # pay a round trip more for every claim.
+            async with database.transaction() as session:
+                row = await session.get(IdempotencyRow, (claim.scope, claim.key))
+                if row is not None and row.expires_at > time.time():
+                    return Record(row.fingerprint, row.response)
+        async with database.transaction(write=True) as session:
             # Answers past their ttl, and claims whose process died mid-call.
             await session.execute(
                 delete(IdempotencyRow).where(IdempotencyRow.expires_at <= time.time())
