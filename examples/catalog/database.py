@@ -44,7 +44,6 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.sql.elements import ColumnElement
 
 from examples.catalog import schema, sqlite
-from examples.catalog.sqlite import BUSY_TIMEOUT_MS
 from twofold import Code, Error, PageTokens, Provide
 from twofold.interceptors.idempotency import Claim, Record, lease_lost, running
 
@@ -254,7 +253,7 @@ class Database:
         queued = write and self._sqlite
         if queued:
             try:
-                async with asyncio.timeout(BUSY_TIMEOUT_MS / 1000):
+                async with asyncio.timeout(sqlite.BUSY_TIMEOUT_MS / 1000):
                     await self._writer.acquire()
             except TimeoutError:
                 raise _busy_error() from None

@@ -168,7 +168,7 @@ async def _until_definite(attempt: Attempt, key: str, i: int, kind: str) -> Answ
 async def _one_key(attempt: Attempt, key: str, i: int, deadline: float, tally: Tally) -> None:
     kind = "order" if i % ORDER_EVERY == ORDER_EVERY - 1 else "product"
     first = await attempt(key, i, kind, deadline)
-    if first.id is None and first.code not in ("deadline_exceeded", "aborted", "unavailable"):
+    if first.id is None and first.code not in INDEFINITE:
         tally.unexpected.append(f"{key}: first call {first.code}")
     # Every third key, two callers retry at once: their claims race as well.
     callers = 2 if i % 3 == 0 else 1
