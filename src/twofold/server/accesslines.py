@@ -167,7 +167,7 @@ class RequestLine:
     no ASGI wrapper on the hot path) or :class:`HttpLines`.
     """
 
-    __slots__ = ("calls", "ended", "open", "peer", "scope", "start", "status", "write")
+    __slots__ = ("calls", "ended", "open", "peer", "request", "start", "status", "write")
 
     def __init__(
         self, write: Callable[[bytes], None], scope: dict[str, Any], peer: str | None = None
@@ -175,8 +175,12 @@ class RequestLine:
         """``peer``: the client's ``host:port`` when the connection has it formatted
         already (once per connection, not per request); else made from the scope."""
         self.write = write
-        self.scope = scope
-        self.peer = peer
+        # What the line says of the request, taken now rather than kept as the
+        # scope: the scope keeps the line (scope[CALL_LINES]), and a line that
+        # kept the scope would be a reference cycle per request, freed only by
+        # the garbage collector (a quarter of REST GET's req/s, measured).
+        self.request = f"{scope['method']} {scope['path']}"
+        self.peer = peer if peer is not None else peer_text(scope.get("client"))
         self.start = time.perf_counter()
         self.calls: list[dict[str, Any]] | None = None  # most requests of most Apps have none
         self.open = 0  # calls begun and not ended
@@ -206,21 +210,18 @@ class RequestLine:
         if self.calls is not None:
             self._flush()
             return
-        scope = self.scope
-        peer = self.peer
         line = _ServerLine(
             "http",
-            f"{scope['method']} {scope['path']}",
+            self.request,
             self.status,
             # milliseconds(), inlined: this is every request's line.
             int((time.perf_counter() - self.start) * 1_000_000 + 0.5) / 1000,
-            peer if peer is not None else peer_text(scope.get("client")),
+            self.peer,
         )
         self.write(_encode(line) + b"\n")
 
     def _flush(self) -> None:
-        scope = self.scope
-        request = f"{scope['method']} {scope['path']}"
+        request = self.request
         for line in self.calls or ():
             line["request"] = request
             line["status"] = self.status

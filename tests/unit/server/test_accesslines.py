@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -11,7 +12,7 @@ import threading
 import pytest
 
 from twofold.server import accesslines
-from twofold.server.accesslines import AccessWriter
+from twofold.server.accesslines import AccessWriter, RequestLine
 
 
 def line(worker: int, n: int, size: int) -> bytes:
@@ -106,3 +107,30 @@ def test_a_stalled_output_never_blocks_the_loop_and_drops_what_it_cannot_hold(
     written = received.count(b"\n")
     assert written + writer.dropped == count
     assert all(text == payload.rstrip(b"\n") for text in bytes(received).splitlines())
+
+
+def test_a_request_line_leaves_nothing_for_the_garbage_collector() -> None:
+    """The scope keeps its line (for the App's AccessLog); a line that kept the
+    scope back made every request a reference cycle that only the collector
+    frees, which cost REST GET a quarter of its req/s under load."""
+    written: list[bytes] = []
+    gc.collect()
+    gc.disable()
+    try:
+        for n in range(100):
+            scope = {"type": "http", "method": "GET", "path": f"/products/{n}", "headers": []}
+            scope["client"] = ("127.0.0.1", 5000 + n)
+            line = RequestLine(written.append, scope)
+            if n % 2:  # a request a call covered: its call line, completed
+                line.begin()
+                line.end({"protocol": "connect"})
+            line.status = 200
+            line.close()
+            del line, scope
+        unreachable = gc.collect()
+    finally:
+        gc.enable()
+    assert unreachable == 0
+    first, second = json.loads(written[0]), json.loads(written[1])
+    assert first["request"] == "GET /products/0" and first["peer"] == "127.0.0.1:5000"
+    assert second == {"protocol": "connect", "request": "GET /products/1", "status": 200}
