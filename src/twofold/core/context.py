@@ -85,6 +85,9 @@ class Context:
         peer = self._peer
         if peer is None or isinstance(peer, str):
             return peer
+        if not peer:  # a server that gives an empty client
+            self._peer = None
+            return None
         host, port = peer
         self._peer = text = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         return text

@@ -35,6 +35,7 @@ from twofold import (
     Options,
     Service,
 )
+from twofold.http.body import ClientDisconnected
 
 ROOT = Path(__file__).resolve().parents[3]
 SECRET = "password=hunter2 in /srv/shop/db.py"
@@ -161,6 +162,10 @@ async def fail(kind: str, ctx: Context) -> None:
         raise Error(Code.RESOURCE_EXHAUSTED, "", [ErrorInfo("QUOTA", "shop.v1", {"limit": "5"})])
     if kind == "bare":
         raise Error(Code.FAILED_PRECONDITION)
+    if kind == "gone":
+        # What reading a body raises when its client left, from the handler
+        # itself (not from the wire's read): the handler's failure.
+        raise ClientDisconnected
     raise RuntimeError(SECRET)
 
 
@@ -565,6 +570,9 @@ def test_unexpected_exceptions_are_internal_without_a_trace(
     body = error(r, 500, "internal")
     assert body == {"code": "internal", "message": "internal error"}
     assert "hunter2" not in r.text and "Traceback" not in r.text
+    with caplog.at_level(logging.CRITICAL, logger="twofold"):
+        r = rpc("Fail", {"kind": "gone"})
+    assert error(r, 500, "internal") == body
 
 
 def test_body_too_large_is_resource_exhausted() -> None:
