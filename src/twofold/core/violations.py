@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import dataclasses
 import typing
+import weakref
 from collections.abc import Callable
-from typing import Annotated, Any, Union
+from typing import Annotated, Any, NamedTuple, Union
 
 import msgspec
 from msgspec import inspect as mi
@@ -129,16 +130,19 @@ class _Walk:
 
     def judge(self, tp: Any, value: Any) -> msgspec.ValidationError | None:
         """What the decoders say about ``value`` as a ``tp``, or None if it is one."""
+        # Each error is returned for its message alone, without its traceback:
+        # that would hold this frame, and through it the callers' frames that
+        # keep the error, in a cycle per violation for the garbage collector.
         try:
             msgspec.convert(value, tp, strict=self.strict)
         except msgspec.ValidationError as exc:
             # A JSON number with no fraction is an integer (numbers.Decoder).
             if not (isinstance(value, float) and value.is_integer()):
-                return exc
+                return exc.with_traceback(None)
             try:
                 msgspec.convert(int(value), tp, strict=self.strict)
             except msgspec.ValidationError:
-                return exc
+                return exc.with_traceback(None)
         except (TypeError, ValueError):  # a type convert cannot take alone
             return None
         check = _decimal_check(tp)
@@ -146,7 +150,7 @@ class _Walk:
             try:
                 check(value)
             except msgspec.ValidationError as exc:
-                return exc
+                return exc.with_traceback(None)
         return None
 
     def inside(self, tp: Any, value: Any, path: str, out: Found) -> None:
@@ -187,12 +191,7 @@ class _Walk:
             self.inside(wanted[0], value, path, out)
 
     def message(self, cls: Any, value: dict[str, Any], path: str, out: Found) -> None:
-        info = mi.type_info(cls)
-        assert isinstance(info, mi.StructType | mi.DataclassType | mi.TypedDictType)
-        hints = _hints(cls)
-        fields = {f.encode_name: f for f in info.fields}
-        tag_field = getattr(info, "tag_field", None)
-        forbid = getattr(info, "forbid_unknown_fields", False)
+        fields, hints, tag_field, forbid = _shape(cls)
         for key, item in value.items():
             field = fields.get(key)
             if field is None:
@@ -210,6 +209,33 @@ def _bare(tp: Any) -> Any:
     while typing.get_origin(tp) is Annotated:
         tp = tp.__origin__
     return tp
+
+
+class _Shape(NamedTuple):
+    fields: dict[str, Any]  # by name on the wire
+    hints: dict[str, Any]  # field types by Python name
+    tag_field: str | None
+    forbid: bool  # unknown fields are violations
+
+
+# A message class's shape, worked out once: msgspec's type_info walks the
+# whole type, and its field listing leaves a reference cycle per call, on
+# every invalid request. Weak keys: a class let go is not kept for it.
+_SHAPES: weakref.WeakKeyDictionary[Any, _Shape] = weakref.WeakKeyDictionary()
+
+
+def _shape(cls: Any) -> _Shape:
+    found = _SHAPES.get(cls)
+    if found is None:
+        info = mi.type_info(cls)
+        assert isinstance(info, mi.StructType | mi.DataclassType | mi.TypedDictType)
+        found = _SHAPES[cls] = _Shape(
+            {f.encode_name: f for f in info.fields},
+            _hints(cls),
+            getattr(info, "tag_field", None),
+            getattr(info, "forbid_unknown_fields", False),
+        )
+    return found
 
 
 def _hints(cls: Any) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from twofold.core.invoke import deadline, deliver
 from twofold.core.method import Method, StreamKind
 from twofold.core.table import MethodTable
 from twofold.http import envelope, grpcstatus, negotiation
-from twofold.http.body import ClientDisconnected, disconnect, encode_headers, peer
+from twofold.http.body import ClientDisconnected, disconnect, encode_headers
 from twofold.http.negotiation import GZIP, GZIP_MIN_SIZE, compress, decompressor
 from twofold.http.problem import send_problem
 
@@ -263,7 +263,7 @@ class EnvelopedCall:
                 self.PROTOCOL,
                 self.method,
                 Headers(self.metadata()),
-                peer(self.scope),
+                self.scope.get("client"),  # formatted only if someone asks
                 self.deadline(),
                 self.scope,
             )
@@ -303,6 +303,10 @@ class EnvelopedCall:
             # ASGI servers raise OSError for a send after the client left
             # (spec 2.4): a stream cut by the server's stop may find it gone.
             exchange.gone = True
+        # A raised error kept in this frame's locals at its end would keep
+        # the frame through its traceback: a cycle per failed call, which only
+        # the garbage collector frees.
+        del error
 
     async def _single(self, reader: envelope.Reader) -> bytes:
         first = await reader.next()

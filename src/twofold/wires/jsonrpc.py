@@ -210,14 +210,15 @@ class JsonRpcProtocol:
             message = target.decode(params, request_id)
         except (Fault, Error) as exc:
             # Refused before the chain: the observers still count and log it.
+            # The raised error is passed on, never bound to a local that would
+            # outlive this block: kept in the frame its traceback holds, it
+            # would make a cycle per refusal, which only the collector frees.
             method = UNKNOWN if target is None else target.method
             if isinstance(exc, Fault):
-                error, answer = exc.error, fault_response(exc)
-            else:
-                error, answer = exc, error_response(request_id, exc)
-            return await self._refuse(
-                exchange, method, error, None if notification else answer, ctx
-            )
+                answer = None if notification else fault_response(exc)
+                return await self._refuse(exchange, method, exc.error, answer, ctx)
+            answer = None if notification else error_response(request_id, exc)
+            return await self._refuse(exchange, method, exc, answer, ctx)
         try:
             output = await invoke(target.method, ctx, message)
             result = encode(output)
