@@ -133,8 +133,12 @@ def main(argv: list[str] | None = None) -> int:
     peers = peers_dir()
     cases = [CASES[n] for n in names]
     if args.servers:
-        keep = {"twofold", *args.servers.split(",")}
-        cases = [replace(c, servers=tuple(s for s in c.servers if s.name in keep)) for c in cases]
+        keep = set(args.servers.split(","))
+        cases = [
+            # Twofold's own server of each case (twofold, twofold-pyvoy) is kept.
+            replace(c, servers=(c.servers[0], *(s for s in c.servers[1:] if s.name in keep)))
+            for c in cases
+        ]
     if args.compare:
         src = str(Path(args.compare).resolve())
         cases = [

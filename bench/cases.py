@@ -88,6 +88,11 @@ GRPCIO = Server(
     "grpcio", "bench.apps.grpcio_app", "repo", needs_stubs=True,
     argv=("{python}", "-m", "bench.apps.grpcio_app", "{port}"),
 )  # fmt: skip
+# The same service on uvloop's event loop.
+GRPCIO_UVLOOP = Server(
+    "grpcio-uvloop", "bench.apps.grpcio_app", "repo", needs_stubs=True,
+    argv=("{python}", "-m", "bench.apps.grpcio_app", "{port}", "--uvloop"),
+)  # fmt: skip
 # The same App on `twofold serve --server pyvoy`: gRPC on the one port, through
 # the App's own wire, and a constant answer there (bench/apps/grpc_constant.py),
 # the floor of any gRPC app on that server. Counted by bench.instructions --pyvoy.
@@ -187,6 +192,23 @@ CASES: dict[str, Case] = {
             "grpc-get",
             (TWOFOLD_GRPC, GRPCIO),
             {"grpcio": 0.95},
+            tool="h2load",
+        ),
+        Case(
+            # The same call on the one port: `twofold serve --server pyvoy`,
+            # native gRPC through the App's own wire, against grpc.aio as its
+            # author runs it and on uvloop.
+            "grpc-get-one-port",
+            Request(
+                "POST",
+                f"{CONNECT_PREFIX}/GetProduct",
+                wire.grpc_frame(GET_PROTO),
+                GRPC_HEADERS,
+                answer_size=GRPC_ANSWER,
+            ),
+            "grpc-get",
+            (TWOFOLD_PYVOY, GRPCIO, GRPCIO_UVLOOP),
+            {"grpcio": 3.0},
             tool="h2load",
         ),
     )

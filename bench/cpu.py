@@ -26,27 +26,51 @@ def ticks(server_groups: Iterable[int]) -> tuple[dict[int, int], int]:
     """(utime+stime per server process group, CPU of every process not ours).
 
     "Ours" is this process group (the runner and its load generator) and the
-    servers'. Others count their reaped children too, so a short-lived test
-    process still shows up.
+    servers'. A server's group takes in the descendants its processes put in
+    groups of their own (pyvoy's supervisor starts each Envoy so). Others
+    count their reaped children too, so a short-lived test process still
+    shows up.
     """
     groups = set(server_groups)
     mine = groups | {os.getpgrp()}
     per_group = dict.fromkeys(groups, 0)
-    others = 0
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
+    found: dict[int, tuple[int, int, int, int]] = {}  # pid: (parent, group, own, with children)
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
             continue
         try:
-            with open(f"/proc/{pid}/stat") as f:
+            with open(f"/proc/{entry}/stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        group = int(fields[2])
-        if group in groups:
-            per_group[group] += int(fields[11]) + int(fields[12])
-        elif group not in mine:
-            others += sum(map(int, fields[11:15]))
+        own = int(fields[11]) + int(fields[12])
+        found[int(entry)] = (
+            int(fields[1]),
+            int(fields[2]),
+            own,
+            own + int(fields[13]) + int(fields[14]),
+        )
+    others = 0
+    for pid, (_, own_group, own, with_children) in found.items():
+        group = _server_group(pid, found, groups)
+        if group is not None:
+            per_group[group] += own
+        elif own_group not in mine:
+            others += with_children
     return per_group, others
+
+
+def _server_group(
+    pid: int, found: dict[int, tuple[int, int, int, int]], groups: set[int]
+) -> int | None:
+    """The server group ``pid`` is in, itself or through an ancestor."""
+    seen = 0
+    while pid in found and seen < 64:
+        parent, group, _, _ = found[pid]
+        if group in groups:
+            return group
+        pid, seen = parent, seen + 1
+    return None
 
 
 def busy_ticks() -> int:

@@ -35,7 +35,7 @@ from typing import Any
 
 from bench import stubs
 from bench.apps.catalog import STUBS_ENV, load_module, peers_dir
-from bench.cases import CASES, PYVOY_CONSTANT, TWOFOLD_PYVOY, Case, Server
+from bench.cases import CASES, PYVOY_CONSTANT, TWOFOLD_PYVOY, Case, Request, Server
 
 Message = dict[str, Any]
 ASGIApp = Callable[[dict[str, Any], Any, Any], Coroutine[Any, Any, None]]
@@ -210,11 +210,15 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         pass
     keep = set(args.servers.split(",")) if args.servers else None
+    seen: set[Request] = set()
     for name in args.cases or list(CASES):
         case = CASES[name]
         servers = case.servers
         if case.tool == "h2load":  # gRPC: the App's wire as pyvoy serves it
             servers = (TWOFOLD_PYVOY, PYVOY_CONSTANT)
+            if case.request in seen:  # grpc-get-one-port: grpc-get's call, in process
+                continue
+            seen.add(case.request)
         if args.profile:
             print(f"== {name}: cProfile of twofold, {args.n} requests")
             asyncio.run(profile(case, servers[0], args.n, args.top))

@@ -122,7 +122,7 @@ def _verdict_cell(result: CaseResult, s: ServerResult) -> str:
         return _note(s)
     if s.server == RAW.name:
         return "ceiling (the server alone)"
-    return verdict(result, s.server)
+    return verdict(result, s.server, ours_name=result.case.servers[0].name)
 
 
 def summary(results: Iterable[CaseResult]) -> str:
@@ -133,10 +133,12 @@ def summary(results: Iterable[CaseResult]) -> str:
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for result in results:
+        ours = result.case.servers[0].name  # twofold, or twofold-pyvoy on the one port
         for s in result.servers.values():
             is_peer = not s.server.startswith(TWOFOLD)
-            value = ratio(result, s.server) if is_peer else None
-            by_cpu = cpu_ratio(result, s.server) if is_peer else None
+            value = ratio(result, s.server, ours) if is_peer else None
+            by_cpu = cpu_ratio(result, s.server, ours) if is_peer else None
+            judged = is_peer and s.server != RAW.name
             target = result.case.targets.get(s.server)
             lines.append(
                 f"| {result.case.name} | {s.server} | {_num(s.rps, ',.0f')} "
@@ -147,6 +149,6 @@ def summary(results: Iterable[CaseResult]) -> str:
                 f"| {f'>= {target:g}x' if target is not None else ''} "
                 f"| {_verdict_cell(result, s)} "
                 f"| {_num(by_cpu, '.2f') + 'x' if by_cpu is not None else ''} "
-                f"| {verdict(result, s.server, True) if is_peer and s.server != RAW.name else ''} |"
+                f"| {verdict(result, s.server, True, ours) if judged else ''} |"
             )
     return "\n".join(lines)
