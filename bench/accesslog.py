@@ -113,10 +113,11 @@ def main(argv: list[str] | None = None) -> int:
         quiet = server.name.replace(" default", " --no-access-log")
         median = statistics.median(rps[server.name] or [0])
         ratio = median / (statistics.median(rps[quiet] or [0]) or 1)
+        measured = f"{median:,.0f} | {ratio:.2f}x" if rps[server.name] else "- | -"
         instr = f"{instructions[server.name]:,.0f}" if server.name in instructions else "-"
         per = f"{statistics.median(cpu_us[server.name]):.1f}" if cpu_us[server.name] else "-"
         head, _, flag = server.name.rpartition(" ")
-        print(f"| {head} | {flag} | {median:,.0f} | {ratio:.2f}x | {per} | {instr} |")
+        print(f"| {head} | {flag} | {measured} | {per} | {instr} |")
     print(f"\nlogs: {out}")
     return 0
 

@@ -4,9 +4,11 @@ Every candidate serves the same App (:mod:`bench.apps.twofold_app`) and
 answers REST GET, Connect GET (JSON, POST) and gRPC GetProduct, in one run,
 one after the other, each pinned to one core (``taskset``) with h2load on
 another; the hand-written grpc.aio service (asyncio, then uvloop) is the
-gRPC peer. Reported per server and request: req/s and server CPU per
-request (from /proc, every thread of the server process: Envoy's too).
-Figures are evidence for docs/benchmarks.md, never asserted.
+gRPC peer, and the peers' empty ASGI app on bare uvicorn REST GET's bar.
+Reported per server and request: req/s and server CPU per request (from
+/proc, every thread of the server process: Envoy's too); with ``--rounds
+N``, the medians of N rounds. Figures are evidence for docs/benchmarks.md,
+never asserted.
 """
 
 from __future__ import annotations
