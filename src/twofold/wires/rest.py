@@ -305,10 +305,12 @@ class RestProtocol:
                     raise ClientDisconnected from None  # no one to answer
                 raise
             except Exception as exc:
-                error = as_error(exc)  # logged, as invoke() does
+                # Logged, as invoke() does; and raised unnamed: a local holding
+                # it would keep this frame, its traceback's, in a cycle.
                 if stream is not None and isinstance(stream.failure, ClientDisconnected):
+                    as_error(exc)
                     raise ClientDisconnected from None
-                raise error from None
+                raise as_error(exc) from None
             if stream is not None and stream.failure is not None:
                 # The handler caught the upload's error and returned anyway: what it
                 # kept is not the whole file, so the caller hears the error, not a success.

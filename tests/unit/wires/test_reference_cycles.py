@@ -36,6 +36,8 @@ ITEMS = {1: Item(1, "one")}
 
 @items.get
 async def get_item(id: int) -> Item:
+    if id == 13:
+        raise RuntimeError("a bug")
     try:
         return ITEMS[id]
     except KeyError:
@@ -66,6 +68,7 @@ REQUESTS: dict[str, tuple[str, str, list[tuple[bytes, bytes]], bytes, int]] = {
     "rest invalid body": ("POST", "/items", [JSON], b'{"item": {"id": "x", "name": ""}}', 400),
     "rest malformed body": ("POST", "/items", [JSON], b"{", 400),
     "rest no route": ("GET", "/nothing", [], b"", 404),
+    "rest handler bug": ("GET", "/items/13", [], b"", 500),
     "connect get": ("POST", f"{CONNECT}/GetItem", [JSON], b'{"id": 1}', 200),
     "connect not found": ("POST", f"{CONNECT}/GetItem", [JSON], b'{"id": 7}', 404),
     "connect invalid": ("POST", f"{CONNECT}/CreateItem", [JSON], b'{"item": {"name": 5}}', 400),
