@@ -52,6 +52,17 @@ class Failure(Exception):
         self.retryable = retryable
         self.retry_after = retry_after
 
+    def release(self) -> Error:
+        """The error to raise in this failure's place, let go of.
+
+        Raised while the failure is handled, the error's context is the
+        failure; a failure still holding the error would make the two a
+        reference cycle, left to the garbage collector, on every failed call.
+        """
+        error = self.error
+        del self.error
+        return error
+
 
 def fail(code: Code, message: str) -> Failure:
     """A failure the client diagnosed itself, never worth retrying."""

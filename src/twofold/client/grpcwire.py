@@ -65,6 +65,18 @@ def status_failure(trailers: Mapping[str, str]) -> Failure | None:
     return Failure(error, retry_after=pushback(trailers.get(PUSHBACK_KEY)))
 
 
+def raise_status(trailers: Mapping[str, str]) -> None:
+    """Raise the failure ``grpc-status`` describes; return on OK."""
+    failure = status_failure(trailers)
+    if failure is not None:
+        try:
+            raise failure
+        finally:
+            # The failure's traceback holds this frame: a local still holding
+            # the failure would make the two a reference cycle.
+            del failure
+
+
 def remaining(deadline: float | None) -> float | None:
     return None if deadline is None else max(0.001, deadline - time.monotonic())
 

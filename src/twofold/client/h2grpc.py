@@ -38,7 +38,7 @@ import certifi
 from twofold.client.codecs import Codecs, MessageCodec
 from twofold.client.errors import Failure, fail, unexpected
 from twofold.client.frames import Frames
-from twofold.client.grpcwire import RESERVED, address, decoded, remaining, status_failure
+from twofold.client.grpcwire import RESERVED, address, decoded, raise_status, remaining
 from twofold.client.h2connection import Channel
 from twofold.client.h2stream import Headers, Stream, StreamDone
 from twofold.client.protocols import grpc_timeout
@@ -193,9 +193,7 @@ class AsyncH2GrpcCalls:
         status = int(head[":status"]) if head.get(":status", "").isdigit() else 0
         media_type = head.get("content-type", "").split(";", 1)[0].strip().lower()
         if "grpc-status" in head:  # trailers-only: the outcome is in the headers
-            failure = status_failure(head)
-            if failure is not None:
-                raise failure
+            raise_status(head)
             return
         if status != 200 or not media_type.startswith(_GRPC_TYPES):
             raise unexpected(status, media_type, b"")
@@ -210,9 +208,7 @@ class AsyncH2GrpcCalls:
         trailers = dict(stream.trailers or [])
         if "grpc-status" not in trailers:
             raise fail(Code.INTERNAL, "protocol error: the response has no grpc-status")
-        failure = status_failure(trailers)
-        if failure is not None:
-            raise failure
+        raise_status(trailers)
 
     async def _only(
         self,

@@ -445,10 +445,11 @@ class Connect(Protocol):
                 return self.codec(rpc).decode(response.content)
             except Error as exc:
                 raise _malformed(rpc, exc.message) from None
-        failure = connect_error(response)
-        if failure is None:
-            raise unexpected(response.status, response.media_type, response.content)
-        raise failure
+        # Raised, never kept in a local: this frame, which its traceback holds,
+        # would hold it in turn, a reference cycle per failed call.
+        raise connect_error(response) or unexpected(
+            response.status, response.media_type, response.content
+        )
 
     def stream_request(
         self, rpc: Rpc[Any, Any], messages: Messages, timeout: float | None

@@ -249,9 +249,13 @@ def _raise_status(trailers: Any) -> None:
     code = grpc_code(status)
     message = urllib.parse.unquote(trailers.get("grpc-message", ""), errors="replace")
     details = status_details(trailers.get("grpc-status-details-bin"))
-    error = Error(code, message_from(message, code), details)
     retry = trailers.get("retry-after")
-    raise Failure(error, retry_after=float(retry) if retry and retry.isdigit() else None)
+    # The error made in the raise, not kept in a local: this frame, which the
+    # failure's traceback holds, would hold it, a reference cycle per failure.
+    raise Failure(
+        Error(code, message_from(message, code), details),
+        retry_after=float(retry) if retry and retry.isdigit() else None,
+    )
 
 
 def _connect_error(doc: dict[str, Any]) -> Error:

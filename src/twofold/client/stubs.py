@@ -133,10 +133,10 @@ class Stub(BaseClient):
                 return output
             except Failure as failure:
                 if once:  # its chunks are gone: a retry would send an empty file
-                    raise failure.error from None
+                    raise failure.release() from None
                 delay = self._delay(rpc, failure, attempt, deadline)
                 if delay is None:
-                    raise failure.error from None
+                    raise failure.release() from None
             time.sleep(delay)
 
     def server_stream(
@@ -172,7 +172,7 @@ class Stub(BaseClient):
             except Failure as failure:
                 delay = None if received else self._delay(rpc, failure, attempt, deadline)
                 if delay is None:
-                    raise failure.error from None
+                    raise failure.release() from None
             time.sleep(delay)
 
     def client_stream(
@@ -192,7 +192,7 @@ class Stub(BaseClient):
         try:
             output: OutputT = self._calls.client_stream(rpc, requests, deadline, sent)
         except Failure as failure:
-            raise failure.error from None
+            raise failure.release() from None
         return output
 
     def bidi_stream(
@@ -313,10 +313,10 @@ class AsyncStub(BaseClient):
                 return output
             except Failure as failure:
                 if once:  # its chunks are gone: a retry would send an empty file
-                    raise failure.error from None
+                    raise failure.release() from None
                 delay = self._delay(rpc, failure, attempt, deadline)
                 if delay is None:
-                    raise failure.error from None
+                    raise failure.release() from None
             await asyncio.sleep(delay)
 
     def server_stream(
@@ -351,7 +351,7 @@ class AsyncStub(BaseClient):
             except Failure as failure:
                 delay = None if received else self._delay(rpc, failure, attempt, deadline)
                 if delay is None:
-                    raise failure.error from None
+                    raise failure.release() from None
             await asyncio.sleep(delay)
 
     async def client_stream(
@@ -371,7 +371,7 @@ class AsyncStub(BaseClient):
         try:
             output: OutputT = await self._calls.client_stream(rpc, requests, deadline, sent)
         except Failure as failure:
-            raise failure.error from None
+            raise failure.release() from None
         return output
 
     def bidi_stream(
@@ -532,7 +532,7 @@ def _unwrapped(outputs: Iterator[Any]) -> Generator[Any, None, None]:
     try:
         yield from outputs
     except Failure as failure:
-        raise failure.error from None
+        raise failure.release() from None
 
 
 async def _async_unwrapped(outputs: AsyncGenerator[Any, None]) -> AsyncGenerator[Any, None]:
@@ -541,7 +541,7 @@ async def _async_unwrapped(outputs: AsyncGenerator[Any, None]) -> AsyncGenerator
             async for output in outputs:
                 yield output
     except Failure as failure:
-        raise failure.error from None
+        raise failure.release() from None
 
 
 def _find(client: BaseClient, name: str) -> Rpc[Any, Any]:

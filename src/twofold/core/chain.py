@@ -108,6 +108,12 @@ def admission(interceptors: Sequence[object]) -> Admit | None:
             except Exception as exc:
                 error = as_error(exc)
                 await refused(ctx, error)
+                # A refusal is an answer for the wire to send, not an exception
+                # to trace: returned with what raising gave it (its traceback,
+                # its context's), it would keep these frames, and through them
+                # the wire's, which holds the refusal: a reference cycle per
+                # refused call, which a flood without credentials multiplies.
+                error.__traceback__ = error.__context__ = error.__cause__ = None
                 return error
         ctx.admitted = True
         return None

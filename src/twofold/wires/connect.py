@@ -213,6 +213,7 @@ class ConnectProtocol:
         except Exception as exc:  # only coded errors reach the wire
             # Refused before the chain (no ctx): the observers still count it.
             refused = ctx is None and not told
+            refusal = None  # if it was what was raised: no local may keep it
             await self._failed(method, scope, send, as_error(exc), ctx, refused)
             return
         # Sent here rather than through respond(): one coroutine and one list

@@ -295,6 +295,7 @@ class EnvelopedCall:
             error = stopping()
         except Exception as exc:  # only coded errors reach the wire
             error = as_error(exc)
+            refusal = None  # if it was what was raised: only error keeps it, till the end
             if not self.called:
                 await self.table.refuse(self.PROTOCOL, self.method, self.scope, error)
         try:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gc
 import random
 import time
+import types
 from collections.abc import Callable
 from typing import Any, get_type_hints
 
@@ -412,3 +414,35 @@ def test_connect_details_are_read_from_their_protobuf_bytes() -> None:
     assert decoded[2] == RawDetail("acme.v1.Hint", {"text": "hi"}, b"\x0a\x02hi")
     assert decoded[3] == ErrorInfo("FROM_DEBUG")
     assert caught.value.code is Code.INVALID_ARGUMENT and caught.value.message == ""
+
+
+@pytest.mark.parametrize("protocol", [*PROTOCOLS, "connect-proto", "grpc-web"])
+def test_a_failed_call_leaves_no_frame_to_the_garbage_collector(protocol: str) -> None:
+    """The error a call raises must not be kept, with the frames its traceback
+    holds, by the client's own frames or its failure: a cycle per failed call,
+    which only the collector frees. (httpx's own objects do cycle; what it
+    leaves is no frame of ours.)"""
+
+    async def test(c: AsyncClient) -> list[str]:
+        async def fail() -> None:
+            with pytest.raises(Error):
+                await c.get_item(id=424242)
+
+        await fail()
+        gc.collect()
+        gc.disable()
+        try:
+            for _ in range(10):
+                await fail()
+            gc.set_debug(gc.DEBUG_SAVEALL)
+            gc.collect()
+        finally:
+            gc.set_debug(0)
+            gc.enable()
+        left = [
+            type(o).__name__ for o in gc.garbage if isinstance(o, (types.FrameType, BaseException))
+        ]
+        gc.garbage.clear()
+        return left
+
+    assert run(protocol, test) == []

@@ -18,7 +18,8 @@ from typing import Annotated, Any
 import msgspec
 import pytest
 
-from twofold import App, Code, Error, Service
+from twofold import ApiKeys, App, Authentication, Code, Error, Service, StoredApiKey, requires
+from twofold.core.asgi import ASGIApp
 from twofold.http.envelope import frame
 
 service = Service("cycles.v1")
@@ -57,6 +58,23 @@ async def crash() -> None:
 
 
 app = App(service)
+
+# Calls refused at admission, before their bodies are read: what a flood of
+# calls without credentials makes.
+guarded = Service("guarded.v1")
+things = guarded.resource("things")
+
+
+@requires("things:read")
+@things.get
+async def get_thing(id: int) -> Item:
+    return Item(id, "thing")
+
+
+guarded_app = App(
+    guarded,
+    interceptors=[Authentication(ApiKeys([StoredApiKey.of("k", "someone", ["things:read"])]))],
+)
 JSON = (b"content-type", b"application/json")
 CONNECT = "/cycles.v1.CyclesService"
 
@@ -90,15 +108,28 @@ REQUESTS: dict[str, tuple[str, str, list[tuple[bytes, bytes]], bytes, int]] = {
     "json-rpc call": ("POST", "/jsonrpc", [JSON], b"", 200),
     "json-rpc not found": ("POST", "/jsonrpc", [JSON], b"", 200),
     "json-rpc unknown method": ("POST", "/jsonrpc", [JSON], b"", 200),
+    "rest refused": ("GET", "/things/1", [], b"", 401),
+    "connect refused": ("POST", "/guarded.v1.GuardedService/GetThing", [JSON], b'{"id": 1}', 401),
+    "grpc-web refused": (
+        "POST",
+        "/guarded.v1.GuardedService/GetThing",
+        [(b"content-type", b"application/grpc-web+proto")],
+        frame(b"\x08\x01"),
+        200,
+    ),
+    "json-rpc refused": ("POST", "/jsonrpc", [JSON], b"", 200),
 }
 JSONRPC = {
     "json-rpc call": {"method": "GetItem", "params": {"id": 1}},
     "json-rpc not found": {"method": "GetItem", "params": {"id": 7}},
     "json-rpc unknown method": {"method": "NoSuchMethod", "params": {}},
+    "json-rpc refused": {"method": "GetThing", "params": {"id": 1}},
 }
 
 
-async def call(verb: str, path: str, headers: list[tuple[bytes, bytes]], body: bytes) -> int:
+async def call(
+    target: ASGIApp, verb: str, path: str, headers: list[tuple[bytes, bytes]], body: bytes
+) -> int:
     """One request as a server makes it (no client library in between, whose
     own objects would count); the response's status."""
     scope: dict[str, Any] = {
@@ -124,7 +155,7 @@ async def call(verb: str, path: str, headers: list[tuple[bytes, bytes]], body: b
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    await app(scope, receive, send)
+    await target(scope, receive, send)
     return int(sent[0]["status"])
 
 
@@ -134,14 +165,16 @@ def test_a_request_leaves_nothing_for_the_garbage_collector(name: str) -> None:
     if name in JSONRPC:
         body = json.dumps({"jsonrpc": "2.0", "id": 1, **JSONRPC[name]}).encode()
 
+    target = guarded_app if "refused" in name else app
+
     async def run() -> int:
-        status = await call(verb, path, headers, body)  # first: what is built once
+        status = await call(target, verb, path, headers, body)  # first: what is built once
         assert status == expected
         gc.collect()
         gc.disable()
         try:
             for _ in range(20):
-                await call(verb, path, headers, body)
+                await call(target, verb, path, headers, body)
             return gc.collect()
         finally:
             gc.enable()
