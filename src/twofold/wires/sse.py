@@ -22,7 +22,7 @@ import msgspec
 from twofold.core.asgi import Receive, Send
 from twofold.core.chain import Refused
 from twofold.core.context import Context
-from twofold.core.errors import as_error
+from twofold.core.errors import Error, as_error
 from twofold.core.invoke import deadline, stream
 from twofold.http import resumption
 from twofold.http.body import encode_headers
@@ -75,6 +75,7 @@ async def _events(ctx: Context, request: Any, path: str, send: Send, exchange: E
     # (a timeout or a context manager inside it may span its yields), while
     # this one opens the stream after GRACE and keeps it alive.
     pump = asyncio.ensure_future(stream_.pump(request))
+    done: set[asyncio.Future[None]] = set()
     try:
         # The deadline (Request-Timeout, @timeout, a default: set by the
         # Deadlines interceptor in the pump) is held here, around the pump
@@ -90,23 +91,38 @@ async def _events(ctx: Context, request: Any, path: str, send: Send, exchange: E
     except (Exception, asyncio.CancelledError) as exc:  # only coded errors reach the wire
         if isinstance(exc, asyncio.CancelledError) and exchange.gone:
             raise
-        error = stopping() if isinstance(exc, asyncio.CancelledError) else as_error(exc)
         if not pump.done():
             # Stopped by the deadline: end the handler before the last event,
             # so that no message of its can follow the error.
             pump.cancel()
             await asyncio.wait({pump})
-        if not stream_.started:
-            await send_problem(send, error, path)
-            return
-        doc = _encode(problem(error, path))
-        await send({"type": "http.response.body", "body": b"event: error\ndata: " + doc + b"\n\n"})
+        await _failed(
+            stream_,
+            send,
+            path,
+            stopping() if isinstance(exc, asyncio.CancelledError) else as_error(exc),
+        )
         return
     finally:
         pump.cancel()
+        # The handler's error, raised here from the pump, holds this frame in
+        # its traceback; the pump, and the set asyncio.wait gave, hold the
+        # error: kept to this frame's end, they would make a cycle.
+        del pump, done
     if not stream_.started:
         await _start(send, ctx)
     await send({"type": "http.response.body", "body": b""})
+
+
+async def _failed(stream_: _Events, send: Send, path: str, error: Error) -> None:
+    """End an event stream with ``error``: a problem document if it has not
+    begun, else an ``error`` event. A frame of its own: a local of the
+    caller's would keep the error, whose traceback holds that frame."""
+    if not stream_.started:
+        await send_problem(send, error, path)
+        return
+    doc = _encode(problem(error, path))
+    await send({"type": "http.response.body", "body": b"event: error\ndata: " + doc + b"\n\n"})
 
 
 class _Events:

@@ -13,12 +13,23 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import msgspec
 import pytest
 
-from twofold import ApiKeys, App, Authentication, Code, Error, Service, StoredApiKey, requires
+from twofold import (
+    ApiKeys,
+    App,
+    Authentication,
+    Code,
+    Error,
+    Idempotency,
+    Service,
+    StoredApiKey,
+    requires,
+)
 from twofold.core.asgi import ASGIApp
 from twofold.http.envelope import frame
 
@@ -55,6 +66,14 @@ async def create_item(item: Item) -> Item:
 @service.procedure
 async def crash() -> None:
     raise RuntimeError("a bug")
+
+
+@service.procedure(http=("GET", "/items:count"), idempotency=Idempotency.NO_SIDE_EFFECTS)
+async def count(to: int) -> AsyncIterator[Item]:
+    for n in range(to):
+        yield Item(n, "n")
+    if to == 3:  # a stream that fails after its first messages
+        raise Error(Code.FAILED_PRECONDITION, "unlucky")
 
 
 app = App(service)
@@ -108,6 +127,28 @@ REQUESTS: dict[str, tuple[str, str, list[tuple[bytes, bytes]], bytes, int]] = {
     "json-rpc call": ("POST", "/jsonrpc", [JSON], b"", 200),
     "json-rpc not found": ("POST", "/jsonrpc", [JSON], b"", 200),
     "json-rpc unknown method": ("POST", "/jsonrpc", [JSON], b"", 200),
+    "sse stream": ("GET", "/items:count?to=2", [(b"accept", b"text/event-stream")], b"", 200),
+    "sse stream failing": (
+        "GET",
+        "/items:count?to=3",
+        [(b"accept", b"text/event-stream")],
+        b"",
+        200,
+    ),
+    "connect stream failing": (
+        "POST",
+        f"{CONNECT}/Count",
+        [(b"content-type", b"application/connect+json")],
+        frame(b'{"to": 3}'),
+        200,
+    ),
+    "grpc-web stream failing": (
+        "POST",
+        f"{CONNECT}/Count",
+        [(b"content-type", b"application/grpc-web+proto")],
+        frame(b"\x08\x03"),
+        200,
+    ),
     "rest refused": ("GET", "/things/1", [], b"", 401),
     "connect refused": ("POST", "/guarded.v1.GuardedService/GetThing", [JSON], b'{"id": 1}', 401),
     "grpc-web refused": (
@@ -128,13 +169,16 @@ JSONRPC = {
 
 
 async def call(
-    target: ASGIApp, verb: str, path: str, headers: list[tuple[bytes, bytes]], body: bytes
+    target: ASGIApp, verb: str, url: str, headers: list[tuple[bytes, bytes]], body: bytes
 ) -> int:
     """One request as a server makes it (no client library in between, whose
-    own objects would count); the response's status."""
+    own objects would count); the response's status. Once the body is read, a
+    receive waits for the response's end, then says the client is gone, as
+    ASGI servers do."""
+    path, _, query = url.partition("?")
     scope: dict[str, Any] = {
         "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "asgi": {"version": "3.0", "spec_version": "2.4"},
         "http_version": "1.1",
         "server": ("127.0.0.1", 8000),
         "client": ("127.0.0.1", 50000),
@@ -145,17 +189,28 @@ async def call(
         "method": verb,
         "path": path,
         "raw_path": path.encode(),
-        "query_string": b"",
+        "query_string": query.encode(),
     }
     sent: list[dict[str, Any]] = []
+    read = False
+    done = asyncio.Event()
 
     async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": body, "more_body": False}
+        nonlocal read
+        if not read:
+            read = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await done.wait()
+        return {"type": "http.disconnect"}
 
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
+        if message["type"] == "http.response.body" and not message.get("more_body", False):
+            done.set()
 
     await target(scope, receive, send)
+    done.set()
+    await asyncio.sleep(0)  # a watcher still waiting on receive hears the end
     return int(sent[0]["status"])
 
 
