@@ -29,6 +29,7 @@ from twofold import (
     Service,
     StoredApiKey,
     requires,
+    resumable,
 )
 from twofold.core.asgi import ASGIApp
 from twofold.http.envelope import frame
@@ -74,6 +75,15 @@ async def count(to: int) -> AsyncIterator[Item]:
         yield Item(n, "n")
     if to == 3:  # a stream that fails after its first messages
         raise Error(Code.FAILED_PRECONDITION, "unlucky")
+
+
+@service.procedure(http=("GET", "/items:watch"), idempotency=Idempotency.NO_SIDE_EFFECTS)
+@resumable("id", after="after_id")
+async def watch(after_id: int = 0) -> AsyncIterator[Item]:
+    if after_id == 3:  # a poll that fails before any event
+        raise Error(Code.FAILED_PRECONDITION, "unlucky")
+    for n in range(after_id + 1, after_id + 3):
+        yield Item(n, "n")
 
 
 app = App(service)
@@ -135,6 +145,8 @@ REQUESTS: dict[str, tuple[str, str, list[tuple[bytes, bytes]], bytes, int]] = {
         b"",
         200,
     ),
+    "long poll": ("GET", "/items:watch?wait=1", [], b"", 200),
+    "long poll failing": ("GET", "/items:watch?wait=1&after_id=3", [], b"", 400),
     "connect stream failing": (
         "POST",
         f"{CONNECT}/Count",
