@@ -380,6 +380,18 @@ class RestProtocol:
             await send_problem(send, exc, scope["path"], xml=_xml_problems(scope))
 
 
+def _compressed_upload() -> Error:
+    """The refusal of an upload that names a Content-Encoding. Made here and
+    raised by the caller without a local: one holding it would keep the
+    frame its traceback holds, a reference cycle per refused upload."""
+    error = Error(
+        Code.INVALID_ARGUMENT, "an upload is taken uncompressed: send no Content-Encoding"
+    )
+    error.http_status = 415
+    error.headers["Accept-Encoding"] = "identity"
+    return error
+
+
 async def _upload(
     op: Operation, params: dict[str, Any], scope: Scope, receive: Receive, limit: int
 ) -> tuple[Any, files.UploadBody | None]:
@@ -390,12 +402,7 @@ async def _upload(
     if coding is not None and coding.strip().lower() != b"identity":
         # Stored as sent would keep the compressed bytes as the file: refused
         # instead, with the coding that is taken (RFC 7694).
-        error = Error(
-            Code.INVALID_ARGUMENT, "an upload is taken uncompressed: send no Content-Encoding"
-        )
-        error.http_status = 415
-        error.headers["Accept-Encoding"] = "identity"
-        raise error
+        raise _compressed_upload()
     body: files.UploadBody | None = None
     file: File | Upload
     if op.streamed:

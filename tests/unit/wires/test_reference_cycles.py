@@ -25,6 +25,7 @@ from twofold import (
     Authentication,
     Code,
     Error,
+    File,
     Idempotency,
     Service,
     StoredApiKey,
@@ -86,6 +87,11 @@ async def watch(after_id: int = 0) -> AsyncIterator[Item]:
         yield Item(n, "n")
 
 
+@service.procedure(http=("PUT", "/files/{name}"), idempotency=Idempotency.IDEMPOTENT)
+async def put_file(name: str, file: File) -> Item:
+    return Item(len(file.data), name)
+
+
 app = App(service)
 
 # Calls refused at admission, before their bodies are read: what a flood of
@@ -144,6 +150,14 @@ REQUESTS: dict[str, tuple[str, str, list[tuple[bytes, bytes]], bytes, int]] = {
         [(b"accept", b"text/event-stream")],
         b"",
         200,
+    ),
+    "upload": ("PUT", "/files/a", [(b"content-type", b"text/plain")], b"hello", 200),
+    "upload compressed": (
+        "PUT",
+        "/files/a",
+        [(b"content-type", b"text/plain"), (b"content-encoding", b"gzip")],
+        b"hello",
+        415,
     ),
     "long poll": ("GET", "/items:watch?wait=1", [], b"", 200),
     "long poll failing": ("GET", "/items:watch?wait=1&after_id=3", [], b"", 400),
