@@ -199,7 +199,17 @@ def test_malformed_message_in_a_client_stream_is_invalid_argument(transport: str
         with pytest.raises(grpc.aio.AioRpcError) as info:
             await raw(frames())
         assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT
-        assert await c.stream_unary("Total")(numbers(5)) == Number(5)  # still serving
+        try:
+            total = await c.stream_unary("Total")(numbers(5))
+        except grpc.aio.AioRpcError as exc:
+            # hypercorn (the asgi transport) may drop the whole connection when
+            # the refused stream's last frames come after it has removed that
+            # stream (a KeyError in its HTTP/2 protocol), and this call with
+            # it. The App still serves: the channel reconnects for the next.
+            if transport != "asgi" or exc.code() is not grpc.StatusCode.UNAVAILABLE:
+                raise
+            total = await c.stream_unary("Total")(numbers(5))
+        assert total == Number(5)  # still serving
 
     run(test, transport=transport)
 
