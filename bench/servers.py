@@ -29,12 +29,11 @@ from pathlib import Path
 
 import httpx
 
-from bench import stubs, wire
+from bench import cpu, stubs, wire
 from bench.apps.catalog import STUBS_ENV, peers_dir
 from bench.cases import CONNECT_PREFIX, GET_PROTO
 
 APP = "bench.apps.twofold_app:app"
-TICKS = os.sysconf("SC_CLK_TCK")
 GRPC_BODY = wire.grpc_frame(GET_PROTO)
 
 
@@ -130,28 +129,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _stat(pid: int) -> list[str]:
-    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-
-
 def cpu_seconds(pid: int) -> float:
-    """CPU time of ``pid`` and its descendants (hypercorn serves from a child), every thread."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError):
-                parents[int(entry.name)] = int(_stat(int(entry.name))[1])
-    tree, todo = set(), [pid]
-    while todo:
-        current = todo.pop()
-        tree.add(current)
-        todo.extend(child for child, parent in parents.items() if parent == current)
-    total = 0
-    for member in tree:
-        with contextlib.suppress(OSError):
-            fields = _stat(member)
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / TICKS
+    """CPU time of the server ``pid`` leads and what it starts (hypercorn serves
+    from a child, pyvoy's supervisor runs Envoys in groups of their own), every
+    thread."""
+    return cpu.ticks([pid])[0][pid] / cpu.HZ
 
 
 @contextlib.contextmanager
@@ -163,7 +145,10 @@ def serving(c: Candidate, env: dict[str, str], log: Path) -> Iterator[tuple[int,
     if shutil.which("taskset") and (os.cpu_count() or 1) > 1:
         argv = ["taskset", "-c", "0", *argv]
     with log.open("wb") as out:
-        process = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
+        # A process group of its own: what the server starts is counted as its CPU.
+        process = subprocess.Popen(
+            argv, env=env, stdout=out, stderr=subprocess.STDOUT, process_group=0
+        )
     try:
         wait_ready(c, port, process)
         yield process.pid, port, (grpc_port if c.grpc == "grpc_port" else port)
