@@ -380,16 +380,19 @@ class RestProtocol:
             await send_problem(send, exc, scope["path"], xml=_xml_problems(scope))
 
 
-def _compressed_upload() -> Error:
-    """The refusal of an upload that names a Content-Encoding. Made here and
-    raised by the caller without a local: one holding it would keep the
-    frame its traceback holds, a reference cycle per refused upload."""
-    error = Error(
-        Code.INVALID_ARGUMENT, "an upload is taken uncompressed: send no Content-Encoding"
-    )
-    error.http_status = 415
-    error.headers["Accept-Encoding"] = "identity"
-    return error
+class _CompressedUpload(Error):
+    """An upload that names a Content-Encoding: 415, naming the one taken
+    (RFC 7694), as :class:`~twofold.http.compression.UnsupportedEncoding`
+    does for a coding no body may have."""
+
+    http_status = 415
+
+    def __init__(self) -> None:
+        super().__init__(
+            Code.INVALID_ARGUMENT,
+            "an upload is taken uncompressed: send no Content-Encoding",
+            headers={"Accept-Encoding": "identity"},
+        )
 
 
 async def _upload(
@@ -402,7 +405,7 @@ async def _upload(
     if coding is not None and coding.strip().lower() != b"identity":
         # Stored as sent would keep the compressed bytes as the file: refused
         # instead, with the coding that is taken (RFC 7694).
-        raise _compressed_upload()
+        raise _CompressedUpload()
     body: files.UploadBody | None = None
     file: File | Upload
     if op.streamed:
