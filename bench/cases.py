@@ -122,6 +122,14 @@ PRODUCT_BODY = msgspec.json.encode(NEW_PRODUCT)  # the peers' post_product.lua b
 GET_PROTO = wire.get_product_request(42)  # the peers' connect_proto.lua body, 08 2a
 CREATE_PROTO = wire.create_product_request(NEW_PRODUCT)
 GRPC_ANSWER = len(wire.grpc_frame(wire.product(PRODUCTS[42])))
+# gRPC GetProduct: the frame of the peers' grpc_get42.bin, on either gRPC server.
+GRPC_GET = Request(
+    "POST",
+    f"{CONNECT_PREFIX}/GetProduct",
+    wire.grpc_frame(GET_PROTO),
+    GRPC_HEADERS,
+    answer_size=GRPC_ANSWER,
+)
 
 CASES: dict[str, Case] = {
     c.name: c
@@ -182,13 +190,7 @@ CASES: dict[str, Case] = {
         ),
         Case(
             "grpc-get",
-            Request(
-                "POST",
-                f"{CONNECT_PREFIX}/GetProduct",
-                wire.grpc_frame(GET_PROTO),  # the peers' grpc_get42.bin
-                GRPC_HEADERS,
-                answer_size=GRPC_ANSWER,
-            ),
+            GRPC_GET,
             "grpc-get",
             (TWOFOLD_GRPC, GRPCIO),
             {"grpcio": 0.95},
@@ -199,13 +201,7 @@ CASES: dict[str, Case] = {
             # native gRPC through the App's own wire, against grpc.aio as its
             # author runs it and on uvloop.
             "grpc-get-one-port",
-            Request(
-                "POST",
-                f"{CONNECT_PREFIX}/GetProduct",
-                wire.grpc_frame(GET_PROTO),
-                GRPC_HEADERS,
-                answer_size=GRPC_ANSWER,
-            ),
+            GRPC_GET,
             "grpc-get",
             (TWOFOLD_PYVOY, GRPCIO, GRPCIO_UVLOOP),
             {"grpcio": 3.0},

@@ -210,13 +210,13 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         pass
     keep = set(args.servers.split(",")) if args.servers else None
-    seen: set[Request] = set()
+    seen: set[Request] = set()  # grpc-get-one-port is grpc-get's call, in process
     for name in args.cases or list(CASES):
         case = CASES[name]
         servers = case.servers
         if case.tool == "h2load":  # gRPC: the App's wire as pyvoy serves it
             servers = (TWOFOLD_PYVOY, PYVOY_CONSTANT)
-            if case.request in seen:  # grpc-get-one-port: grpc-get's call, in process
+            if case.request in seen:
                 continue
             seen.add(case.request)
         if args.profile:
