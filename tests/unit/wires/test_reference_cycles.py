@@ -32,7 +32,7 @@ from twofold import (
     requires,
     resumable,
 )
-from twofold.core.asgi import ASGIApp
+from twofold.core.asgi import ASGIApp, Message
 from twofold.http.envelope import frame
 
 service = Service("cycles.v1")
@@ -113,6 +113,12 @@ guarded_app = App(
 JSON = (b"content-type", b"application/json")
 CONNECT = "/cycles.v1.CyclesService"
 
+
+def rpc(method: str, **params: Any) -> bytes:
+    """A JSON-RPC request's body."""
+    return json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode()
+
+
 # name: (verb, path, headers, body, the status expected; gRPC-Web and JSON-RPC
 # say their errors inside a 200)
 REQUESTS: dict[str, tuple[str, str, list[tuple[bytes, bytes]], bytes, int]] = {
@@ -140,9 +146,9 @@ REQUESTS: dict[str, tuple[str, str, list[tuple[bytes, bytes]], bytes, int]] = {
         frame(b"\x08\x07")[:-1],
         200,
     ),
-    "json-rpc call": ("POST", "/jsonrpc", [JSON], b"", 200),
-    "json-rpc not found": ("POST", "/jsonrpc", [JSON], b"", 200),
-    "json-rpc unknown method": ("POST", "/jsonrpc", [JSON], b"", 200),
+    "json-rpc call": ("POST", "/jsonrpc", [JSON], rpc("GetItem", id=1), 200),
+    "json-rpc not found": ("POST", "/jsonrpc", [JSON], rpc("GetItem", id=7), 200),
+    "json-rpc unknown method": ("POST", "/jsonrpc", [JSON], rpc("NoSuchMethod"), 200),
     "sse stream": ("GET", "/items:count?to=2", [(b"accept", b"text/event-stream")], b"", 200),
     "sse stream failing": (
         "GET",
@@ -184,13 +190,7 @@ REQUESTS: dict[str, tuple[str, str, list[tuple[bytes, bytes]], bytes, int]] = {
         frame(b"\x08\x01"),
         200,
     ),
-    "json-rpc refused": ("POST", "/jsonrpc", [JSON], b"", 200),
-}
-JSONRPC = {
-    "json-rpc call": {"method": "GetItem", "params": {"id": 1}},
-    "json-rpc not found": {"method": "GetItem", "params": {"id": 7}},
-    "json-rpc unknown method": {"method": "NoSuchMethod", "params": {}},
-    "json-rpc refused": {"method": "GetThing", "params": {"id": 1}},
+    "json-rpc refused": ("POST", "/jsonrpc", [JSON], rpc("GetThing", id=1), 200),
 }
 
 
@@ -217,11 +217,11 @@ async def call(
         "raw_path": path.encode(),
         "query_string": query.encode(),
     }
-    sent: list[dict[str, Any]] = []
+    sent: list[Message] = []
     read = False
     done = asyncio.Event()
 
-    async def receive() -> dict[str, Any]:
+    async def receive() -> Message:
         nonlocal read
         if not read:
             read = True
@@ -229,7 +229,7 @@ async def call(
         await done.wait()
         return {"type": "http.disconnect"}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: Message) -> None:
         sent.append(message)
         if message["type"] == "http.response.body" and not message.get("more_body", False):
             done.set()
@@ -243,9 +243,6 @@ async def call(
 @pytest.mark.parametrize("name", REQUESTS)
 def test_a_request_leaves_nothing_for_the_garbage_collector(name: str) -> None:
     verb, path, headers, body, expected = REQUESTS[name]
-    if name in JSONRPC:
-        body = json.dumps({"jsonrpc": "2.0", "id": 1, **JSONRPC[name]}).encode()
-
     target = guarded_app if "refused" in name else app
 
     async def run() -> int:
