@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from twofold.core.asgi import Scope
@@ -85,11 +86,7 @@ class Context:
         peer = self._peer
         if peer is None or isinstance(peer, str):
             return peer
-        if not peer:  # a server that gives an empty client
-            self._peer = None
-            return None
-        host, port = peer
-        self._peer = text = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        self._peer = text = address(peer)
         return text
 
     @property
@@ -142,3 +139,12 @@ class Context:
 
     def __repr__(self) -> str:
         return f"Context(protocol={self.protocol!r}, method={self.method.full_name!r})"
+
+
+def address(client: Sequence[Any] | None) -> str | None:
+    """An ASGI ``client`` (host, port) as ``host:port``, ``[host]:port`` for IPv6;
+    None for none (a server may give an empty one)."""
+    if not client:
+        return None
+    host, port = client
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

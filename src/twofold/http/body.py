@@ -10,6 +10,7 @@ from collections.abc import Iterable
 
 from twofold.core.asgi import Receive, Scope, Send
 from twofold.core.code import Code
+from twofold.core.context import address
 from twofold.core.errors import Error
 
 
@@ -137,8 +138,4 @@ def encode_headers(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
 
 
 def peer(scope: Scope) -> str | None:
-    client = scope.get("client")
-    if not client:
-        return None
-    host, port = client
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return address(scope.get("client"))

@@ -30,6 +30,7 @@ from typing import Any
 
 import msgspec
 
+from twofold.core.context import address
 from twofold.interceptors.access import CALL_LINES
 
 logger = logging.getLogger("uvicorn.error")
@@ -180,7 +181,7 @@ class RequestLine:
         # kept the scope would be a reference cycle per request, freed only by
         # the garbage collector (a quarter of REST GET's req/s, measured).
         self.request = f"{scope['method']} {scope['path']}"
-        self.peer = peer if peer is not None else peer_text(scope.get("client"))
+        self.peer = peer if peer is not None else address(scope.get("client"))
         self.start = time.perf_counter()
         self.calls: list[dict[str, Any]] | None = None  # most requests of most Apps have none
         self.open = 0  # calls begun and not ended
@@ -254,11 +255,3 @@ class HttpLines:
             await self.app(scope, receive, sending)
         finally:
             line.close()
-
-
-def peer_text(client: tuple[str, int] | None) -> str | None:
-    """A line's ``peer``: ``host:port``, ``[host]:port`` for IPv6."""
-    if client is None:
-        return None
-    host, port = client
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

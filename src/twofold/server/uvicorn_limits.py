@@ -23,7 +23,8 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import ServerState
 
-from twofold.server.accesslines import AccessWriter, HttpLines, RequestLine, peer_text
+from twofold.core.context import address
+from twofold.server.accesslines import AccessWriter, HttpLines, RequestLine
 from twofold.server.coalescer import Coalescer
 from twofold.server.limits import ServerLimits
 
@@ -231,7 +232,7 @@ if HTTPTOOLS:
             if self._start(transport):
                 super().connection_made(transport)
                 if writer is not None:  # every request's line names it: made once
-                    self.peer = peer_text(self.client)
+                    self.peer = address(self.client)
 
         def on_response_complete(self) -> None:
             coalescer = self.coalescer
